@@ -1,0 +1,108 @@
+package kiln.backend;
+
+import kiln.io.TensorData;
+
+import java.util.List;
+
+/**
+ * The operations a model forward needs, implemented once per device (CPU: Vector API; CUDA: own kernels and
+ * cuBLASLt). Model code is written only against this interface. Activations are float matrices; weights stay
+ * in their stored precision (bf16, fp16, fp32, or fp8 with 128x128 block scales).
+ *
+ * <p>A forward starts with {@link #begin}, which makes the batch's tokens, positions and KV slots current for the
+ * ops that need them (embedding, rope, attention); tensors from {@link #tensor} live until the next begin.
+ */
+public interface Backend extends AutoCloseable {
+    String name();
+
+    // ---- weights (uploaded once) ----
+
+    /** A linear layer's weight [out, in], read where it is stored; {@code scaleInv} is the fp8 block scale or null. */
+    Weight weight(TensorData data, TensorData scaleInv, int blockRows, int blockCols);
+
+    /** A matrix computed at load time (e.g. MLA's absorbed projections), row-major [rows, cols]. */
+    Weight weight(float[] values, int rows, int cols);
+
+    /** A vector (norm weight, bias, score bias) as a 1 x n weight. */
+    default Weight vector(float[] values) {
+        return weight(values, 1, values.length);
+    }
+
+    /** Routed experts of one MoE layer, each [gate, up: inter x hidden; down: hidden x inter]. */
+    Experts experts(List<Weight> gate, List<Weight> up, List<Weight> down);
+
+    KvCache kvCache(KvLayout layout, int slots);
+
+    /** Bytes this backend could still hand to a KV pool. */
+    long freeMemoryBytes();
+
+    // ---- one forward ----
+
+    void begin(ForwardBatch batch);
+
+    Tensor tensor(int rows, int cols);
+
+    /** Rows {@code rows} of {@code x}, gathered into a new tensor. */
+    Tensor gatherRows(Tensor x, int[] rows);
+
+    float[] download(Tensor t);
+
+    // ---- ops ----
+
+    /** out[t] = table[tokens[t]] for the current batch. */
+    void embed(Weight table, Tensor out);
+
+    /** out = x / rms(x) * w, per row. */
+    void rmsNorm(Tensor x, Weight w, float eps, Tensor out);
+
+    /** acc += x. */
+    void add(Tensor acc, Tensor x);
+
+    /** out = x W^T (+ bias). */
+    void linear(Tensor x, Weight w, Weight bias, Tensor out);
+
+    default void linear(Tensor x, Weight w, Tensor out) {
+        linear(x, w, null, out);
+    }
+
+    /** Per head h: out[t,h] = W_h x[t,h], with W holding the heads' matrices stacked: [heads * outWidth, inWidth]. */
+    void headLinear(Heads x, Weight w, Heads out);
+
+    /** Rotates the heads in place at the current batch's positions. */
+    void rope(Heads x, Rope rope);
+
+    /** out = silu(gate) * up. */
+    void siluMul(Tensor gate, Tensor up, Tensor out);
+
+    /**
+     * DeepSeek MLA in the absorbed form: stores this step's {@code latent} (normalised c_kv) and {@code keyRope}
+     * into the cache, then each query head attends over its sequence's cached entries (causally) with
+     * score = scale * (qLatent . c_kv + qRope . k_rope) and writes sum(p * c_kv) to {@code out}.
+     */
+    void mlaAttention(KvCache cache, int layer, Heads qLatent, Heads qRope, Tensor latent, Tensor keyRope,
+                      float scale, Heads out);
+
+    /** Grouped-query attention over the paged cache, after storing this step's k and v. */
+    void attention(KvCache cache, int layer, Heads q, Heads k, Heads v, float scale, Heads out);
+
+    /** Chooses experts per token from router logits [T, experts]; {@code scoreBias} may be null. */
+    Routing route(Tensor routerLogits, Weight scoreBias, MoeRouting routing);
+
+    /** out[t] = sum over chosen experts e of weight(t,e) * down_e(silu(gate_e x) * up_e x). */
+    void moe(Tensor x, Routing routing, Experts experts, Tensor out);
+
+    /** Routing decisions, resident where the backend computed them. */
+    interface Routing {
+        int topK();
+
+        /** Host copy [tokens * topK] of chosen expert ids (tests and statistics). */
+        int[] expertIds();
+    }
+
+    interface Experts {
+        int count();
+    }
+
+    @Override
+    void close();
+}

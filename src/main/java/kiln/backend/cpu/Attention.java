@@ -1,0 +1,142 @@
+package kiln.backend.cpu;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+import kiln.backend.ForwardBatch;
+import kiln.backend.Heads;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * Causal attention of each new token over its sequence's slots in the paged cache. Scores are computed for all
+ * visible keys, then softmax, then the weighted sum of values: per (token, head) the work depends only on that
+ * sequence's keys, never on the rest of the batch.
+ */
+final class Attention {
+    private Attention() {}
+
+    private static final VectorSpecies<Float> F = Linear.F;
+    private static final int L = Linear.L;
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED;
+
+    private static final ThreadLocal<float[]> SCORES = ThreadLocal.withInitial(() -> new float[0]);
+    private static final ThreadLocal<float[]> ACC = ThreadLocal.withInitial(() -> new float[0]);
+
+    /** Copies rows of {@code src} into the slots' entries at float offset {@code at} within each entry. */
+    static void store(CpuKvCache cache, int layer, ForwardBatch batch, CpuTensor src, int at) {
+        MemorySegment m = cache.layers[layer];
+        for (ForwardBatch.Seq s : batch.seqs()) {
+            for (int i = 0; i < s.newTokens(); i++) {
+                int t = s.tokenStart() + i;
+                long dst = cache.offset(s.slots()[s.cachedTokens() + i]) + (long) at * Float.BYTES;
+                MemorySegment.copy(src.data(), src.at(t, 0), m, FLOAT, dst, src.cols());
+            }
+        }
+    }
+
+    /** Work items: one per (new token, query head); index = token * heads + head. */
+    private static int[] tokenSeq(ForwardBatch batch) {
+        int[] seqOf = new int[batch.numTokens()];
+        for (int si = 0; si < batch.seqs().size(); si++) {
+            ForwardBatch.Seq s = batch.seqs().get(si);
+            for (int i = 0; i < s.newTokens(); i++) seqOf[s.tokenStart() + i] = si;
+        }
+        return seqOf;
+    }
+
+    /**
+     * MLA, absorbed: key = [c_kv | k_rope] (entry floats [0, latent) and [latent, latent + rope)), value = c_kv.
+     */
+    static void mla(CpuKvCache cache, int layer, ForwardBatch batch, Heads qLatent, Heads qRope, float scale, Heads out) {
+        MemorySegment m = cache.layers[layer];
+        int heads = qLatent.count(), latent = qLatent.width(), rope = qRope.width();
+        int[] seqOf = tokenSeq(batch);
+        CpuTensor ql = (CpuTensor) qLatent.tensor(), qr = (CpuTensor) qRope.tensor(), o = (CpuTensor) out.tensor();
+        Parallel.forRange(batch.numTokens() * heads, 1, (from, to) -> {
+            for (int item = from; item < to; item++) {
+                int t = item / heads, h = item % heads;
+                ForwardBatch.Seq s = batch.seqs().get(seqOf[t]);
+                int visible = s.cachedTokens() + (t - s.tokenStart()) + 1;
+                float[] scores = scratch(SCORES, visible);
+                int qlOff = ql.at(t, qLatent.column(h)), qrOff = qr.at(t, qRope.column(h));
+                for (int j = 0; j < visible; j++) {
+                    long e = cache.offset(s.slots()[j]);
+                    scores[j] = scale * (dot(ql.data(), qlOff, m, e, latent) + dot(qr.data(), qrOff, m, e + (long) latent * 4, rope));
+                }
+                float[] acc = scratch(ACC, latent);
+                softmaxWeightedSum(scores, visible, m, s.slots(), cache, 0, latent, acc);
+                System.arraycopy(acc, 0, o.data(), o.at(t, out.column(h)), latent);
+            }
+        });
+    }
+
+    /** Grouped-query attention: entry = [K (kvHeads x dim) | V (kvHeads x dim)]. */
+    static void gqa(CpuKvCache cache, int layer, ForwardBatch batch, Heads q, int kvHeads, float scale, Heads out) {
+        MemorySegment m = cache.layers[layer];
+        int heads = q.count(), dim = q.width(), group = heads / kvHeads;
+        int[] seqOf = tokenSeq(batch);
+        CpuTensor qt = (CpuTensor) q.tensor(), o = (CpuTensor) out.tensor();
+        Parallel.forRange(batch.numTokens() * heads, 1, (from, to) -> {
+            for (int item = from; item < to; item++) {
+                int t = item / heads, h = item % heads, kvh = h / group;
+                ForwardBatch.Seq s = batch.seqs().get(seqOf[t]);
+                int visible = s.cachedTokens() + (t - s.tokenStart()) + 1;
+                float[] scores = scratch(SCORES, visible);
+                int qOff = qt.at(t, q.column(h));
+                long kAt = (long) kvh * dim * 4, vAt = ((long) kvHeads * dim + (long) kvh * dim) * 4;
+                for (int j = 0; j < visible; j++) {
+                    scores[j] = scale * dot(qt.data(), qOff, m, cache.offset(s.slots()[j]) + kAt, dim);
+                }
+                float[] acc = scratch(ACC, dim);
+                softmaxWeightedSum(scores, visible, m, s.slots(), cache, vAt, dim, acc);
+                System.arraycopy(acc, 0, o.data(), o.at(t, out.column(h)), dim);
+            }
+        });
+    }
+
+    private static float[] scratch(ThreadLocal<float[]> tl, int n) {
+        float[] a = tl.get();
+        if (a.length < n) tl.set(a = new float[Math.max(n, a.length * 2)]);
+        return a;
+    }
+
+    private static float dot(float[] q, int qOff, MemorySegment m, long off, int n) {
+        FloatVector acc = FloatVector.zero(F);
+        int vn = n / L * L;
+        for (int k = 0; k < vn; k += L) {
+            acc = FloatVector.fromArray(F, q, qOff + k).fma(FloatVector.fromMemorySegment(F, m, off + 4L * k, LE), acc);
+        }
+        float tail = 0;
+        for (int k = vn; k < n; k++) tail = Math.fma(q[qOff + k], m.get(FLOAT, off + 4L * k), tail);
+        return Linear.sum(acc) + tail;
+    }
+
+    /** acc = sum_j softmax(scores)_j * value_j, value_j = entry floats [at, at + n) of slot j. */
+    private static void softmaxWeightedSum(float[] scores, int count, MemorySegment m, int[] slots, CpuKvCache cache,
+                                           long atBytes, int n, float[] acc) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int j = 0; j < count; j++) max = Math.max(max, scores[j]);
+        float sum = 0;
+        for (int j = 0; j < count; j++) {
+            float p = (float) Math.exp(scores[j] - max);
+            scores[j] = p;
+            sum += p;
+        }
+        float inv = 1f / sum;
+        java.util.Arrays.fill(acc, 0, n, 0f);
+        int vn = n / L * L;
+        for (int j = 0; j < count; j++) {
+            float p = scores[j] * inv;
+            long off = cache.offset(slots[j]) + atBytes;
+            FloatVector pv = FloatVector.broadcast(F, p);
+            for (int k = 0; k < vn; k += L) {
+                FloatVector.fromMemorySegment(F, m, off + 4L * k, LE).fma(pv, FloatVector.fromArray(F, acc, k)).intoArray(acc, k);
+            }
+            for (int k = vn; k < n; k++) acc[k] = Math.fma(m.get(FLOAT, off + 4L * k), p, acc[k]);
+        }
+    }
+}

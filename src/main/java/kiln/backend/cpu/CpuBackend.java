@@ -1,0 +1,213 @@
+package kiln.backend.cpu;
+
+import kiln.backend.Backend;
+import kiln.backend.ForwardBatch;
+import kiln.backend.Heads;
+import kiln.backend.KvCache;
+import kiln.backend.KvLayout;
+import kiln.backend.MoeRouting;
+import kiln.backend.Rope;
+import kiln.backend.Tensor;
+import kiln.backend.Weight;
+import kiln.io.DType;
+import kiln.io.Fp8;
+import kiln.io.TensorData;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.management.ManagementFactory;
+import java.util.List;
+
+/** The CPU backend: Vector API kernels over all cores, weights read in place from mapped checkpoints. */
+public final class CpuBackend implements Backend {
+    private ForwardBatch batch;
+
+    @Override
+    public String name() {
+        return "cpu (" + Parallel.THREADS + " threads, " + Linear.F.vectorBitSize() + "-bit vectors)";
+    }
+
+    @Override
+    public Weight weight(TensorData data, TensorData scaleInv, int blockRows, int blockCols) {
+        if (data.shape().length != 2) {
+            throw new IllegalArgumentException(data.describe() + ": expected a 2-D weight");
+        }
+        int rows = data.dim(0), cols = data.dim(1);
+        return switch (data.dtype()) {
+            case F32, BF16 -> new CpuWeight(data.dtype(), rows, cols, data.data(), null, 0, 0, 0);
+            // fp16 checkpoints are not among Kiln's targets; widen rather than carry a third kernel.
+            case F16 -> weight(data.toFloatArray(), rows, cols);
+            case F8_E4M3 -> {
+                if (scaleInv == null) throw new IllegalArgumentException(data.describe() + ": FP8 weight without weight_scale_inv");
+                int sr = ceilDiv(rows, blockRows), sc = ceilDiv(cols, blockCols);
+                if (scaleInv.numel() != (long) sr * sc) {
+                    throw new IllegalArgumentException(scaleInv.describe() + ": expected [" + sr + ", " + sc
+                            + "] block scales for " + data.describe());
+                }
+                float[] scales = scaleInv.toFloatArray();
+                for (int i = 0; i < scales.length; i++) scales[i] *= Fp8.EXPONENT_FIX;
+                yield new CpuWeight(DType.F8_E4M3, rows, cols, data.data(), scales, blockRows, blockCols, sc);
+            }
+            default -> throw new IllegalArgumentException(data.describe() + ": unsupported weight dtype");
+        };
+    }
+
+    @Override
+    public Weight weight(float[] values, int rows, int cols) {
+        if (values.length != rows * cols) throw new IllegalArgumentException(values.length + " values for " + rows + "x" + cols);
+        return new CpuWeight(DType.F32, rows, cols, MemorySegment.ofArray(values), null, 0, 0, 0);
+    }
+
+    @Override
+    public Experts experts(List<Weight> gate, List<Weight> up, List<Weight> down) {
+        return new CpuMoe.CpuExperts(gate.toArray(CpuWeight[]::new), up.toArray(CpuWeight[]::new), down.toArray(CpuWeight[]::new));
+    }
+
+    @Override
+    public KvCache kvCache(KvLayout layout, int slots) {
+        return new CpuKvCache(layout, slots);
+    }
+
+    @Override
+    public long freeMemoryBytes() {
+        var os = (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+        return os.getFreeMemorySize();
+    }
+
+    @Override
+    public void begin(ForwardBatch batch) {
+        this.batch = batch;
+    }
+
+    ForwardBatch batch() {
+        if (batch == null) throw new IllegalStateException("no forward in progress (call begin first)");
+        return batch;
+    }
+
+    @Override
+    public Tensor tensor(int rows, int cols) {
+        return CpuTensor.allocate(rows, cols);
+    }
+
+    @Override
+    public Tensor gatherRows(Tensor x, int[] rows) {
+        CpuTensor src = (CpuTensor) x;
+        CpuTensor out = CpuTensor.allocate(rows.length, src.cols());
+        for (int i = 0; i < rows.length; i++) System.arraycopy(src.data(), src.at(rows[i], 0), out.data(), out.at(i, 0), src.cols());
+        return out;
+    }
+
+    @Override
+    public float[] download(Tensor t) {
+        CpuTensor c = (CpuTensor) t;
+        if (c.contiguous() && c.offset() == 0 && c.data().length == c.rows() * c.cols()) return c.data().clone();
+        float[] out = new float[c.rows() * c.cols()];
+        for (int r = 0; r < c.rows(); r++) System.arraycopy(c.data(), c.at(r, 0), out, r * c.cols(), c.cols());
+        return out;
+    }
+
+    @Override
+    public void embed(Weight table, Tensor out) {
+        CpuWeight w = (CpuWeight) table;
+        CpuTensor o = (CpuTensor) out;
+        int[] tokens = batch().tokens();
+        for (int t = 0; t < tokens.length; t++) {
+            if (tokens[t] < 0 || tokens[t] >= w.rows()) {
+                throw new IllegalArgumentException("token id " + tokens[t] + " outside the vocabulary [0, " + w.rows() + ")");
+            }
+            if (o.contiguous()) {
+                Linear.widenRow(w, tokens[t], o.data(), o.at(t, 0));
+            } else {
+                float[] row = new float[w.cols()];
+                Linear.widenRow(w, tokens[t], row, 0);
+                System.arraycopy(row, 0, o.data(), o.at(t, 0), row.length);
+            }
+        }
+    }
+
+    @Override
+    public void rmsNorm(Tensor x, Weight w, float eps, Tensor out) {
+        Elementwise.rmsNorm((CpuTensor) x, weightValues(w), eps, (CpuTensor) out);
+    }
+
+    @Override
+    public void add(Tensor acc, Tensor x) {
+        Elementwise.add((CpuTensor) acc, (CpuTensor) x);
+    }
+
+    @Override
+    public void linear(Tensor x, Weight w, Weight bias, Tensor out) {
+        Linear.forward((CpuTensor) x, (CpuWeight) w, bias == null ? null : weightValues(bias), (CpuTensor) out, true);
+    }
+
+    @Override
+    public void headLinear(Heads x, Weight w, Heads out) {
+        CpuWeight cw = (CpuWeight) w;
+        CpuTensor xt = (CpuTensor) x.tensor(), ot = (CpuTensor) out.tensor();
+        int outWidth = out.width(), inWidth = x.width();
+        if (cw.rows() != x.count() * outWidth || cw.cols() != inWidth) {
+            throw new IllegalArgumentException("headLinear: weight " + cw.rows() + "x" + cw.cols() + " for "
+                    + x.count() + " heads " + inWidth + " -> " + outWidth);
+        }
+        float[] wf = weightValues(w);
+        Parallel.forRange(xt.rows() * x.count(), 1, (from, to) -> {
+            for (int item = from; item < to; item++) {
+                int t = item / x.count(), h = item % x.count();
+                int xo = xt.at(t, x.column(h)), oo = ot.at(t, out.column(h));
+                for (int r = 0; r < outWidth; r++) {
+                    ot.data()[oo + r] = Elementwise.dot(xt.data(), xo, wf, (h * outWidth + r) * inWidth, inWidth);
+                }
+            }
+        });
+    }
+
+    @Override
+    public void rope(Heads x, Rope rope) {
+        Elementwise.rope(x, batch().positions(), rope);
+    }
+
+    @Override
+    public void siluMul(Tensor gate, Tensor up, Tensor out) {
+        Elementwise.siluMul((CpuTensor) gate, (CpuTensor) up, (CpuTensor) out);
+    }
+
+    @Override
+    public void mlaAttention(KvCache cache, int layer, Heads qLatent, Heads qRope, Tensor latent, Tensor keyRope,
+                             float scale, Heads out) {
+        CpuKvCache c = (CpuKvCache) cache;
+        Attention.store(c, layer, batch(), (CpuTensor) latent, 0);
+        Attention.store(c, layer, batch(), (CpuTensor) keyRope, latent.cols());
+        Attention.mla(c, layer, batch(), qLatent, qRope, scale, out);
+    }
+
+    @Override
+    public void attention(KvCache cache, int layer, Heads q, Heads k, Heads v, float scale, Heads out) {
+        CpuKvCache c = (CpuKvCache) cache;
+        KvLayout.Gqa g = (KvLayout.Gqa) c.layout();
+        Attention.store(c, layer, batch(), (CpuTensor) k.tensor().columns(k.column(0), g.kvHeads() * g.headDim()), 0);
+        Attention.store(c, layer, batch(), (CpuTensor) v.tensor().columns(v.column(0), g.kvHeads() * g.headDim()), g.kvHeads() * g.headDim());
+        Attention.gqa(c, layer, batch(), q, g.kvHeads(), scale, out);
+    }
+
+    @Override
+    public Routing route(Tensor routerLogits, Weight scoreBias, MoeRouting routing) {
+        return CpuMoe.route((CpuTensor) routerLogits, scoreBias == null ? null : weightValues(scoreBias), routing);
+    }
+
+    @Override
+    public void moe(Tensor x, Routing routing, Experts experts, Tensor out) {
+        CpuMoe.run((CpuTensor) x, (CpuMoe.CpuRouting) routing, (CpuMoe.CpuExperts) experts, (CpuTensor) out);
+    }
+
+    /** A small weight (norm, bias, derived matrix) as floats; only f32 weights made by {@link #weight(float[], int, int)}. */
+    private static float[] weightValues(Weight w) {
+        if (((CpuWeight) w).data().heapBase().orElse(null) instanceof float[] values) return values;
+        throw new IllegalArgumentException("expected a float weight made at load time, got " + w.dtype());
+    }
+
+    private static int ceilDiv(int a, int b) {
+        return (a + b - 1) / b;
+    }
+
+    @Override
+    public void close() {}
+}

@@ -1,0 +1,292 @@
+package kiln.backend.cpu;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
+import jdk.incubator.vector.VectorSpecies;
+import kiln.io.DType;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+
+/**
+ * out = x W^T (+ bias) with W read in its stored precision (f32, bf16, or fp8 e4m3 with 128x128 block scales) and
+ * float accumulation.
+ *
+ * <p>Every output element is computed by the same sequence of operations whatever the batch size or tile it falls
+ * in: a vector accumulator over whole lanes of each column block, a scalar tail, one lane reduction. So a
+ * request's logits do not depend on what else is in the batch, and greedy output is batch-invariant.
+ *
+ * <p>Fewer than four tokens (decode): weights are widened in registers, 1 token x 4 rows so that four independent
+ * FMA chains run. Four or more: two rows at a time are widened (and scaled) once into a float scratch row, then
+ * 4 tokens x 2 rows tiles reuse them from L1. Both paths compute x * (w * scale) in the same order.
+ */
+final class Linear {
+    private Linear() {}
+
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    static final int L = F.length();
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+    private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(L * 16));
+    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    private static final VectorShuffle<Float>[] HALVES = halves();
+
+    @SuppressWarnings("unchecked")
+    private static VectorShuffle<Float>[] halves() {
+        int steps = Integer.numberOfTrailingZeros(L);
+        VectorShuffle<Float>[] s = new VectorShuffle[steps];
+        for (int i = 0, d = L / 2; i < steps; i++, d /= 2) {
+            int shift = d;
+            s[i] = VectorShuffle.fromOp(F, lane -> (lane + shift) % L);
+        }
+        return s;
+    }
+
+    /**
+     * Sum of the lanes in a fixed pairwise order. reduceLanes(ADD) may add in a different order once compiled
+     * than when interpreted, which would make results depend on JIT state.
+     */
+    static float sum(FloatVector v) {
+        for (VectorShuffle<Float> s : HALVES) v = v.add(v.rearrange(s));
+        return v.lane(0);
+    }
+
+    private static final int K_F32 = 0, K_BF16 = 1, K_FP8 = 2;
+
+    private static int kind(DType d) {
+        return switch (d) {
+            case F32 -> K_F32;
+            case BF16 -> K_BF16;
+            case F8_E4M3 -> K_FP8;
+            default -> throw new IllegalArgumentException("CPU linear: unsupported weight dtype " + d);
+        };
+    }
+
+    private static int bytesPer(int kind) {
+        return kind == K_F32 ? 4 : kind == K_BF16 ? 2 : 1;
+    }
+
+    /** Eight (or L) weights from byte offset {@code off}, widened to float (fp8 without its block scale). */
+    private static FloatVector load(int kind, MemorySegment m, long off) {
+        if (kind == K_BF16) {
+            return ((IntVector) ShortVector.fromMemorySegment(S, m, off, LE).convertShape(VectorOperators.S2I, I, 0))
+                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        } else if (kind == K_FP8) {
+            // sign-extended byte << 20, keep sign and the 7 value bits: e4m3 in float32's layout, exponent 2^-120 off
+            return ((IntVector) ByteVector.fromMemorySegment(B, m, off, LE).convertShape(VectorOperators.B2I, I, 0))
+                    .lanewise(VectorOperators.LSHL, 20).and(0x87F00000).reinterpretAsFloats();
+        } else {
+            return FloatVector.fromMemorySegment(F, m, off, LE);
+        }
+    }
+
+    private static float loadScalar(int kind, MemorySegment m, long off) {
+        return switch (kind) {
+            case K_BF16 -> Float.intBitsToFloat((m.get(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, off) & 0xFFFF) << 16);
+            case K_FP8 -> Float.intBitsToFloat((m.get(java.lang.foreign.ValueLayout.JAVA_BYTE, off) << 20) & 0x87F00000);
+            default -> m.get(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, off);
+        };
+    }
+
+    /** out = x W^T + bias; {@code parallel} splits the weight rows over the cores. */
+    static void forward(CpuTensor x, CpuWeight w, float[] bias, CpuTensor out, boolean parallel) {
+        if (x.cols() != w.cols()) {
+            throw new IllegalArgumentException("linear: input has " + x.cols() + " columns, weight expects " + w.cols());
+        }
+        if (out.cols() != w.rows() || out.rows() != x.rows()) {
+            throw new IllegalArgumentException("linear: output " + out.rows() + "x" + out.cols() + " for "
+                    + x.rows() + " tokens x " + w.rows() + " rows");
+        }
+        Parallel.Range body = (r0, r1) -> rows(x, w, bias, out, r0, r1);
+        if (parallel) Parallel.forRange(w.rows(), Math.max(4, 16384 / Math.max(1, w.cols())), body);
+        else body.run(0, w.rows());
+    }
+
+    private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[0]);
+
+    private static void rows(CpuTensor x, CpuWeight w, float[] bias, CpuTensor out, int r0, int r1) {
+        int tokens = x.rows();
+        if (tokens < 4) {
+            for (int t = 0; t < tokens; t++) {
+                int r = r0;
+                for (; r + 4 <= r1; r += 4) tile1x4(x, t, w, r, bias, out);
+                for (; r < r1; r++) tile1x1(x, t, w, r, bias, out);
+            }
+            return;
+        }
+        // Many tokens: widen two rows once into scratch and reuse them for every token tile.
+        int in = w.cols();
+        float[] scratch = SCRATCH.get();
+        if (scratch.length < 2 * in) SCRATCH.set(scratch = new float[2 * in]);
+        for (int r = r0; r < r1; r += 2) {
+            boolean pair = r + 1 < r1;
+            widenRow(w, r, scratch, 0);
+            if (pair) widenRow(w, r + 1, scratch, in);
+            int t = 0;
+            if (pair) for (; t + 4 <= tokens; t += 4) tile4x2(x, t, scratch, in, r, bias, out);
+            for (; t < tokens; t++) {
+                store(out, t, r, dot(x, t, scratch, 0, in), bias);
+                if (pair) store(out, t, r + 1, dot(x, t, scratch, in, in), bias);
+            }
+        }
+    }
+
+    /** Row r as floats with its block scale applied, exactly as the register path computes them. */
+    static void widenRow(CpuWeight w, int r, float[] dst, int off) {
+        int kind = kind(w.dtype()), bpe = bytesPer(kind), in = w.cols(), bc = blockCols(w);
+        boolean scaled = w.scales() != null;
+        MemorySegment m = w.data();
+        long wo = (long) r * in * bpe;
+        for (int c0 = 0, b = 0; c0 < in; c0 += bc, b++) {
+            int c1 = Math.min(in, c0 + bc), cv = c0 + (c1 - c0) / L * L;
+            float s = scaled ? scale(w, r, b) : 1f;
+            for (int k = c0; k < cv; k += L) {
+                FloatVector wv = load(kind, m, wo + (long) k * bpe);
+                if (scaled) wv = wv.mul(s);
+                wv.intoArray(dst, off + k);
+            }
+            for (int k = cv; k < c1; k++) dst[off + k] = loadScalar(kind, m, wo + (long) k * bpe) * s;
+        }
+    }
+
+    private static float dot(CpuTensor x, int t, float[] w, int wo, int in) {
+        float[] xs = x.data();
+        int xo = x.at(t, 0), vin = in / L * L;
+        FloatVector acc = FloatVector.zero(F);
+        for (int k = 0; k < vin; k += L) acc = FloatVector.fromArray(F, xs, xo + k).fma(FloatVector.fromArray(F, w, wo + k), acc);
+        float tail = 0;
+        for (int k = vin; k < in; k++) tail = Math.fma(xs[xo + k], w[wo + k], tail);
+        return sum(acc) + tail;
+    }
+
+    /** Column block size: the fp8 scale block, else the whole row. */
+    private static int blockCols(CpuWeight w) {
+        return w.scales() == null ? w.cols() : w.blockCols();
+    }
+
+    private static float scale(CpuWeight w, int row, int block) {
+        return w.scales()[(row / w.blockRows()) * w.scaleCols() + block];
+    }
+
+    private static void store(CpuTensor out, int t, int r, float v, float[] bias) {
+        out.data()[out.at(t, r)] = bias == null ? v : v + bias[r];
+    }
+
+    private static void tile1x1(CpuTensor x, int t, CpuWeight w, int r, float[] bias, CpuTensor out) {
+        int kind = kind(w.dtype()), bpe = bytesPer(kind), in = w.cols(), bc = blockCols(w);
+        boolean scaled = w.scales() != null;
+        MemorySegment m = w.data();
+        float[] xs = x.data();
+        int xo = x.at(t, 0);
+        long wo = (long) r * in * bpe;
+        FloatVector acc = FloatVector.zero(F);
+        float tail = 0;
+        for (int c0 = 0, b = 0; c0 < in; c0 += bc, b++) {
+            int c1 = Math.min(in, c0 + bc), cv = c0 + (c1 - c0) / L * L;
+            float s = scaled ? scale(w, r, b) : 1f;
+            for (int k = c0; k < cv; k += L) {
+                FloatVector wv = load(kind, m, wo + (long) k * bpe);
+                if (scaled) wv = wv.mul(s);
+                acc = FloatVector.fromArray(F, xs, xo + k).fma(wv, acc);
+            }
+            for (int k = cv; k < c1; k++) tail = Math.fma(xs[xo + k], loadScalar(kind, m, wo + (long) k * bpe) * s, tail);
+        }
+        store(out, t, r, sum(acc) + tail, bias);
+    }
+
+    private static void tile1x4(CpuTensor x, int t, CpuWeight w, int r, float[] bias, CpuTensor out) {
+        int kind = kind(w.dtype()), bpe = bytesPer(kind), in = w.cols(), bc = blockCols(w);
+        boolean scaled = w.scales() != null;
+        MemorySegment m = w.data();
+        float[] xs = x.data();
+        int xo = x.at(t, 0);
+        long rowBytes = (long) in * bpe, w0 = r * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        float t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+        for (int c0 = 0, b = 0; c0 < in; c0 += bc, b++) {
+            int c1 = Math.min(in, c0 + bc), cv = c0 + (c1 - c0) / L * L;
+            float s0 = 1f, s1 = 1f, s2 = 1f, s3 = 1f;
+            if (scaled) {
+                s0 = scale(w, r, b);
+                s1 = scale(w, r + 1, b);
+                s2 = scale(w, r + 2, b);
+                s3 = scale(w, r + 3, b);
+            }
+            for (int k = c0; k < cv; k += L) {
+                long o = (long) k * bpe;
+                FloatVector xv = FloatVector.fromArray(F, xs, xo + k);
+                FloatVector v0 = load(kind, m, w0 + o), v1 = load(kind, m, w1 + o);
+                FloatVector v2 = load(kind, m, w2 + o), v3 = load(kind, m, w3 + o);
+                if (scaled) {
+                    v0 = v0.mul(s0);
+                    v1 = v1.mul(s1);
+                    v2 = v2.mul(s2);
+                    v3 = v3.mul(s3);
+                }
+                a0 = xv.fma(v0, a0);
+                a1 = xv.fma(v1, a1);
+                a2 = xv.fma(v2, a2);
+                a3 = xv.fma(v3, a3);
+            }
+            for (int k = cv; k < c1; k++) {
+                long o = (long) k * bpe;
+                float xk = xs[xo + k];
+                t0 = Math.fma(xk, loadScalar(kind, m, w0 + o) * s0, t0);
+                t1 = Math.fma(xk, loadScalar(kind, m, w1 + o) * s1, t1);
+                t2 = Math.fma(xk, loadScalar(kind, m, w2 + o) * s2, t2);
+                t3 = Math.fma(xk, loadScalar(kind, m, w3 + o) * s3, t3);
+            }
+        }
+        store(out, t, r, sum(a0) + t0, bias);
+        store(out, t, r + 1, sum(a1) + t1, bias);
+        store(out, t, r + 2, sum(a2) + t2, bias);
+        store(out, t, r + 3, sum(a3) + t3, bias);
+    }
+
+    private static void tile4x2(CpuTensor x, int t, float[] w, int in, int r, float[] bias, CpuTensor out) {
+        float[] xs = x.data();
+        int x0 = x.at(t, 0), x1 = x.at(t + 1, 0), x2 = x.at(t + 2, 0), x3 = x.at(t + 3, 0), vin = in / L * L;
+        FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+        for (int k = 0; k < vin; k += L) {
+            FloatVector v0 = FloatVector.fromArray(F, w, k), v1 = FloatVector.fromArray(F, w, in + k);
+            FloatVector y = FloatVector.fromArray(F, xs, x0 + k);
+            a00 = y.fma(v0, a00);
+            a01 = y.fma(v1, a01);
+            y = FloatVector.fromArray(F, xs, x1 + k);
+            a10 = y.fma(v0, a10);
+            a11 = y.fma(v1, a11);
+            y = FloatVector.fromArray(F, xs, x2 + k);
+            a20 = y.fma(v0, a20);
+            a21 = y.fma(v1, a21);
+            y = FloatVector.fromArray(F, xs, x3 + k);
+            a30 = y.fma(v0, a30);
+            a31 = y.fma(v1, a31);
+        }
+        float t00 = 0, t01 = 0, t10 = 0, t11 = 0, t20 = 0, t21 = 0, t30 = 0, t31 = 0;
+        for (int k = vin; k < in; k++) {
+            float v0 = w[k], v1 = w[in + k];
+            t00 = Math.fma(xs[x0 + k], v0, t00);
+            t01 = Math.fma(xs[x0 + k], v1, t01);
+            t10 = Math.fma(xs[x1 + k], v0, t10);
+            t11 = Math.fma(xs[x1 + k], v1, t11);
+            t20 = Math.fma(xs[x2 + k], v0, t20);
+            t21 = Math.fma(xs[x2 + k], v1, t21);
+            t30 = Math.fma(xs[x3 + k], v0, t30);
+            t31 = Math.fma(xs[x3 + k], v1, t31);
+        }
+        store(out, t, r, sum(a00) + t00, bias);
+        store(out, t, r + 1, sum(a01) + t01, bias);
+        store(out, t + 1, r, sum(a10) + t10, bias);
+        store(out, t + 1, r + 1, sum(a11) + t11, bias);
+        store(out, t + 2, r, sum(a20) + t20, bias);
+        store(out, t + 2, r + 1, sum(a21) + t21, bias);
+        store(out, t + 3, r, sum(a30) + t30, bias);
+        store(out, t + 3, r + 1, sum(a31) + t31, bias);
+    }
+}

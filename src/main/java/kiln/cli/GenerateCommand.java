@@ -1,0 +1,125 @@
+package kiln.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import kiln.backend.cpu.CpuBackend;
+import kiln.config.ModelConfig;
+import kiln.engine.SimpleGenerator;
+import kiln.model.Model;
+import kiln.model.Models;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.Callable;
+
+/** {@code kiln generate}: offline generation without a server, with throughput figures. */
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = "Generate from a prompt offline (no server) and report prefill/decode speed.")
+final class GenerateCommand implements Callable<Integer> {
+    @Option(names = {"--model-path", "--model"}, required = true, description = "HuggingFace checkpoint directory (config.json + safetensors).")
+    Path modelPath;
+
+    @Option(names = "--input-ids", split = ",", description = "Prompt as token ids, comma-separated.")
+    int[] inputIds;
+
+    @Option(names = "--prompt", description = "Prompt text (needs the model's tokenizer).")
+    String prompt;
+
+    @Option(names = "--max-new-tokens", defaultValue = "32", description = "Tokens to generate (default: ${DEFAULT-VALUE}).")
+    int maxNewTokens;
+
+    @Option(names = "--temperature", defaultValue = "0", description = "0 = greedy (default: ${DEFAULT-VALUE}).")
+    double temperature;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Sampling seed (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--load-format", defaultValue = "auto", description = "auto (read the checkpoint) or dummy (random weights from config.json).")
+    String loadFormat;
+
+    @Option(names = "--json-model-override-args", description = "JSON merged into config.json, e.g. '{\"num_hidden_layers\": 4}'.")
+    String overrides;
+
+    @Option(names = "--batch", defaultValue = "1", description = "Decode this many copies of the prompt together (default: ${DEFAULT-VALUE}).")
+    int batch;
+
+    @Option(names = "--chunked-prefill-size", defaultValue = "-1", description = "Prefill at most this many tokens per step (-1: whole prompt).")
+    int chunk;
+
+    @Option(names = "--json", description = "Print one JSON line with output ids and speeds.")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        if ((inputIds == null) == (prompt == null)) throw new IllegalArgumentException("give exactly one of --prompt and --input-ids");
+        if (prompt != null) throw new IllegalArgumentException("--prompt needs the tokenizer, which is not built yet; use --input-ids");
+        if (batch < 1 || maxNewTokens < 1) throw new IllegalArgumentException("--batch and --max-new-tokens must be at least 1");
+        Models.LoadFormat format = switch (loadFormat) {
+            case "auto" -> Models.LoadFormat.AUTO;
+            case "dummy" -> Models.LoadFormat.DUMMY;
+            default -> throw new IllegalArgumentException("--load-format must be auto or dummy, not " + loadFormat);
+        };
+        ModelConfig config = ModelConfig.load(modelPath, overrides);
+        for (int id : inputIds) {
+            if (id < 0 || id >= config.vocabSize()) throw new IllegalArgumentException("--input-ids: " + id + " is outside the vocabulary [0, " + config.vocabSize() + ")");
+        }
+        try (Model model = Models.load(config, modelPath, format, new CpuBackend());
+             SimpleGenerator gen = new SimpleGenerator(model, batch * (inputIds.length + maxNewTokens))) {
+            List<SimpleGenerator.Sequence> seqs = new ArrayList<>();
+            for (int b = 0; b < batch; b++) seqs.add(gen.start(inputIds));
+            Random random = new Random(seed);
+            int vocab = config.vocabSize();
+            long t0 = System.nanoTime();
+            float[] logits = null;
+            for (int fed = 0; fed < inputIds.length; fed += chunk > 0 ? chunk : inputIds.length) logits = gen.step(seqs, chunk, false);
+            long t1 = System.nanoTime();
+            for (int step = 0; step < maxNewTokens; step++) {
+                for (int b = 0; b < batch; b++) gen.append(seqs.get(b), pick(logits, b, vocab, random));
+                if (step + 1 < maxNewTokens) logits = gen.step(seqs, 0, false);
+            }
+            long t2 = System.nanoTime();
+            int[] out = Arrays.copyOfRange(seqs.get(0).tokens(), inputIds.length, inputIds.length + maxNewTokens);
+            double prefillS = (t1 - t0) / 1e9, decodeS = (t2 - t1) / 1e9;
+            double prefillRate = batch * inputIds.length / prefillS;
+            double decodeRate = maxNewTokens > 1 ? batch * (maxNewTokens - 1) / decodeS : 0;
+            if (json) {
+                Map<String, Object> r = new LinkedHashMap<>();
+                r.put("output_ids", out);
+                r.put("prefill_tokens_per_s", prefillRate);
+                r.put("decode_tokens_per_s", decodeRate);
+                r.put("prompt_tokens", inputIds.length);
+                r.put("new_tokens", maxNewTokens);
+                r.put("batch", batch);
+                r.put("prefill_seconds", prefillS);
+                r.put("decode_seconds", decodeS);
+                r.put("weight_bytes", model.weightBytes());
+                r.put("decode_bytes_per_token", model.decodeBytesPerToken());
+                r.put("backend", model.backend().name());
+                System.out.println(new ObjectMapper().writeValueAsString(r));
+            } else {
+                System.out.println("output_ids: " + Arrays.toString(out));
+                System.out.printf("prefill: %d tokens x %d in %.3f s (%.1f tok/s); decode: %.1f tok/s%n",
+                        inputIds.length, batch, prefillS, prefillRate, decodeRate);
+            }
+        }
+        return 0;
+    }
+
+    private int pick(float[] logits, int row, int vocab, Random random) {
+        if (temperature <= 0) return SimpleGenerator.argmax(logits, row, vocab);
+        double max = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < vocab; i++) max = Math.max(max, logits[row * vocab + i]);
+        double[] p = new double[vocab];
+        double sum = 0;
+        for (int i = 0; i < vocab; i++) sum += p[i] = Math.exp((logits[row * vocab + i] - max) / temperature);
+        double u = random.nextDouble() * sum;
+        for (int i = 0; i < vocab; i++) if ((u -= p[i]) <= 0) return i;
+        return vocab - 1;
+    }
+}

@@ -1,0 +1,63 @@
+package kiln.io;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+
+/**
+ * One tensor as stored: its bytes stay where they are (a mapped file or off-heap memory), never copied to the heap.
+ * {@code source} names the file it came from, for error messages.
+ */
+public record TensorData(String name, DType dtype, long[] shape, MemorySegment data, String source) {
+
+    public long numel() {
+        long n = 1;
+        for (long d : shape) n *= d;
+        return n;
+    }
+
+    public int dim(int i) {
+        return Math.toIntExact(shape[i]);
+    }
+
+    public String describe() {
+        return name + " " + dtype + Arrays.toString(shape) + " in " + source;
+    }
+
+    private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfDouble DOUBLE = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    /** Element {@code i} widened to float (small tensors: norms, biases, scales, references). */
+    public float getFloat(long i) {
+        return switch (dtype) {
+            case F32 -> data.get(FLOAT, i * 4);
+            case F64 -> (float) data.get(DOUBLE, i * 8);
+            case BF16 -> Float.intBitsToFloat((data.get(SHORT, i * 2) & 0xFFFF) << 16);
+            case F16 -> Float.float16ToFloat(data.get(SHORT, i * 2));
+            case F8_E4M3 -> Fp8.toFloat(data.get(ValueLayout.JAVA_BYTE, i));
+            default -> throw new IllegalStateException(describe() + " is not a float tensor");
+        };
+    }
+
+    public float[] toFloatArray() {
+        float[] out = new float[Math.toIntExact(numel())];
+        for (int i = 0; i < out.length; i++) out[i] = getFloat(i);
+        return out;
+    }
+
+    public int[] toIntArray() {
+        int[] out = new int[Math.toIntExact(numel())];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = switch (dtype) {
+                case I32 -> data.get(INT, i * 4L);
+                case I64 -> Math.toIntExact(data.get(LONG, i * 8L));
+                default -> throw new IllegalStateException(describe() + " is not an integer tensor");
+            };
+        }
+        return out;
+    }
+}

@@ -1,0 +1,123 @@
+package kiln.model;
+
+import kiln.Log;
+import kiln.backend.Backend;
+import kiln.backend.ForwardBatch;
+import kiln.backend.KvCache;
+import kiln.backend.Tensor;
+import kiln.backend.Weight;
+import kiln.config.ModelConfig;
+
+/**
+ * The decoder shape all supported architectures share: token embedding, pre-norm blocks
+ * (x += attention(norm(x)); x += mlp(norm(x))), a final norm and the LM head, applied only to rows that need logits.
+ * Subclasses supply the attention and MLP of one layer.
+ */
+abstract class CausalLm implements Model {
+    protected final ModelConfig config;
+    protected final Backend backend;
+    private final WeightSource source;
+    protected final Weights weights;
+    private final Weight embed, finalNorm, lmHead;
+    private final Weight[] inputNorm, postAttentionNorm;
+    private long weightBytes;
+
+    CausalLm(ModelConfig config, WeightSource source, Backend backend) {
+        this.config = config;
+        this.backend = backend;
+        this.source = source;
+        this.weights = new Weights(source, backend, config);
+        int h = config.hiddenSize(), layers = config.numLayers();
+        embed = weights.dense("model.embed_tokens.weight", config.vocabSize(), h);
+        lmHead = config.tieWordEmbeddings() ? embed : weights.dense("lm_head.weight", config.vocabSize(), h);
+        finalNorm = weights.norm("model.norm.weight", h);
+        inputNorm = new Weight[layers];
+        postAttentionNorm = new Weight[layers];
+    }
+
+    /** Loads every layer; called once by the subclass constructor after its own fields exist. */
+    protected final void loadLayers() {
+        int layers = config.numLayers();
+        long start = System.nanoTime(), lastLog = start;
+        for (int l = 0; l < layers; l++) {
+            String p = "model.layers." + l + ".";
+            inputNorm[l] = weights.norm(p + "input_layernorm.weight", config.hiddenSize());
+            postAttentionNorm[l] = weights.norm(p + "post_attention_layernorm.weight", config.hiddenSize());
+            loadLayer(l, p);
+            long now = System.nanoTime();
+            if (now - lastLog > 2_000_000_000L || l == layers - 1) {
+                Log.info("Loading weights from %s: %d/%d layers, %.2f GB (%.1f s)", source.describe(), l + 1, layers,
+                        weights.bytes() / 1e9, (now - start) / 1e9);
+                lastLog = now;
+            }
+        }
+        weightBytes = weights.bytes();
+    }
+
+    protected abstract void loadLayer(int layer, String prefix);
+
+    protected abstract Tensor attention(int layer, Tensor x, KvCache cache);
+
+    protected abstract Tensor mlp(int layer, Tensor x);
+
+    @Override
+    public Tensor forward(ForwardBatch batch, KvCache cache) {
+        backend.begin(batch);
+        int tokens = batch.numTokens(), h = config.hiddenSize();
+        float eps = config.rmsNormEps();
+        Tensor x = backend.tensor(tokens, h), normed = backend.tensor(tokens, h);
+        backend.embed(embed, x);
+        for (int l = 0; l < config.numLayers(); l++) {
+            backend.rmsNorm(x, inputNorm[l], eps, normed);
+            backend.add(x, attention(l, normed, cache));
+            backend.rmsNorm(x, postAttentionNorm[l], eps, normed);
+            backend.add(x, mlp(l, normed));
+        }
+        Tensor last = backend.gatherRows(x, batch.logitRows());
+        Tensor lastNormed = backend.tensor(last.rows(), h);
+        backend.rmsNorm(last, finalNorm, eps, lastNormed);
+        Tensor logits = backend.tensor(last.rows(), config.vocabSize());
+        backend.linear(lastNormed, lmHead, logits);
+        return logits;
+    }
+
+    /** out = down(silu(gate x) * up x). */
+    protected final Tensor swiglu(Tensor x, Weight gate, Weight up, Weight down) {
+        int inter = gate.rows();
+        Tensor g = backend.tensor(x.rows(), inter), u = backend.tensor(x.rows(), inter);
+        backend.linear(x, gate, g);
+        backend.linear(x, up, u);
+        backend.siluMul(g, u, g);
+        Tensor out = backend.tensor(x.rows(), down.rows());
+        backend.linear(g, down, out);
+        return out;
+    }
+
+    protected final long embeddingRowBytes() {
+        return embed.bytes() / config.vocabSize();
+    }
+
+    protected final long embeddingBytes() {
+        return config.tieWordEmbeddings() ? 0 : embed.bytes();
+    }
+
+    @Override
+    public ModelConfig config() {
+        return config;
+    }
+
+    @Override
+    public Backend backend() {
+        return backend;
+    }
+
+    @Override
+    public long weightBytes() {
+        return weightBytes;
+    }
+
+    @Override
+    public void close() {
+        source.close();
+    }
+}

@@ -1,0 +1,198 @@
+package kiln.model;
+
+import kiln.backend.Backend;
+import kiln.backend.Heads;
+import kiln.backend.KvCache;
+import kiln.backend.KvLayout;
+import kiln.backend.MoeRouting;
+import kiln.backend.Rope;
+import kiln.backend.Tensor;
+import kiln.backend.Weight;
+import kiln.config.ModelConfig;
+import kiln.config.RopeScaling;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * DeepSeek-V2 and V3/R1: multi-head latent attention and DeepSeekMoE.
+ *
+ * <p>MLA caches per token only the normalised latent c_kv (kv_lora_rank) and one rotated rope key shared by all
+ * heads. Attention runs in the absorbed form: W_UK is folded into the query (q_latent = W_UK^T q_nope), so every
+ * head scores against the latent directly, and W_UV is applied to the attended latent afterwards.
+ *
+ * <p>MoE: V3 scores experts with a sigmoid, adds e_score_correction_bias for the choice only, keeps the best
+ * topk_group groups (ranked by their two best biased scores) and the top-k experts in them, weights them by the
+ * unbiased scores (normalised) times routed_scaling_factor, and adds the shared experts. V2 uses a softmax gate.
+ */
+final class Deepseek extends CausalLm {
+    private record Attention(Weight qA, Weight qANorm, Weight qB, Weight kvA, Weight kvANorm, Weight absorbK,
+                             Weight absorbV, Weight o) {}
+
+    private record Mlp(Weight gate, Weight up, Weight down) {}
+
+    private record Moe(Weight router, Weight scoreBias, Backend.Experts experts, Mlp shared) {}
+
+    private final int heads, nope, ropeDim, vDim, latent;
+    private final float scale;
+    private final Rope rope;
+    private final MoeRouting routing;
+    private final Attention[] attention;
+    private final Mlp[] dense;
+    private final Moe[] moe;
+    private long unchosenExpertBytes;
+
+    Deepseek(ModelConfig c, WeightSource source, Backend backend) {
+        super(c, source, backend);
+        heads = c.numHeads();
+        nope = c.qkNopeHeadDim();
+        ropeDim = c.qkRopeHeadDim();
+        vDim = c.vHeadDim();
+        latent = c.kvLoraRank();
+        rope = Rotary.of(c, ropeDim, true);
+        scale = softmaxScale(c);
+        routing = new MoeRouting(
+                c.scoringFunc().equals("sigmoid") ? MoeRouting.Scoring.SIGMOID : MoeRouting.Scoring.SOFTMAX,
+                c.topkMethod().equals("greedy") ? MoeRouting.Method.GREEDY : MoeRouting.Method.GROUP_LIMITED,
+                c.nRoutedExperts(), c.numExpertsPerTok(), Math.max(1, c.nGroup()), Math.max(1, c.topkGroup()),
+                c.normTopkProb(), (float) c.routedScalingFactor());
+        attention = new Attention[c.numLayers()];
+        dense = new Mlp[c.numLayers()];
+        moe = new Moe[c.numLayers()];
+        loadLayers();
+    }
+
+    /** 1/sqrt(qk_head_dim), times YaRN's mscale(factor, mscale_all_dim)^2 when rope scaling is YaRN (V2 and V3). */
+    static float softmaxScale(ModelConfig c) {
+        double s = 1.0 / Math.sqrt(c.qkHeadDim());
+        if (c.ropeScaling() instanceof RopeScaling.Yarn y && y.mscaleAllDim() != 0) {
+            double m = Rotary.yarnMscale(y.factor(), y.mscaleAllDim());
+            s *= m * m;
+        }
+        return (float) s;
+    }
+
+    @Override
+    protected void loadLayer(int l, String p) {
+        ModelConfig c = config;
+        int h = c.hiddenSize(), qDim = heads * (nope + ropeDim);
+        String a = p + "self_attn.";
+        Weight qA = null, qANorm = null, qB;
+        if (c.qLoraRank() > 0) {
+            qA = weights.linear(a + "q_a_proj.weight", c.qLoraRank(), h);
+            qANorm = weights.norm(a + "q_a_layernorm.weight", c.qLoraRank());
+            qB = weights.linear(a + "q_b_proj.weight", qDim, c.qLoraRank());
+        } else {
+            qB = weights.linear(a + "q_proj.weight", qDim, h);
+        }
+        Weight kvA = weights.linear(a + "kv_a_proj_with_mqa.weight", latent + ropeDim, h);
+        Weight kvANorm = weights.norm(a + "kv_a_layernorm.weight", latent);
+        float[] kvB = weights.floats(a + "kv_b_proj.weight", heads * (nope + vDim), latent);
+        attention[l] = new Attention(qA, qANorm, qB, kvA, kvANorm, backend.weight(absorbKey(kvB), heads * latent, nope),
+                backend.weight(absorbValue(kvB), heads * vDim, latent), weights.linear(a + "o_proj.weight", h, heads * vDim));
+
+        String m = p + "mlp.";
+        if (!c.isMoeLayer(l)) {
+            dense[l] = mlp(m, c.intermediateSize());
+            return;
+        }
+        int e = c.nRoutedExperts(), inter = c.moeIntermediateSize();
+        Weight router = weights.dense(m + "gate.weight", e, h);
+        Weight bias = c.topkMethod().equals("noaux_tc") ? weights.scoreBias(m + "gate.e_score_correction_bias", e) : null;
+        List<Weight> gate = new ArrayList<>(), up = new ArrayList<>(), down = new ArrayList<>();
+        long before = weights.bytes();
+        for (int i = 0; i < e; i++) {
+            String x = m + "experts." + i + ".";
+            gate.add(weights.linear(x + "gate_proj.weight", inter, h));
+            up.add(weights.linear(x + "up_proj.weight", inter, h));
+            down.add(weights.linear(x + "down_proj.weight", h, inter));
+        }
+        unchosenExpertBytes += (weights.bytes() - before) / e * (e - c.numExpertsPerTok());
+        Mlp shared = c.nSharedExperts() > 0 ? mlp(m + "shared_experts.", inter * c.nSharedExperts()) : null;
+        moe[l] = new Moe(router, bias, backend.experts(gate, up, down), shared);
+    }
+
+    private Mlp mlp(String prefix, int inter) {
+        int h = config.hiddenSize();
+        return new Mlp(weights.linear(prefix + "gate_proj.weight", inter, h), weights.linear(prefix + "up_proj.weight", inter, h),
+                weights.linear(prefix + "down_proj.weight", h, inter));
+    }
+
+    /** Per head, W_UK^T [latent, nope]: turns q_nope into a query against the latent. */
+    private float[] absorbKey(float[] kvB) {
+        float[] out = new float[heads * latent * nope];
+        for (int hd = 0; hd < heads; hd++) {
+            for (int d = 0; d < nope; d++) {
+                int row = hd * (nope + vDim) + d;
+                for (int j = 0; j < latent; j++) out[(hd * latent + j) * nope + d] = kvB[row * latent + j];
+            }
+        }
+        return out;
+    }
+
+    /** Per head, W_UV [v_head_dim, latent]: turns the attended latent into the head's value output. */
+    private float[] absorbValue(float[] kvB) {
+        float[] out = new float[heads * vDim * latent];
+        for (int hd = 0; hd < heads; hd++) {
+            System.arraycopy(kvB, (hd * (nope + vDim) + nope) * latent, out, hd * vDim * latent, vDim * latent);
+        }
+        return out;
+    }
+
+    @Override
+    protected Tensor attention(int l, Tensor x, KvCache cache) {
+        Attention w = attention[l];
+        int tokens = x.rows();
+        Tensor q = backend.tensor(tokens, heads * (nope + ropeDim));
+        if (w.qA() != null) {
+            Tensor qa = backend.tensor(tokens, w.qA().rows());
+            backend.linear(x, w.qA(), qa);
+            backend.rmsNorm(qa, w.qANorm(), config.rmsNormEps(), qa);
+            backend.linear(qa, w.qB(), q);
+        } else {
+            backend.linear(x, w.qB(), q);
+        }
+        Heads qNope = q.heads(heads, nope + ropeDim, 0, nope), qRope = q.heads(heads, nope + ropeDim, nope, ropeDim);
+
+        Tensor kv = backend.tensor(tokens, latent + ropeDim);
+        backend.linear(x, w.kvA(), kv);
+        Tensor cKv = backend.tensor(tokens, latent);
+        backend.rmsNorm(kv.columns(0, latent), w.kvANorm(), config.rmsNormEps(), cKv);
+        Tensor kRope = kv.columns(latent, ropeDim);
+        backend.rope(qRope, rope);
+        backend.rope(kRope.heads(1, ropeDim), rope);
+
+        Tensor qLatent = backend.tensor(tokens, heads * latent);
+        backend.headLinear(qNope, w.absorbK(), qLatent.heads(heads, latent));
+        Tensor attended = backend.tensor(tokens, heads * latent);
+        backend.mlaAttention(cache, l, qLatent.heads(heads, latent), qRope, cKv, kRope, scale, attended.heads(heads, latent));
+        Tensor values = backend.tensor(tokens, heads * vDim);
+        backend.headLinear(attended.heads(heads, latent), w.absorbV(), values.heads(heads, vDim));
+        Tensor out = backend.tensor(tokens, config.hiddenSize());
+        backend.linear(values, w.o(), out);
+        return out;
+    }
+
+    @Override
+    protected Tensor mlp(int l, Tensor x) {
+        if (dense[l] != null) return swiglu(x, dense[l].gate(), dense[l].up(), dense[l].down());
+        Moe m = moe[l];
+        Tensor logits = backend.tensor(x.rows(), config.nRoutedExperts());
+        backend.linear(x, m.router(), logits);
+        Backend.Routing chosen = backend.route(logits, m.scoreBias(), routing);
+        Tensor out = backend.tensor(x.rows(), config.hiddenSize());
+        backend.moe(x, chosen, m.experts(), out);
+        if (m.shared() != null) backend.add(out, swiglu(x, m.shared().gate(), m.shared().up(), m.shared().down()));
+        return out;
+    }
+
+    @Override
+    public KvLayout kvLayout() {
+        return new KvLayout.Mla(config.numLayers(), latent, ropeDim);
+    }
+
+    @Override
+    public long decodeBytesPerToken() {
+        return weightBytes() - embeddingBytes() + embeddingRowBytes() - unchosenExpertBytes;
+    }
+}
