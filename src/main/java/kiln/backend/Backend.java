@@ -36,6 +36,20 @@ public interface Backend extends AutoCloseable {
     /** Bytes this backend could still hand to a KV pool. */
     long freeMemoryBytes();
 
+    /**
+     * Bytes for the KV pool under {@code --mem-fraction-static}: on a GPU, as SGLang, the fraction of total memory
+     * for weights and KV together, minus what is already used; on the CPU, the fraction of free memory.
+     */
+    long kvMemoryBudget(double memFractionStatic);
+
+    /** The default {@code --mem-fraction-static} of this backend. */
+    double defaultMemFractionStatic();
+
+    /** Bytes one token occupies in a KV pool of this layout. */
+    default long kvBytesPerToken(KvLayout layout) {
+        return (long) layout.layers() * layout.valuesPerToken() * Float.BYTES;
+    }
+
     // ---- one forward ----
 
     void begin(ForwardBatch batch);

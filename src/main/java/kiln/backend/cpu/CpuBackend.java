@@ -74,6 +74,17 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public long kvMemoryBudget(double memFractionStatic) {
+        return (long) (memFractionStatic * freeMemoryBytes());
+    }
+
+    /** A CPU serves few tokens per second; a fifth of free memory holds far more KV than it can use. */
+    @Override
+    public double defaultMemFractionStatic() {
+        return 0.2;
+    }
+
+    @Override
     public void begin(ForwardBatch batch) {
         this.batch = batch;
     }

@@ -1,0 +1,146 @@
+package kiln.engine;
+
+import kiln.Log;
+import kiln.backend.Backend;
+import kiln.backend.KvCache;
+import kiln.model.Model;
+import kiln.tokenizer.Tokenizer;
+
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The serving engine: a model, its KV pool and the scheduler thread that batches every request onto them.
+ * Thread-safe: HTTP handlers submit and cancel from any thread; all state lives on the scheduler thread.
+ */
+public final class Engine implements AutoCloseable {
+    private final Model model;
+    private final KvCache cache;
+    private final Scheduler scheduler;
+    private final Thread thread;
+    private final EngineConfig config;
+    private final int contextLength;
+
+    /**
+     * @param tokenizer turns output ids into text (and enables stop strings); null when the server runs with
+     *                  --skip-tokenizer-init, in which case outputs carry ids only
+     */
+    public Engine(Model model, EngineConfig config, Set<Integer> eosIds, Tokenizer tokenizer) {
+        this.model = model;
+        this.config = config;
+        this.contextLength = config.contextLength() > 0 ? config.contextLength() : model.config().maxPositionEmbeddings();
+        Backend backend = model.backend();
+        long perToken = backend.kvBytesPerToken(model.kvLayout());
+        int slots;
+        if (config.maxTotalTokens() > 0) {
+            slots = config.maxTotalTokens();
+        } else {
+            double fraction = config.memFractionStatic() > 0 ? config.memFractionStatic() : backend.defaultMemFractionStatic();
+            long budget = backend.kvMemoryBudget(fraction);
+            slots = (int) Math.min(Integer.MAX_VALUE / 2, Math.max(0, budget / perToken));
+            if (slots < 1024) {
+                Log.warn("only %d KV slots fit --mem-fraction-static %.2f; using 1024 (set --max-total-tokens)", slots, fraction);
+                slots = 1024;
+            }
+        }
+        this.cache = backend.kvCache(model.kvLayout(), slots);
+        Log.info("KV Cache is allocated. #tokens: %d, KV size: %.2f GB", slots, cache.bytes() / 1e9);
+        this.scheduler = new Scheduler(model, cache, config, contextLength, eosIds, tokenizer);
+        this.thread = Thread.ofPlatform().name("kiln-scheduler").daemon(true).start(scheduler);
+    }
+
+    public Model model() {
+        return model;
+    }
+
+    public EngineConfig config() {
+        return config;
+    }
+
+    public int contextLength() {
+        return contextLength;
+    }
+
+    public int kvCapacity() {
+        return cache.slots();
+    }
+
+    public EngineStats stats() {
+        return scheduler.stats();
+    }
+
+    /**
+     * Queues a request. Fails with {@link EngineException} when it can never run (invalid parameters, a prompt
+     * beyond the context or the KV pool) or, marked overloaded, when the waiting queue is full.
+     */
+    public RequestHandle submit(Request request) {
+        String problem = request.params().validate();
+        if (problem != null) throw new EngineException(problem, false);
+        int prompt = request.promptIds().length;
+        if (prompt >= contextLength) {
+            throw new EngineException("the prompt has " + prompt + " tokens; this model's context length is "
+                    + contextLength + " tokens, which must also leave room for at least one generated token", false);
+        }
+        if (prompt >= cache.slots()) {
+            throw new EngineException("the prompt has " + prompt + " tokens but the KV pool holds " + cache.slots()
+                    + " tokens", false);
+        }
+        int vocab = model.config().vocabSize();
+        for (int id : request.promptIds()) {
+            if (id < 0 || id >= vocab) throw new EngineException("token id " + id + " is outside the vocabulary [0, " + vocab + ")", false);
+        }
+        EngineStats s = stats();
+        if (s.queuedRequests() >= config.maxQueuedRequests()) {
+            throw new EngineException("the waiting queue is full (" + s.queuedRequests() + " requests)", true);
+        }
+        if (!thread.isAlive()) throw new EngineException("the engine is shut down", true);
+        RequestHandle h = new RequestHandle(request.id(), request.params().n(), this);
+        scheduler.inbox.add(new Scheduler.Command.Submit(request, h));
+        return h;
+    }
+
+    public static String newRequestId() {
+        return UUID.randomUUID().toString().replace("-", "");
+    }
+
+    /** Cancels a request wherever it is; unknown ids are ignored. */
+    public void abort(String requestId) {
+        scheduler.inbox.add(new Scheduler.Command.Abort(requestId));
+    }
+
+    /** Empties the prefix cache; refused (false) while requests run or wait. */
+    public boolean flushCache() {
+        CompletableFuture<Boolean> done = new CompletableFuture<>();
+        scheduler.inbox.add(new Scheduler.Command.Flush(done));
+        try {
+            return done.get(30, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            return false;
+        }
+    }
+
+    /** Lets running and waiting requests finish (up to {@code timeoutMs}), then stops the scheduler. */
+    public void drain(long timeoutMs) {
+        scheduler.inbox.add(new Scheduler.Command.Shutdown());
+        try {
+            thread.join(timeoutMs);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Stops at once: unfinished requests end with "abort". */
+    @Override
+    public void close() {
+        thread.interrupt();
+        try {
+            thread.join(5000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        scheduler.abortAll("the engine shut down");
+        cache.close();
+    }
+}

@@ -1,0 +1,489 @@
+package kiln.engine;
+
+import kiln.Log;
+import kiln.backend.ForwardBatch;
+import kiln.backend.KvCache;
+import kiln.model.Model;
+import kiln.tokenizer.Tokenizer;
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.LinkedBlockingQueue;
+
+/**
+ * The one thread that owns all serving state: waiting and running sequences, KV slots, the radix cache. Each step
+ * it either admits waiting prompts into a prefill batch (chunked to the token budget, reusing cached prefixes) or
+ * runs one decode step for every running sequence, then samples and streams the new tokens. Callers talk to it
+ * only through its inbox.
+ */
+final class Scheduler implements Runnable {
+    sealed interface Command {
+        record Submit(Request request, RequestHandle handle) implements Command {}
+
+        record Abort(String requestId) implements Command {}
+
+        record Flush(CompletableFuture<Boolean> done) implements Command {}
+
+        record Shutdown() implements Command {}
+    }
+
+    /** Tokens of one sequence fed in this step, and the flat rows whose logits it needs. */
+    private record Entry(Sequence seq, int start, int fed, int[] promptLogprobPositions, boolean samples, boolean prefill) {}
+
+    /** SGLang clips max_new_tokens at this when estimating how much a request will still need. */
+    private static final int CLIP_MAX_NEW_TOKENS = 4096;
+    /** LPM ordering costs a prefix match per waiting request; past this queue length, serve in arrival order. */
+    private static final int LPM_MAX_QUEUE = 128;
+
+    private final Model model;
+    private final KvCache cache;
+    private final KvPool pool;
+    private final RadixCache radix;
+    private final EngineConfig config;
+    private final int contextLength;
+    private final Set<Integer> eosIds;
+    private final int vocab;
+    private final Tokenizer tokenizer;
+    final BlockingQueue<Command> inbox = new LinkedBlockingQueue<>();
+
+    private final List<Sequence> waiting = new ArrayList<>();
+    private final List<Sequence> running = new ArrayList<>();
+    private Sequence chunked;
+    private final Map<String, RequestHandle> handles = new HashMap<>();
+    private final Map<String, List<Sequence>> sequences = new HashMap<>();
+    /** Samples of each request that have not sent their final output yet. */
+    private final Map<String, Integer> unfinished = new HashMap<>();
+    private final SplittableRandom seeds = new SplittableRandom();
+    private final double initRatio, minRatio, ratioDecay;
+    private double newTokenRatio;
+    private boolean lastWasPrefill;
+    private boolean shuttingDown;
+
+    private long promptTokensTotal, generationTokensTotal, cachedPromptTokensTotal, retractedTotal;
+    private final Map<String, Long> finishedByReason = new LinkedHashMap<>();
+    private volatile EngineStats stats;
+
+    Scheduler(Model model, KvCache cache, EngineConfig config, int contextLength, Set<Integer> eosIds, Tokenizer tokenizer) {
+        this.tokenizer = tokenizer;
+        this.model = model;
+        this.cache = cache;
+        this.pool = new KvPool(cache.slots());
+        this.radix = new RadixCache(pool, !config.disableRadixCache());
+        this.config = config;
+        this.contextLength = contextLength;
+        this.eosIds = Set.copyOf(eosIds);
+        this.vocab = model.config().vocabSize();
+        initRatio = Math.min(0.7 * config.scheduleConservativeness(), 1.0);
+        minRatio = Math.min(0.14 * config.scheduleConservativeness(), initRatio);
+        ratioDecay = (initRatio - minRatio) / 600;
+        newTokenRatio = initRatio;
+        publishStats();
+    }
+
+    EngineStats stats() {
+        return stats;
+    }
+
+    @Override
+    public void run() {
+        try {
+            while (!Thread.currentThread().isInterrupted()) {
+                boolean idle = waiting.isEmpty() && running.isEmpty();
+                if (idle && shuttingDown) return;
+                Command c = idle ? inbox.take() : inbox.poll();
+                while (c != null) {
+                    handle(c);
+                    c = inbox.poll();
+                }
+                if (!waiting.isEmpty() || !running.isEmpty()) step();
+                publishStats();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void handle(Command c) {
+        switch (c) {
+            case Command.Submit s -> admit(s.request(), s.handle());
+            case Command.Abort a -> abort(a.requestId(), "aborted by the client");
+            case Command.Flush f -> {
+                boolean flushed = flush();
+                publishStats();
+                f.done().complete(flushed);
+            }
+            case Command.Shutdown ignored -> shuttingDown = true;
+        }
+    }
+
+    private void admit(Request r, RequestHandle h) {
+        SamplingParams p = r.params();
+        long baseSeed = p.seed() != null ? p.seed() : seeds.nextLong();
+        // With the radix cache, n samples share one prefill: the first forks the others once its prompt is cached.
+        int separate = radix.enabled() ? 1 : p.n();
+        List<Sequence> seqs = new ArrayList<>();
+        for (int i = 0; i < separate; i++) {
+            Sequence s = new Sequence(r, i, baseSeed);
+            if (radix.enabled()) s.pendingSiblings = p.n() - 1;
+            seqs.add(s);
+        }
+        handles.put(r.id(), h);
+        unfinished.put(r.id(), p.n());
+        sequences.put(r.id(), seqs);
+        waiting.addAll(seqs);
+    }
+
+    // ---- one step ----
+
+    private void step() {
+        List<Entry> entries = null;
+        boolean decodeWaiting = running.stream().anyMatch(s -> s != chunked && s.pending() == 1);
+        boolean prefillWaiting = chunked != null || !waiting.isEmpty();
+        // Alternate with decode so a long chunked prompt does not stall the running requests (unless mixed).
+        if (prefillWaiting && !(lastWasPrefill && decodeWaiting && !config.enableMixedChunk())) entries = schedulePrefill();
+        if ((entries == null || entries.isEmpty()) && decodeWaiting) entries = scheduleDecode();
+        if (entries == null || entries.isEmpty()) {
+            if (running.isEmpty() && !waiting.isEmpty()) rejectUnschedulable();
+            return;
+        }
+        lastWasPrefill = entries.stream().anyMatch(Entry::prefill);
+        try {
+            execute(entries);
+        } catch (RuntimeException e) {
+            Log.warn("forward failed, aborting its %d sequences: %s", entries.size(), e);
+            for (Entry en : entries) finish(en.seq(), Output.FinishReason.abort("internal error: " + e.getMessage()), null);
+        }
+    }
+
+    private List<Entry> schedulePrefill() {
+        int budget = config.chunkedPrefillSize() > 0 ? Math.min(config.chunkedPrefillSize(), config.maxPrefillTokens())
+                : config.maxPrefillTokens();
+        List<Entry> entries = new ArrayList<>();
+        int[] cursor = {0};
+        if (chunked != null) {
+            Sequence s = chunked;
+            int n = Math.min(s.pending(), budget);
+            if (!allocate(s, n)) return entries;
+            entries.add(entry(s, n, cursor));
+            budget -= n;
+            if (n == s.pending()) chunked = null;
+            else return entries;
+        }
+        double reserve = 0;
+        for (Sequence s : running) reserve += futureTokens(s);
+        for (Sequence s : ordered()) {
+            if (budget <= 0 || chunked != null || running.size() >= config.maxRunningRequests()) break;
+            RadixCache.Match m = radix.match(s.tokens, matchLimit(s));
+            int extend = s.length - m.length();
+            double future = futureTokens(s);
+            double available = pool.available() + radix.evictableTokens() - reserve;
+            boolean nothingElse = running.isEmpty() && entries.isEmpty();
+            if (extend + future > available && !nothingElse) break;
+            int n = Math.min(extend, budget);
+            radix.lock(m.node());
+            s.node = m.node();
+            s.setSlots(0, m.slots(), m.length());
+            s.treeOwned = s.computed = m.length();
+            if (!allocate(s, n)) {
+                radix.unlock(m.node());
+                s.node = null;
+                s.treeOwned = s.computed = 0;
+                break;
+            }
+            if (s.cachedTokens < 0) {
+                s.cachedTokens = m.length();
+                promptTokensTotal += s.promptLength;
+                cachedPromptTokensTotal += m.length();
+            }
+            waiting.remove(s);
+            running.add(s);
+            entries.add(entry(s, n, cursor));
+            reserve += future;
+            budget -= n;
+            if (n < extend) chunked = s;
+        }
+        if (config.enableMixedChunk() && !entries.isEmpty()) {
+            for (Sequence s : running) {
+                if (s == chunked || s.pending() != 1 || entries.stream().anyMatch(e -> e.seq() == s)) continue;
+                if (!allocate(s, 1)) break;
+                entries.add(entry(s, 1, cursor));
+            }
+        }
+        return entries;
+    }
+
+    private List<Entry> scheduleDecode() {
+        List<Sequence> decode = new ArrayList<>(running.stream().filter(s -> s != chunked && s.pending() == 1).toList());
+        boolean retracted = false;
+        while (decode.size() > 1 && pool.available() + radix.evictableTokens() < decode.size()) {
+            // retract the sequence that has generated least (longest prompt first among equals): least work lost
+            Sequence victim = decode.stream().min(Comparator.comparingInt(Sequence::outputLength)
+                    .thenComparing(Comparator.comparingInt((Sequence s) -> s.promptLength).reversed())).orElseThrow();
+            decode.remove(victim);
+            retract(victim);
+            retracted = true;
+        }
+        if (retracted) newTokenRatio = initRatio;
+        List<Entry> entries = new ArrayList<>();
+        int[] cursor = {0};
+        for (Sequence s : decode) {
+            if (!allocate(s, 1)) {
+                Log.warn("KV pool of %d tokens is exhausted by one sequence of %d tokens; ending it", pool.capacity(), s.length);
+                finish(s, Output.FinishReason.length(), null);
+                continue;
+            }
+            entries.add(entry(s, 1, cursor));
+        }
+        newTokenRatio = Math.max(minRatio, newTokenRatio - ratioDecay);
+        return entries;
+    }
+
+    private Entry entry(Sequence s, int fed, int[] cursor) {
+        int start = cursor[0];
+        cursor[0] += fed;
+        int[] lp = new int[0];
+        if (s.wantsPromptLogprobs()) {
+            int from = Math.max(s.computed, Math.max(s.params().logprobStartLen() - 1, 0));
+            int to = Math.min(s.computed + fed, s.promptLength - 1);
+            if (to > from) {
+                lp = new int[to - from];
+                for (int i = 0; i < lp.length; i++) lp[i] = from + i;
+            }
+        }
+        boolean decode = fed == 1 && s.computed == s.length - 1 && s.outputLength() > 0;
+        return new Entry(s, start, fed, lp, s.computed + fed == s.length, !decode);
+    }
+
+    private int matchLimit(Sequence s) {
+        int limit = s.length - 1;
+        if (s.wantsPromptLogprobs()) limit = Math.min(limit, Math.max(s.params().logprobStartLen() - 1, 0));
+        return limit;
+    }
+
+    private double futureTokens(Sequence s) {
+        int remaining = Math.max(0, Math.min(s.params().maxNewTokens(), CLIP_MAX_NEW_TOKENS) - s.outputLength());
+        return remaining * newTokenRatio;
+    }
+
+    private List<Sequence> ordered() {
+        if (config.schedulePolicy() != EngineConfig.SchedulePolicy.LPM || waiting.size() > LPM_MAX_QUEUE || !radix.enabled()) {
+            return new ArrayList<>(waiting);
+        }
+        Map<Sequence, Integer> matched = new HashMap<>();
+        for (Sequence s : waiting) matched.put(s, radix.match(s.tokens, matchLimit(s)).length());
+        List<Sequence> out = new ArrayList<>(waiting);
+        out.sort(Comparator.comparingInt((Sequence s) -> matched.get(s)).reversed());
+        return out;
+    }
+
+    /** Takes {@code n} fresh slots for the sequence's next tokens, evicting cached prefixes if needed. */
+    private boolean allocate(Sequence s, int n) {
+        if (pool.available() < n) radix.evict(n - pool.available());
+        int[] slots = pool.allocate(n);
+        if (slots == null) return false;
+        s.setSlots(s.computed, slots, n);
+        return true;
+    }
+
+    private void execute(List<Entry> entries) {
+        int total = entries.stream().mapToInt(Entry::fed).sum();
+        int[] tokens = new int[total], positions = new int[total];
+        List<ForwardBatch.Seq> seqs = new ArrayList<>();
+        List<Integer> rows = new ArrayList<>();
+        for (Entry e : entries) {
+            Sequence s = e.seq();
+            for (int i = 0; i < e.fed(); i++) {
+                tokens[e.start() + i] = s.tokens[s.computed + i];
+                positions[e.start() + i] = s.computed + i;
+            }
+            seqs.add(new ForwardBatch.Seq(e.start(), e.fed(), s.computed, s.slots));
+            for (int p : e.promptLogprobPositions()) rows.add(e.start() + p - s.computed);
+            if (e.samples()) rows.add(e.start() + e.fed() - 1);
+        }
+        int[] logitRows = rows.stream().mapToInt(Integer::intValue).toArray();
+        float[] logits = model.backend().download(model.forward(new ForwardBatch(tokens, positions, seqs, logitRows), cache));
+        int row = 0;
+        for (Entry e : entries) {
+            Sequence s = e.seq();
+            for (int p : e.promptLogprobPositions()) {
+                s.promptLogprobs.add(Sampler.logprob(logits, row++ * vocab, vocab, s.tokens[p + 1], s.params().topLogprobsNum()));
+            }
+            s.computed += e.fed();
+            if (e.prefill()) cacheUnfinished(s);
+            if (e.samples()) sample(s, logits, row++ * vocab);
+        }
+    }
+
+    /** After a prefill step, the computed prompt goes into the tree so others (and n-siblings) can share it. */
+    private void cacheUnfinished(Sequence s) {
+        if (!radix.enabled() || s.computed == 0) return;
+        radix.insert(s.tokens, s.slots, s.computed);
+        RadixCache.Match m = radix.match(s.tokens, s.computed);
+        radix.lock(m.node());
+        if (s.node != null) radix.unlock(s.node);
+        s.node = m.node();
+        s.setSlots(0, m.slots(), m.length());
+        s.treeOwned = m.length();
+    }
+
+    private void sample(Sequence s, float[] logits, int off) {
+        if (s.params().maxNewTokens() == 0) {
+            finish(s, Output.FinishReason.length(), null);
+            return;
+        }
+        List<Sequence> samplers = new ArrayList<>(List.of(s));
+        for (; s.pendingSiblings > 0; s.pendingSiblings--) {
+            Sequence sib = new Sequence(s.request, s.request.params().n() - s.pendingSiblings, s.baseSeed);
+            sib.setSlots(0, s.slots, s.computed);
+            sib.computed = sib.treeOwned = s.computed;
+            sib.node = s.node;
+            sib.cachedTokens = s.cachedTokens;
+            sib.promptLogprobs.addAll(s.promptLogprobs);
+            radix.lock(sib.node);
+            running.add(sib);
+            sequences.get(s.request.id()).add(sib);
+            samplers.add(sib);
+        }
+        for (Sequence q : samplers) {
+            SamplingParams p = q.params();
+            int[] banned = q.outputLength() < p.minNewTokens() ? bannedBeforeMin(p) : new int[0];
+            int token = Sampler.sample(logits, off, vocab, p, q.rng, q.outputCounts, p.repetitionPenalty() != 1f ? q.seenTokens() : new int[0], banned);
+            Output.TokenLogprob lp = p.returnLogprob() ? Sampler.logprob(logits, off, vocab, token, p.topLogprobsNum()) : null;
+            q.append(token);
+            generationTokensTotal++;
+            Output.FinishReason reason = finishReason(q, token);
+            if (reason != null) finish(q, reason, new Emitted(token, lp));
+            else emit(q, new Emitted(token, lp), null);
+        }
+    }
+
+    private int[] bannedBeforeMin(SamplingParams p) {
+        List<Integer> b = new ArrayList<>(p.stopTokenIds());
+        if (!p.ignoreEos()) b.addAll(eosIds);
+        return b.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    private Output.FinishReason finishReason(Sequence s, int token) {
+        SamplingParams p = s.params();
+        if (!p.ignoreEos() && eosIds.contains(token)) return Output.FinishReason.stop(token);
+        if (p.stopTokenIds().contains(token)) return Output.FinishReason.stop(token);
+        if (s.outputLength() >= p.maxNewTokens()) return Output.FinishReason.length();
+        if (s.length >= contextLength) return Output.FinishReason.length();
+        return null;
+    }
+
+    private record Emitted(int token, Output.TokenLogprob logprob) {}
+
+    private void emit(Sequence s, Emitted e, Output.FinishReason finish) {
+        RequestHandle h = handles.get(s.request.id());
+        if (h == null) return;
+        List<Output.TokenLogprob> promptLp = null;
+        if (!s.sentFirst) {
+            s.sentFirst = true;
+            s.firstTokenNanos = System.nanoTime();
+            if (s.wantsPromptLogprobs()) {
+                promptLp = new ArrayList<>();
+                if (s.params().logprobStartLen() == 0) promptLp.add(new Output.TokenLogprob(s.tokens[0], null, new int[0], new float[0]));
+                promptLp.addAll(s.promptLogprobs);
+            }
+        }
+        h.deliver(new Output(s.request.id(), s.index, e == null ? new int[0] : new int[]{e.token()}, null,
+                e == null || e.logprob() == null ? List.of() : List.of(e.logprob()), promptLp, finish,
+                s.promptLength, s.outputLength(), Math.max(0, s.cachedTokens)));
+    }
+
+    /** Ends a sample: its slots go to the tree (or back to the pool on abort) and its final output is sent. */
+    private void finish(Sequence s, Output.FinishReason reason, Emitted last) {
+        release(s, !reason.type().equals("abort"));
+        running.remove(s);
+        waiting.remove(s);
+        if (chunked == s) chunked = null;
+        finishedByReason.merge(reason.type(), 1L, Long::sum);
+        emit(s, last, reason);
+        // n-siblings that were never forked end with their parent
+        for (; s.pendingSiblings > 0; s.pendingSiblings--) {
+            Sequence sib = new Sequence(s.request, s.request.params().n() - s.pendingSiblings, s.baseSeed);
+            sib.cachedTokens = s.cachedTokens;
+            sib.promptLogprobs.addAll(s.promptLogprobs);
+            emit(sib, null, reason);
+            samplesEnded(s.request.id());
+        }
+        samplesEnded(s.request.id());
+    }
+
+    private void samplesEnded(String requestId) {
+        if (unfinished.merge(requestId, -1, Integer::sum) == 0) {
+            unfinished.remove(requestId);
+            handles.remove(requestId);
+            sequences.remove(requestId);
+        }
+    }
+
+    /** Returns a sequence's slots: to the tree when {@code keep} and the cache is on, else to the pool. */
+    private void release(Sequence s, boolean keep) {
+        if (keep && radix.enabled() && s.computed > 0) {
+            radix.insert(s.tokens, s.slots, s.computed);
+        } else {
+            pool.release(s.slots, s.treeOwned, s.computed);
+        }
+        if (s.node != null) radix.unlock(s.node);
+        s.node = null;
+        s.treeOwned = 0;
+        s.computed = 0;
+    }
+
+    private void retract(Sequence s) {
+        release(s, false);
+        running.remove(s);
+        waiting.addFirst(s);
+        retractedTotal++;
+        Log.info("Retract requests: #retracted_reqs: 1, #new_token_ratio: %.4f -> %.4f, KV pool %d tokens",
+                newTokenRatio, initRatio, pool.capacity());
+    }
+
+    private void abort(String requestId, String message) {
+        List<Sequence> seqs = sequences.get(requestId);
+        if (seqs == null) return;
+        for (Sequence q : List.copyOf(seqs)) {
+            if (running.contains(q) || waiting.contains(q)) finish(q, Output.FinishReason.abort(message), null);
+        }
+    }
+
+    /** Ends every request (after the thread has stopped). */
+    void abortAll(String message) {
+        for (String id : List.copyOf(sequences.keySet())) abort(id, message);
+    }
+
+    /** A waiting prompt that cannot run even alone (larger than the whole KV pool) is refused. */
+    private void rejectUnschedulable() {
+        Sequence s = waiting.getFirst();
+        abortSequence(s, "the prompt needs " + s.length + " KV slots but the pool holds " + pool.capacity()
+                + " (raise --max-total-tokens or --mem-fraction-static)");
+    }
+
+    private void abortSequence(Sequence s, String message) {
+        finish(s, Output.FinishReason.abort(message), null);
+    }
+
+    private boolean flush() {
+        if (!running.isEmpty() || !waiting.isEmpty()) return false;
+        radix.evictAll();
+        Log.info("Cache flushed successfully!");
+        return true;
+    }
+
+    private void publishStats() {
+        int used = pool.capacity() - pool.available() - radix.evictableTokens();
+        stats = new EngineStats(running.size(), waiting.size(), used, radix.cachedTokens(), pool.capacity(),
+                promptTokensTotal, generationTokensTotal, cachedPromptTokensTotal, Map.copyOf(finishedByReason),
+                retractedTotal, newTokenRatio);
+    }
+}

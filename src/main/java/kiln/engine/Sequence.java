@@ -1,0 +1,93 @@
+package kiln.engine;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * One sample being generated (a request with n > 1 has n): its tokens (prompt, then output), the KV slots of the
+ * tokens computed so far, and the radix node it holds locked. Owned by the scheduler thread.
+ *
+ * <p>Slots [0, treeOwned) belong to the radix tree (shared, locked through {@code node}); slots
+ * [treeOwned, computed) are this sequence's own until it finishes and hands them to the tree (or frees them).
+ */
+final class Sequence {
+    final Request request;
+    final int index;
+    final int promptLength;
+    final long arrivalNanos;
+    final Random rng;
+    final Map<Integer, Integer> outputCounts = new HashMap<>();
+    final List<Output.TokenLogprob> promptLogprobs = new ArrayList<>();
+
+    int[] tokens;
+    int length;
+    int[] slots = new int[0];
+    int computed;
+    int treeOwned;
+    RadixCache.Node node;
+    /** Prompt tokens served from the radix cache at first admission (reported as cached_tokens). */
+    int cachedTokens = -1;
+    /** Siblings to fork from this one's prefill (n > 1 with the radix cache on). */
+    int pendingSiblings;
+    boolean sentFirst;
+    long firstTokenNanos;
+
+    final long baseSeed;
+
+    /** Sample {@code index} draws from its own stream, seeded with baseSeed + index. */
+    Sequence(Request request, int index, long baseSeed) {
+        this.request = request;
+        this.index = index;
+        this.baseSeed = baseSeed;
+        this.rng = new Random(baseSeed + index);
+        this.promptLength = request.promptIds().length;
+        this.tokens = Arrays.copyOf(request.promptIds(), promptLength + Math.min(request.params().maxNewTokens(), 1 << 16) + 1);
+        this.length = promptLength;
+        this.arrivalNanos = System.nanoTime();
+    }
+
+    SamplingParams params() {
+        return request.params();
+    }
+
+    int outputLength() {
+        return length - promptLength;
+    }
+
+    void append(int token) {
+        if (length == tokens.length) tokens = Arrays.copyOf(tokens, tokens.length * 2);
+        tokens[length++] = token;
+        outputCounts.merge(token, 1, Integer::sum);
+    }
+
+    /** Tokens whose KV is still to be computed: the prompt (and output, after a retraction), or the last sample. */
+    int pending() {
+        return length - computed;
+    }
+
+    void setSlots(int from, int[] newSlots, int count) {
+        if (slots.length < from + count) slots = Arrays.copyOf(slots, Math.max(from + count, slots.length * 2));
+        System.arraycopy(newSlots, 0, slots, from, count);
+    }
+
+    int[] allTokens() {
+        return Arrays.copyOf(tokens, length);
+    }
+
+    int[] outputTokens() {
+        return Arrays.copyOfRange(tokens, promptLength, length);
+    }
+
+    /** Tokens the model has seen, for the repetition penalty. */
+    int[] seenTokens() {
+        return allTokens();
+    }
+
+    boolean wantsPromptLogprobs() {
+        return params().returnLogprob() && params().logprobStartLen() >= 0 && params().logprobStartLen() < promptLength;
+    }
+}

@@ -1,0 +1,209 @@
+package kiln.engine;
+
+import kiln.backend.cpu.CpuBackend;
+import kiln.model.Fixture;
+import kiln.model.Model;
+import kiln.model.Models;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The scheduler on real fixture models: batching, chunking, prefix reuse and retraction never change greedy output. */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class EngineTest {
+    private final Map<String, Model> models = new HashMap<>();
+
+    @BeforeAll
+    void load() {
+        for (String name : List.of("deepseek-v3-tiny", "qwen2-tiny")) {
+            models.put(name, Models.load(Fixture.ROOT.resolve(name), Models.LoadFormat.AUTO, new CpuBackend()));
+        }
+    }
+
+    @AfterAll
+    void close() {
+        models.values().forEach(Model::close);
+    }
+
+    static List<int[]> prompts(int count, long seed) {
+        Random r = new Random(seed);
+        List<int[]> out = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            int[] p = new int[1 + r.nextInt(i % 3 == 0 ? 150 : 40)];
+            for (int j = 0; j < p.length; j++) p[j] = 3 + r.nextInt(1000);
+            out.add(p);
+        }
+        return out;
+    }
+
+    /** Greedy output of each prompt run alone, through the plain generator (no scheduler). */
+    static int[] alone(Model model, int[] prompt, int newTokens) {
+        try (var gen = new kiln.engine.SimpleGenerator(model, prompt.length + newTokens + 1)) {
+            var seq = gen.start(prompt);
+            float[] logits = gen.step(List.of(seq), 0, false);
+            int[] out = new int[newTokens];
+            for (int i = 0; i < newTokens; i++) {
+                out[i] = SimpleGenerator.argmax(logits, 0, model.config().vocabSize());
+                gen.append(seq, out[i]);
+                if (i + 1 < newTokens) logits = gen.step(List.of(seq), 0, false);
+            }
+            return out;
+        }
+    }
+
+    record Result(int[] tokens, Output.FinishReason finish, int cached, int prompt) {}
+
+    static Result collect(RequestHandle h) throws InterruptedException {
+        List<Integer> tokens = new ArrayList<>();
+        Output o, last = null;
+        while ((o = h.poll(60, TimeUnit.SECONDS)) != null) {
+            for (int t : o.tokenIds()) tokens.add(t);
+            last = o;
+            if (h.ended()) break;
+        }
+        assertNotNull(last, "no output from " + h.id());
+        assertTrue(last.finished(), "stream of " + h.id() + " ended without a finish reason");
+        return new Result(tokens.stream().mapToInt(Integer::intValue).toArray(), last.finish(), last.cachedTokens(), last.promptTokens());
+    }
+
+    static Request greedy(int[] prompt, int newTokens) {
+        return new Request(Engine.newRequestId(), prompt, SamplingParams.builder().temperature(0).maxNewTokens(newTokens).ignoreEos(true).build());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"deepseek-v3-tiny", "qwen2-tiny"})
+    void batchingChunkingAndPrefixReuseKeepGreedyOutput(String name) throws Exception {
+        Model model = models.get(name);
+        List<int[]> prompts = prompts(16, 7);
+        int newTokens = 12;
+        List<int[]> expected = prompts.stream().map(p -> alone(model, p, newTokens)).toList();
+        EngineConfig cfg = EngineConfig.defaults().withMaxTotalTokens(8192).withChunkedPrefillSize(64);
+        try (Engine engine = new Engine(model, cfg, Set.of(), null)) {
+            for (int round = 0; round < 2; round++) {
+                List<RequestHandle> handles = new ArrayList<>();
+                for (int[] p : prompts) handles.add(engine.submit(greedy(p, newTokens)));
+                int cachedSum = 0;
+                for (int i = 0; i < handles.size(); i++) {
+                    Result r = collect(handles.get(i));
+                    assertArrayEquals(expected.get(i), r.tokens(), name + " round " + round + " request " + i);
+                    assertEquals("length", r.finish().type());
+                    cachedSum += r.cached();
+                    if (round == 1 && prompts.get(i).length > 1) assertTrue(r.cached() > 0, "second run of request " + i + " reused no prefix");
+                }
+                if (round == 0) assertEquals(0, cachedSum, "first round found cached prefixes");
+            }
+            waitIdle(engine);
+            assertEquals(0, engine.stats().kvUsedTokens());
+            assertTrue(engine.flushCache());
+            assertEquals(0, engine.stats().kvCachedTokens());
+        }
+    }
+
+    @Test
+    void tooSmallAPoolRetractsAndStillFinishesEverything() throws Exception {
+        Model model = models.get("deepseek-v3-tiny");
+        List<int[]> prompts = prompts(32, 11);
+        int newTokens = 24;
+        List<int[]> expected = prompts.stream().map(p -> alone(model, p, newTokens)).toList();
+        // room for a few requests at a time; admission's estimate is optimistic, so decode must retract
+        EngineConfig cfg = EngineConfig.defaults().withMaxTotalTokens(400).withChunkedPrefillSize(64);
+        try (Engine engine = new Engine(model, cfg, Set.of(), null)) {
+            List<RequestHandle> handles = new ArrayList<>();
+            for (int[] p : prompts) handles.add(engine.submit(greedy(p, newTokens)));
+            for (int i = 0; i < handles.size(); i++) {
+                assertArrayEquals(expected.get(i), collect(handles.get(i)).tokens(), "request " + i);
+            }
+            waitIdle(engine);
+            assertTrue(engine.stats().retractedTotal() > 0, "the pool never ran short; the test does not exercise retraction");
+            assertTrue(engine.flushCache());
+            assertEquals(0, engine.stats().kvUsedTokens());
+            assertEquals(0, engine.stats().kvCachedTokens());
+        }
+    }
+
+    @Test
+    void abortMidPrefillAndMidDecodeFreesSlots() throws Exception {
+        Model model = models.get("deepseek-v3-tiny");
+        EngineConfig cfg = EngineConfig.defaults().withMaxTotalTokens(4096).withChunkedPrefillSize(16);
+        try (Engine engine = new Engine(model, cfg, Set.of(), null)) {
+            int[] longPrompt = prompts(1, 3).getFirst();
+            longPrompt = Arrays.copyOf(longPrompt, 400);
+            for (int i = 0; i < longPrompt.length; i++) if (longPrompt[i] == 0) longPrompt[i] = 5 + i % 900;
+            RequestHandle prefill = engine.submit(greedy(longPrompt, 50));
+            prefill.cancel();
+            Result r = collect(prefill);
+            assertEquals("abort", r.finish().type());
+
+            RequestHandle decode = engine.submit(greedy(new int[]{5, 6, 7}, 100_000));
+            Output first = decode.poll(30, TimeUnit.SECONDS);
+            assertNotNull(first);
+            decode.cancel();
+            assertEquals("abort", collect(decode).finish().type());
+            waitIdle(engine);
+            assertEquals(0, engine.stats().kvUsedTokens(), "aborted requests left slots in use");
+            assertTrue(engine.flushCache());
+            assertEquals(0, engine.stats().kvCachedTokens());
+        }
+    }
+
+    @Test
+    void seedsReproduceAndNSamplesShareOnePrefill() throws Exception {
+        Model model = models.get("qwen2-tiny");
+        try (Engine engine = new Engine(model, EngineConfig.defaults().withMaxTotalTokens(4096), Set.of(), null)) {
+            int[] prompt = prompts(1, 5).getFirst();
+            SamplingParams p = SamplingParams.builder().temperature(1.0f).topP(0.95f).topK(50).seed(1234L).maxNewTokens(16).ignoreEos(true).build();
+            int[] a = collect(engine.submit(new Request("a", prompt, p))).tokens();
+            // the same seed in a busy batch gives the same tokens
+            List<RequestHandle> noise = new ArrayList<>();
+            for (int[] q : prompts(6, 9)) noise.add(engine.submit(greedy(q, 16)));
+            int[] b = collect(engine.submit(new Request("b", prompt, p))).tokens();
+            for (RequestHandle h : noise) collect(h);
+            assertArrayEquals(a, b);
+
+            RequestHandle many = engine.submit(new Request("n", prompt, p.toBuilder().n(4).seed(99L).build()));
+            Map<Integer, List<Integer>> bySample = new HashMap<>();
+            int finished = 0, cachedOnSiblings = 0;
+            Output o;
+            while ((o = many.poll(30, TimeUnit.SECONDS)) != null) {
+                for (int t : o.tokenIds()) bySample.computeIfAbsent(o.index(), k -> new ArrayList<>()).add(t);
+                if (o.finished()) {
+                    finished++;
+                    if (o.index() > 0) cachedOnSiblings += o.cachedTokens();
+                }
+                if (many.ended()) break;
+            }
+            assertEquals(4, finished);
+            assertEquals(4, bySample.size());
+            bySample.values().forEach(v -> assertEquals(16, v.size()));
+            assertNotEquals(bySample.get(0), bySample.get(1), "samples of n=4 are identical");
+            assertEquals(prompt.length, engine.stats().promptTokensTotal() - 2L * prompt.length - noiseTokens(), "n=4 prefilled its prompt more than once");
+        }
+    }
+
+    private static long noiseTokens() {
+        return prompts(6, 9).stream().mapToLong(q -> q.length).sum();
+    }
+
+    static void waitIdle(Engine engine) throws InterruptedException {
+        for (int i = 0; i < 500 && (engine.stats().runningRequests() > 0 || engine.stats().queuedRequests() > 0); i++) Thread.sleep(10);
+        Thread.sleep(20);
+    }
+}
