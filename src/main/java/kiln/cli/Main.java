@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
 /** {@code kiln <command>}: the one entry point (see the README for the commands). */
 @Command(name = "kiln", mixinStandardHelpOptions = true, version = "kiln 0.1.0",
         description = "Serving engine for DeepSeek-R1 and its family.",
-        subcommands = {GenerateCommand.class, BandwidthCommand.class})
+        subcommands = {GenerateCommand.class, BandwidthCommand.class, EngineBenchCommand.class})
 public final class Main implements Runnable {
     @Override
     public void run() {
