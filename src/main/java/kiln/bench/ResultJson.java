@@ -1,6 +1,9 @@
 package kiln.bench;
 
 import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.SerializableString;
+import com.fasterxml.jackson.core.io.CharacterEscapes;
+import com.fasterxml.jackson.core.io.SerializedString;
 import com.fasterxml.jackson.core.json.JsonReadFeature;
 import com.fasterxml.jackson.core.json.JsonWriteFeature;
 import com.fasterxml.jackson.core.util.MinimalPrettyPrinter;
@@ -29,7 +32,6 @@ public final class ResultJson {
     public static final ObjectMapper MAPPER = JsonMapper.builder()
             .enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS)
             .disable(JsonWriteFeature.WRITE_NAN_AS_STRINGS)
-            .enable(JsonWriteFeature.ESCAPE_NON_ASCII)
             .build();
 
     public static ObjectNode line(BenchOptions o, JsonNode serverInfo, double durationS, Metrics m, Double acceptLength,
@@ -101,7 +103,7 @@ public final class ResultJson {
     /** {@code json.dumps(line)}: one line, Python's separators. */
     public static String toPythonJson(JsonNode node) {
         try {
-            return MAPPER.writer(new PythonSeparators()).writeValueAsString(node);
+            return MAPPER.writer(new PythonSeparators()).with(new PythonEscapes()).writeValueAsString(node);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -137,6 +139,21 @@ public final class ResultJson {
             return out;
         } catch (IOException e) {
             throw new BenchException("cannot read " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** json.dumps escapes every non-ASCII UTF-16 unit as a lowercase \\uXXXX. */
+    private static final class PythonEscapes extends CharacterEscapes {
+        private final int[] ascii = standardAsciiEscapesForJSON();
+
+        @Override
+        public int[] getEscapeCodesForAscii() {
+            return ascii;
+        }
+
+        @Override
+        public SerializableString getEscapeSequence(int ch) {
+            return new SerializedString(String.format("\\u%04x", ch));
         }
     }
 
