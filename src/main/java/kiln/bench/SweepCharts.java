@@ -27,6 +27,10 @@ import java.util.Map;
 /** The three charts of the sweep report, drawn by JFreeChart and encoded as PNG. */
 final class SweepCharts {
     static final int WIDTH = 960, HEIGHT = 560;
+    /** One colour per configuration (Tableau 10). */
+    private static final Color[] PALETTE = {new Color(0x4E79A7), new Color(0xF28E2B), new Color(0xE15759),
+            new Color(0x76B7B2), new Color(0x59A14F), new Color(0xEDC948), new Color(0xB07AA1), new Color(0xFF9DA7),
+            new Color(0x9C755F), new Color(0xBAB0AC)};
 
     private SweepCharts() {}
 
@@ -46,6 +50,7 @@ final class SweepCharts {
                 "Median end-to-end latency (ms)", "Total token throughput (tok/s)", data, PlotOrientation.VERTICAL,
                 true, false, false);
         XYLineAndShapeRenderer r = new XYLineAndShapeRenderer(true, true);
+        for (int i = 0; i < data.getSeriesCount(); i++) r.setSeriesPaint(i, PALETTE[i % PALETTE.length]);
         List<List<SweepReport.Point>> series = List.copyOf(byConfig.values());
         r.setDefaultItemLabelGenerator((dataset, row, item) -> "c=" + series.get(row).get(item).concurrency());
         r.setDefaultItemLabelsVisible(true);
@@ -77,6 +82,7 @@ final class SweepCharts {
         plot.setDomainAxis(x);
         XYLineAndShapeRenderer r = new XYLineAndShapeRenderer(true, true);
         for (int i = 0; i < data.getSeriesCount(); i++) {
+            r.setSeriesPaint(i, PALETTE[(i / 2) % PALETTE.length]);
             if (i % 2 == 1) r.setSeriesStroke(i, new BasicStroke(2f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f, new float[]{6f, 4f}, 0f));
             else r.setSeriesStroke(i, new BasicStroke(2f));
         }
@@ -102,11 +108,23 @@ final class SweepCharts {
             }
         JFreeChart chart = ChartFactory.createBarChart("Throughput per configuration", "Max concurrency",
                 "Total token throughput (tok/s)", data, PlotOrientation.VERTICAL, true, false, false);
+        var plot = chart.getCategoryPlot();
+        plot.setBackgroundPaint(Color.WHITE);
+        plot.setRangeGridlinePaint(Color.LIGHT_GRAY);
+        var bars = (org.jfree.chart.renderer.category.BarRenderer) plot.getRenderer();
+        bars.setBarPainter(new org.jfree.chart.renderer.category.StandardBarPainter());
+        bars.setShadowVisible(false);
+        for (int i = 0; i < data.getRowCount(); i++) bars.setSeriesPaint(i, PALETTE[i % PALETTE.length]);
         return png(chart);
     }
 
     private static byte[] png(JFreeChart chart) {
         chart.setBackgroundPaint(Color.WHITE);
+        if (chart.getPlot() instanceof XYPlot xy) {
+            xy.setBackgroundPaint(Color.WHITE);
+            xy.setDomainGridlinePaint(Color.LIGHT_GRAY);
+            xy.setRangeGridlinePaint(Color.LIGHT_GRAY);
+        }
         try {
             return ChartUtils.encodeAsPNG(chart.createBufferedImage(WIDTH, HEIGHT));
         } catch (IOException e) {
