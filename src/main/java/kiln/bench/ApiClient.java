@@ -5,10 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
-import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.InputStreamReader;
 import java.net.ConnectException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -166,25 +164,17 @@ public final class ApiClient implements AutoCloseable {
 
     /** SSE: strip each line, drop "data:" and skip blanks, SSE comments and "[DONE]"; latency is the last line. */
     private String readStream(Watched in, ResponseReader reader) throws IOException {
-        BufferedReader lines = new BufferedReader(new InputStreamReader(in.stream, StandardCharsets.UTF_8), 1 << 16);
-        for (String line; (line = lines.readLine()) != null; ) {
+        SseLines lines = new SseLines(in.stream);
+        while (lines.next()) {
             long now = System.nanoTime();
             in.lastActivity = now;
-            String chunk = line.strip();
-            if (chunk.isEmpty() || chunk.startsWith(":") || chunk.startsWith("event:") || chunk.startsWith("id:")
-                    || chunk.startsWith("retry:")) continue;
-            if (chunk.startsWith("data:")) chunk = chunk.substring(5).stripLeading();
+            if (lines.isEmpty() || lines.startsWith(":") || lines.startsWith("event:") || lines.startsWith("id:")
+                    || lines.startsWith("retry:")) continue;
+            if (lines.startsWith("data:")) lines.skip(5);
             reader.latency = ResponseReader.seconds(now - reader.startNanos);
-            if (chunk.equals("[DONE]")) continue;
-            JsonNode data;
-            try {
-                data = JSON.readTree(chunk);
-            } catch (IOException e) {
-                return "not JSON in the stream: " + abbreviate(chunk);
-            }
-            JsonNode err = data.get("error");
-            if (err != null && !err.isNull()) return "server error in the stream: " + abbreviate(err.toString());
-            reader.onEvent(data, now);
+            if (lines.is("[DONE]")) continue;
+            String error = reader.onEvent(lines.buf, lines.start, lines.end - lines.start, now);
+            if (error != null) return error;
         }
         if (in.timedOut) return silence();
         return null;
@@ -217,7 +207,7 @@ public final class ApiClient implements AutoCloseable {
         return e.getClass().getSimpleName() + (msg == null ? "" : ": " + msg) + " (" + apiUrl + ")";
     }
 
-    private static String abbreviate(String s) {
+    static String abbreviate(String s) {
         return s.length() <= 300 ? s : s.substring(0, 300) + "...";
     }
 

@@ -11,13 +11,20 @@ final class CompletionsReader extends ResponseReader {
     }
 
     @Override
-    void onEvent(JsonNode data, long now) {
+    String onEvent(byte[] b, int off, int len, long now) {
+        JsonNode data;
+        try {
+            data = tree(b, off, len);
+        } catch (EventError e) {
+            return e.getMessage();
+        }
         outputLen = usageTokens(data, outputLen);
         String piece = data.path("choices").path(0).path("text").asText("");
-        if (piece.isEmpty()) return;
+        if (piece.isEmpty()) return null;
         if (chunkArrived(now)) itl.add(seconds(now - mostRecentNanos));
         mostRecentNanos = now;
         text.append(piece);
+        return null;
     }
 
     @Override

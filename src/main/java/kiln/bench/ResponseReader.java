@@ -1,6 +1,10 @@
 package kiln.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 
 /**
  * Reads one request's answer and times it as sglang.bench_serving does: TTFT when the first chunk with text
@@ -26,8 +30,31 @@ abstract sealed class ResponseReader permits NativeReader, CompletionsReader, Ch
         this.mostRecentNanos = startNanos;
     }
 
-    /** One streamed event (the JSON after "data: "). */
-    abstract void onEvent(JsonNode data, long now);
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    /** One streamed event, the JSON after "data: " in {@code b[off, off+len)}; returns an error message or null. */
+    abstract String onEvent(byte[] b, int off, int len, long now) throws IOException;
+
+    /** The event as a tree, or the error it carries (a non-JSON line, or an {"error": ...} object). */
+    static JsonNode tree(byte[] b, int off, int len) throws EventError {
+        JsonNode data;
+        try {
+            data = JSON.readTree(b, off, len);
+        } catch (IOException e) {
+            throw new EventError("not JSON in the stream: " + ApiClient.abbreviate(new String(b, off, len, StandardCharsets.UTF_8)));
+        }
+        JsonNode err = data == null ? null : data.get("error");
+        if (data == null || !data.isObject()) throw new EventError("not a JSON object in the stream: " + ApiClient.abbreviate(new String(b, off, len, StandardCharsets.UTF_8)));
+        if (err != null && !err.isNull()) throw new EventError("server error in the stream: " + ApiClient.abbreviate(err.toString()));
+        return data;
+    }
+
+    /** An event that ends the request as a failure. */
+    static final class EventError extends Exception {
+        EventError(String message) {
+            super(message, null, false, false);
+        }
+    }
 
     /** The whole answer of a non-streamed request. */
     abstract void onBody(JsonNode body);
