@@ -100,14 +100,14 @@ public final class Benchmark {
         bar.close();
 
         List<RequestOutput> outs = Arrays.asList(outputs);
-        Double acceptLength = o.backend().isSglang() ? ServerApi.acceptLength(server.serverInfo()) : null;
+        JsonNode serverInfo = server.serverInfo();
+        Double acceptLength = o.backend().isSglang() ? ServerApi.acceptLength(serverInfo) : null;
         Metrics m = Metrics.compute(rows, outs, duration, text -> tok.encode(text, false).length);
         reportFailures(outs);
         out.println();
         for (String line : ResultBlock.lines(o.backend().cliName, o.requestRate(), o.maxConcurrency(), duration, m, acceptLength))
             out.println(line);
         out.flush();
-        JsonNode serverInfo = server.serverInfo();
         ObjectNode line = ResultJson.line(o, serverInfo, duration, m, acceptLength, outs);
         ResultJson.append(Path.of(o.resolvedOutputFile(LocalDate.now())), line);
         return new Result(line, m, duration, outs, tok);
