@@ -1,17 +1,28 @@
 package kiln.tokenizer;
 
+import kiln.chat.ChatTemplate;
+
 import java.util.List;
+import java.util.Optional;
+import java.util.OptionalInt;
 
 /**
  * Text to token ids and back, exactly as HuggingFace tokenizers does for the model's tokenizer.json.
  * Implementations are immutable and safe to share between threads.
  */
 public interface Tokenizer {
-    /** Ids of {@code text}; with {@code addSpecialTokens}, BOS/EOS as tokenizer_config.json asks. */
+    /**
+     * Ids of {@code text}; with {@code addSpecialTokens}, BOS/EOS as tokenizer_config.json asks. Added tokens in the
+     * text (special or not, e.g. {@code <｜User｜>}) are recognised, as HF does; a rendered chat prompt, which already
+     * holds its BOS text, is encoded with {@code addSpecialTokens = false}.
+     */
     int[] encode(String text, boolean addSpecialTokens);
 
-    /** Text of {@code ids}; special tokens left out when {@code skipSpecialTokens}. */
+    /** Text of {@code ids}; special tokens left out when {@code skipSpecialTokens}. Unknown ids are skipped. */
     String decode(int[] ids, boolean skipSpecialTokens);
+
+    /** A streaming decoder for one sequence (see {@link IncrementalDetokenizer}). */
+    IncrementalDetokenizer newDetokenizer(boolean skipSpecialTokens);
 
     /** Number of ids, added tokens included. */
     int vocabSize();
@@ -21,4 +32,28 @@ public interface Tokenizer {
 
     /** End-of-sequence ids declared by the tokenizer config. */
     List<Integer> eosIds();
+
+    /** The BOS token's text (e.g. {@code <｜begin▁of▁sentence｜>}), if the config names one. */
+    Optional<String> bosToken();
+
+    /** The EOS token's text, if the config names one. */
+    Optional<String> eosToken();
+
+    /**
+     * The text of one token alone, as {@code decode(new int[]{id}, false)} gives it: for logprob entries. A token
+     * that is part of a multi-byte character shows U+FFFD; {@link #tokenBytes} has its exact bytes.
+     */
+    String tokenText(int id);
+
+    /** The UTF-8 bytes a token stands for (OpenAI's logprob {@code bytes}); empty for unknown ids. */
+    byte[] tokenBytes(int id);
+
+    /** True for added tokens marked special (BOS, EOS, padding...): the ones {@code skipSpecialTokens} drops. */
+    boolean isSpecial(int id);
+
+    /** The id of a vocabulary entry as tokenizer.json writes it ({@code Ġthe}) or of an added token ({@code </think>}). */
+    OptionalInt idOf(String token);
+
+    /** The model's chat template (tokenizer_config.json's {@code chat_template}, or chat_template.jinja). */
+    Optional<ChatTemplate> chatTemplate();
 }
