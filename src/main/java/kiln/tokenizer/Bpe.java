@@ -39,6 +39,11 @@ final class Bpe {
         }
     }
 
+    /** Forgets cached words (for measuring encoding without the cache). */
+    void clearCache() {
+        cache.clear();
+    }
+
     /** Appends the ids of one pre-tokenized word. */
     void encodeWord(String word, IntList out) {
         if (word.length() <= CACHE_MAX_WORD) {

@@ -148,6 +148,10 @@ final class HfTokenizer implements Tokenizer {
         return Optional.ofNullable(p.chatTemplate());
     }
 
+    void clearCache() {
+        p.bpe().clearCache();
+    }
+
     @Override
     public String toString() {
         return "HfTokenizer[" + vocabSize() + " tokens]";

@@ -9,49 +9,70 @@ import java.util.regex.Pattern;
  * as pairs, so splitting allocates no strings.
  *
  * @param pattern what delimits; with {@code invert} the matches are the pieces and the gaps the delimiters
+ * @param run     a table-driven matcher for the same pattern when it is one character class repeated, else null
  */
-record Split(Pattern pattern, Behavior behavior, boolean invert) {
+record Split(Pattern pattern, CharClassRun run, Behavior behavior, boolean invert) {
     enum Behavior { REMOVED, ISOLATED, MERGED_WITH_PREVIOUS, MERGED_WITH_NEXT, CONTIGUOUS }
 
     /** The GPT-2 pattern that HF's ByteLevel pre-tokenizer applies when {@code use_regex} is true. */
     static final String GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
     /**
-     * Compiles a pattern of tokenizer.json, written for Oniguruma. Java's engine agrees on the syntax these
-     * tokenizers use; {@code UNICODE_CHARACTER_CLASS} makes {@code \s}, {@code \w}, {@code \d} and {@code (?i)}
-     * Unicode-aware as they are in Oniguruma (Java's defaults are ASCII-only).
+     * Java's engine agrees with Oniguruma (HF's) on the syntax these tokenizers use; {@code UNICODE_CHARACTER_CLASS}
+     * makes {@code \s}, {@code \w}, {@code \d} and {@code (?i)} Unicode-aware as they are in Oniguruma (Java's
+     * defaults are ASCII-only).
      */
-    static Pattern compile(String regex) {
-        return Pattern.compile(regex, Pattern.UNICODE_CHARACTER_CLASS);
+    static final int FLAGS = Pattern.UNICODE_CHARACTER_CLASS;
+
+    /** A split on a tokenizer.json regex. */
+    static Split regex(String regex, Behavior behavior, boolean invert) {
+        return new Split(Pattern.compile(regex, FLAGS), CharClassRun.of(regex, FLAGS), behavior, invert);
+    }
+
+    /** A split on a literal string. */
+    static Split literal(String text, Behavior behavior, boolean invert) {
+        return new Split(Pattern.compile(Pattern.quote(text)), null, behavior, invert);
     }
 
     /** Splits every range of {@code in} (pairs start, end over {@code text}) and appends the pieces to {@code out}. */
     void apply(String text, IntList in, IntList out) {
-        Matcher m = pattern.matcher(text);
-        for (int r = 0; r < in.size(); r += 2) split(m, in.get(r), in.get(r + 1), out);
+        Matcher m = run == null ? pattern.matcher(text) : null;
+        IntList matches = new IntList(32);
+        for (int r = 0; r < in.size(); r += 2) {
+            int start = in.get(r), end = in.get(r + 1);
+            matches.clear();
+            if (run != null) {
+                run.find(text, start, end, matches);
+            } else {
+                // Opaque bounds (the default) keep look-ahead such as \s+(?!\S) inside the piece, as HF matching a substring does.
+                m.region(start, end);
+                while (m.find()) {
+                    if (m.start() == m.end()) continue;
+                    matches.add(m.start());
+                    matches.add(m.end());
+                }
+            }
+            split(matches, start, end, out);
+        }
     }
 
-    private void split(Matcher m, int start, int end, IntList out) {
-        // Opaque bounds (the default) keep look-ahead such as \s+(?!\S) inside the piece, as when HF matches a substring.
-        m.region(start, end);
+    private void split(IntList matches, int start, int end, IntList out) {
         if (behavior == Behavior.ISOLATED) { // the common case, without the parts list
             int pos = start;
-            while (m.find()) {
-                if (m.start() == m.end()) continue;
-                emit(pos, m.start(), out);
-                emit(m.start(), m.end(), out);
-                pos = m.end();
+            for (int k = 0; k < matches.size(); k += 2) {
+                emit(pos, matches.get(k), out);
+                emit(matches.get(k), matches.get(k + 1), out);
+                pos = matches.get(k + 1);
             }
             emit(pos, end, out);
             return;
         }
         IntList parts = new IntList(16); // triples: start, end, 1 if delimiter
         int pos = start;
-        while (m.find()) {
-            if (m.start() == m.end()) continue;
-            if (pos < m.start()) part(parts, pos, m.start(), invert);
-            part(parts, m.start(), m.end(), !invert);
-            pos = m.end();
+        for (int k = 0; k < matches.size(); k += 2) {
+            if (pos < matches.get(k)) part(parts, pos, matches.get(k), invert);
+            part(parts, matches.get(k), matches.get(k + 1), !invert);
+            pos = matches.get(k + 1);
         }
         if (pos < end) part(parts, pos, end, invert);
         switch (behavior) {

@@ -179,13 +179,13 @@ final class TokenizerFiles {
                 return byteLevel;
             }
             case "Split" -> {
-                splits.add(new Split(pattern(n.path("pattern"), path + ".pattern"), behavior(n.path("behavior").asText(), path + ".behavior"),
+                splits.add(split(n.path("pattern"), path + ".pattern", behavior(n.path("behavior").asText(), path + ".behavior"),
                         n.path("invert").asBoolean(false)));
                 return false;
             }
             case "Digits" -> {
                 boolean individual = n.path("individual_digits").asBoolean(false);
-                splits.add(new Split(Split.compile(individual ? "\\p{N}" : "\\p{N}+"), Split.Behavior.ISOLATED, false));
+                splits.add(Split.regex(individual ? "\\p{N}" : "\\p{N}+", Split.Behavior.ISOLATED, false));
                 return false;
             }
             case "ByteLevel" -> {
@@ -195,17 +195,17 @@ final class TokenizerFiles {
                     if (!splits.isEmpty()) throw fail(path + ".add_prefix_space", "true after other pre-tokenizers is not supported");
                     prefixSpace[0] = true;
                 }
-                if (n.path("use_regex").asBoolean(true)) splits.add(new Split(Split.compile(Split.GPT2_PATTERN), Split.Behavior.ISOLATED, false));
+                if (n.path("use_regex").asBoolean(true)) splits.add(Split.regex(Split.GPT2_PATTERN, Split.Behavior.ISOLATED, false));
                 return true;
             }
             default -> throw fail(path, "type \"" + type + "\" is not supported (Kiln implements Sequence, Split, Digits, ByteLevel)");
         }
     }
 
-    private java.util.regex.Pattern pattern(JsonNode n, String path) {
+    private Split split(JsonNode n, String path, Split.Behavior behavior, boolean invert) {
         try {
-            if (n.has("Regex")) return Split.compile(n.get("Regex").asText());
-            if (n.has("String")) return java.util.regex.Pattern.compile(java.util.regex.Pattern.quote(n.get("String").asText()));
+            if (n.has("Regex")) return Split.regex(n.get("Regex").asText(), behavior, invert);
+            if (n.has("String")) return Split.literal(n.get("String").asText(), behavior, invert);
         } catch (PatternSyntaxException e) {
             throw new TokenizerException(file + ": " + path + ": regex does not compile in Java: " + e.getDescription(), e);
         }
