@@ -93,7 +93,7 @@ final class HfTokenizer implements Tokenizer {
 
     @Override
     public IncrementalDetokenizer newDetokenizer(boolean skipSpecialTokens) {
-        return new IncrementalDetokenizer(this, skipSpecialTokens);
+        return new IncrementalDetokenizer(id -> bytesForDecode(id, skipSpecialTokens));
     }
 
     @Override

@@ -1,5 +1,7 @@
 package kiln.tokenizer;
 
+import java.util.function.IntFunction;
+
 /**
  * Streaming decode for one generated sequence: feed ids as they are sampled, get the text they complete. A token
  * that ends inside a multi-byte character yields "" until the character's last byte arrives; the pieces joined
@@ -7,28 +9,27 @@ package kiln.tokenizer;
  * one per request.
  */
 public final class IncrementalDetokenizer {
-    private final HfTokenizer tokenizer;
-    private final boolean skipSpecialTokens;
+    /** A token's bytes as the full decode uses them; null for tokens it leaves out (unknown, or skipped specials). */
+    private final IntFunction<byte[]> bytes;
     private final StringBuilder text = new StringBuilder();
     private final LossyUtf8 utf8 = new LossyUtf8(text);
 
-    IncrementalDetokenizer(HfTokenizer tokenizer, boolean skipSpecialTokens) {
-        this.tokenizer = tokenizer;
-        this.skipSpecialTokens = skipSpecialTokens;
+    IncrementalDetokenizer(IntFunction<byte[]> bytes) {
+        this.bytes = bytes;
     }
 
     /** The text completed by {@code id} (maybe ""). Ids outside the vocabulary add nothing, as in HF's decode. */
     public String next(int id) {
-        byte[] bytes = tokenizer.bytesForDecode(id, skipSpecialTokens);
-        if (bytes != null) utf8.accept(bytes);
+        byte[] b = bytes.apply(id);
+        if (b != null) utf8.accept(b);
         return drain();
     }
 
     /** The text completed by {@code ids}, in order. */
     public String next(int[] ids) {
         for (int id : ids) {
-            byte[] bytes = tokenizer.bytesForDecode(id, skipSpecialTokens);
-            if (bytes != null) utf8.accept(bytes);
+            byte[] b = bytes.apply(id);
+            if (b != null) utf8.accept(b);
         }
         return drain();
     }

@@ -51,6 +51,21 @@ class ChatTemplateTest {
     }
 
     @Test
+    void rendersFromManyThreadsAtOnce() throws Exception {
+        ChatTemplate t = kiln.tokenizer.Tokenizers.bundled().chatTemplate().orElseThrow();
+        try (var pool = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+            List<java.util.concurrent.Future<String>> results = new java.util.ArrayList<>();
+            for (int i = 0; i < 64; i++) {
+                String content = "question " + i;
+                results.add(pool.submit(() -> t.render(List.of(msg("user", content)), null, true)));
+            }
+            for (int i = 0; i < 64; i++) {
+                assertEquals("<｜begin▁of▁sentence｜><｜User｜>question " + i + "<｜Assistant｜><think>\n", results.get(i).get());
+            }
+        }
+    }
+
+    @Test
     void messageTextIsNeverEvaluated() {
         ChatTemplate t = ChatTemplate.of("{% for m in messages %}{{ m.content }}{% endfor %}", null, null);
         String hostile = "{{ raise_exception('boom') }}{% for x in range(3) %}x{% endfor %}{# c #}";

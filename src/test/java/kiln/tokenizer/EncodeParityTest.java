@@ -42,6 +42,26 @@ class EncodeParityTest {
     }
 
     @Test
+    void encodingFromManyThreadsAtOnceGivesTheSameIds() throws Exception {
+        List<Reference.Row> rows = Reference.encodeRows();
+        try (var pool = java.util.concurrent.Executors.newFixedThreadPool(8)) {
+            List<java.util.concurrent.Future<Boolean>> results = new ArrayList<>();
+            for (int t = 0; t < 8; t++) {
+                int offset = t * 87;
+                results.add(pool.submit(() -> {
+                    boolean same = true;
+                    for (int i = 0; i < rows.size(); i++) {
+                        Reference.Row r = rows.get((i + offset) % rows.size());
+                        same &= Arrays.equals(r.ids(), tok.encode(r.text(), false));
+                    }
+                    return same;
+                }));
+            }
+            for (var r : results) assertTrue(r.get());
+        }
+    }
+
+    @Test
     void addSpecialTokensPutsBosInFront() {
         int[] ids = tok.encode("Hello!", true);
         assertEquals(0, ids[0]);
