@@ -308,7 +308,8 @@ final class TokenizerFiles {
 
     private void unsupportedIfSet(JsonNode model, String field) {
         JsonNode n = model.get(field);
-        if (n != null && !n.isNull() && !(n.isTextual() && n.asText().isEmpty())) {
+        boolean unset = n == null || n.isNull() || (n.isTextual() && n.asText().isEmpty()) || (n.isNumber() && n.asDouble() == 0);
+        if (!unset) {
             throw fail("model." + field, n + " is not supported (Kiln implements byte-level BPE without it)");
         }
     }
