@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.LegacyOverrides;
+import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
@@ -14,7 +15,6 @@ import com.hubspot.jinjava.loader.ResourceLocator;
 import com.hubspot.jinjava.objects.SafeString;
 import com.hubspot.jinjava.objects.date.StrftimeFormatter;
 import jinjava.javax.el.CompositeELResolver;
-import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
 
 import java.io.IOException;
 import java.nio.charset.Charset;
@@ -29,7 +29,8 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * A model's Jinja chat template, rendered as transformers' {@code apply_chat_template} does: {@code trim_blocks} and
+ * A model's Jinja chat template, rendered with jinjava as transformers' {@code apply_chat_template} renders it with
+ * Jinja2 (docs/tokenizer.md lists the few known differences): {@code trim_blocks} and
  * {@code lstrip_blocks} on, {@code messages}, {@code tools}, {@code add_generation_prompt}, {@code bos_token} and
  * {@code eos_token} bound, and the helpers HF templates call ({@code raise_exception}, {@code tojson},
  * {@code strftime_now}, Python's str methods). Immutable and thread-safe; any template error, including a
@@ -40,10 +41,10 @@ public final class ChatTemplate {
     private static final Jinjava JINJAVA = createEngine();
 
     private final String source;
+    /** The source with Jinja2's whitespace rules already applied (see {@link JinjaWhitespace}). */
+    private final String prepared;
     private final String bosToken;
     private final String eosToken;
-
-    private final String prepared;
 
     private ChatTemplate(String source, String bosToken, String eosToken) {
         this.source = source;
@@ -169,8 +170,9 @@ public final class ChatTemplate {
                 // Message text is data: "{{" inside a user message must stay text, never be evaluated.
                 .withNestedInterpretationEnabled(false)
                 .withFailOnUnknownTokens(false)
-                .withMaxOutputSize(64L << 20)
+                .withMaxOutputSize(64L << 20) // a runaway loop fails instead of filling the heap
                 .withInterperterFactory(new PythonOutput())
+                // As in Jinja2: "for k in dict" iterates keys, and dict literal keys are expressions.
                 .withLegacyOverrides(LegacyOverrides.newBuilder()
                         .withIterateOverMapKeys(true)
                         .withEvaluateMapKeys(true)
