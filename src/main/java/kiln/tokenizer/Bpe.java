@@ -18,6 +18,7 @@ final class Bpe {
     /** Like HF's cache the map fills up and then stops taking entries, so memory stays bounded without eviction. */
     private static final int CACHE_CAPACITY = 100_000;
 
+    /** Only kept for {@code ignore_merges}, which looks whole words up. */
     private final Map<String, Integer> vocab;
     private final MergeTable merges;
     private final int[] byteIds = new int[256];
@@ -25,7 +26,7 @@ final class Bpe {
     private final ConcurrentHashMap<String, int[]> cache = new ConcurrentHashMap<>();
 
     Bpe(Map<String, Integer> vocab, MergeTable merges, boolean ignoreMerges) {
-        this.vocab = vocab;
+        this.vocab = ignoreMerges ? vocab : null;
         this.merges = merges;
         this.ignoreMerges = ignoreMerges;
         for (int b = 0; b < 256; b++) {
