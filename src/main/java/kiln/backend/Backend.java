@@ -47,6 +47,32 @@ public interface Backend extends AutoCloseable {
 
     float[] download(Tensor t);
 
+    /** A new tensor holding {@code values} (row-major [rows, cols]); for tests, benchmarks and host-made inputs. */
+    Tensor upload(float[] values, int rows, int cols);
+
+    /**
+     * Marks the forward's activation storage: {@link #release} with the mark frees every tensor allocated after
+     * it. Model code brackets each layer so a device's peak is one layer's temporaries. CPU: no-op (the GC).
+     */
+    default long mark() {
+        return 0;
+    }
+
+    default void release(long mark) {}
+
+    /** Per row of {@code logits}, the index of the largest value, lowest index on ties (greedy sampling). */
+    default int[] argmax(Tensor logits) {
+        float[] v = download(logits);
+        int rows = logits.rows(), cols = logits.cols();
+        int[] out = new int[rows];
+        for (int r = 0; r < rows; r++) {
+            int best = 0;
+            for (int c = 1; c < cols; c++) if (v[r * cols + c] > v[r * cols + best]) best = c;
+            out[r] = best;
+        }
+        return out;
+    }
+
     // ---- ops ----
 
     /** out[t] = table[tokens[t]] for the current batch. */
@@ -57,6 +83,12 @@ public interface Backend extends AutoCloseable {
 
     /** acc += x. */
     void add(Tensor acc, Tensor x);
+
+    /** x += delta, then out = x / rms(x) * w: the residual add fused into the next norm (one pass on a GPU). */
+    default void addRmsNorm(Tensor x, Tensor delta, Weight w, float eps, Tensor out) {
+        add(x, delta);
+        rmsNorm(x, w, eps, out);
+    }
 
     /** out = x W^T (+ bias). */
     void linear(Tensor x, Weight w, Weight bias, Tensor out);

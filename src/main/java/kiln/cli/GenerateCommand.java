@@ -1,7 +1,10 @@
 package kiln.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import kiln.backend.cpu.CpuBackend;
+import kiln.backend.Backend;
+import kiln.backend.Backends;
+import kiln.backend.cuda.CudaBackend;
+import kiln.backend.cuda.CudaGraphRunner;
 import kiln.config.ModelConfig;
 import kiln.engine.SimpleGenerator;
 import kiln.model.Model;
@@ -55,6 +58,18 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON line with output ids and speeds.")
     boolean json;
 
+    @Option(names = "--device", defaultValue = "auto", description = "auto (GPU when one is usable), cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
+    String device;
+
+    @Option(names = "--dtype", defaultValue = "auto", description = "GPU activation precision: auto (= bfloat16), bfloat16 or float32 (default: ${DEFAULT-VALUE}).")
+    String dtype;
+
+    @Option(names = "--cuda-graph-max-bs", defaultValue = "160", description = "Largest decode batch replayed as a CUDA graph (default: ${DEFAULT-VALUE}).")
+    int cudaGraphMaxBs;
+
+    @Option(names = "--disable-cuda-graph", description = "Run decode steps eagerly on the GPU.")
+    boolean disableCudaGraph;
+
     @Override
     public Integer call() throws Exception {
         if ((inputIds == null) == (prompt == null)) throw new IllegalArgumentException("give exactly one of --prompt and --input-ids");
@@ -69,7 +84,8 @@ final class GenerateCommand implements Callable<Integer> {
         for (int id : inputIds) {
             if (id < 0 || id >= config.vocabSize()) throw new IllegalArgumentException("--input-ids: " + id + " is outside the vocabulary [0, " + config.vocabSize() + ")");
         }
-        try (Model model = Models.load(config, modelPath, format, new CpuBackend());
+        try (Backend backend = Backends.create(device, dtype);
+             Model model = withGraphs(Models.load(config, modelPath, format, backend));
              SimpleGenerator gen = new SimpleGenerator(model, batch * (inputIds.length + maxNewTokens))) {
             List<SimpleGenerator.Sequence> seqs = new ArrayList<>();
             for (int b = 0; b < batch; b++) seqs.add(gen.start(inputIds));
@@ -109,6 +125,10 @@ final class GenerateCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    private Model withGraphs(Model m) {
+        return m.backend() instanceof CudaBackend && !disableCudaGraph ? new CudaGraphRunner(m, cudaGraphMaxBs) : m;
     }
 
     private int pick(float[] logits, int row, int vocab, Random random) {

@@ -1,0 +1,143 @@
+// Row-wise kernels: embedding, norms, residual adds, SwiGLU, rotary embedding, KV stores, gathers, conversions.
+// Every tensor is (pointer, leading dimension in elements), so column views of wider tensors work unchanged.
+#pragma once
+#include "common.cuh"
+
+// out[t] = table[tokens[t]]; one block per token.
+template <typename TW, typename T>
+__device__ void embed(const TW* table, const int* tokens, int hidden, T* out, long ldo) {
+    int t = blockIdx.x;
+    const TW* row = table + (long)tokens[t] * hidden;
+    for (int c = threadIdx.x; c < hidden; c += blockDim.x) out[t * ldo + c] = from_f<T>(to_f(row[c]));
+}
+
+// out = x / rms(x) * w per row; one block per row. In place (out == x) is fine: each thread rewrites only what
+// it read. With `delta`, x += delta first and the sum is stored back to x (fused residual add).
+template <typename T>
+__device__ void rmsnorm(T* x, long ldx, const T* delta, long ldd, const float* w, float eps, T* out, long ldo, int cols) {
+    __shared__ float scratch[32];
+    long r = blockIdx.x;
+    T* xr = x + r * ldx;
+    float ss = 0.f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v = to_f(xr[c]);
+        if (delta) {
+            v += to_f(delta[r * ldd + c]);
+            T stored = from_f<T>(v);
+            xr[c] = stored;
+            v = to_f(stored);  // normalise what the residual stream now holds
+        }
+        ss = fmaf(v, v, ss);
+    }
+    float total = block_sum(ss, scratch);
+    float inv = rsqrtf(total / cols + eps);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[r * ldo + c] = from_f<T>(w[c] * (to_f(xr[c]) * inv));
+}
+
+template <typename T>
+__device__ void add_rows(T* acc, long lda, const T* x, long ldx, int cols) {
+    long r = blockIdx.x;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) acc[r * lda + c] = from_f<T>(to_f(acc[r * lda + c]) + to_f(x[r * ldx + c]));
+}
+
+template <typename T>
+__device__ void add_bias(T* out, long ldo, const float* bias, int cols) {
+    long r = blockIdx.x;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[r * ldo + c] = from_f<T>(to_f(out[r * ldo + c]) + bias[c]);
+}
+
+template <typename T>
+__device__ void silu_mul(const T* g, long ldg, const T* u, long ldu, T* out, long ldo, int cols) {
+    long r = blockIdx.x;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float a = to_f(g[r * ldg + c]);
+        out[r * ldo + c] = from_f<T>(a / (1.f + expf(-a)) * to_f(u[r * ldu + c]));
+    }
+}
+
+// Rotates `heads` heads of row blockIdx.x in place: head h's pairs start at column h * stride + offset.
+// interleaved: pairs (2i, 2i+1) (DeepSeek); else (i, i + half) (Llama, Qwen2).
+template <typename T>
+__device__ void rope(T* x, long ldx, int heads, int stride, int offset, const int* positions, const float* inv_freq,
+                     int half, float factor, int interleaved) {
+    long r = blockIdx.x;
+    float pos = (float)positions[r];
+    for (int idx = threadIdx.x; idx < heads * half; idx += blockDim.x) {
+        int h = idx / half, i = idx % half;
+        float angle = pos * inv_freq[i];
+        float s, c;
+        sincosf(angle, &s, &c);
+        c *= factor;
+        s *= factor;
+        T* base = x + r * ldx + (long)h * stride + offset;
+        int a = interleaved ? 2 * i : i, b = interleaved ? 2 * i + 1 : i + half;
+        float x0 = to_f(base[a]), x1 = to_f(base[b]);
+        base[a] = from_f<T>(x0 * c - x1 * s);
+        base[b] = from_f<T>(x1 * c + x0 * s);
+    }
+}
+
+// Copies row t of src into cache entry slots[t] at column `at` (entry = `entry` elements per slot).
+template <typename T>
+__device__ void kv_store(const T* src, long lds, int cols, const int* slots, T* cache, long entry, int at) {
+    long t = blockIdx.x;
+    T* dst = cache + (long)slots[t] * entry + at;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) dst[c] = src[t * lds + c];
+}
+
+template <typename T>
+__device__ void gather_rows(const T* src, long lds, const int* rows, int cols, T* out, long ldo) {
+    long r = blockIdx.x;
+    const T* s = src + (long)rows[r] * lds;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[r * ldo + c] = s[c];
+}
+
+// Packs a (possibly strided) tensor into contiguous floats for download.
+template <typename T>
+__device__ void to_f32(const T* src, long lds, int cols, float* out) {
+    long r = blockIdx.x;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[r * cols + c] = to_f(src[r * lds + c]);
+}
+
+template <typename T>
+__device__ void from_f32(const float* src, int cols, T* out, long ldo) {
+    long r = blockIdx.x;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[r * ldo + c] = from_f<T>(src[r * cols + c]);
+}
+
+// bf16 copy of an fp8 weight with its block scales applied (row blockIdx.x), for the tensor-core GEMM of
+// large batches: the extra pass costs a few percent of a prefill GEMM.
+__device__ void dequant_fp8_row(const uint8_t* w, const float* scales, int scale_cols, int block_rows, int block_cols,
+                                bf16* out, int cols) {
+    long r = blockIdx.x;
+    const float* s = scales + (long)(r / block_rows) * scale_cols;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[r * cols + c] = __float2bfloat16_rn(to_f(w[r * cols + c]) * s[c / block_cols]);
+}
+
+// Index of the largest value of each row (lowest index on ties), one block per row.
+template <typename T>
+__device__ void argmax_rows(const T* x, long ldx, int cols, int* out) {
+    __shared__ float best_v[32];
+    __shared__ int best_i[32];
+    long r = blockIdx.x;
+    float bv = -INFINITY;
+    int bi = 0x7fffffff;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v = to_f(x[r * ldx + c]);
+        if (v > bv || (v == bv && c < bi)) { bv = v; bi = c; }
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+        float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+        int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+        if (ov > bv || (ov == bv && oi < bi)) { bv = ov; bi = oi; }
+    }
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (lane == 0) { best_v[warp] = bv; best_i[warp] = bi; }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int i = 1; i < (int)(blockDim.x >> 5); i++) {
+            if (best_v[i] > bv || (best_v[i] == bv && best_i[i] < bi)) { bv = best_v[i]; bi = best_i[i]; }
+        }
+        out[r] = bi == 0x7fffffff ? 0 : bi;  // a row of NaNs answers 0
+    }
+}
