@@ -144,6 +144,26 @@ public final class CudaDevice implements AutoCloseable {
         return kernels;
     }
 
+    /**
+     * Milliseconds of device time that {@code work} (run on the device thread, launching onto the device's
+     * stream) takes, measured with events around it; {@code repeats} runs, the mean returned.
+     */
+    public double timeMs(Runnable work, int repeats) {
+        return call(() -> {
+            MemorySegment start = Driver.createEvent(), end = Driver.createEvent();
+            try {
+                Driver.record(start, stream);
+                for (int i = 0; i < repeats; i++) work.run();
+                Driver.record(end, stream);
+                Driver.synchronizeEvent(end);
+                return (double) Driver.elapsedMs(start, end) / repeats;
+            } finally {
+                Driver.destroyEvent(start);
+                Driver.destroyEvent(end);
+            }
+        });
+    }
+
     public void synchronize() {
         run(() -> Driver.synchronize(stream, "device synchronize"));
     }

@@ -136,6 +136,11 @@ public final class CudaGraphRunner implements Model {
         return new Graph(graph, exec, (CudaTensor) logits, backend.arena().mark());
     }
 
+    /** Frees the captured graphs (they are captured again when next needed). */
+    public void releaseGraphs() {
+        backend.device().run(this::destroyGraphs);
+    }
+
     private void destroyGraphs() {
         for (Graph g : graphs.values()) {
             Driver.destroyGraphExec(g.exec);

@@ -25,6 +25,11 @@ final class CudaKvCache implements KvCache {
         this.base = backend.device().call(() -> Driver.alloc(perLayerBytes * layout.layers()));
     }
 
+    /** Sets every entry to zero (benchmarks fill a context without computing it). */
+    void zero() {
+        backend.device().run(() -> Driver.memset(base, 0, bytes(), backend.device().stream()));
+    }
+
     long layer(int l) {
         if (l < 0 || l >= layout.layers()) throw new IllegalArgumentException("layer " + l + " of " + layout.layers());
         return base + l * perLayerBytes;
