@@ -54,7 +54,7 @@ fi
 cp -a "$cache/jre" "$stage/jre"
 
 (cd target/test-classes && "$JAVA_HOME/bin/jar" --create --file "$stage/lib/kiln-tests.jar" kiln)
-cp target/kiln.jar target/lib/jackson-*.jar "$console" "$stage/lib/"
+cp target/kiln.jar target/lib/jackson-*.jar target/lib/picocli-*.jar "$console" "$stage/lib/"
 # store jars uncompressed: xz over raw class files beats xz over deflated ones by a third
 python3 - "$stage/lib" <<'PY'
 import os, sys, zipfile
@@ -63,8 +63,10 @@ for name in os.listdir(d):
     p = os.path.join(d, name)
     with zipfile.ZipFile(p) as src, zipfile.ZipFile(p + ".tmp", "w", zipfile.ZIP_STORED) as dst:
         for info in src.infolist():
-            info.compress_type = zipfile.ZIP_STORED
-            dst.writestr(info, src.read(info.filename))
+            copy = zipfile.ZipInfo(info.filename, info.date_time)
+            copy.external_attr = info.external_attr
+            copy.compress_type = zipfile.ZIP_STORED
+            dst.writestr(copy, src.read(info))
     os.replace(p + ".tmp", p)
 PY
 echo "== packing"

@@ -31,11 +31,13 @@ summary=()
 
 echo "== Kiln device harness: ${sections[*]} ($(date -u +%FT%TZ))"
 kiln=/tmp/kiln-device
-if [[ ! -x $kiln/jre/bin/java ]]; then
-  mkdir -p "$kiln" && tar xJf "$here/payload.tar.xz" -C "$kiln" || { echo "cannot unpack payload.tar.xz"; exit 1; }
+sum=$(cksum < "$here/payload.tar.xz")
+if [[ ! -x $kiln/jre/bin/java || $(cat "$kiln/.payload" 2>/dev/null) != "$sum" ]]; then  # a warm machine may hold an older one
+  rm -rf "$kiln" && mkdir -p "$kiln" && tar xJf "$here/payload.tar.xz" -C "$kiln" || { echo "cannot unpack payload.tar.xz"; exit 1; }
+  echo "$sum" > "$kiln/.payload"
 fi
 JAVA=$kiln/jre/bin/java
-CP="$kiln/lib/kiln.jar:$kiln/lib/kiln-tests.jar:$(ls "$kiln"/lib/jackson-*.jar | tr '\n' ':')"
+CP="$kiln/lib/kiln.jar:$kiln/lib/kiln-tests.jar:$(ls "$kiln"/lib/jackson-*.jar "$kiln"/lib/picocli-*.jar | tr '\n' ':')"
 JOPTS=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xss4m -Xmx24g)
 # checks run with a stream synchronisation after every launch, so a fault names its kernel; benchmarks do not
 SYNC=-Dkiln.cuda.sync=true
@@ -60,7 +62,6 @@ run_section() {
   summary+=("$(printf '%-14s %-24s %4ds' "$name" "$verdict" "$took")")
 }
 
-java_main() { "$JAVA" "${JOPTS[@]}" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" "$@"; }
 console=$(ls "$kiln"/lib/junit-platform-console-standalone-*.jar 2>/dev/null | head -n 1)
 
 for s in "${sections[@]}"; do
@@ -73,10 +74,10 @@ for s in "${sections[@]}"; do
       bandwidth=$(sed -n 's/^BANDWIDTH_GBS=//p' "$OUT/.ceilings.txt" 2>/dev/null | tail -n 1); bandwidth=${bandwidth:-0}
       rm -f "$OUT/.ceilings.txt" ;;
     check)
-      run_section check 300 java_main $SYNC kiln.backend.cuda.CudaKernelCheck --out "$OUT/check.txt" ;;
+      run_section check 300 "$JAVA" "${JOPTS[@]}" $SYNC -cp "$CP" kiln.backend.cuda.CudaKernelCheck --out "$OUT/check.txt" ;;
     fixtures)
       run_section fixtures 240 bash -c "'$JAVA' ${JOPTS[*]} $SYNC -cp '$CP:$console' org.junit.platform.console.ConsoleLauncher execute \
-        --disable-banner --details=tree --details-theme=ascii --select-class kiln.model.CudaFixtureTest --select-class kiln.model.CudaGraphFixtureTest \
+        --disable-banner --disable-ansi-colors --details=tree --details-theme=ascii --select-class kiln.model.CudaFixtureTest --select-class kiln.model.CudaGraphFixtureTest \
         2>&1 | tee '$OUT/fixtures.txt'" ;;
     generate)
       run_section generate 120 bash -c "
@@ -84,15 +85,15 @@ for s in "${sections[@]}"; do
           for f in deepseek-v3-tiny-fp8 llama-tiny; do
             c=\$('$JAVA' ${JOPTS[*]} -cp '$CP' kiln.cli.Main generate --model-path testdata/fixtures/\$f --input-ids 5,6,7,8,9 --max-new-tokens 12 --device cpu --json 2>/dev/null | sed -n 's/.*\"output_ids\":\(\[[^]]*\]\).*/\1/p')
             g=\$('$JAVA' ${JOPTS[*]} $SYNC -cp '$CP' kiln.cli.Main generate --model-path testdata/fixtures/\$f --input-ids 5,6,7,8,9 --max-new-tokens 12 --device cuda --dtype \$dt --json | sed -n 's/.*\"output_ids\":\(\[[^]]*\]\).*/\1/p')
-            echo \"generate \$f \$dt: cpu \$c cuda \$g \$([[ \$c == \$g ]] && echo SAME || echo DIFFERENT)\"
+            echo \"generate \$f \$dt: cpu \$c cuda \$g \$([[ -n \$c && \$c == \$g ]] && echo SAME || echo DIFFERENT)\"
           done
         done" ;;
     bench-v2)
-      run_section bench-v2 200 java_main kiln.backend.cuda.CudaBench decode prefill --models v2 --out "$OUT/bench.jsonl" ;;
+      run_section bench-v2 200 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode prefill --models v2 --out "$OUT/bench.jsonl" ;;
     bench-r1)
-      run_section bench-r1 330 java_main kiln.backend.cuda.CudaBench decode prefill --models r1 --out "$OUT/bench.jsonl" ;;
+      run_section bench-r1 330 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode prefill --models r1 --out "$OUT/bench.jsonl" ;;
     kernels)
-      run_section kernels 200 java_main kiln.backend.cuda.CudaBench kernels --models none --out "$OUT/bench.jsonl" ;;
+      run_section kernels 200 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench kernels --models none --out "$OUT/bench.jsonl" ;;
     torch-kernels)
       run_section torch-kernels 200 bash -c "PYTHONUNBUFFERED=1 python3 '$here/torch_bench.py' kernels --out '$OUT/torch_kernels.json'" ;;
     *) echo "unknown section $s (run.sh --help lists them)"; summary+=("$(printf '%-14s UNKNOWN' "$s")") ;;
@@ -106,7 +107,7 @@ done
   [[ $bandwidth != 0 ]] && echo "measured copy bandwidth: $bandwidth GB/s"
   [[ -f $OUT/torch_ceilings.json ]] && python3 -c "import json;[print(f\"ceiling  {r['name']:28s} {r['gbs']:8.0f} GB/s {r['tflops']:7.1f} TFLOP/s\") for r in json.load(open('$OUT/torch_ceilings.json'))]" 2>/dev/null
   [[ -f $OUT/check.txt ]] && { grep -E 'FAIL' "$OUT/check.txt" | head -n 25; tail -n 1 "$OUT/check.txt"; }
-  [[ -f $OUT/fixtures.txt ]] && grep -E 'tests (successful|failed|aborted|skipped)|containers failed' "$OUT/fixtures.txt"
+  [[ -f $OUT/fixtures.txt ]] && grep -E 'tests (successful|failed|aborted|skipped)|containers (failed|aborted)' "$OUT/fixtures.txt"
   grep -h '^generate ' "$OUT/run.log" 2>/dev/null | tail -n 4
   grep -h '^\[bench\] \(decode\|prefill\|kernel\) \|^\[bench\].*failed' "$OUT/run.log" 2>/dev/null | sed 's/^\[bench\] /kiln  /'
   grep -h '^\[torch\] kernel ' "$OUT/run.log" 2>/dev/null | sed 's/^\[torch\] /torch /'
