@@ -117,16 +117,16 @@ __device__ void moe_gemm(const TX* x, long ldx, const int* row_index, int row_di
                           out, ldo, blockIdx.x * GEMM_BN, N, K);
 }
 
-// Decode GEMV (bf16 activations, up to 8 rows): memory-bound, one warp per weight row, 16-byte weight loads.
-// Not in canonical order (lanes split K), so used only in bf16 mode, where cuBLAS already gives up
-// batch invariance. Needs K % 8 == 0, 16-byte aligned rows of x (bf16) and of w.
+// Decode GEMV (bf16 activations, up to MAXM rows): memory-bound, one warp per weight row, 16-byte weight loads
+// (8 bytes for fp8), x re-read from L1. Input row m is x_rows[m], output row out_rows[m]. Not in canonical order
+// (lanes split K), so used only in bf16 mode, where cuBLAS already gives up batch invariance. Needs K % 8 == 0
+// and 16-byte aligned rows of x and w.
 template <typename TW, int MAXM>
-__device__ void gemv_bf16(const bf16* __restrict__ x, long ldx, const TW* __restrict__ w, const float* __restrict__ scales,
-                          int scale_cols, int block_rows, const float* __restrict__ bias, bf16* __restrict__ out, long ldo,
-                          int M, int N, int K) {
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int n = blockIdx.x * (blockDim.x >> 5) + warp;
-    if (n >= N) return;
+__device__ __forceinline__ void gemv_rows(const bf16* __restrict__ x, long ldx, const long* x_rows, const TW* __restrict__ w,
+                                          const float* __restrict__ scales, int scale_cols, int block_rows,
+                                          const float* __restrict__ bias, bf16* __restrict__ out, long ldo,
+                                          const long* out_rows, int M, int n, int K) {
+    int lane = threadIdx.x & 31;
     float acc[MAXM];
 #pragma unroll
     for (int m = 0; m < MAXM; m++) acc[m] = 0.f;
@@ -149,7 +149,7 @@ __device__ void gemv_bf16(const bf16* __restrict__ x, long ldx, const TW* __rest
 #pragma unroll
         for (int m = 0; m < MAXM; m++) {
             if (m < M) {
-                uint4 xr = __ldg(reinterpret_cast<const uint4*>(x + m * ldx + k));
+                uint4 xr = __ldg(reinterpret_cast<const uint4*>(x + x_rows[m] * ldx + k));
                 const bf16* xb = reinterpret_cast<const bf16*>(&xr);
 #pragma unroll
                 for (int q = 0; q < 8; q++) acc[m] = fmaf(to_f(xb[q]), wf[q], acc[m]);
@@ -160,6 +160,41 @@ __device__ void gemv_bf16(const bf16* __restrict__ x, long ldx, const TW* __rest
     for (int m = 0; m < MAXM; m++) {
         float v = acc[m];
         for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-        if (lane == 0 && m < M) out[m * ldo + n] = __float2bfloat16_rn(v + (bias ? bias[n] : 0.f));
+        if (lane == 0 && m < M) out[out_rows[m] * ldo + n] = __float2bfloat16_rn(v + (bias ? bias[n] : 0.f));
     }
+}
+
+template <typename TW>
+__device__ void gemv_bf16(const bf16* x, long ldx, const TW* w, const float* scales, int scale_cols, int block_rows,
+                          const float* bias, bf16* out, long ldo, int M, int N, int K) {
+    int n = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (n >= N) return;
+    long rows[8];
+#pragma unroll
+    for (int m = 0; m < 8; m++) rows[m] = m;
+    gemv_rows<TW, 8>(x, ldx, rows, w, scales, scale_cols, block_rows, bias, out, ldo, rows, M, n, K);
+}
+
+// Grouped GEMV of the routed experts for decode-sized groups: tile y = up to 8 rows of one expert (moe_align
+// with tile_rows 8), each warp one weight row, so each active expert's weights are read once per tile.
+template <typename TW>
+__device__ void moe_gemv_bf16(const bf16* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs,
+                              const long long* s_ptrs, int scale_cols, int block_rows, const int* tile_expert,
+                              const int* tile_begin, const int* tile_end, const int* num_tiles, bf16* out, long ldo,
+                              int N, int K) {
+    int y = blockIdx.y;
+    if (y >= *num_tiles) return;
+    int n = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (n >= N) return;
+    int e = tile_expert[y], p0 = tile_begin[y], rows = min(8, tile_end[y] - p0);
+    long xr[8], orow[8];
+#pragma unroll
+    for (int m = 0; m < 8; m++) {
+        int p = p0 + (m < rows ? m : 0);
+        xr[m] = row_index ? (long)(row_index[p] / row_div) : (long)p;
+        orow[m] = p;
+    }
+    const TW* w = reinterpret_cast<const TW*>(w_ptrs[e]);
+    const float* s = s_ptrs ? reinterpret_cast<const float*>(s_ptrs[e]) : nullptr;
+    gemv_rows<TW, 8>(x, ldx, xr, w, s, scale_cols, block_rows, nullptr, out, ldo, orow, rows, n, K);
 }

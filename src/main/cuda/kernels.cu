@@ -89,13 +89,24 @@ GEMM_KERNELS(bf16, bf16, uint8_t, wfp8)
 extern "C" __global__ void __launch_bounds__(256) gemv_bf16_wbf16(const bf16* x, long ldx, const bf16* w, const float* scales,
                                                                   int scale_cols, int block_rows, const float* bias, bf16* out,
                                                                   long ldo, int M, int N, int K) {
-    gemv_bf16<bf16, 8>(x, ldx, w, scales, scale_cols, block_rows, bias, out, ldo, M, N, K);
+    gemv_bf16<bf16>(x, ldx, w, scales, scale_cols, block_rows, bias, out, ldo, M, N, K);
 }
 extern "C" __global__ void __launch_bounds__(256) gemv_bf16_wfp8(const bf16* x, long ldx, const uint8_t* w, const float* scales,
                                                                  int scale_cols, int block_rows, const float* bias, bf16* out,
                                                                  long ldo, int M, int N, int K) {
-    gemv_bf16<uint8_t, 8>(x, ldx, w, scales, scale_cols, block_rows, bias, out, ldo, M, N, K);
+    gemv_bf16<uint8_t>(x, ldx, w, scales, scale_cols, block_rows, bias, out, ldo, M, N, K);
 }
+
+#define MOE_GEMV(TW, SW)                                                                                               \
+    extern "C" __global__ void __launch_bounds__(256) moe_gemv_bf16_##SW(                                              \
+        const bf16* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs, const long long* s_ptrs,  \
+        int scale_cols, int block_rows, const int* tile_expert, const int* tile_begin, const int* tile_end,            \
+        const int* num_tiles, bf16* out, long ldo, int N, int K) {                                                     \
+        moe_gemv_bf16<TW>(x, ldx, row_index, row_div, w_ptrs, s_ptrs, scale_cols, block_rows, tile_expert, tile_begin, \
+                          tile_end, num_tiles, out, ldo, N, K);                                                         \
+    }
+MOE_GEMV(bf16, wbf16)
+MOE_GEMV(uint8_t, wfp8)
 
 extern "C" __global__ void dequant_fp8_bf16(const uint8_t* w, const float* scales, int scale_cols, int block_rows,
                                             int block_cols, bf16* out, int cols) {

@@ -612,13 +612,17 @@ public final class CudaBackend implements Backend {
             int tokens = xt.rows(), topK = r.topK(), assignments = tokens * topK;
             if (tokens == 0) return;
             long mark = arena.mark();
-            int maxTiles = Math.min(assignments, ceilDiv(assignments, GEMM_TILE) + e.count());
+            int inter = e.inter(), hidden = e.hidden();
+            // decode-sized groups (a few rows per expert) take the memory-bound grouped GEMV in bf16 mode
+            boolean gemv = precision == Precision.BFLOAT16 && (e.dtype() == DType.BF16 || e.dtype() == DType.F8_E4M3)
+                    && hidden % 8 == 0 && inter % 8 == 0 && xt.ld() % 8 == 0 && assignments <= 16 * e.count();
+            int tileRows = gemv ? 8 : GEMM_TILE;
+            int maxTiles = Math.min(assignments, ceilDiv(assignments, tileRows) + e.count());
             long perm = scratch(4L * assignments, "moe order"), inv = scratch(4L * assignments, "moe positions");
             long tileExpert = scratch(4L * maxTiles, "moe tiles"), tileBegin = scratch(4L * maxTiles, "moe tiles"),
                     tileEnd = scratch(4L * maxTiles, "moe tiles"), numTiles = scratch(4, "moe tile count");
-            k().fn("moe_align_k").ptr(r.ids()).i32(assignments).i32(e.count()).i32(GEMM_TILE).ptr(perm).ptr(inv).ptr(tileExpert).ptr(tileBegin)
+            k().fn("moe_align_k").ptr(r.ids()).i32(assignments).i32(e.count()).i32(tileRows).ptr(perm).ptr(inv).ptr(tileExpert).ptr(tileBegin)
                     .ptr(tileEnd).ptr(numTiles).launch(1, 1024);
-            int inter = e.inter(), hidden = e.hidden();
             String w = switch (e.dtype()) {
                 case F32 -> "wf32";
                 case BF16 -> "wbf16";
@@ -627,17 +631,18 @@ public final class CudaBackend implements Backend {
             };
             CudaTensor g = newTensor(assignments, inter), u = newTensor(assignments, inter), y = newTensor(assignments, hidden);
             int scaleColsIn = ceilDiv(hidden, 128), scaleColsInter = ceilDiv(inter, 128);
-            String name = "moe_gemm_" + act + "_" + w;
+            String name = (gemv ? "moe_gemv_bf16_" : "moe_gemm_" + act + "_") + w;
+            int perBlock = gemv ? 8 : GEMM_TILE;
             k().fn(name).ptr(xt.ptr()).i64(xt.ld()).ptr(perm).i32(topK).ptr(e.gate()).ptr(e.gateScales()).i32(scaleColsIn).i32(e.blockRows())
                     .ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(g.ptr()).i64(g.ld()).i32(inter).i32(hidden)
-                    .launch(ceilDiv(inter, GEMM_TILE), maxTiles, 1, 256, 0);
+                    .launch(ceilDiv(inter, perBlock), maxTiles, 1, 256, 0);
             k().fn(name).ptr(xt.ptr()).i64(xt.ld()).ptr(perm).i32(topK).ptr(e.up()).ptr(e.upScales()).i32(scaleColsIn).i32(e.blockRows())
                     .ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(u.ptr()).i64(u.ld()).i32(inter).i32(hidden)
-                    .launch(ceilDiv(inter, GEMM_TILE), maxTiles, 1, 256, 0);
+                    .launch(ceilDiv(inter, perBlock), maxTiles, 1, 256, 0);
             k().fn("silu_mul_" + act).ptr(g.ptr()).i64(g.ld()).ptr(u.ptr()).i64(u.ld()).ptr(g.ptr()).i64(g.ld()).i32(inter).launch(assignments, 256);
             k().fn(name).ptr(g.ptr()).i64(g.ld()).ptr(0).i32(1).ptr(e.down()).ptr(e.downScales()).i32(scaleColsInter).i32(e.blockRows())
                     .ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(y.ptr()).i64(y.ld()).i32(hidden).i32(inter)
-                    .launch(ceilDiv(hidden, GEMM_TILE), maxTiles, 1, 256, 0);
+                    .launch(ceilDiv(hidden, perBlock), maxTiles, 1, 256, 0);
             k().fn("moe_combine_" + act).ptr(y.ptr()).i64(y.ld()).ptr(inv).ptr(r.weights()).i32(topK).i32(hidden).ptr(ot.ptr()).i64(ot.ld())
                     .launch(tokens, 256);
             arena.release(mark);
