@@ -141,3 +141,115 @@ __device__ void argmax_rows(const T* x, long ldx, int cols, int* out) {
         out[r] = bi == 0x7fffffff ? 0 : bi;  // a row of NaNs answers 0
     }
 }
+
+// Sampling, one block (1024 threads) per row. temperature <= 0: greedy. Otherwise over z = logit / temperature:
+// keep the tokens >= the top_k-th largest (top_k <= 0: all), then the largest ones whose softmax mass reaches
+// top_p (thresholds found by bisection on z, so ties at a threshold are all kept), and pick by inverse CDF at
+// uniform * kept mass over the kept tokens in index order. The uniforms come from the host, so runs reproduce.
+template <typename T>
+__device__ void sample_rows(const T* x, long ldx, int cols, const float* temperature, const int* top_k, const float* top_p,
+                            const float* uniform, int* out) {
+    __shared__ float scratch[32];
+    __shared__ float part[1024];
+    __shared__ int chosen_thread, last_kept;
+    __shared__ float before;
+    long r = blockIdx.x;
+    float temp = temperature[r];
+    if (temp <= 0.f) {
+        argmax_rows<T>(x, ldx, cols, out);
+        return;
+    }
+    const T* row = x + r * ldx;
+    float inv = 1.f / temp, hi = -INFINITY, lo = INFINITY;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float z = to_f(row[c]) * inv;
+        hi = fmaxf(hi, z);
+        lo = fminf(lo, z);
+    }
+    hi = block_max(hi, scratch);
+    lo = -block_max(-lo, scratch);
+    float tau = lo;
+    int k = top_k[r];
+    if (k > 0 && k < cols) {
+        float a = lo, b = hi;  // count(z >= a) >= k always
+        for (int it = 0; it < 40; it++) {
+            float mid = 0.5f * (a + b), n = 0.f;
+            for (int c = threadIdx.x; c < cols; c += blockDim.x) n += to_f(row[c]) * inv >= mid ? 1.f : 0.f;
+            if (block_sum(n, scratch) >= (float)k) a = mid; else b = mid;
+        }
+        tau = a;
+    }
+    float mass = 0.f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float z = to_f(row[c]) * inv;
+        if (z >= tau) mass += expf(z - hi);
+    }
+    float total = block_sum(mass, scratch);
+    float p = top_p[r];
+    if (p < 1.f) {
+        float a = tau, b = hi, goal = p * total;  // mass(z >= a) >= goal always
+        for (int it = 0; it < 40; it++) {
+            float mid = 0.5f * (a + b), m = 0.f;
+            for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+                float z = to_f(row[c]) * inv;
+                if (z >= mid) m += expf(z - hi);
+            }
+            if (block_sum(m, scratch) >= goal) a = mid; else b = mid;
+        }
+        tau = a;
+        mass = 0.f;
+        for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+            float z = to_f(row[c]) * inv;
+            if (z >= tau) mass += expf(z - hi);
+        }
+        total = block_sum(mass, scratch);
+    }
+    // inverse CDF in index order: contiguous chunks per thread, chunk masses scanned by thread 0
+    int chunk = (cols + blockDim.x - 1) / blockDim.x, begin = threadIdx.x * chunk, end = min(cols, begin + chunk);
+    float mine = 0.f;
+    int my_last = -1;
+    for (int c = begin; c < end; c++) {
+        float z = to_f(row[c]) * inv;
+        if (z >= tau) {
+            mine += expf(z - hi);
+            my_last = c;
+        }
+    }
+    part[threadIdx.x] = mine;
+    __syncthreads();
+    if (threadIdx.x == 0) last_kept = -1;
+    __syncthreads();
+    if (my_last >= 0) atomicMax(&last_kept, my_last);
+    if (threadIdx.x == 0) {
+        float goal = uniform[r] * total, acc = 0.f;
+        chosen_thread = -1;
+        for (int i = 0; i < (int)blockDim.x; i++) {
+            if (part[i] > 0.f && acc + part[i] > goal) {
+                chosen_thread = i;
+                break;
+            }
+            acc += part[i];
+        }
+        before = acc;
+    }
+    __syncthreads();
+    if (chosen_thread < 0) {
+        if (threadIdx.x == 0) out[r] = last_kept >= 0 ? last_kept : 0;  // rounding put the goal past the end
+        return;
+    }
+    if ((int)threadIdx.x == chosen_thread) {
+        float goal = uniform[r] * total, acc = before;
+        int pick = my_last;
+        for (int c = begin; c < end; c++) {
+            float z = to_f(row[c]) * inv;
+            if (z >= tau) {
+                acc += expf(z - hi);
+                if (acc > goal) {
+                    pick = c;
+                    break;
+                }
+            }
+        }
+        out[r] = pick;
+    }
+}

@@ -38,6 +38,11 @@
     extern "C" __global__ void to_f32_##S(const T* src, long lds, int cols, float* out) { to_f32<T>(src, lds, cols, out); } \
     extern "C" __global__ void from_f32_##S(const float* src, int cols, T* out, long ldo) { from_f32<T>(src, cols, out, ldo); } \
     extern "C" __global__ void argmax_##S(const T* x, long ldx, int cols, int* out) { argmax_rows<T>(x, ldx, cols, out); } \
+    extern "C" __global__ void __launch_bounds__(1024) sample_##S(const T* x, long ldx, int cols, const float* temperature, \
+                                                                  const int* top_k, const float* top_p,                \
+                                                                  const float* uniform, int* out) {                    \
+        sample_rows<T>(x, ldx, cols, temperature, top_k, top_p, uniform, out);                                          \
+    }                                                                                                                  \
     extern "C" __global__ void __launch_bounds__(ATT_THREADS) attention_##S(                                           \
         const T* q1, long ldq1, int q1_stride, const T* q2, long ldq2, int q2_stride, const T* cache, int heads,       \
         int heads_per_kv, int blocks_per_kv, int kd1, int kd2, int vd, long entry, int k_off, int v_off, int kv_stride, \

@@ -662,6 +662,30 @@ public final class CudaBackend implements Backend {
         });
     }
 
+    @Override
+    public int[] sample(Tensor logits, float[] temperature, int[] topK, float[] topP, float[] uniform) {
+        CudaTensor l = check(logits);
+        int rows = l.rows();
+        if (temperature.length != rows || topK.length != rows || topP.length != rows || uniform.length != rows) {
+            throw new IllegalArgumentException("sample: parameters for " + temperature.length + " rows, logits have " + rows);
+        }
+        return device.call(() -> {
+            long mark = arena.mark();
+            long params = scratch(16L * rows, "sampling parameters"), out = scratch(4L * rows, "sampled ids");
+            MemorySegment host = MemorySegment.ofArray(new byte[16 * rows]);
+            MemorySegment.copy(temperature, 0, host, ValueLayout.JAVA_FLOAT, 0, rows);
+            MemorySegment.copy(topK, 0, host, ValueLayout.JAVA_INT, 4L * rows, rows);
+            MemorySegment.copy(topP, 0, host, ValueLayout.JAVA_FLOAT, 8L * rows, rows);
+            MemorySegment.copy(uniform, 0, host, ValueLayout.JAVA_FLOAT, 12L * rows, rows);
+            uploadAsync(params, host, 16L * rows);
+            k().fn("sample_" + act).ptr(l.ptr()).i64(l.ld()).i32(l.cols()).ptr(params).ptr(params + 4L * rows).ptr(params + 8L * rows)
+                    .ptr(params + 12L * rows).ptr(out).launch(rows, 1024);
+            int[] ids = downloadInts(out, rows);
+            arena.release(mark);
+            return ids;
+        });
+    }
+
     // ---- graphs and timing (package-private: CudaGraphRunner and the benchmarks) ----
 
     void setCapturing(boolean on) {

@@ -142,6 +142,7 @@ public final class CudaKernelCheck {
                 run("moe_fp8", g, tol, this::moeFp8);
                 run("moe_bf16", g, tol, this::moeBf16);
                 run("argmax", g, tol, this::argmax);
+                run("sample", g, tol, this::sample);
                 run("model_r1_mini", g, f32 ? 1e-3 : 5e-2, this::model);
             }
         }
@@ -547,6 +548,28 @@ public final class CudaKernelCheck {
         for (int i = 0; i < rows; i++) if (c[i] != gi[i]) diff++;
         int allowed = !precisionTag.equals("bf16") ? 0 : rows;  // bf16 rounding can tie the top two
         results.add(new Result("argmax", precisionTag, rows + "x" + vocab, diff, diff, allowed, diff <= allowed, diff + " rows differ"));
+    }
+
+    private void sample(Backend g, double tol) {
+        Random r = new Random(12);
+        int rows = 64, vocab = 129280;
+        float[] v = normal(r, rows * vocab, 3);
+        float[] temp = new float[rows], topP = new float[rows], u = new float[rows];
+        int[] topK = new int[rows];
+        for (int i = 0; i < rows; i++) {
+            temp[i] = i % 8 == 0 ? 0f : 0.5f + r.nextFloat();
+            topK[i] = i % 3 == 0 ? 0 : 1 + r.nextInt(100);
+            topP[i] = i % 4 == 0 ? 1f : 0.5f + 0.5f * r.nextFloat();
+            u[i] = r.nextFloat();
+        }
+        begin(g, simple(rows));
+        int[] c = cpu.sample(cpu.upload(v, rows, vocab), temp, topK, topP, u), gi = g.sample(g.upload(v, rows, vocab), temp, topK, topP, u);
+        int diff = 0;
+        for (int i = 0; i < rows; i++) if (c[i] != gi[i]) diff++;
+        // float sums in another order can move a cut or the inverse-CDF point across a token now and then
+        int allowed = !precisionTag.equals("bf16") ? 2 : rows / 4;
+        results.add(new Result("sample (temperature, top-k, top-p)", precisionTag, rows + "x" + vocab, diff, (double) diff / rows, allowed,
+                diff <= allowed, diff + " rows differ"));
     }
 
     // ---- a whole model ----
