@@ -198,3 +198,86 @@ __device__ void moe_gemv_bf16(const bf16* x, long ldx, const int* row_index, int
     const float* s = s_ptrs ? reinterpret_cast<const float*>(s_ptrs[e]) : nullptr;
     gemv_rows<TW, 8>(x, ldx, xr, w, s, scale_cols, block_rows, nullptr, out, ldo, orow, rows, n, K);
 }
+
+// Tensor-core (WMMA bf16, float accumulation) variant of gemm_tile for bf16 activations: the same tiles, row
+// gathers and expert groups, weights widened to bf16 on the way into shared memory with their fp8 block scale
+// folded in. Used in bf16 mode for the expert GEMMs of prefill-sized groups and wherever cuBLASLt is not.
+#include <mma.h>
+
+template <typename TW>
+__device__ __forceinline__ void gemm_tile_tc(const bf16* __restrict__ x, long ldx, const int* __restrict__ row_index, int row_div,
+                                             int row_begin, int row_end, const TW* __restrict__ w,
+                                             const float* __restrict__ scales, int scale_cols, int block_rows,
+                                             const float* __restrict__ bias, bf16* __restrict__ out, long ldo, int n0, int N, int K) {
+    using namespace nvcuda;
+    constexpr int LDS = GEMM_BK + 8;   // bf16 elements per smem row (16-byte padding against bank conflicts)
+    constexpr int LDC = GEMM_BN + 4;
+    __shared__ __align__(32) bf16 As[GEMM_BM * LDS];
+    __shared__ __align__(32) bf16 Bs[GEMM_BN * LDS];
+    __shared__ __align__(32) float Cs[GEMM_BM * LDC];
+    int tid = threadIdx.x, warp = tid >> 5;
+    int lr = tid >> 2, lk = (tid & 3) * 8;
+    int p_load = row_begin + lr;
+    bool a_valid = p_load < row_end;
+    long a_row = 0;
+    if (a_valid) a_row = row_index ? (long)(row_index[p_load] / row_div) : (long)p_load;
+    const bf16* a_src = x + a_row * ldx;
+    int n_load = n0 + lr;
+    bool b_valid = n_load < N;
+    const TW* b_src = w + (long)(b_valid ? n_load : 0) * K;
+    const float* b_scales = (scales && b_valid) ? scales + (long)(n_load / block_rows) * scale_cols : nullptr;
+    // warp w computes rows [16 * (w / 2), +16) and columns [32 * (w % 2), +32): two 16x16 accumulators
+    int wm = (warp >> 1) * 16, wn = (warp & 1) * 32;
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc0, acc1;
+    wmma::fill_fragment(acc0, 0.f);
+    wmma::fill_fragment(acc1, 0.f);
+    for (int k0 = 0; k0 < K; k0 += GEMM_BK) {
+        float s = b_scales ? b_scales[k0 / GEMM_CHUNK] : 1.f;
+#pragma unroll
+        for (int q = 0; q < 8; q++) {
+            int k = k0 + lk + q;
+            As[lr * LDS + lk + q] = (a_valid && k < K) ? a_src[k] : __float2bfloat16_rn(0.f);
+            Bs[lr * LDS + lk + q] = __float2bfloat16_rn((b_valid && k < K) ? to_f(b_src[k]) * s : 0.f);
+        }
+        __syncthreads();
+#pragma unroll
+        for (int kk = 0; kk < GEMM_BK; kk += 16) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a;
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> b0, b1;
+            wmma::load_matrix_sync(a, As + wm * LDS + kk, LDS);
+            wmma::load_matrix_sync(b0, Bs + wn * LDS + kk, LDS);
+            wmma::load_matrix_sync(b1, Bs + (wn + 16) * LDS + kk, LDS);
+            wmma::mma_sync(acc0, a, b0, acc0);
+            wmma::mma_sync(acc1, a, b1, acc1);
+        }
+        __syncthreads();
+    }
+    wmma::store_matrix_sync(Cs + wm * LDC + wn, acc0, LDC, wmma::mem_row_major);
+    wmma::store_matrix_sync(Cs + wm * LDC + wn + 16, acc1, LDC, wmma::mem_row_major);
+    __syncthreads();
+    for (int i = tid; i < GEMM_BM * GEMM_BN; i += GEMM_THREADS) {
+        int r = i / GEMM_BN, c = i % GEMM_BN, p = row_begin + r, n = n0 + c;
+        if (p < row_end && n < N) out[(long)p * ldo + n] = __float2bfloat16_rn(Cs[r * LDC + c] + (bias ? bias[n] : 0.f));
+    }
+}
+
+template <typename TW>
+__device__ void gemm_tc(const bf16* x, long ldx, long x_bstride, const TW* w, long w_bstride, const float* scales, int scale_cols,
+                        int block_rows, const float* bias, bf16* out, long ldo, long o_bstride, int M, int N, int K) {
+    long z = blockIdx.z;
+    gemm_tile_tc<TW>(x + z * x_bstride, ldx, nullptr, 1, blockIdx.y * GEMM_BM, M, w + z * w_bstride, scales, scale_cols,
+                     block_rows, bias, out + z * o_bstride, ldo, blockIdx.x * GEMM_BN, N, K);
+}
+
+template <typename TW>
+__device__ void moe_gemm_tc(const bf16* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs,
+                            const long long* s_ptrs, int scale_cols, int block_rows, const int* tile_expert,
+                            const int* tile_begin, const int* tile_end, const int* num_tiles, bf16* out, long ldo, int N, int K) {
+    int y = blockIdx.y;
+    if (y >= *num_tiles) return;
+    int e = tile_expert[y];
+    const TW* w = reinterpret_cast<const TW*>(w_ptrs[e]);
+    const float* s = s_ptrs ? reinterpret_cast<const float*>(s_ptrs[e]) : nullptr;
+    gemm_tile_tc<TW>(x, ldx, row_index, row_div, tile_begin[y], tile_end[y], w, s, scale_cols, block_rows, nullptr, out, ldo,
+                     blockIdx.x * GEMM_BN, N, K);
+}

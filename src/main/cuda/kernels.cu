@@ -113,6 +113,23 @@ extern "C" __global__ void __launch_bounds__(256) gemv_bf16_wfp8(const bf16* x, 
 MOE_GEMV(bf16, wbf16)
 MOE_GEMV(uint8_t, wfp8)
 
+#define GEMM_TC(TW, SW)                                                                                                \
+    extern "C" __global__ void __launch_bounds__(GEMM_THREADS) gemm_tc_bf16_##SW(                                      \
+        const bf16* x, long ldx, long x_bstride, const TW* w, long w_bstride, const float* scales, int scale_cols,     \
+        int block_rows, const float* bias, bf16* out, long ldo, long o_bstride, int M, int N, int K) {                 \
+        gemm_tc<TW>(x, ldx, x_bstride, w, w_bstride, scales, scale_cols, block_rows, bias, out, ldo, o_bstride, M, N, K); \
+    }                                                                                                                  \
+    extern "C" __global__ void __launch_bounds__(GEMM_THREADS) moe_gemm_tc_bf16_##SW(                                  \
+        const bf16* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs, const long long* s_ptrs,  \
+        int scale_cols, int block_rows, const int* tile_expert, const int* tile_begin, const int* tile_end,            \
+        const int* num_tiles, bf16* out, long ldo, int N, int K) {                                                     \
+        moe_gemm_tc<TW>(x, ldx, row_index, row_div, w_ptrs, s_ptrs, scale_cols, block_rows, tile_expert, tile_begin,    \
+                        tile_end, num_tiles, out, ldo, N, K);                                                           \
+    }
+GEMM_TC(float, wf32)
+GEMM_TC(bf16, wbf16)
+GEMM_TC(uint8_t, wfp8)
+
 extern "C" __global__ void dequant_fp8_bf16(const uint8_t* w, const float* scales, int scale_cols, int block_rows,
                                             int block_cols, bf16* out, int cols) {
     dequant_fp8_row(w, scales, scale_cols, block_rows, block_cols, out, cols);

@@ -452,10 +452,10 @@ public final class CudaBackend implements Backend {
         gemm(x.ptr(), x.ld(), 0, w, 0, bias == null ? 0 : bias.ptr(), out.ptr(), out.ld(), 0, m, n, kk, 1);
     }
 
-    /** Kiln's own GEMM in canonical summation order (see gemm.cuh). */
+    /** Kiln's own GEMM: canonical summation order on the CUDA cores in float32 mode, tensor cores in bf16 (gemm.cuh). */
     private void gemm(long x, long ldx, long xStride, CudaWeight w, long wStride, long bias, long out, long ldo, long oStride,
                       int m, int n, int kk, int batches) {
-        k().fn("gemm_" + act + "_" + w.suffix()).ptr(x).i64(ldx).i64(xStride).ptr(w.ptr()).i64(wStride).ptr(w.scales()).i32(w.scaleCols())
+        k().fn((precision == Precision.BFLOAT16 ? "gemm_tc_bf16_" : "gemm_f32_") + w.suffix()).ptr(x).i64(ldx).i64(xStride).ptr(w.ptr()).i64(wStride).ptr(w.scales()).i32(w.scaleCols())
                 .i32(Math.max(1, w.blockRows())).ptr(bias).ptr(out).i64(ldo).i64(oStride).i32(m).i32(n).i32(kk)
                 .launch(ceilDiv(n, GEMM_TILE), ceilDiv(m, GEMM_TILE), batches, 256, 0);
     }
@@ -631,7 +631,7 @@ public final class CudaBackend implements Backend {
             };
             CudaTensor g = newTensor(assignments, inter), u = newTensor(assignments, inter), y = newTensor(assignments, hidden);
             int scaleColsIn = ceilDiv(hidden, 128), scaleColsInter = ceilDiv(inter, 128);
-            String name = (gemv ? "moe_gemv_bf16_" : "moe_gemm_" + act + "_") + w;
+            String name = (gemv ? "moe_gemv_bf16_" : precision == Precision.BFLOAT16 ? "moe_gemm_tc_bf16_" : "moe_gemm_f32_") + w;
             int perBlock = gemv ? 8 : GEMM_TILE;
             k().fn(name).ptr(xt.ptr()).i64(xt.ld()).ptr(perm).i32(topK).ptr(e.gate()).ptr(e.gateScales()).i32(scaleColsIn).i32(e.blockRows())
                     .ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(g.ptr()).i64(g.ld()).i32(inter).i32(hidden)
