@@ -108,7 +108,7 @@ done
   [[ -f $OUT/torch_ceilings.json ]] && python3 -c "import json;[print(f\"ceiling  {r['name']:28s} {r['gbs']:8.0f} GB/s {r['tflops']:7.1f} TFLOP/s\") for r in json.load(open('$OUT/torch_ceilings.json'))]" 2>/dev/null
   [[ -f $OUT/check.txt ]] && { grep -E 'FAIL' "$OUT/check.txt" | head -n 25; tail -n 1 "$OUT/check.txt"; }
   [[ -f $OUT/fixtures.txt ]] && grep -E 'tests (successful|failed|aborted|skipped)|containers (failed|aborted)' "$OUT/fixtures.txt"
-  grep -h '^generate ' "$OUT/run.log" 2>/dev/null | tail -n 4
+  grep -hE '^generate [a-z0-9-]+ (float32|bfloat16):' "$OUT/run.log" 2>/dev/null | tail -n 4
   grep -h '^\[bench\] \(decode\|prefill\|kernel\) \|^\[bench\].*failed' "$OUT/run.log" 2>/dev/null | sed 's/^\[bench\] /kiln  /'
   grep -h '^\[torch\] kernel ' "$OUT/run.log" 2>/dev/null | sed 's/^\[torch\] /torch /'
 } | tee "$OUT/summary.txt"
