@@ -672,11 +672,11 @@ public final class CudaBackend implements Backend {
         return device.call(() -> {
             long mark = arena.mark();
             long params = scratch(16L * rows, "sampling parameters"), out = scratch(4L * rows, "sampled ids");
-            MemorySegment host = MemorySegment.ofArray(new byte[16 * rows]);
-            MemorySegment.copy(temperature, 0, host, ValueLayout.JAVA_FLOAT, 0, rows);
-            MemorySegment.copy(topK, 0, host, ValueLayout.JAVA_INT, 4L * rows, rows);
-            MemorySegment.copy(topP, 0, host, ValueLayout.JAVA_FLOAT, 8L * rows, rows);
-            MemorySegment.copy(uniform, 0, host, ValueLayout.JAVA_FLOAT, 12L * rows, rows);
+            MemorySegment host = MemorySegment.ofArray(new int[4 * rows]);
+            MemorySegment.copy(temperature, 0, host, ValueLayout.JAVA_FLOAT_UNALIGNED, 0, rows);
+            MemorySegment.copy(topK, 0, host, ValueLayout.JAVA_INT_UNALIGNED, 4L * rows, rows);
+            MemorySegment.copy(topP, 0, host, ValueLayout.JAVA_FLOAT_UNALIGNED, 8L * rows, rows);
+            MemorySegment.copy(uniform, 0, host, ValueLayout.JAVA_FLOAT_UNALIGNED, 12L * rows, rows);
             uploadAsync(params, host, 16L * rows);
             k().fn("sample_" + act).ptr(l.ptr()).i64(l.ld()).i32(l.cols()).ptr(params).ptr(params + 4L * rows).ptr(params + 8L * rows)
                     .ptr(params + 12L * rows).ptr(out).launch(rows, 1024);

@@ -67,6 +67,7 @@ public final class CudaBench {
                 : new PrintStream(Files.newOutputStream(out, StandardOpenOption.CREATE, StandardOpenOption.APPEND), true);
         CudaBench b = new CudaBench(js);
         for (String model : models) {
+            if (model.equals("none")) continue;
             if (sections.contains("decode") || sections.contains("prefill")) {
                 try {
                     b.model(model, sections.contains("decode"), sections.contains("prefill"));
@@ -110,7 +111,7 @@ public final class CudaBench {
     // ---- whole models ----
 
     private void model(String which, boolean decode, boolean prefill) {
-        Path path = Path.of("configs", which.equals("v2") ? "deepseek-v2-lite.json" : "deepseek-r1.json");
+        Path path = which.endsWith(".json") ? Path.of(which) : Path.of("configs", which.equals("v2") ? "deepseek-v2-lite.json" : "deepseek-r1.json");
         try (CudaBackend g = backend(6L << 30)) {
             ModelConfig base = ModelConfig.load(path);
             ModelConfig c = base;
@@ -118,7 +119,7 @@ public final class CudaBench {
                 int layers = r1LayersThatFit(base, g.device().memInfo()[0]);
                 c = ModelConfig.load(path, "{\"num_hidden_layers\": " + layers + "}");
             }
-            String tag = which.equals("v2") ? "v2-lite bf16" : "r1 fp8 " + c.numLayers() + "L";
+            String tag = which.equals("v2") ? "v2-lite bf16" : which.equals("r1") ? "r1 fp8 " + c.numLayers() + "L" : path.getFileName().toString();
             long t0 = System.nanoTime();
             try (Model m = Models.load(c, path, Models.LoadFormat.DUMMY, g)) {
                 System.out.printf("[bench] %s loaded: %.1f GB of weights in %.0f s%n", tag, m.weightBytes() / 1e9, (System.nanoTime() - t0) / 1e9);
