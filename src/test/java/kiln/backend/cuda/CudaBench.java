@@ -141,7 +141,21 @@ public final class CudaBench {
         long reserve = 3L << 30;  // beyond the activation arena, already allocated
         long room = freeBytes - fixed - reserve;
         int moeLayers = (int) Math.max(1, room / (moe + kvPerLayer));
+        // dummy weights are generated on the host and kept there while the model lives: stay within 60% of RAM
+        long host = hostMemoryBytes();
+        if (host > 0) moeLayers = (int) Math.max(1, Math.min(moeLayers, (long) (0.6 * host - fixed) / moe));
         return Math.min(c.numLayers(), c.firstKDenseReplace() + moeLayers);
+    }
+
+    static long hostMemoryBytes() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
+                if (line.startsWith("MemTotal:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+            }
+        } catch (IOException | RuntimeException e) {
+            // not Linux: no host limit
+        }
+        return 0;
     }
 
     /** Bytes a decode step of {@code b} sequences reads: weights touched (expected distinct experts) + KV. */
