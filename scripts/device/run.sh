@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Kiln device harness, remote half (staged into .device/ by scripts/device.sh). On the GPU machine, from the
-# repository root:   bash .device/run.sh [SECTION...]      (default: all; "quick" = env ceilings check fixtures generate)
+# repository root:   bash .device/run.sh [SECTION...]   (default: all; "quick" = env ceilings check fixtures generate)
 # Sections, in the order they run:
 #   env           GPU, driver, CUDA libraries, PyTorch
 #   ceilings      PyTorch: device-to-device copy bandwidth, bf16 and FP8 matmul rates (feeds the decode floors)
@@ -17,16 +17,21 @@ set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 cd "$root"
-case ${1:-} in -h|--help) sed -n '2,17p' "$0"; exit 0 ;; esac
+case ${1:-} in -h|--help) sed -n '2,17p' "$here/$(basename "${BASH_SOURCE[0]}")"; exit 0 ;; esac
 OUT=${OUT:-$here/out}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/run.log") 2>&1
 t_start=$(date +%s)
 budget=${KILN_DEVICE_BUDGET_S:-560}
 all=(env ceilings check fixtures generate bench-v2 bench-r1 kernels torch-kernels)
-sections=("$@")
-[[ ${#sections[@]} -eq 0 || ${sections[0]} == all ]] && sections=("${all[@]}")
-[[ ${sections[0]} == quick ]] && sections=(env ceilings check fixtures generate)
+sections=()
+for a in "${@:-all}"; do
+  case $a in
+    all) sections+=("${all[@]}") ;;
+    quick) sections+=(env ceilings check fixtures generate) ;;
+    *) sections+=("$a") ;;
+  esac
+done
 summary=()
 
 echo "== Kiln device harness: ${sections[*]} ($(date -u +%FT%TZ))"
