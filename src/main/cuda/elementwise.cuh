@@ -253,3 +253,29 @@ __device__ void sample_rows(const T* x, long ldx, int cols, const float* tempera
         out[r] = pick;
     }
 }
+
+// Activations to fp8 e4m3 in 1x128 blocks (DeepSeek's dynamic activation scheme), for cuBLASLt's block-scaled
+// FP8 GEMM: per row and 128-column group, scale = amax / 448, q = x / scale (saturating). One block per row, a
+// warp per group. Scales at scales[kb * rows + r] (m_major) or scales[r * groups + kb].
+__device__ void quant_fp8_rows(const bf16* x, long ldx, int cols, uint8_t* q, float* scales, int rows, int m_major) {
+    long r = blockIdx.x;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5, groups = (cols + 127) / 128;
+    for (int kb = warp; kb < groups; kb += warps) {
+        float v[4], amax = 0.f;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            int c = kb * 128 + lane * 4 + i;
+            v[i] = c < cols ? to_f(x[r * ldx + c]) : 0.f;
+            amax = fmaxf(amax, fabsf(v[i]));
+        }
+        for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+        float s = fmaxf(amax, 1e-12f) / 448.f, inv = 1.f / s;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            int c = kb * 128 + lane * 4 + i;
+            if (c < cols) q[r * cols + c] = (uint8_t)__nv_cvt_float_to_fp8(v[i] * inv, __NV_SATFINITE, __NV_E4M3);
+        }
+        if (lane == 0) scales[m_major ? (long)kb * rows + r : r * groups + kb] = s;
+    }
+}
+

@@ -140,3 +140,9 @@ extern "C" __global__ void __launch_bounds__(1024) moe_align_k(const int* ids, i
                                                                 int* tile_end, int* num_tiles) {
     moe_align(ids, assignments, experts, tile_rows, perm, inv, tile_expert, tile_begin, tile_end, num_tiles);
 }
+
+extern "C" __global__ void __launch_bounds__(256) quant_fp8_bf16(const bf16* x, long ldx, int cols, uint8_t* q, float* scales,
+                                                                 int rows, int m_major) {
+    quant_fp8_rows(x, ldx, cols, q, scales, rows, m_major);
+}
+

@@ -5,6 +5,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 import static kiln.backend.cuda.Native.INT;
@@ -22,7 +23,8 @@ final class CublasLt implements AutoCloseable {
     private static final String LIB = "libcublasLt.so.13";
     static final int CUDA_R_32F = 0, CUDA_R_16BF = 14, CUDA_R_8F_E4M3 = 28;
     private static final int COMPUTE_32F = 68, OP_N = 0, OP_T = 1;
-    private static final int DESC_TRANSA = 3, DESC_TRANSB = 4;
+    private static final int DESC_TRANSA = 3, DESC_TRANSB = 4, DESC_A_SCALE_POINTER = 17, DESC_B_SCALE_POINTER = 18;
+    private static final int DESC_A_SCALE_MODE = 31, DESC_B_SCALE_MODE = 32, SCALE_VEC128_32F = 4, SCALE_BLK128X128_32F = 5;
     private static final int LAYOUT_BATCH_COUNT = 5, LAYOUT_STRIDED_BATCH_OFFSET = 6;
     private static final int PREF_MAX_WORKSPACE_BYTES = 1;
     private static final int HEURISTIC_RESULT_BYTES = 96;  // cublasLtMatmulAlgo_t (64) + size_t + int + float + int[4]
@@ -80,7 +82,7 @@ final class CublasLt implements AutoCloseable {
     private final long workspace, workspaceBytes;
     private final Arena arena = Arena.ofShared();
     private final MemorySegment one, zero;
-    private final Map<Key, Plan> plans = new HashMap<>();
+    private final Map<Key, Plan> plans = new HashMap<>(), fp8Plans = new HashMap<>();
 
     /** Shape of one matmul: types, sizes, leading dimensions, batch and strides (elements). */
     record Key(int type, int m, int n, int k, long ldx, long ldo, int batch, long xStride, long wStride, long oStride) {}
@@ -124,15 +126,49 @@ final class CublasLt implements AutoCloseable {
         return true;
     }
 
+    /**
+     * DeepSeek's FP8 GEMM on cuBLASLt's block scaling (CUDA 12.9+ on sm_90): out [m, n] (bf16) = xq [m, k] (fp8,
+     * one float scale per row and 128 columns) times W [n, k] (fp8, one float scale per 128 x 128 block)^T.
+     * Returns false when cuBLASLt has no algorithm for it.
+     */
+    boolean fp8Matmul(Key key, long xq, long xScales, long w, long wScales, long out, MemorySegment stream) {
+        Plan p = fp8Plans.get(key);
+        if (p == null) {
+            p = plan(key, true);
+            fp8Plans.put(key, p);
+        }
+        if (p.algo == null) return false;
+        try (Arena tmp = Arena.ofConfined()) {
+            setPointer(p.desc, DESC_A_SCALE_POINTER, wScales, tmp);
+            setPointer(p.desc, DESC_B_SCALE_POINTER, xScales, tmp);
+            check((int) H.matmul.invokeExact(handle, p.desc, one, w, p.a, xq, p.b, zero, out, p.d, out, p.d, p.algo,
+                    workspace, workspaceBytes, stream), "cublasLtMatmul(fp8 block-scaled " + key + ")");
+        } catch (Throwable t) {
+            throw Driver.rethrow(t, "cublasLtMatmul");
+        }
+        return true;
+    }
+
     private Plan plan(Key k) {
+        return plan(k, false);
+    }
+
+    private Plan plan(Key k, boolean fp8) {
         try (Arena tmp = Arena.ofConfined()) {
             MemorySegment slot = tmp.allocate(PTR);
             check((int) H.descCreate.invokeExact(slot, COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
             MemorySegment desc = slot.get(PTR, 0);
             setDesc(desc, DESC_TRANSA, OP_T, tmp);
             setDesc(desc, DESC_TRANSB, OP_N, tmp);
-            MemorySegment a = layout(k.type, k.k, k.n, k.k, k.batch, k.wStride, tmp);
-            MemorySegment b = layout(k.type, k.k, k.m, k.ldx, k.batch, k.xStride, tmp);
+            int in = fp8 ? CUDA_R_8F_E4M3 : k.type;
+            if (fp8) {
+                setDesc(desc, DESC_A_SCALE_MODE, SCALE_BLK128X128_32F, tmp);
+                setDesc(desc, DESC_B_SCALE_MODE, SCALE_VEC128_32F, tmp);
+                setPointer(desc, DESC_A_SCALE_POINTER, workspace, tmp);
+                setPointer(desc, DESC_B_SCALE_POINTER, workspace, tmp);
+            }
+            MemorySegment a = layout(in, k.k, k.n, k.k, k.batch, k.wStride, tmp);
+            MemorySegment b = layout(in, k.k, k.m, k.ldx, k.batch, k.xStride, tmp);
             MemorySegment d = layout(k.type, k.n, k.m, k.ldo, k.batch, k.oStride, tmp);
             check((int) H.prefCreate.invokeExact(slot), "cublasLtMatmulPreferenceCreate");
             MemorySegment pref = slot.get(PTR, 0);
@@ -148,7 +184,8 @@ final class CublasLt implements AutoCloseable {
                 algo = arena.allocate(64, 8);
                 algo.copyFrom(results.asSlice(0, 64));
             } else {
-                kiln.Log.warn("cuBLASLt has no algorithm for %s (status %d, %d results); using Kiln's own GEMM", k, rc, count.get(INT, 0));
+                kiln.Log.warn("cuBLASLt has no %salgorithm for %s (status %d, %d results); using Kiln's own GEMM", fp8 ? "block-scaled FP8 " : "",
+                        k, rc, count.get(INT, 0));
             }
             return new Plan(desc, a, b, d, algo);
         } catch (Throwable t) {
@@ -160,6 +197,12 @@ final class CublasLt implements AutoCloseable {
         MemorySegment v = tmp.allocate(INT);
         v.set(INT, 0, value);
         check((int) H.descSet.invokeExact(desc, attr, v, 4L), "cublasLtMatmulDescSetAttribute(" + attr + ")");
+    }
+
+    private static void setPointer(MemorySegment desc, int attr, long pointer, Arena tmp) throws Throwable {
+        MemorySegment v = tmp.allocate(LONG);
+        v.set(LONG, 0, pointer);
+        check((int) H.descSet.invokeExact(desc, attr, v, 8L), "cublasLtMatmulDescSetAttribute(" + attr + ")");
     }
 
     private static MemorySegment layout(int type, long rows, long cols, long ld, int batch, long stride, Arena tmp) throws Throwable {
@@ -180,13 +223,15 @@ final class CublasLt implements AutoCloseable {
     @Override
     public void close() {
         try {
-            for (Plan p : plans.values()) {
-                check((int) H.layoutDestroy.invokeExact(p.a), "cublasLtMatrixLayoutDestroy");
-                check((int) H.layoutDestroy.invokeExact(p.b), "cublasLtMatrixLayoutDestroy");
-                check((int) H.layoutDestroy.invokeExact(p.d), "cublasLtMatrixLayoutDestroy");
-                check((int) H.descDestroy.invokeExact(p.desc), "cublasLtMatmulDescDestroy");
+            for (Map<Key, Plan> m : List.of(plans, fp8Plans)) {
+                for (Plan p : m.values()) {
+                    check((int) H.layoutDestroy.invokeExact(p.a), "cublasLtMatrixLayoutDestroy");
+                    check((int) H.layoutDestroy.invokeExact(p.b), "cublasLtMatrixLayoutDestroy");
+                    check((int) H.layoutDestroy.invokeExact(p.d), "cublasLtMatrixLayoutDestroy");
+                    check((int) H.descDestroy.invokeExact(p.desc), "cublasLtMatmulDescDestroy");
+                }
+                m.clear();
             }
-            plans.clear();
             check((int) H.destroy.invokeExact(handle), "cublasLtDestroy");
         } catch (Throwable t) {
             throw Driver.rethrow(t, "cublasLt close");

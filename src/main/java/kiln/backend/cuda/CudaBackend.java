@@ -49,6 +49,8 @@ public final class CudaBackend implements Backend {
     private final List<Long> allocations = new ArrayList<>();
     private final Map<float[], Long> ropeTables = new IdentityHashMap<>();
     private MemorySegment pinned;
+    /** cuBLASLt block-scaled FP8: -1 off, else bit 0 = weight scales transposed, bit 1 = activation scales row-fastest. */
+    private int fp8Layout = -1;
     private ForwardBatch batch, staged;
     private boolean closed;
 
@@ -72,6 +74,7 @@ public final class CudaBackend implements Backend {
                 if (why == null) {
                     ltWorkspace = Driver.alloc(LT_WORKSPACE);
                     lt = new CublasLt(ltWorkspace, LT_WORKSPACE);
+                    if (!Boolean.getBoolean("kiln.cuda.noFp8Lt")) fp8Layout = probeFp8();
                 } else {
                     Log.warn("%s; bf16 GEMMs use Kiln's own kernels", why);
                 }
@@ -139,10 +142,10 @@ public final class CudaBackend implements Backend {
         int rows = data.dim(0), cols = data.dim(1);
         return device.call(() -> switch (data.dtype()) {
             case F32, BF16 -> new CudaWeight(data.dtype(), rows, cols, upload(data.data(), data.data().byteSize()), 0, 0, 0, 0,
-                    data.data().byteSize());
+                    data.data().byteSize(), 0);
             case F16 -> {
                 float[] f = data.toFloatArray();
-                yield new CudaWeight(DType.F32, rows, cols, uploadFloats(f), 0, 0, 0, 0, 4L * f.length);
+                yield new CudaWeight(DType.F32, rows, cols, uploadFloats(f), 0, 0, 0, 0, 4L * f.length, 0);
             }
             case F8_E4M3 -> {
                 if (scaleInv == null) throw new IllegalArgumentException(data.describe() + ": FP8 weight without weight_scale_inv");
@@ -154,8 +157,10 @@ public final class CudaBackend implements Backend {
                     throw new IllegalArgumentException(scaleInv.describe() + ": expected [" + sr + ", " + sc + "] block scales for " + data.describe());
                 }
                 float[] scales = scaleInv.toFloatArray();
-                yield new CudaWeight(DType.F8_E4M3, rows, cols, upload(data.data(), data.data().byteSize()), uploadFloats(scales),
-                        blockRows, blockCols, sc, data.data().byteSize() + 4L * scales.length);
+                long sp = uploadFloats(scales);
+                long lts = fp8Layout >= 0 && (fp8Layout & 1) != 0 && blockRows == 128 ? uploadFloats(transpose(scales, sr, sc)) : sp;
+                yield new CudaWeight(DType.F8_E4M3, rows, cols, upload(data.data(), data.data().byteSize()), sp,
+                        blockRows, blockCols, sc, data.data().byteSize() + 4L * scales.length, lts);
             }
             default -> throw new IllegalArgumentException(data.describe() + ": unsupported weight dtype for CUDA");
         });
@@ -166,17 +171,23 @@ public final class CudaBackend implements Backend {
     public Weight weight(float[] values, int rows, int cols) {
         if (values.length != (long) rows * cols) throw new IllegalArgumentException(values.length + " values for " + rows + "x" + cols);
         return device.call(() -> {
-            if (precision == Precision.FLOAT32) return new CudaWeight(DType.F32, rows, cols, uploadFloats(values), 0, 0, 0, 0, 4L * values.length);
+            if (precision == Precision.FLOAT32) return new CudaWeight(DType.F32, rows, cols, uploadFloats(values), 0, 0, 0, 0, 4L * values.length, 0);
             short[] b = new short[values.length];
             for (int i = 0; i < b.length; i++) b[i] = toBf16(values[i]);
-            return new CudaWeight(DType.BF16, rows, cols, upload(MemorySegment.ofArray(b), 2L * b.length), 0, 0, 0, 0, 2L * b.length);
+            return new CudaWeight(DType.BF16, rows, cols, upload(MemorySegment.ofArray(b), 2L * b.length), 0, 0, 0, 0, 2L * b.length, 0);
         });
     }
 
     /** Norm weights, biases and score biases stay float whatever the precision. */
     @Override
     public Weight vector(float[] values) {
-        return device.call(() -> new CudaWeight(DType.F32, 1, values.length, uploadFloats(values), 0, 0, 0, 0, 4L * values.length));
+        return device.call(() -> new CudaWeight(DType.F32, 1, values.length, uploadFloats(values), 0, 0, 0, 0, 4L * values.length, 0));
+    }
+
+    private static float[] transpose(float[] v, int rows, int cols) {
+        float[] t = new float[v.length];
+        for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) t[c * rows + r] = v[r * cols + c];
+        return t;
     }
 
     static short toBf16(float f) {
@@ -431,6 +442,18 @@ public final class CudaBackend implements Backend {
                         .ptr(bias == null ? 0 : bias.ptr()).ptr(out.ptr()).i64(out.ld()).i32(m).i32(n).i32(kk).launch(ceilDiv(n, 8), 256);
                 return;
             }
+            if (lt != null && m > 8 && w.fp8() && fp8Layout >= 0 && n % 128 == 0 && kk % 128 == 0 && w.blockRows() == 128) {
+                long mark = arena.mark();
+                long xq = scratch((long) m * kk, "fp8 activations"), xs = scratch(4L * m * (kk / 128), "fp8 activation scales");
+                k().fn("quant_fp8_bf16").ptr(x.ptr()).i64(x.ld()).i32(kk).ptr(xq).ptr(xs).i32(m).i32((fp8Layout & 2) != 0 ? 1 : 0).launch(m, 256);
+                boolean done = lt.fp8Matmul(new CublasLt.Key(CublasLt.CUDA_R_16BF, m, n, kk, kk, out.ld(), 1, 0, 0, 0), xq, xs, w.ptr(), w.ltScales(),
+                        out.ptr(), device.stream());
+                arena.release(mark);
+                if (done) {
+                    if (bias != null) k().fn("add_bias_" + act).ptr(out.ptr()).i64(out.ld()).ptr(bias.ptr()).i32(n).launch(m, 256);
+                    return;
+                }
+            }
             if (lt != null && m > 8 && narrow) {
                 long weights = w.ptr();
                 long mark = arena.mark();
@@ -684,6 +707,62 @@ public final class CudaBackend implements Backend {
             arena.release(mark);
             return ids;
         });
+    }
+
+    /**
+     * Finds out once whether cuBLASLt's block-scaled FP8 GEMM works here and which scale layouts it reads, by
+     * comparing a small product against Kiln's own GEMM on the same fp8 weights (activation quantisation costs a
+     * few percent; a wrong layout costs far more). Returns the layout bits, or -1 (then FP8 weights go through a
+     * bf16 copy and the bf16 GEMM).
+     */
+    private int probeFp8() {
+        int m = 64, n = 256, kk = 512, sr = n / 128, sc = kk / 128;
+        java.util.Random r = new java.util.Random(7);
+        float[] xv = new float[m * kk], scales = new float[sr * sc];
+        byte[] codes = new byte[n * kk];
+        for (int i = 0; i < xv.length; i++) xv[i] = (float) r.nextGaussian();
+        for (int i = 0; i < codes.length; i++) codes[i] = (byte) (r.nextInt(2) << 7 | (3 + r.nextInt(8)) << 3 | r.nextInt(8));
+        for (int i = 0; i < scales.length; i++) scales[i] = (float) ((0.25 + 2 * r.nextDouble()) / Math.sqrt(kk));
+        try {
+            CudaWeight w = new CudaWeight(DType.F8_E4M3, n, kk, upload(MemorySegment.ofArray(codes), codes.length), uploadFloats(scales), 128, 128, sc,
+                    codes.length, 0);
+            long transposed = uploadFloats(transpose(scales, sr, sc));
+            CudaTensor x = (CudaTensor) upload(xv, m, kk), ref = newTensor(m, n), out = newTensor(m, n);
+            gemm(x.ptr(), x.ld(), 0, w, 0, 0, ref.ptr(), ref.ld(), 0, m, n, kk, 1);
+            float[] want = download(ref);
+            double scale = 0;
+            for (float v : want) scale = Math.max(scale, Math.abs(v));
+            if (!(scale > 0)) {
+                Log.warn("cuBLASLt FP8 probe: Kiln's own GEMM gave %s; block-scaled FP8 GEMM not used", scale == 0 ? "all zeros" : "NaN");
+                return -1;
+            }
+            long xq = scratch((long) m * kk, "fp8 probe"), xs = scratch(4L * m * sc, "fp8 probe");
+            StringBuilder tried = new StringBuilder();
+            for (int layout = 0; layout < 4; layout++) {
+                k().fn("quant_fp8_bf16").ptr(x.ptr()).i64(x.ld()).i32(kk).ptr(xq).ptr(xs).i32(m).i32((layout & 2) != 0 ? 1 : 0).launch(m, 256);
+                boolean ok = lt.fp8Matmul(new CublasLt.Key(CublasLt.CUDA_R_16BF, m, n, kk, kk, out.ld(), 1, 0, 0, 0), xq, xs, w.ptr(),
+                        (layout & 1) != 0 ? transposed : w.scales(), out.ptr(), device.stream());
+                if (!ok) {
+                    Log.info("cuBLASLt block-scaled FP8 GEMM unavailable here; FP8 weights of large batches use a bf16 copy");
+                    return -1;
+                }
+                float[] got = download(out);
+                double worst = 0;
+                for (int i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+                double rel = worst / Math.max(scale, 1e-30);
+                tried.append(String.format(" layout %d: %.3g;", layout, rel));
+                if (rel < 0.08) {
+                    Log.info("cuBLASLt block-scaled FP8 GEMM in use (scale layout %d, probe error %.3g of the largest output)", layout, rel);
+                    return layout;
+                }
+            }
+            Log.warn("cuBLASLt block-scaled FP8 GEMM disagrees with Kiln's GEMM in every scale layout (%s); not used", tried);
+        } catch (RuntimeException e) {
+            Log.warn("cuBLASLt block-scaled FP8 GEMM probe failed (%s); not used", e.getMessage());
+        } finally {
+            arena.reset();
+        }
+        return -1;
     }
 
     // ---- graphs and timing (package-private: CudaGraphRunner and the benchmarks) ----

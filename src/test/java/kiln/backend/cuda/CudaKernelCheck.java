@@ -140,7 +140,7 @@ public final class CudaKernelCheck {
                 run("linear_bf16", g, tol, (b, t) -> {
                     for (int m : new int[]{1, 5, 64, 200}) linear(b, t, DType.BF16, 1536, 7168, m, m == 5, false);
                 });
-                run("linear_fp8", g, tol, (b, t) -> {
+                run("linear_fp8", g, f32 ? tol : 5e-2, (b, t) -> {  // bf16: activations quantised to fp8 for cuBLASLt
                     for (int m : new int[]{1, 8, 64, 200}) linear(b, t, DType.F8_E4M3, 2048, 7168, m, false, false);
                     for (int m : new int[]{1, 64}) linear(b, t, DType.F8_E4M3, 7168, 2048, m, false, false);
                     for (int m : new int[]{3, 100}) linear(b, t, DType.F8_E4M3, 576, 7168, m, false, true);
