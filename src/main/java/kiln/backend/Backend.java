@@ -61,6 +61,85 @@ public interface Backend extends AutoCloseable {
 
     float[] download(Tensor t);
 
+    /** A new tensor holding {@code values} (row-major [rows, cols]); for tests, benchmarks and host-made inputs. */
+    Tensor upload(float[] values, int rows, int cols);
+
+    /**
+     * Marks the forward's activation storage: {@link #release} with the mark frees every tensor allocated after
+     * it. Model code brackets each layer so a device's peak is one layer's temporaries. CPU: no-op (the GC).
+     */
+    default long mark() {
+        return 0;
+    }
+
+    default void release(long mark) {}
+
+    /**
+     * One token per row of {@code logits}. Row r: {@code temperature[r] <= 0} is greedy ({@link #argmax});
+     * otherwise softmax(logits / temperature) restricted to the {@code topK[r]} largest (0: all), then to the
+     * largest whose mass reaches {@code topP[r]} (1: all), and the token at {@code uniform[r]} (in [0, 1), drawn by
+     * the caller so runs reproduce) of the cumulative distribution over the kept tokens in index order. Ties at
+     * a cut are all kept. Only the ids leave the device.
+     */
+    default int[] sample(Tensor logits, float[] temperature, int[] topK, float[] topP, float[] uniform) {
+        int rows = logits.rows(), cols = logits.cols();
+        if (temperature.length != rows || topK.length != rows || topP.length != rows || uniform.length != rows) {
+            throw new IllegalArgumentException("sample: parameters for " + temperature.length + " rows, logits have " + rows);
+        }
+        float[] v = download(logits);
+        int[] greedy = argmax(logits), out = new int[rows];
+        for (int r = 0; r < rows; r++) {
+            if (temperature[r] <= 0) {
+                out[r] = greedy[r];
+                continue;
+            }
+            float[] z = new float[cols];
+            float hi = Float.NEGATIVE_INFINITY;
+            for (int c = 0; c < cols; c++) hi = Math.max(hi, z[c] = v[r * cols + c] / temperature[r]);
+            float[] sorted = z.clone();
+            java.util.Arrays.sort(sorted);
+            float tau = sorted[0];
+            if (topK[r] > 0 && topK[r] < cols) tau = sorted[cols - topK[r]];
+            double total = 0;
+            for (float x : z) if (x >= tau) total += Math.exp(x - hi);
+            if (topP[r] < 1) {
+                double acc = 0;
+                for (int i = cols - 1; i >= 0 && sorted[i] >= tau; i--) {
+                    acc += Math.exp(sorted[i] - hi);
+                    if (acc >= topP[r] * total) {
+                        tau = sorted[i];
+                        break;
+                    }
+                }
+                total = 0;
+                for (float x : z) if (x >= tau) total += Math.exp(x - hi);
+            }
+            double goal = uniform[r] * total, acc = 0;
+            int pick = -1;
+            for (int c = 0; c < cols; c++) {
+                if (z[c] < tau) continue;
+                pick = c;
+                acc += Math.exp(z[c] - hi);
+                if (acc > goal) break;
+            }
+            out[r] = pick;
+        }
+        return out;
+    }
+
+    /** Per row of {@code logits}, the index of the largest value, lowest index on ties (greedy sampling). */
+    default int[] argmax(Tensor logits) {
+        float[] v = download(logits);
+        int rows = logits.rows(), cols = logits.cols();
+        int[] out = new int[rows];
+        for (int r = 0; r < rows; r++) {
+            int best = 0;
+            for (int c = 1; c < cols; c++) if (v[r * cols + c] > v[r * cols + best]) best = c;
+            out[r] = best;
+        }
+        return out;
+    }
+
     // ---- ops ----
 
     /** out[t] = table[tokens[t]] for the current batch. */
@@ -71,6 +150,12 @@ public interface Backend extends AutoCloseable {
 
     /** acc += x. */
     void add(Tensor acc, Tensor x);
+
+    /** x += delta, then out = x / rms(x) * w: the residual add fused into the next norm (one pass on a GPU). */
+    default void addRmsNorm(Tensor x, Tensor delta, Weight w, float eps, Tensor out) {
+        add(x, delta);
+        rmsNorm(x, w, eps, out);
+    }
 
     /** out = x W^T (+ bias). */
     void linear(Tensor x, Weight w, Weight bias, Tensor out);

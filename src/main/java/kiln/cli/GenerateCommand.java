@@ -1,7 +1,10 @@
 package kiln.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import kiln.backend.cpu.CpuBackend;
+import kiln.backend.Backend;
+import kiln.backend.Backends;
+import kiln.backend.cuda.CudaBackend;
+import kiln.backend.cuda.CudaGraphRunner;
 import kiln.config.ModelConfig;
 import kiln.engine.SimpleGenerator;
 import kiln.model.Model;
@@ -60,6 +63,18 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--warmup", defaultValue = "0", description = "Untimed runs first, so that the figures exclude JIT warm-up (default: ${DEFAULT-VALUE}).")
     int warmup;
 
+    @Option(names = "--device", defaultValue = "auto", description = "auto (GPU when one is usable), cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
+    String device;
+
+    @Option(names = "--dtype", defaultValue = "auto", description = "GPU activation precision: auto (= bfloat16), bfloat16 or float32 (default: ${DEFAULT-VALUE}).")
+    String dtype;
+
+    @Option(names = "--cuda-graph-max-bs", defaultValue = "160", description = "Largest decode batch replayed as a CUDA graph (default: ${DEFAULT-VALUE}).")
+    int cudaGraphMaxBs;
+
+    @Option(names = "--disable-cuda-graph", description = "Run decode steps eagerly on the GPU.")
+    boolean disableCudaGraph;
+
     @Override
     public Integer call() throws Exception {
         if ((inputIds == null) == (prompt == null)) throw new IllegalArgumentException("give exactly one of --prompt and --input-ids");
@@ -83,7 +98,8 @@ final class GenerateCommand implements Callable<Integer> {
                 throw new IllegalArgumentException((prompt != null ? "--prompt: token " : "--input-ids: ") + id + " is outside the model's vocabulary [0, " + config.vocabSize() + ")");
             }
         }
-        try (Model model = Models.load(config, modelPath, format, new CpuBackend());
+        try (Backend backend = Backends.create(device, dtype);
+             Model model = withGraphs(Models.load(config, modelPath, format, backend));
              SimpleGenerator gen = new SimpleGenerator(model, (warmup + 1) * batch * (inputIds.length + maxNewTokens))) {
             Run run = null;
             for (int i = 0; i <= warmup; i++) run = generateOnce(model, gen);
@@ -135,6 +151,10 @@ final class GenerateCommand implements Callable<Integer> {
             if (step + 1 < maxNewTokens) logits = gen.step(seqs, 0, false);
         }
         return new Run(seqs, t0, t1, System.nanoTime());
+    }
+
+    private Model withGraphs(Model m) {
+        return m.backend() instanceof CudaBackend && !disableCudaGraph ? new CudaGraphRunner(m, cudaGraphMaxBs) : m;
     }
 
     private int pick(float[] logits, int row, int vocab, Random random) {

@@ -67,11 +67,22 @@ abstract class CausalLm implements Model {
         float eps = config.rmsNormEps();
         Tensor x = backend.tensor(tokens, h), normed = backend.tensor(tokens, h);
         backend.embed(embed, x);
+        // Each layer's temporaries are released once its output has been added into x (by the next fused norm).
+        long layerStart = backend.mark();
+        Tensor pending = null;
         for (int l = 0; l < config.numLayers(); l++) {
-            backend.rmsNorm(x, inputNorm[l], eps, normed);
-            backend.add(x, attention(l, normed, cache));
-            backend.rmsNorm(x, postAttentionNorm[l], eps, normed);
-            backend.add(x, mlp(l, normed));
+            if (pending == null) {
+                backend.rmsNorm(x, inputNorm[l], eps, normed);
+            } else {
+                backend.addRmsNorm(x, pending, inputNorm[l], eps, normed);
+                backend.release(layerStart);
+            }
+            backend.addRmsNorm(x, attention(l, normed, cache), postAttentionNorm[l], eps, normed);
+            pending = mlp(l, normed);
+        }
+        if (pending != null) {
+            backend.add(x, pending);
+            backend.release(layerStart);
         }
         Tensor last = backend.gatherRows(x, batch.logitRows());
         Tensor lastNormed = backend.tensor(last.rows(), h);

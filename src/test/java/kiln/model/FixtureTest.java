@@ -1,5 +1,6 @@
 package kiln.model;
 
+import kiln.backend.Backend;
 import kiln.backend.cpu.CpuBackend;
 import kiln.engine.SimpleGenerator;
 import org.junit.jupiter.api.AfterAll;
@@ -35,17 +36,31 @@ class FixtureTest {
         return Fixture.NAMES;
     }
 
+    /** The backend the fixtures run on (subclasses run the same checks on other backends). */
+    protected Backend backend() {
+        return new CpuBackend();
+    }
+
+    /** How the engine would wrap a loaded model (e.g. CUDA graphs for decode). */
+    protected Model prepare(Model model) {
+        return model;
+    }
+
+    private Backend backend;
+
     @BeforeAll
     void load() {
+        backend = backend();
         for (String name : Fixture.NAMES) {
             fixtures.put(name, Fixture.load(name));
-            models.put(name, Models.load(Fixture.ROOT.resolve(name), Models.LoadFormat.AUTO, new CpuBackend()));
+            models.put(name, prepare(Models.load(Fixture.ROOT.resolve(name), Models.LoadFormat.AUTO, backend)));
         }
     }
 
     @AfterAll
     void close() {
         models.values().forEach(Model::close);
+        if (backend != null) backend.close();
     }
 
     private static double maxAbs(float[] v) {

@@ -108,6 +108,12 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public Tensor upload(float[] values, int rows, int cols) {
+        if (values.length != (long) rows * cols) throw new IllegalArgumentException(values.length + " values for " + rows + "x" + cols);
+        return new CpuTensor(values.clone(), 0, rows, cols, cols);
+    }
+
+    @Override
     public float[] download(Tensor t) {
         CpuTensor c = (CpuTensor) t;
         if (c.contiguous() && c.offset() == 0 && c.data().length == c.rows() * c.cols()) return c.data().clone();

@@ -1,0 +1,49 @@
+// Host-only stand-in for libcuda / libcublasLt: exercises Kiln's Java bindings (types, call order) without a GPU.
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <stdint.h>
+typedef unsigned long long u64;
+static int launches;
+int cuGetErrorName(int e, const char **s) { *s = "CUDA_STUB_ERROR"; return 0; }
+int cuGetErrorString(int e, const char **s) { *s = "stub"; return 0; }
+int cuInit(unsigned f) { return 0; }
+int cuDriverGetVersion(int *v) { *v = 13000; return 0; }
+int cuDeviceGetCount(int *n) { *n = 1; return 0; }
+int cuDeviceGet(int *d, int o) { *d = o; return 0; }
+int cuDeviceGetName(char *n, int len, int d) { strncpy(n, "Stub GPU", len); return 0; }
+int cuDeviceGetAttribute(int *v, int a, int d) { *v = a == 16 ? 132 : a == 75 ? 9 : a == 76 ? 0 : a == 38 ? 50331648 : a == 97 ? 232448 : 1; return 0; }
+int cuDeviceTotalMem_v2(size_t *b, int d) { *b = 80ULL << 30; return 0; }
+int cuDevicePrimaryCtxRetain(void **c, int d) { *c = (void *)0x1234; return 0; }
+int cuDevicePrimaryCtxRelease_v2(int d) { fprintf(stderr, "[stub] %d launches\n", launches); return 0; }
+int cuCtxSetCurrent(void *c) { return 0; }
+int cuMemGetInfo_v2(size_t *f, size_t *t) { *f = 70ULL << 30; *t = 80ULL << 30; return 0; }
+int cuMemAlloc_v2(u64 *p, size_t n) { void *m = calloc(1, n); if (!m) return 2; *p = (u64)m; return 0; }
+int cuMemFree_v2(u64 p) { free((void *)p); return 0; }
+int cuMemAllocHost_v2(void **p, size_t n) { *p = calloc(1, n); return *p ? 0 : 2; }
+int cuMemFreeHost(void *p) { free(p); return 0; }
+int cuMemcpyHtoDAsync_v2(u64 d, const void *s, size_t n, void *st) { memcpy((void *)d, s, n); return 0; }
+int cuMemcpyDtoHAsync_v2(void *d, u64 s, size_t n, void *st) { memcpy(d, (void *)s, n); return 0; }
+int cuMemcpyDtoDAsync_v2(u64 d, u64 s, size_t n, void *st) { memmove((void *)d, (void *)s, n); return 0; }
+int cuMemsetD8Async(u64 d, unsigned char v, size_t n, void *st) { memset((void *)d, v, n); return 0; }
+int cuModuleLoadData(void **m, const void *img) { *m = (void *)0x5678; return 0; }
+int cuModuleUnload(void *m) { return 0; }
+int cuModuleGetFunction(void **f, void *m, const char *name) { *f = strdup(name); return 0; }
+int cuFuncSetAttribute(void *f, int a, int v) { return 0; }
+int cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned smem, void *st, void **params, void **extra) {
+  if (!params || !params[0]) { fprintf(stderr, "[stub] %s launched without params\n", (char *)f); return 1; }
+  launches++; return 0; }
+int cuStreamCreate(void **s, unsigned f) { *s = (void *)0x9; return 0; }
+int cuStreamSynchronize(void *s) { return 0; }
+int cuStreamDestroy_v2(void *s) { return 0; }
+int cuEventCreate(void **e, unsigned f) { *e = malloc(8); return 0; }
+int cuEventRecord(void *e, void *s) { return 0; }
+int cuEventSynchronize(void *e) { return 0; }
+int cuEventElapsedTime_v2(float *ms, void *a, void *b) { *ms = 1.0f; return 0; }
+int cuEventDestroy_v2(void *e) { free(e); return 0; }
+int cuStreamBeginCapture_v2(void *s, int mode) { return 0; }
+int cuStreamEndCapture(void *s, void **g) { *g = (void *)0x77; return 0; }
+int cuGraphInstantiateWithFlags(void **e, void *g, u64 f) { *e = (void *)0x78; return 0; }
+int cuGraphLaunch(void *e, void *s) { return 0; }
+int cuGraphExecDestroy(void *e) { return 0; }
+int cuGraphDestroy(void *g) { return 0; }

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Kiln device harness, remote half (staged into .device/ by scripts/device.sh). On the GPU machine, from the
+# repository root:   bash .device/run.sh [SECTION...]   (default: all; "quick" = env ceilings check fixtures generate)
+# Sections, in the order they run:
+#   env           GPU, driver, CUDA libraries, PyTorch
+#   ceilings      PyTorch: device-to-device copy bandwidth, bf16 and FP8 matmul rates (feeds the decode floors)
+#   check         GPU-vs-CPU checks of every op at R1/Llama shapes, both precisions, + a whole model with graphs
+#   fixtures      the fixture tests (HF float32 references) on the CUDA backend, eager and with CUDA graphs
+#   generate      kiln generate --device cuda against --device cpu on a fixture (the CLI path)
+#   bench-v2      decode (bs 1..128) and 4,096-token prefill of deepseek-v2-lite, dummy bf16
+#   bench-r1      the same for deepseek-r1 cut to the layers that fit, dummy FP8
+#   kernels       Kiln's FP8 linear, MLA decode and R1 MoE layer timings
+#   torch-kernels PyTorch's timings of the same kernels
+# Logs and results go to $OUT (run.log, check.txt, fixtures.txt, bench.jsonl, torch.json, summary.txt); each
+# section has a time cap and the whole run stops starting sections past KILN_DEVICE_BUDGET_S (default 560 s).
+set -uo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+cd "$root"
+case ${1:-} in -h|--help) sed -n '2,17p' "$here/$(basename "${BASH_SOURCE[0]}")"; exit 0 ;; esac
+OUT=${OUT:-$here/out}
+mkdir -p "$OUT"
+exec > >(tee -a "$OUT/run.log") 2>&1
+t_start=$(date +%s)
+budget=${KILN_DEVICE_BUDGET_S:-560}
+all=(env ceilings check fixtures generate bench-v2 bench-r1 kernels torch-kernels)
+sections=()
+for a in "${@:-all}"; do
+  case $a in
+    all) sections+=("${all[@]}") ;;
+    quick) sections+=(env ceilings check fixtures generate) ;;
+    *) sections+=("$a") ;;
+  esac
+done
+summary=()
+
+echo "== Kiln device harness: ${sections[*]} ($(date -u +%FT%TZ))"
+kiln=/tmp/kiln-device
+sum=$(cksum < "$here/payload.tar.xz")
+if [[ ! -x $kiln/jre/bin/java || $(cat "$kiln/.payload" 2>/dev/null) != "$sum" ]]; then  # a warm machine may hold an older one
+  rm -rf "$kiln" && mkdir -p "$kiln" && tar xJf "$here/payload.tar.xz" -C "$kiln" || { echo "cannot unpack payload.tar.xz"; exit 1; }
+  echo "$sum" > "$kiln/.payload"
+fi
+JAVA=$kiln/jre/bin/java
+CP="$kiln/lib/kiln.jar:$kiln/lib/kiln-tests.jar:$(ls "$kiln"/lib/jackson-*.jar "$kiln"/lib/picocli-*.jar | tr '\n' ':')"
+JOPTS=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xss4m -Xmx24g)
+# checks run with a stream synchronisation after every launch, so a fault names its kernel; benchmarks do not
+SYNC=-Dkiln.cuda.sync=true
+for f in deepseek-v3-tiny deepseek-v3-tiny-fp8 deepseek-v2-lite-tiny qwen2-tiny llama-tiny; do
+  if [[ ! -d testdata/fixtures/$f && -d $here/fixtures/$f ]]; then mkdir -p testdata/fixtures && ln -s "$here/fixtures/$f" "testdata/fixtures/$f"; fi
+done
+bandwidth=0
+
+# run_section NAME CAP_SECONDS COMMAND...: runs with the smaller of its cap and the time left, records rc and time
+run_section() {
+  local name=$1 cap=$2; shift 2
+  local now=$(date +%s) left
+  left=$(( budget - (now - t_start) ))
+  if (( left < 30 )); then summary+=("$(printf '%-14s SKIPPED (time budget spent)' "$name")"); return; fi
+  (( cap > left - 10 )) && cap=$(( left - 10 ))
+  echo; echo "== [$name] (cap ${cap}s) $(date -u +%T)"
+  local t0=$(date +%s)
+  timeout -k 10 "$cap" "$@"
+  local rc=$?
+  local took=$(( $(date +%s) - t0 ))
+  local verdict=ok; (( rc != 0 )) && verdict="FAILED rc=$rc"; (( rc == 124 || rc == 137 )) && verdict="TIMED OUT after ${cap}s"
+  summary+=("$(printf '%-14s %-24s %4ds' "$name" "$verdict" "$took")")
+}
+
+console=$(ls "$kiln"/lib/junit-platform-console-standalone-*.jar 2>/dev/null | head -n 1)
+
+for s in "${sections[@]}"; do
+  case $s in
+    env)
+      run_section env 60 bash -c 'nvidia-smi; uname -a; nproc; free -g | head -2; ldconfig -p | grep -E "libcuda.so.1|libcublasLt.so.13" ;
+        python3 -c "import torch; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, torch.cuda.get_device_name(0))"' ;;
+    ceilings)
+      run_section ceilings 150 bash -c "set -o pipefail; PYTHONUNBUFFERED=1 python3 '$here/torch_bench.py' ceilings --out '$OUT/torch_ceilings.json' | tee '$OUT/.ceilings.txt'"
+      bandwidth=$(sed -n 's/^BANDWIDTH_GBS=//p' "$OUT/.ceilings.txt" 2>/dev/null | tail -n 1); bandwidth=${bandwidth:-0}
+      rm -f "$OUT/.ceilings.txt" ;;
+    check)
+      run_section check 300 "$JAVA" "${JOPTS[@]}" $SYNC -cp "$CP" kiln.backend.cuda.CudaKernelCheck --out "$OUT/check.txt" ;;
+    fixtures)
+      run_section fixtures 240 bash -c "set -o pipefail; '$JAVA' ${JOPTS[*]} $SYNC -cp '$CP:$console' org.junit.platform.console.ConsoleLauncher execute \
+        --disable-banner --disable-ansi-colors --details=tree --details-theme=ascii --select-class kiln.model.CudaFixtureTest --select-class kiln.model.CudaGraphFixtureTest \
+        2>&1 | tee '$OUT/fixtures.txt'" ;;
+    generate)
+      run_section generate 120 bash -c "
+        rc=0
+        for dt in float32 bfloat16; do
+          for f in deepseek-v3-tiny-fp8 llama-tiny; do
+            c=\$('$JAVA' ${JOPTS[*]} -cp '$CP' kiln.cli.Main generate --model-path testdata/fixtures/\$f --input-ids 5,6,7,8,9 --max-new-tokens 12 --device cpu --json 2>/dev/null | sed -n 's/.*\"output_ids\":\(\[[^]]*\]\).*/\1/p')
+            g=\$('$JAVA' ${JOPTS[*]} $SYNC -cp '$CP' kiln.cli.Main generate --model-path testdata/fixtures/\$f --input-ids 5,6,7,8,9 --max-new-tokens 12 --device cuda --dtype \$dt --json | sed -n 's/.*\"output_ids\":\(\[[^]]*\]\).*/\1/p')
+            echo \"generate \$f \$dt: cpu \$c cuda \$g \$([[ -n \$c && \$c == \$g ]] && echo SAME || echo DIFFERENT)\"
+            [[ \$dt == float32 && ( -z \$c || \$c != \$g ) ]] && rc=1
+          done
+        done
+        exit \$rc" ;;
+    bench-v2)
+      run_section bench-v2 200 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode prefill --models v2 --out "$OUT/bench.jsonl" ;;
+    bench-r1)
+      run_section bench-r1 330 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode prefill --models r1 --out "$OUT/bench.jsonl" ;;
+    kernels)
+      run_section kernels 200 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench kernels --models none --out "$OUT/bench.jsonl" ;;
+    torch-kernels)
+      run_section torch-kernels 200 bash -c "PYTHONUNBUFFERED=1 python3 '$here/torch_bench.py' kernels --out '$OUT/torch_kernels.json'" ;;
+    *) echo "unknown section $s (run.sh --help lists them)"; summary+=("$(printf '%-14s UNKNOWN' "$s")") ;;
+  esac
+done
+
+{
+  echo
+  echo "==================== Kiln device harness summary ($(( $(date +%s) - t_start ))s, $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1))"
+  printf '%s\n' "${summary[@]}"
+  [[ $bandwidth != 0 ]] && echo "measured copy bandwidth: $bandwidth GB/s"
+  [[ -f $OUT/torch_ceilings.json ]] && python3 -c "import json;[print(f\"ceiling  {r['name']:28s} {r['gbs']:8.0f} GB/s {r['tflops']:7.1f} TFLOP/s\") for r in json.load(open('$OUT/torch_ceilings.json'))]" 2>/dev/null
+  [[ -f $OUT/check.txt ]] && { grep -E 'FAIL' "$OUT/check.txt" | head -n 25; tail -n 1 "$OUT/check.txt"; }
+  [[ -f $OUT/fixtures.txt ]] && grep -E 'tests (successful|failed|aborted|skipped)|containers (failed|aborted)' "$OUT/fixtures.txt"
+  grep -hE '^generate [a-z0-9-]+ (float32|bfloat16):' "$OUT/run.log" 2>/dev/null | tail -n 4
+  grep -h '^\[bench\] \(decode\|prefill\|kernel\) \|^\[bench\].*failed' "$OUT/run.log" 2>/dev/null | sed 's/^\[bench\] /kiln  /'
+  grep -h '^\[torch\] kernel ' "$OUT/run.log" 2>/dev/null | sed 's/^\[torch\] /torch /'
+} | tee "$OUT/summary.txt"

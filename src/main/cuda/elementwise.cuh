@@ -1,0 +1,281 @@
+// Row-wise kernels: embedding, norms, residual adds, SwiGLU, rotary embedding, KV stores, gathers, conversions.
+// Every tensor is (pointer, leading dimension in elements), so column views of wider tensors work unchanged.
+#pragma once
+#include "common.cuh"
+
+// out[t] = table[tokens[t]]; one block per token.
+template <typename TW, typename T>
+__device__ void embed(const TW* table, const int* tokens, int hidden, T* out, long ldo) {
+    int t = blockIdx.x;
+    const TW* row = table + (long)tokens[t] * hidden;
+    for (int c = threadIdx.x; c < hidden; c += blockDim.x) out[t * ldo + c] = from_f<T>(to_f(row[c]));
+}
+
+// out = x / rms(x) * w per row; one block per row. In place (out == x) is fine: each thread rewrites only what
+// it read. With `delta`, x += delta first and the sum is stored back to x (fused residual add).
+template <typename T>
+__device__ void rmsnorm(T* x, long ldx, const T* delta, long ldd, const float* w, float eps, T* out, long ldo, int cols) {
+    __shared__ float scratch[32];
+    long r = blockIdx.x;
+    T* xr = x + r * ldx;
+    float ss = 0.f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v = to_f(xr[c]);
+        if (delta) {
+            v += to_f(delta[r * ldd + c]);
+            T stored = from_f<T>(v);
+            xr[c] = stored;
+            v = to_f(stored);  // normalise what the residual stream now holds
+        }
+        ss = fmaf(v, v, ss);
+    }
+    float total = block_sum(ss, scratch);
+    float inv = rsqrtf(total / cols + eps);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[r * ldo + c] = from_f<T>(w[c] * (to_f(xr[c]) * inv));
+}
+
+template <typename T>
+__device__ void add_rows(T* acc, long lda, const T* x, long ldx, int cols) {
+    long r = blockIdx.x;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) acc[r * lda + c] = from_f<T>(to_f(acc[r * lda + c]) + to_f(x[r * ldx + c]));
+}
+
+template <typename T>
+__device__ void add_bias(T* out, long ldo, const float* bias, int cols) {
+    long r = blockIdx.x;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[r * ldo + c] = from_f<T>(to_f(out[r * ldo + c]) + bias[c]);
+}
+
+template <typename T>
+__device__ void silu_mul(const T* g, long ldg, const T* u, long ldu, T* out, long ldo, int cols) {
+    long r = blockIdx.x;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float a = to_f(g[r * ldg + c]);
+        out[r * ldo + c] = from_f<T>(a / (1.f + expf(-a)) * to_f(u[r * ldu + c]));
+    }
+}
+
+// Rotates `heads` heads of row blockIdx.x in place: head h's pairs start at column h * stride + offset.
+// interleaved: pairs (2i, 2i+1) (DeepSeek); else (i, i + half) (Llama, Qwen2).
+template <typename T>
+__device__ void rope(T* x, long ldx, int heads, int stride, int offset, const int* positions, const float* inv_freq,
+                     int half, float factor, int interleaved) {
+    long r = blockIdx.x;
+    float pos = (float)positions[r];
+    for (int idx = threadIdx.x; idx < heads * half; idx += blockDim.x) {
+        int h = idx / half, i = idx % half;
+        float angle = pos * inv_freq[i];
+        float s, c;
+        sincosf(angle, &s, &c);
+        c *= factor;
+        s *= factor;
+        T* base = x + r * ldx + (long)h * stride + offset;
+        int a = interleaved ? 2 * i : i, b = interleaved ? 2 * i + 1 : i + half;
+        float x0 = to_f(base[a]), x1 = to_f(base[b]);
+        base[a] = from_f<T>(x0 * c - x1 * s);
+        base[b] = from_f<T>(x1 * c + x0 * s);
+    }
+}
+
+// Copies row t of src into cache entry slots[t] at column `at` (entry = `entry` elements per slot).
+template <typename T>
+__device__ void kv_store(const T* src, long lds, int cols, const int* slots, T* cache, long entry, int at) {
+    long t = blockIdx.x;
+    T* dst = cache + (long)slots[t] * entry + at;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) dst[c] = src[t * lds + c];
+}
+
+template <typename T>
+__device__ void gather_rows(const T* src, long lds, const int* rows, int cols, T* out, long ldo) {
+    long r = blockIdx.x;
+    const T* s = src + (long)rows[r] * lds;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[r * ldo + c] = s[c];
+}
+
+// Packs a (possibly strided) tensor into contiguous floats for download.
+template <typename T>
+__device__ void to_f32(const T* src, long lds, int cols, float* out) {
+    long r = blockIdx.x;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[r * cols + c] = to_f(src[r * lds + c]);
+}
+
+template <typename T>
+__device__ void from_f32(const float* src, int cols, T* out, long ldo) {
+    long r = blockIdx.x;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[r * ldo + c] = from_f<T>(src[r * cols + c]);
+}
+
+// bf16 copy of an fp8 weight with its block scales applied (row blockIdx.x), for the tensor-core GEMM of
+// large batches: the extra pass costs a few percent of a prefill GEMM.
+__device__ void dequant_fp8_row(const uint8_t* w, const float* scales, int scale_cols, int block_rows, int block_cols,
+                                bf16* out, int cols) {
+    long r = blockIdx.x;
+    const float* s = scales + (long)(r / block_rows) * scale_cols;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[r * cols + c] = __float2bfloat16_rn(to_f(w[r * cols + c]) * s[c / block_cols]);
+}
+
+// Index of the largest value of each row (lowest index on ties), one block per row.
+template <typename T>
+__device__ void argmax_rows(const T* x, long ldx, int cols, int* out) {
+    __shared__ float best_v[32];
+    __shared__ int best_i[32];
+    long r = blockIdx.x;
+    float bv = -INFINITY;
+    int bi = 0x7fffffff;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v = to_f(x[r * ldx + c]);
+        if (v > bv || (v == bv && c < bi)) { bv = v; bi = c; }
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+        float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+        int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+        if (ov > bv || (ov == bv && oi < bi)) { bv = ov; bi = oi; }
+    }
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (lane == 0) { best_v[warp] = bv; best_i[warp] = bi; }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int i = 1; i < (int)(blockDim.x >> 5); i++) {
+            if (best_v[i] > bv || (best_v[i] == bv && best_i[i] < bi)) { bv = best_v[i]; bi = best_i[i]; }
+        }
+        out[r] = bi == 0x7fffffff ? 0 : bi;  // a row of NaNs answers 0
+    }
+}
+
+// Sampling, one block (1024 threads) per row. temperature <= 0: greedy. Otherwise over z = logit / temperature:
+// keep the tokens >= the top_k-th largest (top_k <= 0: all), then the largest ones whose softmax mass reaches
+// top_p (thresholds found by bisection on z, so ties at a threshold are all kept), and pick by inverse CDF at
+// uniform * kept mass over the kept tokens in index order. The uniforms come from the host, so runs reproduce.
+template <typename T>
+__device__ void sample_rows(const T* x, long ldx, int cols, const float* temperature, const int* top_k, const float* top_p,
+                            const float* uniform, int* out) {
+    __shared__ float scratch[32];
+    __shared__ float part[1024];
+    __shared__ int chosen_thread, last_kept;
+    __shared__ float before;
+    long r = blockIdx.x;
+    float temp = temperature[r];
+    if (temp <= 0.f) {
+        argmax_rows<T>(x, ldx, cols, out);
+        return;
+    }
+    const T* row = x + r * ldx;
+    float inv = 1.f / temp, hi = -INFINITY, lo = INFINITY;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float z = to_f(row[c]) * inv;
+        hi = fmaxf(hi, z);
+        lo = fminf(lo, z);
+    }
+    hi = block_max(hi, scratch);
+    lo = -block_max(-lo, scratch);
+    float tau = lo;
+    int k = top_k[r];
+    if (k > 0 && k < cols) {
+        float a = lo, b = hi;  // count(z >= a) >= k always
+        for (int it = 0; it < 40; it++) {
+            float mid = 0.5f * (a + b), n = 0.f;
+            for (int c = threadIdx.x; c < cols; c += blockDim.x) n += to_f(row[c]) * inv >= mid ? 1.f : 0.f;
+            if (block_sum(n, scratch) >= (float)k) a = mid; else b = mid;
+        }
+        tau = a;
+    }
+    float mass = 0.f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float z = to_f(row[c]) * inv;
+        if (z >= tau) mass += expf(z - hi);
+    }
+    float total = block_sum(mass, scratch);
+    float p = top_p[r];
+    if (p < 1.f) {
+        float a = tau, b = hi, goal = p * total;  // mass(z >= a) >= goal always
+        for (int it = 0; it < 40; it++) {
+            float mid = 0.5f * (a + b), m = 0.f;
+            for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+                float z = to_f(row[c]) * inv;
+                if (z >= mid) m += expf(z - hi);
+            }
+            if (block_sum(m, scratch) >= goal) a = mid; else b = mid;
+        }
+        tau = a;
+        mass = 0.f;
+        for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+            float z = to_f(row[c]) * inv;
+            if (z >= tau) mass += expf(z - hi);
+        }
+        total = block_sum(mass, scratch);
+    }
+    // inverse CDF in index order: contiguous chunks per thread, chunk masses scanned by thread 0
+    int chunk = (cols + blockDim.x - 1) / blockDim.x, begin = threadIdx.x * chunk, end = min(cols, begin + chunk);
+    float mine = 0.f;
+    int my_last = -1;
+    for (int c = begin; c < end; c++) {
+        float z = to_f(row[c]) * inv;
+        if (z >= tau) {
+            mine += expf(z - hi);
+            my_last = c;
+        }
+    }
+    part[threadIdx.x] = mine;
+    __syncthreads();
+    if (threadIdx.x == 0) last_kept = -1;
+    __syncthreads();
+    if (my_last >= 0) atomicMax(&last_kept, my_last);
+    if (threadIdx.x == 0) {
+        float goal = uniform[r] * total, acc = 0.f;
+        chosen_thread = -1;
+        for (int i = 0; i < (int)blockDim.x; i++) {
+            if (part[i] > 0.f && acc + part[i] > goal) {
+                chosen_thread = i;
+                break;
+            }
+            acc += part[i];
+        }
+        before = acc;
+    }
+    __syncthreads();
+    if (chosen_thread < 0) {
+        if (threadIdx.x == 0) out[r] = last_kept >= 0 ? last_kept : 0;  // rounding put the goal past the end
+        return;
+    }
+    if ((int)threadIdx.x == chosen_thread) {
+        float goal = uniform[r] * total, acc = before;
+        int pick = my_last;
+        for (int c = begin; c < end; c++) {
+            float z = to_f(row[c]) * inv;
+            if (z >= tau) {
+                acc += expf(z - hi);
+                if (acc > goal) {
+                    pick = c;
+                    break;
+                }
+            }
+        }
+        out[r] = pick;
+    }
+}
+
+// Activations to fp8 e4m3 in 1x128 blocks (DeepSeek's dynamic activation scheme), for cuBLASLt's block-scaled
+// FP8 GEMM: per row and 128-column group, scale = amax / 448, q = x / scale (saturating). One block per row, a
+// warp per group. Scales at scales[kb * rows + r] (m_major) or scales[r * groups + kb].
+__device__ void quant_fp8_rows(const bf16* x, long ldx, int cols, uint8_t* q, float* scales, int rows, int m_major) {
+    long r = blockIdx.x;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5, groups = (cols + 127) / 128;
+    for (int kb = warp; kb < groups; kb += warps) {
+        float v[4], amax = 0.f;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            int c = kb * 128 + lane * 4 + i;
+            v[i] = c < cols ? to_f(x[r * ldx + c]) : 0.f;
+            amax = fmaxf(amax, fabsf(v[i]));
+        }
+        for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+        float s = fmaxf(amax, 1e-12f) / 448.f, inv = 1.f / s;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            int c = kb * 128 + lane * 4 + i;
+            if (c < cols) q[r * cols + c] = (uint8_t)__nv_cvt_float_to_fp8(v[i] * inv, __NV_SATFINITE, __NV_E4M3);
+        }
+        if (lane == 0) scales[m_major ? (long)kb * rows + r : r * groups + kb] = s;
+    }
+}
+

@@ -1,0 +1,158 @@
+// Mixture of experts on the device, without a host round trip (so a decode step can be one CUDA graph):
+//   moe_route   router logits -> top-k expert ids and weights per token (noaux_tc or softmax gates)
+//   moe_align   counts per expert, expert-sorted order of the (token, choice) pairs, and the tile table of the
+//               grouped GEMM (tile -> expert, row range)
+//   moe_gemm    (gemm.cuh) gate, up and down projections of all experts in one launch each
+//   moe_combine out[t] = sum over choices j (in order) of weight(t, j) * expert output of (t, j)
+#pragma once
+#include "common.cuh"
+
+#define MOE_MAX_EXPERTS 512
+#define MOE_MAX_TOPK 16
+
+// Index of the largest value among `n` in shared memory, lowest index on ties; all threads get it.
+__device__ __forceinline__ int block_argmax(const float* v, int n, float* sv, int* si) {
+    float bv = -INFINITY;
+    int bi = 0x7fffffff;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        if (v[i] > bv || (v[i] == bv && i < bi)) { bv = v[i]; bi = i; }
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+        float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+        int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+        if (ov > bv || (ov == bv && oi < bi)) { bv = ov; bi = oi; }
+    }
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    __syncthreads();
+    if (lane == 0) { sv[warp] = bv; si[warp] = bi; }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int i = 1; i < (int)(blockDim.x >> 5); i++) {
+            if (sv[i] > bv || (sv[i] == bv && si[i] < bi)) { bv = sv[i]; bi = si[i]; }
+        }
+        si[0] = bi == 0x7fffffff ? 0 : bi;  // all -inf (or NaN): answer 0 rather than run off the end
+    }
+    __syncthreads();
+    return si[0];
+}
+
+// One block per token. sigmoid != 0: noaux_tc scoring (sigmoid, bias for the choice only); else softmax.
+// groups > 1 with group_limited: keep the best topk_groups groups, ranked by the sum of their two best biased
+// scores (noaux_tc) or their best score (V2's group-limited greedy), as the CPU backend does.
+template <typename T>
+__device__ void moe_route(const T* logits, long ldl, int experts, int topk, int sigmoid, const float* bias, int groups,
+                          int topk_groups, int group_limited, int normalize, float scaling, int* ids, float* weights) {
+    __shared__ float scores[MOE_MAX_EXPERTS], choice[MOE_MAX_EXPERTS], group_score[MOE_MAX_EXPERTS];
+    __shared__ float sv[32];
+    __shared__ int si[32];
+    __shared__ float denom;
+    __shared__ int keep_group[MOE_MAX_EXPERTS];
+    long t = blockIdx.x;
+    for (int e = threadIdx.x; e < experts; e += blockDim.x) scores[e] = to_f(logits[t * ldl + e]);
+    __syncthreads();
+    if (sigmoid) {
+        for (int e = threadIdx.x; e < experts; e += blockDim.x) scores[e] = 1.f / (1.f + expf(-scores[e]));
+    } else {
+        if (threadIdx.x == 0) {  // sequential, as the CPU backend sums
+            float m = -INFINITY;
+            for (int e = 0; e < experts; e++) m = fmaxf(m, scores[e]);
+            float s = 0.f;
+            for (int e = 0; e < experts; e++) s += scores[e] = expf(scores[e] - m);
+            denom = s;
+        }
+        __syncthreads();
+        for (int e = threadIdx.x; e < experts; e += blockDim.x) scores[e] /= denom;
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < experts; e += blockDim.x) choice[e] = scores[e] + (bias ? bias[e] : 0.f);
+    __syncthreads();
+    if (group_limited && groups > 1) {
+        int per = experts / groups;
+        for (int g = threadIdx.x; g < groups; g += blockDim.x) keep_group[g] = 0;
+        for (int g = threadIdx.x; g < groups; g += blockDim.x) {
+            float b1 = -INFINITY, b2 = -INFINITY;
+            for (int i = 0; i < per; i++) {
+                float v = choice[g * per + i];
+                if (v > b1) { b2 = b1; b1 = v; } else if (v > b2) { b2 = v; }
+            }
+            group_score[g] = bias ? b1 + b2 : b1;
+        }
+        __syncthreads();
+        for (int k = 0; k < topk_groups; k++) {
+            int g = block_argmax(group_score, groups, sv, si);
+            if (threadIdx.x == 0) {
+                keep_group[g] = 1;
+                group_score[g] = -INFINITY;
+            }
+            __syncthreads();
+        }
+        for (int e = threadIdx.x; e < experts; e += blockDim.x) {
+            if (!keep_group[e / per]) choice[e] = -INFINITY;
+        }
+        __syncthreads();
+    }
+    float sum = 0.f;
+    for (int k = 0; k < topk; k++) {
+        int e = block_argmax(choice, experts, sv, si);
+        if (threadIdx.x == 0) {
+            ids[t * topk + k] = e;
+            weights[t * topk + k] = scores[e];
+            sum += scores[e];
+            choice[e] = -INFINITY;
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        for (int k = 0; k < topk; k++) {
+            float w = weights[t * topk + k];
+            if (normalize) w /= sum + 1e-20f;
+            weights[t * topk + k] = w * scaling;
+        }
+    }
+}
+
+// One block of 1024 threads. Sorts the `assignments` = tokens * topk (token, choice) pairs by expert: perm[p] is
+// the pair at sorted position p, inv[pair] its position. Order within an expert is whatever the atomics give;
+// each row is computed independently, so results do not depend on it. Tiles of `tile_rows` rows never straddle
+// experts: tile y covers rows [tile_begin[y], tile_end[y]) of expert tile_expert[y]; *num_tiles of them.
+__device__ void moe_align(const int* ids, int assignments, int experts, int tile_rows, int* perm, int* inv,
+                          int* tile_expert, int* tile_begin, int* tile_end, int* num_tiles) {
+    __shared__ int count[MOE_MAX_EXPERTS], start[MOE_MAX_EXPERTS + 1], cursor[MOE_MAX_EXPERTS];
+    for (int e = threadIdx.x; e < experts; e += blockDim.x) { count[e] = 0; cursor[e] = 0; }
+    __syncthreads();
+    for (int a = threadIdx.x; a < assignments; a += blockDim.x) atomicAdd(&count[ids[a]], 1);
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int s = 0, tiles = 0;
+        for (int e = 0; e < experts; e++) {
+            start[e] = s;
+            for (int r = 0; r < count[e]; r += tile_rows) {
+                tile_expert[tiles] = e;
+                tile_begin[tiles] = s + r;
+                tile_end[tiles] = s + min(count[e], r + tile_rows);
+                tiles++;
+            }
+            s += count[e];
+        }
+        start[experts] = s;
+        *num_tiles = tiles;
+    }
+    __syncthreads();
+    for (int a = threadIdx.x; a < assignments; a += blockDim.x) {
+        int e = ids[a];
+        int p = start[e] + atomicAdd(&cursor[e], 1);
+        perm[p] = a;
+        inv[a] = p;
+    }
+}
+
+// out[t] = sum_j weights[t, j] * y[inv[t * topk + j]], in j order (fma chain from 0, as the CPU backend).
+template <typename T>
+__device__ void moe_combine(const T* y, long ldy, const int* inv, const float* weights, int topk, int cols, T* out, long ldo) {
+    long t = blockIdx.x;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float acc = 0.f;
+        for (int j = 0; j < topk; j++) acc = fmaf(weights[t * topk + j], to_f(y[(long)inv[t * topk + j] * ldy + c]), acc);
+        out[t * ldo + c] = from_f<T>(acc);
+    }
+}

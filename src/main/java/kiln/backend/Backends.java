@@ -1,0 +1,58 @@
+package kiln.backend;
+
+import kiln.Log;
+import kiln.backend.cpu.CpuBackend;
+import kiln.backend.cuda.CudaBackend;
+import kiln.backend.cuda.CudaDevice;
+import kiln.backend.cuda.CudaOptions;
+import kiln.backend.cuda.Precision;
+
+/**
+ * {@code --device auto|cpu|cuda[:N]}: auto takes the GPU when libcuda loads, a device exists and this build
+ * carries the CUDA kernels, else the CPU (saying why). {@code dtype} is SGLang's {@code --dtype} (auto,
+ * bfloat16, float32) and applies to the GPU; the CPU computes in float.
+ */
+public final class Backends {
+    private Backends() {}
+
+    /** Device bytes for one forward's activations, from -Dkiln.cuda.activationGb (default 4). */
+    static long activationBytes() {
+        return (long) (Double.parseDouble(System.getProperty("kiln.cuda.activationGb", "4")) * (1L << 30));
+    }
+
+    public static Backend create(String device, String dtype) {
+        String d = device == null ? "auto" : device.trim().toLowerCase(java.util.Locale.ROOT);
+        if (d.equals("cpu")) return new CpuBackend();
+        if (d.equals("auto")) {
+            String why = cudaUnavailableReason();
+            if (why != null) {
+                Log.info("--device auto: using the CPU (%s)", why);
+                return new CpuBackend();
+            }
+            return cuda(0, dtype);
+        }
+        if (d.equals("cuda") || d.startsWith("cuda:")) {
+            int ordinal;
+            try {
+                ordinal = d.equals("cuda") ? 0 : Integer.parseInt(d.substring(5));
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--device " + device + ": expected cuda or cuda:N");
+            }
+            String why = cudaUnavailableReason();
+            if (why != null) throw new IllegalArgumentException("--device " + device + ": " + why);
+            return cuda(ordinal, dtype);
+        }
+        throw new IllegalArgumentException("--device must be auto, cpu, cuda or cuda:N, not " + device);
+    }
+
+    private static Backend cuda(int ordinal, String dtype) {
+        Precision p = Precision.parse(dtype);
+        return new CudaBackend(CudaOptions.defaults().withDevice(ordinal).withPrecision(p).withActivationBytes(activationBytes()));
+    }
+
+    /** Null when the CUDA backend can run here, else why not. */
+    public static String cudaUnavailableReason() {
+        if (!CudaBackend.kernelsPresent()) return "this build has no CUDA kernels (nvcc was not found when it was built)";
+        return CudaDevice.unavailableReason();
+    }
+}

@@ -1,0 +1,95 @@
+package kiln.backend.cuda;
+
+import kiln.backend.ForwardBatch;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * A forward's batch description in fixed device buffers, so kernels (and replayed CUDA graphs) read it from the
+ * same addresses every step. Regions of int32: tokens, positions, the slot each new token's K/V goes to, each
+ * token's sequence and visible key count, the rows that need logits, each sequence's start in the flat slot list,
+ * and the flat slot list (each sequence's cached then new slots). Staged through page-locked host memory with one
+ * asynchronous copy per region; an event keeps the host from overwriting a copy still in flight.
+ */
+final class BatchMeta implements AutoCloseable {
+    final int maxTokens, maxSlots;
+    private final long device;
+    private final MemorySegment host, copied;
+    private final MemorySegment stream;
+    private boolean pending;
+
+    BatchMeta(int maxTokens, int maxSlots, MemorySegment stream) {
+        this.maxTokens = maxTokens;
+        this.maxSlots = maxSlots;
+        this.stream = stream;
+        long bytes = 4L * (7L * maxTokens + maxSlots);
+        this.device = Driver.alloc(bytes);
+        this.host = Driver.allocHost(bytes);
+        this.copied = Driver.createEvent();
+    }
+
+    private long region(int i) {
+        return 4L * i * maxTokens;
+    }
+
+    long tokens() { return device + region(0); }
+    long positions() { return device + region(1); }
+    long newSlots() { return device + region(2); }
+    long tokenSeq() { return device + region(3); }
+    long tokenVisible() { return device + region(4); }
+    long logitRows() { return device + region(5); }
+    long seqSlotStart() { return device + region(6); }
+    long slots() { return device + region(7); }
+
+    void stage(ForwardBatch b) {
+        int n = b.numTokens(), seqs = b.seqs().size(), rows = b.logitRows().length;
+        long slotTotal = 0;
+        for (ForwardBatch.Seq s : b.seqs()) slotTotal += s.totalTokens();
+        if (n > maxTokens || seqs > maxTokens || rows > maxTokens) {
+            throw new IllegalArgumentException("batch of " + n + " tokens (" + seqs + " sequences) exceeds the CUDA backend's "
+                    + maxTokens + " (CudaOptions.maxBatchTokens; lower --chunked-prefill-size or --max-running-requests)");
+        }
+        if (slotTotal > maxSlots) {
+            throw new IllegalArgumentException("batch references " + slotTotal + " KV slots, more than the CUDA backend's "
+                    + maxSlots + " (CudaOptions.maxSlotEntries)");
+        }
+        if (pending) Driver.synchronizeEvent(copied);
+        ValueLayout.OfInt I = ValueLayout.JAVA_INT;
+        MemorySegment.copy(b.tokens(), 0, host, I, region(0), n);
+        MemorySegment.copy(b.positions(), 0, host, I, region(1), n);
+        MemorySegment.copy(b.logitRows(), 0, host, I, region(5), rows);
+        long slotAt = region(7);
+        int slotIndex = 0;
+        for (int si = 0; si < seqs; si++) {
+            ForwardBatch.Seq s = b.seqs().get(si);
+            host.setAtIndex(I, maxTokens * 6L + si, slotIndex);
+            MemorySegment.copy(s.slots(), 0, host, I, slotAt + 4L * slotIndex, s.totalTokens());
+            for (int i = 0; i < s.newTokens(); i++) {
+                int t = s.tokenStart() + i;
+                if (t < 0 || t >= n) throw new IllegalArgumentException("sequence " + si + " claims token " + t + " of " + n);
+                host.setAtIndex(I, maxTokens * 2L + t, s.slots()[s.cachedTokens() + i]);
+                host.setAtIndex(I, maxTokens * 3L + t, si);
+                host.setAtIndex(I, maxTokens * 4L + t, s.cachedTokens() + i + 1);
+            }
+            slotIndex += s.totalTokens();
+        }
+        for (int r = 0; r < 5; r++) copy(r, n);
+        copy(5, rows);
+        copy(6, seqs);
+        copy(7, slotIndex);
+        Driver.record(copied, stream);
+        pending = true;
+    }
+
+    private void copy(int region, int count) {
+        if (count > 0) Driver.copyToDevice(device + region(region), host.asSlice(region(region), 4L * count), 4L * count, stream);
+    }
+
+    @Override
+    public void close() {
+        Driver.destroyEvent(copied);
+        Driver.freeHost(host);
+        Driver.free(device);
+    }
+}

@@ -1,0 +1,817 @@
+package kiln.backend.cuda;
+
+import kiln.Log;
+import kiln.backend.Backend;
+import kiln.backend.ForwardBatch;
+import kiln.backend.Heads;
+import kiln.backend.KvCache;
+import kiln.backend.KvLayout;
+import kiln.backend.MoeRouting;
+import kiln.backend.Rope;
+import kiln.backend.Tensor;
+import kiln.backend.Weight;
+import kiln.io.DType;
+import kiln.io.TensorData;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The CUDA backend: weights uploaded once in stored precision (FP8 stays FP8 with its float block scales),
+ * activations in a per-forward arena, Kiln's kernels (src/main/cuda) plus cuBLASLt for large bf16 GEMMs.
+ * All device work goes through the device's owner thread ({@link CudaDevice#call}); a model forward run on that
+ * thread (as {@link CudaGraphRunner} does) makes no thread hand-offs at all.
+ *
+ * <p>Nothing in a forward waits for the device: MoE routing, expert grouping and attention splits are decided
+ * on the device from the batch metadata, so a decode step can be captured as one CUDA graph. Only
+ * {@link #download} and {@link Routing#expertIds} synchronise.
+ */
+public final class CudaBackend implements Backend {
+    /** Largest number of KV splits per decode token (see attention.cuh). */
+    static final int MAX_SPLITS = 16;
+    private static final int ATT_G = 16, ATT_KT = 16, GEMM_TILE = 64;
+    private static final long LT_WORKSPACE = 32L << 20;
+
+    private final CudaDevice device;
+    private final boolean ownsDevice;
+    private final CudaOptions options;
+    private final Precision precision;
+    private final String act;
+    private ActivationArena arena;
+    private BatchMeta meta;
+    private CublasLt lt;
+    private long ltWorkspace;
+    private final List<Long> allocations = new ArrayList<>();
+    private final Map<float[], Long> ropeTables = new IdentityHashMap<>();
+    private MemorySegment pinned;
+    /** cuBLASLt block-scaled FP8: -1 off, else bit 0 = weight scales transposed, bit 1 = activation scales row-fastest. */
+    private int fp8Layout = -1;
+    private ForwardBatch batch, staged;
+    private boolean closed;
+
+    public CudaBackend(CudaOptions options) {
+        this(new CudaDevice(options.device()), true, options);
+    }
+
+    /** A backend on an existing device (several backends may share one device thread). */
+    public CudaBackend(CudaDevice device, boolean ownsDevice, CudaOptions options) {
+        this.device = device;
+        this.ownsDevice = ownsDevice;
+        this.options = options;
+        this.precision = options.precision();
+        this.act = precision.suffix;
+        device.run(() -> {
+            device.kernels();
+            arena = new ActivationArena(options.activationBytes());
+            meta = new BatchMeta(options.maxBatchTokens(), options.maxSlotEntries(), device.stream());
+            if (options.useCublas() && precision == Precision.BFLOAT16) {
+                String why = CublasLt.loadError();
+                if (why == null) {
+                    ltWorkspace = Driver.alloc(LT_WORKSPACE);
+                    lt = new CublasLt(ltWorkspace, LT_WORKSPACE);
+                    if (!Boolean.getBoolean("kiln.cuda.noFp8Lt")) fp8Layout = probeFp8();
+                } else {
+                    Log.warn("%s; bf16 GEMMs use Kiln's own kernels", why);
+                }
+            }
+        });
+    }
+
+    public CudaDevice device() {
+        return device;
+    }
+
+    /** Does this build carry the kernels resource (was nvcc found when it was built)? */
+    public static boolean kernelsPresent() {
+        return Kernels.resourcePresent();
+    }
+
+    public Precision precision() {
+        return precision;
+    }
+
+    public CudaOptions options() {
+        return options;
+    }
+
+    @Override
+    public String name() {
+        return "cuda:" + device.ordinal + " (" + device.name + ", " + precision.name().toLowerCase() + " activations"
+                + (lt != null ? ", cuBLASLt" : "") + ")";
+    }
+
+    private Kernels k() {
+        return device.kernels();
+    }
+
+    // ---- weights ----
+
+    private long upload(MemorySegment src, long bytes) {
+        long dst = Driver.alloc(bytes);
+        allocations.add(dst);
+        if (src.isNative()) {
+            Driver.copyToDevice(dst, src, bytes, device.stream());
+            Driver.synchronize(device.stream(), "weight upload");
+        } else {
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment tmp = a.allocate(bytes, 64);
+                tmp.copyFrom(src.asSlice(0, bytes));
+                Driver.copyToDevice(dst, tmp, bytes, device.stream());
+                Driver.synchronize(device.stream(), "weight upload");
+            }
+        }
+        return dst;
+    }
+
+    private long uploadFloats(float[] v) {
+        return upload(MemorySegment.ofArray(v), 4L * v.length);
+    }
+
+    private long uploadLongs(long[] v) {
+        return upload(MemorySegment.ofArray(v), 8L * v.length);
+    }
+
+    @Override
+    public Weight weight(TensorData data, TensorData scaleInv, int blockRows, int blockCols) {
+        if (data.shape().length != 2) throw new IllegalArgumentException(data.describe() + ": expected a 2-D weight");
+        int rows = data.dim(0), cols = data.dim(1);
+        return device.call(() -> switch (data.dtype()) {
+            case F32, BF16 -> new CudaWeight(data.dtype(), rows, cols, upload(data.data(), data.data().byteSize()), 0, 0, 0, 0,
+                    data.data().byteSize(), 0);
+            case F16 -> {
+                float[] f = data.toFloatArray();
+                yield new CudaWeight(DType.F32, rows, cols, uploadFloats(f), 0, 0, 0, 0, 4L * f.length, 0);
+            }
+            case F8_E4M3 -> {
+                if (scaleInv == null) throw new IllegalArgumentException(data.describe() + ": FP8 weight without weight_scale_inv");
+                if (blockCols != 128) {
+                    throw new IllegalArgumentException(data.describe() + ": the CUDA backend needs FP8 blocks 128 columns wide, not " + blockCols);
+                }
+                int sr = ceilDiv(rows, blockRows), sc = ceilDiv(cols, blockCols);
+                if (scaleInv.numel() != (long) sr * sc) {
+                    throw new IllegalArgumentException(scaleInv.describe() + ": expected [" + sr + ", " + sc + "] block scales for " + data.describe());
+                }
+                float[] scales = scaleInv.toFloatArray();
+                long sp = uploadFloats(scales);
+                long lts = fp8Layout >= 0 && (fp8Layout & 1) != 0 && blockRows == 128 ? uploadFloats(transpose(scales, sr, sc)) : sp;
+                yield new CudaWeight(DType.F8_E4M3, rows, cols, upload(data.data(), data.data().byteSize()), sp,
+                        blockRows, blockCols, sc, data.data().byteSize() + 4L * scales.length, lts);
+            }
+            default -> throw new IllegalArgumentException(data.describe() + ": unsupported weight dtype for CUDA");
+        });
+    }
+
+    /** Load-time matrices (MLA's absorbed projections) are kept in the activation precision. */
+    @Override
+    public Weight weight(float[] values, int rows, int cols) {
+        if (values.length != (long) rows * cols) throw new IllegalArgumentException(values.length + " values for " + rows + "x" + cols);
+        return device.call(() -> {
+            if (precision == Precision.FLOAT32) return new CudaWeight(DType.F32, rows, cols, uploadFloats(values), 0, 0, 0, 0, 4L * values.length, 0);
+            short[] b = new short[values.length];
+            for (int i = 0; i < b.length; i++) b[i] = toBf16(values[i]);
+            return new CudaWeight(DType.BF16, rows, cols, upload(MemorySegment.ofArray(b), 2L * b.length), 0, 0, 0, 0, 2L * b.length, 0);
+        });
+    }
+
+    /** Norm weights, biases and score biases stay float whatever the precision. */
+    @Override
+    public Weight vector(float[] values) {
+        return device.call(() -> new CudaWeight(DType.F32, 1, values.length, uploadFloats(values), 0, 0, 0, 0, 4L * values.length, 0));
+    }
+
+    private static float[] transpose(float[] v, int rows, int cols) {
+        float[] t = new float[v.length];
+        for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) t[c * rows + r] = v[r * cols + c];
+        return t;
+    }
+
+    static short toBf16(float f) {
+        int bits = Float.floatToRawIntBits(f);
+        if ((bits & 0x7fffffff) > 0x7f800000) return (short) ((bits >>> 16) | 0x40);  // quiet NaN
+        return (short) ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16);
+    }
+
+    @Override
+    public Experts experts(List<Weight> gate, List<Weight> up, List<Weight> down) {
+        int e = gate.size();
+        if (e == 0 || up.size() != e || down.size() != e) throw new IllegalArgumentException("experts: " + gate.size() + "/" + up.size() + "/" + down.size() + " weights");
+        CudaWeight g0 = (CudaWeight) gate.get(0);
+        CudaWeight[] all = new CudaWeight[3 * e];
+        long[] gp = new long[e], upp = new long[e], dp = new long[e], gs = new long[e], us = new long[e], ds = new long[e];
+        for (int i = 0; i < e; i++) {
+            CudaWeight g = (CudaWeight) gate.get(i), u = (CudaWeight) up.get(i), d = (CudaWeight) down.get(i);
+            for (CudaWeight w : new CudaWeight[]{g, u, d}) {
+                if (w.dtype() != g0.dtype()) throw new IllegalArgumentException("experts of one layer must share a dtype: " + w.dtype() + " vs " + g0.dtype());
+            }
+            if (g.rows() != g0.rows() || g.cols() != g0.cols() || u.rows() != g.rows() || u.cols() != g.cols()
+                    || d.rows() != g.cols() || d.cols() != g.rows()) {
+                throw new IllegalArgumentException("expert " + i + " has shapes gate " + g.rows() + "x" + g.cols() + ", up "
+                        + u.rows() + "x" + u.cols() + ", down " + d.rows() + "x" + d.cols());
+            }
+            gp[i] = g.ptr();
+            upp[i] = u.ptr();
+            dp[i] = d.ptr();
+            gs[i] = g.scales();
+            us[i] = u.scales();
+            ds[i] = d.scales();
+            all[3 * i] = g;
+            all[3 * i + 1] = u;
+            all[3 * i + 2] = d;
+        }
+        boolean fp8 = g0.fp8();
+        return device.call(() -> new CudaMoe.Experts(e, g0.dtype(), g0.rows(), g0.cols(), uploadLongs(gp), uploadLongs(upp), uploadLongs(dp),
+                fp8 ? uploadLongs(gs) : 0, fp8 ? uploadLongs(us) : 0, fp8 ? uploadLongs(ds) : 0, fp8 ? g0.blockRows() : 1, all));
+    }
+
+    @Override
+    public KvCache kvCache(KvLayout layout, int slots) {
+        return new CudaKvCache(this, layout, slots, precision.dtype);
+    }
+
+    @Override
+    public long freeMemoryBytes() {
+        return device.memInfo()[0];
+    }
+
+    /** SGLang's rule: weights and KV together take the fraction of total memory; the rest stays for activations. */
+    @Override
+    public long kvMemoryBudget(double memFractionStatic) {
+        long[] m = device.memInfo();
+        long used = m[1] - m[0];
+        return (long) (memFractionStatic * m[1]) - used;
+    }
+
+    @Override
+    public double defaultMemFractionStatic() {
+        return 0.88;
+    }
+
+    @Override
+    public long kvBytesPerToken(KvLayout layout) {
+        return (long) layout.layers() * layout.valuesPerToken() * precision.dtype.bytes;
+    }
+
+    // ---- one forward ----
+
+    @Override
+    public void begin(ForwardBatch batch) {
+        device.run(() -> {
+            arena.reset();
+            if (batch != staged) stage(batch);
+            this.batch = batch;
+        });
+    }
+
+    /** Uploads the batch metadata into the fixed device buffers (also used before a graph replay). */
+    void stage(ForwardBatch b) {
+        meta.stage(b);
+        staged = b;
+    }
+
+    ForwardBatch batch() {
+        if (batch == null) throw new IllegalStateException("no forward in progress (call begin first)");
+        return batch;
+    }
+
+    BatchMeta meta() {
+        return meta;
+    }
+
+    ActivationArena arena() {
+        return arena;
+    }
+
+    @Override
+    public long mark() {
+        return device.call(() -> arena.mark());
+    }
+
+    @Override
+    public void release(long mark) {
+        device.run(() -> arena.release(mark));
+    }
+
+    @Override
+    public Tensor tensor(int rows, int cols) {
+        return device.call(() -> newTensor(rows, cols));
+    }
+
+    private CudaTensor newTensor(int rows, int cols) {
+        long bytes = (long) rows * cols * precision.dtype.bytes;
+        return new CudaTensor(arena.alloc(bytes, "a " + rows + "x" + cols + " tensor"), rows, cols, cols, precision.dtype);
+    }
+
+    private long scratch(long bytes, String what) {
+        return arena.alloc(bytes, what);
+    }
+
+    @Override
+    public Tensor gatherRows(Tensor x, int[] rows) {
+        return device.call(() -> {
+            CudaTensor src = (CudaTensor) x;
+            CudaTensor out = newTensor(rows.length, src.cols());
+            long index;
+            if (batch != null && rows == batch.logitRows()) {
+                index = meta.logitRows();
+            } else {
+                index = scratch(4L * rows.length, "row indices");
+                uploadAsync(index, MemorySegment.ofArray(rows), 4L * rows.length);
+            }
+            k().fn("gather_rows_" + act).ptr(src.ptr()).i64(src.ld()).ptr(index).i32(src.cols()).ptr(out.ptr()).i64(out.ld())
+                    .launch(rows.length, 256);
+            return out;
+        });
+    }
+
+    /** A small host array to the device through a page-locked bounce buffer (not for captured graphs). */
+    private void uploadAsync(long dst, MemorySegment src, long bytes) {
+        MemorySegment p = pinned(bytes);
+        Driver.synchronize(device.stream(), "staging upload");
+        p.copyFrom(src.asSlice(0, bytes));
+        Driver.copyToDevice(dst, p, bytes, device.stream());
+    }
+
+    private MemorySegment pinned(long bytes) {
+        if (pinned == null || pinned.byteSize() < bytes) {
+            if (pinned != null) {
+                Driver.synchronize(device.stream(), "pinned buffer growth");
+                Driver.freeHost(pinned);
+            }
+            pinned = Driver.allocHost(Math.max(bytes, 1L << 20));
+        }
+        return pinned;
+    }
+
+    @Override
+    public float[] download(Tensor t) {
+        return device.call(() -> {
+            CudaTensor c = (CudaTensor) t;
+            long n = (long) c.rows() * c.cols();
+            long mark = arena.mark();
+            long packed = scratch(4 * n, "download of " + c.rows() + "x" + c.cols());
+            k().fn("to_f32_" + suffixOf(c)).ptr(c.ptr()).i64(c.ld()).i32(c.cols()).ptr(packed).launch(c.rows(), 256);
+            MemorySegment p = pinned(4 * n);
+            Driver.copyToHost(p, packed, 4 * n, device.stream());
+            Driver.synchronize(device.stream(), "download of " + c.rows() + "x" + c.cols());
+            arena.release(mark);
+            return p.asSlice(0, 4 * n).toArray(ValueLayout.JAVA_FLOAT);
+        });
+    }
+
+    int[] downloadInts(long src, int count) {
+        return device.call(() -> {
+            MemorySegment p = pinned(4L * count);
+            Driver.copyToHost(p, src, 4L * count, device.stream());
+            Driver.synchronize(device.stream(), "download of " + count + " ints");
+            return p.asSlice(0, 4L * count).toArray(ValueLayout.JAVA_INT);
+        });
+    }
+
+    @Override
+    public Tensor upload(float[] values, int rows, int cols) {
+        if (values.length != (long) rows * cols) throw new IllegalArgumentException(values.length + " values for " + rows + "x" + cols);
+        return device.call(() -> {
+            CudaTensor out = newTensor(rows, cols);
+            long tmp = scratch(4L * values.length, "upload");
+            uploadAsync(tmp, MemorySegment.ofArray(values), 4L * values.length);
+            k().fn("from_f32_" + act).ptr(tmp).i32(cols).ptr(out.ptr()).i64(out.ld()).launch(rows, 256);
+            return out;
+        });
+    }
+
+    private static String suffixOf(CudaTensor t) {
+        return t.dtype() == DType.BF16 ? "bf16" : "f32";
+    }
+
+    private CudaTensor check(Tensor t) {
+        CudaTensor c = (CudaTensor) t;
+        if (c.dtype() != precision.dtype) throw new IllegalArgumentException("tensor of " + c.dtype() + " on a " + precision + " backend");
+        return c;
+    }
+
+    // ---- ops ----
+
+    @Override
+    public void embed(Weight table, Tensor out) {
+        CudaWeight w = (CudaWeight) table;
+        CudaTensor o = check(out);
+        int[] tokens = batch().tokens();
+        for (int t : tokens) {
+            if (t < 0 || t >= w.rows()) throw new IllegalArgumentException("token id " + t + " outside the vocabulary [0, " + w.rows() + ")");
+        }
+        if (w.dtype() != DType.BF16 && w.dtype() != DType.F32) throw new IllegalArgumentException("embedding of " + w.dtype() + " is not supported on CUDA");
+        device.run(() -> k().fn("embed_" + w.suffix() + "_" + act).ptr(w.ptr()).ptr(meta.tokens()).i32(w.cols()).ptr(o.ptr()).i64(o.ld())
+                .launch(tokens.length, 256));
+    }
+
+    @Override
+    public void rmsNorm(Tensor x, Weight w, float eps, Tensor out) {
+        norm(check(x), null, (CudaWeight) w, eps, check(out));
+    }
+
+    @Override
+    public void addRmsNorm(Tensor x, Tensor delta, Weight w, float eps, Tensor out) {
+        norm(check(x), check(delta), (CudaWeight) w, eps, check(out));
+    }
+
+    private void norm(CudaTensor x, CudaTensor delta, CudaWeight w, float eps, CudaTensor out) {
+        if (w.cols() != x.cols()) throw new IllegalArgumentException("rmsNorm: weight has " + w.cols() + " values for " + x.cols() + " columns");
+        device.run(() -> k().fn("rmsnorm_" + act).ptr(x.ptr()).i64(x.ld()).ptr(delta == null ? 0 : delta.ptr()).i64(delta == null ? 0 : delta.ld())
+                .ptr(w.ptr()).f32(eps).ptr(out.ptr()).i64(out.ld()).i32(x.cols()).launch(x.rows(), 256));
+    }
+
+    @Override
+    public void add(Tensor acc, Tensor x) {
+        CudaTensor a = check(acc), b = check(x);
+        device.run(() -> k().fn("add_" + act).ptr(a.ptr()).i64(a.ld()).ptr(b.ptr()).i64(b.ld()).i32(a.cols()).launch(a.rows(), 256));
+    }
+
+    @Override
+    public void siluMul(Tensor gate, Tensor up, Tensor out) {
+        CudaTensor g = check(gate), u = check(up), o = check(out);
+        device.run(() -> k().fn("silu_mul_" + act).ptr(g.ptr()).i64(g.ld()).ptr(u.ptr()).i64(u.ld()).ptr(o.ptr()).i64(o.ld()).i32(g.cols())
+                .launch(g.rows(), 256));
+    }
+
+    @Override
+    public void linear(Tensor x, Weight w, Weight bias, Tensor out) {
+        CudaTensor xt = check(x), ot = check(out);
+        CudaWeight cw = (CudaWeight) w, cb = (CudaWeight) bias;
+        if (xt.cols() != cw.cols()) throw new IllegalArgumentException("linear: input has " + xt.cols() + " columns, weight expects " + cw.cols());
+        if (ot.cols() != cw.rows() || ot.rows() != xt.rows()) {
+            throw new IllegalArgumentException("linear: output " + ot.rows() + "x" + ot.cols() + " for " + xt.rows() + " tokens x " + cw.rows() + " rows");
+        }
+        if (cb != null && cb.cols() != cw.rows()) throw new IllegalArgumentException("linear: bias of " + cb.cols() + " for " + cw.rows() + " rows");
+        device.run(() -> linearOnDevice(xt, cw, cb, ot));
+    }
+
+    private void linearOnDevice(CudaTensor x, CudaWeight w, CudaWeight bias, CudaTensor out) {
+        int m = x.rows(), n = w.rows(), kk = w.cols();
+        if (m == 0) return;
+        if (precision == Precision.BFLOAT16) {
+            boolean narrow = w.dtype() == DType.BF16 || w.fp8();
+            if (m <= 8 && narrow && kk % 8 == 0 && x.ld() % 8 == 0 && x.ptr() % 16 == 0) {
+                k().fn("gemv_bf16_" + w.suffix()).ptr(x.ptr()).i64(x.ld()).ptr(w.ptr()).ptr(w.scales()).i32(w.scaleCols()).i32(Math.max(1, w.blockRows()))
+                        .ptr(bias == null ? 0 : bias.ptr()).ptr(out.ptr()).i64(out.ld()).i32(m).i32(n).i32(kk).launch(ceilDiv(n, 8), 256);
+                return;
+            }
+            if (lt != null && m > 8 && w.fp8() && fp8Layout >= 0 && n % 128 == 0 && kk % 128 == 0 && w.blockRows() == 128) {
+                long mark = arena.mark();
+                long xq = scratch((long) m * kk, "fp8 activations"), xs = scratch(4L * m * (kk / 128), "fp8 activation scales");
+                k().fn("quant_fp8_bf16").ptr(x.ptr()).i64(x.ld()).i32(kk).ptr(xq).ptr(xs).i32(m).i32((fp8Layout & 2) != 0 ? 1 : 0).launch(m, 256);
+                boolean done = lt.fp8Matmul(new CublasLt.Key(CublasLt.CUDA_R_16BF, m, n, kk, kk, out.ld(), 1, 0, 0, 0), xq, xs, w.ptr(), w.ltScales(),
+                        out.ptr(), device.stream());
+                arena.release(mark);
+                if (done) {
+                    if (bias != null) k().fn("add_bias_" + act).ptr(out.ptr()).i64(out.ld()).ptr(bias.ptr()).i32(n).launch(m, 256);
+                    return;
+                }
+            }
+            if (lt != null && m > 8 && narrow) {
+                long weights = w.ptr();
+                long mark = arena.mark();
+                if (w.fp8()) {
+                    // dequantize into a bf16 copy, then the tensor cores: at prefill sizes this pass is a few percent
+                    weights = scratch(2L * n * kk, "bf16 copy of an fp8 weight");
+                    k().fn("dequant_fp8_bf16").ptr(w.ptr()).ptr(w.scales()).i32(w.scaleCols()).i32(w.blockRows()).i32(w.blockCols())
+                            .ptr(weights).i32(kk).launch(n, 256);
+                }
+                boolean done = lt.matmul(new CublasLt.Key(CublasLt.CUDA_R_16BF, m, n, kk, x.ld(), out.ld(), 1, 0, 0, 0), x.ptr(), weights,
+                        out.ptr(), device.stream());
+                arena.release(mark);
+                if (done) {
+                    if (bias != null) k().fn("add_bias_" + act).ptr(out.ptr()).i64(out.ld()).ptr(bias.ptr()).i32(n).launch(m, 256);
+                    return;
+                }
+            }
+        }
+        gemm(x.ptr(), x.ld(), 0, w, 0, bias == null ? 0 : bias.ptr(), out.ptr(), out.ld(), 0, m, n, kk, 1);
+    }
+
+    /** Kiln's own GEMM: canonical summation order on the CUDA cores in float32 mode, tensor cores in bf16 (gemm.cuh). */
+    private void gemm(long x, long ldx, long xStride, CudaWeight w, long wStride, long bias, long out, long ldo, long oStride,
+                      int m, int n, int kk, int batches) {
+        k().fn((precision == Precision.BFLOAT16 ? "gemm_tc_bf16_" : "gemm_f32_") + w.suffix()).ptr(x).i64(ldx).i64(xStride).ptr(w.ptr()).i64(wStride).ptr(w.scales()).i32(w.scaleCols())
+                .i32(Math.max(1, w.blockRows())).ptr(bias).ptr(out).i64(ldo).i64(oStride).i32(m).i32(n).i32(kk)
+                .launch(ceilDiv(n, GEMM_TILE), ceilDiv(m, GEMM_TILE), batches, 256, 0);
+    }
+
+    @Override
+    public void headLinear(Heads x, Weight w, Heads out) {
+        CudaWeight cw = (CudaWeight) w;
+        CudaTensor xt = check(x.tensor()), ot = check(out.tensor());
+        int outWidth = out.width(), inWidth = x.width(), heads = x.count();
+        if (cw.rows() != heads * outWidth || cw.cols() != inWidth || out.count() != heads) {
+            throw new IllegalArgumentException("headLinear: weight " + cw.rows() + "x" + cw.cols() + " for " + heads + " heads " + inWidth + " -> " + outWidth);
+        }
+        if (cw.fp8()) throw new IllegalArgumentException("headLinear: fp8 per-head weights are not supported");
+        long es = precision.dtype.bytes;
+        long xp = xt.ptr() + x.offset() * es, op = ot.ptr() + out.offset() * es;
+        int m = xt.rows();
+        device.run(() -> {
+            if (m == 0) return;
+            if (lt != null && m > 8 && cw.dtype() == DType.BF16
+                    && lt.matmul(new CublasLt.Key(CublasLt.CUDA_R_16BF, m, outWidth, inWidth, xt.ld(), ot.ld(), heads, x.stride(),
+                    (long) outWidth * inWidth, out.stride()), xp, cw.ptr(), op, device.stream())) {
+                return;
+            }
+            gemm(xp, xt.ld(), x.stride(), cw, (long) outWidth * inWidth, 0, op, ot.ld(), out.stride(), m, outWidth, inWidth, heads);
+        });
+    }
+
+    @Override
+    public void rope(Heads x, Rope rope) {
+        CudaTensor t = check(x.tensor());
+        int half = rope.invFreq().length;
+        if (x.width() != 2 * half) throw new IllegalArgumentException("rope over " + x.width() + " columns, rope dim " + 2 * half);
+        device.run(() -> {
+            Long table = ropeTables.get(rope.invFreq());
+            if (table == null) {
+                table = uploadFloats(rope.invFreq());
+                ropeTables.put(rope.invFreq(), table);
+            }
+            k().fn("rope_" + act).ptr(t.ptr()).i64(t.ld()).i32(x.count()).i32(x.stride()).i32(x.offset()).ptr(meta.positions())
+                    .ptr(table).i32(half).f32(rope.attentionFactor()).i32(rope.interleaved() ? 1 : 0).launch(t.rows(), 128);
+        });
+    }
+
+    private void store(CudaKvCache cache, int layer, CudaTensor src, int at) {
+        long entry = cache.layout().valuesPerToken();
+        k().fn("kv_store_" + act).ptr(src.ptr()).i64(src.ld()).i32(src.cols()).ptr(meta.newSlots()).ptr(cache.layer(layer)).i64(entry).i32(at)
+                .launch(src.rows(), 128);
+    }
+
+    private CudaKvCache cacheOf(KvCache cache) {
+        CudaKvCache c = (CudaKvCache) cache;
+        if (c.backend() != this) throw new IllegalArgumentException("KV cache belongs to another backend");
+        return c;
+    }
+
+    @Override
+    public void mlaAttention(KvCache cache, int layer, Heads qLatent, Heads qRope, Tensor latent, Tensor keyRope, float scale, Heads out) {
+        CudaKvCache c = cacheOf(cache);
+        KvLayout.Mla l = (KvLayout.Mla) c.layout();
+        if (qLatent.width() != l.latentDim() || qRope.width() != l.ropeDim() || out.width() != l.latentDim()) {
+            throw new IllegalArgumentException("mlaAttention: widths " + qLatent.width() + "/" + qRope.width() + " for a cache of " + l);
+        }
+        device.run(() -> {
+            store(c, layer, check(latent), 0);
+            store(c, layer, check(keyRope), l.latentDim());
+            int heads = qLatent.count();
+            attend(c, layer, qLatent, qRope, heads, heads, 1, l.latentDim(), l.ropeDim(), l.latentDim(), 0, 0, 0, scale, out);
+        });
+    }
+
+    @Override
+    public void attention(KvCache cache, int layer, Heads q, Heads k, Heads v, float scale, Heads out) {
+        CudaKvCache c = cacheOf(cache);
+        KvLayout.Gqa g = (KvLayout.Gqa) c.layout();
+        int kvw = g.kvHeads() * g.headDim();
+        if (q.count() % g.kvHeads() != 0 || q.width() != g.headDim()) {
+            throw new IllegalArgumentException("attention: " + q.count() + " heads of " + q.width() + " for " + g);
+        }
+        device.run(() -> {
+            store(c, layer, (CudaTensor) k.tensor().columns(k.column(0), kvw), 0);
+            store(c, layer, (CudaTensor) v.tensor().columns(v.column(0), kvw), kvw);
+            attend(c, layer, q, null, q.count(), q.count() / g.kvHeads(), g.kvHeads(), g.headDim(), 0, g.headDim(), 0, kvw, g.headDim(), scale, out);
+        });
+    }
+
+    /** Launches attention (+ the split merge in decode); see attention.cuh for the parameters. */
+    private void attend(CudaKvCache c, int layer, Heads q1, Heads q2, int heads, int headsPerKv, int kvHeads, int kd1, int kd2, int vd,
+                        int kOff, int vOff, int kvStride, float scale, Heads out) {
+        if (vd > 512 || kd1 + kd2 > 1024) throw new IllegalArgumentException("attention: head widths " + (kd1 + kd2) + "/" + vd + " exceed the kernel's 1024/512");
+        ForwardBatch b = batch();
+        int tokens = b.numTokens();
+        long es = precision.dtype.bytes;
+        CudaTensor q1t = check(q1.tensor()), ot = check(out.tensor());
+        CudaTensor q2t = q2 == null ? null : check(q2.tensor());
+        int blocksPerKv = ceilDiv(headsPerKv, ATT_G);
+        int splits = 1;
+        if (b.isDecode()) {
+            // float32: a fixed split limit keeps each token's result independent of the batch; bf16: split only
+            // as far as the batch leaves the GPU idle (fewer partial results to keep)
+            splits = precision == Precision.FLOAT32 ? MAX_SPLITS
+                    : Math.clamp(ceilDiv(2 * device.smCount, Math.max(1, tokens * blocksPerKv * kvHeads)), 1, MAX_SPLITS);
+        }
+        long mark = arena.mark();
+        long partAcc = 0, partMl = 0;
+        if (splits > 1) {
+            long units = (long) tokens * heads * splits;
+            partAcc = scratch(4L * units * vd, "attention partial sums");
+            partMl = scratch(8L * units, "attention partial maxima");
+        }
+        int kd = kd1 + kd2;
+        boolean vInK = vOff == kOff && vd <= kd;
+        long smem = 4L * ((long) (ATT_G + ATT_KT) * (kd + 1) + (vInK ? 0 : (long) ATT_KT * vd) + ATT_G * ATT_KT + 3 * ATT_G);
+        long entry = c.layout().valuesPerToken();
+        k().fn("attention_" + act).ptr(q1t.ptr() + q1.offset() * es).i64(q1t.ld()).i32(q1.stride())
+                .ptr(q2t == null ? 0 : q2t.ptr() + q2.offset() * es).i64(q2t == null ? 0 : q2t.ld()).i32(q2 == null ? 0 : q2.stride())
+                .ptr(c.layer(layer)).i32(heads).i32(headsPerKv).i32(blocksPerKv).i32(kd1).i32(kd2).i32(vd).i64(entry).i32(kOff).i32(vOff).i32(kvStride)
+                .ptr(meta.tokenSeq()).ptr(meta.tokenVisible()).ptr(meta.seqSlotStart()).ptr(meta.slots()).f32(scale)
+                .ptr(ot.ptr() + out.offset() * es).i64(ot.ld()).i32(out.stride()).ptr(partAcc).ptr(partMl)
+                .launch(blocksPerKv * kvHeads, tokens, splits, 256, (int) smem);
+        if (splits > 1) {
+            k().fn("attention_combine_" + act).ptr(meta.tokenVisible()).i32(splits).i32(heads).i32(vd).ptr(partAcc).ptr(partMl)
+                    .ptr(ot.ptr() + out.offset() * es).i64(ot.ld()).i32(out.stride()).launch(heads, tokens, 1, 128, 0);
+        }
+        arena.release(mark);
+    }
+
+    @Override
+    public Routing route(Tensor routerLogits, Weight scoreBias, MoeRouting r) {
+        CudaTensor l = check(routerLogits);
+        if (l.cols() != r.experts()) throw new IllegalArgumentException("router gave " + l.cols() + " logits for " + r.experts() + " experts");
+        if (r.experts() > 512 || r.topK() > 16 || r.topK() > r.experts()) {
+            throw new IllegalArgumentException("routing of " + r.experts() + " experts, top " + r.topK() + " exceeds the kernel's 512 / 16");
+        }
+        CudaWeight bias = (CudaWeight) scoreBias;
+        return device.call(() -> {
+            int tokens = l.rows(), topK = r.topK();
+            long ids = scratch(4L * tokens * topK, "expert ids"), weights = scratch(4L * tokens * topK, "expert weights");
+            k().fn("moe_route_" + act).ptr(l.ptr()).i64(l.ld()).i32(r.experts()).i32(topK).i32(r.scoring() == MoeRouting.Scoring.SIGMOID ? 1 : 0)
+                    .ptr(bias == null ? 0 : bias.ptr()).i32(r.groups()).i32(r.topkGroups()).i32(r.method() == MoeRouting.Method.GROUP_LIMITED ? 1 : 0)
+                    .i32(r.normalize() ? 1 : 0).f32(r.scalingFactor()).ptr(ids).ptr(weights).launch(tokens, 256);
+            return new CudaMoe.Routing(this, tokens, topK, ids, weights);
+        });
+    }
+
+    @Override
+    public void moe(Tensor x, Routing routing, Experts experts, Tensor out) {
+        CudaTensor xt = check(x), ot = check(out);
+        CudaMoe.Routing r = (CudaMoe.Routing) routing;
+        CudaMoe.Experts e = (CudaMoe.Experts) experts;
+        if (xt.cols() != e.hidden() || ot.cols() != e.hidden() || r.tokens() != xt.rows()) {
+            throw new IllegalArgumentException("moe: input " + xt.rows() + "x" + xt.cols() + " for experts of hidden " + e.hidden() + ", routing of " + r.tokens());
+        }
+        device.run(() -> {
+            int tokens = xt.rows(), topK = r.topK(), assignments = tokens * topK;
+            if (tokens == 0) return;
+            long mark = arena.mark();
+            int inter = e.inter(), hidden = e.hidden();
+            // decode-sized groups (a few rows per expert) take the memory-bound grouped GEMV in bf16 mode
+            boolean gemv = precision == Precision.BFLOAT16 && (e.dtype() == DType.BF16 || e.dtype() == DType.F8_E4M3)
+                    && hidden % 8 == 0 && inter % 8 == 0 && xt.ld() % 8 == 0 && assignments <= 16 * e.count();
+            int tileRows = gemv ? 8 : GEMM_TILE;
+            int maxTiles = Math.min(assignments, ceilDiv(assignments, tileRows) + e.count());
+            long perm = scratch(4L * assignments, "moe order"), inv = scratch(4L * assignments, "moe positions");
+            long tileExpert = scratch(4L * maxTiles, "moe tiles"), tileBegin = scratch(4L * maxTiles, "moe tiles"),
+                    tileEnd = scratch(4L * maxTiles, "moe tiles"), numTiles = scratch(4, "moe tile count");
+            k().fn("moe_align_k").ptr(r.ids()).i32(assignments).i32(e.count()).i32(tileRows).ptr(perm).ptr(inv).ptr(tileExpert).ptr(tileBegin)
+                    .ptr(tileEnd).ptr(numTiles).launch(1, 1024);
+            String w = switch (e.dtype()) {
+                case F32 -> "wf32";
+                case BF16 -> "wbf16";
+                case F8_E4M3 -> "wfp8";
+                default -> throw new IllegalArgumentException("experts of " + e.dtype());
+            };
+            CudaTensor g = newTensor(assignments, inter), u = newTensor(assignments, inter), y = newTensor(assignments, hidden);
+            int scaleColsIn = ceilDiv(hidden, 128), scaleColsInter = ceilDiv(inter, 128);
+            String name = (gemv ? "moe_gemv_bf16_" : precision == Precision.BFLOAT16 ? "moe_gemm_tc_bf16_" : "moe_gemm_f32_") + w;
+            int perBlock = gemv ? 8 : GEMM_TILE;
+            k().fn(name).ptr(xt.ptr()).i64(xt.ld()).ptr(perm).i32(topK).ptr(e.gate()).ptr(e.gateScales()).i32(scaleColsIn).i32(e.blockRows())
+                    .ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(g.ptr()).i64(g.ld()).i32(inter).i32(hidden)
+                    .launch(ceilDiv(inter, perBlock), maxTiles, 1, 256, 0);
+            k().fn(name).ptr(xt.ptr()).i64(xt.ld()).ptr(perm).i32(topK).ptr(e.up()).ptr(e.upScales()).i32(scaleColsIn).i32(e.blockRows())
+                    .ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(u.ptr()).i64(u.ld()).i32(inter).i32(hidden)
+                    .launch(ceilDiv(inter, perBlock), maxTiles, 1, 256, 0);
+            k().fn("silu_mul_" + act).ptr(g.ptr()).i64(g.ld()).ptr(u.ptr()).i64(u.ld()).ptr(g.ptr()).i64(g.ld()).i32(inter).launch(assignments, 256);
+            k().fn(name).ptr(g.ptr()).i64(g.ld()).ptr(0).i32(1).ptr(e.down()).ptr(e.downScales()).i32(scaleColsInter).i32(e.blockRows())
+                    .ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(y.ptr()).i64(y.ld()).i32(hidden).i32(inter)
+                    .launch(ceilDiv(hidden, perBlock), maxTiles, 1, 256, 0);
+            k().fn("moe_combine_" + act).ptr(y.ptr()).i64(y.ld()).ptr(inv).ptr(r.weights()).i32(topK).i32(hidden).ptr(ot.ptr()).i64(ot.ld())
+                    .launch(tokens, 256);
+            arena.release(mark);
+        });
+    }
+
+    @Override
+    public int[] argmax(Tensor logits) {
+        CudaTensor l = check(logits);
+        return device.call(() -> {
+            long mark = arena.mark();
+            long out = scratch(4L * l.rows(), "argmax");
+            k().fn("argmax_" + act).ptr(l.ptr()).i64(l.ld()).i32(l.cols()).ptr(out).launch(l.rows(), 256);
+            int[] ids = downloadInts(out, l.rows());
+            arena.release(mark);
+            return ids;
+        });
+    }
+
+    @Override
+    public int[] sample(Tensor logits, float[] temperature, int[] topK, float[] topP, float[] uniform) {
+        CudaTensor l = check(logits);
+        int rows = l.rows();
+        if (temperature.length != rows || topK.length != rows || topP.length != rows || uniform.length != rows) {
+            throw new IllegalArgumentException("sample: parameters for " + temperature.length + " rows, logits have " + rows);
+        }
+        return device.call(() -> {
+            long mark = arena.mark();
+            long params = scratch(16L * rows, "sampling parameters"), out = scratch(4L * rows, "sampled ids");
+            MemorySegment host = MemorySegment.ofArray(new int[4 * rows]);
+            MemorySegment.copy(temperature, 0, host, ValueLayout.JAVA_FLOAT_UNALIGNED, 0, rows);
+            MemorySegment.copy(topK, 0, host, ValueLayout.JAVA_INT_UNALIGNED, 4L * rows, rows);
+            MemorySegment.copy(topP, 0, host, ValueLayout.JAVA_FLOAT_UNALIGNED, 8L * rows, rows);
+            MemorySegment.copy(uniform, 0, host, ValueLayout.JAVA_FLOAT_UNALIGNED, 12L * rows, rows);
+            uploadAsync(params, host, 16L * rows);
+            k().fn("sample_" + act).ptr(l.ptr()).i64(l.ld()).i32(l.cols()).ptr(params).ptr(params + 4L * rows).ptr(params + 8L * rows)
+                    .ptr(params + 12L * rows).ptr(out).launch(rows, 1024);
+            int[] ids = downloadInts(out, rows);
+            arena.release(mark);
+            return ids;
+        });
+    }
+
+    /**
+     * Finds out once whether cuBLASLt's block-scaled FP8 GEMM works here and which scale layouts it reads, by
+     * comparing a small product against Kiln's own GEMM on the same fp8 weights (activation quantisation costs a
+     * few percent; a wrong layout costs far more). Returns the layout bits, or -1 (then FP8 weights go through a
+     * bf16 copy and the bf16 GEMM).
+     */
+    private int probeFp8() {
+        int m = 64, n = 256, kk = 512, sr = n / 128, sc = kk / 128;
+        java.util.Random r = new java.util.Random(7);
+        float[] xv = new float[m * kk], scales = new float[sr * sc];
+        byte[] codes = new byte[n * kk];
+        for (int i = 0; i < xv.length; i++) xv[i] = (float) r.nextGaussian();
+        for (int i = 0; i < codes.length; i++) codes[i] = (byte) (r.nextInt(2) << 7 | (3 + r.nextInt(8)) << 3 | r.nextInt(8));
+        for (int i = 0; i < scales.length; i++) scales[i] = (float) ((0.25 + 2 * r.nextDouble()) / Math.sqrt(kk));
+        try {
+            CudaWeight w = new CudaWeight(DType.F8_E4M3, n, kk, upload(MemorySegment.ofArray(codes), codes.length), uploadFloats(scales), 128, 128, sc,
+                    codes.length, 0);
+            long transposed = uploadFloats(transpose(scales, sr, sc));
+            CudaTensor x = (CudaTensor) upload(xv, m, kk), ref = newTensor(m, n), out = newTensor(m, n);
+            gemm(x.ptr(), x.ld(), 0, w, 0, 0, ref.ptr(), ref.ld(), 0, m, n, kk, 1);
+            float[] want = download(ref);
+            double scale = 0;
+            for (float v : want) scale = Math.max(scale, Math.abs(v));
+            if (!(scale > 0)) {
+                Log.warn("cuBLASLt FP8 probe: Kiln's own GEMM gave %s; block-scaled FP8 GEMM not used", scale == 0 ? "all zeros" : "NaN");
+                return -1;
+            }
+            long xq = scratch((long) m * kk, "fp8 probe"), xs = scratch(4L * m * sc, "fp8 probe");
+            StringBuilder tried = new StringBuilder();
+            for (int layout = 0; layout < 4; layout++) {
+                k().fn("quant_fp8_bf16").ptr(x.ptr()).i64(x.ld()).i32(kk).ptr(xq).ptr(xs).i32(m).i32((layout & 2) != 0 ? 1 : 0).launch(m, 256);
+                boolean ok = lt.fp8Matmul(new CublasLt.Key(CublasLt.CUDA_R_16BF, m, n, kk, kk, out.ld(), 1, 0, 0, 0), xq, xs, w.ptr(),
+                        (layout & 1) != 0 ? transposed : w.scales(), out.ptr(), device.stream());
+                if (!ok) {
+                    Log.info("cuBLASLt block-scaled FP8 GEMM unavailable here; FP8 weights of large batches use a bf16 copy");
+                    return -1;
+                }
+                float[] got = download(out);
+                double worst = 0;
+                for (int i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+                double rel = worst / Math.max(scale, 1e-30);
+                tried.append(String.format(" layout %d: %.3g;", layout, rel));
+                if (rel < 0.08) {
+                    Log.info("cuBLASLt block-scaled FP8 GEMM in use (scale layout %d, probe error %.3g of the largest output)", layout, rel);
+                    return layout;
+                }
+            }
+            Log.warn("cuBLASLt block-scaled FP8 GEMM disagrees with Kiln's GEMM in every scale layout (%s); not used", tried);
+        } catch (RuntimeException e) {
+            Log.warn("cuBLASLt block-scaled FP8 GEMM probe failed (%s); not used", e.getMessage());
+        } finally {
+            arena.reset();
+        }
+        return -1;
+    }
+
+    // ---- graphs and timing (package-private: CudaGraphRunner and the benchmarks) ----
+
+    void setCapturing(boolean on) {
+        k().capturing = on;
+    }
+
+    /** Peak activation bytes so far. */
+    public long activationPeak() {
+        return device.call(() -> arena.peak());
+    }
+
+    private static int ceilDiv(int a, int b) {
+        return (a + b - 1) / b;
+    }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        device.run(() -> {
+            Driver.synchronize(device.stream(), "backend close");
+            if (lt != null) lt.close();
+            if (ltWorkspace != 0) Driver.free(ltWorkspace);
+            for (long p : allocations) Driver.free(p);
+            allocations.clear();
+            meta.close();
+            arena.close();
+            if (pinned != null) Driver.freeHost(pinned);
+        });
+        if (ownsDevice) device.close();
+    }
+}

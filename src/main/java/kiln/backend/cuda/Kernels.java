@@ -1,0 +1,127 @@
+package kiln.backend.cuda;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * Kiln's kernels module (classpath resource kiln/cuda/kernels.fatbin, built from src/main/cuda by nvcc) on one
+ * device, and the launcher. Argument values go into one reusable native buffer whose pointer array is fixed,
+ * so a launch allocates nothing; only the device's owner thread launches.
+ *
+ * <p>With {@code -Dkiln.cuda.sync=true} every launch is followed by a stream synchronisation, so an illegal
+ * address or a trap is reported against the kernel that caused it (the device harness runs tests that way).
+ */
+final class Kernels implements AutoCloseable {
+    static final String RESOURCE = "/kiln/cuda/kernels.fatbin";
+    private static final int MAX_ARGS = 40;
+    static final boolean SYNC_EACH_LAUNCH = Boolean.getBoolean("kiln.cuda.sync");
+
+    private final CudaDevice device;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment module;
+    private final Map<String, MemorySegment> functions = new HashMap<>();
+    private final Map<String, Integer> sharedLimit = new HashMap<>();
+    private final MemorySegment params, values;
+    private MemorySegment fn;
+    private String fnName;
+    private int n;
+    boolean capturing;
+
+    static boolean resourcePresent() {
+        return Kernels.class.getResource(RESOURCE) != null;
+    }
+
+    Kernels(CudaDevice device) {
+        this.device = device;
+        byte[] image;
+        try (InputStream in = Kernels.class.getResourceAsStream(RESOURCE)) {
+            if (in == null) {
+                throw new CudaException("classpath resource " + RESOURCE + " is missing: this build ran without nvcc "
+                        + "(build on a machine with the CUDA toolkit, or use --device cpu)");
+            }
+            image = in.readAllBytes();
+        } catch (IOException e) {
+            throw new CudaException("cannot read " + RESOURCE + ": " + e.getMessage(), e);
+        }
+        MemorySegment img = arena.allocate(image.length + 1L, 64);
+        MemorySegment.copy(image, 0, img, ValueLayout.JAVA_BYTE, 0, image.length);
+        module = Driver.loadModule(img);
+        params = arena.allocate(8L * MAX_ARGS, 8);
+        values = arena.allocate(8L * MAX_ARGS, 8);
+        for (int i = 0; i < MAX_ARGS; i++) params.setAtIndex(ValueLayout.ADDRESS, i, values.asSlice(8L * i, 8));
+    }
+
+    private MemorySegment function(String name) {
+        MemorySegment f = functions.get(name);
+        if (f == null) {
+            f = Driver.function(module, name);
+            functions.put(name, f);
+        }
+        return f;
+    }
+
+    /** Starts a launch of kernel {@code name}; add arguments in declaration order, then {@link #launch}. */
+    Kernels fn(String name) {
+        if (!device.onOwnerThread()) throw new IllegalStateException("kernel " + name + " launched off the device thread");
+        fn = function(name);
+        fnName = name;
+        n = 0;
+        return this;
+    }
+
+    Kernels ptr(long p) {
+        values.setAtIndex(ValueLayout.JAVA_LONG, n++, p);
+        return this;
+    }
+
+    Kernels i64(long v) {
+        values.setAtIndex(ValueLayout.JAVA_LONG, n++, v);
+        return this;
+    }
+
+    Kernels i32(int v) {
+        values.set(ValueLayout.JAVA_INT, 8L * n++, v);
+        return this;
+    }
+
+    Kernels f32(float v) {
+        values.set(ValueLayout.JAVA_FLOAT, 8L * n++, v);
+        return this;
+    }
+
+    void launch(int gx, int gy, int gz, int block, int sharedBytes) {
+        if (gx <= 0 || gy <= 0 || gz <= 0) return;  // nothing to do (e.g. zero rows)
+        if (gy > 65535 || gz > 65535) throw new IllegalArgumentException(fnName + ": grid " + gx + "x" + gy + "x" + gz + " exceeds 65535 in y or z");
+        if (sharedBytes > 48 * 1024) {
+            Integer set = sharedLimit.get(fnName);
+            if (set == null || set < sharedBytes) {
+                if (sharedBytes > device.maxSharedPerBlock) {
+                    throw new CudaException(fnName + " needs " + sharedBytes + " bytes of shared memory, the device allows " + device.maxSharedPerBlock);
+                }
+                Driver.setFunctionAttribute(fn, Driver.FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedBytes, fnName);
+                sharedLimit.put(fnName, sharedBytes);
+            }
+        }
+        int rc = Driver.launch(fn, gx, gy, gz, block, 1, 1, sharedBytes, device.stream(), params);
+        if (rc != 0) {
+            throw new CudaException("cuLaunchKernel(" + fnName + ", grid " + gx + "x" + gy + "x" + gz + ", block " + block
+                    + ", " + sharedBytes + " B shared) failed: " + Driver.describe(rc));
+        }
+        if (SYNC_EACH_LAUNCH && !capturing) Driver.synchronize(device.stream(), "kernel " + fnName + " (grid " + gx + "x" + gy + "x" + gz + ")");
+    }
+
+    void launch(int gx, int block) {
+        launch(gx, 1, 1, block, 0);
+    }
+
+    @Override
+    public void close() {
+        Driver.unloadModule(module);
+        arena.close();
+    }
+}

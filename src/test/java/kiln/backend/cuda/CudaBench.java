@@ -1,0 +1,363 @@
+package kiln.backend.cuda;
+
+import kiln.backend.Backend;
+import kiln.backend.ForwardBatch;
+import kiln.backend.Heads;
+import kiln.backend.KvLayout;
+import kiln.backend.MoeRouting;
+import kiln.backend.Tensor;
+import kiln.backend.Weight;
+import kiln.config.ModelConfig;
+import kiln.io.DType;
+import kiln.io.TensorData;
+import kiln.model.Model;
+import kiln.model.Models;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+import java.util.SplittableRandom;
+import java.util.stream.IntStream;
+
+/**
+ * GPU benchmarks of the CUDA backend (bf16 activations, the serving mode), for the device harness:
+ * <pre>
+ *   decode   step time at batch 1, 8, 32, 64, 128 (CUDA graphs; eager at 1 and 64 too) for deepseek-v2-lite
+ *            (dummy bf16) and deepseek-r1 cut to the layers that fit (dummy FP8), context 1024 per sequence,
+ *            against the bytes the step must read (weights touched + KV) over -Dkiln.bench.bandwidthGBs
+ *   prefill  one 4,096-token chunk of each model: linear and total TFLOP/s
+ *   kernels  FP8 linear at R1 shapes, MLA decode over 4,096 keys, an R1 MoE layer (256 FP8 experts, top 8)
+ * </pre>
+ * {@code java ... kiln.backend.cuda.CudaBench [decode] [prefill] [kernels] [--out FILE.jsonl] [--models v2,r1]}.
+ * Each measurement is printed and appended as one JSON line to the output file.
+ */
+public final class CudaBench {
+    private static final int CTX = 1024;
+    private static final int[] BATCHES = {1, 8, 32, 64, 128};
+    private final PrintStream jsonl;
+    private final double bandwidth = Double.parseDouble(System.getProperty("kiln.bench.bandwidthGBs", "0"));
+    private final List<String> summary = new ArrayList<>();
+
+    CudaBench(PrintStream jsonl) {
+        this.jsonl = jsonl;
+    }
+
+    public static void main(String[] args) throws IOException {
+        List<String> sections = new ArrayList<>();
+        Path out = null;
+        List<String> models = List.of("v2", "r1");
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--out" -> out = Path.of(args[++i]);
+                case "--models" -> models = List.of(args[++i].split(","));
+                default -> sections.add(args[i]);
+            }
+        }
+        if (sections.isEmpty()) sections = List.of("decode", "prefill", "kernels");
+        PrintStream js = out == null ? new PrintStream(PrintStream.nullOutputStream())
+                : new PrintStream(Files.newOutputStream(out, StandardOpenOption.CREATE, StandardOpenOption.APPEND), true);
+        CudaBench b = new CudaBench(js);
+        for (String model : models) {
+            if (model.equals("none")) continue;
+            if (sections.contains("decode") || sections.contains("prefill")) {
+                try {
+                    b.model(model, sections.contains("decode"), sections.contains("prefill"));
+                } catch (Throwable e) {
+                    System.out.println("[bench] " + model + " failed: " + e);
+                    e.printStackTrace(System.out);
+                    b.summary.add(String.format("%-28s FAILED: %s", model, e));
+                }
+            }
+        }
+        if (sections.contains("kernels")) {
+            try {
+                b.kernels();
+            } catch (Throwable e) {
+                System.out.println("[bench] kernels failed: " + e);
+                e.printStackTrace(System.out);
+                b.summary.add("kernels FAILED: " + e);
+            }
+        }
+        System.out.println("==== Kiln CUDA benchmark summary" + (b.bandwidth > 0 ? String.format(" (bandwidth ceiling %.0f GB/s)", b.bandwidth) : ""));
+        b.summary.forEach(System.out::println);
+        js.close();
+        System.exit(0);
+    }
+
+    private void record(String section, String name, String shape, double ms, double bytes, double flops, String extra) {
+        double gbs = bytes > 0 ? bytes / (ms * 1e6) : 0, tflops = flops > 0 ? flops / (ms * 1e9) : 0;
+        double floorMs = bandwidth > 0 && bytes > 0 ? bytes / (bandwidth * 1e6) : 0;
+        jsonl.printf(Locale.ROOT, "{\"section\":\"%s\",\"name\":\"%s\",\"shape\":\"%s\",\"ms\":%.4f,\"bytes\":%.0f,\"flops\":%.0f,\"gbs\":%.1f,\"tflops\":%.2f,\"floor_ms\":%.4f%s}%n",
+                section, name, shape, ms, bytes, flops, gbs, tflops, floorMs, extra.isEmpty() ? "" : "," + extra);
+        String line = String.format(Locale.ROOT, "%-9s %-26s %-30s %9.3f ms %8.0f GB/s %7.1f TFLOP/s%s", section, name, shape, ms, gbs, tflops,
+                floorMs > 0 ? String.format(Locale.ROOT, "  floor %.3f ms (%.0f%%)", floorMs, 100 * floorMs / ms) : "");
+        System.out.println("[bench] " + line);
+        summary.add(line);
+    }
+
+    private static CudaBackend backend(long activationBytes) {
+        return new CudaBackend(CudaOptions.defaults().withPrecision(Precision.BFLOAT16).withActivationBytes(activationBytes));
+    }
+
+    // ---- whole models ----
+
+    private void model(String which, boolean decode, boolean prefill) {
+        Path path = which.endsWith(".json") ? Path.of(which) : Path.of("configs", which.equals("v2") ? "deepseek-v2-lite.json" : "deepseek-r1.json");
+        try (CudaBackend g = backend(6L << 30)) {
+            ModelConfig base = ModelConfig.load(path);
+            ModelConfig c = base;
+            if (which.equals("r1")) {
+                int layers = r1LayersThatFit(base, g.device().memInfo()[0]);
+                c = ModelConfig.load(path, "{\"num_hidden_layers\": " + layers + "}");
+            }
+            String tag = which.equals("v2") ? "v2-lite bf16" : which.equals("r1") ? "r1 fp8 " + c.numLayers() + "L" : path.getFileName().toString();
+            long t0 = System.nanoTime();
+            try (Model m = Models.load(c, path, Models.LoadFormat.DUMMY, g)) {
+                System.out.printf("[bench] %s loaded: %.1f GB of weights in %.0f s%n", tag, m.weightBytes() / 1e9, (System.nanoTime() - t0) / 1e9);
+                if (decode) decode(g, m, c, tag);
+                if (prefill) prefill(g, m, c, tag);
+            }
+        }
+    }
+
+    /** Dense layers first, then as many MoE layers as fit next to the activations and a 128 x 1024 KV pool. */
+    static int r1LayersThatFit(ModelConfig c, long freeBytes) {
+        long h = c.hiddenSize(), heads = c.numHeads();
+        long attention = c.qLoraRank() * h + heads * c.qkHeadDim() * c.qLoraRank() + (c.kvLoraRank() + c.qkRopeHeadDim()) * h
+                + h * heads * c.vHeadDim() + 2L * 2 * heads * c.kvLoraRank() * c.qkNopeHeadDim();
+        long moe = (long) (c.nRoutedExperts() + c.nSharedExperts()) * 3 * h * c.moeIntermediateSize() + attention;
+        long dense = 3 * h * c.intermediateSize() + attention;
+        long fixed = 2L * 2 * c.vocabSize() * h + (long) c.firstKDenseReplace() * dense;
+        long kvPerLayer = 130L * (CTX + 2) * (c.kvLoraRank() + c.qkRopeHeadDim()) * 2;
+        long reserve = 3L << 30;  // beyond the activation arena, already allocated
+        long room = freeBytes - fixed - reserve;
+        int moeLayers = (int) Math.max(1, room / (moe + kvPerLayer));
+        // dummy weights are generated on the host and kept there while the model lives: stay within 60% of RAM
+        long host = hostMemoryBytes();
+        if (host > 0) moeLayers = (int) Math.max(1, Math.min(moeLayers, (long) (0.6 * host - fixed) / moe));
+        return Math.min(c.numLayers(), c.firstKDenseReplace() + moeLayers);
+    }
+
+    static long hostMemoryBytes() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
+                if (line.startsWith("MemTotal:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+            }
+        } catch (IOException | RuntimeException e) {
+            // not Linux: no host limit
+        }
+        return 0;
+    }
+
+    /** Bytes a decode step of {@code b} sequences reads: weights touched (expected distinct experts) + KV. */
+    static double decodeBytes(Model m, ModelConfig c, int b, int ctx) {
+        double perToken = m.decodeBytesPerToken();
+        if (c.nRoutedExperts() > 0) {
+            int moeLayers = 0;
+            for (int l = 0; l < c.numLayers(); l++) if (c.isMoeLayer(l)) moeLayers++;
+            double perExpert = 3.0 * c.hiddenSize() * c.moeIntermediateSize() * (c.fp8BlockSize() != null ? 1.0 : 2.0);
+            double e = c.nRoutedExperts(), k = c.numExpertsPerTok();
+            double touched = e * (1 - Math.pow(1 - k / e, b));
+            perToken += moeLayers * (touched - k) * perExpert;
+        }
+        double kvPerToken = c.isMla() ? (c.kvLoraRank() + c.qkRopeHeadDim()) : 2.0 * c.numKvHeads() * c.headDim();
+        return perToken + (double) b * (ctx + 1) * c.numLayers() * kvPerToken * 2;
+    }
+
+    private static ForwardBatch decodeBatch(int b, int ctx, Random r, int vocab) {
+        int[] tokens = new int[b], positions = new int[b], rows = new int[b];
+        List<ForwardBatch.Seq> seqs = new ArrayList<>();
+        for (int i = 0; i < b; i++) {
+            tokens[i] = 3 + r.nextInt(vocab - 3);
+            positions[i] = ctx;
+            rows[i] = i;
+            int[] slots = new int[ctx + 1];
+            for (int j = 0; j <= ctx; j++) slots[j] = i * (ctx + 1) + j;
+            seqs.add(new ForwardBatch.Seq(i, 1, ctx, slots));
+        }
+        return new ForwardBatch(tokens, positions, seqs, rows);
+    }
+
+    private void decode(CudaBackend g, Model m, ModelConfig c, String tag) {
+        Random r = new Random(1);
+        CudaGraphRunner runner = new CudaGraphRunner(m, 128);
+        for (int b : BATCHES) {
+            try (CudaKvCache cache = (CudaKvCache) g.kvCache(m.kvLayout(), b * (CTX + 1) + 8)) {
+                cache.zero();
+                ForwardBatch batch = decodeBatch(b, CTX, r, c.vocabSize());
+                double bytes = decodeBytes(m, c, b, CTX);
+                for (int i = 0; i < 2; i++) runner.forward(batch, cache);
+                g.device().synchronize();
+                int steps = 10;
+                long t0 = System.nanoTime();
+                for (int i = 0; i < steps; i++) runner.forward(batch, cache);
+                g.device().synchronize();
+                double ms = (System.nanoTime() - t0) / 1e6 / steps;
+                record("decode", tag + " graph", "bs " + b + " ctx " + CTX, ms, bytes, 0, "\"batch\":" + b + ",\"tok_s\":" + String.format(Locale.ROOT, "%.1f", b * 1000 / ms));
+                if (b == 1 || b == 64) {
+                    g.device().call(() -> m.forward(batch, cache));
+                    g.device().synchronize();
+                    t0 = System.nanoTime();
+                    for (int i = 0; i < 3; i++) g.device().call(() -> m.forward(batch, cache));
+                    g.device().synchronize();
+                    record("decode", tag + " eager", "bs " + b + " ctx " + CTX, (System.nanoTime() - t0) / 1e6 / 3, bytes, 0, "\"batch\":" + b);
+                }
+            } catch (RuntimeException e) {
+                System.out.println("[bench] decode " + tag + " bs " + b + " failed: " + e);
+                e.printStackTrace(System.out);
+                summary.add(String.format("decode    %-26s bs %d FAILED: %s", tag, b, e.getMessage()));
+            }
+        }
+        runner.releaseGraphs();
+    }
+
+    /** FLOPs of the projections for {@code tokens} tokens (experts: only the chosen), lm_head for one row. */
+    static double linearFlops(Model m, ModelConfig c, int tokens) {
+        double lmHeadBytes = 2.0 * c.vocabSize() * c.hiddenSize();
+        double bytesPerParam = c.fp8BlockSize() != null ? 1.0 : 2.0;
+        // an estimate: the few bf16 matrices of an FP8 model (absorbed MLA projections) are counted at the fp8 rate
+        double activeParams = (m.decodeBytesPerToken() - lmHeadBytes) / bytesPerParam;
+        return 2 * activeParams * tokens + 2.0 * c.vocabSize() * c.hiddenSize();
+    }
+
+    static double attentionFlops(ModelConfig c, int tokens) {
+        double pairs = (double) tokens * (tokens + 1) / 2;
+        double perPair = c.isMla() ? 2.0 * (c.kvLoraRank() + c.qkRopeHeadDim() + c.kvLoraRank()) * c.numHeads()
+                : 2.0 * 2 * c.headDim() * c.numHeads();
+        return pairs * perPair * c.numLayers();
+    }
+
+    private void prefill(CudaBackend g, Model m, ModelConfig c, String tag) {
+        int t = 4096;
+        Random r = new Random(2);
+        int[] tokens = new int[t], positions = new int[t], slots = new int[t];
+        for (int i = 0; i < t; i++) {
+            tokens[i] = 3 + r.nextInt(c.vocabSize() - 3);
+            positions[i] = slots[i] = i;
+        }
+        ForwardBatch batch = new ForwardBatch(tokens, positions, List.of(new ForwardBatch.Seq(0, t, 0, slots)), new int[]{t - 1});
+        try (CudaKvCache cache = (CudaKvCache) g.kvCache(m.kvLayout(), t + 8)) {
+            g.device().call(() -> m.forward(batch, cache));
+            g.device().synchronize();
+            long t0 = System.nanoTime();
+            g.device().call(() -> m.forward(batch, cache));
+            g.device().synchronize();
+            double ms = (System.nanoTime() - t0) / 1e6;
+            double lin = linearFlops(m, c, t), att = attentionFlops(c, t);
+            record("prefill", tag + " (all)", t + " tokens", ms, 0, lin + att, String.format(Locale.ROOT, "\"linear_flops\":%.0f,\"attention_flops\":%.0f", lin, att));
+            System.out.printf("[bench] prefill %s: linear %.1f TFLOP + attention %.1f TFLOP; activation peak %.2f GiB%n", tag, lin / 1e12, att / 1e12,
+                    g.activationPeak() / 1073741824.0);
+        } catch (RuntimeException e) {
+            System.out.println("[bench] prefill " + tag + " failed: " + e);
+            e.printStackTrace(System.out);
+            summary.add(String.format("prefill   %-26s FAILED: %s", tag, e.getMessage()));
+        }
+    }
+
+    // ---- single kernels ----
+
+    private final Arena arena = Arena.ofShared();
+
+    private TensorData fp8(String name, int rows, int cols, long seed) {
+        long n = (long) rows * cols;
+        MemorySegment m = arena.allocate(n, 64);
+        int chunks = (int) Math.max(1, Math.min(1024, n >> 20));
+        IntStream.range(0, chunks).parallel().forEach(ch -> {
+            SplittableRandom r = new SplittableRandom(seed * 7919 + ch);
+            for (long i = n * ch / chunks, end = n * (ch + 1) / chunks; i < end; i++) {
+                int b = r.nextInt(256);
+                m.set(ValueLayout.JAVA_BYTE, i, (byte) ((b & 0x80) | (3 + (b & 7)) << 3 | (b >> 3) & 7));
+            }
+        });
+        return new TensorData(name, DType.F8_E4M3, new long[]{rows, cols}, m, "bench");
+    }
+
+    private TensorData scales(int rows, int cols) {
+        int sr = (rows + 127) / 128, sc = (cols + 127) / 128;
+        MemorySegment m = arena.allocate(4L * sr * sc, 64);
+        for (int i = 0; i < sr * sc; i++) m.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i, (float) (1 / (2 * Math.sqrt(cols))));
+        return new TensorData("scale", DType.F32, new long[]{sr, sc}, m, "bench");
+    }
+
+    private static ForwardBatch simple(int n) {
+        int[] ids = new int[n], pos = new int[n], slots = new int[n];
+        for (int i = 0; i < n; i++) pos[i] = slots[i] = i;
+        return new ForwardBatch(ids, pos, List.of(new ForwardBatch.Seq(0, n, 0, slots)), new int[]{n - 1});
+    }
+
+    private static float[] normal(Random r, int n) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = (float) r.nextGaussian();
+        return v;
+    }
+
+    private void kernels() {
+        try (CudaBackend g = backend(8L << 30)) {
+            Random r = new Random(3);
+            // FP8 linear at R1 shapes: q_b, dense gate, o_proj, expert gate
+            int[][] shapes = {{24576, 1536}, {18432, 7168}, {7168, 16384}, {2048, 7168}};
+            for (int[] s : shapes) {
+                Weight w = g.weight(fp8("w", s[0], s[1], s[0]), scales(s[0], s[1]), 128, 128);
+                for (int m : new int[]{1, 32, 128, 4096}) {
+                    g.begin(simple(Math.min(m, 16384)));
+                    Tensor x = g.upload(normal(r, m * s[1]), m, s[1]), out = g.tensor(m, s[0]);
+                    g.linear(x, w, out);
+                    double ms = g.device().timeMs(() -> g.linear(x, w, out), 20);
+                    record("kernel", "fp8 linear", m + "x" + s[1] + "->" + s[0], ms, (double) s[0] * s[1] + 2.0 * m * (s[0] + s[1]),
+                            2.0 * m * s[0] * s[1], "");
+                }
+            }
+            // MLA decode (absorbed), R1: 128 heads, latent 512, rope 64, 4,096 keys per sequence
+            int ctx = 4096, heads = 128;
+            for (int b : new int[]{1, 64, 128}) {
+                try (CudaKvCache cache = (CudaKvCache) g.kvCache(new KvLayout.Mla(1, 512, 64), b * (ctx + 1) + 8)) {
+                    cache.zero();
+                    ForwardBatch batch = decodeBatch(b, ctx, r, 1000);
+                    g.begin(batch);
+                    Tensor ql = g.upload(normal(r, b * heads * 512), b, heads * 512), q = g.upload(normal(r, b * heads * 192), b, heads * 192);
+                    Tensor lat = g.upload(normal(r, b * 512), b, 512), kr = g.upload(normal(r, b * 64), b, 64), out = g.tensor(b, heads * 512);
+                    Heads qlh = ql.heads(heads, 512), qrh = q.heads(heads, 192, 128, 64), oh = out.heads(heads, 512);
+                    Runnable step = () -> g.mlaAttention(cache, 0, qlh, qrh, lat, kr, 0.1f, oh);
+                    step.run();
+                    double ms = g.device().timeMs(step, 20);
+                    double bytes = (double) b * (ctx + 1) * 576 * 2;
+                    record("kernel", "mla decode", "bs " + b + " ctx " + ctx + " 128h", ms, bytes, (double) b * (ctx + 1) * heads * 2 * (576 + 512), "");
+                }
+            }
+            // one R1 MoE layer: 256 FP8 experts (7168 x 2048), top 8 of 8 groups (4 kept), sigmoid + bias
+            int e = 256, hidden = 7168, inter = 2048;
+            List<Weight> gate = new ArrayList<>(), up = new ArrayList<>(), down = new ArrayList<>();
+            TensorData sIn = scales(inter, hidden), sOut = scales(hidden, inter);
+            for (int i = 0; i < e; i++) {
+                gate.add(g.weight(fp8("g", inter, hidden, 10L * i), sIn, 128, 128));
+                up.add(g.weight(fp8("u", inter, hidden, 10L * i + 1), sIn, 128, 128));
+                down.add(g.weight(fp8("d", hidden, inter, 10L * i + 2), sOut, 128, 128));
+            }
+            Backend.Experts experts = g.experts(gate, up, down);
+            MoeRouting routing = new MoeRouting(MoeRouting.Scoring.SIGMOID, MoeRouting.Method.GROUP_LIMITED, e, 8, 8, 4, true, 2.5f);
+            Weight bias = g.vector(new float[e]);
+            for (int t : new int[]{1, 8, 64, 512, 4096}) {
+                g.begin(simple(t));
+                Tensor x = g.upload(normal(r, t * hidden), t, hidden), logits = g.upload(normal(r, t * e), t, e), out = g.tensor(t, hidden);
+                Runnable layer = () -> g.moe(x, g.route(logits, bias, routing), experts, out);
+                layer.run();
+                long mark = g.mark();
+                double ms = g.device().timeMs(() -> {
+                    layer.run();
+                    g.release(mark);
+                }, 10);
+                double touched = e * (1 - Math.pow(1 - 8.0 / e, t));
+                record("kernel", "moe layer fp8", t + " tok 256e top8", ms, touched * 3.0 * hidden * inter, 2.0 * t * 8 * 3 * hidden * inter, "");
+            }
+        }
+    }
+}

@@ -1,0 +1,672 @@
+package kiln.backend.cuda;
+
+import kiln.backend.Backend;
+import kiln.backend.Backends;
+import kiln.backend.ForwardBatch;
+import kiln.backend.Heads;
+import kiln.backend.KvCache;
+import kiln.backend.KvLayout;
+import kiln.backend.MoeRouting;
+import kiln.backend.Rope;
+import kiln.backend.Tensor;
+import kiln.backend.Weight;
+import kiln.backend.cpu.CpuBackend;
+import kiln.config.ModelConfig;
+import kiln.engine.SimpleGenerator;
+import kiln.io.DType;
+import kiln.io.TensorData;
+import kiln.model.Model;
+import kiln.model.Models;
+
+import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.SplittableRandom;
+import java.util.stream.IntStream;
+
+/**
+ * GPU-vs-CPU checks of every backend op on random inputs of realistic sizes (DeepSeek-R1's shapes: hidden 7168,
+ * 128 heads, kv_lora 512, rope 64, FP8 128x128 blocks, noaux_tc routing; Llama-8B's GQA), in both activation
+ * precisions, plus an end-to-end model (configs/r1-arch-mini.json, dummy FP8 weights) with and without CUDA
+ * graphs. Prints one table row per check: max |gpu - cpu| over max |cpu| against the tolerance.
+ *
+ * <p>{@code java ... kiln.backend.cuda.CudaKernelCheck [substring ...] [--out FILE]}: run the checks whose name
+ * contains one of the substrings (all by default); exit status 1 when any fails. Run with -Dkiln.cuda.sync=true so
+ * that a device fault is reported against the kernel that caused it.
+ */
+public final class CudaKernelCheck {
+    record Result(String name, String precision, String shape, double maxAbs, double rel, double tol, boolean pass, String note) {}
+
+    private final List<Result> results = new ArrayList<>();
+    private final List<String> filters;
+    private final Arena arena = Arena.ofShared();
+    private final CpuBackend cpu = new CpuBackend();
+    private String precisionTag = "";
+
+    CudaKernelCheck(List<String> filters) {
+        this.filters = filters;
+    }
+
+    public static void main(String[] args) throws Exception {
+        List<String> filters = new ArrayList<>();
+        Path out = null;
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--out")) out = Path.of(args[++i]);
+            else filters.add(args[i]);
+        }
+        boolean dry = filters.remove("--dry-run");
+        String why = Backends.cudaUnavailableReason();
+        if (why != null && !dry) {
+            System.out.println("CudaKernelCheck: skipped, " + why);
+            return;
+        }
+        CudaKernelCheck c = new CudaKernelCheck(filters);
+        if (dry) c.dryRun();
+        else c.runAll();
+        c.print(System.out);
+        if (out != null) {
+            try (PrintStream ps = new PrintStream(Files.newOutputStream(out))) {
+                c.print(ps);
+            }
+        }
+        System.exit(c.failures() == 0 ? 0 : 1);
+    }
+
+    long failures() {
+        return results.stream().filter(r -> !r.pass).count();
+    }
+
+    List<Result> results() {
+        return results;
+    }
+
+    void print(PrintStream out) {
+        out.printf("%-34s %-6s %-34s %11s %11s %9s  %s%n", "check", "prec", "shape", "max|err|", "rel err", "tol", "result");
+        for (Result r : results) {
+            out.printf("%-34s %-6s %-34s %11.3e %11.3e %9.1e  %s%s%n", r.name, r.precision, r.shape, r.maxAbs, r.rel, r.tol,
+                    r.pass ? "PASS" : "FAIL", r.note.isEmpty() ? "" : "  " + r.note);
+        }
+        out.printf("%d checks, %d passed, %d failed%n", results.size(), results.size() - failures(), failures());
+    }
+
+    // ---- the checks ----
+
+    interface Check {
+        void run(Backend g, double tol) throws Exception;
+    }
+
+    void runAll() {
+        for (Precision p : Precision.values()) {
+            precisionTag = p == Precision.FLOAT32 ? "f32" : "bf16";
+            try (CudaBackend g = new CudaBackend(CudaOptions.defaults().withPrecision(p).withActivationBytes(6L << 30))) {
+                runChecks(g, p == Precision.FLOAT32);
+            }
+        }
+        // bf16 without cuBLASLt: the linear layers on Kiln's tensor-core GEMM (gemm_tc) instead
+        precisionTag = "bf16k";
+        try (CudaBackend g = new CudaBackend(CudaOptions.defaults().withPrecision(Precision.BFLOAT16).withCublas(false).withActivationBytes(6L << 30))) {
+            run("linear_bf16 (own tc)", g, 3e-2, (b, t) -> {
+                for (int m : new int[]{5, 64, 200}) linear(b, t, DType.BF16, 1536, 7168, m, m == 5, false);
+            });
+            run("linear_fp8 (own tc)", g, 3e-2, (b, t) -> {
+                for (int m : new int[]{64, 200}) linear(b, t, DType.F8_E4M3, 2048, 7168, m, false, false);
+                linear(b, t, DType.F8_E4M3, 1000, 1000, 70, true, true);
+            });
+            run("head_linear (own tc)", g, 3e-2, this::headLinear);
+        }
+    }
+
+    /** The checks' own logic, CPU against CPU (exact): {@code --dry-run} on a machine without a GPU. */
+    void dryRun() {
+        precisionTag = "cpu";
+        runChecks(new CpuBackend(), true);
+    }
+
+    private void runChecks(Backend g, boolean f32) {
+        {
+            double tol = f32 ? 2e-4 : 3e-2;
+            {
+                run("rmsnorm", g, tol, this::norms);
+                run("silu_mul", g, tol, this::siluMul);
+                run("embed", g, tol, this::embed);
+                run("rope", g, tol, this::rope);
+                run("linear_bf16", g, tol, (b, t) -> {
+                    for (int m : new int[]{1, 5, 64, 200}) linear(b, t, DType.BF16, 1536, 7168, m, m == 5, false);
+                });
+                run("linear_fp8", g, f32 ? tol : 5e-2, (b, t) -> {  // bf16: activations quantised to fp8 for cuBLASLt
+                    for (int m : new int[]{1, 8, 64, 200}) linear(b, t, DType.F8_E4M3, 2048, 7168, m, false, false);
+                    for (int m : new int[]{1, 64}) linear(b, t, DType.F8_E4M3, 7168, 2048, m, false, false);
+                    for (int m : new int[]{3, 100}) linear(b, t, DType.F8_E4M3, 576, 7168, m, false, true);
+                    for (int m : new int[]{2, 70}) linear(b, t, DType.F8_E4M3, 1000, 1000, m, true, false);
+                });
+                run("linear_f32", g, tol, (b, t) -> linear(b, t, DType.F32, 96, 256, 5, true, true));
+                run("head_linear", g, tol, this::headLinear);
+                run("mla_attention", g, tol, this::mla);
+                run("gqa_attention", g, tol, this::gqa);
+                run("moe_route", g, tol, this::route);
+                run("moe_fp8", g, tol, this::moeFp8);
+                run("moe_bf16", g, tol, this::moeBf16);
+                run("argmax", g, tol, this::argmax);
+                run("sample", g, tol, this::sample);
+                run("model_r1_mini", g, f32 ? 1e-3 : 5e-2, this::model);
+            }
+        }
+    }
+
+    private void run(String name, Backend g, double tol, Check check) {
+        if (!filters.isEmpty() && filters.stream().noneMatch(name::contains)) return;
+        long t0 = System.nanoTime();
+        try {
+            check.run(g, tol);
+        } catch (Throwable e) {
+            results.add(new Result(name, precisionTag, "-", Double.NaN, Double.NaN, tol, false, "threw " + e));
+            e.printStackTrace(System.out);
+        }
+        System.out.printf("[check] %s %s done in %.1f s%n", name, precisionTag, (System.nanoTime() - t0) / 1e9);
+        System.out.flush();
+    }
+
+    private void compare(String name, String shape, float[] ref, float[] got, double tol) {
+        double scale = 0, worst = 0;
+        boolean nan = false;
+        if (ref.length != got.length) {
+            results.add(new Result(name, precisionTag, shape, Double.NaN, Double.NaN, tol, false, "length " + got.length + " != " + ref.length));
+            return;
+        }
+        for (int i = 0; i < ref.length; i++) {
+            scale = Math.max(scale, Math.abs(ref[i]));
+            double e = Math.abs((double) ref[i] - got[i]);
+            if (Double.isNaN(e)) nan = true;
+            else worst = Math.max(worst, e);
+        }
+        double rel = scale == 0 ? worst : worst / scale;
+        results.add(new Result(name, precisionTag, shape, worst, rel, tol, !nan && rel <= tol, nan ? "NaN in output" : ""));
+    }
+
+    private void compareExact(String name, String shape, float[] ref, float[] got) {
+        int diff = 0;
+        double worst = 0;
+        for (int i = 0; i < Math.min(ref.length, got.length); i++) {
+            if (Float.floatToIntBits(ref[i]) != Float.floatToIntBits(got[i])) {
+                diff++;
+                worst = Math.max(worst, Math.abs(ref[i] - got[i]));
+            }
+        }
+        boolean ok = diff == 0 && ref.length == got.length;
+        results.add(new Result(name, precisionTag, shape, worst, 0, 0, ok, ok ? "bit-identical" : diff + " values differ"));
+    }
+
+    // ---- inputs ----
+
+    private static float[] normal(Random r, int n, double std) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = (float) (r.nextGaussian() * std);
+        return v;
+    }
+
+    /** Values that bf16 holds exactly, so both precisions route from the same router logits. */
+    private static float[] bf16Exact(float[] v) {
+        float[] out = new float[v.length];
+        for (int i = 0; i < v.length; i++) out[i] = Float.intBitsToFloat(CudaBackend.toBf16(v[i]) << 16);
+        return out;
+    }
+
+    /** A weight as a checkpoint would hold it: bf16/f32 values of std 1/sqrt(cols), or fp8 codes plus block scales. */
+    private TensorData weightData(String name, DType dt, int rows, int cols, long seed) {
+        long n = (long) rows * cols;
+        MemorySegment m = arena.allocate(n * dt.bytes, 64);
+        float std = (float) (1 / Math.sqrt(cols));
+        int chunks = (int) Math.max(1, Math.min(256, n >> 16));
+        IntStream.range(0, chunks).parallel().forEach(c -> {
+            SplittableRandom r = new SplittableRandom(seed * 1000003L + c);
+            long from = n * c / chunks, to = n * (c + 1) / chunks;
+            for (long i = from; i < to; i++) {
+                switch (dt) {
+                    case F8_E4M3 -> {
+                        int b = r.nextInt(128);
+                        int e = 3 + (b & 7), mant = (b >> 3) & 7, sign = r.nextInt(2);
+                        m.set(ValueLayout.JAVA_BYTE, i, (byte) (sign << 7 | e << 3 | mant));
+                    }
+                    case BF16 -> m.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, CudaBackend.toBf16((float) (r.nextGaussian() * std)));
+                    default -> m.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i, (float) (r.nextGaussian() * std));
+                }
+            }
+        });
+        return new TensorData(name, dt, new long[]{rows, cols}, m, "random");
+    }
+
+    private TensorData scaleData(String name, int rows, int cols, long seed) {
+        int sr = (rows + 127) / 128, sc = (cols + 127) / 128;
+        MemorySegment m = arena.allocate(4L * sr * sc, 64);
+        Random r = new Random(seed);
+        // fp8 codes have rms near 2, so this gives weights of std near 1/sqrt(cols), varying by block
+        for (int i = 0; i < sr * sc; i++) m.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i, (float) ((0.5 + r.nextDouble()) / (2 * Math.sqrt(cols))));
+        return new TensorData(name + "_scale_inv", DType.F32, new long[]{sr, sc}, m, "random");
+    }
+
+    private record Pair(Weight cpu, Weight gpu) {}
+
+    private Pair weights(Backend g, String name, DType dt, int rows, int cols, long seed) {
+        TensorData d = weightData(name, dt, rows, cols, seed);
+        TensorData s = dt == DType.F8_E4M3 ? scaleData(name, rows, cols, seed + 1) : null;
+        return new Pair(cpu.weight(d, s, 128, 128), g.weight(d, s, 128, 128));
+    }
+
+    /** One sequence of n new tokens at positions 0..n-1 in slots 0..n-1. */
+    private static ForwardBatch simple(int n) {
+        int[] ids = new int[n], pos = new int[n], slots = new int[n];
+        for (int i = 0; i < n; i++) pos[i] = slots[i] = i;
+        return new ForwardBatch(ids, pos, List.of(new ForwardBatch.Seq(0, n, 0, slots)), new int[]{n - 1});
+    }
+
+    private void begin(Backend g, ForwardBatch b) {
+        cpu.begin(b);
+        g.begin(b);
+    }
+
+    // ---- elementwise ----
+
+    private void norms(Backend g, double tol) {
+        Random r = new Random(1);
+        int t = 33, h = 7168;
+        float[] x = normal(r, t * h, 1), d = normal(r, t * h, 0.5), w = normal(r, h, 0.2);
+        for (int i = 0; i < h; i++) w[i] += 1;
+        begin(g, simple(t));
+        Tensor cx = cpu.upload(x, t, h), gx = g.upload(x, t, h), co = cpu.tensor(t, h), go = g.tensor(t, h);
+        Weight cw = cpu.vector(w), gw = g.vector(w);
+        cpu.rmsNorm(cx, cw, 1e-6f, co);
+        g.rmsNorm(gx, gw, 1e-6f, go);
+        compare("rmsnorm", t + "x" + h, cpu.download(co), g.download(go), tol);
+        Tensor cd = cpu.upload(d, t, h), gd = g.upload(d, t, h);
+        cpu.addRmsNorm(cx, cd, cw, 1e-6f, co);
+        g.addRmsNorm(gx, gd, gw, 1e-6f, go);
+        compare("add_rmsnorm (out)", t + "x" + h, cpu.download(co), g.download(go), tol);
+        compare("add_rmsnorm (residual)", t + "x" + h, cpu.download(cx), g.download(gx), tol);
+        // a strided view in and out (DeepSeek normalises the first 512 columns of kv_a's 576)
+        Tensor ckv = cpu.upload(normal(r, t * 576, 1), t, 576);
+        Tensor gkv = g.upload(cpu.download(ckv), t, 576);
+        float[] w512 = Arrays.copyOf(w, 512);
+        Tensor cn = cpu.tensor(t, 512), gn = g.tensor(t, 512);
+        cpu.rmsNorm(ckv.columns(0, 512), cpu.vector(w512), 1e-6f, cn);
+        g.rmsNorm(gkv.columns(0, 512), g.vector(w512), 1e-6f, gn);
+        compare("rmsnorm (column view)", t + "x512 of 576", cpu.download(cn), g.download(gn), tol);
+    }
+
+    private void siluMul(Backend g, double tol) {
+        Random r = new Random(2);
+        int t = 17, n = 2048;
+        float[] a = normal(r, t * n, 2), b = normal(r, t * n, 1);
+        begin(g, simple(t));
+        Tensor co = cpu.tensor(t, n), go = g.tensor(t, n);
+        cpu.siluMul(cpu.upload(a, t, n), cpu.upload(b, t, n), co);
+        g.siluMul(g.upload(a, t, n), g.upload(b, t, n), go);
+        compare("silu_mul", t + "x" + n, cpu.download(co), g.download(go), tol);
+    }
+
+    private void embed(Backend g, double tol) {
+        int vocab = 4096, h = 7168, t = 9;
+        Pair table = weights(g, "embed", DType.BF16, vocab, h, 3);
+        Random r = new Random(3);
+        int[] ids = new int[t], pos = new int[t], slots = new int[t];
+        for (int i = 0; i < t; i++) {
+            ids[i] = r.nextInt(vocab);
+            pos[i] = slots[i] = i;
+        }
+        ids[t - 1] = vocab - 1;
+        begin(g, new ForwardBatch(ids, pos, List.of(new ForwardBatch.Seq(0, t, 0, slots)), new int[]{t - 1}));
+        Tensor co = cpu.tensor(t, h), go = g.tensor(t, h);
+        cpu.embed(table.cpu, co);
+        g.embed(table.gpu, go);
+        compare("embed", vocab + "x" + h + " bf16, " + t + " ids", cpu.download(co), g.download(go), tol);
+    }
+
+    private void rope(Backend g, double tol) {
+        Random r = new Random(4);
+        int t = 37;
+        int[] pos = new int[t], slots = new int[t];
+        for (int i = 0; i < t; i++) {
+            pos[i] = i < 3 ? i : r.nextInt(160000);
+            slots[i] = i;
+        }
+        begin(g, new ForwardBatch(new int[t], pos, List.of(new ForwardBatch.Seq(0, t, 0, slots)), new int[]{t - 1}));
+        float[] inv64 = new float[32], inv128 = new float[64];
+        for (int i = 0; i < 32; i++) inv64[i] = (float) (Math.pow(10000, -2.0 * i / 64) / (i > 10 ? 40 : 1));
+        for (int i = 0; i < 64; i++) inv128[i] = (float) Math.pow(500000, -2.0 * i / 128);
+        // DeepSeek: interleaved pairs in the rope part of each q head (stride 192, offset 128)
+        float[] q = normal(r, t * 128 * 192, 1);
+        Tensor cq = cpu.upload(q, t, 128 * 192), gq = g.upload(q, t, 128 * 192);
+        Rope yarn = new Rope(inv64, 1.2f, true);
+        cpu.rope(cq.heads(128, 192, 128, 64), yarn);
+        g.rope(gq.heads(128, 192, 128, 64), yarn);
+        compare("rope interleaved (R1 q)", t + "x128 heads of 192", cpu.download(cq), g.download(gq), tol);
+        float[] k = normal(r, t * 32 * 128, 1);
+        Tensor ck = cpu.upload(k, t, 32 * 128), gk = g.upload(k, t, 32 * 128);
+        Rope half = new Rope(inv128, 1f, false);
+        cpu.rope(ck.heads(32, 128), half);
+        g.rope(gk.heads(32, 128), half);
+        compare("rope half (Llama)", t + "x32 heads of 128", cpu.download(ck), g.download(gk), tol);
+    }
+
+    // ---- linear layers ----
+
+    private void linear(Backend g, double tol, DType dt, int n, int k, int m, boolean bias, boolean strided) {
+        long seed = 31L * n + k + dt.ordinal();
+        Pair w = weights(g, "w", dt, n, k, seed);
+        Random r = new Random(seed + m);
+        int width = strided ? k + 40 : k;
+        float[] x = normal(r, m * width, 1);
+        begin(g, simple(m));
+        Tensor cx = cpu.upload(x, m, width), gx = g.upload(x, m, width);
+        if (strided) {
+            cx = cx.columns(24, k);
+            gx = gx.columns(24, k);
+        }
+        Weight cb = null, gb = null;
+        if (bias) {
+            float[] b = normal(r, n, 0.5);
+            cb = cpu.vector(b);
+            gb = g.vector(b);
+        }
+        Tensor co = cpu.tensor(m, n), go = g.tensor(m, n);
+        cpu.linear(cx, w.cpu, cb, co);
+        g.linear(gx, w.gpu, gb, go);
+        compare("linear " + dt, m + "x" + k + " -> " + n + (bias ? " +bias" : "") + (strided ? " strided" : ""), cpu.download(co), g.download(go), tol);
+    }
+
+    private void headLinear(Backend g, double tol) {
+        Random r = new Random(5);
+        int heads = 128, nope = 128, latent = 512, vDim = 128;
+        float[] absorbK = normal(r, heads * latent * nope, 1 / Math.sqrt(nope));
+        float[] absorbV = normal(r, heads * vDim * latent, 1 / Math.sqrt(latent));
+        Weight ck = cpu.weight(absorbK, heads * latent, nope), gk = g.weight(absorbK, heads * latent, nope);
+        Weight cv = cpu.weight(absorbV, heads * vDim, latent), gv = g.weight(absorbV, heads * vDim, latent);
+        for (int t : new int[]{3, 40}) {
+            begin(g, simple(t));
+            float[] q = normal(r, t * heads * 192, 1);
+            Tensor cq = cpu.upload(q, t, heads * 192), gq = g.upload(q, t, heads * 192);
+            Tensor co = cpu.tensor(t, heads * latent), go = g.tensor(t, heads * latent);
+            cpu.headLinear(cq.heads(heads, 192, 0, nope), ck, co.heads(heads, latent));
+            g.headLinear(gq.heads(heads, 192, 0, nope), gk, go.heads(heads, latent));
+            compare("head_linear W_UK (absorb q)", t + "x128x128 -> 512", cpu.download(co), g.download(go), tol);
+            float[] a = normal(r, t * heads * latent, 1);
+            Tensor ca = cpu.upload(a, t, heads * latent), ga = g.upload(a, t, heads * latent);
+            Tensor cvo = cpu.tensor(t, heads * vDim), gvo = g.tensor(t, heads * vDim);
+            cpu.headLinear(ca.heads(heads, latent), cv, cvo.heads(heads, vDim));
+            g.headLinear(ga.heads(heads, latent), gv, gvo.heads(heads, vDim));
+            compare("head_linear W_UV (values)", t + "x128x512 -> 128", cpu.download(cvo), g.download(gvo), tol);
+        }
+    }
+
+    // ---- attention ----
+
+    /** Distinct pool slots for sequences of the given lengths, shuffled so the paging is exercised. */
+    private static int[][] slotLists(int[] lengths, int pool, Random r) {
+        int[] all = IntStream.range(0, pool).toArray();
+        for (int i = pool - 1; i > 0; i--) {
+            int j = r.nextInt(i + 1), tmp = all[i];
+            all[i] = all[j];
+            all[j] = tmp;
+        }
+        int[][] out = new int[lengths.length][];
+        int at = 0;
+        for (int s = 0; s < lengths.length; s++) {
+            out[s] = Arrays.copyOfRange(all, at, at + lengths[s]);
+            at += lengths[s];
+        }
+        return out;
+    }
+
+    /** A batch where sequence s adds tokens [cached[s], cached[s] + fresh[s]) of its slot list. */
+    private static ForwardBatch batch(int[][] slots, int[] cached, int[] fresh) {
+        int n = Arrays.stream(fresh).sum();
+        int[] ids = new int[n], pos = new int[n], rows = new int[slots.length];
+        List<ForwardBatch.Seq> seqs = new ArrayList<>();
+        int at = 0;
+        for (int s = 0; s < slots.length; s++) {
+            for (int i = 0; i < fresh[s]; i++) pos[at + i] = cached[s] + i;
+            seqs.add(new ForwardBatch.Seq(at, fresh[s], cached[s], slots[s]));
+            at += fresh[s];
+            rows[s] = at - 1;
+        }
+        return new ForwardBatch(ids, pos, seqs, rows);
+    }
+
+    private interface AttentionStep {
+        /** Runs one attention step on backend b for the current batch; returns the output. */
+        float[] run(Backend b, KvCache cache, int tokens, int heads, long seed);
+    }
+
+    private void attentionChecks(Backend g, double tol, String name, KvLayout layout, int decodeHeads, int fillHeads, AttentionStep step) {
+        Random r = new Random(6);
+        int[] lengths = {17, 300, 1100, 2500, 264};
+        int[][] slots = slotLists(lengths, 8192, r);
+        try (KvCache cc = cpu.kvCache(layout, 8192); KvCache gc = g.kvCache(layout, 8192)) {
+            // fill: sequences 0-3 all but their last token, sequence 4 its first 200 (few heads: cheap on the CPU)
+            int[] zero = new int[5], fill = {16, 299, 1099, 2499, 200};
+            ForwardBatch b = batch(slots, zero, fill);
+            begin(g, b);
+            int n = b.numTokens();
+            compare(name + " prefill", n + " tokens, " + fillHeads + " heads", step.run(cpu, cc, n, fillHeads, 11), step.run(g, gc, n, fillHeads, 11), tol);
+            // decode: the last token of sequences 0-3 over 17..2500 keys (split over the KV length on the GPU)
+            int[][] dec = Arrays.copyOf(slots, 4);
+            b = batch(dec, new int[]{16, 299, 1099, 2499}, new int[]{1, 1, 1, 1});
+            begin(g, b);
+            compare(name + " decode", "4 seqs of 17..2500 keys, " + decodeHeads + " heads", step.run(cpu, cc, 4, decodeHeads, 12),
+                    step.run(g, gc, 4, decodeHeads, 12), tol);
+            // extend: 64 new tokens of sequence 4 after its 200 cached ones (chunked prefill)
+            b = batch(new int[][]{slots[4]}, new int[]{200}, new int[]{64});
+            begin(g, b);
+            compare(name + " extend after prefix", "64 new after 200 cached, 16 heads", step.run(cpu, cc, 64, 16, 13), step.run(g, gc, 64, 16, 13), tol);
+        }
+    }
+
+    private void mla(Backend g, double tol) {
+        int latent = 512, rope = 64;
+        float scale = (float) (1 / Math.sqrt(192) * 1.37);
+        attentionChecks(g, tol, "mla", new KvLayout.Mla(1, latent, rope), 128, 1, (b, cache, tokens, heads, seed) -> {
+            Random r = new Random(seed);
+            float[] ql = normal(r, tokens * heads * latent, 1), q = normal(r, tokens * heads * 192, 1);
+            float[] lat = normal(r, tokens * latent, 1), kr = normal(r, tokens * rope, 1);
+            Tensor tql = b.upload(ql, tokens, heads * latent), tq = b.upload(q, tokens, heads * 192);
+            Tensor tl = b.upload(lat, tokens, latent), tkr = b.upload(kr, tokens, rope);
+            Tensor out = b.tensor(tokens, heads * latent);
+            b.mlaAttention(cache, 0, tql.heads(heads, latent), tq.heads(heads, 192, 128, rope), tl, tkr, scale, out.heads(heads, latent));
+            return b.download(out);
+        });
+    }
+
+    private void gqa(Backend g, double tol) {
+        int kvHeads = 8, dim = 128;
+        float scale = (float) (1 / Math.sqrt(dim));
+        attentionChecks(g, tol, "gqa", new KvLayout.Gqa(1, kvHeads, dim), 32, 8, (b, cache, tokens, heads, seed) -> {
+            Random r = new Random(seed);
+            float[] q = normal(r, tokens * heads * dim, 1), k = normal(r, tokens * kvHeads * dim, 1), v = normal(r, tokens * kvHeads * dim, 1);
+            Tensor tq = b.upload(q, tokens, heads * dim), tk = b.upload(k, tokens, kvHeads * dim), tv = b.upload(v, tokens, kvHeads * dim);
+            Tensor out = b.tensor(tokens, heads * dim);
+            b.attention(cache, 0, tq.heads(heads, dim), tk.heads(kvHeads, dim), tv.heads(kvHeads, dim), scale, out.heads(heads, dim));
+            return b.download(out);
+        });
+    }
+
+    // ---- MoE ----
+
+    private void route(Backend g, double tol) {
+        Random r = new Random(7);
+        int t = 64;
+        for (MoeRouting routing : new MoeRouting[]{
+                new MoeRouting(MoeRouting.Scoring.SIGMOID, MoeRouting.Method.GROUP_LIMITED, 256, 8, 8, 4, true, 2.5f),
+                new MoeRouting(MoeRouting.Scoring.SOFTMAX, MoeRouting.Method.GREEDY, 64, 6, 1, 1, false, 1f)}) {
+            int e = routing.experts();
+            float[] logits = bf16Exact(normal(r, t * e, 2));
+            float[] bias = routing.scoring() == MoeRouting.Scoring.SIGMOID ? normal(r, e, 0.05) : null;
+            begin(g, simple(t));
+            int[] ci = cpu.route(cpu.upload(logits, t, e), bias == null ? null : cpu.vector(bias), routing).expertIds();
+            int[] gi = g.route(g.upload(logits, t, e), bias == null ? null : g.vector(bias), routing).expertIds();
+            int diff = 0;
+            for (int i = 0; i < ci.length; i++) if (ci[i] != gi[i]) diff++;
+            // the logits are exact in bf16; float sigmoid/softmax may still reorder a near tie now and then
+            int allowed = ci.length / 100;
+            results.add(new Result("moe_route " + routing.scoring().name().toLowerCase(), precisionTag, t + " tokens, " + e + " experts top "
+                    + routing.topK(), diff, (double) diff / ci.length, allowed, diff <= allowed, diff + " of " + ci.length + " ids differ"));
+        }
+    }
+
+    private void moe(Backend g, double tol, DType dt, int experts, int hidden, int inter, MoeRouting routing, int[] tokenCounts) {
+        List<Weight> cg = new ArrayList<>(), cu = new ArrayList<>(), cd = new ArrayList<>(), gg = new ArrayList<>(), gu = new ArrayList<>(), gd = new ArrayList<>();
+        for (int i = 0; i < experts; i++) {
+            Pair a = weights(g, "gate" + i, dt, inter, hidden, 100 + 3L * i), b = weights(g, "up" + i, dt, inter, hidden, 101 + 3L * i),
+                    c = weights(g, "down" + i, dt, hidden, inter, 102 + 3L * i);
+            cg.add(a.cpu);
+            gg.add(a.gpu);
+            cu.add(b.cpu);
+            gu.add(b.gpu);
+            cd.add(c.cpu);
+            gd.add(c.gpu);
+        }
+        Backend.Experts ce = cpu.experts(cg, cu, cd), ge = g.experts(gg, gu, gd);
+        Random r = new Random(8);
+        for (int t : tokenCounts) {
+            float[] x = normal(r, t * hidden, 1), logits = bf16Exact(normal(r, t * experts, 2));
+            float[] bias = routing.scoring() == MoeRouting.Scoring.SIGMOID ? normal(r, experts, 0.05) : null;
+            begin(g, simple(t));
+            Tensor cx = cpu.upload(x, t, hidden), gx = g.upload(x, t, hidden), co = cpu.tensor(t, hidden), go = g.tensor(t, hidden);
+            Backend.Routing cr = cpu.route(cpu.upload(logits, t, experts), bias == null ? null : cpu.vector(bias), routing);
+            Backend.Routing gr = g.route(g.upload(logits, t, experts), bias == null ? null : g.vector(bias), routing);
+            cpu.moe(cx, cr, ce, co);
+            g.moe(gx, gr, ge, go);
+            boolean sameIds = Arrays.equals(cr.expertIds(), gr.expertIds());
+            String shape = t + " tok, " + experts + "x" + hidden + "x" + inter + " top" + routing.topK();
+            if (sameIds) {
+                compare("moe " + dt, shape, cpu.download(co), g.download(go), tol);
+            } else {  // a different expert choice makes the outputs incomparable: report it as such
+                results.add(new Result("moe " + dt, precisionTag, shape, Double.NaN, Double.NaN, tol, false, "routing differs from the CPU's"));
+            }
+        }
+    }
+
+    private void moeFp8(Backend g, double tol) {
+        moe(g, tol, DType.F8_E4M3, 32, 7168, 2048, new MoeRouting(MoeRouting.Scoring.SIGMOID, MoeRouting.Method.GROUP_LIMITED, 32, 8, 8, 4, true, 2.5f),
+                new int[]{1, 16, 128});
+    }
+
+    private void moeBf16(Backend g, double tol) {
+        moe(g, tol, DType.BF16, 8, 2048, 1408, new MoeRouting(MoeRouting.Scoring.SOFTMAX, MoeRouting.Method.GREEDY, 8, 6, 1, 1, false, 1f),
+                new int[]{1, 32});
+    }
+
+    private void argmax(Backend g, double tol) {
+        Random r = new Random(9);
+        int rows = 5, vocab = 129280;
+        float[] v = normal(r, rows * vocab, 3);
+        begin(g, simple(rows));
+        int[] c = cpu.argmax(cpu.upload(v, rows, vocab)), gi = g.argmax(g.upload(v, rows, vocab));
+        int diff = 0;
+        for (int i = 0; i < rows; i++) if (c[i] != gi[i]) diff++;
+        int allowed = !precisionTag.startsWith("bf16") ? 0 : rows;  // bf16 rounding can tie the top two
+        results.add(new Result("argmax", precisionTag, rows + "x" + vocab, diff, diff, allowed, diff <= allowed, diff + " rows differ"));
+    }
+
+    private void sample(Backend g, double tol) {
+        Random r = new Random(12);
+        int rows = 64, vocab = 129280;
+        float[] v = normal(r, rows * vocab, 3);
+        float[] temp = new float[rows], topP = new float[rows], u = new float[rows];
+        int[] topK = new int[rows];
+        for (int i = 0; i < rows; i++) {
+            temp[i] = i % 8 == 0 ? 0f : 0.5f + r.nextFloat();
+            topK[i] = i % 3 == 0 ? 0 : 1 + r.nextInt(100);
+            topP[i] = i % 4 == 0 ? 1f : 0.5f + 0.5f * r.nextFloat();
+            u[i] = r.nextFloat();
+        }
+        begin(g, simple(rows));
+        int[] c = cpu.sample(cpu.upload(v, rows, vocab), temp, topK, topP, u), gi = g.sample(g.upload(v, rows, vocab), temp, topK, topP, u);
+        int diff = 0;
+        for (int i = 0; i < rows; i++) if (c[i] != gi[i]) diff++;
+        // float sums in another order can move a cut or the inverse-CDF point across a token now and then
+        int allowed = precisionTag.startsWith("bf16") ? rows / 4 : 2;
+        results.add(new Result("sample (temperature, top-k, top-p)", precisionTag, rows + "x" + vocab, diff, (double) diff / rows, allowed,
+                diff <= allowed, diff + " rows differ"));
+    }
+
+    // ---- a whole model ----
+
+    private void model(Backend g, double tol) {
+        Path config = Path.of("configs", "r1-arch-mini.json");
+        ModelConfig c = ModelConfig.load(config, "{\"num_hidden_layers\": 4}");
+        int[] prompt = new int[24];
+        Random r = new Random(10);
+        for (int i = 0; i < prompt.length; i++) prompt[i] = 3 + r.nextInt(1000);
+        try (Model cm = Models.load(c, config, Models.LoadFormat.DUMMY, cpu); Model gm = Models.load(c, config, Models.LoadFormat.DUMMY, g)) {
+            int vocab = c.vocabSize();
+            float[][] cpuSteps = new float[5][], gpuSteps = new float[5][];
+            int[] fed = new int[4];
+            try (var cg = new SimpleGenerator(cm, 256); var gg = new SimpleGenerator(gm, 256)) {
+                var cs = cg.start(prompt);
+                var gs = gg.start(prompt);
+                float[] cl = cg.step(List.of(cs), 0, true), gl = gg.step(List.of(gs), 0, true);
+                compare("model prefill logits", "r1-arch-mini 4 layers, 24 tokens", cl, gl, tol);
+                cpuSteps[0] = Arrays.copyOfRange(cl, (prompt.length - 1) * vocab, prompt.length * vocab);
+                gpuSteps[0] = Arrays.copyOfRange(gl, (prompt.length - 1) * vocab, prompt.length * vocab);
+                for (int s = 0; s < 4; s++) {
+                    fed[s] = SimpleGenerator.argmax(cpuSteps[s], 0, vocab);
+                    cg.append(cs, fed[s]);
+                    gg.append(gs, fed[s]);
+                    cpuSteps[s + 1] = cg.step(List.of(cs), 0, false);
+                    gpuSteps[s + 1] = gg.step(List.of(gs), 0, false);
+                }
+            }
+            float[] cAll = concat(cpuSteps, 1), gAll = concat(gpuSteps, 1);
+            compare("model decode logits", "4 decode steps", cAll, gAll, tol);
+            // the same decode steps replayed as CUDA graphs must equal the eager GPU run exactly
+            if (!(g instanceof CudaBackend)) return;
+            CudaGraphRunner runner = new CudaGraphRunner(gm, 8);
+            try (var gg = new SimpleGenerator(runner, 256)) {
+                var gs = gg.start(prompt);
+                gg.step(List.of(gs), 0, false);
+                float[][] graphSteps = new float[5][];
+                for (int s = 0; s < 4; s++) {
+                    gg.append(gs, fed[s]);
+                    graphSteps[s + 1] = gg.step(List.of(gs), 0, false);
+                }
+                compareExact("model decode, CUDA graph vs eager", "4 steps, batch 1 (padded to 1)", gAll, concat(graphSteps, 1));
+            }
+            // a batch of 3 replayed through the graph of 4 (one padding sequence) against 3 eager singles
+            try (var eager = new SimpleGenerator(gm, 1024); var graph = new SimpleGenerator(runner, 1024)) {
+                List<SimpleGenerator.Sequence> es = new ArrayList<>(), gs = new ArrayList<>();
+                for (int i = 0; i < 3; i++) {
+                    int[] p = Arrays.copyOf(prompt, 10 + 5 * i);
+                    es.add(eager.start(p));
+                    gs.add(graph.start(p));
+                }
+                eager.step(es, 0, false);
+                graph.step(gs, 0, false);
+                for (int i = 0; i < 3; i++) {
+                    eager.append(es.get(i), 7 + i);
+                    graph.append(gs.get(i), 7 + i);
+                }
+                float[] e = eager.step(es, 0, false), gr = graph.step(gs, 0, false);
+                if (precisionTag.equals("f32")) compareExact("model decode batch 3 padded to 4", "graph vs eager", e, gr);
+                else compare("model decode batch 3 padded to 4", "graph vs eager", e, gr, tol);
+            }
+        }
+    }
+
+    private static float[] concat(float[][] parts, int from) {
+        int n = 0;
+        for (int i = from; i < parts.length; i++) n += parts[i].length;
+        float[] out = new float[n];
+        int at = 0;
+        for (int i = from; i < parts.length; i++) {
+            System.arraycopy(parts[i], 0, out, at, parts[i].length);
+            at += parts[i].length;
+        }
+        return out;
+    }
+}
