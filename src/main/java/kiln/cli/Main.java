@@ -5,10 +5,12 @@ import kiln.io.CheckpointException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
+import java.util.List;
+
 /** {@code kiln <command>}: the one entry point (see the README for the commands). */
 @Command(name = "kiln", mixinStandardHelpOptions = true, version = "kiln 0.1.0",
         description = "Serving engine for DeepSeek-R1 and its family.",
-        subcommands = {GenerateCommand.class})
+        subcommands = {GenerateCommand.class, ServeCommand.class})
 public final class Main implements Runnable {
     @Override
     public void run() {
@@ -28,6 +30,17 @@ public final class Main implements Runnable {
                 return 2;
             }
             throw ex;
+        });
+        cl.setParameterExceptionHandler((ex, args) -> {
+            CommandLine line = ex.getCommandLine();
+            line.getErr().println("kiln " + line.getCommandName() + ": " + ex.getMessage());
+            if (ex instanceof CommandLine.UnmatchedArgumentException) {
+                List<String> known = line.getCommandSpec().options().stream().map(o -> o.longestName()).sorted().toList();
+                line.getErr().println("known flags: " + String.join(" ", known));
+            } else {
+                line.getErr().println("see: kiln " + line.getCommandName() + " --help");
+            }
+            return 2;
         });
         return cl;
     }
