@@ -36,8 +36,9 @@ final class Json {
         try {
             node = MAPPER.readTree(body);
         } catch (JsonProcessingException e) {
+            var at = e.getLocation();
             throw ApiException.badRequest("malformed JSON in the request body: " + e.getOriginalMessage()
-                    + " (line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr() + ")", null);
+                    + (at == null ? "" : " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")"), null);
         } catch (IOException e) {
             throw ApiException.badRequest("unreadable request body: " + e.getMessage(), null);
         }
