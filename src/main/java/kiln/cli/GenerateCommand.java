@@ -55,6 +55,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON line with output ids and speeds.")
     boolean json;
 
+    @Option(names = "--warmup", defaultValue = "0", description = "Untimed runs first, so that the figures exclude JIT warm-up (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
     @Override
     public Integer call() throws Exception {
         if ((inputIds == null) == (prompt == null)) throw new IllegalArgumentException("give exactly one of --prompt and --input-ids");
@@ -70,20 +73,11 @@ final class GenerateCommand implements Callable<Integer> {
             if (id < 0 || id >= config.vocabSize()) throw new IllegalArgumentException("--input-ids: " + id + " is outside the vocabulary [0, " + config.vocabSize() + ")");
         }
         try (Model model = Models.load(config, modelPath, format, new CpuBackend());
-             SimpleGenerator gen = new SimpleGenerator(model, batch * (inputIds.length + maxNewTokens))) {
-            List<SimpleGenerator.Sequence> seqs = new ArrayList<>();
-            for (int b = 0; b < batch; b++) seqs.add(gen.start(inputIds));
-            Random random = new Random(seed);
-            int vocab = config.vocabSize();
-            long t0 = System.nanoTime();
-            float[] logits = null;
-            for (int fed = 0; fed < inputIds.length; fed += chunk > 0 ? chunk : inputIds.length) logits = gen.step(seqs, chunk, false);
-            long t1 = System.nanoTime();
-            for (int step = 0; step < maxNewTokens; step++) {
-                for (int b = 0; b < batch; b++) gen.append(seqs.get(b), pick(logits, b, vocab, random));
-                if (step + 1 < maxNewTokens) logits = gen.step(seqs, 0, false);
-            }
-            long t2 = System.nanoTime();
+             SimpleGenerator gen = new SimpleGenerator(model, (warmup + 1) * batch * (inputIds.length + maxNewTokens))) {
+            Run run = null;
+            for (int i = 0; i <= warmup; i++) run = generateOnce(model, gen);
+            long t0 = run.t0, t1 = run.t1, t2 = run.t2;
+            List<SimpleGenerator.Sequence> seqs = run.seqs;
             int[] out = Arrays.copyOfRange(seqs.get(0).tokens(), inputIds.length, inputIds.length + maxNewTokens);
             double prefillS = (t1 - t0) / 1e9, decodeS = (t2 - t1) / 1e9;
             double prefillRate = batch * inputIds.length / prefillS;
@@ -109,6 +103,24 @@ final class GenerateCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    private record Run(List<SimpleGenerator.Sequence> seqs, long t0, long t1, long t2) {}
+
+    private Run generateOnce(Model model, SimpleGenerator gen) {
+        List<SimpleGenerator.Sequence> seqs = new ArrayList<>();
+        for (int b = 0; b < batch; b++) seqs.add(gen.start(inputIds));
+        Random random = new Random(seed);
+        int vocab = model.config().vocabSize();
+        long t0 = System.nanoTime();
+        float[] logits = null;
+        for (int fed = 0; fed < inputIds.length; fed += chunk > 0 ? chunk : inputIds.length) logits = gen.step(seqs, chunk, false);
+        long t1 = System.nanoTime();
+        for (int step = 0; step < maxNewTokens; step++) {
+            for (int b = 0; b < batch; b++) gen.append(seqs.get(b), pick(logits, b, vocab, random));
+            if (step + 1 < maxNewTokens) logits = gen.step(seqs, 0, false);
+        }
+        return new Run(seqs, t0, t1, System.nanoTime());
     }
 
     private int pick(float[] logits, int row, int vocab, Random random) {

@@ -1,16 +1,19 @@
 package kiln.cli;
 
+import kiln.bench.BenchException;
 import kiln.config.ConfigException;
 import kiln.io.CheckpointException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
+import java.util.ArrayList;
 import java.util.List;
 
 /** {@code kiln <command>}: the one entry point (see the README for the commands). */
 @Command(name = "kiln", mixinStandardHelpOptions = true, version = "kiln 0.1.0",
         description = "Serving engine for DeepSeek-R1 and its family.",
-        subcommands = {GenerateCommand.class, ServeCommand.class})
+        subcommands = {GenerateCommand.class, ServeCommand.class, BenchCommand.class, SweepCommand.class,
+                BandwidthCommand.class, EngineBenchCommand.class})
 public final class Main implements Runnable {
     @Override
     public void run() {
@@ -18,7 +21,24 @@ public final class Main implements Runnable {
     }
 
     public static void main(String[] args) {
-        System.exit(commandLine().execute(args));
+        System.exit(execute(args));
+    }
+
+    /** Runs {@code kiln args...}: option prefixes are expanded as argparse does (SGLang's flags are argparse's). */
+    public static int execute(String... args) {
+        CommandLine cl = commandLine();
+        if (args.length > 0 && cl.getSubcommands().get(args[0]) instanceof CommandLine sub) {
+            try {
+                List<String> rest = ArgparsePrefixes.expand(sub.getCommandSpec(), List.of(args).subList(1, args.length));
+                List<String> full = new ArrayList<>(List.of(args[0]));
+                full.addAll(rest);
+                args = full.toArray(String[]::new);
+            } catch (ArgparsePrefixes.AmbiguousOptionException e) {
+                sub.getErr().println("kiln " + args[0] + ": error: " + e.getMessage());
+                return 2;
+            }
+        }
+        return cl.execute(args);
     }
 
     /** The command line with Kiln's error handling: bad checkpoints and configs print one clear line. */
@@ -28,6 +48,10 @@ public final class Main implements Runnable {
             if (ex instanceof CheckpointException || ex instanceof ConfigException || ex instanceof IllegalArgumentException) {
                 line.getErr().println("kiln " + line.getCommandName() + ": " + ex.getMessage());
                 return 2;
+            }
+            if (ex instanceof BenchException) {
+                line.getErr().println("kiln " + line.getCommandName() + ": " + ex.getMessage());
+                return 1;
             }
             throw ex;
         });

@@ -7,7 +7,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.util.stream.IntStream;
 
 /**
  * Deterministic random weights of the shapes and dtypes a real checkpoint of this config would have
@@ -36,23 +35,39 @@ final class DummySource implements WeightSource {
         return new TensorData(name, dtype, shape.clone(), m, "dummy weights");
     }
 
+    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    /** Fills in parallel chunks; each chunk has its own stream, so values do not depend on the thread count. */
     private static void fill(MemorySegment m, long n, DType dtype, Kind kind, long seed) {
-        int chunks = (int) Math.min(1024, Math.max(1, n >> 16));
-        IntStream.range(0, chunks).parallel().forEach(c -> {
-            long from = n * c / chunks, to = n * (c + 1) / chunks;
+        int chunk = 1 << 16;
+        long chunks = (n + chunk - 1) / chunk;
+        java.util.stream.LongStream.range(0, chunks).parallel().forEach(c -> {
+            long from = c * chunk, to = Math.min(n, from + chunk);
+            int len = (int) (to - from);
             long state = seed + c * 0xBF58476D1CE4E5B9L;
-            for (long i = from; i < to; i++) {
-                state = state * 6364136223846793005L + 1442695040888963407L;
-                long bits = mix(state);
-                switch (dtype) {
-                    case F8_E4M3 -> {
+            switch (dtype) {
+                case F8_E4M3 -> {
+                    byte[] buf = new byte[len];
+                    for (int i = 0; i < len; i++) {
+                        long bits = mix(state += 0x9E3779B97F4A7C15L);
                         // exponents 3..10 (values 2^-4 .. 2^3 before scaling), random mantissa and sign; no NaN codes
                         int e = 3 + (int) (bits & 7), mant = (int) (bits >>> 3) & 7, sign = (int) (bits >>> 6) & 1;
-                        m.set(ValueLayout.JAVA_BYTE, i, (byte) (sign << 7 | e << 3 | mant));
+                        buf[i] = (byte) (sign << 7 | e << 3 | mant);
                     }
-                    case F32 -> m.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), i, value(bits, kind));
-                    default -> m.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), i,
-                            (short) (Float.floatToRawIntBits(value(bits, kind)) >>> 16));
+                    MemorySegment.copy(buf, 0, m, ValueLayout.JAVA_BYTE, from, len);
+                }
+                case F32 -> {
+                    float[] buf = new float[len];
+                    for (int i = 0; i < len; i++) buf[i] = value(mix(state += 0x9E3779B97F4A7C15L), kind);
+                    MemorySegment.copy(buf, 0, m, FLOAT, from * 4, len);
+                }
+                default -> {
+                    short[] buf = new short[len];
+                    for (int i = 0; i < len; i++) {
+                        buf[i] = (short) (Float.floatToRawIntBits(value(mix(state += 0x9E3779B97F4A7C15L), kind)) >>> 16);
+                    }
+                    MemorySegment.copy(buf, 0, m, SHORT, from * 2, len);
                 }
             }
         });
@@ -77,7 +92,7 @@ final class DummySource implements WeightSource {
         long n = scaleShape[0] * scaleShape[1];
         MemorySegment m = arena.allocate(n * 4, 64);
         // codes span about 2^-4..2^3 (rms near 2), so this scale gives weights of std near STD
-        for (long i = 0; i < n; i++) m.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i, STD / 2f);
+        for (long i = 0; i < n; i++) m.setAtIndex(FLOAT, i, STD / 2f);
         return new TensorData(weight.name() + "_scale_inv", DType.F32, scaleShape.clone(), m, "dummy weights");
     }
 

@@ -35,25 +35,23 @@ final class Linear {
     private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
-    private static final VectorShuffle<Float>[] HALVES = halves();
+    private static final VectorShuffle<Float> ROTATE_8 = rotate(8), ROTATE_4 = rotate(4), ROTATE_2 = rotate(2),
+            ROTATE_1 = rotate(1);
 
-    @SuppressWarnings("unchecked")
-    private static VectorShuffle<Float>[] halves() {
-        int steps = Integer.numberOfTrailingZeros(L);
-        VectorShuffle<Float>[] s = new VectorShuffle[steps];
-        for (int i = 0, d = L / 2; i < steps; i++, d /= 2) {
-            int shift = d;
-            s[i] = VectorShuffle.fromOp(F, lane -> (lane + shift) % L);
-        }
-        return s;
+    private static VectorShuffle<Float> rotate(int by) {
+        return VectorShuffle.fromOp(F, lane -> (lane + Math.min(by, L - 1)) % L);
     }
 
     /**
      * Sum of the lanes in a fixed pairwise order. reduceLanes(ADD) may add in a different order once compiled
-     * than when interpreted, which would make results depend on JIT state.
+     * than when interpreted, which would make results depend on JIT state. (Shuffles are static finals so that
+     * the compiler sees constants and emits permutes.)
      */
     static float sum(FloatVector v) {
-        for (VectorShuffle<Float> s : HALVES) v = v.add(v.rearrange(s));
+        if (L >= 16) v = v.add(v.rearrange(ROTATE_8));
+        if (L >= 8) v = v.add(v.rearrange(ROTATE_4));
+        if (L >= 4) v = v.add(v.rearrange(ROTATE_2));
+        v = v.add(v.rearrange(ROTATE_1));
         return v.lane(0);
     }
 
@@ -218,21 +216,33 @@ final class Linear {
                 s2 = scale(w, r + 2, b);
                 s3 = scale(w, r + 3, b);
             }
-            for (int k = c0; k < cv; k += L) {
-                long o = (long) k * bpe;
-                FloatVector xv = FloatVector.fromArray(F, xs, xo + k);
-                FloatVector v0 = load(kind, m, w0 + o), v1 = load(kind, m, w1 + o);
-                FloatVector v2 = load(kind, m, w2 + o), v3 = load(kind, m, w3 + o);
-                if (scaled) {
-                    v0 = v0.mul(s0);
-                    v1 = v1.mul(s1);
-                    v2 = v2.mul(s2);
-                    v3 = v3.mul(s3);
+            // one loop per stored type, so that each compiles without a type test per load
+            if (kind == K_BF16) {
+                for (int k = c0; k < cv; k += L) {
+                    long o = 2L * k;
+                    FloatVector xv = FloatVector.fromArray(F, xs, xo + k);
+                    a0 = xv.fma(load(K_BF16, m, w0 + o), a0);
+                    a1 = xv.fma(load(K_BF16, m, w1 + o), a1);
+                    a2 = xv.fma(load(K_BF16, m, w2 + o), a2);
+                    a3 = xv.fma(load(K_BF16, m, w3 + o), a3);
                 }
-                a0 = xv.fma(v0, a0);
-                a1 = xv.fma(v1, a1);
-                a2 = xv.fma(v2, a2);
-                a3 = xv.fma(v3, a3);
+            } else if (kind == K_FP8) {
+                for (int k = c0; k < cv; k += L) {
+                    FloatVector xv = FloatVector.fromArray(F, xs, xo + k);
+                    a0 = xv.fma(load(K_FP8, m, w0 + k).mul(s0), a0);
+                    a1 = xv.fma(load(K_FP8, m, w1 + k).mul(s1), a1);
+                    a2 = xv.fma(load(K_FP8, m, w2 + k).mul(s2), a2);
+                    a3 = xv.fma(load(K_FP8, m, w3 + k).mul(s3), a3);
+                }
+            } else {
+                for (int k = c0; k < cv; k += L) {
+                    long o = 4L * k;
+                    FloatVector xv = FloatVector.fromArray(F, xs, xo + k);
+                    a0 = xv.fma(load(K_F32, m, w0 + o), a0);
+                    a1 = xv.fma(load(K_F32, m, w1 + o), a1);
+                    a2 = xv.fma(load(K_F32, m, w2 + o), a2);
+                    a3 = xv.fma(load(K_F32, m, w3 + o), a3);
+                }
             }
             for (int k = cv; k < c1; k++) {
                 long o = (long) k * bpe;

@@ -1,0 +1,43 @@
+package kiln.bench;
+
+import kiln.tokenizer.Tokenizer;
+
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+
+/**
+ * A real, if simple, tokenizer for the benchmark's tests until kiln.tokenizer loads HuggingFace tokenizers: one
+ * token per UTF-8 byte (a byte-level BPE with no merges), vocabulary 256, no special tokens. Decoding byte runs
+ * that are not valid UTF-8 gives U+FFFD, as real byte-level tokenizers do for gibberish ids.
+ */
+final class Utf8ByteTokenizer implements Tokenizer {
+    @Override
+    public int[] encode(String text, boolean addSpecialTokens) {
+        byte[] b = text.getBytes(StandardCharsets.UTF_8);
+        int[] ids = new int[b.length];
+        for (int i = 0; i < b.length; i++) ids[i] = b[i] & 0xFF;
+        return ids;
+    }
+
+    @Override
+    public String decode(int[] ids, boolean skipSpecialTokens) {
+        byte[] b = new byte[ids.length];
+        for (int i = 0; i < ids.length; i++) b[i] = (byte) ids[i];
+        return new String(b, StandardCharsets.UTF_8);
+    }
+
+    @Override
+    public int vocabSize() {
+        return 256;
+    }
+
+    @Override
+    public int bosId() {
+        return -1;
+    }
+
+    @Override
+    public List<Integer> eosIds() {
+        return List.of();
+    }
+}
