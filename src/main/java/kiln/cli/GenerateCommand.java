@@ -6,6 +6,8 @@ import kiln.config.ModelConfig;
 import kiln.engine.SimpleGenerator;
 import kiln.model.Model;
 import kiln.model.Models;
+import kiln.tokenizer.Tokenizer;
+import kiln.tokenizer.Tokenizers;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -28,7 +30,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--input-ids", split = ",", description = "Prompt as token ids, comma-separated.")
     int[] inputIds;
 
-    @Option(names = "--prompt", description = "Prompt text (needs the model's tokenizer).")
+    @Option(names = "--prompt", description = "Prompt text, encoded with the model's tokenizer (BOS added as tokenizer_config.json asks).")
     String prompt;
 
     @Option(names = "--max-new-tokens", defaultValue = "32", description = "Tokens to generate (default: ${DEFAULT-VALUE}).")
@@ -61,7 +63,14 @@ final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if ((inputIds == null) == (prompt == null)) throw new IllegalArgumentException("give exactly one of --prompt and --input-ids");
-        if (prompt != null) throw new IllegalArgumentException("--prompt needs the tokenizer, which is not built yet; use --input-ids");
+        Tokenizer tokenizer = Tokenizers.present(modelPath) ? Tokenizers.load(modelPath) : null;
+        if (prompt != null) {
+            if (tokenizer == null) {
+                throw new IllegalArgumentException("--prompt: " + modelPath + " has no tokenizer.json (this model ships no tokenizer); give the prompt with --input-ids");
+            }
+            inputIds = tokenizer.encode(prompt, true);
+            if (inputIds.length == 0) throw new IllegalArgumentException("--prompt encodes to no tokens");
+        }
         if (batch < 1 || maxNewTokens < 1) throw new IllegalArgumentException("--batch and --max-new-tokens must be at least 1");
         Models.LoadFormat format = switch (loadFormat) {
             case "auto" -> Models.LoadFormat.AUTO;
@@ -70,7 +79,9 @@ final class GenerateCommand implements Callable<Integer> {
         };
         ModelConfig config = ModelConfig.load(modelPath, overrides);
         for (int id : inputIds) {
-            if (id < 0 || id >= config.vocabSize()) throw new IllegalArgumentException("--input-ids: " + id + " is outside the vocabulary [0, " + config.vocabSize() + ")");
+            if (id < 0 || id >= config.vocabSize()) {
+                throw new IllegalArgumentException((prompt != null ? "--prompt: token " : "--input-ids: ") + id + " is outside the model's vocabulary [0, " + config.vocabSize() + ")");
+            }
         }
         try (Model model = Models.load(config, modelPath, format, new CpuBackend());
              SimpleGenerator gen = new SimpleGenerator(model, (warmup + 1) * batch * (inputIds.length + maxNewTokens))) {
@@ -79,12 +90,14 @@ final class GenerateCommand implements Callable<Integer> {
             long t0 = run.t0, t1 = run.t1, t2 = run.t2;
             List<SimpleGenerator.Sequence> seqs = run.seqs;
             int[] out = Arrays.copyOfRange(seqs.get(0).tokens(), inputIds.length, inputIds.length + maxNewTokens);
+            String text = tokenizer == null ? null : tokenizer.decode(out, true);
             double prefillS = (t1 - t0) / 1e9, decodeS = (t2 - t1) / 1e9;
             double prefillRate = batch * inputIds.length / prefillS;
             double decodeRate = maxNewTokens > 1 ? batch * (maxNewTokens - 1) / decodeS : 0;
             if (json) {
                 Map<String, Object> r = new LinkedHashMap<>();
                 r.put("output_ids", out);
+                if (text != null) r.put("text", text);
                 r.put("prefill_tokens_per_s", prefillRate);
                 r.put("decode_tokens_per_s", decodeRate);
                 r.put("prompt_tokens", inputIds.length);
@@ -98,6 +111,7 @@ final class GenerateCommand implements Callable<Integer> {
                 System.out.println(new ObjectMapper().writeValueAsString(r));
             } else {
                 System.out.println("output_ids: " + Arrays.toString(out));
+                if (text != null) System.out.println("text: " + text);
                 System.out.printf("prefill: %d tokens x %d in %.3f s (%.1f tok/s); decode: %.1f tok/s%n",
                         inputIds.length, batch, prefillS, prefillRate, decodeRate);
             }

@@ -2,7 +2,9 @@ package kiln.cli;
 
 import kiln.bench.BenchException;
 import kiln.config.ConfigException;
+import kiln.chat.ChatTemplateException;
 import kiln.io.CheckpointException;
+import kiln.tokenizer.TokenizerException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -45,7 +47,8 @@ public final class Main implements Runnable {
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Main());
         cl.setExecutionExceptionHandler((ex, line, parseResult) -> {
-            if (ex instanceof CheckpointException || ex instanceof ConfigException || ex instanceof IllegalArgumentException) {
+            if (ex instanceof CheckpointException || ex instanceof ConfigException || ex instanceof IllegalArgumentException
+                    || ex instanceof TokenizerException || ex instanceof ChatTemplateException) {
                 line.getErr().println("kiln " + line.getCommandName() + ": " + ex.getMessage());
                 return 2;
             }

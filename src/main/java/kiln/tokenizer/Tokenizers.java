@@ -1,18 +1,80 @@
 package kiln.tokenizer;
 
+import com.fasterxml.jackson.databind.JsonNode;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** Where tokenizers come from: a HuggingFace model directory, or the DeepSeek tokenizer bundled with Kiln. */
 public final class Tokenizers {
     private Tokenizers() {}
 
-    /** The tokenizer of {@code dir} (tokenizer.json + tokenizer_config.json). */
-    public static Tokenizer load(Path dir) {
-        throw new UnsupportedOperationException("tokenizer loading is not built yet (issue 3)");
+    /** Classpath folder of the bundled DeepSeek-V3/R1 tokenizer. */
+    static final String BUNDLED = "/kiln/deepseek-tokenizer/";
+
+    /** True when {@code dir} holds a tokenizer.json (the model ships its tokenizer). */
+    public static boolean present(Path dir) {
+        return Files.isRegularFile(dir.resolve("tokenizer.json"));
     }
 
-    /** DeepSeek-V3/R1's tokenizer, shipped inside Kiln for the default model and the benchmark. */
+    /**
+     * The tokenizer of {@code dir}: tokenizer.json, plus tokenizer_config.json (BOS/EOS, chat template) when present;
+     * a chat_template.jinja file there takes precedence over the config's template, as in transformers.
+     */
+    public static Tokenizer load(Path dir) {
+        Path json = dir.resolve("tokenizer.json");
+        if (!Files.isRegularFile(json)) {
+            throw new TokenizerException(dir + " has no tokenizer.json (the model directory ships no tokenizer)");
+        }
+        Path configFile = dir.resolve("tokenizer_config.json");
+        JsonNode config = Files.isRegularFile(configFile) ? TokenizerFiles.readJson(open(configFile), configFile.toString()) : null;
+        Path jinja = dir.resolve("chat_template.jinja");
+        String template = Files.isRegularFile(jinja) ? read(jinja) : null;
+        return TokenizerFiles.build(TokenizerFiles.readJson(open(json), json.toString()), json.toString(), config, configFile.toString(), template);
+    }
+
+    /** DeepSeek-V3/R1's tokenizer with R1's chat template, shipped inside Kiln; loaded once, then shared. */
     public static Tokenizer bundled() {
-        throw new UnsupportedOperationException("the bundled tokenizer is not built yet (issue 3)");
+        return Bundled.TOKENIZER;
+    }
+
+    private static final class Bundled {
+        static final Tokenizer TOKENIZER = TokenizerFiles.build(
+                TokenizerFiles.readJson(resource("tokenizer.json"), BUNDLED + "tokenizer.json"), BUNDLED + "tokenizer.json",
+                TokenizerFiles.readJson(resource("tokenizer_config.json"), BUNDLED + "tokenizer_config.json"), BUNDLED + "tokenizer_config.json",
+                readResource("chat_template.deepseek-r1.jinja"));
+    }
+
+    static InputStream resource(String name) {
+        InputStream in = Tokenizers.class.getResourceAsStream(BUNDLED + name);
+        if (in == null) throw new TokenizerException("classpath resource " + BUNDLED + name + " is missing from this Kiln build");
+        return in;
+    }
+
+    static String readResource(String name) {
+        try (InputStream in = resource(name)) {
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new TokenizerException("cannot read classpath resource " + BUNDLED + name + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static InputStream open(Path file) {
+        try {
+            return Files.newInputStream(file);
+        } catch (IOException e) {
+            throw new TokenizerException("cannot read " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static String read(Path file) {
+        try {
+            return Files.readString(file);
+        } catch (IOException e) {
+            throw new TokenizerException("cannot read " + file + ": " + e.getMessage(), e);
+        }
     }
 }
