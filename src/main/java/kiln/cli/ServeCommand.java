@@ -13,6 +13,7 @@ import kiln.model.Models;
 import kiln.server.KilnServer;
 import kiln.server.ServerOptions;
 import kiln.tokenizer.Tokenizer;
+import kiln.tokenizer.TokenizerException;
 import kiln.tokenizer.Tokenizers;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -176,14 +177,15 @@ public final class ServeCommand implements Callable<Integer> {
         String name = servedModelName != null ? servedModelName : embedded ? DefaultModel.NAME : modelPath;
         ServerOptions options = new ServerOptions(host, port, name, embedded ? DefaultModel.NAME : modelPath,
                 tokenizer == null ? null : tokenizerPath != null ? tokenizerPath : embedded ? "bundled:deepseek-v3" : modelPath,
-                apiKey, enableMetrics, logRequests, streamInterval, serverArgs());
+                apiKey, enableMetrics, logRequests, streamInterval, chatTemplate, reasoningParser, toolCallParser, serverArgs());
         KilnServer server;
         try {
             server = KilnServer.start(engine, tokenizer, options);
         } catch (RuntimeException e) {
             engine.close();
             model.close();
-            throw new IllegalArgumentException("cannot listen on " + host + ":" + port + ": " + e.getMessage(), e);
+            if (e instanceof kiln.chat.ChatTemplateException) throw new IllegalArgumentException("--chat-template: " + e.getMessage(), e);
+            throw new IllegalArgumentException("cannot start the HTTP server on " + host + ":" + port + ": " + e.getMessage(), e);
         }
         try {
             if (skipServerWarmup) server.markReady();
@@ -244,14 +246,13 @@ public final class ServeCommand implements Callable<Integer> {
             if (embedded) return Tokenizers.bundled();
             Path dir = Path.of(modelPath);
             if (!Files.isDirectory(dir)) dir = dir.toAbsolutePath().getParent();
-            if (!Files.exists(dir.resolve("tokenizer.json"))) {
+            if (!Tokenizers.present(dir)) {
                 throw new IllegalArgumentException(dir + " has no tokenizer.json: give --tokenizer-path, or run with "
                         + "--skip-tokenizer-init (token ids in and out)");
             }
             return Tokenizers.load(dir);
-        } catch (UnsupportedOperationException e) {
-            Log.warn("no tokenizer in this build (%s); serving token ids only, as with --skip-tokenizer-init", e.getMessage());
-            return null;
+        } catch (TokenizerException e) {
+            throw new IllegalArgumentException("tokenizer: " + e.getMessage(), e);
         }
     }
 

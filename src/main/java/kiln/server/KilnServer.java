@@ -49,6 +49,9 @@ public final class KilnServer implements AutoCloseable {
         if (options.apiKey() != null) routing.addFilter(new Auth(options.apiKey()));
         new GenerateApi(serving).register(routing);
         new CompletionsApi(serving).register(routing);
+        ChatApi chat = new ChatApi(serving);
+        chat.register(routing);
+        new TokenizeApi(serving, chat).register(routing);
         new InfoApi(serving).register(routing);
         routing.any(Http.guarded((req, res) -> {
             String path = req.path().path();

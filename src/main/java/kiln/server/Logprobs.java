@@ -15,16 +15,33 @@ final class Logprobs {
     /** The text shown for a token: its decoded text, or {@code token_id:N} when there is no tokenizer. */
     interface Namer {
         String name(int id);
+
+        /** The token's UTF-8 bytes (a piece of a multi-byte character has only some of them). */
+        default byte[] bytes(int id) {
+            String name = name(id);
+            return name == null ? new byte[0] : name.getBytes(StandardCharsets.UTF_8);
+        }
     }
 
     /** SGLang writes null text unless return_text_in_logprobs; {@code tokenizer} null gives those nulls. */
     static Namer namer(Tokenizer tokenizer) {
-        return tokenizer == null ? id -> null : id -> tokenizer.decode(new int[]{id}, false);
+        return tokenizer == null ? id -> null : tokenizer::tokenText;
     }
 
     /** OpenAI responses always name tokens; without a tokenizer, by id (as vLLM's return_tokens_as_token_ids). */
     static Namer openAiNamer(Tokenizer tokenizer) {
-        return tokenizer == null ? id -> "token_id:" + id : id -> tokenizer.decode(new int[]{id}, false);
+        if (tokenizer == null) return id -> "token_id:" + id;
+        return new Namer() {
+            @Override
+            public String name(int id) {
+                return tokenizer.tokenText(id);
+            }
+
+            @Override
+            public byte[] bytes(int id) {
+                return tokenizer.tokenBytes(id);
+            }
+        };
     }
 
     /** {@code [[logprob, id, text], ...]}, logprob null for a prompt's first token. */
@@ -103,7 +120,7 @@ final class Logprobs {
         e.put("token", text);
         e.put("logprob", Json.logprob(logprob));
         ArrayNode bytes = e.putArray("bytes");
-        for (byte b : text.getBytes(StandardCharsets.UTF_8)) bytes.add(b & 0xff);
+        for (byte b : namer.bytes(id)) bytes.add(b & 0xff);
         return e;
     }
 }
