@@ -26,7 +26,7 @@ final class Generation implements AutoCloseable {
         final List<Output.TokenLogprob> logprobs = new ArrayList<>();
         List<Output.TokenLogprob> promptLogprobs = List.of();
         Output.FinishReason finish;
-        int promptTokens, completionTokens, cachedTokens;
+        int completionTokens, cachedTokens;
         /** Tokens (and text) appended since the route last sent this sample to the client. */
         int unsentTokens, sentLength, sentTextLength, sentLogprobs;
         long lastTokenNanos;
@@ -36,10 +36,6 @@ final class Generation implements AutoCloseable {
         Sample(int index, IncrementalDetokenizer detokenizer) {
             this.index = index;
             this.detokenizer = detokenizer;
-        }
-
-        int[] ids() {
-            return Arrays.copyOf(ids, length);
         }
 
         boolean finished() {
@@ -60,7 +56,6 @@ final class Generation implements AutoCloseable {
             }
             logprobs.addAll(o.logprobs());
             if (o.promptLogprobs() != null) promptLogprobs = o.promptLogprobs();
-            promptTokens = o.promptTokens();
             completionTokens = o.completionTokens();
             cachedTokens = o.cachedTokens();
             if (o.finish() != null) finish = o.finish();

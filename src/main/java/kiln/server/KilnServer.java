@@ -80,8 +80,10 @@ public final class KilnServer implements AutoCloseable {
 
     public String url() {
         String host = serving.options.host();
+        // a wildcard bind is reached (by the warmup, by tests) through loopback
         if (host.equals("0.0.0.0")) host = "127.0.0.1";
-        if (host.contains(":")) host = "[" + host + "]";
+        if (host.equals("::") || host.equals("[::]")) host = "::1";
+        if (host.contains(":") && !host.startsWith("[")) host = "[" + host + "]";
         return "http://" + host + ":" + port();
     }
 

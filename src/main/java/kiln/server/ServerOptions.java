@@ -26,9 +26,4 @@ public record ServerOptions(String host, int port, String servedModelName, Strin
     public static ServerOptions local(String modelName) {
         return new ServerOptions("127.0.0.1", 0, modelName, modelName, null, null, true, false, 1, null, null, null, Map.of());
     }
-
-    public ServerOptions withApiKey(String key) {
-        return new ServerOptions(host, port, servedModelName, modelPath, tokenizerPath, key, enableMetrics, logRequests,
-                streamInterval, chatTemplate, reasoningParser, toolCallParser, serverArgs);
-    }
 }
