@@ -22,6 +22,7 @@ public final class Engine implements AutoCloseable {
     private final Thread thread;
     private final EngineConfig config;
     private final int contextLength;
+    private final boolean hasTokenizer;
 
     /**
      * @param tokenizer turns output ids into text (and enables stop strings); null when the server runs with
@@ -30,6 +31,7 @@ public final class Engine implements AutoCloseable {
     public Engine(Model model, EngineConfig config, Set<Integer> eosIds, Tokenizer tokenizer) {
         this.model = model;
         this.config = config;
+        this.hasTokenizer = tokenizer != null;
         this.contextLength = config.contextLength() > 0 ? config.contextLength() : model.config().maxPositionEmbeddings();
         Backend backend = model.backend();
         long perToken = backend.kvBytesPerToken(model.kvLayout());
@@ -86,6 +88,9 @@ public final class Engine implements AutoCloseable {
         if (prompt >= cache.slots()) {
             throw new EngineException("the prompt has " + prompt + " tokens but the KV pool holds " + cache.slots()
                     + " tokens", false);
+        }
+        if (!request.params().stop().isEmpty() && !hasTokenizer) {
+            throw new EngineException("stop strings need a tokenizer (the server runs with --skip-tokenizer-init); use stop_token_ids", false);
         }
         int vocab = model.config().vocabSize();
         for (int id : request.promptIds()) {

@@ -3,13 +3,15 @@ package kiln.engine;
 import java.util.List;
 
 /**
- * How one request samples and when it stops; defaults as SGLang's. {@code topK} -1 (or 0) keeps every token;
+ * How one request samples and when it stops; defaults as SGLang's. {@code stop} strings need a tokenizer;
+ * {@code skipSpecialTokens} leaves special tokens out of the streamed text. {@code topK} -1 (or 0) keeps every token;
  * {@code logprobStartLen} -1 asks for no prompt logprobs; {@code seed} null draws a fresh seed.
  */
 public record SamplingParams(float temperature, float topP, int topK, float minP, float repetitionPenalty,
                              float frequencyPenalty, float presencePenalty, Long seed, List<String> stop,
                              List<Integer> stopTokenIds, boolean ignoreEos, int maxNewTokens, int minNewTokens, int n,
-                             boolean returnLogprob, int topLogprobsNum, int logprobStartLen) {
+                             boolean returnLogprob, int topLogprobsNum, int logprobStartLen,
+                             boolean skipSpecialTokens) {
 
     public SamplingParams {
         stop = stop == null ? List.of() : List.copyOf(stop);
@@ -53,7 +55,7 @@ public record SamplingParams(float temperature, float topP, int topK, float minP
         b.repetitionPenalty = repetitionPenalty; b.frequencyPenalty = frequencyPenalty; b.presencePenalty = presencePenalty;
         b.seed = seed; b.stop = stop; b.stopTokenIds = stopTokenIds; b.ignoreEos = ignoreEos;
         b.maxNewTokens = maxNewTokens; b.minNewTokens = minNewTokens; b.n = n; b.returnLogprob = returnLogprob;
-        b.topLogprobsNum = topLogprobsNum; b.logprobStartLen = logprobStartLen;
+        b.topLogprobsNum = topLogprobsNum; b.logprobStartLen = logprobStartLen; b.skipSpecialTokens = skipSpecialTokens;
         return b;
     }
 
@@ -63,7 +65,7 @@ public record SamplingParams(float temperature, float topP, int topK, float minP
         private Long seed;
         private List<String> stop = List.of();
         private List<Integer> stopTokenIds = List.of();
-        private boolean ignoreEos, returnLogprob;
+        private boolean ignoreEos, returnLogprob, skipSpecialTokens = true;
 
         public Builder temperature(float v) { temperature = v; return this; }
         public Builder topP(float v) { topP = v; return this; }
@@ -82,11 +84,12 @@ public record SamplingParams(float temperature, float topP, int topK, float minP
         public Builder returnLogprob(boolean v) { returnLogprob = v; return this; }
         public Builder topLogprobsNum(int v) { topLogprobsNum = v; return this; }
         public Builder logprobStartLen(int v) { logprobStartLen = v; return this; }
+        public Builder skipSpecialTokens(boolean v) { skipSpecialTokens = v; return this; }
 
         public SamplingParams build() {
             return new SamplingParams(temperature, topP, topK, minP, repetitionPenalty, frequencyPenalty, presencePenalty,
                     seed, stop, stopTokenIds, ignoreEos, maxNewTokens, minNewTokens, n, returnLogprob, topLogprobsNum,
-                    logprobStartLen);
+                    logprobStartLen, skipSpecialTokens);
         }
     }
 }

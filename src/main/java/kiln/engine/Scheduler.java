@@ -131,7 +131,7 @@ final class Scheduler implements Runnable {
         int separate = radix.enabled() ? 1 : p.n();
         List<Sequence> seqs = new ArrayList<>();
         for (int i = 0; i < separate; i++) {
-            Sequence s = new Sequence(r, i, baseSeed);
+            Sequence s = newSequence(r, i, baseSeed);
             if (radix.enabled()) s.pendingSiblings = p.n() - 1;
             seqs.add(s);
         }
@@ -139,6 +139,12 @@ final class Scheduler implements Runnable {
         unfinished.put(r.id(), p.n());
         sequences.put(r.id(), seqs);
         waiting.addAll(seqs);
+    }
+
+    private Sequence newSequence(Request r, int index, long baseSeed) {
+        Sequence s = new Sequence(r, index, baseSeed);
+        if (tokenizer != null) s.text = new TextStream(tokenizer, r.params());
+        return s;
     }
 
     // ---- one step ----
@@ -341,7 +347,7 @@ final class Scheduler implements Runnable {
         }
         List<Sequence> samplers = new ArrayList<>(List.of(s));
         for (; s.pendingSiblings > 0; s.pendingSiblings--) {
-            Sequence sib = new Sequence(s.request, s.request.params().n() - s.pendingSiblings, s.baseSeed);
+            Sequence sib = newSequence(s.request, s.request.params().n() - s.pendingSiblings, s.baseSeed);
             sib.setSlots(0, s.slots, s.computed);
             sib.computed = sib.treeOwned = s.computed;
             sib.node = s.node;
@@ -360,8 +366,11 @@ final class Scheduler implements Runnable {
             q.append(token);
             generationTokensTotal++;
             Output.FinishReason reason = finishReason(q, token);
-            if (reason != null) finish(q, reason, new Emitted(token, lp));
-            else emit(q, new Emitted(token, lp), null);
+            // a stop token ends the text without appearing in it; otherwise the token's text may meet a stop string
+            String text = q.text == null || reason != null && reason.matched() instanceof Integer ? "" : q.text.add(token);
+            if (reason == null && q.text != null && q.text.matchedStop() != null) reason = Output.FinishReason.stop(q.text.matchedStop());
+            if (reason != null) finish(q, reason, new Emitted(token, lp, text));
+            else emit(q, new Emitted(token, lp, text), null);
         }
     }
 
@@ -380,7 +389,7 @@ final class Scheduler implements Runnable {
         return null;
     }
 
-    private record Emitted(int token, Output.TokenLogprob logprob) {}
+    private record Emitted(int token, Output.TokenLogprob logprob, String text) {}
 
     private void emit(Sequence s, Emitted e, Output.FinishReason finish) {
         RequestHandle h = handles.get(s.request.id());
@@ -395,7 +404,9 @@ final class Scheduler implements Runnable {
                 promptLp.addAll(s.promptLogprobs);
             }
         }
-        h.deliver(new Output(s.request.id(), s.index, e == null ? new int[0] : new int[]{e.token()}, null,
+        String text = null;
+        if (s.text != null) text = (e == null ? "" : e.text()) + (finish != null ? s.text.finish() : "");
+        h.deliver(new Output(s.request.id(), s.index, e == null ? new int[0] : new int[]{e.token()}, text,
                 e == null || e.logprob() == null ? List.of() : List.of(e.logprob()), promptLp, finish,
                 s.promptLength, s.outputLength(), Math.max(0, s.cachedTokens)));
     }
@@ -410,7 +421,7 @@ final class Scheduler implements Runnable {
         emit(s, last, reason);
         // n-siblings that were never forked end with their parent
         for (; s.pendingSiblings > 0; s.pendingSiblings--) {
-            Sequence sib = new Sequence(s.request, s.request.params().n() - s.pendingSiblings, s.baseSeed);
+            Sequence sib = newSequence(s.request, s.request.params().n() - s.pendingSiblings, s.baseSeed);
             sib.cachedTokens = s.cachedTokens;
             sib.promptLogprobs.addAll(s.promptLogprobs);
             emit(sib, null, reason);

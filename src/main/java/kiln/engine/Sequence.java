@@ -33,6 +33,8 @@ final class Sequence {
     int cachedTokens = -1;
     /** Siblings to fork from this one's prefill (n > 1 with the radix cache on). */
     int pendingSiblings;
+    /** Streamed text, when the engine has a tokenizer. */
+    TextStream text;
     boolean sentFirst;
     long firstTokenNanos;
 

@@ -4,6 +4,8 @@ import kiln.backend.cpu.CpuBackend;
 import kiln.model.Fixture;
 import kiln.model.Model;
 import kiln.model.Models;
+import kiln.tokenizer.Tokenizer;
+import kiln.tokenizer.Tokenizers;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -195,6 +197,42 @@ class EngineTest {
             bySample.values().forEach(v -> assertEquals(16, v.size()));
             assertNotEquals(bySample.get(0), bySample.get(1), "samples of n=4 are identical");
             assertEquals(prompt.length, engine.stats().promptTokensTotal() - 2L * prompt.length - noiseTokens(), "n=4 prefilled its prompt more than once");
+        }
+    }
+
+    @Test
+    void stopStringsMatchAcrossTokenBoundariesAndStayOutOfTheText() throws Exception {
+        // the fixture model's ids (< 1024) are real byte-level tokens of the DeepSeek vocabulary
+        Tokenizer tok = Tokenizers.bundled();
+        Model model = models.get("deepseek-v3-tiny");
+        try (Engine engine = new Engine(model, EngineConfig.defaults().withMaxTotalTokens(4096), Set.of(), tok)) {
+            int[] prompt = prompts(1, 21).getFirst();
+            List<String> pieces = new ArrayList<>();
+            RequestHandle free = engine.submit(greedy(prompt, 40));
+            Output o;
+            StringBuilder full = new StringBuilder();
+            while ((o = free.next()) != null) {
+                pieces.add(o.text());
+                full.append(o.text());
+            }
+            String text = full.toString();
+            // a stop string made of the end of one token's text and the start of a later one
+            int k = -1;
+            for (int i = 5; i < pieces.size() - 1 && k < 0; i++) if (pieces.get(i).length() >= 2 && !pieces.get(i + 1).isEmpty()) k = i;
+            assertTrue(k > 0, "no two consecutive non-empty pieces in " + pieces);
+            String stop = pieces.get(k).substring(pieces.get(k).length() - 2) + pieces.get(k + 1).charAt(0);
+            int at = text.indexOf(stop);
+            RequestHandle stopped = engine.submit(new Request("s", prompt, SamplingParams.builder().temperature(0)
+                    .maxNewTokens(40).ignoreEos(true).stop(List.of("never-appears-xyz", stop)).build()));
+            StringBuilder streamed = new StringBuilder();
+            Output last = null;
+            while ((o = stopped.next()) != null) {
+                streamed.append(o.text());
+                last = o;
+            }
+            assertEquals(text.substring(0, at), streamed.toString());
+            assertEquals("stop", last.finish().type());
+            assertEquals(stop, last.finish().matched());
         }
     }
 
