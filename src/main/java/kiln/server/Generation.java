@@ -4,7 +4,6 @@ import kiln.Log;
 import kiln.engine.Output;
 import kiln.engine.RequestHandle;
 import kiln.engine.SamplingParams;
-import kiln.tokenizer.IncrementalDetokenizer;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -30,12 +29,9 @@ final class Generation implements AutoCloseable {
         /** Tokens (and text) appended since the route last sent this sample to the client. */
         int unsentTokens, sentLength, sentTextLength, sentLogprobs;
         long lastTokenNanos;
-        /** Decodes this sample's ids only while the engine sends no text of its own (see {@link #append}). */
-        private final IncrementalDetokenizer detokenizer;
 
-        Sample(int index, IncrementalDetokenizer detokenizer) {
+        Sample(int index) {
             this.index = index;
-            this.detokenizer = detokenizer;
         }
 
         boolean finished() {
@@ -47,13 +43,7 @@ final class Generation implements AutoCloseable {
             System.arraycopy(o.tokenIds(), 0, ids, length, o.tokenIds().length);
             length += o.tokenIds().length;
             unsentTokens += o.tokenIds().length;
-            if (o.text() != null) {
-                text.append(o.text());
-            } else if (detokenizer != null) {
-                // the engine decodes (and trims stop strings) itself once it has a tokenizer; until then, decode here
-                text.append(detokenizer.next(o.tokenIds()));
-                if (o.finish() != null) text.append(detokenizer.finish());
-            }
+            if (o.text() != null) text.append(o.text()); // null without a tokenizer
             logprobs.addAll(o.logprobs());
             if (o.promptLogprobs() != null) promptLogprobs = o.promptLogprobs();
             completionTokens = o.completionTokens();
@@ -81,9 +71,7 @@ final class Generation implements AutoCloseable {
         this.arrivalNanos = arrivalNanos;
         this.observe = observe;
         this.samples = new Sample[params.n()];
-        for (int i = 0; i < samples.length; i++) {
-            samples[i] = new Sample(i, serving.tokenizer == null ? null : serving.tokenizer.newDetokenizer(true));
-        }
+        for (int i = 0; i < samples.length; i++) samples[i] = new Sample(i);
         serving.opened(this);
     }
 

@@ -13,9 +13,9 @@ final class SamplingJson {
     /** The keys of SGLang's {@code sampling_params} that Kiln honours. */
     static final Set<String> SGLANG_KEYS = Set.of("max_new_tokens", "min_new_tokens", "temperature", "top_p", "top_k",
             "min_p", "frequency_penalty", "presence_penalty", "repetition_penalty", "stop", "stop_token_ids",
-            "ignore_eos", "n", "sampling_seed", "seed");
-    /** SGLang keys accepted and ignored: they only shape text, which the engine's detokenizer decides. */
-    static final Set<String> SGLANG_IGNORED = Set.of("skip_special_tokens", "spaces_between_special_tokens",
+            "ignore_eos", "n", "sampling_seed", "seed", "skip_special_tokens");
+    /** SGLang keys accepted and ignored (fine points of text shaping and streaming that Kiln does not vary). */
+    static final Set<String> SGLANG_IGNORED = Set.of("spaces_between_special_tokens",
             "no_stop_trim", "stream_interval", "custom_params", "logit_bias");
     /** SGLang keys for constrained decoding, which Kiln does not do: a clear 400 beats silently ignoring them. */
     static final Set<String> SGLANG_UNSUPPORTED = Set.of("json_schema", "regex", "ebnf", "structural_tag");
@@ -86,6 +86,8 @@ final class SamplingJson {
         if (n != null) b.n(n);
         Boolean ignoreEos = f.bool("ignore_eos");
         if (ignoreEos != null) b.ignoreEos(ignoreEos);
+        Boolean skipSpecial = f.bool("skip_special_tokens");
+        if (skipSpecial != null) b.skipSpecialTokens(skipSpecial);
         List<String> stop = f.strings("stop");
         if (stop != null) {
             if (stop.size() > 16) throw ApiException.badRequest("stop may hold at most 16 strings, got " + stop.size(), f.path("stop"));

@@ -139,6 +139,38 @@ class DefaultModelServerTest {
     }
 
     @Test
+    void stopStringsEndTheTextBeforeTheMatch() {
+        String gen = "{\"text\": \"Once upon a time\", \"sampling_params\": {\"max_new_tokens\": 24, \"temperature\": 0%s}}";
+        String full = live.post("/generate", gen.formatted("")).json().get("text").asText();
+        assertTrue(full.length() > 12, full);
+        String stop = full.substring(8, 11);
+        String expected = full.substring(0, full.indexOf(stop));
+        JsonNode stopped = live.post("/generate", gen.formatted(", \"stop\": [" + LiveServer.JSON.valueToTree(stop) + "]")).json();
+        assertEquals(expected, stopped.get("text").asText(), "the text ends where the stop string begins");
+        assertEquals("stop", stopped.at("/meta_info/finish_reason/type").asText());
+        assertEquals(stop, stopped.at("/meta_info/finish_reason/matched").asText());
+
+        ObjectNode chat = LiveServer.JSON.createObjectNode().put("max_tokens", 24).put("temperature", 0).put("separate_reasoning", false);
+        chat.putArray("messages").addObject().put("role", "user").put("content", "Once upon a time");
+        String chatText = live.post("/v1/chat/completions", chat).json().at("/choices/0/message/content").asText();
+        String chatStop = chatText.substring(6, 9);
+        chat.putArray("stop").add(chatStop);
+        JsonNode choice = live.post("/v1/chat/completions", chat).json().at("/choices/0");
+        assertEquals(chatText.substring(0, chatText.indexOf(chatStop)), choice.at("/message/content").asText());
+        assertEquals("stop", choice.get("finish_reason").asText());
+        assertEquals(chatStop, choice.get("matched_stop").asText());
+        chat.put("stream", true);
+        StringBuilder streamed = new StringBuilder();
+        String finish = null;
+        for (JsonNode chunk : live.stream("/v1/chat/completions", chat)) {
+            streamed.append(chunk.at("/choices/0/delta/content").asText(""));
+            if (chunk.at("/choices/0/finish_reason").isTextual()) finish = chunk.at("/choices/0/finish_reason").asText();
+        }
+        assertEquals(choice.at("/message/content").asText(), streamed.toString(), "no part of the stop string is streamed");
+        assertEquals("stop", finish);
+    }
+
+    @Test
     void chatErrorsAreClear() {
         String[][] cases = {
                 {"{\"messages\": [{\"role\": \"robot\", \"content\": \"x\"}]}", "messages[0].role"},
