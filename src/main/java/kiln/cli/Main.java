@@ -14,8 +14,8 @@ import java.util.List;
 /** {@code kiln <command>}: the one entry point (see the README for the commands). */
 @Command(name = "kiln", mixinStandardHelpOptions = true, version = "kiln 0.1.0",
         description = "Serving engine for DeepSeek-R1 and its family.",
-        subcommands = {GenerateCommand.class, BenchCommand.class, SweepCommand.class, BandwidthCommand.class,
-                EngineBenchCommand.class})
+        subcommands = {GenerateCommand.class, ServeCommand.class, BenchCommand.class, SweepCommand.class,
+                BandwidthCommand.class, EngineBenchCommand.class})
 public final class Main implements Runnable {
     @Override
     public void run() {
@@ -57,6 +57,17 @@ public final class Main implements Runnable {
                 return 1;
             }
             throw ex;
+        });
+        cl.setParameterExceptionHandler((ex, args) -> {
+            CommandLine line = ex.getCommandLine();
+            line.getErr().println("kiln " + line.getCommandName() + ": " + ex.getMessage());
+            if (ex instanceof CommandLine.UnmatchedArgumentException) {
+                List<String> known = line.getCommandSpec().options().stream().map(o -> o.longestName()).sorted().toList();
+                line.getErr().println("known flags: " + String.join(" ", known));
+            } else {
+                line.getErr().println("see: kiln " + line.getCommandName() + " --help");
+            }
+            return 2;
         });
         return cl;
     }

@@ -48,4 +48,29 @@ public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chu
         return new EngineConfig(maxTotalTokens, memFractionStatic, chunkedPrefillSize, maxPrefillTokens, maxRunningRequests,
                 v, scheduleConservativeness, disableRadixCache, enableMixedChunk, contextLength, maxQueuedRequests);
     }
+
+    public EngineConfig withMemFractionStatic(double v) {
+        return new EngineConfig(maxTotalTokens, v, chunkedPrefillSize, maxPrefillTokens, maxRunningRequests,
+                schedulePolicy, scheduleConservativeness, disableRadixCache, enableMixedChunk, contextLength, maxQueuedRequests);
+    }
+
+    public EngineConfig withMaxPrefillTokens(int v) {
+        return new EngineConfig(maxTotalTokens, memFractionStatic, chunkedPrefillSize, v, maxRunningRequests,
+                schedulePolicy, scheduleConservativeness, disableRadixCache, enableMixedChunk, contextLength, maxQueuedRequests);
+    }
+
+    public EngineConfig withScheduleConservativeness(double v) {
+        return new EngineConfig(maxTotalTokens, memFractionStatic, chunkedPrefillSize, maxPrefillTokens, maxRunningRequests,
+                schedulePolicy, v, disableRadixCache, enableMixedChunk, contextLength, maxQueuedRequests);
+    }
+
+    public EngineConfig withContextLength(int v) {
+        return new EngineConfig(maxTotalTokens, memFractionStatic, chunkedPrefillSize, maxPrefillTokens, maxRunningRequests,
+                schedulePolicy, scheduleConservativeness, disableRadixCache, enableMixedChunk, v, maxQueuedRequests);
+    }
+
+    public EngineConfig withMaxQueuedRequests(int v) {
+        return new EngineConfig(maxTotalTokens, memFractionStatic, chunkedPrefillSize, maxPrefillTokens, maxRunningRequests,
+                schedulePolicy, scheduleConservativeness, disableRadixCache, enableMixedChunk, contextLength, v);
+    }
 }

@@ -1,0 +1,325 @@
+package kiln.cli;
+
+import kiln.Log;
+import kiln.backend.Backend;
+import kiln.backend.cpu.CpuBackend;
+import kiln.config.ModelConfig;
+import kiln.engine.Engine;
+import kiln.engine.EngineConfig;
+import kiln.engine.EosIds;
+import kiln.model.DefaultModel;
+import kiln.model.Model;
+import kiln.model.Models;
+import kiln.server.KilnServer;
+import kiln.server.ServerOptions;
+import kiln.tokenizer.Tokenizer;
+import kiln.tokenizer.TokenizerException;
+import kiln.tokenizer.Tokenizers;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code kiln serve}: SGLang's {@code launch_server} for Kiln. Flag names are SGLang's, so the commands in SGLang's
+ * DeepSeek docs work with {@code kiln} in front. With no {@code --model-path} it serves the embedded default model.
+ */
+@Command(name = "serve", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Serve a model over HTTP: SGLang's native API (/generate) and the OpenAI API (/v1/...).",
+                "Without --model-path, serves the embedded tiny DeepSeek-R1-architecture model (dummy weights: not meaningful text)."})
+public final class ServeCommand implements Callable<Integer> {
+    /** How long SIGTERM waits for running requests before aborting them. */
+    static final long DRAIN_TIMEOUT_MS = 60_000;
+
+    // ---- model ----
+    @Option(names = {"--model-path", "--model"}, description = "HuggingFace checkpoint directory (or a config.json with --load-format dummy). Default: the embedded kiln-default-r1-tiny.")
+    String modelPath;
+    @Option(names = "--tokenizer-path", description = "Directory with tokenizer.json and tokenizer_config.json (default: the model's).")
+    String tokenizerPath;
+    @Option(names = "--served-model-name", description = "Model name in the API (default: the model path).")
+    String servedModelName;
+    @Option(names = "--load-format", defaultValue = "auto", description = "auto (read the checkpoint) or dummy (random weights from config.json).")
+    String loadFormat;
+    @Option(names = "--json-model-override-args", description = "JSON merged into config.json, e.g. '{\"num_hidden_layers\": 4}'.")
+    String modelOverrides;
+    @Option(names = "--dtype", defaultValue = "auto", description = "auto, bfloat16, float16, half, float32, float (the CPU computes in float32 whatever the dtype).")
+    String dtype;
+    @Option(names = "--kv-cache-dtype", defaultValue = "auto", description = "auto, fp8_e4m3, fp8_e5m2, bf16, bfloat16 (the CPU backend stores float32).")
+    String kvCacheDtype;
+    @Option(names = "--trust-remote-code", description = "Accepted for SGLang compatibility (Kiln runs no model code from checkpoints).")
+    boolean trustRemoteCode;
+    @Option(names = "--context-length", description = "Context length (default: the model's max_position_embeddings).")
+    Integer contextLength;
+    @Option(names = "--skip-tokenizer-init", description = "Run without a tokenizer: token ids in (input_ids), token ids out (output_ids).")
+    boolean skipTokenizerInit;
+    @Option(names = "--chat-template", description = "Jinja chat template file (default: the tokenizer's).")
+    String chatTemplate;
+    @Option(names = "--reasoning-parser", description = "deepseek-r1: split reasoning_content from content.")
+    String reasoningParser;
+    @Option(names = "--tool-call-parser", description = "deepseekv3: parse DeepSeek tool calls into tool_calls.")
+    String toolCallParser;
+
+    // ---- device and parallelism ----
+    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE}).")
+    String device;
+    @Option(names = {"--tp", "--tp-size"}, defaultValue = "1", description = "Tensor parallel size (1 until multi-GPU lands).")
+    int tp;
+
+    // ---- memory and scheduling ----
+    @Option(names = "--mem-fraction-static", description = "Fraction of memory for weights and KV cache (CPU: of free memory for the KV pool).")
+    Double memFractionStatic;
+    @Option(names = "--max-total-tokens", description = "KV pool size in tokens (overrides --mem-fraction-static).")
+    Integer maxTotalTokens;
+    @Option(names = "--chunked-prefill-size", description = "Prefill at most this many tokens per step (-1: no chunking; default 8192).")
+    Integer chunkedPrefillSize;
+    @Option(names = "--max-prefill-tokens", description = "Token budget of one prefill batch (default 16384).")
+    Integer maxPrefillTokens;
+    @Option(names = "--max-running-requests", description = "Requests decoding at once (default 256).")
+    Integer maxRunningRequests;
+    @Option(names = "--max-queued-requests", description = "Waiting requests beyond which new ones get 503 (default 4096).")
+    Integer maxQueuedRequests;
+    @Option(names = "--schedule-policy", defaultValue = "fcfs", description = "fcfs or lpm (longest cached prefix first).")
+    String schedulePolicy;
+    @Option(names = "--schedule-conservativeness", description = "Scales the admission estimate of future tokens (default 1.0).")
+    Double scheduleConservativeness;
+    @Option(names = "--disable-radix-cache", description = "Do not reuse KV of shared prompt prefixes.")
+    boolean disableRadixCache;
+    @Option(names = "--enable-mixed-chunk", description = "Run decode tokens in the same batch as prefill chunks.")
+    boolean enableMixedChunk;
+
+    // ---- GPU-only (accepted everywhere) ----
+    @Option(names = "--enable-torch-compile", description = "GPU backend option (accepted; no effect on the CPU).")
+    boolean enableTorchCompile;
+    @Option(names = "--torch-compile-max-bs", description = "GPU backend option (accepted; no effect on the CPU).")
+    Integer torchCompileMaxBs;
+    @Option(names = "--cuda-graph-max-bs", description = "GPU backend option (accepted; no effect on the CPU).")
+    Integer cudaGraphMaxBs;
+    @Option(names = "--disable-cuda-graph", description = "GPU backend option (accepted; no effect on the CPU).")
+    boolean disableCudaGraph;
+
+    // ---- HTTP ----
+    @Option(names = "--host", defaultValue = "127.0.0.1", description = "Address to listen on (default: ${DEFAULT-VALUE}).")
+    String host;
+    @Option(names = "--port", defaultValue = "30000", description = "Port (default: ${DEFAULT-VALUE}; 0 picks a free one).")
+    int port;
+    @Option(names = "--api-key", description = "Require 'Authorization: Bearer KEY' (health and metrics stay open).")
+    String apiKey;
+    @Option(names = "--enable-metrics", description = "Serve Prometheus metrics at /metrics.")
+    boolean enableMetrics;
+    @Option(names = "--log-requests", description = "Log every request's arrival and finish.")
+    boolean logRequests;
+    @Option(names = "--log-level", defaultValue = "info", description = "info, warning or error.")
+    String logLevel;
+    @Option(names = "--stream-interval", defaultValue = "1", description = "Stream an event every this many tokens (default: ${DEFAULT-VALUE}).")
+    int streamInterval;
+    @Option(names = "--skip-server-warmup", description = "Be ready at once, without the warmup request.")
+    boolean skipServerWarmup;
+
+    @Override
+    public Integer call() throws Exception {
+        KilnServer server = launch();
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> server.drain(DRAIN_TIMEOUT_MS), "kiln-drain"));
+        server.awaitStop();
+        return 0;
+    }
+
+    /** Parses SGLang-style flags and starts a server, ready when this returns (tests and embedders use this). */
+    public static KilnServer launch(String... args) {
+        ServeCommand c = new ServeCommand();
+        new CommandLine(c).parseArgs(args);
+        return c.launch();
+    }
+
+    /** Checks the flags, loads the model and tokenizer, starts the engine and the HTTP server, warms up. */
+    public KilnServer launch() {
+        switch (logLevel) {
+            case "info", "debug" -> Log.quiet(false);
+            case "warning", "error" -> Log.quiet(true);
+            default -> throw new IllegalArgumentException("--log-level must be info, warning or error, not " + logLevel);
+        }
+        check();
+        Log.info("server_args=%s", serverArgs());
+        Backend backend = createBackend(device);
+        if (!backend.name().startsWith("cuda") && (enableTorchCompile || torchCompileMaxBs != null || cudaGraphMaxBs != null || disableCudaGraph)) {
+            Log.info("--enable-torch-compile, --torch-compile-max-bs, --cuda-graph-max-bs and --disable-cuda-graph apply "
+                    + "to the GPU backend; the %s backend ignores them", backend.name());
+        }
+        if (!kvCacheDtype.equals("auto") && backend.name().startsWith("cpu")) {
+            Log.info("--kv-cache-dtype %s: the CPU backend keeps the KV cache in float32", kvCacheDtype);
+        }
+        boolean embedded = modelPath == null;
+        ModelConfig config = embedded ? DefaultModel.config(modelOverrides) : ModelConfig.load(Path.of(modelPath), modelOverrides);
+        Models.LoadFormat format = embedded || loadFormat.equals("dummy") ? Models.LoadFormat.DUMMY : Models.LoadFormat.AUTO;
+        if (embedded) Log.info("No --model-path: serving the embedded %s (dummy weights; output is not meaningful text)", DefaultModel.NAME);
+        if (contextLength != null && contextLength > config.maxPositionEmbeddings()) {
+            throw new IllegalArgumentException("--context-length " + contextLength + " exceeds the model's max_position_embeddings "
+                    + config.maxPositionEmbeddings());
+        }
+        Tokenizer tokenizer = skipTokenizerInit ? null : loadTokenizer(embedded);
+        Log.info("Load weight begin. format=%s", format.name().toLowerCase());
+        Model model = Models.load(config, embedded ? null : Path.of(modelPath), format, backend);
+        Engine engine;
+        try {
+            EngineConfig ec = engineConfig();
+            engine = new Engine(model, ec, EosIds.resolve(config, embedded ? null : Path.of(modelPath)), tokenizer);
+            Log.info("max_total_num_tokens=%d, chunked_prefill_size=%d, max_prefill_tokens=%d, max_running_requests=%d, context_len=%d",
+                    engine.kvCapacity(), ec.chunkedPrefillSize(), ec.maxPrefillTokens(), ec.maxRunningRequests(), engine.contextLength());
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+        String name = servedModelName != null ? servedModelName : embedded ? DefaultModel.NAME : modelPath;
+        ServerOptions options = new ServerOptions(host, port, name, embedded ? DefaultModel.NAME : modelPath,
+                tokenizer == null ? null : tokenizerPath != null ? tokenizerPath : embedded ? "bundled:deepseek-v3" : modelPath,
+                apiKey, enableMetrics, logRequests, streamInterval, chatTemplate, reasoningParser, toolCallParser, serverArgs());
+        KilnServer server;
+        try {
+            server = KilnServer.start(engine, tokenizer, options);
+        } catch (RuntimeException e) {
+            engine.close();
+            model.close();
+            if (e instanceof kiln.chat.ChatTemplateException) throw new IllegalArgumentException("--chat-template: " + e.getMessage(), e);
+            throw new IllegalArgumentException("cannot start the HTTP server on " + host + ":" + port + ": " + e.getMessage(), e);
+        }
+        try {
+            if (skipServerWarmup) server.markReady();
+            else server.warmup();
+        } catch (RuntimeException e) {
+            server.close();
+            throw e;
+        }
+        return server;
+    }
+
+    /** The one place a backend is made from --device (the CUDA backend plugs in here). */
+    static Backend createBackend(String device) {
+        return switch (device) {
+            case "auto", "cpu" -> new CpuBackend();
+            case "cuda" -> throw new IllegalArgumentException("--device cuda: the CUDA backend is not part of this build yet; use --device cpu");
+            default -> throw new IllegalArgumentException("--device must be auto, cpu or cuda, not " + device);
+        };
+    }
+
+    private void check() {
+        if (tp != 1) throw new IllegalArgumentException("--tp " + tp + ": tensor parallelism needs the multi-GPU backend, which is not built yet; use --tp 1");
+        if (!loadFormat.equals("auto") && !loadFormat.equals("dummy")) throw new IllegalArgumentException("--load-format must be auto or dummy, not " + loadFormat);
+        oneOf("--dtype", dtype, List.of("auto", "bfloat16", "float16", "half", "float32", "float"));
+        oneOf("--kv-cache-dtype", kvCacheDtype, List.of("auto", "fp8_e4m3", "fp8_e5m2", "bf16", "bfloat16"));
+        oneOf("--schedule-policy", schedulePolicy, List.of("fcfs", "lpm"));
+        if (reasoningParser != null) oneOf("--reasoning-parser", reasoningParser, List.of("deepseek-r1"));
+        if (toolCallParser != null) oneOf("--tool-call-parser", toolCallParser, List.of("deepseekv3"));
+        if (port < 0 || port > 65535) throw new IllegalArgumentException("--port must be in [0, 65535], not " + port);
+        if (streamInterval < 1) throw new IllegalArgumentException("--stream-interval must be at least 1, not " + streamInterval);
+        positive("--max-total-tokens", maxTotalTokens);
+        positive("--max-prefill-tokens", maxPrefillTokens);
+        positive("--max-running-requests", maxRunningRequests);
+        positive("--max-queued-requests", maxQueuedRequests);
+        positive("--context-length", contextLength);
+        if (chunkedPrefillSize != null && chunkedPrefillSize == 0) throw new IllegalArgumentException("--chunked-prefill-size must be positive or -1 (no chunking)");
+        if (memFractionStatic != null && !(memFractionStatic > 0 && memFractionStatic < 1)) {
+            throw new IllegalArgumentException("--mem-fraction-static must be in (0, 1), not " + memFractionStatic);
+        }
+        if (scheduleConservativeness != null && !(scheduleConservativeness > 0)) {
+            throw new IllegalArgumentException("--schedule-conservativeness must be positive, not " + scheduleConservativeness);
+        }
+        if (modelPath != null && !Files.exists(Path.of(modelPath))) {
+            throw new IllegalArgumentException("--model-path " + modelPath + ": no such file or directory");
+        }
+        if (chatTemplate != null && !Files.isRegularFile(Path.of(chatTemplate))) {
+            throw new IllegalArgumentException("--chat-template " + chatTemplate + ": no such file");
+        }
+        if (skipTokenizerInit && (chatTemplate != null || reasoningParser != null || toolCallParser != null || tokenizerPath != null)) {
+            throw new IllegalArgumentException("--skip-tokenizer-init runs without a tokenizer, so --tokenizer-path, --chat-template, "
+                    + "--reasoning-parser and --tool-call-parser cannot be used with it");
+        }
+    }
+
+    private Tokenizer loadTokenizer(boolean embedded) {
+        try {
+            if (tokenizerPath != null) return Tokenizers.load(Path.of(tokenizerPath));
+            if (embedded) return Tokenizers.bundled();
+            Path dir = Path.of(modelPath);
+            if (!Files.isDirectory(dir)) dir = dir.toAbsolutePath().getParent();
+            if (!Tokenizers.present(dir)) {
+                throw new IllegalArgumentException(dir + " has no tokenizer.json: give --tokenizer-path, or run with "
+                        + "--skip-tokenizer-init (token ids in and out)");
+            }
+            return Tokenizers.load(dir);
+        } catch (TokenizerException e) {
+            throw new IllegalArgumentException("tokenizer: " + e.getMessage(), e);
+        }
+    }
+
+    private EngineConfig engineConfig() {
+        EngineConfig c = EngineConfig.defaults()
+                .withRadixCache(!disableRadixCache)
+                .withMixedChunk(enableMixedChunk)
+                .withSchedulePolicy(schedulePolicy.equals("lpm") ? EngineConfig.SchedulePolicy.LPM : EngineConfig.SchedulePolicy.FCFS);
+        if (maxTotalTokens != null) c = c.withMaxTotalTokens(maxTotalTokens);
+        if (memFractionStatic != null) c = c.withMemFractionStatic(memFractionStatic);
+        if (chunkedPrefillSize != null) c = c.withChunkedPrefillSize(chunkedPrefillSize);
+        if (maxPrefillTokens != null) c = c.withMaxPrefillTokens(maxPrefillTokens);
+        if (maxRunningRequests != null) c = c.withMaxRunningRequests(maxRunningRequests);
+        if (maxQueuedRequests != null) c = c.withMaxQueuedRequests(maxQueuedRequests);
+        if (scheduleConservativeness != null) c = c.withScheduleConservativeness(scheduleConservativeness);
+        if (contextLength != null) c = c.withContextLength(contextLength);
+        return c;
+    }
+
+    /** Every flag by SGLang's name (underscored), for the startup log and /server_info; the API key is masked. */
+    private Map<String, Object> serverArgs() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("model_path", modelPath == null ? DefaultModel.NAME : modelPath);
+        m.put("tokenizer_path", tokenizerPath);
+        m.put("served_model_name", servedModelName);
+        m.put("load_format", modelPath == null ? "dummy" : loadFormat);
+        m.put("json_model_override_args", modelOverrides);
+        m.put("dtype", dtype);
+        m.put("kv_cache_dtype", kvCacheDtype);
+        m.put("trust_remote_code", trustRemoteCode);
+        m.put("context_length", contextLength);
+        m.put("skip_tokenizer_init", skipTokenizerInit);
+        m.put("chat_template", chatTemplate);
+        m.put("reasoning_parser", reasoningParser);
+        m.put("tool_call_parser", toolCallParser);
+        m.put("device", device);
+        m.put("tp_size", tp);
+        m.put("mem_fraction_static", memFractionStatic);
+        m.put("max_total_tokens", maxTotalTokens);
+        m.put("chunked_prefill_size", chunkedPrefillSize);
+        m.put("max_prefill_tokens", maxPrefillTokens);
+        m.put("max_running_requests", maxRunningRequests);
+        m.put("max_queued_requests", maxQueuedRequests);
+        m.put("schedule_policy", schedulePolicy);
+        m.put("schedule_conservativeness", scheduleConservativeness);
+        m.put("disable_radix_cache", disableRadixCache);
+        m.put("enable_mixed_chunk", enableMixedChunk);
+        m.put("enable_torch_compile", enableTorchCompile);
+        m.put("torch_compile_max_bs", torchCompileMaxBs);
+        m.put("cuda_graph_max_bs", cudaGraphMaxBs);
+        m.put("disable_cuda_graph", disableCudaGraph);
+        m.put("host", host);
+        m.put("port", port);
+        m.put("api_key", apiKey == null ? null : "***");
+        m.put("enable_metrics", enableMetrics);
+        m.put("log_requests", logRequests);
+        m.put("log_level", logLevel);
+        m.put("stream_interval", streamInterval);
+        m.put("skip_server_warmup", skipServerWarmup);
+        return m;
+    }
+
+    private static void oneOf(String flag, String value, List<String> allowed) {
+        if (!allowed.contains(value)) throw new IllegalArgumentException(flag + " must be one of " + String.join(", ", allowed) + ", not " + value);
+    }
+
+    private static void positive(String flag, Integer value) {
+        if (value != null && value < 1) throw new IllegalArgumentException(flag + " must be at least 1, not " + value);
+    }
+}

@@ -1,0 +1,25 @@
+package kiln.server;
+
+import kiln.engine.Output;
+
+/**
+ * How the HTTP layer answers a sample the engine ended with "abort". The engine says why only in words, so the
+ * mapping lives here, in one place: a client's own abort is a normal end; a shutdown is 503; an internal error is
+ * 500; anything else (a prompt that can never fit the KV pool) is the request's fault, 400.
+ */
+final class Aborts {
+    private Aborts() {}
+
+    static final String BY_CLIENT = "aborted by the client";
+
+    static boolean isFailure(Output.FinishReason f) {
+        return f.type().equals("abort") && f.message() != null && !f.message().equals(BY_CLIENT);
+    }
+
+    static ApiException toError(Output.FinishReason f) {
+        String m = f.message() == null ? "the request was aborted" : f.message();
+        if (m.startsWith("internal error")) return ApiException.internal(m);
+        if (m.contains("shut down")) return ApiException.unavailable(m, 5);
+        return ApiException.badRequest(m, null);
+    }
+}

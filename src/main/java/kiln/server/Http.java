@@ -1,0 +1,74 @@
+package kiln.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.helidon.http.Status;
+import io.helidon.webserver.http.Handler;
+import io.helidon.webserver.http.ServerRequest;
+import io.helidon.webserver.http.ServerResponse;
+import kiln.Log;
+
+/** Plumbing shared by the routes: reading JSON bodies, writing JSON and error responses, and the error boundary. */
+final class Http {
+    private Http() {}
+
+    static final String JSON = "application/json";
+
+    @FunctionalInterface
+    interface Route {
+        void handle(ServerRequest req, ServerResponse res) throws Exception;
+    }
+
+    /**
+     * Wraps a route so that nothing escapes it: API errors become their OpenAI-style body, a vanished client ends
+     * quietly, anything else is logged and answered with a 500 (unless the response already started).
+     */
+    static Handler guarded(Route route) {
+        return (req, res) -> {
+            try {
+                route.handle(req, res);
+            } catch (ApiException e) {
+                if (!res.isSent()) sendError(res, e);
+            } catch (Sse.ClientGone e) {
+                // the client closed the connection; its request was cancelled where it was being followed
+            } catch (Exception e) {
+                Log.warn("%s %s failed: %s", req.prologue().method().text(), req.path().rawPath(), e);
+                if (!res.isSent()) sendError(res, ApiException.internal("internal server error: " + e));
+            }
+        };
+    }
+
+    static ObjectNode body(ServerRequest req) {
+        byte[] bytes = req.content().hasEntity() ? req.content().as(byte[].class) : new byte[0];
+        return Json.parseObject(bytes);
+    }
+
+    static void sendJson(ServerResponse res, int status, JsonNode body) {
+        res.status(Status.create(status));
+        res.header("Content-Type", JSON);
+        res.send(Json.bytes(body));
+    }
+
+    static void sendText(ServerResponse res, int status, String text) {
+        res.status(Status.create(status));
+        res.header("Content-Type", "text/plain; charset=utf-8");
+        res.send(text.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
+    static void sendError(ServerResponse res, ApiException e) {
+        if (e.retryAfterSeconds() != null) res.header("Retry-After", String.valueOf(e.retryAfterSeconds()));
+        sendJson(res, e.status(), errorBody(e));
+    }
+
+    static ObjectNode errorBody(ApiException e) {
+        ObjectNode error = Json.object();
+        error.put("message", e.getMessage());
+        error.put("type", e.type());
+        error.put("param", e.param());
+        if (e.code() != null) error.put("code", e.code());
+        else error.put("code", e.status());
+        ObjectNode body = Json.object();
+        body.set("error", error);
+        return body;
+    }
+}

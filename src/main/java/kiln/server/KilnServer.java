@@ -1,0 +1,172 @@
+package kiln.server;
+
+import io.helidon.webserver.WebServer;
+import io.helidon.webserver.http.HttpRouting;
+import kiln.Log;
+import kiln.engine.Engine;
+import kiln.tokenizer.Tokenizer;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Kiln's HTTP server: SGLang's native API and the OpenAI-compatible one over an {@link Engine}, on Helidon's
+ * virtual-thread web server. It owns the engine (and the engine's model) from {@link #start} on.
+ *
+ * <p>Lifecycle: {@link #start} listens at once, with {@code /health} answering 503; {@link #warmup} (or
+ * {@link #markReady}) makes it ready; {@link #drain} refuses new work, lets running requests finish, and stops.
+ */
+public final class KilnServer implements AutoCloseable {
+    public static final String VERSION = "0.1.0";
+    /** Held so that the level set on it is not lost when the logger is collected. */
+    private static final Logger HELIDON_LOG = Logger.getLogger("io.helidon");
+    private static final Set<String> KNOWN_PATHS = Set.of("/generate", "/v1/completions", "/v1/chat/completions",
+            "/v1/models", "/v1/tokenize", "/v1/detokenize", "/tokenize", "/detokenize", "/health", "/health_generate",
+            "/model_info", "/get_model_info", "/server_info", "/get_server_info", "/flush_cache", "/abort_request", "/metrics");
+
+    private final Serving serving;
+    private final WebServer web;
+    private final Object stopLock = new Object();
+    private volatile boolean stopped;
+
+    private KilnServer(Serving serving, WebServer web) {
+        this.serving = serving;
+        this.web = web;
+    }
+
+    /** Binds and starts serving; not ready (health 503) until {@link #warmup} or {@link #markReady}. */
+    public static KilnServer start(Engine engine, Tokenizer tokenizer, ServerOptions options) {
+        HELIDON_LOG.setLevel(Level.WARNING);
+        Serving serving = new Serving(engine, tokenizer, options);
+        HttpRouting.Builder routing = HttpRouting.builder();
+        if (options.apiKey() != null) routing.addFilter(new Auth(options.apiKey()));
+        new GenerateApi(serving).register(routing);
+        new CompletionsApi(serving).register(routing);
+        ChatApi chat = new ChatApi(serving);
+        chat.register(routing);
+        new TokenizeApi(serving, chat).register(routing);
+        new InfoApi(serving).register(routing);
+        routing.any(Http.guarded((req, res) -> {
+            String path = req.path().path();
+            if (KNOWN_PATHS.contains(path)) {
+                throw new ApiException(405, "invalid_request_error", req.prologue().method().text() + " is not allowed on "
+                        + path, null, "method_not_allowed", null);
+            }
+            throw ApiException.notFound("no route " + req.prologue().method().text() + " " + path + " (see docs/server.md)", "not_found");
+        }));
+        WebServer web = WebServer.builder()
+                .host(options.host())
+                .port(options.port())
+                .shutdownHook(false) // Kiln drains on SIGTERM itself
+                .maxPayloadSize(64L << 20)
+                .routing(routing)
+                .build()
+                .start();
+        KilnServer server = new KilnServer(serving, web);
+        Log.info("HTTP server listening on %s (model %s)", server.url(), options.servedModelName());
+        return server;
+    }
+
+    public int port() {
+        return web.port();
+    }
+
+    public String url() {
+        String host = serving.options.host();
+        // a wildcard bind is reached (by the warmup, by tests) through loopback
+        if (host.equals("0.0.0.0")) host = "127.0.0.1";
+        if (host.equals("::") || host.equals("[::]")) host = "::1";
+        if (host.contains(":") && !host.startsWith("[")) host = "[" + host + "]";
+        return "http://" + host + ":" + port();
+    }
+
+    public Engine engine() {
+        return serving.engine;
+    }
+
+    public boolean ready() {
+        return serving.state() == Serving.State.READY;
+    }
+
+    public void markReady() {
+        serving.state(Serving.State.READY);
+        Log.info("The server is fired up and ready to roll!");
+    }
+
+    /** Sends one real request through HTTP, as SGLang does, then marks the server ready; fails if it fails. */
+    public void warmup() {
+        String body = serving.tokenizer != null
+                ? "{\"text\": \"The capital city of France is\", \"sampling_params\": {\"temperature\": 0, \"max_new_tokens\": 8}}"
+                : "{\"input_ids\": [10, 11, 12], \"sampling_params\": {\"temperature\": 0, \"max_new_tokens\": 8}}";
+        HttpRequest.Builder req = HttpRequest.newBuilder(URI.create(url() + "/generate"))
+                .timeout(Duration.ofMinutes(10))
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body));
+        if (serving.options.apiKey() != null) req.header("Authorization", "Bearer " + serving.options.apiKey());
+        long t0 = System.nanoTime();
+        try (HttpClient client = HttpClient.newHttpClient()) {
+            HttpResponse<String> res = client.send(req.build(), HttpResponse.BodyHandlers.ofString());
+            if (res.statusCode() != 200) {
+                throw new IllegalStateException("the warmup request failed with HTTP " + res.statusCode() + ": " + res.body());
+            }
+        } catch (java.io.IOException e) {
+            throw new IllegalStateException("the warmup request failed: " + e, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted during warmup", e);
+        }
+        Log.info("Warmup request done in %.2f s", (System.nanoTime() - t0) / 1e9);
+        markReady();
+    }
+
+    /**
+     * Graceful stop (SIGTERM): new work gets 503, running requests finish and their responses are written (up to
+     * {@code timeoutMs}), then the engine and the listener stop.
+     */
+    public void drain(long timeoutMs) {
+        serving.state(Serving.State.DRAINING);
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
+        int running = serving.inFlight();
+        if (running > 0) Log.info("Draining: waiting for %d running request(s) to finish (up to %d s)", running, timeoutMs / 1000);
+        while (serving.inFlight() > 0 && System.nanoTime() < deadline) {
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        if (serving.inFlight() > 0) Log.warn("drain timed out; aborting %d request(s)", serving.inFlight());
+        close();
+    }
+
+    /** Stops at once: unfinished requests end with "abort"; the engine and its model are closed. */
+    @Override
+    public void close() {
+        synchronized (stopLock) {
+            if (stopped) return;
+            stopped = true;
+            serving.state(Serving.State.DRAINING);
+            serving.abortAll();
+            web.stop();
+            serving.engine.close();
+            serving.engine.model().close();
+            stopLock.notifyAll();
+        }
+        Log.info("Server stopped.");
+    }
+
+    /** Blocks until the server has been stopped. */
+    public void awaitStop() throws InterruptedException {
+        synchronized (stopLock) {
+            while (!stopped) stopLock.wait();
+        }
+    }
+}

@@ -1,0 +1,110 @@
+package kiln.server;
+
+import kiln.engine.SamplingParams;
+
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+
+/** Request JSON to {@link SamplingParams}: SGLang's {@code sampling_params} object and OpenAI's top-level fields. */
+final class SamplingJson {
+    private SamplingJson() {}
+
+    /** The keys of SGLang's {@code sampling_params} that Kiln honours. */
+    static final Set<String> SGLANG_KEYS = Set.of("max_new_tokens", "min_new_tokens", "temperature", "top_p", "top_k",
+            "min_p", "frequency_penalty", "presence_penalty", "repetition_penalty", "stop", "stop_token_ids",
+            "ignore_eos", "n", "sampling_seed", "seed", "skip_special_tokens");
+    /** SGLang keys accepted and ignored (fine points of text shaping and streaming that Kiln does not vary). */
+    static final Set<String> SGLANG_IGNORED = Set.of("spaces_between_special_tokens",
+            "no_stop_trim", "stream_interval", "custom_params", "logit_bias");
+    /** SGLang keys for constrained decoding, which Kiln does not do: a clear 400 beats silently ignoring them. */
+    static final Set<String> SGLANG_UNSUPPORTED = Set.of("json_schema", "regex", "ebnf", "structural_tag");
+
+    static SamplingParams.Builder fromSglang(Fields sp) {
+        SamplingParams.Builder b = SamplingParams.builder();
+        if (sp == null) return b;
+        var names = sp.node().fieldNames();
+        while (names.hasNext()) {
+            String key = names.next();
+            if (SGLANG_UNSUPPORTED.contains(key) && sp.has(key)) {
+                throw ApiException.badRequest(sp.path(key) + " (constrained decoding) is not supported by Kiln", sp.path(key));
+            }
+            if (!SGLANG_KEYS.contains(key) && !SGLANG_IGNORED.contains(key) && !SGLANG_UNSUPPORTED.contains(key)) {
+                Set<String> known = new TreeSet<>(SGLANG_KEYS);
+                known.addAll(SGLANG_IGNORED);
+                throw ApiException.badRequest("unknown sampling parameter " + sp.path(key) + "; known: " + String.join(", ", known), sp.path(key));
+            }
+        }
+        Integer max = sp.integer("max_new_tokens");
+        if (max != null) b.maxNewTokens(max);
+        Integer min = sp.integer("min_new_tokens");
+        if (min != null) b.minNewTokens(min);
+        common(sp, b);
+        Long seed = sp.has("sampling_seed") ? sp.longValue("sampling_seed") : sp.longValue("seed");
+        if (seed != null) b.seed(seed);
+        return b;
+    }
+
+    /**
+     * OpenAI fields (plus SGLang's extensions to them: top_k, min_p, repetition_penalty, ignore_eos, stop_token_ids,
+     * min_tokens). {@code maxTokens} is the caller's default when the request names none.
+     */
+    static SamplingParams.Builder fromOpenAi(Fields body, int defaultMaxTokens) {
+        SamplingParams.Builder b = SamplingParams.builder();
+        Integer max = body.integer("max_completion_tokens");
+        String maxName = "max_completion_tokens";
+        if (max == null) {
+            max = body.integer("max_tokens");
+            maxName = "max_tokens";
+        }
+        if (max != null && max < 0) throw ApiException.badRequest(maxName + " must be >= 0, got " + max, maxName);
+        b.maxNewTokens(max != null ? max : defaultMaxTokens);
+        Integer min = body.integer("min_tokens");
+        if (min != null) {
+            if (min < 0 || min > (max != null ? max : defaultMaxTokens)) {
+                throw ApiException.badRequest("min_tokens must be in [0, " + maxName + "], got " + min, "min_tokens");
+            }
+            b.minNewTokens(min);
+        }
+        common(body, b);
+        Long seed = body.longValue("seed");
+        if (seed != null) b.seed(seed);
+        return b;
+    }
+
+    private static void common(Fields f, SamplingParams.Builder b) {
+        Double v;
+        if ((v = f.number("temperature")) != null) b.temperature(v.floatValue());
+        if ((v = f.number("top_p")) != null) b.topP(v.floatValue());
+        if ((v = f.number("min_p")) != null) b.minP(v.floatValue());
+        if ((v = f.number("frequency_penalty")) != null) b.frequencyPenalty(v.floatValue());
+        if ((v = f.number("presence_penalty")) != null) b.presencePenalty(v.floatValue());
+        if ((v = f.number("repetition_penalty")) != null) b.repetitionPenalty(v.floatValue());
+        Integer k = f.integer("top_k");
+        if (k != null) b.topK(k);
+        Integer n = f.integer("n");
+        if (n != null) b.n(n);
+        Boolean ignoreEos = f.bool("ignore_eos");
+        if (ignoreEos != null) b.ignoreEos(ignoreEos);
+        Boolean skipSpecial = f.bool("skip_special_tokens");
+        if (skipSpecial != null) b.skipSpecialTokens(skipSpecial);
+        List<String> stop = f.strings("stop");
+        if (stop != null) {
+            if (stop.size() > 16) throw ApiException.badRequest("stop may hold at most 16 strings, got " + stop.size(), f.path("stop"));
+            b.stop(stop);
+        }
+        List<Integer> stopIds = f.integers("stop_token_ids");
+        if (stopIds != null) b.stopTokenIds(stopIds);
+    }
+
+    /** Validates the finished parameters, naming the field as the request spelled it. */
+    static SamplingParams build(SamplingParams.Builder b, String prefix) {
+        SamplingParams p = b.build();
+        String problem = p.validate();
+        if (problem != null) {
+            String field = problem.substring(0, Math.max(0, problem.indexOf(' ')));
+            throw ApiException.badRequest(prefix + problem, prefix + field);
+        }
+        return p;
+    }
+}

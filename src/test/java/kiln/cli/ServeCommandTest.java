@@ -1,0 +1,51 @@
+package kiln.cli;
+
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** `kiln serve` flag handling: SGLang's names, clear failures for what Kiln cannot do. */
+class ServeCommandTest {
+    private record Run(int code, String err) {}
+
+    private static Run run(String... args) {
+        CommandLine cl = Main.commandLine();
+        StringWriter err = new StringWriter();
+        cl.setErr(new PrintWriter(err, true));
+        cl.setOut(new PrintWriter(new StringWriter(), true));
+        return new Run(cl.execute(args), err.toString());
+    }
+
+    @Test
+    void unknownFlagsFailListingTheKnownOnes() {
+        Run r = run("serve", "--no-such-flag", "3");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("Unknown option") && r.err().contains("'--no-such-flag'"), r.err());
+        assertTrue(r.err().contains("known flags:") && r.err().contains("--model-path") && r.err().contains("--chunked-prefill-size")
+                && r.err().contains("--skip-server-warmup"), r.err());
+    }
+
+    @Test
+    void sglangFlagsThatKilnCannotHonourFailClearly() {
+        assertTrue(run("serve", "--tp", "2").err().contains("--tp 2: tensor parallelism needs the multi-GPU backend"));
+        assertTrue(run("serve", "--tp-size", "8").err().contains("--tp 8"));
+        assertTrue(run("serve", "--device", "tpu").err().contains("--device must be auto, cpu or cuda"));
+        assertTrue(run("serve", "--schedule-policy", "lof").err().contains("--schedule-policy must be one of fcfs, lpm"));
+        assertTrue(run("serve", "--load-format", "gguf").err().contains("--load-format must be auto or dummy"));
+        assertTrue(run("serve", "--model-path", "/no/such/model").err().contains("--model-path /no/such/model: no such file"));
+        assertTrue(run("serve", "--mem-fraction-static", "1.5").err().contains("--mem-fraction-static must be in (0, 1)"));
+        assertTrue(run("serve", "--reasoning-parser", "qwen3").err().contains("--reasoning-parser must be one of deepseek-r1"));
+        assertTrue(run("serve", "--port", "70000").err().contains("--port must be in [0, 65535]"));
+        assertTrue(run("serve", "--model-path", "testdata/fixtures/qwen2-tiny", "--context-length", "999999")
+                .err().contains("exceeds the model's max_position_embeddings 131072"));
+        assertTrue(run("serve", "--skip-tokenizer-init", "--reasoning-parser", "deepseek-r1").err().contains("--skip-tokenizer-init"));
+        Run noTokenizer = run("serve", "--model-path", "testdata/fixtures/qwen2-tiny", "--max-total-tokens", "1024");
+        assertEquals(2, noTokenizer.code());
+        assertTrue(noTokenizer.err().contains("has no tokenizer.json") && noTokenizer.err().contains("--skip-tokenizer-init"), noTokenizer.err());
+    }
+}
