@@ -70,18 +70,28 @@ final class Linear {
         return kind == K_F32 ? 4 : kind == K_BF16 ? 2 : 1;
     }
 
-    /** Eight (or L) weights from byte offset {@code off}, widened to float (fp8 without its block scale). */
+    /**
+     * L weights from byte offset {@code off}, widened to float (fp8 without its block scale). The per-type loaders
+     * are kept tiny so that C2 always inlines them: a vector returned from a call that is not inlined gets boxed
+     * and the conversions fall back to Java code.
+     */
     private static FloatVector load(int kind, MemorySegment m, long off) {
-        if (kind == K_BF16) {
-            return ((IntVector) ShortVector.fromMemorySegment(S, m, off, LE).convertShape(VectorOperators.S2I, I, 0))
-                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-        } else if (kind == K_FP8) {
-            // sign-extended byte << 20, keep sign and the 7 value bits: e4m3 in float32's layout, exponent 2^-120 off
-            return ((IntVector) ByteVector.fromMemorySegment(B, m, off, LE).convertShape(VectorOperators.B2I, I, 0))
-                    .lanewise(VectorOperators.LSHL, 20).and(0x87F00000).reinterpretAsFloats();
-        } else {
-            return FloatVector.fromMemorySegment(F, m, off, LE);
-        }
+        return kind == K_BF16 ? bf16(m, off) : kind == K_FP8 ? fp8(m, off) : f32(m, off);
+    }
+
+    private static FloatVector bf16(MemorySegment m, long off) {
+        return ((IntVector) ShortVector.fromMemorySegment(S, m, off, LE).convertShape(VectorOperators.S2I, I, 0))
+                .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
+    /** Sign-extended byte << 20, keeping sign and the 7 value bits: e4m3 in float32's layout, exponent 2^-120 off. */
+    private static FloatVector fp8(MemorySegment m, long off) {
+        return ((IntVector) ByteVector.fromMemorySegment(B, m, off, LE).convertShape(VectorOperators.B2I, I, 0))
+                .lanewise(VectorOperators.LSHL, 20).and(0x87F00000).reinterpretAsFloats();
+    }
+
+    private static FloatVector f32(MemorySegment m, long off) {
+        return FloatVector.fromMemorySegment(F, m, off, LE);
     }
 
     private static float loadScalar(int kind, MemorySegment m, long off) {
@@ -198,65 +208,100 @@ final class Linear {
         store(out, t, r, sum(acc) + tail, bias);
     }
 
+    /**
+     * One token against four rows. One method per stored type: a single method with all three loops grows past
+     * C2's node budget, which then stops inlining the vector intrinsics and falls back to Java code.
+     */
     private static void tile1x4(CpuTensor x, int t, CpuWeight w, int r, float[] bias, CpuTensor out) {
-        int kind = kind(w.dtype()), bpe = bytesPer(kind), in = w.cols(), bc = blockCols(w);
-        boolean scaled = w.scales() != null;
+        switch (kind(w.dtype())) {
+            case K_BF16 -> tile1x4Bf16(x, t, w, r, bias, out);
+            case K_FP8 -> tile1x4Fp8(x, t, w, r, bias, out);
+            default -> tile1x4F32(x, t, w, r, bias, out);
+        }
+    }
+
+    private static void tile1x4Bf16(CpuTensor x, int t, CpuWeight w, int r, float[] bias, CpuTensor out) {
         MemorySegment m = w.data();
         float[] xs = x.data();
-        int xo = x.at(t, 0);
-        long rowBytes = (long) in * bpe, w0 = r * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
+        int xo = x.at(t, 0), vin = w.cols() / L * L;
+        long rowBytes = 2L * w.cols(), w0 = r * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        float t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+        for (int k = 0; k < vin; k += L) {
+            long o = 2L * k;
+            FloatVector xv = FloatVector.fromArray(F, xs, xo + k);
+            a0 = xv.fma(bf16(m, w0 + o), a0);
+            a1 = xv.fma(bf16(m, w1 + o), a1);
+            a2 = xv.fma(bf16(m, w2 + o), a2);
+            a3 = xv.fma(bf16(m, w3 + o), a3);
+        }
+        store4(x, t, w, r, sum(a0), sum(a1), sum(a2), sum(a3), bias, out);
+    }
+
+    private static void tile1x4F32(CpuTensor x, int t, CpuWeight w, int r, float[] bias, CpuTensor out) {
+        MemorySegment m = w.data();
+        float[] xs = x.data();
+        int xo = x.at(t, 0), vin = w.cols() / L * L;
+        long rowBytes = 4L * w.cols(), w0 = r * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        for (int k = 0; k < vin; k += L) {
+            long o = 4L * k;
+            FloatVector xv = FloatVector.fromArray(F, xs, xo + k);
+            a0 = xv.fma(f32(m, w0 + o), a0);
+            a1 = xv.fma(f32(m, w1 + o), a1);
+            a2 = xv.fma(f32(m, w2 + o), a2);
+            a3 = xv.fma(f32(m, w3 + o), a3);
+        }
+        store4(x, t, w, r, sum(a0), sum(a1), sum(a2), sum(a3), bias, out);
+    }
+
+    private static void tile1x4Fp8(CpuTensor x, int t, CpuWeight w, int r, float[] bias, CpuTensor out) {
+        MemorySegment m = w.data();
+        float[] xs = x.data();
+        int in = w.cols(), bc = w.blockCols(), xo = x.at(t, 0);
+        long w0 = (long) r * in, w1 = w0 + in, w2 = w1 + in, w3 = w2 + in;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         for (int c0 = 0, b = 0; c0 < in; c0 += bc, b++) {
-            int c1 = Math.min(in, c0 + bc), cv = c0 + (c1 - c0) / L * L;
-            float s0 = 1f, s1 = 1f, s2 = 1f, s3 = 1f;
-            if (scaled) {
-                s0 = scale(w, r, b);
-                s1 = scale(w, r + 1, b);
-                s2 = scale(w, r + 2, b);
-                s3 = scale(w, r + 3, b);
-            }
-            // one loop per stored type, so that each compiles without a type test per load
-            if (kind == K_BF16) {
-                for (int k = c0; k < cv; k += L) {
-                    long o = 2L * k;
-                    FloatVector xv = FloatVector.fromArray(F, xs, xo + k);
-                    a0 = xv.fma(load(K_BF16, m, w0 + o), a0);
-                    a1 = xv.fma(load(K_BF16, m, w1 + o), a1);
-                    a2 = xv.fma(load(K_BF16, m, w2 + o), a2);
-                    a3 = xv.fma(load(K_BF16, m, w3 + o), a3);
-                }
-            } else if (kind == K_FP8) {
-                for (int k = c0; k < cv; k += L) {
-                    FloatVector xv = FloatVector.fromArray(F, xs, xo + k);
-                    a0 = xv.fma(load(K_FP8, m, w0 + k).mul(s0), a0);
-                    a1 = xv.fma(load(K_FP8, m, w1 + k).mul(s1), a1);
-                    a2 = xv.fma(load(K_FP8, m, w2 + k).mul(s2), a2);
-                    a3 = xv.fma(load(K_FP8, m, w3 + k).mul(s3), a3);
-                }
-            } else {
-                for (int k = c0; k < cv; k += L) {
-                    long o = 4L * k;
-                    FloatVector xv = FloatVector.fromArray(F, xs, xo + k);
-                    a0 = xv.fma(load(K_F32, m, w0 + o), a0);
-                    a1 = xv.fma(load(K_F32, m, w1 + o), a1);
-                    a2 = xv.fma(load(K_F32, m, w2 + o), a2);
-                    a3 = xv.fma(load(K_F32, m, w3 + o), a3);
-                }
-            }
-            for (int k = cv; k < c1; k++) {
-                long o = (long) k * bpe;
-                float xk = xs[xo + k];
-                t0 = Math.fma(xk, loadScalar(kind, m, w0 + o) * s0, t0);
-                t1 = Math.fma(xk, loadScalar(kind, m, w1 + o) * s1, t1);
-                t2 = Math.fma(xk, loadScalar(kind, m, w2 + o) * s2, t2);
-                t3 = Math.fma(xk, loadScalar(kind, m, w3 + o) * s3, t3);
+            int cv = c0 + (Math.min(in, c0 + bc) - c0) / L * L;
+            float s0 = scale(w, r, b), s1 = scale(w, r + 1, b), s2 = scale(w, r + 2, b), s3 = scale(w, r + 3, b);
+            for (int k = c0; k < cv; k += L) {
+                FloatVector xv = FloatVector.fromArray(F, xs, xo + k);
+                a0 = xv.fma(fp8(m, w0 + k).mul(s0), a0);
+                a1 = xv.fma(fp8(m, w1 + k).mul(s1), a1);
+                a2 = xv.fma(fp8(m, w2 + k).mul(s2), a2);
+                a3 = xv.fma(fp8(m, w3 + k).mul(s3), a3);
             }
         }
-        store(out, t, r, sum(a0) + t0, bias);
-        store(out, t, r + 1, sum(a1) + t1, bias);
-        store(out, t, r + 2, sum(a2) + t2, bias);
-        store(out, t, r + 3, sum(a3) + t3, bias);
+        store4(x, t, w, r, sum(a0), sum(a1), sum(a2), sum(a3), bias, out);
+    }
+
+    /** Stores four outputs, adding the scalar tails first when the row length is not a whole number of vectors. */
+    private static void store4(CpuTensor x, int t, CpuWeight w, int r, float v0, float v1, float v2, float v3,
+                               float[] bias, CpuTensor out) {
+        if (w.cols() % L != 0) {
+            v0 += tail(x, t, w, r);
+            v1 += tail(x, t, w, r + 1);
+            v2 += tail(x, t, w, r + 2);
+            v3 += tail(x, t, w, r + 3);
+        }
+        store(out, t, r, v0, bias);
+        store(out, t, r + 1, v1, bias);
+        store(out, t, r + 2, v2, bias);
+        store(out, t, r + 3, v3, bias);
+    }
+
+    /** x . w over the columns past the last whole vector of each block (block scales applied). */
+    private static float tail(CpuTensor x, int t, CpuWeight w, int r) {
+        int kind = kind(w.dtype()), bpe = bytesPer(kind), in = w.cols(), bc = blockCols(w);
+        boolean scaled = w.scales() != null;
+        long wo = (long) r * in * bpe;
+        int xo = x.at(t, 0);
+        float tail = 0;
+        for (int c0 = 0, b = 0; c0 < in; c0 += bc, b++) {
+            int c1 = Math.min(in, c0 + bc), cv = c0 + (c1 - c0) / L * L;
+            float s = scaled ? scale(w, r, b) : 1f;
+            for (int k = cv; k < c1; k++) tail = Math.fma(x.data()[xo + k], loadScalar(kind, w.data(), wo + (long) k * bpe) * s, tail);
+        }
+        return tail;
     }
 
     private static void tile4x2(CpuTensor x, int t, float[] w, int in, int r, float[] bias, CpuTensor out) {
