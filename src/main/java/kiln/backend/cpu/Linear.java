@@ -147,19 +147,34 @@ final class Linear {
 
     /** Row r as floats with its block scale applied, exactly as the register path computes them. */
     static void widenRow(CpuWeight w, int r, float[] dst, int off) {
-        int kind = kind(w.dtype()), bpe = bytesPer(kind), in = w.cols(), bc = blockCols(w);
-        boolean scaled = w.scales() != null;
+        int kind = kind(w.dtype()), in = w.cols(), vin = in / L * L;
         MemorySegment m = w.data();
-        long wo = (long) r * in * bpe;
-        for (int c0 = 0, b = 0; c0 < in; c0 += bc, b++) {
-            int c1 = Math.min(in, c0 + bc), cv = c0 + (c1 - c0) / L * L;
-            float s = scaled ? scale(w, r, b) : 1f;
-            for (int k = c0; k < cv; k += L) {
-                FloatVector wv = load(kind, m, wo + (long) k * bpe);
-                if (scaled) wv = wv.mul(s);
-                wv.intoArray(dst, off + k);
+        switch (kind) {
+            case K_BF16 -> {
+                long wo = 2L * r * in;
+                for (int k = 0; k < vin; k += L) bf16(m, wo + 2L * k).intoArray(dst, off + k);
             }
-            for (int k = cv; k < c1; k++) dst[off + k] = loadScalar(kind, m, wo + (long) k * bpe) * s;
+            case K_FP8 -> {
+                long wo = (long) r * in;
+                for (int c0 = 0, b = 0; c0 < in; c0 += w.blockCols(), b++) {
+                    int cv = c0 + (Math.min(in, c0 + w.blockCols()) - c0) / L * L;
+                    float s = scale(w, r, b);
+                    for (int k = c0; k < cv; k += L) fp8(m, wo + k).mul(s).intoArray(dst, off + k);
+                }
+            }
+            default -> {
+                long wo = 4L * r * in;
+                for (int k = 0; k < vin; k += L) f32(m, wo + 4L * k).intoArray(dst, off + k);
+            }
+        }
+        if (vin != in) {
+            int bpe = bytesPer(kind), bc = blockCols(w);
+            long wo = (long) r * in * bpe;
+            for (int c0 = 0, b = 0; c0 < in; c0 += bc, b++) {
+                int c1 = Math.min(in, c0 + bc), cv = c0 + (c1 - c0) / L * L;
+                float s = w.scales() != null ? scale(w, r, b) : 1f;
+                for (int k = cv; k < c1; k++) dst[off + k] = loadScalar(kind, m, wo + (long) k * bpe) * s;
+            }
         }
     }
 
