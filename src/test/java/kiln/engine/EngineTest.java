@@ -119,6 +119,53 @@ class EngineTest {
         }
     }
 
+    /** The scheduling variants change what runs together, never what a request generates. */
+    @ParameterizedTest
+    @ValueSource(strings = {"mixed-chunk", "lpm", "no-radix-cache", "no-chunking"})
+    void schedulingVariantsKeepGreedyOutput(String variant) throws Exception {
+        Model model = models.get("deepseek-v3-tiny");
+        List<int[]> prompts = prompts(12, 13);
+        // shared prefixes, so that lpm has something to prefer
+        for (int i = 1; i < prompts.size(); i += 2) {
+            int[] p = prompts.get(i - 1), q = prompts.get(i);
+            int[] joined = Arrays.copyOf(p, p.length + q.length);
+            System.arraycopy(q, 0, joined, p.length, q.length);
+            prompts.set(i, joined);
+        }
+        int newTokens = 10;
+        List<int[]> expected = prompts.stream().map(p -> alone(model, p, newTokens)).toList();
+        EngineConfig cfg = EngineConfig.defaults().withMaxTotalTokens(8192).withChunkedPrefillSize(48);
+        cfg = switch (variant) {
+            case "mixed-chunk" -> cfg.withMixedChunk(true);
+            case "lpm" -> cfg.withSchedulePolicy(EngineConfig.SchedulePolicy.LPM);
+            case "no-radix-cache" -> cfg.withRadixCache(false);
+            default -> cfg.withChunkedPrefillSize(-1);
+        };
+        try (Engine engine = new Engine(model, cfg, Set.of(), null)) {
+            for (int round = 0; round < 2; round++) {
+                List<RequestHandle> handles = new ArrayList<>();
+                for (int[] p : prompts) handles.add(engine.submit(greedy(p, newTokens)));
+                for (int i = 0; i < handles.size(); i++) {
+                    Result r = collect(handles.get(i));
+                    assertArrayEquals(expected.get(i), r.tokens(), variant + " round " + round + " request " + i);
+                    if (variant.equals("no-radix-cache")) assertEquals(0, r.cached(), "cache disabled but request " + i + " reused a prefix");
+                }
+            }
+            // n > 1 without the radix cache prefills each sample separately, still one stream per sample
+            RequestHandle many = engine.submit(new Request("n", prompts.getFirst(),
+                    SamplingParams.builder().temperature(1f).seed(3L).n(3).maxNewTokens(5).ignoreEos(true).build()));
+            int finished = 0;
+            Output o;
+            while ((o = many.poll(30, TimeUnit.SECONDS)) != null) {
+                if (o.finished()) finished++;
+                if (many.ended()) break;
+            }
+            assertEquals(3, finished);
+            waitIdle(engine);
+            assertEquals(0, engine.stats().kvUsedTokens());
+        }
+    }
+
     @Test
     void tooSmallAPoolRetractsAndStillFinishesEverything() throws Exception {
         Model model = models.get("deepseek-v3-tiny");
