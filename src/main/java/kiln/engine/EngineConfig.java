@@ -20,57 +20,80 @@ public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chu
     }
 
     public EngineConfig withMaxTotalTokens(int v) {
-        return new EngineConfig(v, memFractionStatic, chunkedPrefillSize, maxPrefillTokens, maxRunningRequests,
-                schedulePolicy, scheduleConservativeness, disableRadixCache, enableMixedChunk, contextLength, maxQueuedRequests);
-    }
-
-    public EngineConfig withChunkedPrefillSize(int v) {
-        return new EngineConfig(maxTotalTokens, memFractionStatic, v, maxPrefillTokens, maxRunningRequests,
-                schedulePolicy, scheduleConservativeness, disableRadixCache, enableMixedChunk, contextLength, maxQueuedRequests);
-    }
-
-    public EngineConfig withMaxRunningRequests(int v) {
-        return new EngineConfig(maxTotalTokens, memFractionStatic, chunkedPrefillSize, maxPrefillTokens, v,
-                schedulePolicy, scheduleConservativeness, disableRadixCache, enableMixedChunk, contextLength, maxQueuedRequests);
-    }
-
-    public EngineConfig withRadixCache(boolean enabled) {
-        return new EngineConfig(maxTotalTokens, memFractionStatic, chunkedPrefillSize, maxPrefillTokens, maxRunningRequests,
-                schedulePolicy, scheduleConservativeness, !enabled, enableMixedChunk, contextLength, maxQueuedRequests);
-    }
-
-    public EngineConfig withMixedChunk(boolean enabled) {
-        return new EngineConfig(maxTotalTokens, memFractionStatic, chunkedPrefillSize, maxPrefillTokens, maxRunningRequests,
-                schedulePolicy, scheduleConservativeness, disableRadixCache, enabled, contextLength, maxQueuedRequests);
-    }
-
-    public EngineConfig withSchedulePolicy(SchedulePolicy v) {
-        return new EngineConfig(maxTotalTokens, memFractionStatic, chunkedPrefillSize, maxPrefillTokens, maxRunningRequests,
-                v, scheduleConservativeness, disableRadixCache, enableMixedChunk, contextLength, maxQueuedRequests);
+        return edit(b -> b.maxTotalTokens = v);
     }
 
     public EngineConfig withMemFractionStatic(double v) {
-        return new EngineConfig(maxTotalTokens, v, chunkedPrefillSize, maxPrefillTokens, maxRunningRequests,
-                schedulePolicy, scheduleConservativeness, disableRadixCache, enableMixedChunk, contextLength, maxQueuedRequests);
+        return edit(b -> b.memFractionStatic = v);
+    }
+
+    public EngineConfig withChunkedPrefillSize(int v) {
+        return edit(b -> b.chunkedPrefillSize = v);
     }
 
     public EngineConfig withMaxPrefillTokens(int v) {
-        return new EngineConfig(maxTotalTokens, memFractionStatic, chunkedPrefillSize, v, maxRunningRequests,
-                schedulePolicy, scheduleConservativeness, disableRadixCache, enableMixedChunk, contextLength, maxQueuedRequests);
+        return edit(b -> b.maxPrefillTokens = v);
+    }
+
+    public EngineConfig withMaxRunningRequests(int v) {
+        return edit(b -> b.maxRunningRequests = v);
+    }
+
+    public EngineConfig withSchedulePolicy(SchedulePolicy v) {
+        return edit(b -> b.schedulePolicy = v);
     }
 
     public EngineConfig withScheduleConservativeness(double v) {
-        return new EngineConfig(maxTotalTokens, memFractionStatic, chunkedPrefillSize, maxPrefillTokens, maxRunningRequests,
-                schedulePolicy, v, disableRadixCache, enableMixedChunk, contextLength, maxQueuedRequests);
+        return edit(b -> b.scheduleConservativeness = v);
+    }
+
+    public EngineConfig withRadixCache(boolean enabled) {
+        return edit(b -> b.disableRadixCache = !enabled);
+    }
+
+    public EngineConfig withMixedChunk(boolean enabled) {
+        return edit(b -> b.enableMixedChunk = enabled);
     }
 
     public EngineConfig withContextLength(int v) {
-        return new EngineConfig(maxTotalTokens, memFractionStatic, chunkedPrefillSize, maxPrefillTokens, maxRunningRequests,
-                schedulePolicy, scheduleConservativeness, disableRadixCache, enableMixedChunk, v, maxQueuedRequests);
+        return edit(b -> b.contextLength = v);
     }
 
     public EngineConfig withMaxQueuedRequests(int v) {
-        return new EngineConfig(maxTotalTokens, memFractionStatic, chunkedPrefillSize, maxPrefillTokens, maxRunningRequests,
-                schedulePolicy, scheduleConservativeness, disableRadixCache, enableMixedChunk, contextLength, v);
+        return edit(b -> b.maxQueuedRequests = v);
+    }
+
+    /** A copy with some fields changed: records have no withers, so the copies go through one mutable form. */
+    private EngineConfig edit(java.util.function.Consumer<Fields> change) {
+        Fields f = new Fields(this);
+        change.accept(f);
+        return f.build();
+    }
+
+    private static final class Fields {
+        int maxTotalTokens, chunkedPrefillSize, maxPrefillTokens, maxRunningRequests, contextLength, maxQueuedRequests;
+        double memFractionStatic, scheduleConservativeness;
+        SchedulePolicy schedulePolicy;
+        boolean disableRadixCache, enableMixedChunk;
+
+        Fields(EngineConfig c) {
+            maxTotalTokens = c.maxTotalTokens;
+            memFractionStatic = c.memFractionStatic;
+            chunkedPrefillSize = c.chunkedPrefillSize;
+            maxPrefillTokens = c.maxPrefillTokens;
+            maxRunningRequests = c.maxRunningRequests;
+            schedulePolicy = c.schedulePolicy;
+            scheduleConservativeness = c.scheduleConservativeness;
+            disableRadixCache = c.disableRadixCache;
+            enableMixedChunk = c.enableMixedChunk;
+            contextLength = c.contextLength;
+            maxQueuedRequests = c.maxQueuedRequests;
+        }
+
+        EngineConfig build() {
+            return new EngineConfig(maxTotalTokens, memFractionStatic, chunkedPrefillSize, maxPrefillTokens,
+                    maxRunningRequests, schedulePolicy, scheduleConservativeness, disableRadixCache, enableMixedChunk,
+                    contextLength, maxQueuedRequests);
+        }
     }
 }
