@@ -39,6 +39,18 @@ public final class ServerApi {
         }
     }
 
+    /** The HTTP status of {@code GET path}, or -1 when there is no answer. */
+    public int status(String path) {
+        try {
+            return http.send(request(path).GET().build(), HttpResponse.BodyHandlers.discarding()).statusCode();
+        } catch (IOException e) {
+            return -1;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return -1;
+        }
+    }
+
     /**
      * Polls {@code GET /v1/models} once a second until it answers 200, as SGLang's ready check does.
      * Throws a {@link BenchException} naming the URL and the last error once {@code timeoutSec} has passed.
