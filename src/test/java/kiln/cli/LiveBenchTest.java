@@ -205,6 +205,23 @@ class LiveBenchTest {
         assertTrue(line.get("total_output_tokens_retokenized").asInt() > 0);
     }
 
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', value = {
+            "sglang|{\"sampling_params\": {\"max_new_tokens\": 2, \"temperature\": 0, \"ignore_eos\": true}}",
+            "sglang-oai|{\"max_tokens\": 2}",
+            "sglang-oai-chat|{\"max_completion_tokens\": 2}"})
+    void generatedTokensAreTheServersCountWhenItStopsEarly(String backend, String cap) throws Exception {
+        // 6 tokens asked for, the body capped at 2: the count must come from the server (meta_info, usage)
+        Run run = bench("--backend", backend, "--dataset-name", "random", "--dataset-path", SHAREGPT, "--random-input", "8",
+                "--random-output", "6", "--random-range-ratio", "1", "--num-prompts", "3", "--extra-request-body", cap);
+        assertEquals(3, run.result().metrics().completed());
+        assertEquals(3 * 2, run.result().metrics().totalOutput(), run.out());
+        for (RequestOutput o : run.result().outputs()) {
+            assertEquals(2, o.outputLen());
+            assertEquals(1, o.itl().length, "one gap after the first token");
+        }
+    }
+
     @Test
     void sharedPrefixesAreReusedAndFlushCacheEmptiesTheCache() throws Exception {
         String[] args = {"--dataset-name", "generated-shared-prefix", "--gsp-num-groups", "3", "--gsp-prompts-per-group", "3",
