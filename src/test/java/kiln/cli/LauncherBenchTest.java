@@ -103,7 +103,14 @@ class LauncherBenchTest {
                 "--dataset-path", SHAREGPT, "--random-input", "16", "--random-output", "4", "--random-range-ratio", "1",
                 "--max-concurrency", "1,2", "--prompts-per-concurrency", "2", "--server-args", a, b,
                 "--output-file", jsonl.toString(), "--disable-tqdm").start();
-        assertTrue(sweep.waitFor(200, TimeUnit.SECONDS), "the sweep finishes");
+        try {
+            assertTrue(sweep.waitFor(200, TimeUnit.SECONDS), "the sweep finishes");
+        } finally {
+            if (sweep.isAlive()) { // leave no server behind when the sweep hangs
+                sweep.descendants().forEach(ProcessHandle::destroyForcibly);
+                sweep.destroyForcibly();
+            }
+        }
         String out = Files.readString(log);
         assertEquals(0, sweep.exitValue(), out);
 
