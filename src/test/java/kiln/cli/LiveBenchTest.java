@@ -75,9 +75,14 @@ class LiveBenchTest {
     }
 
     private Run bench(String... args) throws IOException {
-        Path jsonl = dir.resolve("runs.jsonl");
         List<String> all = new ArrayList<>(List.of(args));
-        all.addAll(List.of("--base-url", server.url(), "--output-file", jsonl.toString(), "--disable-tqdm"));
+        all.addAll(List.of("--base-url", server.url(), "--output-file", dir.resolve("runs.jsonl").toString(), "--disable-tqdm"));
+        return run(all.toArray(String[]::new));
+    }
+
+    /** `kiln bench ARGS` as given: the server, output file and all. */
+    private static Run run(String... args) throws IOException {
+        List<String> all = List.of(args);
         CommandLine cl = new CommandLine(new BenchCommand());
         cl.parseArgs(ArgparsePrefixes.expand(cl.getCommandSpec(), all).toArray(String[]::new));
         BenchCommand c = cl.getCommand();
@@ -91,7 +96,7 @@ class LiveBenchTest {
         assertTrue(start > 0 && lines.get(start - 1).isEmpty(), "an empty line, then the block:\n" + stdout);
         int end = start + 1;
         while (end < lines.size() && !lines.get(end).equals("=".repeat(50))) end++;
-        List<String> written = Files.readAllLines(jsonl, StandardCharsets.UTF_8);
+        List<String> written = Files.readAllLines(Path.of(o.outputFile()), StandardCharsets.UTF_8);
         return new Run(o, r, stdout, err.toString(StandardCharsets.UTF_8), lines.subList(start, end + 1), written.getLast());
     }
 
@@ -275,6 +280,36 @@ class LiveBenchTest {
         // /generate encodes the rendered text with BOS, which the dataset removed from the rendering and counted
         assertEquals(counted, counter("kiln_prompt_tokens_total", prompts0 + counted) - prompts0);
         assertTrue(run.out().contains("Total input tokens:                      " + (counted - outs.getFirst().promptLen())), run.out());
+    }
+
+    @Test
+    void aServerWithoutTokenizerBehindAnApiKey() throws Exception {
+        // token ids in, token ids out (no text in the stream), and every route but /health behind the key
+        try (KilnServer keyed = ServeCommand.launch("--skip-tokenizer-init", "--api-key", "sk-bench", "--port", "0",
+                "--max-total-tokens", "4096", "--skip-server-warmup", "--log-level", "warning")) {
+            String[] args = {"--base-url", keyed.url(), "--dataset-name", "random-ids", "--tokenize-prompt", "--random-input", "12",
+                    "--random-output", "5", "--random-range-ratio", "1", "--num-prompts", "3", "--disable-tqdm",
+                    "--output-file", dir.resolve("keyed.jsonl").toString()};
+            // without the key: a clear error at once, not a minute of waiting for a 401 to change
+            long t0 = System.nanoTime();
+            var e = org.junit.jupiter.api.Assertions.assertThrows(kiln.bench.BenchException.class, () -> run(args));
+            assertEquals(keyed.url() + "/v1/models answered HTTP 401 (the server wants an API key: set OPENAI_API_KEY, sent as "
+                    + "'Authorization: Bearer KEY', or give --header Authorization='Bearer KEY')", e.getMessage());
+            assertTrue((System.nanoTime() - t0) / 1e9 < 10);
+
+            List<String> withKey = new ArrayList<>(List.of(args));
+            withKey.addAll(List.of("--header", "Authorization=Bearer sk-bench"));
+            Run r = run(withKey.toArray(String[]::new));
+            assertEquals(3, r.result().metrics().completed());
+            assertEquals(3 * 12, r.result().metrics().totalInput());
+            assertEquals(3 * 5, r.result().metrics().totalOutput());
+            for (RequestOutput o : r.result().outputs()) {
+                assertEquals("", o.generatedText());
+                assertTrue(o.ttft() > 0 && o.ttft() < o.latency(), "TTFT from the first output_ids: " + o.ttft());
+                assertEquals(4, o.itl().length, "one gap per later token");
+            }
+            assertEquals(0, r.result().metrics().totalOutputRetokenized());
+        }
     }
 
     private static int common(int[] a, int[] b) {
