@@ -94,6 +94,7 @@ public final class ApiClient implements AutoCloseable {
                 p.put("best_of", 1);
                 p.put("max_tokens", outputLen);
                 p.put("stream", stream);
+                askForUsage(p);
                 if (!extraBody.has("temperature")) p.put("temperature", 0.0);
                 if (!extraBody.has("ignore_eos")) p.put("ignore_eos", ignoreEos);
             }
@@ -104,12 +105,22 @@ public final class ApiClient implements AutoCloseable {
                 message.put("content", text(prompt));
                 p.put("max_completion_tokens", outputLen);
                 p.put("stream", stream);
+                askForUsage(p);
                 if (!extraBody.has("temperature")) p.put("temperature", 0.0);
                 if (!extraBody.has("ignore_eos")) p.put("ignore_eos", ignoreEos);
             }
         }
         p.setAll(extraBody);
         return p;
+    }
+
+    /**
+     * OpenAI streams carry {@code usage} only when asked. SGLang's client does not ask and counts the requested
+     * length; Kiln asks (as vLLM's benchmark does), so output counts are the server's even when a request stops
+     * early ({@code --disable-ignore-eos}, a stop string, a cap in {@code --extra-request-body}).
+     */
+    private void askForUsage(ObjectNode p) {
+        if (stream && !extraBody.has("stream_options")) p.putObject("stream_options").put("include_usage", true);
     }
 
     private static String text(Prompt prompt) {

@@ -10,7 +10,8 @@ import java.util.Arrays;
 
 /**
  * SGLang's native {@code /generate} stream: every event carries the whole text so far and
- * {@code meta_info.completion_tokens}; a chunk's gap is divided evenly over the tokens it added. Events are
+ * {@code meta_info.completion_tokens}; a chunk's gap is divided evenly over the tokens it added. Without text
+ * (servers run with {@code --skip-tokenizer-init}) a chunk counts when its token count grows. Events are
  * scanned, not parsed into trees: once the text is known to be non-empty (it only grows) its characters are
  * skipped, and only the last event's text is decoded, at the end.
  */
@@ -25,7 +26,7 @@ final class NativeReader extends ResponseReader {
 
     @Override
     String onEvent(byte[] b, int off, int len, long now) throws IOException {
-        boolean hasText = false;
+        boolean hasText = false, textField = false;
         int tokens = -1;
         try (JsonParser p = JSON.getFactory().createParser(b, off, len)) {
             if (p.nextToken() != JsonToken.START_OBJECT) return notJson(b, off, len);
@@ -33,7 +34,10 @@ final class NativeReader extends ResponseReader {
                 String name = p.currentName();
                 JsonToken value = p.nextToken();
                 switch (name) {
-                    case "text" -> hasText = value == JsonToken.VALUE_STRING && (seenText() || p.getTextLength() > 0);
+                    case "text" -> {
+                        textField = true;
+                        hasText = value == JsonToken.VALUE_STRING && (seenText() || p.getTextLength() > 0);
+                    }
                     case "meta_info" -> tokens = completionTokens(p, value);
                     case "error" -> {
                         if (value != JsonToken.VALUE_NULL)
@@ -45,7 +49,9 @@ final class NativeReader extends ResponseReader {
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
             return notJson(b, off, len);
         }
-        if (!hasText) return null;
+        // a server without a tokenizer (--skip-tokenizer-init) streams output_ids and counts, no text: new tokens are
+        // the chunk's content then (SGLang's client sees nothing there and reports a TTFT of 0)
+        if (!hasText && (textField || tokens <= lastOutputLen)) return null;
         if (tokens < 0) tokens = lastOutputLen + 1;
         if (chunkArrived(now)) {
             int added = tokens - lastOutputLen;

@@ -16,6 +16,8 @@ import java.util.Map;
  * info for the JSONL line, and the prefix-cache flush. Each is a short GET/POST with a 5-second timeout.
  */
 public final class ServerApi {
+    private static final String AUTH_HINT = " (the server wants an API key: set OPENAI_API_KEY, sent as "
+            + "'Authorization: Bearer KEY', or give --header Authorization='Bearer KEY')";
     private final String baseUrl;
     private final Map<String, String> headers;
     private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
@@ -39,6 +41,18 @@ public final class ServerApi {
         }
     }
 
+    /** The HTTP status of {@code GET path}, or -1 when there is no answer. */
+    public int status(String path) {
+        try {
+            return http.send(request(path).GET().build(), HttpResponse.BodyHandlers.discarding()).statusCode();
+        } catch (IOException e) {
+            return -1;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return -1;
+        }
+    }
+
     /**
      * Polls {@code GET /v1/models} once a second until it answers 200, as SGLang's ready check does.
      * Throws a {@link BenchException} naming the URL and the last error once {@code timeoutSec} has passed.
@@ -55,6 +69,9 @@ public final class ServerApi {
                     log.printf("Server ready in %.1fs.%n", (System.nanoTime() - start) / 1e9);
                     return;
                 }
+                // waiting does not make a missing key valid
+                if (r.statusCode() == 401 || r.statusCode() == 403) throw new BenchException(url + " answered HTTP "
+                        + r.statusCode() + AUTH_HINT);
                 lastError = "HTTP " + r.statusCode();
             } catch (IOException e) {
                 lastError = e instanceof java.net.ConnectException ? "connection refused" : e.toString();
@@ -81,6 +98,8 @@ public final class ServerApi {
         JsonNode models;
         try {
             HttpResponse<String> r = http.send(request("/v1/models").GET().build(), HttpResponse.BodyHandlers.ofString());
+            if (r.statusCode() == 401 || r.statusCode() == 403)
+                throw new BenchException("Failed to fetch model from " + url + ": HTTP " + r.statusCode() + AUTH_HINT);
             if (r.statusCode() != 200) throw new BenchException("Failed to fetch model from " + url + ": HTTP " + r.statusCode()
                     + ". Give the model with --model, or the right server with --host/--port/--base-url.");
             models = ResultJson.MAPPER.readTree(r.body());

@@ -51,16 +51,21 @@ public final class ServerProcess implements AutoCloseable {
         }
     }
 
-    /** Waits until the server answers {@code GET /v1/models}; fails early, with the log's tail, if it exits. */
+    /**
+     * Waits until the server is ready: {@code GET /health} answers 200 (Kiln answers 503 there until its
+     * warmup request is done, while {@code /v1/models} already answers), or {@code /v1/models} does on a server
+     * without {@code /health}. Fails early, with the log's tail, if the process exits.
+     */
     public void awaitReady(ServerApi api, int timeoutSec) {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(timeoutSec);
         while (true) {
             if (!process.isAlive())
                 throw new BenchException("`" + String.join(" ", command) + "` exited with code " + process.exitValue()
                         + " before it was ready; last lines of " + log + ":\n" + tail(20));
-            if (api.getJson("/v1/models") != null) return;
+            int health = api.status("/health");
+            if (health == 200 || (health == 404 && api.getJson("/v1/models") != null)) return;
             if (System.nanoTime() > deadline)
-                throw new BenchException("`" + String.join(" ", command) + "` did not answer /v1/models within "
+                throw new BenchException("`" + String.join(" ", command) + "` was not ready (GET /health) within "
                         + timeoutSec + " s (--server-start-timeout-sec); see " + log);
             try {
                 Thread.sleep(500);

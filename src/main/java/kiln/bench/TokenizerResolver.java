@@ -10,8 +10,8 @@ import java.nio.file.Path;
 
 /**
  * Which tokenizer counts and builds the prompts: {@code --tokenizer} (a local HF directory), else {@code --model}
- * when it is one, else the directory the server's {@code /model_info} names (tokenizer_path or model_path), else
- * the DeepSeek tokenizer bundled with Kiln.
+ * when it is one, else the directory the server's {@code /model_info} names (tokenizer_path or model_path) when it
+ * is local and holds a tokenizer.json, else the DeepSeek tokenizer bundled with Kiln.
  */
 public final class TokenizerResolver {
     private TokenizerResolver() {}
@@ -27,8 +27,10 @@ public final class TokenizerResolver {
         JsonNode info = server.getJson("/model_info");
         if (info != null) {
             for (String key : new String[]{"tokenizer_path", "model_path"}) {
+                // a server of a checkpoint without a tokenizer (--skip-tokenizer-init) names a folder with none
                 String p = info.path(key).asText("");
-                if (!p.isEmpty() && Files.isDirectory(Path.of(p))) return load(Path.of(p), "the server's /model_info " + key, log);
+                if (!p.isEmpty() && Files.isDirectory(Path.of(p)) && Tokenizers.present(Path.of(p)))
+                    return load(Path.of(p), "the server's /model_info " + key, log);
             }
         }
         log.println("Using the DeepSeek-V3/R1 tokenizer bundled with Kiln (give --tokenizer DIR for another model).");

@@ -1,6 +1,8 @@
 package kiln.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import kiln.tokenizer.Tokenizer;
+import kiln.tokenizer.Tokenizers;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -21,6 +23,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Whole runs against a stub server on a real port: payloads, stream parsing, counts, failures, timeouts. */
 @Timeout(60)
 class BenchmarkTest {
+    /** The tokenizer of the default model: it decodes the random-ids prompts and retokenizes the stub's answers. */
+    static final Tokenizer TOKENIZER = Tokenizers.bundled();
+
     @TempDir
     Path dir;
     private final ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
@@ -34,7 +39,7 @@ class BenchmarkTest {
 
     Benchmark.Result run(BenchOptions o) {
         return new Benchmark(o, new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8))
-                .withTokenizer(new Utf8ByteTokenizer()).run();
+                .withTokenizer(TOKENIZER).run();
     }
 
     @Test
@@ -45,7 +50,9 @@ class BenchmarkTest {
             assertEquals(8, m.completed());
             assertEquals(8 * 16, m.totalInput());
             assertEquals(8 * 40, m.totalOutput());
-            assertEquals(8 * 40 * 4, m.totalOutputRetokenized()); // "tok " is four bytes
+            // the stub streams "tok " per token; the tokenizer counts the whole answer its own way
+            assertEquals(8 * TOKENIZER.encode("tok ".repeat(40), false).length, m.totalOutputRetokenized());
+            assertTrue(m.totalOutputRetokenized() > 8 * 40);
             JsonNode warmup = stub.bodies.poll();
             assertEquals(32, warmup.path("sampling_params").path("max_new_tokens").asInt()); // min(40, 32)
             JsonNode first = stub.bodies.poll();

@@ -32,6 +32,7 @@ public final class ClientCostMain {
                             concurrency, 1, out.toString(), false, false, false, null, 1, false,
                             backend.api == BackendKind.Api.NATIVE, false, 4, 3, 40, 8, 5, 1.0, 30, true, null, List.of(), 60);
                     long cpu0 = os.getProcessCpuTime(), t0 = System.nanoTime();
+                    // a trivial tokenizer on purpose: the per-token streaming cost without the tokenizer's one-off costs
                     Benchmark.Result r = new Benchmark(o, new PrintStream(PrintStream.nullOutputStream()), System.err)
                             .withTokenizer(new Utf8ByteTokenizer()).run();
                     // the run includes the 1 s pause after warmup, which costs no CPU

@@ -14,9 +14,9 @@ import java.util.List;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /** The result block and the JSONL line, character for character against Python's formatting. */
-class ResultFormatTest {
+public class ResultFormatTest {
     /** The keys of sglang.bench_serving's JSONL line, in order (issue 6). */
-    static final List<String> KEYS = List.of("tag", "backend", "dataset_name", "request_rate", "max_concurrency",
+    public static final List<String> KEYS = List.of("tag", "backend", "dataset_name", "request_rate", "max_concurrency",
             "sharegpt_output_len", "random_input_len", "random_output_len", "random_range_ratio", "server_info",
             "duration", "completed", "total_input_tokens", "total_input_text_tokens", "total_input_vision_tokens",
             "total_output_tokens", "total_output_tokens_retokenized", "request_throughput", "input_throughput",

@@ -3,19 +3,12 @@ package kiln.bench;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import kiln.cli.Main;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.net.ConnectException;
-import java.net.Socket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -25,7 +18,10 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The sweep report from synthetic JSONL, and a sweep that starts and stops a server per configuration. */
+/**
+ * The sweep report from synthetic JSONL, and where the launcher comes from. A sweep over real servers started by the
+ * real launcher: kiln.cli.LauncherBenchTest.
+ */
 class SweepTest {
     @TempDir
     Path dir;
@@ -89,50 +85,6 @@ class SweepTest {
         l.putNull("max_concurrency");
         BenchException e = assertThrows(BenchException.class, () -> SweepReport.write(List.of(l), dir.resolve("x.html"), 50));
         assertTrue(e.getMessage().contains("max_concurrency"));
-    }
-
-    @Test
-    @Timeout(120)
-    void sweepStartsAndStopsAServerPerConfiguration() throws Exception {
-        int port = BenchmarkTest.freePort();
-        // a stand-in `kiln` launcher: `kiln serve ARGS` runs the stub server in its own JVM
-        Path launcher = dir.resolve("kiln");
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Files.writeString(launcher, "#!/bin/sh\nshift\nexec '" + java + "' -cp '" + System.getProperty("java.class.path")
-                + "' kiln.bench.StubServer \"$@\"\n");
-        Files.setPosixFilePermissions(launcher, PosixFilePermissions.fromString("rwxr-xr-x"));
-        Path jsonl = dir.resolve("runs.jsonl");
-        BenchOptions bench = new BenchOptions(BackendKind.SGLANG, null, "127.0.0.1", port, null, null, "random-ids", "",
-                1, null, null, 8, 6, 1.0, Double.POSITIVE_INFINITY, null, 1, jsonl.toString(), false, false, false, null, 1,
-                false, true, false, 4, 3, 40, 8, 5, 1.0, 5, true, null, List.of(), 30);
-        Sweep.Options options = new Sweep.Options(bench, List.of(1, 2), List.of("--token-delay-ms 1", "--token-delay-ms 2"),
-                2, 50, null, null, 60);
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        String before = System.getProperty("kiln.home");
-        System.setProperty("kiln.home", dir.toString());
-        Sweep.Outcome outcome;
-        try {
-            outcome = new Sweep(options, new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8))
-                    .withTokenizer(new Utf8ByteTokenizer()).run();
-        } finally {
-            if (before == null) System.clearProperty("kiln.home");
-            else System.setProperty("kiln.home", before);
-        }
-        assertTrue(outcome.failures().isEmpty(), outcome.failures() + "\n" + err);
-        List<ObjectNode> lines = ResultJson.readLines(jsonl);
-        assertEquals(4, lines.size());
-        assertEquals(List.of("--token-delay-ms 1", "--token-delay-ms 1", "--token-delay-ms 2", "--token-delay-ms 2"),
-                lines.stream().map(l -> l.get("tag").asText()).toList());
-        assertEquals(List.of(1, 2, 1, 2), lines.stream().map(l -> l.get("max_concurrency").asInt()).toList());
-        assertEquals(List.of(2, 4, 2, 4), lines.stream().map(l -> l.get("completed").asInt()).toList());
-        for (int k = 1; k <= 2; k++) {
-            String log = Files.readString(dir.resolve("runs.server-" + k + ".log"));
-            assertTrue(log.startsWith("$ " + launcher + " serve --token-delay-ms " + k + " --port " + port), log);
-            assertTrue(log.contains("stub server on port " + port), log);
-        }
-        assertTrue(Files.exists(dir.resolve("runs.html")));
-        // the last server was stopped: nothing listens on the port any more
-        assertThrows(ConnectException.class, () -> new Socket("127.0.0.1", port).close());
     }
 
     @Test

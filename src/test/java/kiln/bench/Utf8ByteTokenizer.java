@@ -6,9 +6,10 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 
 /**
- * A real, if simple, tokenizer for the benchmark's tests until kiln.tokenizer loads HuggingFace tokenizers: one
- * token per UTF-8 byte (a byte-level BPE with no merges), vocabulary 256, no special tokens. Decoding byte runs
- * that are not valid UTF-8 gives U+FFFD, as real byte-level tokenizers do for gibberish ids.
+ * A trivial tokenizer, kept on purpose for {@link ClientCostMain} only: one token per UTF-8 byte (a byte-level BPE
+ * with no merges), vocabulary 256, no special tokens. That measurement is the client's cost per streamed token;
+ * with the real tokenizer it would also carry one-off costs that are not per token (loading the 7.8 MB
+ * tokenizer.json, retokenizing every answer after the run). The tests use the real, bundled tokenizer.
  */
 final class Utf8ByteTokenizer implements Tokenizer {
     @Override
