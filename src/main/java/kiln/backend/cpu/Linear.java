@@ -121,11 +121,10 @@ final class Linear {
     private static void rows(CpuTensor x, CpuWeight w, float[] bias, CpuTensor out, int r0, int r1) {
         int tokens = x.rows();
         if (tokens < 4) {
-            for (int t = 0; t < tokens; t++) {
-                int r = r0;
-                for (; r + 4 <= r1; r += 4) tile1x4(x, t, w, r, bias, out);
-                for (; r < r1; r++) tile1x1(x, t, w, r, bias, out);
-            }
+            // rows outer, tokens inner: the four rows stay in cache for the second and third token
+            int r = r0;
+            for (; r + 4 <= r1; r += 4) for (int t = 0; t < tokens; t++) tile1x4(x, t, w, r, bias, out);
+            for (; r < r1; r++) for (int t = 0; t < tokens; t++) tile1x1(x, t, w, r, bias, out);
             return;
         }
         // Many tokens: widen two rows once into scratch and reuse them for every token tile.
