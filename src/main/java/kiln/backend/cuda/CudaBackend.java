@@ -74,7 +74,7 @@ public final class CudaBackend implements Backend {
                 if (why == null) {
                     ltWorkspace = Driver.alloc(LT_WORKSPACE);
                     lt = new CublasLt(ltWorkspace, LT_WORKSPACE);
-                    if (!Boolean.getBoolean("kiln.cuda.noFp8Lt")) fp8Layout = probeFp8();
+                    if (options.fp8Lt()) fp8Layout = probeFp8();
                 } else {
                     Log.warn("%s; bf16 GEMMs use Kiln's own kernels", why);
                 }
@@ -97,6 +97,11 @@ public final class CudaBackend implements Backend {
 
     public CudaOptions options() {
         return options;
+    }
+
+    /** Do FP8 weights of more than 8 rows take cuBLASLt's block-scaled FP8 GEMM (activations quantised to fp8)? */
+    public boolean fp8LtActive() {
+        return fp8Layout >= 0;
     }
 
     @Override
