@@ -53,6 +53,8 @@ public final class CudaBackend implements Backend {
     private int fp8Layout = -1;
     private ForwardBatch batch, staged;
     private boolean closed;
+    /** Per-op device time, with -Dkiln.cuda.profile=true; null otherwise. */
+    private OpProfiler profiler;
 
     public CudaBackend(CudaOptions options) {
         this(new CudaDevice(options.device()), true, options);
@@ -69,6 +71,7 @@ public final class CudaBackend implements Backend {
             device.kernels();
             arena = new ActivationArena(options.activationBytes());
             meta = new BatchMeta(options.maxBatchTokens(), options.maxSlotEntries(), device.stream());
+            if (OpProfiler.enabled()) profiler = new OpProfiler(device.stream());
             if (options.useCublas() && precision == Precision.BFLOAT16) {
                 String why = CublasLt.loadError();
                 if (why == null) {
@@ -317,7 +320,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public Tensor gatherRows(Tensor x, int[] rows) {
-        return device.call(() -> {
+        return opCall(() -> "gather_rows " + x.cols() + " m=" + rows.length, () -> {
             CudaTensor src = (CudaTensor) x;
             CudaTensor out = newTensor(rows.length, src.cols());
             long index;
@@ -401,6 +404,49 @@ public final class CudaBackend implements Backend {
 
     // ---- ops ----
 
+    /** Runs one op on the device thread, between profiler events when profiling. */
+    private void op(java.util.function.Supplier<String> label, Runnable body) {
+        device.run(() -> {
+            if (profiler == null) {
+                body.run();
+                return;
+            }
+            profiler.begin(label.get());
+            try {
+                body.run();
+            } finally {
+                profiler.end();
+            }
+        });
+    }
+
+    private <T> T opCall(java.util.function.Supplier<String> label, java.util.concurrent.Callable<T> body) {
+        return device.call(() -> {
+            if (profiler == null) return body.call();
+            profiler.begin(label.get());
+            try {
+                return body.call();
+            } finally {
+                profiler.end();
+            }
+        });
+    }
+
+    /** Is per-op profiling on (-Dkiln.cuda.profile=true)? CUDA graphs are bypassed then. */
+    public boolean profiling() {
+        return profiler != null;
+    }
+
+    /** Forgets the op times collected so far (after a warm-up). */
+    public void profileReset() {
+        if (profiler != null) device.run(profiler::reset);
+    }
+
+    /** The per-op table for the ops since the last reset, divided over {@code steps} of {@code stepMs} each; "" when off. */
+    public String profileTable(String title, int steps, double stepMs) {
+        return profiler == null ? "" : device.call(() -> profiler.table(title, steps, stepMs));
+    }
+
     @Override
     public void embed(Weight table, Tensor out) {
         CudaWeight w = (CudaWeight) table;
@@ -410,7 +456,7 @@ public final class CudaBackend implements Backend {
             if (t < 0 || t >= w.rows()) throw new IllegalArgumentException("token id " + t + " outside the vocabulary [0, " + w.rows() + ")");
         }
         if (w.dtype() != DType.BF16 && w.dtype() != DType.F32) throw new IllegalArgumentException("embedding of " + w.dtype() + " is not supported on CUDA");
-        device.run(() -> k().fn("embed_" + w.suffix() + "_" + act).ptr(w.ptr()).ptr(meta.tokens()).i32(w.cols()).ptr(o.ptr()).i64(o.ld())
+        op(() -> "embed m=" + tokens.length, () -> k().fn("embed_" + w.suffix() + "_" + act).ptr(w.ptr()).ptr(meta.tokens()).i32(w.cols()).ptr(o.ptr()).i64(o.ld())
                 .launch(tokens.length, 256));
     }
 
@@ -426,20 +472,20 @@ public final class CudaBackend implements Backend {
 
     private void norm(CudaTensor x, CudaTensor delta, CudaWeight w, float eps, CudaTensor out) {
         if (w.cols() != x.cols()) throw new IllegalArgumentException("rmsNorm: weight has " + w.cols() + " values for " + x.cols() + " columns");
-        device.run(() -> k().fn("rmsnorm_" + act).ptr(x.ptr()).i64(x.ld()).ptr(delta == null ? 0 : delta.ptr()).i64(delta == null ? 0 : delta.ld())
+        op(() -> (delta == null ? "rmsnorm " : "add_rmsnorm ") + x.cols() + " m=" + x.rows(), () -> k().fn("rmsnorm_" + act).ptr(x.ptr()).i64(x.ld()).ptr(delta == null ? 0 : delta.ptr()).i64(delta == null ? 0 : delta.ld())
                 .ptr(w.ptr()).f32(eps).ptr(out.ptr()).i64(out.ld()).i32(x.cols()).launch(x.rows(), 256));
     }
 
     @Override
     public void add(Tensor acc, Tensor x) {
         CudaTensor a = check(acc), b = check(x);
-        device.run(() -> k().fn("add_" + act).ptr(a.ptr()).i64(a.ld()).ptr(b.ptr()).i64(b.ld()).i32(a.cols()).launch(a.rows(), 256));
+        op(() -> "add " + a.cols() + " m=" + a.rows(), () -> k().fn("add_" + act).ptr(a.ptr()).i64(a.ld()).ptr(b.ptr()).i64(b.ld()).i32(a.cols()).launch(a.rows(), 256));
     }
 
     @Override
     public void siluMul(Tensor gate, Tensor up, Tensor out) {
         CudaTensor g = check(gate), u = check(up), o = check(out);
-        device.run(() -> k().fn("silu_mul_" + act).ptr(g.ptr()).i64(g.ld()).ptr(u.ptr()).i64(u.ld()).ptr(o.ptr()).i64(o.ld()).i32(g.cols())
+        op(() -> "silu_mul " + g.cols() + " m=" + g.rows(), () -> k().fn("silu_mul_" + act).ptr(g.ptr()).i64(g.ld()).ptr(u.ptr()).i64(u.ld()).ptr(o.ptr()).i64(o.ld()).i32(g.cols())
                 .launch(g.rows(), 256));
     }
 
@@ -452,7 +498,7 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("linear: output " + ot.rows() + "x" + ot.cols() + " for " + xt.rows() + " tokens x " + cw.rows() + " rows");
         }
         if (cb != null && cb.cols() != cw.rows()) throw new IllegalArgumentException("linear: bias of " + cb.cols() + " for " + cw.rows() + " rows");
-        device.run(() -> linearOnDevice(xt, cw, cb, ot));
+        op(() -> "linear " + cw.rows() + "x" + cw.cols() + " " + cw.dtype() + (cb != null ? "+bias" : "") + " m=" + xt.rows(), () -> linearOnDevice(xt, cw, cb, ot));
     }
 
     private void linearOnDevice(CudaTensor x, CudaWeight w, CudaWeight bias, CudaTensor out) {
@@ -518,7 +564,7 @@ public final class CudaBackend implements Backend {
         long es = precision.dtype.bytes;
         long xp = xt.ptr() + x.offset() * es, op = ot.ptr() + out.offset() * es;
         int m = xt.rows();
-        device.run(() -> {
+        op(() -> "head_linear " + heads + "x" + inWidth + "->" + outWidth + " m=" + m, () -> {
             if (m == 0) return;
             if (lt != null && m > 8 && cw.dtype() == DType.BF16
                     && lt.matmul(new CublasLt.Key(CublasLt.CUDA_R_16BF, m, outWidth, inWidth, xt.ld(), ot.ld(), heads, x.stride(),
@@ -534,7 +580,7 @@ public final class CudaBackend implements Backend {
         CudaTensor t = check(x.tensor());
         int half = rope.invFreq().length;
         if (x.width() != 2 * half) throw new IllegalArgumentException("rope over " + x.width() + " columns, rope dim " + 2 * half);
-        device.run(() -> {
+        op(() -> "rope " + x.count() + "x" + x.width() + " m=" + t.rows(), () -> {
             Long table = ropeTables.get(rope.invFreq());
             if (table == null) {
                 table = uploadFloats(rope.invFreq());
@@ -564,7 +610,7 @@ public final class CudaBackend implements Backend {
         if (qLatent.width() != l.latentDim() || qRope.width() != l.ropeDim() || out.width() != l.latentDim()) {
             throw new IllegalArgumentException("mlaAttention: widths " + qLatent.width() + "/" + qRope.width() + " for a cache of " + l);
         }
-        device.run(() -> {
+        op(() -> "mla_attention " + qLatent.count() + "h " + (batch().isDecode() ? "decode" : "extend") + " m=" + latent.rows(), () -> {
             store(c, layer, check(latent), 0);
             store(c, layer, check(keyRope), l.latentDim());
             int heads = qLatent.count();
@@ -580,7 +626,7 @@ public final class CudaBackend implements Backend {
         if (q.count() % g.kvHeads() != 0 || q.width() != g.headDim()) {
             throw new IllegalArgumentException("attention: " + q.count() + " heads of " + q.width() + " for " + g);
         }
-        device.run(() -> {
+        op(() -> "attention " + q.count() + "h " + (batch().isDecode() ? "decode" : "extend") + " m=" + q.tensor().rows(), () -> {
             store(c, layer, (CudaTensor) k.tensor().columns(k.column(0), kvw), 0);
             store(c, layer, (CudaTensor) v.tensor().columns(v.column(0), kvw), kvw);
             attend(c, layer, q, null, q.count(), q.count() / g.kvHeads(), g.kvHeads(), g.headDim(), 0, g.headDim(), 0, kvw, g.headDim(), scale, out);
@@ -636,7 +682,7 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("routing of " + r.experts() + " experts, top " + r.topK() + " exceeds the kernel's 512 / 16");
         }
         CudaWeight bias = (CudaWeight) scoreBias;
-        return device.call(() -> {
+        return opCall(() -> "moe_route " + r.experts() + "e top" + r.topK() + " m=" + l.rows(), () -> {
             int tokens = l.rows(), topK = r.topK();
             long ids = scratch(4L * tokens * topK, "expert ids"), weights = scratch(4L * tokens * topK, "expert weights");
             k().fn("moe_route_" + act).ptr(l.ptr()).i64(l.ld()).i32(r.experts()).i32(topK).i32(r.scoring() == MoeRouting.Scoring.SIGMOID ? 1 : 0)
@@ -654,7 +700,7 @@ public final class CudaBackend implements Backend {
         if (xt.cols() != e.hidden() || ot.cols() != e.hidden() || r.tokens() != xt.rows()) {
             throw new IllegalArgumentException("moe: input " + xt.rows() + "x" + xt.cols() + " for experts of hidden " + e.hidden() + ", routing of " + r.tokens());
         }
-        device.run(() -> {
+        op(() -> "moe " + e.count() + "e " + e.hidden() + "x" + e.inter() + " " + e.dtype() + " top" + r.topK() + " m=" + xt.rows(), () -> {
             int tokens = xt.rows(), topK = r.topK(), assignments = tokens * topK;
             if (tokens == 0) return;
             long mark = arena.mark();
@@ -698,7 +744,7 @@ public final class CudaBackend implements Backend {
     @Override
     public int[] argmax(Tensor logits) {
         CudaTensor l = check(logits);
-        return device.call(() -> {
+        return opCall(() -> "argmax m=" + l.rows(), () -> {
             long mark = arena.mark();
             long out = scratch(4L * l.rows(), "argmax");
             k().fn("argmax_" + act).ptr(l.ptr()).i64(l.ld()).i32(l.cols()).ptr(out).launch(l.rows(), 256);
@@ -715,7 +761,7 @@ public final class CudaBackend implements Backend {
         if (temperature.length != rows || topK.length != rows || topP.length != rows || uniform.length != rows) {
             throw new IllegalArgumentException("sample: parameters for " + temperature.length + " rows, logits have " + rows);
         }
-        return device.call(() -> {
+        return opCall(() -> "sample m=" + rows, () -> {
             long mark = arena.mark();
             long params = scratch(16L * rows, "sampling parameters"), out = scratch(4L * rows, "sampled ids");
             MemorySegment host = MemorySegment.ofArray(new int[4 * rows]);
@@ -815,6 +861,7 @@ public final class CudaBackend implements Backend {
             allocations.clear();
             meta.close();
             arena.close();
+            if (profiler != null) profiler.close();
             if (pinned != null) Driver.freeHost(pinned);
         });
         if (ownsDevice) device.close();
