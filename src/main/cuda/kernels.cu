@@ -7,6 +7,7 @@
 #include "gemm.cuh"
 #include "attention.cuh"
 #include "moe.cuh"
+#include "mla_decode.cuh"
 
 #define ACT_KERNELS(T, S)                                                                                              \
     extern "C" __global__ void embed_wbf16_##S(const bf16* table, const int* tokens, int hidden, T* out, long ldo) {    \
@@ -146,3 +147,11 @@ extern "C" __global__ void __launch_bounds__(256) quant_fp8_bf16(const bf16* x, 
     quant_fp8_rows(x, ldx, cols, q, scales, rows, m_major);
 }
 
+
+extern "C" __global__ void __launch_bounds__(MLA_THREADS) mla_attention_tc_bf16(
+    const bf16* q1, long ldq1, int q1_stride, const bf16* q2, long ldq2, int q2_stride, const bf16* cache, long entry, int heads,
+    int kd1, int kd2, const int* token_seq, const int* token_visible, const int* seq_slot_start, const int* slots, float scale,
+    bf16* out, long ldo, int o_stride, float* partial_acc, float* partial_ml) {
+    mla_attention_tc(q1, ldq1, q1_stride, q2, ldq2, q2_stride, cache, entry, heads, kd1, kd2, token_seq, token_visible,
+                     seq_slot_start, slots, scale, out, ldo, o_stride, partial_acc, partial_ml);
+}

@@ -34,6 +34,8 @@ import java.util.Map;
 public final class CudaBackend implements Backend {
     /** Largest number of KV splits per decode token (see attention.cuh). */
     static final int MAX_SPLITS = 16;
+    /** MLA attention in bf16 on the tensor-core kernel; -Dkiln.cuda.mlaTc=false falls back to the generic one. */
+    static volatile boolean mlaTc = !"false".equals(System.getProperty("kiln.cuda.mlaTc"));
     private static final int ATT_G = 16, ATT_KT = 16, GEMM_TILE = 64;
     private static final long LT_WORKSPACE = 32L << 20;
 
@@ -658,6 +660,21 @@ public final class CudaBackend implements Backend {
             partMl = scratch(8L * units, "attention partial maxima");
         }
         int kd = kd1 + kd2;
+        if (precision == Precision.BFLOAT16 && q2 != null && kvHeads == 1 && vOff == 0 && kOff == 0 && vd == kd1 && kd1 % 64 == 0
+                && kd2 % 16 == 0 && kd <= 576 && c.layout().valuesPerToken() % 8 == 0 && mlaTc) {
+            // MLA on the tensor cores (mla_decode.cuh): 16 heads per CTA, the same splits and combine
+            k().fn("mla_attention_tc_bf16").ptr(q1t.ptr() + q1.offset() * es).i64(q1t.ld()).i32(q1.stride())
+                    .ptr(q2t.ptr() + q2.offset() * es).i64(q2t.ld()).i32(q2.stride()).ptr(c.layer(layer)).i64(c.layout().valuesPerToken())
+                    .i32(heads).i32(kd1).i32(kd2).ptr(meta.tokenSeq()).ptr(meta.tokenVisible()).ptr(meta.seqSlotStart()).ptr(meta.slots()).f32(scale)
+                    .ptr(ot.ptr() + out.offset() * es).i64(ot.ld()).i32(out.stride()).ptr(partAcc).ptr(partMl)
+                    .launch(ceilDiv(heads, 16), tokens, splits, 256, 288 * (kd + 8) + 6592);
+            if (splits > 1) {
+                k().fn("attention_combine_" + act).ptr(meta.tokenVisible()).i32(splits).i32(heads).i32(vd).ptr(partAcc).ptr(partMl)
+                        .ptr(ot.ptr() + out.offset() * es).i64(ot.ld()).i32(out.stride()).launch(heads, tokens, 1, 128, 0);
+            }
+            arena.release(mark);
+            return;
+        }
         boolean vInK = vOff == kOff && vd <= kd;
         long smem = 4L * ((long) (ATT_G + ATT_KT) * (kd + 1) + (vInK ? 0 : (long) ATT_KT * vd) + ATT_G * ATT_KT + 3 * ATT_G);
         long entry = c.layout().valuesPerToken();

@@ -334,10 +334,15 @@ public final class CudaBench {
                     Tensor lat = g.upload(normal(r, b * 512), b, 512), kr = g.upload(normal(r, b * 64), b, 64), out = g.tensor(b, heads * 512);
                     Heads qlh = ql.heads(heads, 512), qrh = q.heads(heads, 192, 128, 64), oh = out.heads(heads, 512);
                     Runnable step = () -> g.mlaAttention(cache, 0, qlh, qrh, lat, kr, 0.1f, oh);
-                    step.run();
-                    double ms = g.device().timeMs(step, 20);
                     double bytes = (double) b * (ctx + 1) * 576 * 2;
-                    record("kernel", "mla decode", "bs " + b + " ctx " + ctx + " 128h", ms, bytes, (double) b * (ctx + 1) * heads * 2 * (576 + 512), "");
+                    for (boolean tc : new boolean[]{true, false}) {  // the tensor-core kernel, then the generic one it replaced
+                        CudaBackend.mlaTc = tc;
+                        step.run();
+                        double ms = g.device().timeMs(step, tc ? 20 : 3);
+                        record("kernel", tc ? "mla decode" : "mla decode (generic)", "bs " + b + " ctx " + ctx + " 128h", ms, bytes,
+                                (double) b * (ctx + 1) * heads * 2 * (576 + 512), "");
+                    }
+                    CudaBackend.mlaTc = true;
                 }
             }
             // one R1 MoE layer: 256 FP8 experts (7168 x 2048), top 8 of 8 groups (4 kept), sigmoid + bias

@@ -162,6 +162,17 @@ public final class CudaKernelCheck {
                 run("linear_f32", g, tol, (b, t) -> linear(b, t, DType.F32, 96, 256, 5, true, true));
                 run("head_linear", g, tol, this::headLinear);
                 run("mla_attention", g, tol, this::mla);
+                if (!f32) {  // bf16 MLA runs on the tensor-core kernel; the generic one stays checked as its fallback
+                    CudaBackend.mlaTc = false;
+                    String tag = precisionTag;
+                    precisionTag = tag + "g";
+                    try {
+                        run("mla_attention (generic kernel)", g, tol, this::mla);
+                    } finally {
+                        CudaBackend.mlaTc = true;
+                        precisionTag = tag;
+                    }
+                }
                 run("gqa_attention", g, tol, this::gqa);
                 run("moe_route", g, tol, this::route);
                 run("moe_fp8", g, tol, this::moeFp8);
