@@ -103,8 +103,24 @@ extern "C" __global__ void __launch_bounds__(256) gemv_bf16_wfp8(const bf16* x, 
     gemv_bf16<uint8_t>(x, ldx, w, scales, scale_cols, block_rows, bias, out, ldo, M, N, K);
 }
 
+#define GEMV_GATE_UP(TW, SW)                                                                                           \
+    extern "C" __global__ void __launch_bounds__(256, 2) gemv_gate_up_bf16_##SW(                                          \
+        const bf16* x, long ldx, const TW* wg, const TW* wu, const float* sg, const float* su, int scale_cols,         \
+        int block_rows, bf16* out, long ldo, int M, int N, int K) {                                                    \
+        gemv_gate_up_bf16<TW>(x, ldx, wg, wu, sg, su, scale_cols, block_rows, out, ldo, M, N, K);                      \
+    }                                                                                                                  \
+    extern "C" __global__ void __launch_bounds__(256, 2) moe_gemv_gate_up_bf16_##SW(                                      \
+        const bf16* x, long ldx, const int* row_index, int row_div, const long long* g_ptrs, const long long* u_ptrs,  \
+        const long long* gs_ptrs, const long long* us_ptrs, int scale_cols, int block_rows, const int* tile_expert,     \
+        const int* tile_begin, const int* tile_end, const int* num_tiles, bf16* out, long ldo, int N, int K) {         \
+        moe_gemv_gate_up_bf16<TW>(x, ldx, row_index, row_div, g_ptrs, u_ptrs, gs_ptrs, us_ptrs, scale_cols, block_rows, \
+                                  tile_expert, tile_begin, tile_end, num_tiles, out, ldo, N, K);                       \
+    }
+GEMV_GATE_UP(bf16, wbf16)
+GEMV_GATE_UP(uint8_t, wfp8)
+
 #define MOE_GEMV(TW, SW)                                                                                               \
-    extern "C" __global__ void __launch_bounds__(256) moe_gemv_bf16_##SW(                                              \
+    extern "C" __global__ void __launch_bounds__(256, 2) moe_gemv_bf16_##SW(                                              \
         const bf16* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs, const long long* s_ptrs,  \
         int scale_cols, int block_rows, const int* tile_expert, const int* tile_begin, const int* tile_end,            \
         const int* num_tiles, bf16* out, long ldo, int N, int K) {                                                     \

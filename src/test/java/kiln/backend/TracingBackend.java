@@ -116,6 +116,12 @@ public final class TracingBackend implements Backend {
     }
 
     @Override
+    public void siluGateUp(Tensor x, Weight gate, Weight up, Tensor out) {
+        inner.siluGateUp(x, gate, up, out);
+        record("silu_gate_up " + gate.rows() + "x" + gate.cols() + " " + gate.dtype(), out);
+    }
+
+    @Override
     public void mlaAttention(KvCache cache, int layer, Heads qLatent, Heads qRope, Tensor latent, Tensor keyRope, float scale, Heads out) {
         inner.mlaAttention(cache, layer, qLatent, qRope, latent, keyRope, scale, out);
         record("mla_attention", out.tensor());

@@ -546,6 +546,25 @@ public final class CudaBackend implements Backend {
         gemm(x.ptr(), x.ld(), 0, w, 0, bias == null ? 0 : bias.ptr(), out.ptr(), out.ld(), 0, m, n, kk, 1);
     }
 
+    @Override
+    public void siluGateUp(Tensor x, Weight gate, Weight up, Tensor out) {
+        CudaTensor xt = check(x), ot = check(out);
+        CudaWeight g = (CudaWeight) gate, u = (CudaWeight) up;
+        int m = xt.rows(), n = g.rows(), kk = g.cols();
+        boolean fused = precision == Precision.BFLOAT16 && m <= 8 && g.dtype() == u.dtype() && (g.dtype() == DType.BF16 || g.fp8())
+                && u.rows() == n && u.cols() == kk && kk % 8 == 0 && xt.ld() % 8 == 0 && xt.ptr() % 16 == 0 && g.blockRows() == u.blockRows()
+                && xt.cols() == kk && ot.cols() == n && ot.rows() == m;
+        if (!fused) {
+            Backend.super.siluGateUp(x, gate, up, out);
+            return;
+        }
+        op(() -> "silu_gate_up " + n + "x" + kk + " " + g.dtype() + " m=" + m, () -> {
+            if (m == 0) return;
+            k().fn("gemv_gate_up_bf16_" + g.suffix()).ptr(xt.ptr()).i64(xt.ld()).ptr(g.ptr()).ptr(u.ptr()).ptr(g.scales()).ptr(u.scales())
+                    .i32(g.scaleCols()).i32(Math.max(1, g.blockRows())).ptr(ot.ptr()).i64(ot.ld()).i32(m).i32(n).i32(kk).launch(ceilDiv(n, 8), 256);
+        });
+    }
+
     /** Kiln's own GEMM: canonical summation order on the CUDA cores in float32 mode, tensor cores in bf16 (gemm.cuh). */
     private void gemm(long x, long ldx, long xStride, CudaWeight w, long wStride, long bias, long out, long ldo, long oStride,
                       int m, int n, int kk, int batches) {
@@ -738,17 +757,24 @@ public final class CudaBackend implements Backend {
                 case F8_E4M3 -> "wfp8";
                 default -> throw new IllegalArgumentException("experts of " + e.dtype());
             };
-            CudaTensor g = newTensor(assignments, inter), u = newTensor(assignments, inter), y = newTensor(assignments, hidden);
+            CudaTensor g = newTensor(assignments, inter), y = newTensor(assignments, hidden);
             int scaleColsIn = ceilDiv(hidden, 128), scaleColsInter = ceilDiv(inter, 128);
             String name = (gemv ? "moe_gemv_bf16_" : precision == Precision.BFLOAT16 ? "moe_gemm_tc_bf16_" : "moe_gemm_f32_") + w;
             int perBlock = gemv ? 8 : GEMM_TILE;
-            k().fn(name).ptr(xt.ptr()).i64(xt.ld()).ptr(perm).i32(topK).ptr(e.gate()).ptr(e.gateScales()).i32(scaleColsIn).i32(e.blockRows())
-                    .ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(g.ptr()).i64(g.ld()).i32(inter).i32(hidden)
-                    .launch(ceilDiv(inter, perBlock), maxTiles, 1, 256, 0);
-            k().fn(name).ptr(xt.ptr()).i64(xt.ld()).ptr(perm).i32(topK).ptr(e.up()).ptr(e.upScales()).i32(scaleColsIn).i32(e.blockRows())
-                    .ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(u.ptr()).i64(u.ld()).i32(inter).i32(hidden)
-                    .launch(ceilDiv(inter, perBlock), maxTiles, 1, 256, 0);
-            k().fn("silu_mul_" + act).ptr(g.ptr()).i64(g.ld()).ptr(u.ptr()).i64(u.ld()).ptr(g.ptr()).i64(g.ld()).i32(inter).launch(assignments, 256);
+            if (gemv) {  // gate, up and SwiGLU in one pass over x and one launch
+                k().fn("moe_gemv_gate_up_bf16_" + w).ptr(xt.ptr()).i64(xt.ld()).ptr(perm).i32(topK).ptr(e.gate()).ptr(e.up()).ptr(e.gateScales())
+                        .ptr(e.upScales()).i32(scaleColsIn).i32(e.blockRows()).ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles)
+                        .ptr(g.ptr()).i64(g.ld()).i32(inter).i32(hidden).launch(ceilDiv(inter, perBlock), maxTiles, 1, 256, 0);
+            } else {
+                CudaTensor u = newTensor(assignments, inter);
+                k().fn(name).ptr(xt.ptr()).i64(xt.ld()).ptr(perm).i32(topK).ptr(e.gate()).ptr(e.gateScales()).i32(scaleColsIn).i32(e.blockRows())
+                        .ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(g.ptr()).i64(g.ld()).i32(inter).i32(hidden)
+                        .launch(ceilDiv(inter, perBlock), maxTiles, 1, 256, 0);
+                k().fn(name).ptr(xt.ptr()).i64(xt.ld()).ptr(perm).i32(topK).ptr(e.up()).ptr(e.upScales()).i32(scaleColsIn).i32(e.blockRows())
+                        .ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(u.ptr()).i64(u.ld()).i32(inter).i32(hidden)
+                        .launch(ceilDiv(inter, perBlock), maxTiles, 1, 256, 0);
+                k().fn("silu_mul_" + act).ptr(g.ptr()).i64(g.ld()).ptr(u.ptr()).i64(u.ld()).ptr(g.ptr()).i64(g.ld()).i32(inter).launch(assignments, 256);
+            }
             k().fn(name).ptr(g.ptr()).i64(g.ld()).ptr(0).i32(1).ptr(e.down()).ptr(e.downScales()).i32(scaleColsInter).i32(e.blockRows())
                     .ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(y.ptr()).i64(y.ld()).i32(hidden).i32(inter)
                     .launch(ceilDiv(hidden, perBlock), maxTiles, 1, 256, 0);

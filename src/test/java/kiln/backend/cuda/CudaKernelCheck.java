@@ -160,6 +160,10 @@ public final class CudaKernelCheck {
                     for (int m : new int[]{2, 70}) linear(b, t, DType.F8_E4M3, 1000, 1000, m, true, false);
                 });
                 run("linear_f32", g, tol, (b, t) -> linear(b, t, DType.F32, 96, 256, 5, true, true));
+                run("silu_gate_up", g, f32 ? tol : 5e-2, (b, t) -> {  // fused in one GEMV launch for up to 8 rows in bf16
+                    for (int m : new int[]{1, 5, 8, 20}) siluGateUp(b, t, DType.F8_E4M3, 2048, 7168, m);
+                    for (int m : new int[]{1, 3}) siluGateUp(b, t, DType.BF16, 1408, 2048, m);
+                });
                 run("head_linear", g, tol, this::headLinear);
                 run("mla_attention", g, tol, this::mla);
                 if (!f32) {  // bf16 MLA runs on the tensor-core kernel; the generic one stays checked as its fallback
@@ -406,6 +410,17 @@ public final class CudaKernelCheck {
         cpu.linear(cx, w.cpu, cb, co);
         g.linear(gx, w.gpu, gb, go);
         compare("linear " + dt, m + "x" + k + " -> " + n + (bias ? " +bias" : "") + (strided ? " strided" : ""), cpu.download(co), g.download(go), tol);
+    }
+
+    private void siluGateUp(Backend g, double tol, DType dt, int n, int k, int m) {
+        long seed = 17L * n + k + dt.ordinal();
+        Pair gate = weights(g, "gate", dt, n, k, seed), up = weights(g, "up", dt, n, k, seed + 5);
+        float[] x = normal(new Random(seed + m), m * k, 1);
+        begin(g, simple(m));
+        Tensor co = cpu.tensor(m, n), go = g.tensor(m, n);
+        cpu.siluGateUp(cpu.upload(x, m, k), gate.cpu, up.cpu, co);
+        g.siluGateUp(g.upload(x, m, k), gate.gpu, up.gpu, go);
+        compare("silu_gate_up " + dt, m + "x" + k + " -> " + n, cpu.download(co), g.download(go), tol);
     }
 
     private void headLinear(Backend g, double tol) {
