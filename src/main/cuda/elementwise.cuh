@@ -92,6 +92,14 @@ __device__ void gather_rows(const T* src, long lds, const int* rows, int cols, T
     for (int c = threadIdx.x; c < cols; c += blockDim.x) out[r * ldo + c] = s[c];
 }
 
+// out[r] = src[rows[r] / div]: the MoE's (token, choice) pairs in expert order, each its token's row.
+template <typename T>
+__device__ void gather_rows_div(const T* src, long lds, const int* rows, int div, int cols, T* out, long ldo) {
+    long r = blockIdx.x;
+    const T* s = src + (long)(rows[r] / div) * lds;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[r * ldo + c] = s[c];
+}
+
 // Packs a (possibly strided) tensor into contiguous floats for download.
 template <typename T>
 __device__ void to_f32(const T* src, long lds, int cols, float* out) {

@@ -36,6 +36,10 @@
     extern "C" __global__ void gather_rows_##S(const T* src, long lds, const int* rows, int cols, T* out, long ldo) {   \
         gather_rows<T>(src, lds, rows, cols, out, ldo);                                                                 \
     }                                                                                                                  \
+    extern "C" __global__ void gather_rows_div_##S(const T* src, long lds, const int* rows, int div, int cols, T* out,  \
+                                                   long ldo) {                                                         \
+        gather_rows_div<T>(src, lds, rows, div, cols, out, ldo);                                                        \
+    }                                                                                                                  \
     extern "C" __global__ void to_f32_##S(const T* src, long lds, int cols, float* out) { to_f32<T>(src, lds, cols, out); } \
     extern "C" __global__ void from_f32_##S(const float* src, int cols, T* out, long ldo) { from_f32<T>(src, cols, out, ldo); } \
     extern "C" __global__ void argmax_##S(const T* x, long ldx, int cols, int* out) { argmax_rows<T>(x, ldx, cols, out); } \

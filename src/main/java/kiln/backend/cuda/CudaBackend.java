@@ -35,6 +35,8 @@ public final class CudaBackend implements Backend {
     /** Largest number of KV splits per decode token (see attention.cuh). */
     static final int MAX_SPLITS = 16;
     /** MLA attention in bf16 on the tensor-core kernel; -Dkiln.cuda.mlaTc=false falls back to the generic one. */
+    /** Prefill MoE per expert through cuBLASLt (see moeByExpert); -Dkiln.cuda.moeByExpert=false keeps Kiln's grouped GEMM. */
+    static volatile boolean MOE_BY_EXPERT = !"false".equals(System.getProperty("kiln.cuda.moeByExpert"));
     static volatile boolean mlaTc = !"false".equals(System.getProperty("kiln.cuda.mlaTc"));
     private static final int ATT_G = 16, ATT_KT = 16, GEMM_TILE = 64;
     private static final long LT_WORKSPACE = 32L << 20;
@@ -751,6 +753,12 @@ public final class CudaBackend implements Backend {
                     tileEnd = scratch(4L * maxTiles, "moe tiles"), numTiles = scratch(4, "moe tile count");
             k().fn("moe_align_k").ptr(r.ids()).i32(assignments).i32(e.count()).i32(tileRows).ptr(perm).ptr(inv).ptr(tileExpert).ptr(tileBegin)
                     .ptr(tileEnd).ptr(numTiles).launch(1, 1024);
+            if (!gemv && precision == Precision.BFLOAT16 && lt != null && MOE_BY_EXPERT && !k().capturing && !batch().isDecode()
+                    && (e.dtype() == DType.BF16 || e.dtype() == DType.F8_E4M3)) {
+                moeByExpert(xt, r, e, ot, perm, inv);
+                arena.release(mark);
+                return;
+            }
             String w = switch (e.dtype()) {
                 case F32 -> "wf32";
                 case BF16 -> "wbf16";
@@ -782,6 +790,48 @@ public final class CudaBackend implements Backend {
                     .launch(tokens, 256);
             arena.release(mark);
         });
+    }
+
+    /**
+     * Prefill-sized MoE in bf16: the (token, choice) rows gathered in expert order, then per expert its gate and up
+     * projections, SwiGLU and down projection as ordinary linear layers (cuBLASLt: block-scaled FP8 or bf16 tensor
+     * cores), then the weighted sum per token. Reads the expert ids back to the host (one synchronisation per
+     * MoE layer: prefill only, never captured). Row counts above 8 are padded to a multiple of 16 (cuBLASLt's FP8
+     * GEMM wants aligned M): the padding rows read the next expert's inputs and write into the next expert's
+     * outputs before that expert overwrites them, experts running in ascending order; the buffers have 16 spare rows.
+     */
+    private void moeByExpert(CudaTensor x, CudaMoe.Routing r, CudaMoe.Experts e, CudaTensor out, long perm, long inv) {
+        int topK = r.topK(), assignments = r.tokens() * topK, hidden = e.hidden(), inter = e.inter();
+        int[] ids = downloadInts(r.ids(), assignments);
+        int[] count = new int[e.count()];
+        for (int id : ids) {
+            if (id < 0 || id >= count.length) throw new CudaException("moe: the router chose expert " + id + " of " + count.length + " (device fault?)");
+            count[id]++;
+        }
+        CudaTensor xs = newTensor(assignments + 16, hidden), g = newTensor(assignments + 16, inter), u = newTensor(assignments + 16, inter),
+                y = newTensor(assignments + 16, hidden);
+        k().fn("gather_rows_div_" + act).ptr(x.ptr()).i64(x.ld()).ptr(perm).i32(topK).i32(hidden).ptr(xs.ptr()).i64(xs.ld()).launch(assignments, 256);
+        CudaWeight[] w = e.weights();
+        for (int pass = 0; pass < 2; pass++) {
+            int start = 0;
+            for (int ex = 0; ex < e.count(); ex++) {
+                int n = count[ex];
+                if (n == 0) continue;
+                int rows = n <= 8 ? n : (n + 15) / 16 * 16;
+                if (pass == 0) {
+                    linearOnDevice(xs.rowRange(start, rows), w[3 * ex], null, g.rowRange(start, rows));
+                    linearOnDevice(xs.rowRange(start, rows), w[3 * ex + 1], null, u.rowRange(start, rows));
+                } else {
+                    linearOnDevice(g.rowRange(start, rows), w[3 * ex + 2], null, y.rowRange(start, rows));
+                }
+                start += n;
+            }
+            if (pass == 0) {
+                k().fn("silu_mul_" + act).ptr(g.ptr()).i64(g.ld()).ptr(u.ptr()).i64(u.ld()).ptr(g.ptr()).i64(g.ld()).i32(inter).launch(assignments, 256);
+            }
+        }
+        k().fn("moe_combine_" + act).ptr(y.ptr()).i64(y.ld()).ptr(inv).ptr(r.weights()).i32(topK).i32(hidden).ptr(out.ptr()).i64(out.ld())
+                .launch(r.tokens(), 256);
     }
 
     @Override

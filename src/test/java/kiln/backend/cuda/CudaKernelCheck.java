@@ -160,7 +160,7 @@ public final class CudaKernelCheck {
                     for (int m : new int[]{2, 70}) linear(b, t, DType.F8_E4M3, 1000, 1000, m, true, false);
                 });
                 run("linear_f32", g, tol, (b, t) -> linear(b, t, DType.F32, 96, 256, 5, true, true));
-                run("silu_gate_up", g, f32 ? tol : 5e-2, (b, t) -> {  // fused in one GEMV launch for up to 8 rows in bf16
+                run("silu_gate_up", g, f32 ? tol : 8e-2, (b, t) -> {  // fused in one GEMV launch for up to 8 rows in bf16
                     for (int m : new int[]{1, 5, 8, 20}) siluGateUp(b, t, DType.F8_E4M3, 2048, 7168, m);
                     for (int m : new int[]{1, 3}) siluGateUp(b, t, DType.BF16, 1408, 2048, m);
                 });
