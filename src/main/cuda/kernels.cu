@@ -33,6 +33,10 @@
                                             int at) {                                                                  \
         kv_store<T>(src, lds, cols, slots, cache, entry, at);                                                           \
     }                                                                                                                  \
+    extern "C" __global__ void kv_store2_##S(const T* a, long lda, int cols_a, const T* b, long ldb, int cols_b,       \
+                                             const int* slots, T* cache, long entry) {                                 \
+        kv_store2<T>(a, lda, cols_a, b, ldb, cols_b, slots, cache, entry);                                              \
+    }                                                                                                                  \
     extern "C" __global__ void gather_rows_##S(const T* src, long lds, const int* rows, int cols, T* out, long ldo) {   \
         gather_rows<T>(src, lds, rows, cols, out, ldo);                                                                 \
     }                                                                                                                  \

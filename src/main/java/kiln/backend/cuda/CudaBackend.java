@@ -630,12 +630,16 @@ public final class CudaBackend implements Backend {
     public void mlaAttention(KvCache cache, int layer, Heads qLatent, Heads qRope, Tensor latent, Tensor keyRope, float scale, Heads out) {
         CudaKvCache c = cacheOf(cache);
         KvLayout.Mla l = (KvLayout.Mla) c.layout();
-        if (qLatent.width() != l.latentDim() || qRope.width() != l.ropeDim() || out.width() != l.latentDim()) {
-            throw new IllegalArgumentException("mlaAttention: widths " + qLatent.width() + "/" + qRope.width() + " for a cache of " + l);
+        if (qLatent.width() != l.latentDim() || qRope.width() != l.ropeDim() || out.width() != l.latentDim()
+                || latent.cols() != l.latentDim() || keyRope.cols() != l.ropeDim()) {
+            throw new IllegalArgumentException("mlaAttention: widths " + qLatent.width() + "/" + qRope.width() + ", entry parts "
+                    + latent.cols() + "/" + keyRope.cols() + " for a cache of " + l);
         }
         op(() -> "mla_attention " + qLatent.count() + "h " + (batch().isDecode() ? "decode" : "extend") + " m=" + latent.rows(), () -> {
-            store(c, layer, check(latent), 0);
-            store(c, layer, check(keyRope), l.latentDim());
+            CudaTensor lt2 = check(latent), kr = check(keyRope);
+            // both parts of the entry in one launch
+            k().fn("kv_store2_" + act).ptr(lt2.ptr()).i64(lt2.ld()).i32(lt2.cols()).ptr(kr.ptr()).i64(kr.ld()).i32(kr.cols()).ptr(meta.newSlots())
+                    .ptr(c.layer(layer)).i64(c.layout().valuesPerToken()).launch(lt2.rows(), 128);
             int heads = qLatent.count();
             attend(c, layer, qLatent, qRope, heads, heads, 1, l.latentDim(), l.ropeDim(), l.latentDim(), 0, 0, 0, scale, out);
         });
