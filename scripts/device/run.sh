@@ -21,7 +21,7 @@ set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 cd "$root"
-case ${1:-} in -h|--help) sed -n '2,20p' "$here/$(basename "${BASH_SOURCE[0]}")"; exit 0 ;; esac
+case ${1:-} in -h|--help) sed -n '2,19p' "$here/$(basename "${BASH_SOURCE[0]}")"; exit 0 ;; esac
 OUT=${OUT:-$here/out}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/run.log") 2>&1
