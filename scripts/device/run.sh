@@ -11,13 +11,17 @@
 #   bench-r1      the same for deepseek-r1 cut to the layers that fit, dummy FP8
 #   kernels       Kiln's FP8 linear, MLA decode and R1 MoE layer timings
 #   torch-kernels PyTorch's timings of the same kernels
-# Logs and results go to $OUT (run.log, check.txt, fixtures.txt, bench.jsonl, torch.json, summary.txt); each
-# section has a time cap and the whole run stops starting sections past KILN_DEVICE_BUDGET_S (default 560 s).
+#   profile       per-op device time (-Dkiln.cuda.profile=true, eager) of V2-Lite decode bs 1 and 64 and prefill
+#   profile-r1    the same for R1 cut to the layers that fit (FP8)
+#   serve-bench   kiln serve --device cuda (V2-Lite dummy) + kiln bench 3200/800 at concurrency 1..64 (serve_bench.sh)
+# Logs and results go to $OUT (run.log, check.txt, fixtures.txt, bench.jsonl, torch_*.json, serve.jsonl,
+# summary.txt: 8 files at most come back); each section has a time cap and the whole run stops starting sections
+# past KILN_DEVICE_BUDGET_S (default 560 s).
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 cd "$root"
-case ${1:-} in -h|--help) sed -n '2,17p' "$here/$(basename "${BASH_SOURCE[0]}")"; exit 0 ;; esac
+case ${1:-} in -h|--help) sed -n '2,19p' "$here/$(basename "${BASH_SOURCE[0]}")"; exit 0 ;; esac
 OUT=${OUT:-$here/out}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/run.log") 2>&1
@@ -42,7 +46,7 @@ if [[ ! -x $kiln/jre/bin/java || $(cat "$kiln/.payload" 2>/dev/null) != "$sum" ]
   echo "$sum" > "$kiln/.payload"
 fi
 JAVA=$kiln/jre/bin/java
-CP="$kiln/lib/kiln.jar:$kiln/lib/kiln-tests.jar:$(ls "$kiln"/lib/jackson-*.jar "$kiln"/lib/picocli-*.jar | tr '\n' ':')"
+CP="$kiln/lib/kiln.jar:$kiln/lib/kiln-tests.jar:$(ls "$kiln"/lib/*.jar | grep -v -e '/kiln.jar$' -e '/kiln-tests.jar$' -e junit-platform-console | tr '\n' ':')"
 JOPTS=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xss4m -Xmx24g)
 # checks run with a stream synchronisation after every launch, so a fault names its kernel; benchmarks do not
 SYNC=-Dkiln.cuda.sync=true
@@ -81,8 +85,9 @@ for s in "${sections[@]}"; do
     check)
       run_section check 300 "$JAVA" "${JOPTS[@]}" $SYNC -cp "$CP" kiln.backend.cuda.CudaKernelCheck --out "$OUT/check.txt" ;;
     fixtures)
+      [[ -n $console ]] || { echo "fixtures: no JUnit console in this payload (the --serve payload leaves it out)"; summary+=("$(printf '%-14s %-24s' fixtures 'SKIPPED (no JUnit console)')"); continue; }
       run_section fixtures 240 bash -c "set -o pipefail; '$JAVA' ${JOPTS[*]} $SYNC -cp '$CP:$console' org.junit.platform.console.ConsoleLauncher execute \
-        --disable-banner --disable-ansi-colors --details=tree --details-theme=ascii --select-class kiln.model.CudaFixtureTest --select-class kiln.model.CudaGraphFixtureTest \
+        --disable-banner --disable-ansi-colors --details=tree --details-theme=ascii --select-class kiln.model.CudaFixtureTest --select-class kiln.model.CudaGraphFixtureTest --select-class kiln.engine.CudaEngineTest \
         2>&1 | tee '$OUT/fixtures.txt'" ;;
     generate)
       run_section generate 120 bash -c "
@@ -91,8 +96,11 @@ for s in "${sections[@]}"; do
           for f in deepseek-v3-tiny-fp8 llama-tiny; do
             c=\$('$JAVA' ${JOPTS[*]} -cp '$CP' kiln.cli.Main generate --model-path testdata/fixtures/\$f --input-ids 5,6,7,8,9 --max-new-tokens 12 --device cpu --json 2>/dev/null | sed -n 's/.*\"output_ids\":\(\[[^]]*\]\).*/\1/p')
             g=\$('$JAVA' ${JOPTS[*]} $SYNC -cp '$CP' kiln.cli.Main generate --model-path testdata/fixtures/\$f --input-ids 5,6,7,8,9 --max-new-tokens 12 --device cuda --dtype \$dt --json | sed -n 's/.*\"output_ids\":\(\[[^]]*\]\).*/\1/p')
-            echo \"generate \$f \$dt: cpu \$c cuda \$g \$([[ -n \$c && \$c == \$g ]] && echo SAME || echo DIFFERENT)\"
-            [[ \$dt == float32 && ( -z \$c || \$c != \$g ) ]] && rc=1
+            # quoted: unquoted, the right side of == is a glob pattern and [912,...] a bracket expression
+            same=DIFFERENT; [[ -n \$c && \"\$c\" == \"\$g\" ]] && same=SAME
+            [[ \$dt == bfloat16 ]] && same=\"\$same (bf16 against the CPU's float32: informational; check's generate_vs_sim compares with bf16 simulated)\"
+            echo \"generate \$f \$dt: cpu \$c cuda \$g \$same\"
+            [[ \$dt == float32 && ( -z \$c || \"\$c\" != \"\$g\" ) ]] && rc=1
           done
         done
         exit \$rc" ;;
@@ -104,6 +112,20 @@ for s in "${sections[@]}"; do
       run_section kernels 200 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench kernels --models none --out "$OUT/bench.jsonl" ;;
     torch-kernels)
       run_section torch-kernels 200 bash -c "PYTHONUNBUFFERED=1 python3 '$here/torch_bench.py' kernels --out '$OUT/torch_kernels.json'" ;;
+    profile)
+      run_section profile 200 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.profile=true -Dkiln.bench.batches=1,64 -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" \
+        kiln.backend.cuda.CudaBench decode prefill --models v2 ;;
+    profile-r1)
+      run_section profile-r1 300 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.profile=true -Dkiln.bench.batches=1,64 -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" \
+        kiln.backend.cuda.CudaBench decode prefill --models r1 ;;
+    serve-bench)
+      if ! ls "$kiln"/lib/helidon-webserver-*.jar >/dev/null 2>&1; then
+        echo "serve-bench: this payload has no server libraries (stage it with scripts/device.sh --serve)"
+        summary+=("$(printf '%-14s %-24s' serve-bench 'SKIPPED (payload without --serve)')"); continue
+      fi
+      now=$(date +%s)
+      JAVA=$JAVA JOPTS_STR="${JOPTS[*]}" CP=$CP OUT=$OUT SERVE_BENCH_END=$(( t_start + budget - 15 )) \
+        run_section serve-bench $(( budget - (now - t_start) - 5 )) bash "$here/serve_bench.sh" ;;
     *) echo "unknown section $s (run.sh --help lists them)"; summary+=("$(printf '%-14s UNKNOWN' "$s")") ;;
   esac
 done
@@ -114,9 +136,13 @@ done
   printf '%s\n' "${summary[@]}"
   [[ $bandwidth != 0 ]] && echo "measured copy bandwidth: $bandwidth GB/s"
   [[ -f $OUT/torch_ceilings.json ]] && python3 -c "import json;[print(f\"ceiling  {r['name']:28s} {r['gbs']:8.0f} GB/s {r['tflops']:7.1f} TFLOP/s\") for r in json.load(open('$OUT/torch_ceilings.json'))]" 2>/dev/null
-  [[ -f $OUT/check.txt ]] && { grep -E 'FAIL' "$OUT/check.txt" | head -n 25; tail -n 1 "$OUT/check.txt"; }
+  [[ -f $OUT/check.txt ]] && { grep -E 'FAIL' "$OUT/check.txt" | head -n 25; grep -E '^[0-9]+ checks, ' "$OUT/check.txt"; }
   [[ -f $OUT/fixtures.txt ]] && grep -E 'tests (successful|failed|aborted|skipped)|containers (failed|aborted)' "$OUT/fixtures.txt"
   grep -hE '^generate [a-z0-9-]+ (float32|bfloat16):' "$OUT/run.log" 2>/dev/null | tail -n 4
   grep -h '^\[bench\] \(decode\|prefill\|kernel\) \|^\[bench\].*failed' "$OUT/run.log" 2>/dev/null | sed 's/^\[bench\] /kiln  /'
   grep -h '^\[torch\] kernel ' "$OUT/run.log" 2>/dev/null | sed 's/^\[torch\] /torch /'
+  # the profile tables: the 12 largest ops of each, then the sum and the rest
+  awk '/^\[profile\] [a-z]/ {n=0; print; next} /^\[profile\] +ms\/step/ {print; next}
+       /^\[profile\]/ { if ($0 ~ /sum of ops|outside ops/ || ++n <= 12) print }' "$OUT/run.log" 2>/dev/null
+  grep -h '^\[serve-bench\] \( *conc\| *[0-9]\|largest\|/generate greedy\|stopping\)' "$OUT/run.log" 2>/dev/null
 } | tee "$OUT/summary.txt"

@@ -85,10 +85,26 @@ __device__ void kv_store(const T* src, long lds, int cols, const int* slots, T* 
     for (int c = threadIdx.x; c < cols; c += blockDim.x) dst[c] = src[t * lds + c];
 }
 
+// MLA's two stores in one launch: row t of a (cols_a) then row t of b (cols_b) into entry slots[t].
+template <typename T>
+__device__ void kv_store2(const T* a, long lda, int cols_a, const T* b, long ldb, int cols_b, const int* slots, T* cache, long entry) {
+    long t = blockIdx.x;
+    T* dst = cache + (long)slots[t] * entry;
+    for (int c = threadIdx.x; c < cols_a + cols_b; c += blockDim.x) dst[c] = c < cols_a ? a[t * lda + c] : b[t * ldb + c - cols_a];
+}
+
 template <typename T>
 __device__ void gather_rows(const T* src, long lds, const int* rows, int cols, T* out, long ldo) {
     long r = blockIdx.x;
     const T* s = src + (long)rows[r] * lds;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[r * ldo + c] = s[c];
+}
+
+// out[r] = src[rows[r] / div]: the MoE's (token, choice) pairs in expert order, each its token's row.
+template <typename T>
+__device__ void gather_rows_div(const T* src, long lds, const int* rows, int div, int cols, T* out, long ldo) {
+    long r = blockIdx.x;
+    const T* s = src + (long)(rows[r] / div) * lds;
     for (int c = threadIdx.x; c < cols; c += blockDim.x) out[r * ldo + c] = s[c];
 }
 

@@ -117,21 +117,48 @@ __device__ void moe_gemm(const TX* x, long ldx, const int* row_index, int row_di
                           out, ldo, blockIdx.x * GEMM_BN, N, K);
 }
 
-// Decode GEMV (bf16 activations, up to MAXM rows): memory-bound, one warp per weight row, 16-byte weight loads
-// (8 bytes for fp8), x re-read from L1. Input row m is x_rows[m], output row out_rows[m]. Not in canonical order
-// (lanes split K), so used only in bf16 mode, where cuBLAS already gives up batch invariance. Needs K % 8 == 0
-// and 16-byte aligned rows of x and w.
+// Decode GEMV (bf16 activations, up to MAXM rows): memory-bound, one warp per weight row. Each lane reads 16
+// bytes of the row per step (8 bf16 or 16 fp8 weights; fp8 needs K % 16 == 0, else 8 per step), steps unrolled
+// by 4 so that several loads are in flight; x is re-read from L1. Input row m is x_rows[m]. Lane partial sums
+// are left in acc (gemv_reduce sums them). Not in canonical order (lanes split K), so used only in bf16 mode,
+// where cuBLAS already gives up batch invariance. Needs K % 8 == 0 and 16-byte aligned rows of x and w.
 template <typename TW, int MAXM>
-__device__ __forceinline__ void gemv_rows(const bf16* __restrict__ x, long ldx, const long* x_rows, const TW* __restrict__ w,
-                                          const float* __restrict__ scales, int scale_cols, int block_rows,
-                                          const float* __restrict__ bias, bf16* __restrict__ out, long ldo,
-                                          const long* out_rows, int M, int n, int K) {
+__device__ __forceinline__ void gemv_partial(const bf16* __restrict__ x, long ldx, const long* x_rows, const TW* __restrict__ w,
+                                             const float* __restrict__ scales, int scale_cols, int block_rows, int M, int n,
+                                             int K, float* acc) {
     int lane = threadIdx.x & 31;
-    float acc[MAXM];
-#pragma unroll
-    for (int m = 0; m < MAXM; m++) acc[m] = 0.f;
     const TW* wr = w + (long)n * K;
     const float* sr = scales ? scales + (long)(n / block_rows) * scale_cols : nullptr;
+    if constexpr (sizeof(TW) == 1) {
+        if (K % 16 == 0) {
+#pragma unroll 4
+            for (int k = lane * 16; k < K; k += 512) {
+                uint4 raw = __ldg(reinterpret_cast<const uint4*>(wr + k));
+                const uint8_t* b = reinterpret_cast<const uint8_t*>(&raw);
+                float s = sr ? sr[k / GEMM_CHUNK] : 1.f;
+                float wf[16];
+#pragma unroll
+                for (int q = 0; q < 16; q++) wf[q] = to_f(b[q]) * s;
+#pragma unroll
+                for (int m = 0; m < MAXM; m++) {
+                    if (m < M) {
+                        const uint4* xp = reinterpret_cast<const uint4*>(x + x_rows[m] * ldx + k);
+                        uint4 x0 = __ldg(xp), x1 = __ldg(xp + 1);
+                        const bf16* xa = reinterpret_cast<const bf16*>(&x0);
+                        const bf16* xb = reinterpret_cast<const bf16*>(&x1);
+                        float a = acc[m];
+#pragma unroll
+                        for (int q = 0; q < 8; q++) a = fmaf(to_f(xa[q]), wf[q], a);
+#pragma unroll
+                        for (int q = 0; q < 8; q++) a = fmaf(to_f(xb[q]), wf[8 + q], a);
+                        acc[m] = a;
+                    }
+                }
+            }
+            return;
+        }
+    }
+#pragma unroll 4
     for (int k = lane * 8; k < K; k += 256) {
         float wf[8];
         if constexpr (sizeof(TW) == 1) {
@@ -156,11 +183,47 @@ __device__ __forceinline__ void gemv_rows(const bf16* __restrict__ x, long ldx, 
             }
         }
     }
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+template <typename TW, int MAXM>
+__device__ __forceinline__ void gemv_rows(const bf16* __restrict__ x, long ldx, const long* x_rows, const TW* __restrict__ w,
+                                          const float* __restrict__ scales, int scale_cols, int block_rows,
+                                          const float* __restrict__ bias, bf16* __restrict__ out, long ldo,
+                                          const long* out_rows, int M, int n, int K) {
+    float acc[MAXM];
+#pragma unroll
+    for (int m = 0; m < MAXM; m++) acc[m] = 0.f;
+    gemv_partial<TW, MAXM>(x, ldx, x_rows, w, scales, scale_cols, block_rows, M, n, K, acc);
+    int lane = threadIdx.x & 31;
 #pragma unroll
     for (int m = 0; m < MAXM; m++) {
-        float v = acc[m];
-        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+        float v = warp_sum(acc[m]);
         if (lane == 0 && m < M) out[out_rows[m] * ldo + n] = __float2bfloat16_rn(v + (bias ? bias[n] : 0.f));
+    }
+}
+
+// SwiGLU's first half in one pass: out[m][n] = silu(x_m . gate_n) * (x_m . up_n), both rounded to bf16 first as
+// the unfused linear + linear + silu_mul would store them.
+template <typename TW, int MAXM>
+__device__ __forceinline__ void gemv_gate_up_rows(const bf16* __restrict__ x, long ldx, const long* x_rows, const TW* __restrict__ wg,
+                                                  const TW* __restrict__ wu, const float* __restrict__ sg, const float* __restrict__ su,
+                                                  int scale_cols, int block_rows, bf16* __restrict__ out, long ldo,
+                                                  const long* out_rows, int M, int n, int K) {
+    float g[MAXM], u[MAXM];
+#pragma unroll
+    for (int m = 0; m < MAXM; m++) g[m] = u[m] = 0.f;
+    gemv_partial<TW, MAXM>(x, ldx, x_rows, wg, sg, scale_cols, block_rows, M, n, K, g);
+    gemv_partial<TW, MAXM>(x, ldx, x_rows, wu, su, scale_cols, block_rows, M, n, K, u);
+    int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int m = 0; m < MAXM; m++) {
+        float a = to_f(__float2bfloat16_rn(warp_sum(g[m]))), b = to_f(__float2bfloat16_rn(warp_sum(u[m])));
+        if (lane == 0 && m < M) out[out_rows[m] * ldo + n] = __float2bfloat16_rn(a / (1.f + expf(-a)) * b);
     }
 }
 
@@ -175,8 +238,32 @@ __device__ void gemv_bf16(const bf16* x, long ldx, const TW* w, const float* sca
     gemv_rows<TW, 8>(x, ldx, rows, w, scales, scale_cols, block_rows, bias, out, ldo, rows, M, n, K);
 }
 
+template <typename TW>
+__device__ void gemv_gate_up_bf16(const bf16* x, long ldx, const TW* wg, const TW* wu, const float* sg, const float* su,
+                                  int scale_cols, int block_rows, bf16* out, long ldo, int M, int N, int K) {
+    int n = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (n >= N) return;
+    long rows[8];
+#pragma unroll
+    for (int m = 0; m < 8; m++) rows[m] = m;
+    gemv_gate_up_rows<TW, 8>(x, ldx, rows, wg, wu, sg, su, scale_cols, block_rows, out, ldo, rows, M, n, K);
+}
+
 // Grouped GEMV of the routed experts for decode-sized groups: tile y = up to 8 rows of one expert (moe_align
 // with tile_rows 8), each warp one weight row, so each active expert's weights are read once per tile.
+template <typename TW>
+__device__ __forceinline__ int moe_gemv_tile(const int* row_index, int row_div, const int* tile_begin, const int* tile_end, int y,
+                                             long* xr, long* orow) {
+    int p0 = tile_begin[y], rows = min(8, tile_end[y] - p0);
+#pragma unroll
+    for (int m = 0; m < 8; m++) {
+        int p = p0 + (m < rows ? m : 0);
+        xr[m] = row_index ? (long)(row_index[p] / row_div) : (long)p;
+        orow[m] = p;
+    }
+    return rows;
+}
+
 template <typename TW>
 __device__ void moe_gemv_bf16(const bf16* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs,
                               const long long* s_ptrs, int scale_cols, int block_rows, const int* tile_expert,
@@ -186,17 +273,31 @@ __device__ void moe_gemv_bf16(const bf16* x, long ldx, const int* row_index, int
     if (y >= *num_tiles) return;
     int n = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     if (n >= N) return;
-    int e = tile_expert[y], p0 = tile_begin[y], rows = min(8, tile_end[y] - p0);
     long xr[8], orow[8];
-#pragma unroll
-    for (int m = 0; m < 8; m++) {
-        int p = p0 + (m < rows ? m : 0);
-        xr[m] = row_index ? (long)(row_index[p] / row_div) : (long)p;
-        orow[m] = p;
-    }
+    int rows = moe_gemv_tile<TW>(row_index, row_div, tile_begin, tile_end, y, xr, orow);
+    int e = tile_expert[y];
     const TW* w = reinterpret_cast<const TW*>(w_ptrs[e]);
     const float* s = s_ptrs ? reinterpret_cast<const float*>(s_ptrs[e]) : nullptr;
     gemv_rows<TW, 8>(x, ldx, xr, w, s, scale_cols, block_rows, nullptr, out, ldo, orow, rows, n, K);
+}
+
+// The experts' gate and up projections and SwiGLU in one launch: out[p] = silu(gate_e x) * (up_e x).
+template <typename TW>
+__device__ void moe_gemv_gate_up_bf16(const bf16* x, long ldx, const int* row_index, int row_div, const long long* g_ptrs,
+                                      const long long* u_ptrs, const long long* gs_ptrs, const long long* us_ptrs, int scale_cols,
+                                      int block_rows, const int* tile_expert, const int* tile_begin, const int* tile_end,
+                                      const int* num_tiles, bf16* out, long ldo, int N, int K) {
+    int y = blockIdx.y;
+    if (y >= *num_tiles) return;
+    int n = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (n >= N) return;
+    long xr[8], orow[8];
+    int rows = moe_gemv_tile<TW>(row_index, row_div, tile_begin, tile_end, y, xr, orow);
+    int e = tile_expert[y];
+    gemv_gate_up_rows<TW, 8>(x, ldx, xr, reinterpret_cast<const TW*>(g_ptrs[e]), reinterpret_cast<const TW*>(u_ptrs[e]),
+                             gs_ptrs ? reinterpret_cast<const float*>(gs_ptrs[e]) : nullptr,
+                             us_ptrs ? reinterpret_cast<const float*>(us_ptrs[e]) : nullptr, scale_cols, block_rows, out, ldo,
+                             orow, rows, n, K);
 }
 
 // Tensor-core (WMMA bf16, float accumulation) variant of gemm_tile for bf16 activations: the same tiles, row

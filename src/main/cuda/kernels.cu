@@ -7,6 +7,7 @@
 #include "gemm.cuh"
 #include "attention.cuh"
 #include "moe.cuh"
+#include "mla_decode.cuh"
 
 #define ACT_KERNELS(T, S)                                                                                              \
     extern "C" __global__ void embed_wbf16_##S(const bf16* table, const int* tokens, int hidden, T* out, long ldo) {    \
@@ -32,8 +33,16 @@
                                             int at) {                                                                  \
         kv_store<T>(src, lds, cols, slots, cache, entry, at);                                                           \
     }                                                                                                                  \
+    extern "C" __global__ void kv_store2_##S(const T* a, long lda, int cols_a, const T* b, long ldb, int cols_b,       \
+                                             const int* slots, T* cache, long entry) {                                 \
+        kv_store2<T>(a, lda, cols_a, b, ldb, cols_b, slots, cache, entry);                                              \
+    }                                                                                                                  \
     extern "C" __global__ void gather_rows_##S(const T* src, long lds, const int* rows, int cols, T* out, long ldo) {   \
         gather_rows<T>(src, lds, rows, cols, out, ldo);                                                                 \
+    }                                                                                                                  \
+    extern "C" __global__ void gather_rows_div_##S(const T* src, long lds, const int* rows, int div, int cols, T* out,  \
+                                                   long ldo) {                                                         \
+        gather_rows_div<T>(src, lds, rows, div, cols, out, ldo);                                                        \
     }                                                                                                                  \
     extern "C" __global__ void to_f32_##S(const T* src, long lds, int cols, float* out) { to_f32<T>(src, lds, cols, out); } \
     extern "C" __global__ void from_f32_##S(const float* src, int cols, T* out, long ldo) { from_f32<T>(src, cols, out, ldo); } \
@@ -102,8 +111,24 @@ extern "C" __global__ void __launch_bounds__(256) gemv_bf16_wfp8(const bf16* x, 
     gemv_bf16<uint8_t>(x, ldx, w, scales, scale_cols, block_rows, bias, out, ldo, M, N, K);
 }
 
+#define GEMV_GATE_UP(TW, SW)                                                                                           \
+    extern "C" __global__ void __launch_bounds__(256, 2) gemv_gate_up_bf16_##SW(                                          \
+        const bf16* x, long ldx, const TW* wg, const TW* wu, const float* sg, const float* su, int scale_cols,         \
+        int block_rows, bf16* out, long ldo, int M, int N, int K) {                                                    \
+        gemv_gate_up_bf16<TW>(x, ldx, wg, wu, sg, su, scale_cols, block_rows, out, ldo, M, N, K);                      \
+    }                                                                                                                  \
+    extern "C" __global__ void __launch_bounds__(256, 2) moe_gemv_gate_up_bf16_##SW(                                      \
+        const bf16* x, long ldx, const int* row_index, int row_div, const long long* g_ptrs, const long long* u_ptrs,  \
+        const long long* gs_ptrs, const long long* us_ptrs, int scale_cols, int block_rows, const int* tile_expert,     \
+        const int* tile_begin, const int* tile_end, const int* num_tiles, bf16* out, long ldo, int N, int K) {         \
+        moe_gemv_gate_up_bf16<TW>(x, ldx, row_index, row_div, g_ptrs, u_ptrs, gs_ptrs, us_ptrs, scale_cols, block_rows, \
+                                  tile_expert, tile_begin, tile_end, num_tiles, out, ldo, N, K);                       \
+    }
+GEMV_GATE_UP(bf16, wbf16)
+GEMV_GATE_UP(uint8_t, wfp8)
+
 #define MOE_GEMV(TW, SW)                                                                                               \
-    extern "C" __global__ void __launch_bounds__(256) moe_gemv_bf16_##SW(                                              \
+    extern "C" __global__ void __launch_bounds__(256, 2) moe_gemv_bf16_##SW(                                              \
         const bf16* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs, const long long* s_ptrs,  \
         int scale_cols, int block_rows, const int* tile_expert, const int* tile_begin, const int* tile_end,            \
         const int* num_tiles, bf16* out, long ldo, int N, int K) {                                                     \
@@ -146,3 +171,11 @@ extern "C" __global__ void __launch_bounds__(256) quant_fp8_bf16(const bf16* x, 
     quant_fp8_rows(x, ldx, cols, q, scales, rows, m_major);
 }
 
+
+extern "C" __global__ void __launch_bounds__(MLA_THREADS) mla_attention_tc_bf16(
+    const bf16* q1, long ldq1, int q1_stride, const bf16* q2, long ldq2, int q2_stride, const bf16* cache, long entry, int heads,
+    int kd1, int kd2, const int* token_seq, const int* token_visible, const int* seq_slot_start, const int* slots, float scale,
+    bf16* out, long ldo, int o_stride, float* partial_acc, float* partial_ml) {
+    mla_attention_tc(q1, ldq1, q1_stride, q2, ldq2, q2_stride, cache, entry, heads, kd1, kd2, token_seq, token_visible,
+                     seq_slot_start, slots, scale, out, ldo, o_stride, partial_acc, partial_ml);
+}

@@ -174,6 +174,17 @@ public interface Backend extends AutoCloseable {
     void siluMul(Tensor gate, Tensor up, Tensor out);
 
     /**
+     * out = silu(x gate^T) * (x up^T), SwiGLU's first half. Default: two linear layers and siluMul (the CPU's numbers
+     * are unchanged); the GPU reads x once and launches once for decode-sized batches.
+     */
+    default void siluGateUp(Tensor x, Weight gate, Weight up, Tensor out) {
+        Tensor u = tensor(x.rows(), up.rows());
+        linear(x, gate, out);
+        linear(x, up, u);
+        siluMul(out, u, out);
+    }
+
+    /**
      * DeepSeek MLA in the absorbed form: stores this step's {@code latent} (normalised c_kv) and {@code keyRope}
      * into the cache, then each query head attends over its sequence's cached entries (causally) with
      * score = scale * (qLatent . c_kv + qRope . k_rope) and writes sum(p * c_kv) to {@code out}.

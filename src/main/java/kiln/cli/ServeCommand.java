@@ -2,7 +2,9 @@ package kiln.cli;
 
 import kiln.Log;
 import kiln.backend.Backend;
-import kiln.backend.cpu.CpuBackend;
+import kiln.backend.Backends;
+import kiln.backend.cuda.CudaBackend;
+import kiln.backend.cuda.CudaGraphRunner;
 import kiln.config.ModelConfig;
 import kiln.engine.Engine;
 import kiln.engine.EngineConfig;
@@ -66,7 +68,7 @@ public final class ServeCommand implements Callable<Integer> {
     String toolCallParser;
 
     // ---- device and parallelism ----
-    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--device", defaultValue = "auto", description = "auto (the GPU when one is usable), cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
     String device;
     @Option(names = {"--tp", "--tp-size"}, defaultValue = "1", description = "Tensor parallel size (1 until multi-GPU lands).")
     int tp;
@@ -94,13 +96,13 @@ public final class ServeCommand implements Callable<Integer> {
     boolean enableMixedChunk;
 
     // ---- GPU-only (accepted everywhere) ----
-    @Option(names = "--enable-torch-compile", description = "GPU backend option (accepted; no effect on the CPU).")
+    @Option(names = "--enable-torch-compile", description = "GPU: the same as CUDA graphs (on by default); no effect on the CPU.")
     boolean enableTorchCompile;
-    @Option(names = "--torch-compile-max-bs", description = "GPU backend option (accepted; no effect on the CPU).")
+    @Option(names = "--torch-compile-max-bs", description = "GPU: largest CUDA-graph batch when --cuda-graph-max-bs is not given.")
     Integer torchCompileMaxBs;
-    @Option(names = "--cuda-graph-max-bs", description = "GPU backend option (accepted; no effect on the CPU).")
+    @Option(names = "--cuda-graph-max-bs", description = "GPU: largest decode batch replayed as a CUDA graph (default 160).")
     Integer cudaGraphMaxBs;
-    @Option(names = "--disable-cuda-graph", description = "GPU backend option (accepted; no effect on the CPU).")
+    @Option(names = "--disable-cuda-graph", description = "GPU: run decode steps eagerly.")
     boolean disableCudaGraph;
 
     // ---- HTTP ----
@@ -145,7 +147,7 @@ public final class ServeCommand implements Callable<Integer> {
         }
         check();
         Log.info("server_args=%s", serverArgs());
-        Backend backend = createBackend(device);
+        Backend backend = createBackend(device, dtype);
         if (!backend.name().startsWith("cuda") && (enableTorchCompile || torchCompileMaxBs != null || cudaGraphMaxBs != null || disableCudaGraph)) {
             Log.info("--enable-torch-compile, --torch-compile-max-bs, --cuda-graph-max-bs and --disable-cuda-graph apply "
                     + "to the GPU backend; the %s backend ignores them", backend.name());
@@ -163,7 +165,13 @@ public final class ServeCommand implements Callable<Integer> {
         }
         Tokenizer tokenizer = skipTokenizerInit ? null : loadTokenizer(embedded);
         Log.info("Load weight begin. format=%s", format.name().toLowerCase());
-        Model model = Models.load(config, embedded ? null : Path.of(modelPath), format, backend);
+        Model model;
+        try {
+            model = servedModel(Models.load(config, embedded ? null : Path.of(modelPath), format, backend));
+        } catch (RuntimeException e) {
+            backend.close();
+            throw e;
+        }
         Engine engine;
         try {
             EngineConfig ec = engineConfig();
@@ -198,12 +206,28 @@ public final class ServeCommand implements Callable<Integer> {
     }
 
     /** The one place a backend is made from --device (the CUDA backend plugs in here). */
-    static Backend createBackend(String device) {
-        return switch (device) {
-            case "auto", "cpu" -> new CpuBackend();
-            case "cuda" -> throw new IllegalArgumentException("--device cuda: the CUDA backend is not part of this build yet; use --device cpu");
-            default -> throw new IllegalArgumentException("--device must be auto, cpu or cuda, not " + device);
-        };
+    static Backend createBackend(String device, String dtype) {
+        // SGLang's float16 has no CUDA path here: the GPU serves it in bf16 (same exponent range as the checkpoints)
+        String d = dtype.equals("float16") || dtype.equals("half") ? "bfloat16" : dtype;
+        if (!d.equals(dtype) && !device.equals("cpu")) Log.info("--dtype %s: the GPU backend computes in bfloat16 instead", dtype);
+        return Backends.create(device, d);
+    }
+
+    /** SGLang's default --cuda-graph-max-bs for one large GPU. */
+    static final int DEFAULT_CUDA_GRAPH_MAX_BS = 160;
+
+    /**
+     * On the GPU, decode steps replay as CUDA graphs up to --cuda-graph-max-bs (SGLang's torch.compile flags map to
+     * the same graphs: --torch-compile-max-bs sets the largest size when --cuda-graph-max-bs is not given), unless
+     * --disable-cuda-graph. The engine drives the model from its scheduler thread; the runner hands each forward
+     * to the device's own thread, which owns the CUDA context.
+     */
+    Model servedModel(Model model) {
+        if (!(model.backend() instanceof CudaBackend) || disableCudaGraph) return model;
+        int maxBs = cudaGraphMaxBs != null ? cudaGraphMaxBs : torchCompileMaxBs != null ? torchCompileMaxBs : DEFAULT_CUDA_GRAPH_MAX_BS;
+        if (maxRunningRequests != null) maxBs = Math.min(maxBs, Math.max(1, maxRunningRequests));
+        Log.info("CUDA graphs for decode batches up to %d%s", maxBs, enableTorchCompile ? " (--enable-torch-compile: the same graphs)" : "");
+        return new CudaGraphRunner(model, maxBs);
     }
 
     private void check() {
@@ -221,6 +245,8 @@ public final class ServeCommand implements Callable<Integer> {
         positive("--max-running-requests", maxRunningRequests);
         positive("--max-queued-requests", maxQueuedRequests);
         positive("--context-length", contextLength);
+        positive("--cuda-graph-max-bs", cudaGraphMaxBs);
+        positive("--torch-compile-max-bs", torchCompileMaxBs);
         if (chunkedPrefillSize != null && chunkedPrefillSize == 0) throw new IllegalArgumentException("--chunked-prefill-size must be positive or -1 (no chunking)");
         if (memFractionStatic != null && !(memFractionStatic > 0 && memFractionStatic < 1)) {
             throw new IllegalArgumentException("--mem-fraction-static must be in (0, 1), not " + memFractionStatic);

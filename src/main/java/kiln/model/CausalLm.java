@@ -95,10 +95,8 @@ abstract class CausalLm implements Model {
     /** out = down(silu(gate x) * up x). */
     protected final Tensor swiglu(Tensor x, Weight gate, Weight up, Weight down) {
         int inter = gate.rows();
-        Tensor g = backend.tensor(x.rows(), inter), u = backend.tensor(x.rows(), inter);
-        backend.linear(x, gate, g);
-        backend.linear(x, up, u);
-        backend.siluMul(g, u, g);
+        Tensor g = backend.tensor(x.rows(), inter);
+        backend.siluGateUp(x, gate, up, g);
         Tensor out = backend.tensor(x.rows(), down.rows());
         backend.linear(g, down, out);
         return out;

@@ -34,7 +34,7 @@ class ServeCommandTest {
     void sglangFlagsThatKilnCannotHonourFailClearly() {
         assertTrue(run("serve", "--tp", "2").err().contains("--tp 2: tensor parallelism needs the multi-GPU backend"));
         assertTrue(run("serve", "--tp-size", "8").err().contains("--tp 8"));
-        assertTrue(run("serve", "--device", "tpu").err().contains("--device must be auto, cpu or cuda"));
+        assertTrue(run("serve", "--device", "tpu").err().contains("--device must be auto, cpu, cuda or cuda:N"));
         assertTrue(run("serve", "--schedule-policy", "lof").err().contains("--schedule-policy must be one of fcfs, lpm"));
         assertTrue(run("serve", "--load-format", "gguf").err().contains("--load-format must be auto or dummy"));
         assertTrue(run("serve", "--model-path", "/no/such/model").err().contains("--model-path /no/such/model: no such file"));

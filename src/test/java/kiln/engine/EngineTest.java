@@ -1,5 +1,6 @@
 package kiln.engine;
 
+import kiln.backend.Backend;
 import kiln.backend.cpu.CpuBackend;
 import kiln.model.Fixture;
 import kiln.model.Model;
@@ -32,17 +33,31 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class EngineTest {
     private final Map<String, Model> models = new HashMap<>();
+    private final List<Backend> backends = new ArrayList<>();
+
+    /** The backend the models run on (CudaEngineTest: the GPU). */
+    protected Backend backend() {
+        return new CpuBackend();
+    }
+
+    /** The model as the engine drives it (CudaEngineTest: behind CUDA graphs). */
+    protected Model prepare(Model model) {
+        return model;
+    }
 
     @BeforeAll
     void load() {
         for (String name : List.of("deepseek-v3-tiny", "qwen2-tiny")) {
-            models.put(name, Models.load(Fixture.ROOT.resolve(name), Models.LoadFormat.AUTO, new CpuBackend()));
+            Backend b = backend();
+            backends.add(b);
+            models.put(name, prepare(Models.load(Fixture.ROOT.resolve(name), Models.LoadFormat.AUTO, b)));
         }
     }
 
     @AfterAll
     void close() {
         models.values().forEach(Model::close);
+        backends.forEach(Backend::close);
     }
 
     static List<int[]> prompts(int count, long seed) {

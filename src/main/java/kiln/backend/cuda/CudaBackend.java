@@ -34,6 +34,10 @@ import java.util.Map;
 public final class CudaBackend implements Backend {
     /** Largest number of KV splits per decode token (see attention.cuh). */
     static final int MAX_SPLITS = 16;
+    /** MLA attention in bf16 on the tensor-core kernel; -Dkiln.cuda.mlaTc=false falls back to the generic one. */
+    /** Prefill MoE per expert through cuBLASLt (see moeByExpert); -Dkiln.cuda.moeByExpert=false keeps Kiln's grouped GEMM. */
+    static volatile boolean MOE_BY_EXPERT = !"false".equals(System.getProperty("kiln.cuda.moeByExpert"));
+    static volatile boolean mlaTc = !"false".equals(System.getProperty("kiln.cuda.mlaTc"));
     private static final int ATT_G = 16, ATT_KT = 16, GEMM_TILE = 64;
     private static final long LT_WORKSPACE = 32L << 20;
 
@@ -53,6 +57,8 @@ public final class CudaBackend implements Backend {
     private int fp8Layout = -1;
     private ForwardBatch batch, staged;
     private boolean closed;
+    /** Per-op device time, with -Dkiln.cuda.profile=true; null otherwise. */
+    private OpProfiler profiler;
 
     public CudaBackend(CudaOptions options) {
         this(new CudaDevice(options.device()), true, options);
@@ -69,12 +75,13 @@ public final class CudaBackend implements Backend {
             device.kernels();
             arena = new ActivationArena(options.activationBytes());
             meta = new BatchMeta(options.maxBatchTokens(), options.maxSlotEntries(), device.stream());
+            if (OpProfiler.enabled()) profiler = new OpProfiler(device.stream());
             if (options.useCublas() && precision == Precision.BFLOAT16) {
                 String why = CublasLt.loadError();
                 if (why == null) {
                     ltWorkspace = Driver.alloc(LT_WORKSPACE);
                     lt = new CublasLt(ltWorkspace, LT_WORKSPACE);
-                    if (!Boolean.getBoolean("kiln.cuda.noFp8Lt")) fp8Layout = probeFp8();
+                    if (options.fp8Lt()) fp8Layout = probeFp8();
                 } else {
                     Log.warn("%s; bf16 GEMMs use Kiln's own kernels", why);
                 }
@@ -97,6 +104,11 @@ public final class CudaBackend implements Backend {
 
     public CudaOptions options() {
         return options;
+    }
+
+    /** Do FP8 weights of more than 8 rows take cuBLASLt's block-scaled FP8 GEMM (activations quantised to fp8)? */
+    public boolean fp8LtActive() {
+        return fp8Layout >= 0;
     }
 
     @Override
@@ -312,7 +324,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public Tensor gatherRows(Tensor x, int[] rows) {
-        return device.call(() -> {
+        return opCall(() -> "gather_rows " + x.cols() + " m=" + rows.length, () -> {
             CudaTensor src = (CudaTensor) x;
             CudaTensor out = newTensor(rows.length, src.cols());
             long index;
@@ -396,6 +408,49 @@ public final class CudaBackend implements Backend {
 
     // ---- ops ----
 
+    /** Runs one op on the device thread, between profiler events when profiling. */
+    private void op(java.util.function.Supplier<String> label, Runnable body) {
+        device.run(() -> {
+            if (profiler == null) {
+                body.run();
+                return;
+            }
+            profiler.begin(label.get());
+            try {
+                body.run();
+            } finally {
+                profiler.end();
+            }
+        });
+    }
+
+    private <T> T opCall(java.util.function.Supplier<String> label, java.util.concurrent.Callable<T> body) {
+        return device.call(() -> {
+            if (profiler == null) return body.call();
+            profiler.begin(label.get());
+            try {
+                return body.call();
+            } finally {
+                profiler.end();
+            }
+        });
+    }
+
+    /** Is per-op profiling on (-Dkiln.cuda.profile=true)? CUDA graphs are bypassed then. */
+    public boolean profiling() {
+        return profiler != null;
+    }
+
+    /** Forgets the op times collected so far (after a warm-up). */
+    public void profileReset() {
+        if (profiler != null) device.run(profiler::reset);
+    }
+
+    /** The per-op table for the ops since the last reset, divided over {@code steps} of {@code stepMs} each; "" when off. */
+    public String profileTable(String title, int steps, double stepMs) {
+        return profiler == null ? "" : device.call(() -> profiler.table(title, steps, stepMs));
+    }
+
     @Override
     public void embed(Weight table, Tensor out) {
         CudaWeight w = (CudaWeight) table;
@@ -405,7 +460,7 @@ public final class CudaBackend implements Backend {
             if (t < 0 || t >= w.rows()) throw new IllegalArgumentException("token id " + t + " outside the vocabulary [0, " + w.rows() + ")");
         }
         if (w.dtype() != DType.BF16 && w.dtype() != DType.F32) throw new IllegalArgumentException("embedding of " + w.dtype() + " is not supported on CUDA");
-        device.run(() -> k().fn("embed_" + w.suffix() + "_" + act).ptr(w.ptr()).ptr(meta.tokens()).i32(w.cols()).ptr(o.ptr()).i64(o.ld())
+        op(() -> "embed m=" + tokens.length, () -> k().fn("embed_" + w.suffix() + "_" + act).ptr(w.ptr()).ptr(meta.tokens()).i32(w.cols()).ptr(o.ptr()).i64(o.ld())
                 .launch(tokens.length, 256));
     }
 
@@ -421,20 +476,20 @@ public final class CudaBackend implements Backend {
 
     private void norm(CudaTensor x, CudaTensor delta, CudaWeight w, float eps, CudaTensor out) {
         if (w.cols() != x.cols()) throw new IllegalArgumentException("rmsNorm: weight has " + w.cols() + " values for " + x.cols() + " columns");
-        device.run(() -> k().fn("rmsnorm_" + act).ptr(x.ptr()).i64(x.ld()).ptr(delta == null ? 0 : delta.ptr()).i64(delta == null ? 0 : delta.ld())
+        op(() -> (delta == null ? "rmsnorm " : "add_rmsnorm ") + x.cols() + " m=" + x.rows(), () -> k().fn("rmsnorm_" + act).ptr(x.ptr()).i64(x.ld()).ptr(delta == null ? 0 : delta.ptr()).i64(delta == null ? 0 : delta.ld())
                 .ptr(w.ptr()).f32(eps).ptr(out.ptr()).i64(out.ld()).i32(x.cols()).launch(x.rows(), 256));
     }
 
     @Override
     public void add(Tensor acc, Tensor x) {
         CudaTensor a = check(acc), b = check(x);
-        device.run(() -> k().fn("add_" + act).ptr(a.ptr()).i64(a.ld()).ptr(b.ptr()).i64(b.ld()).i32(a.cols()).launch(a.rows(), 256));
+        op(() -> "add " + a.cols() + " m=" + a.rows(), () -> k().fn("add_" + act).ptr(a.ptr()).i64(a.ld()).ptr(b.ptr()).i64(b.ld()).i32(a.cols()).launch(a.rows(), 256));
     }
 
     @Override
     public void siluMul(Tensor gate, Tensor up, Tensor out) {
         CudaTensor g = check(gate), u = check(up), o = check(out);
-        device.run(() -> k().fn("silu_mul_" + act).ptr(g.ptr()).i64(g.ld()).ptr(u.ptr()).i64(u.ld()).ptr(o.ptr()).i64(o.ld()).i32(g.cols())
+        op(() -> "silu_mul " + g.cols() + " m=" + g.rows(), () -> k().fn("silu_mul_" + act).ptr(g.ptr()).i64(g.ld()).ptr(u.ptr()).i64(u.ld()).ptr(o.ptr()).i64(o.ld()).i32(g.cols())
                 .launch(g.rows(), 256));
     }
 
@@ -447,7 +502,7 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("linear: output " + ot.rows() + "x" + ot.cols() + " for " + xt.rows() + " tokens x " + cw.rows() + " rows");
         }
         if (cb != null && cb.cols() != cw.rows()) throw new IllegalArgumentException("linear: bias of " + cb.cols() + " for " + cw.rows() + " rows");
-        device.run(() -> linearOnDevice(xt, cw, cb, ot));
+        op(() -> "linear " + cw.rows() + "x" + cw.cols() + " " + cw.dtype() + (cb != null ? "+bias" : "") + " m=" + xt.rows(), () -> linearOnDevice(xt, cw, cb, ot));
     }
 
     private void linearOnDevice(CudaTensor x, CudaWeight w, CudaWeight bias, CudaTensor out) {
@@ -493,6 +548,25 @@ public final class CudaBackend implements Backend {
         gemm(x.ptr(), x.ld(), 0, w, 0, bias == null ? 0 : bias.ptr(), out.ptr(), out.ld(), 0, m, n, kk, 1);
     }
 
+    @Override
+    public void siluGateUp(Tensor x, Weight gate, Weight up, Tensor out) {
+        CudaTensor xt = check(x), ot = check(out);
+        CudaWeight g = (CudaWeight) gate, u = (CudaWeight) up;
+        int m = xt.rows(), n = g.rows(), kk = g.cols();
+        boolean fused = precision == Precision.BFLOAT16 && m <= 8 && g.dtype() == u.dtype() && (g.dtype() == DType.BF16 || g.fp8())
+                && u.rows() == n && u.cols() == kk && kk % 8 == 0 && xt.ld() % 8 == 0 && xt.ptr() % 16 == 0 && g.blockRows() == u.blockRows()
+                && xt.cols() == kk && ot.cols() == n && ot.rows() == m;
+        if (!fused) {
+            Backend.super.siluGateUp(x, gate, up, out);
+            return;
+        }
+        op(() -> "silu_gate_up " + n + "x" + kk + " " + g.dtype() + " m=" + m, () -> {
+            if (m == 0) return;
+            k().fn("gemv_gate_up_bf16_" + g.suffix()).ptr(xt.ptr()).i64(xt.ld()).ptr(g.ptr()).ptr(u.ptr()).ptr(g.scales()).ptr(u.scales())
+                    .i32(g.scaleCols()).i32(Math.max(1, g.blockRows())).ptr(ot.ptr()).i64(ot.ld()).i32(m).i32(n).i32(kk).launch(ceilDiv(n, 8), 256);
+        });
+    }
+
     /** Kiln's own GEMM: canonical summation order on the CUDA cores in float32 mode, tensor cores in bf16 (gemm.cuh). */
     private void gemm(long x, long ldx, long xStride, CudaWeight w, long wStride, long bias, long out, long ldo, long oStride,
                       int m, int n, int kk, int batches) {
@@ -513,7 +587,7 @@ public final class CudaBackend implements Backend {
         long es = precision.dtype.bytes;
         long xp = xt.ptr() + x.offset() * es, op = ot.ptr() + out.offset() * es;
         int m = xt.rows();
-        device.run(() -> {
+        op(() -> "head_linear " + heads + "x" + inWidth + "->" + outWidth + " m=" + m, () -> {
             if (m == 0) return;
             if (lt != null && m > 8 && cw.dtype() == DType.BF16
                     && lt.matmul(new CublasLt.Key(CublasLt.CUDA_R_16BF, m, outWidth, inWidth, xt.ld(), ot.ld(), heads, x.stride(),
@@ -529,7 +603,7 @@ public final class CudaBackend implements Backend {
         CudaTensor t = check(x.tensor());
         int half = rope.invFreq().length;
         if (x.width() != 2 * half) throw new IllegalArgumentException("rope over " + x.width() + " columns, rope dim " + 2 * half);
-        device.run(() -> {
+        op(() -> "rope " + x.count() + "x" + x.width() + " m=" + t.rows(), () -> {
             Long table = ropeTables.get(rope.invFreq());
             if (table == null) {
                 table = uploadFloats(rope.invFreq());
@@ -556,12 +630,16 @@ public final class CudaBackend implements Backend {
     public void mlaAttention(KvCache cache, int layer, Heads qLatent, Heads qRope, Tensor latent, Tensor keyRope, float scale, Heads out) {
         CudaKvCache c = cacheOf(cache);
         KvLayout.Mla l = (KvLayout.Mla) c.layout();
-        if (qLatent.width() != l.latentDim() || qRope.width() != l.ropeDim() || out.width() != l.latentDim()) {
-            throw new IllegalArgumentException("mlaAttention: widths " + qLatent.width() + "/" + qRope.width() + " for a cache of " + l);
+        if (qLatent.width() != l.latentDim() || qRope.width() != l.ropeDim() || out.width() != l.latentDim()
+                || latent.cols() != l.latentDim() || keyRope.cols() != l.ropeDim()) {
+            throw new IllegalArgumentException("mlaAttention: widths " + qLatent.width() + "/" + qRope.width() + ", entry parts "
+                    + latent.cols() + "/" + keyRope.cols() + " for a cache of " + l);
         }
-        device.run(() -> {
-            store(c, layer, check(latent), 0);
-            store(c, layer, check(keyRope), l.latentDim());
+        op(() -> "mla_attention " + qLatent.count() + "h " + (batch().isDecode() ? "decode" : "extend") + " m=" + latent.rows(), () -> {
+            CudaTensor lt2 = check(latent), kr = check(keyRope);
+            // both parts of the entry in one launch
+            k().fn("kv_store2_" + act).ptr(lt2.ptr()).i64(lt2.ld()).i32(lt2.cols()).ptr(kr.ptr()).i64(kr.ld()).i32(kr.cols()).ptr(meta.newSlots())
+                    .ptr(c.layer(layer)).i64(c.layout().valuesPerToken()).launch(lt2.rows(), 128);
             int heads = qLatent.count();
             attend(c, layer, qLatent, qRope, heads, heads, 1, l.latentDim(), l.ropeDim(), l.latentDim(), 0, 0, 0, scale, out);
         });
@@ -575,7 +653,7 @@ public final class CudaBackend implements Backend {
         if (q.count() % g.kvHeads() != 0 || q.width() != g.headDim()) {
             throw new IllegalArgumentException("attention: " + q.count() + " heads of " + q.width() + " for " + g);
         }
-        device.run(() -> {
+        op(() -> "attention " + q.count() + "h " + (batch().isDecode() ? "decode" : "extend") + " m=" + q.tensor().rows(), () -> {
             store(c, layer, (CudaTensor) k.tensor().columns(k.column(0), kvw), 0);
             store(c, layer, (CudaTensor) v.tensor().columns(v.column(0), kvw), kvw);
             attend(c, layer, q, null, q.count(), q.count() / g.kvHeads(), g.kvHeads(), g.headDim(), 0, g.headDim(), 0, kvw, g.headDim(), scale, out);
@@ -607,6 +685,21 @@ public final class CudaBackend implements Backend {
             partMl = scratch(8L * units, "attention partial maxima");
         }
         int kd = kd1 + kd2;
+        if (precision == Precision.BFLOAT16 && q2 != null && kvHeads == 1 && vOff == 0 && kOff == 0 && vd == kd1 && kd1 % 64 == 0
+                && kd2 % 16 == 0 && kd <= 576 && c.layout().valuesPerToken() % 8 == 0 && mlaTc) {
+            // MLA on the tensor cores (mla_decode.cuh): 16 heads per CTA, the same splits and combine
+            k().fn("mla_attention_tc_bf16").ptr(q1t.ptr() + q1.offset() * es).i64(q1t.ld()).i32(q1.stride())
+                    .ptr(q2t.ptr() + q2.offset() * es).i64(q2t.ld()).i32(q2.stride()).ptr(c.layer(layer)).i64(c.layout().valuesPerToken())
+                    .i32(heads).i32(kd1).i32(kd2).ptr(meta.tokenSeq()).ptr(meta.tokenVisible()).ptr(meta.seqSlotStart()).ptr(meta.slots()).f32(scale)
+                    .ptr(ot.ptr() + out.offset() * es).i64(ot.ld()).i32(out.stride()).ptr(partAcc).ptr(partMl)
+                    .launch(ceilDiv(heads, 16), tokens, splits, 256, 288 * (kd + 8) + 6592);
+            if (splits > 1) {
+                k().fn("attention_combine_" + act).ptr(meta.tokenVisible()).i32(splits).i32(heads).i32(vd).ptr(partAcc).ptr(partMl)
+                        .ptr(ot.ptr() + out.offset() * es).i64(ot.ld()).i32(out.stride()).launch(heads, tokens, 1, 128, 0);
+            }
+            arena.release(mark);
+            return;
+        }
         boolean vInK = vOff == kOff && vd <= kd;
         long smem = 4L * ((long) (ATT_G + ATT_KT) * (kd + 1) + (vInK ? 0 : (long) ATT_KT * vd) + ATT_G * ATT_KT + 3 * ATT_G);
         long entry = c.layout().valuesPerToken();
@@ -631,7 +724,7 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("routing of " + r.experts() + " experts, top " + r.topK() + " exceeds the kernel's 512 / 16");
         }
         CudaWeight bias = (CudaWeight) scoreBias;
-        return device.call(() -> {
+        return opCall(() -> "moe_route " + r.experts() + "e top" + r.topK() + " m=" + l.rows(), () -> {
             int tokens = l.rows(), topK = r.topK();
             long ids = scratch(4L * tokens * topK, "expert ids"), weights = scratch(4L * tokens * topK, "expert weights");
             k().fn("moe_route_" + act).ptr(l.ptr()).i64(l.ld()).i32(r.experts()).i32(topK).i32(r.scoring() == MoeRouting.Scoring.SIGMOID ? 1 : 0)
@@ -649,7 +742,7 @@ public final class CudaBackend implements Backend {
         if (xt.cols() != e.hidden() || ot.cols() != e.hidden() || r.tokens() != xt.rows()) {
             throw new IllegalArgumentException("moe: input " + xt.rows() + "x" + xt.cols() + " for experts of hidden " + e.hidden() + ", routing of " + r.tokens());
         }
-        device.run(() -> {
+        op(() -> "moe " + e.count() + "e " + e.hidden() + "x" + e.inter() + " " + e.dtype() + " top" + r.topK() + " m=" + xt.rows(), () -> {
             int tokens = xt.rows(), topK = r.topK(), assignments = tokens * topK;
             if (tokens == 0) return;
             long mark = arena.mark();
@@ -664,23 +757,36 @@ public final class CudaBackend implements Backend {
                     tileEnd = scratch(4L * maxTiles, "moe tiles"), numTiles = scratch(4, "moe tile count");
             k().fn("moe_align_k").ptr(r.ids()).i32(assignments).i32(e.count()).i32(tileRows).ptr(perm).ptr(inv).ptr(tileExpert).ptr(tileBegin)
                     .ptr(tileEnd).ptr(numTiles).launch(1, 1024);
+            if (!gemv && precision == Precision.BFLOAT16 && lt != null && MOE_BY_EXPERT && !k().capturing && !batch().isDecode()
+                    && (e.dtype() == DType.BF16 || e.dtype() == DType.F8_E4M3)) {
+                moeByExpert(xt, r, e, ot, perm, inv);
+                arena.release(mark);
+                return;
+            }
             String w = switch (e.dtype()) {
                 case F32 -> "wf32";
                 case BF16 -> "wbf16";
                 case F8_E4M3 -> "wfp8";
                 default -> throw new IllegalArgumentException("experts of " + e.dtype());
             };
-            CudaTensor g = newTensor(assignments, inter), u = newTensor(assignments, inter), y = newTensor(assignments, hidden);
+            CudaTensor g = newTensor(assignments, inter), y = newTensor(assignments, hidden);
             int scaleColsIn = ceilDiv(hidden, 128), scaleColsInter = ceilDiv(inter, 128);
             String name = (gemv ? "moe_gemv_bf16_" : precision == Precision.BFLOAT16 ? "moe_gemm_tc_bf16_" : "moe_gemm_f32_") + w;
             int perBlock = gemv ? 8 : GEMM_TILE;
-            k().fn(name).ptr(xt.ptr()).i64(xt.ld()).ptr(perm).i32(topK).ptr(e.gate()).ptr(e.gateScales()).i32(scaleColsIn).i32(e.blockRows())
-                    .ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(g.ptr()).i64(g.ld()).i32(inter).i32(hidden)
-                    .launch(ceilDiv(inter, perBlock), maxTiles, 1, 256, 0);
-            k().fn(name).ptr(xt.ptr()).i64(xt.ld()).ptr(perm).i32(topK).ptr(e.up()).ptr(e.upScales()).i32(scaleColsIn).i32(e.blockRows())
-                    .ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(u.ptr()).i64(u.ld()).i32(inter).i32(hidden)
-                    .launch(ceilDiv(inter, perBlock), maxTiles, 1, 256, 0);
-            k().fn("silu_mul_" + act).ptr(g.ptr()).i64(g.ld()).ptr(u.ptr()).i64(u.ld()).ptr(g.ptr()).i64(g.ld()).i32(inter).launch(assignments, 256);
+            if (gemv) {  // gate, up and SwiGLU in one pass over x and one launch
+                k().fn("moe_gemv_gate_up_bf16_" + w).ptr(xt.ptr()).i64(xt.ld()).ptr(perm).i32(topK).ptr(e.gate()).ptr(e.up()).ptr(e.gateScales())
+                        .ptr(e.upScales()).i32(scaleColsIn).i32(e.blockRows()).ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles)
+                        .ptr(g.ptr()).i64(g.ld()).i32(inter).i32(hidden).launch(ceilDiv(inter, perBlock), maxTiles, 1, 256, 0);
+            } else {
+                CudaTensor u = newTensor(assignments, inter);
+                k().fn(name).ptr(xt.ptr()).i64(xt.ld()).ptr(perm).i32(topK).ptr(e.gate()).ptr(e.gateScales()).i32(scaleColsIn).i32(e.blockRows())
+                        .ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(g.ptr()).i64(g.ld()).i32(inter).i32(hidden)
+                        .launch(ceilDiv(inter, perBlock), maxTiles, 1, 256, 0);
+                k().fn(name).ptr(xt.ptr()).i64(xt.ld()).ptr(perm).i32(topK).ptr(e.up()).ptr(e.upScales()).i32(scaleColsIn).i32(e.blockRows())
+                        .ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(u.ptr()).i64(u.ld()).i32(inter).i32(hidden)
+                        .launch(ceilDiv(inter, perBlock), maxTiles, 1, 256, 0);
+                k().fn("silu_mul_" + act).ptr(g.ptr()).i64(g.ld()).ptr(u.ptr()).i64(u.ld()).ptr(g.ptr()).i64(g.ld()).i32(inter).launch(assignments, 256);
+            }
             k().fn(name).ptr(g.ptr()).i64(g.ld()).ptr(0).i32(1).ptr(e.down()).ptr(e.downScales()).i32(scaleColsInter).i32(e.blockRows())
                     .ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(y.ptr()).i64(y.ld()).i32(hidden).i32(inter)
                     .launch(ceilDiv(hidden, perBlock), maxTiles, 1, 256, 0);
@@ -690,10 +796,52 @@ public final class CudaBackend implements Backend {
         });
     }
 
+    /**
+     * Prefill-sized MoE in bf16: the (token, choice) rows gathered in expert order, then per expert its gate and up
+     * projections, SwiGLU and down projection as ordinary linear layers (cuBLASLt: block-scaled FP8 or bf16 tensor
+     * cores), then the weighted sum per token. Reads the expert ids back to the host (one synchronisation per
+     * MoE layer: prefill only, never captured). Row counts above 8 are padded to a multiple of 16 (cuBLASLt's FP8
+     * GEMM wants aligned M): the padding rows read the next expert's inputs and write into the next expert's
+     * outputs before that expert overwrites them, experts running in ascending order; the buffers have 16 spare rows.
+     */
+    private void moeByExpert(CudaTensor x, CudaMoe.Routing r, CudaMoe.Experts e, CudaTensor out, long perm, long inv) {
+        int topK = r.topK(), assignments = r.tokens() * topK, hidden = e.hidden(), inter = e.inter();
+        int[] ids = downloadInts(r.ids(), assignments);
+        int[] count = new int[e.count()];
+        for (int id : ids) {
+            if (id < 0 || id >= count.length) throw new CudaException("moe: the router chose expert " + id + " of " + count.length + " (device fault?)");
+            count[id]++;
+        }
+        CudaTensor xs = newTensor(assignments + 16, hidden), g = newTensor(assignments + 16, inter), u = newTensor(assignments + 16, inter),
+                y = newTensor(assignments + 16, hidden);
+        k().fn("gather_rows_div_" + act).ptr(x.ptr()).i64(x.ld()).ptr(perm).i32(topK).i32(hidden).ptr(xs.ptr()).i64(xs.ld()).launch(assignments, 256);
+        CudaWeight[] w = e.weights();
+        for (int pass = 0; pass < 2; pass++) {
+            int start = 0;
+            for (int ex = 0; ex < e.count(); ex++) {
+                int n = count[ex];
+                if (n == 0) continue;
+                int rows = n <= 8 ? n : (n + 15) / 16 * 16;
+                if (pass == 0) {
+                    linearOnDevice(xs.rowRange(start, rows), w[3 * ex], null, g.rowRange(start, rows));
+                    linearOnDevice(xs.rowRange(start, rows), w[3 * ex + 1], null, u.rowRange(start, rows));
+                } else {
+                    linearOnDevice(g.rowRange(start, rows), w[3 * ex + 2], null, y.rowRange(start, rows));
+                }
+                start += n;
+            }
+            if (pass == 0) {
+                k().fn("silu_mul_" + act).ptr(g.ptr()).i64(g.ld()).ptr(u.ptr()).i64(u.ld()).ptr(g.ptr()).i64(g.ld()).i32(inter).launch(assignments, 256);
+            }
+        }
+        k().fn("moe_combine_" + act).ptr(y.ptr()).i64(y.ld()).ptr(inv).ptr(r.weights()).i32(topK).i32(hidden).ptr(out.ptr()).i64(out.ld())
+                .launch(r.tokens(), 256);
+    }
+
     @Override
     public int[] argmax(Tensor logits) {
         CudaTensor l = check(logits);
-        return device.call(() -> {
+        return opCall(() -> "argmax m=" + l.rows(), () -> {
             long mark = arena.mark();
             long out = scratch(4L * l.rows(), "argmax");
             k().fn("argmax_" + act).ptr(l.ptr()).i64(l.ld()).i32(l.cols()).ptr(out).launch(l.rows(), 256);
@@ -710,7 +858,7 @@ public final class CudaBackend implements Backend {
         if (temperature.length != rows || topK.length != rows || topP.length != rows || uniform.length != rows) {
             throw new IllegalArgumentException("sample: parameters for " + temperature.length + " rows, logits have " + rows);
         }
-        return device.call(() -> {
+        return opCall(() -> "sample m=" + rows, () -> {
             long mark = arena.mark();
             long params = scratch(16L * rows, "sampling parameters"), out = scratch(4L * rows, "sampled ids");
             MemorySegment host = MemorySegment.ofArray(new int[4 * rows]);
@@ -810,6 +958,7 @@ public final class CudaBackend implements Backend {
             allocations.clear();
             meta.close();
             arena.close();
+            if (profiler != null) profiler.close();
             if (pinned != null) Driver.freeHost(pinned);
         });
         if (ownsDevice) device.close();

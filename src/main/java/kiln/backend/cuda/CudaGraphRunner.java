@@ -76,7 +76,8 @@ public final class CudaGraphRunner implements Model {
     @Override
     public Tensor forward(ForwardBatch batch, KvCache cache) {
         CudaDevice device = backend.device();
-        if (!replayable(batch, cache)) return device.call(() -> inner.forward(batch, cache));
+        // profiling times each op between events, which a replayed graph would hide: eager then
+        if (!replayable(batch, cache) || backend.profiling()) return device.call(() -> inner.forward(batch, cache));
         int n = batch.seqs().size(), size = paddedSize(n);
         return device.call(() -> {
             if (cache != graphCache) {

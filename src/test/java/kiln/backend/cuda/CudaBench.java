@@ -42,7 +42,9 @@ import java.util.stream.IntStream;
  */
 public final class CudaBench {
     private static final int CTX = 1024;
-    private static final int[] BATCHES = {1, 8, 32, 64, 128};
+    /** Decode batch sizes; -Dkiln.bench.batches=1,64 narrows them (profiling runs). */
+    private static final int[] BATCHES = java.util.Arrays.stream(System.getProperty("kiln.bench.batches", "1,8,32,64,128").split(","))
+            .mapToInt(Integer::parseInt).toArray();
     private final PrintStream jsonl;
     private final double bandwidth = Double.parseDouble(System.getProperty("kiln.bench.bandwidthGBs", "0"));
     private final List<String> summary = new ArrayList<>();
@@ -197,13 +199,16 @@ public final class CudaBench {
                 double bytes = decodeBytes(m, c, b, CTX);
                 for (int i = 0; i < 2; i++) runner.forward(batch, cache);
                 g.device().synchronize();
+                g.profileReset();
                 int steps = 10;
                 long t0 = System.nanoTime();
                 for (int i = 0; i < steps; i++) runner.forward(batch, cache);
                 g.device().synchronize();
                 double ms = (System.nanoTime() - t0) / 1e6 / steps;
-                record("decode", tag + " graph", "bs " + b + " ctx " + CTX, ms, bytes, 0, "\"batch\":" + b + ",\"tok_s\":" + String.format(Locale.ROOT, "%.1f", b * 1000 / ms));
-                if (b == 1 || b == 64) {
+                String mode = g.profiling() ? " profiled" : " graph";
+                record("decode", tag + mode, "bs " + b + " ctx " + CTX, ms, bytes, 0, "\"batch\":" + b + ",\"tok_s\":" + String.format(Locale.ROOT, "%.1f", b * 1000 / ms));
+                System.out.print(g.profileTable("decode " + tag + " bs " + b + " ctx " + CTX + " (eager, events around every op)", steps, ms));
+                if ((b == 1 || b == 64) && !g.profiling()) {
                     g.device().call(() -> m.forward(batch, cache));
                     g.device().synchronize();
                     t0 = System.nanoTime();
@@ -248,10 +253,12 @@ public final class CudaBench {
         try (CudaKvCache cache = (CudaKvCache) g.kvCache(m.kvLayout(), t + 8)) {
             g.device().call(() -> m.forward(batch, cache));
             g.device().synchronize();
+            g.profileReset();
             long t0 = System.nanoTime();
             g.device().call(() -> m.forward(batch, cache));
             g.device().synchronize();
             double ms = (System.nanoTime() - t0) / 1e6;
+            System.out.print(g.profileTable("prefill " + tag + " " + t + " tokens", 1, ms));
             double lin = linearFlops(m, c, t), att = attentionFlops(c, t);
             record("prefill", tag + " (all)", t + " tokens", ms, 0, lin + att, String.format(Locale.ROOT, "\"linear_flops\":%.0f,\"attention_flops\":%.0f", lin, att));
             System.out.printf("[bench] prefill %s: linear %.1f TFLOP + attention %.1f TFLOP; activation peak %.2f GiB%n", tag, lin / 1e12, att / 1e12,
@@ -327,10 +334,15 @@ public final class CudaBench {
                     Tensor lat = g.upload(normal(r, b * 512), b, 512), kr = g.upload(normal(r, b * 64), b, 64), out = g.tensor(b, heads * 512);
                     Heads qlh = ql.heads(heads, 512), qrh = q.heads(heads, 192, 128, 64), oh = out.heads(heads, 512);
                     Runnable step = () -> g.mlaAttention(cache, 0, qlh, qrh, lat, kr, 0.1f, oh);
-                    step.run();
-                    double ms = g.device().timeMs(step, 20);
                     double bytes = (double) b * (ctx + 1) * 576 * 2;
-                    record("kernel", "mla decode", "bs " + b + " ctx " + ctx + " 128h", ms, bytes, (double) b * (ctx + 1) * heads * 2 * (576 + 512), "");
+                    for (boolean tc : new boolean[]{true, false}) {  // the tensor-core kernel, then the generic one it replaced
+                        CudaBackend.mlaTc = tc;
+                        step.run();
+                        double ms = g.device().timeMs(step, tc ? 20 : 3);
+                        record("kernel", tc ? "mla decode" : "mla decode (generic)", "bs " + b + " ctx " + ctx + " 128h", ms, bytes,
+                                (double) b * (ctx + 1) * heads * 2 * (576 + 512), "");
+                    }
+                    CudaBackend.mlaTc = true;
                 }
             }
             // one R1 MoE layer: 256 FP8 experts (7168 x 2048), top 8 of 8 groups (4 kept), sigmoid + bias

@@ -1,0 +1,216 @@
+// MLA attention (absorbed form) on the tensor cores, bf16 activations and cache: for each query token, 16 query
+// heads against the token's visible latent entries [c_kv | k_rope] (kd = kd1 + kd2 wide), values = c_kv (kd1).
+//
+// CTA = (16 heads, token, KV split), 8 warps. Key tiles of 64 entries are double-buffered in shared memory with
+// 16-byte cp.async (rows past the split's end zero-filled). Per tile: S = Q K^T with mma.sync m16n8k16 (warp w
+// owns keys 8w..8w+7, fragments through ldmatrix), an online softmax over the 16 rows in shared memory, then
+// O += P V with P rounded to bf16 (warp w owns value columns [w*vd/8, (w+1)*vd/8); V is the key tile itself,
+// read with ldmatrix.trans). Results: out directly (one split) or partial sums + (max, sum) per split for
+// attention_combine (attention.cuh), which merges them in split order. Splits as in attention.cuh.
+//
+// Shapes: kd1 % 64 == 0 (<= 512), kd2 % 16 == 0, entry % 8 == 0; shared memory 288 * (kd + 8) + 6592 bytes
+// (175 KB for DeepSeek's 576-wide entries).
+#pragma once
+#include "common.cuh"
+#include "attention.cuh"
+
+#define MLA_H 16
+#define MLA_KT 64
+#define MLA_THREADS 256
+#define MLA_PLD (MLA_KT + 8)
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ void ldsm_x4(uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3, uint32_t addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
+}
+
+__device__ __forceinline__ void ldsm_x2(uint32_t& r0, uint32_t& r1, uint32_t addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n" : "=r"(r0), "=r"(r1) : "r"(addr));
+}
+
+__device__ __forceinline__ void ldsm_x2_trans(uint32_t& r0, uint32_t& r1, uint32_t addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n" : "=r"(r0), "=r"(r1) : "r"(addr));
+}
+
+// c += A (16x16, row) * B (16x8, col), bf16 in, float accumulate
+__device__ __forceinline__ void mma_bf16_16816(float& c0, float& c1, float& c2, float& c3, uint32_t a0, uint32_t a1, uint32_t a2,
+                                               uint32_t a3, uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c0), "+f"(c1), "+f"(c2), "+f"(c3)
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// 16 bytes global -> shared, asynchronously; src_bytes 0 zero-fills
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, int src_bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
+}
+
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+__device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const bf16* q2, long ldq2, int q2_stride,
+                                 const bf16* cache, long entry, int heads, int kd1, int kd2, const int* token_seq,
+                                 const int* token_visible, const int* seq_slot_start, const int* slots, float scale,
+                                 bf16* out, long ldo, int o_stride, float* partial_acc, float* partial_ml) {
+    extern __shared__ __align__(16) unsigned char mla_smem[];
+    const int kd = kd1 + kd2, vd = kd1, kdp = kd + 8;
+    bf16* qs = reinterpret_cast<bf16*>(mla_smem);                  // [16][kdp]
+    bf16* ks = qs + MLA_H * kdp;                                    // [2][64][kdp]
+    float* sf = reinterpret_cast<float*>(ks + 2 * MLA_KT * kdp);    // [16][64] scaled scores
+    bf16* ps = reinterpret_cast<bf16*>(sf + MLA_H * MLA_KT);        // [16][72] probabilities
+    float* m_s = reinterpret_cast<float*>(ps + MLA_H * MLA_PLD);    // running max, sum, tile rescale per row
+    float* l_s = m_s + MLA_H;
+    float* a_s = l_s + MLA_H;
+
+    const int t = blockIdx.y, split = blockIdx.z, tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int h0 = blockIdx.x * MLA_H, G = min(MLA_H, heads - h0);
+    const int visible = token_visible[t];
+    const int splits = att_splits(visible, gridDim.z);
+    if (split >= splits) return;
+    const int chunk = splits == 1 ? visible : att_chunk(visible, splits);
+    const int key_begin = split * chunk, key_end = min(visible, key_begin + chunk);
+    const int* seq_slots = slots + seq_slot_start[token_seq[t]];
+    const int cpr = kd >> 3;  // 16-byte chunks per entry
+
+    auto load_tile = [&](int j0, int buf) {
+        bf16* dst = ks + buf * MLA_KT * kdp;
+        for (int i = tid; i < MLA_KT * cpr; i += MLA_THREADS) {
+            int j = i / cpr, c = i - j * cpr;
+            bool valid = j0 + j < key_end;
+            const bf16* src = valid ? cache + (long)seq_slots[j0 + j] * entry + c * 8 : cache;
+            cp_async16(smem_u32(dst + j * kdp + c * 8), src, valid ? 16 : 0);
+        }
+        cp_async_commit();
+    };
+
+    const int ntiles = key_end > key_begin ? (key_end - key_begin + MLA_KT - 1) / MLA_KT : 0;
+    if (ntiles > 0) load_tile(key_begin, 0);
+    for (int i = tid; i < MLA_H * kd; i += MLA_THREADS) {
+        int g = i / kd, d = i - g * kd, h = h0 + g;
+        bf16 v = __float2bfloat16_rn(0.f);
+        if (g < G) v = d < kd1 ? q1[t * ldq1 + (long)h * q1_stride + d] : q2[t * ldq2 + (long)h * q2_stride + d - kd1];
+        qs[g * kdp + d] = v;
+    }
+    if (tid < MLA_H) {
+        m_s[tid] = -INFINITY;
+        l_s[tid] = 0.f;
+    }
+    const int cw = vd >> 3, nf = cw >> 3;  // value columns per warp, n8 fragments per warp (<= 8)
+    const int gr = lane >> 2, t4 = lane & 3;
+    float acc[8][4];
+#pragma unroll
+    for (int f = 0; f < 8; f++) acc[f][0] = acc[f][1] = acc[f][2] = acc[f][3] = 0.f;
+    // fragment addresses (bytes in shared memory); A: row (lane & 7) + 8 * bit 3, k offset 8 * bit 4
+    const uint32_t qa = smem_u32(qs + ((lane & 7) + ((lane >> 3) & 1) * 8) * kdp + (lane >> 4) * 8);
+    const uint32_t pa = smem_u32(ps + ((lane & 7) + ((lane >> 3) & 1) * 8) * MLA_PLD + (lane >> 4) * 8);
+    __syncthreads();
+
+    for (int it = 0; it < ntiles; it++) {
+        const int j0 = key_begin + it * MLA_KT, kt = min(MLA_KT, key_end - j0);
+        if (it + 1 < ntiles) {
+            load_tile(j0 + MLA_KT, (it + 1) & 1);
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
+        }
+        __syncthreads();
+        const bf16* kb = ks + (it & 1) * MLA_KT * kdp;
+        {   // S = Q K^T for keys 8w..8w+7
+            float s0 = 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
+            const uint32_t kbase = smem_u32(kb + (warp * 8 + (lane & 7)) * kdp + ((lane >> 3) & 1) * 8);
+            for (int k0 = 0; k0 < kd; k0 += 16) {
+                uint32_t a0, a1, a2, a3, b0, b1;
+                ldsm_x4(a0, a1, a2, a3, qa + 2 * k0);
+                ldsm_x2(b0, b1, kbase + 2 * k0);
+                mma_bf16_16816(s0, s1, s2, s3, a0, a1, a2, a3, b0, b1);
+            }
+            int key = warp * 8 + t4 * 2;
+            sf[gr * MLA_KT + key] = key < kt ? s0 * scale : -INFINITY;
+            sf[gr * MLA_KT + key + 1] = key + 1 < kt ? s1 * scale : -INFINITY;
+            sf[(gr + 8) * MLA_KT + key] = key < kt ? s2 * scale : -INFINITY;
+            sf[(gr + 8) * MLA_KT + key + 1] = key + 1 < kt ? s3 * scale : -INFINITY;
+        }
+        __syncthreads();
+        {   // online softmax: 16 threads per row, 4 keys each
+            int row = tid >> 4, c = (tid & 15) * 4;
+            float v0 = sf[row * MLA_KT + c], v1 = sf[row * MLA_KT + c + 1], v2 = sf[row * MLA_KT + c + 2], v3 = sf[row * MLA_KT + c + 3];
+            float m_old = m_s[row];
+            float mt = fmaxf(fmaxf(v0, v1), fmaxf(v2, v3));
+            for (int o = 8; o > 0; o >>= 1) mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, o));
+            float m_new = fmaxf(m_old, mt);  // finite: key j0 is visible and the scores are finite
+            float p0 = __expf(v0 - m_new), p1 = __expf(v1 - m_new), p2 = __expf(v2 - m_new), p3 = __expf(v3 - m_new);
+            ps[row * MLA_PLD + c] = __float2bfloat16_rn(p0);
+            ps[row * MLA_PLD + c + 1] = __float2bfloat16_rn(p1);
+            ps[row * MLA_PLD + c + 2] = __float2bfloat16_rn(p2);
+            ps[row * MLA_PLD + c + 3] = __float2bfloat16_rn(p3);
+            float sum = (p0 + p1) + (p2 + p3);
+            for (int o = 8; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+            __syncwarp();
+            if ((tid & 15) == 0) {
+                float alpha = m_old == -INFINITY ? 0.f : __expf(m_old - m_new);
+                a_s[row] = alpha;
+                l_s[row] = l_s[row] * alpha + sum;
+                m_s[row] = m_new;
+            }
+        }
+        __syncthreads();
+        {   // O = O * alpha + P V for value columns [w * cw, (w + 1) * cw)
+            const float al0 = a_s[gr], al1 = a_s[gr + 8];
+#pragma unroll
+            for (int f = 0; f < 8; f++) {
+                if (f < nf) {
+                    acc[f][0] *= al0;
+                    acc[f][1] *= al0;
+                    acc[f][2] *= al1;
+                    acc[f][3] *= al1;
+                }
+            }
+            const uint32_t vbase = smem_u32(kb + (lane & 15) * kdp + warp * cw);
+#pragma unroll
+            for (int kk = 0; kk < MLA_KT; kk += 16) {
+                uint32_t a0, a1, a2, a3;
+                ldsm_x4(a0, a1, a2, a3, pa + 2 * kk);
+#pragma unroll
+                for (int f = 0; f < 8; f++) {
+                    if (f < nf) {
+                        uint32_t b0, b1;
+                        ldsm_x2_trans(b0, b1, vbase + 2 * (kk * kdp + f * 8));
+                        mma_bf16_16816(acc[f][0], acc[f][1], acc[f][2], acc[f][3], a0, a1, a2, a3, b0, b1);
+                    }
+                }
+            }
+        }
+        __syncthreads();
+    }
+
+#pragma unroll
+    for (int f = 0; f < 8; f++) {
+        if (f >= nf) continue;
+        int d = warp * cw + f * 8 + t4 * 2;
+#pragma unroll
+        for (int half = 0; half < 2; half++) {
+            int row = gr + 8 * half;
+            if (row >= G) continue;
+            int h = h0 + row;
+            float a = acc[f][2 * half], b = acc[f][2 * half + 1];
+            if (splits == 1) {
+                float l = l_s[row], inv = l > 0.f ? 1.f / l : 0.f;
+                bf16* o = out + t * ldo + (long)h * o_stride + d;
+                o[0] = __float2bfloat16_rn(a * inv);
+                o[1] = __float2bfloat16_rn(b * inv);
+            } else {
+                long idx = ((long)t * heads + h) * gridDim.z + split;
+                partial_acc[idx * vd + d] = a;
+                partial_acc[idx * vd + d + 1] = b;
+                if (d == 0) {
+                    partial_ml[idx * 2] = m_s[row];
+                    partial_ml[idx * 2 + 1] = l_s[row];
+                }
+            }
+        }
+    }
+}
