@@ -5,6 +5,7 @@ import kiln.backend.cpu.CpuBackend;
 import kiln.config.ModelConfig;
 import kiln.engine.Engine;
 import kiln.engine.EngineConfig;
+import kiln.engine.EngineStats;
 import kiln.engine.Output;
 import kiln.engine.Request;
 import kiln.engine.RequestHandle;
@@ -23,7 +24,7 @@ import java.util.concurrent.Callable;
 
 /**
  * {@code kiln engine-bench}: the engine alone (no HTTP, no tokenizer), closed loop at each concurrency: output
- * tokens/s and the decode step time it implies.
+ * tokens/s, and the mean batch and wall time of the steps that only decoded.
  */
 @Command(name = "engine-bench", mixinStandardHelpOptions = true,
         description = "Engine-only throughput at several concurrencies (no HTTP).")
@@ -45,10 +46,15 @@ final class EngineBenchCommand implements Callable<Integer> {
                      .withMaxRunningRequests(Math.max(256, max(concurrency))), Set.of(), null)) {
             Random random = new Random(1);
             run(engine, 1, random); // warm-up
-            System.out.println("concurrency,requests,output_tokens,seconds,output_tokens_per_s,decode_step_ms");
+            System.out.println("concurrency,requests,output_tokens,seconds,output_tokens_per_s,decode_steps,mean_decode_batch,decode_step_ms");
             for (int c : concurrency) {
+                EngineStats before = engine.stats();
                 double[] r = run(engine, c, random);
-                System.out.printf("%d,%d,%d,%.3f,%.2f,%.2f%n", c, (int) r[0], (int) r[1], r[2], r[1] / r[2], 1000.0 * c / (r[1] / r[2]));
+                EngineStats after = engine.stats();
+                long steps = after.decodeSteps() - before.decodeSteps();
+                double batch = steps == 0 ? 0 : (double) (after.decodeStepSequences() - before.decodeStepSequences()) / steps;
+                double stepMs = steps == 0 ? 0 : (after.decodeStepNanos() - before.decodeStepNanos()) / 1e6 / steps;
+                System.out.printf("%d,%d,%d,%.3f,%.2f,%d,%.1f,%.2f%n", c, (int) r[0], (int) r[1], r[2], r[1] / r[2], steps, batch, stepMs);
             }
         }
         return 0;

@@ -2,11 +2,19 @@ package kiln.engine;
 
 import java.util.Map;
 
-/** A snapshot of the scheduler's state and counters, published after every step (for metrics and server info). */
+/**
+ * A snapshot of the scheduler's state and counters, published after every step (for metrics and server info). The
+ * decode counters cover steps that only decoded (no prefill chunk), for the step-time-against-batch figures.
+ */
 public record EngineStats(int runningRequests, int queuedRequests, int kvUsedTokens, int kvCachedTokens,
                           int kvTotalTokens, long promptTokensTotal, long generationTokensTotal,
                           long cachedPromptTokensTotal, Map<String, Long> finishedByReason, long retractedTotal,
-                          double newTokenRatio) {
+                          double newTokenRatio, long decodeSteps, long decodeStepNanos, long decodeStepSequences) {
+
+    /** Mean wall time of a decode step (forward, sampling, streaming) so far, in milliseconds. */
+    public double meanDecodeStepMs() {
+        return decodeSteps == 0 ? 0 : decodeStepNanos / 1e6 / decodeSteps;
+    }
 
     public double cacheHitRate() {
         return promptTokensTotal == 0 ? 0 : (double) cachedPromptTokensTotal / promptTokensTotal;

@@ -68,6 +68,7 @@ final class Scheduler implements Runnable {
     private boolean shuttingDown;
 
     private long promptTokensTotal, generationTokensTotal, cachedPromptTokensTotal, retractedTotal;
+    private long decodeSteps, decodeStepNanos, decodeStepSequences;
     private final Map<String, Long> finishedByReason = new LinkedHashMap<>();
     private volatile EngineStats stats;
 
@@ -161,8 +162,14 @@ final class Scheduler implements Runnable {
             return;
         }
         lastWasPrefill = entries.stream().anyMatch(Entry::prefill);
+        long start = System.nanoTime();
         try {
             execute(entries);
+            if (!lastWasPrefill) {
+                decodeSteps++;
+                decodeStepNanos += System.nanoTime() - start;
+                decodeStepSequences += entries.size();
+            }
         } catch (RuntimeException e) {
             Log.warn("forward failed, aborting its %d sequences: %s", entries.size(), e);
             for (Entry en : entries) finish(en.seq(), Output.FinishReason.abort("internal error: " + e.getMessage()), null);
@@ -495,6 +502,6 @@ final class Scheduler implements Runnable {
         int used = pool.capacity() - pool.available() - radix.evictableTokens();
         stats = new EngineStats(running.size(), waiting.size(), used, radix.cachedTokens(), pool.capacity(),
                 promptTokensTotal, generationTokensTotal, cachedPromptTokensTotal, Map.copyOf(finishedByReason),
-                retractedTotal, newTokenRatio);
+                retractedTotal, newTokenRatio, decodeSteps, decodeStepNanos, decodeStepSequences);
     }
 }
