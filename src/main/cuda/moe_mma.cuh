@@ -21,9 +21,10 @@
 #define MMA_MT 4         // 16-row m-tiles per tile: 64 rows
 #define MMA_U 2          // 16-byte loads per lane and weight stream in flight per iteration
 
+// volatile: the load stays under its bounds check (gemv2 guards loads past K; a pure asm could be speculated)
 __device__ __forceinline__ uint4 ldg_stream16(const void* p) {
     uint4 v;
-    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
     return v;
 }
 
