@@ -49,6 +49,8 @@ fi
 JAVA=$kiln/jre/bin/java
 CP="$kiln/lib/kiln.jar:$kiln/lib/kiln-tests.jar:$(ls "$kiln"/lib/*.jar | grep -v -e '/kiln.jar$' -e '/kiln-tests.jar$' -e junit-platform-console | tr '\n' ':')"
 JOPTS=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xss4m -Xmx24g)
+# KILN_JOPTS: extra JVM options for every Java section, e.g. KILN_JOPTS="-Dkiln.cuda.moeMma=false" (fallback runs)
+if [[ -n ${KILN_JOPTS:-} ]]; then read -r -a extra_jopts <<< "$KILN_JOPTS"; JOPTS+=("${extra_jopts[@]}"); fi
 # checks run with a stream synchronisation after every launch, so a fault names its kernel; benchmarks do not
 SYNC=-Dkiln.cuda.sync=true
 for f in deepseek-v3-tiny deepseek-v3-tiny-fp8 deepseek-v2-lite-tiny qwen2-tiny llama-tiny; do
