@@ -9,6 +9,7 @@
 #   generate      kiln generate --device cuda against --device cpu on a fixture (the CLI path)
 #   bench-v2      decode (bs 1..128) and 4,096-token prefill of deepseek-v2-lite, dummy bf16
 #   bench-r1      the same for deepseek-r1 cut to the layers that fit, dummy FP8
+#   bench-v2-base V2-Lite decode bs 1 and 64 with the phase-3 kernels switched off (same-card baseline, tag "p2")
 #   kernels       Kiln's FP8 linear, MLA decode and R1 MoE layer timings
 #   torch-kernels PyTorch's timings of the same kernels
 #   profile       per-op device time (-Dkiln.cuda.profile=true, eager) of V2-Lite decode bs 1 and 64 and prefill
@@ -21,7 +22,7 @@ set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 cd "$root"
-case ${1:-} in -h|--help) sed -n '2,19p' "$here/$(basename "${BASH_SOURCE[0]}")"; exit 0 ;; esac
+case ${1:-} in -h|--help) sed -n '2,20p' "$here/$(basename "${BASH_SOURCE[0]}")"; exit 0 ;; esac
 OUT=${OUT:-$here/out}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/run.log") 2>&1
@@ -48,6 +49,8 @@ fi
 JAVA=$kiln/jre/bin/java
 CP="$kiln/lib/kiln.jar:$kiln/lib/kiln-tests.jar:$(ls "$kiln"/lib/*.jar | grep -v -e '/kiln.jar$' -e '/kiln-tests.jar$' -e junit-platform-console | tr '\n' ':')"
 JOPTS=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xss4m -Xmx24g)
+# KILN_JOPTS: extra JVM options for every Java section, e.g. KILN_JOPTS="-Dkiln.cuda.moeMma=false" (fallback runs)
+if [[ -n ${KILN_JOPTS:-} ]]; then read -r -a extra_jopts <<< "$KILN_JOPTS"; JOPTS+=("${extra_jopts[@]}"); fi
 # checks run with a stream synchronisation after every launch, so a fault names its kernel; benchmarks do not
 SYNC=-Dkiln.cuda.sync=true
 for f in deepseek-v3-tiny deepseek-v3-tiny-fp8 deepseek-v2-lite-tiny qwen2-tiny llama-tiny; do
@@ -106,6 +109,10 @@ for s in "${sections[@]}"; do
         exit \$rc" ;;
     bench-v2)
       run_section bench-v2 200 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode prefill --models v2 --out "$OUT/bench.jsonl" ;;
+    bench-v2-base)
+      run_section bench-v2-base 120 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.moeMma=false -Dkiln.cuda.gemv2=false -Dkiln.cuda.mlaSplit64=false \
+        -Dkiln.bench.batches=1,64 -Dkiln.bench.tag=" p2" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode --models v2 \
+        --out "$OUT/bench.jsonl" ;;
     bench-r1)
       run_section bench-r1 330 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode prefill --models r1 --out "$OUT/bench.jsonl" ;;
     kernels)

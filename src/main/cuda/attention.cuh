@@ -23,9 +23,10 @@ struct AttnShape {
     int k_off, v_off, kv_stride;             // key/value offsets in an entry; + kv_head * kv_stride
 };
 
-__device__ __forceinline__ int att_splits(int visible, int max_splits) {
-    if (max_splits <= 1 || visible <= ATT_SPLIT_MIN) return 1;
-    int s = (visible + ATT_SPLIT_MIN - 1) / ATT_SPLIT_MIN;
+// split_min: fewest keys per split (ATT_SPLIT_MIN, or 64 for the small-batch MLA decode of mla_decode.cuh)
+__device__ __forceinline__ int att_splits(int visible, int max_splits, int split_min = ATT_SPLIT_MIN) {
+    if (max_splits <= 1 || visible <= split_min) return 1;
+    int s = (visible + split_min - 1) / split_min;
     return s < max_splits ? s : max_splits;
 }
 
@@ -172,9 +173,9 @@ __device__ void attention(const T* q1, long ldq1, int q1_stride, const T* q2, lo
 // Merges the splits of the decode tokens that had more than one; grid (heads, tokens).
 template <typename T>
 __device__ void attention_combine(const int* token_visible, int max_splits, int heads, int vd, const float* partial_acc,
-                                  const float* partial_ml, T* out, long ldo, int o_stride) {
+                                  const float* partial_ml, T* out, long ldo, int o_stride, int split_min = ATT_SPLIT_MIN) {
     int h = blockIdx.x, t = blockIdx.y;
-    int splits = att_splits(token_visible[t], max_splits);
+    int splits = att_splits(token_visible[t], max_splits, split_min);
     if (splits == 1) return;
     long base = ((long)t * heads + h) * max_splits;
     float m = -INFINITY;

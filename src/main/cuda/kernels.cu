@@ -8,6 +8,8 @@
 #include "attention.cuh"
 #include "moe.cuh"
 #include "mla_decode.cuh"
+#include "moe_mma.cuh"
+#include "gemv2.cuh"
 
 #define ACT_KERNELS(T, S)                                                                                              \
     extern "C" __global__ void embed_wbf16_##S(const bf16* table, const int* tokens, int hidden, T* out, long ldo) {    \
@@ -178,4 +180,68 @@ extern "C" __global__ void __launch_bounds__(MLA_THREADS) mla_attention_tc_bf16(
     bf16* out, long ldo, int o_stride, float* partial_acc, float* partial_ml) {
     mla_attention_tc(q1, ldq1, q1_stride, q2, ldq2, q2_stride, cache, entry, heads, kd1, kd2, token_seq, token_visible,
                      seq_slot_start, slots, scale, out, ldo, o_stride, partial_acc, partial_ml);
+}
+
+// Grouped expert GEMM on the tensor cores for 9..256 tokens (moe_mma.cuh); tiles from moe_align with tile_rows 64.
+#define MOE_MMA(TW, SW)                                                                                                \
+    extern "C" __global__ void __launch_bounds__(MMA_WARPS * 32) moe_mma_bf16_##SW(                                    \
+        const bf16* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs, const long long* s_ptrs,  \
+        int scale_cols, int block_rows, const int* tile_expert, const int* tile_begin, const int* tile_end,            \
+        const int* num_tiles, bf16* out, long ldo, int N, int K) {                                                     \
+        moe_mma<TW>(x, ldx, row_index, row_div, w_ptrs, s_ptrs, scale_cols, block_rows, tile_expert, tile_begin,        \
+                    tile_end, num_tiles, out, ldo, N, K);                                                               \
+    }                                                                                                                  \
+    extern "C" __global__ void __launch_bounds__(MMA_WARPS * 32) moe_mma_gate_up_bf16_##SW(                            \
+        const bf16* x, long ldx, const int* row_index, int row_div, const long long* g_ptrs, const long long* u_ptrs,  \
+        const long long* gs_ptrs, const long long* us_ptrs, int scale_cols, int block_rows, const int* tile_expert,     \
+        const int* tile_begin, const int* tile_end, const int* num_tiles, bf16* out, long ldo, int N, int K) {         \
+        moe_mma_gate_up<TW>(x, ldx, row_index, row_div, g_ptrs, u_ptrs, gs_ptrs, us_ptrs, scale_cols, block_rows,       \
+                            tile_expert, tile_begin, tile_end, num_tiles, out, ldo, N, K);                             \
+    }
+MOE_MMA(bf16, wbf16)
+MOE_MMA(uint8_t, wfp8)
+
+// Decode GEMV, second version (gemv2.cuh): _m1 for one row, _m8 for up to 8.
+#define GEMV2(TW, SW, MAXM, SM)                                                                                        \
+    extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) gemv2_bf16_##SW##_##SM(                             \
+        const bf16* x, long ldx, long x_bstride, const TW* w, long w_bstride, const float* scales, int scale_cols,     \
+        int block_rows, const float* bias, bf16* out, long ldo, long o_bstride, int M, int N, int K) {                 \
+        gemv2<TW, MAXM>(x, ldx, x_bstride, w, w_bstride, scales, scale_cols, block_rows, bias, out, ldo, o_bstride, M, N, K); \
+    }                                                                                                                  \
+    extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) gemv2_gate_up_bf16_##SW##_##SM(                     \
+        const bf16* x, long ldx, const TW* wg, const TW* wu, const float* sg, const float* su, int scale_cols,         \
+        int block_rows, bf16* out, long ldo, int M, int N, int K) {                                                    \
+        gemv2_gate_up<TW, MAXM>(x, ldx, wg, wu, sg, su, scale_cols, block_rows, out, ldo, M, N, K);                    \
+    }                                                                                                                  \
+    extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) moe_gemv2_bf16_##SW##_##SM(                         \
+        const bf16* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs, const long long* s_ptrs,  \
+        int scale_cols, int block_rows, const int* tile_expert, const int* tile_begin, const int* tile_end,            \
+        const int* num_tiles, bf16* out, long ldo, int N, int K) {                                                     \
+        moe_gemv2<TW, MAXM>(x, ldx, row_index, row_div, w_ptrs, s_ptrs, scale_cols, block_rows, tile_expert, tile_begin, \
+                            tile_end, num_tiles, out, ldo, N, K);                                                       \
+    }                                                                                                                  \
+    extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) moe_gemv2_gate_up_bf16_##SW##_##SM(                 \
+        const bf16* x, long ldx, const int* row_index, int row_div, const long long* g_ptrs, const long long* u_ptrs,  \
+        const long long* gs_ptrs, const long long* us_ptrs, int scale_cols, int block_rows, const int* tile_expert,     \
+        const int* tile_begin, const int* tile_end, const int* num_tiles, bf16* out, long ldo, int N, int K) {         \
+        moe_gemv2_gate_up<TW, MAXM>(x, ldx, row_index, row_div, g_ptrs, u_ptrs, gs_ptrs, us_ptrs, scale_cols,           \
+                                    block_rows, tile_expert, tile_begin, tile_end, num_tiles, out, ldo, N, K);         \
+    }
+GEMV2(bf16, wbf16, 1, m1)
+GEMV2(bf16, wbf16, 8, m8)
+GEMV2(uint8_t, wfp8, 1, m1)
+GEMV2(uint8_t, wfp8, 8, m8)
+
+// MLA decode for small batches: at least 64 keys per split (so a 1,024-key context fills 16 CTAs per head group
+// instead of 4) and the queries loaded by cp.async; the combine with the same split rule.
+extern "C" __global__ void __launch_bounds__(MLA_THREADS) mla_attention_tc2_bf16(
+    const bf16* q1, long ldq1, int q1_stride, const bf16* q2, long ldq2, int q2_stride, const bf16* cache, long entry, int heads,
+    int kd1, int kd2, const int* token_seq, const int* token_visible, const int* seq_slot_start, const int* slots, float scale,
+    bf16* out, long ldo, int o_stride, float* partial_acc, float* partial_ml, int split_min) {
+    mla_attention_tc(q1, ldq1, q1_stride, q2, ldq2, q2_stride, cache, entry, heads, kd1, kd2, token_seq, token_visible,
+                     seq_slot_start, slots, scale, out, ldo, o_stride, partial_acc, partial_ml, split_min, true);
+}
+extern "C" __global__ void attention_combine2_bf16(const int* token_visible, int max_splits, int heads, int vd, const float* partial_acc,
+                                                   const float* partial_ml, bf16* out, long ldo, int o_stride, int split_min) {
+    attention_combine<bf16>(token_visible, max_splits, heads, vd, partial_acc, partial_ml, out, ldo, o_stride, split_min);
 }

@@ -55,7 +55,8 @@ __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_gr
 __device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const bf16* q2, long ldq2, int q2_stride,
                                  const bf16* cache, long entry, int heads, int kd1, int kd2, const int* token_seq,
                                  const int* token_visible, const int* seq_slot_start, const int* slots, float scale,
-                                 bf16* out, long ldo, int o_stride, float* partial_acc, float* partial_ml) {
+                                 bf16* out, long ldo, int o_stride, float* partial_acc, float* partial_ml,
+                                 int split_min = ATT_SPLIT_MIN, bool q_async = false) {
     extern __shared__ __align__(16) unsigned char mla_smem[];
     const int kd = kd1 + kd2, vd = kd1, kdp = kd + 8;
     bf16* qs = reinterpret_cast<bf16*>(mla_smem);                  // [16][kdp]
@@ -69,7 +70,7 @@ __device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const
     const int t = blockIdx.y, split = blockIdx.z, tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int h0 = blockIdx.x * MLA_H, G = min(MLA_H, heads - h0);
     const int visible = token_visible[t];
-    const int splits = att_splits(visible, gridDim.z);
+    const int splits = att_splits(visible, gridDim.z, split_min);
     if (split >= splits) return;
     const int chunk = splits == 1 ? visible : att_chunk(visible, splits);
     const int key_begin = split * chunk, key_end = min(visible, key_begin + chunk);
@@ -89,11 +90,22 @@ __device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const
 
     const int ntiles = key_end > key_begin ? (key_end - key_begin + MLA_KT - 1) / MLA_KT : 0;
     if (ntiles > 0) load_tile(key_begin, 0);
-    for (int i = tid; i < MLA_H * kd; i += MLA_THREADS) {
-        int g = i / kd, d = i - g * kd, h = h0 + g;
-        bf16 v = __float2bfloat16_rn(0.f);
-        if (g < G) v = d < kd1 ? q1[t * ldq1 + (long)h * q1_stride + d] : q2[t * ldq2 + (long)h * q2_stride + d - kd1];
-        qs[g * kdp + d] = v;
+    if (q_async) {
+        // the queries as 16-byte cp.async chunks too (one round trip with the first tile instead of a chain of
+        // 2-byte loads); rows of absent heads zero-filled. The first wait in the loop covers this group as well.
+        for (int i = tid; i < MLA_H * cpr; i += MLA_THREADS) {
+            int g = i / cpr, d = (i - g * cpr) * 8, h = h0 + g;
+            const bf16* src = g >= G ? q1 : d < kd1 ? q1 + t * ldq1 + (long)h * q1_stride + d : q2 + t * ldq2 + (long)h * q2_stride + d - kd1;
+            cp_async16(smem_u32(qs + g * kdp + d), src, g < G ? 16 : 0);
+        }
+        cp_async_commit();
+    } else {
+        for (int i = tid; i < MLA_H * kd; i += MLA_THREADS) {
+            int g = i / kd, d = i - g * kd, h = h0 + g;
+            bf16 v = __float2bfloat16_rn(0.f);
+            if (g < G) v = d < kd1 ? q1[t * ldq1 + (long)h * q1_stride + d] : q2[t * ldq2 + (long)h * q2_stride + d - kd1];
+            qs[g * kdp + d] = v;
+        }
     }
     if (tid < MLA_H) {
         m_s[tid] = -INFINITY;
@@ -186,6 +198,7 @@ __device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const
         }
         __syncthreads();
     }
+    if (q_async && ntiles == 0) cp_async_wait<0>();  // an empty split: let its query copies land before exit
 
 #pragma unroll
     for (int f = 0; f < 8; f++) {

@@ -38,7 +38,17 @@ public final class CudaBackend implements Backend {
     /** Prefill MoE per expert through cuBLASLt (see moeByExpert); -Dkiln.cuda.moeByExpert=false keeps Kiln's grouped GEMM. */
     static volatile boolean MOE_BY_EXPERT = !"false".equals(System.getProperty("kiln.cuda.moeByExpert"));
     static volatile boolean mlaTc = !"false".equals(System.getProperty("kiln.cuda.mlaTc"));
+    /** MoE of 9..256 tokens on the tensor-core grouped kernel (moe_mma.cuh); -Dkiln.cuda.moeMma=false keeps the older paths. */
+    static volatile boolean moeMma = !"false".equals(System.getProperty("kiln.cuda.moeMma"));
+    /** Decode GEMVs (linear, SwiGLU, experts, per-head matrices; up to 8 rows) on gemv2.cuh; -Dkiln.cuda.gemv2=false keeps gemv_*. */
+    /** MLA decode with splits of >= 64 keys and cp.async queries (mla_attention_tc2); -Dkiln.cuda.mlaSplit64=false keeps >= 256. */
+    static volatile boolean mlaSplit64 = !"false".equals(System.getProperty("kiln.cuda.mlaSplit64"));
+    static volatile boolean gemv2 = !"false".equals(System.getProperty("kiln.cuda.gemv2"));
     private static final int ATT_G = 16, ATT_KT = 16, GEMM_TILE = 64;
+    /** moe_mma.cuh: 4 warps per CTA, 16 output columns per warp. */
+    private static final int MMA_THREADS = 128, MMA_COLS = 64;
+    /** Fewest keys per decode split of mla_attention_tc2 (one 64-entry tile). */
+    private static final int MLA_SPLIT_MIN = 64;
     private static final long LT_WORKSPACE = 32L << 20;
 
     private final CudaDevice device;
@@ -510,6 +520,12 @@ public final class CudaBackend implements Backend {
         if (m == 0) return;
         if (precision == Precision.BFLOAT16) {
             boolean narrow = w.dtype() == DType.BF16 || w.fp8();
+            if (m <= 8 && narrow && kk % (w.fp8() ? 16 : 8) == 0 && x.ld() % 8 == 0 && x.ptr() % 16 == 0 && gemv2) {
+                k().fn("gemv2_bf16_" + w.suffix() + mSuffix(m)).ptr(x.ptr()).i64(x.ld()).i64(0).ptr(w.ptr()).i64(0).ptr(w.scales()).i32(w.scaleCols())
+                        .i32(Math.max(1, w.blockRows())).ptr(bias == null ? 0 : bias.ptr()).ptr(out.ptr()).i64(out.ld()).i64(0).i32(m).i32(n).i32(kk)
+                        .launch(ceilDiv(n, 8), 1, 1, 256, 0);
+                return;
+            }
             if (m <= 8 && narrow && kk % 8 == 0 && x.ld() % 8 == 0 && x.ptr() % 16 == 0) {
                 k().fn("gemv_bf16_" + w.suffix()).ptr(x.ptr()).i64(x.ld()).ptr(w.ptr()).ptr(w.scales()).i32(w.scaleCols()).i32(Math.max(1, w.blockRows()))
                         .ptr(bias == null ? 0 : bias.ptr()).ptr(out.ptr()).i64(out.ld()).i32(m).i32(n).i32(kk).launch(ceilDiv(n, 8), 256);
@@ -564,6 +580,11 @@ public final class CudaBackend implements Backend {
         }
         op(() -> "silu_gate_up " + n + "x" + kk + " " + g.dtype() + " m=" + m, () -> {
             if (m == 0) return;
+            if (gemv2 && kk % (g.fp8() ? 16 : 8) == 0) {
+                k().fn("gemv2_gate_up_bf16_" + g.suffix() + mSuffix(m)).ptr(xt.ptr()).i64(xt.ld()).ptr(g.ptr()).ptr(u.ptr()).ptr(g.scales()).ptr(u.scales())
+                        .i32(g.scaleCols()).i32(Math.max(1, g.blockRows())).ptr(ot.ptr()).i64(ot.ld()).i32(m).i32(n).i32(kk).launch(ceilDiv(n, 8), 256);
+                return;
+            }
             k().fn("gemv_gate_up_bf16_" + g.suffix()).ptr(xt.ptr()).i64(xt.ld()).ptr(g.ptr()).ptr(u.ptr()).ptr(g.scales()).ptr(u.scales())
                     .i32(g.scaleCols()).i32(Math.max(1, g.blockRows())).ptr(ot.ptr()).i64(ot.ld()).i32(m).i32(n).i32(kk).launch(ceilDiv(n, 8), 256);
         });
@@ -591,6 +612,14 @@ public final class CudaBackend implements Backend {
         int m = xt.rows();
         op(() -> "head_linear " + heads + "x" + inWidth + "->" + outWidth + " m=" + m, () -> {
             if (m == 0) return;
+            if (gemv2 && precision == Precision.BFLOAT16 && m <= 8 && cw.dtype() == DType.BF16 && inWidth % 8 == 0 && xp % 16 == 0
+                    && x.stride() % 8 == 0 && xt.ld() % 8 == 0) {
+                // all heads in one launch, a warp per output row of a head (gemv2.cuh)
+                k().fn("gemv2_bf16_wbf16" + mSuffix(m)).ptr(xp).i64(xt.ld()).i64(x.stride()).ptr(cw.ptr()).i64((long) outWidth * inWidth).ptr(0).i32(0)
+                        .i32(1).ptr(0).ptr(op).i64(ot.ld()).i64(out.stride()).i32(m).i32(outWidth).i32(inWidth)
+                        .launch(ceilDiv(outWidth, 8), heads, 1, 256, 0);
+                return;
+            }
             if (lt != null && m > 8 && cw.dtype() == DType.BF16
                     && lt.matmul(new CublasLt.Key(CublasLt.CUDA_R_16BF, m, outWidth, inWidth, xt.ld(), ot.ld(), heads, x.stride(),
                     (long) outWidth * inWidth, out.stride()), xp, cw.ptr(), op, device.stream())) {
@@ -689,6 +718,21 @@ public final class CudaBackend implements Backend {
         int kd = kd1 + kd2;
         if (precision == Precision.BFLOAT16 && q2 != null && kvHeads == 1 && vOff == 0 && kOff == 0 && vd == kd1 && kd1 % 64 == 0
                 && kd2 % 16 == 0 && kd <= 576 && c.layout().valuesPerToken() % 8 == 0 && mlaTc) {
+            long q1p = q1t.ptr() + q1.offset() * es, q2p = q2t.ptr() + q2.offset() * es;
+            if (mlaSplit64 && b.isDecode() && q1p % 16 == 0 && q2p % 16 == 0 && q1t.ld() % 8 == 0 && q2t.ld() % 8 == 0 && q1.stride() % 8 == 0
+                    && q2.stride() % 8 == 0) {
+                // small batches: splits of >= 64 keys (a 1,024-key context fills 16 CTAs per head group, not 4)
+                k().fn("mla_attention_tc2_bf16").ptr(q1p).i64(q1t.ld()).i32(q1.stride()).ptr(q2p).i64(q2t.ld()).i32(q2.stride())
+                        .ptr(c.layer(layer)).i64(c.layout().valuesPerToken()).i32(heads).i32(kd1).i32(kd2).ptr(meta.tokenSeq()).ptr(meta.tokenVisible())
+                        .ptr(meta.seqSlotStart()).ptr(meta.slots()).f32(scale).ptr(ot.ptr() + out.offset() * es).i64(ot.ld()).i32(out.stride())
+                        .ptr(partAcc).ptr(partMl).i32(MLA_SPLIT_MIN).launch(ceilDiv(heads, 16), tokens, splits, 256, 288 * (kd + 8) + 6592);
+                if (splits > 1) {
+                    k().fn("attention_combine2_bf16").ptr(meta.tokenVisible()).i32(splits).i32(heads).i32(vd).ptr(partAcc).ptr(partMl)
+                            .ptr(ot.ptr() + out.offset() * es).i64(ot.ld()).i32(out.stride()).i32(MLA_SPLIT_MIN).launch(heads, tokens, 1, 128, 0);
+                }
+                arena.release(mark);
+                return;
+            }
             // MLA on the tensor cores (mla_decode.cuh): 16 heads per CTA, the same splits and combine
             k().fn("mla_attention_tc_bf16").ptr(q1t.ptr() + q1.offset() * es).i64(q1t.ld()).i32(q1.stride())
                     .ptr(q2t.ptr() + q2.offset() * es).i64(q2t.ld()).i32(q2.stride()).ptr(c.layer(layer)).i64(c.layout().valuesPerToken())
@@ -749,8 +793,10 @@ public final class CudaBackend implements Backend {
             if (tokens == 0) return;
             long mark = arena.mark();
             int inter = e.inter(), hidden = e.hidden();
+            // 9..256 tokens: the tensor-core grouped kernel, 64-row tiles (each active expert read once per 64 rows)
+            boolean mma = moeMmaFits(xt, e, tokens);
             // decode-sized groups (a few rows per expert) take the memory-bound grouped GEMV in bf16 mode
-            boolean gemv = precision == Precision.BFLOAT16 && (e.dtype() == DType.BF16 || e.dtype() == DType.F8_E4M3)
+            boolean gemv = !mma && precision == Precision.BFLOAT16 && (e.dtype() == DType.BF16 || e.dtype() == DType.F8_E4M3)
                     && hidden % 8 == 0 && inter % 8 == 0 && xt.ld() % 8 == 0 && assignments <= 16 * e.count();
             int tileRows = gemv ? 8 : GEMM_TILE;
             int maxTiles = Math.min(assignments, ceilDiv(assignments, tileRows) + e.count());
@@ -759,6 +805,21 @@ public final class CudaBackend implements Backend {
                     tileEnd = scratch(4L * maxTiles, "moe tiles"), numTiles = scratch(4, "moe tile count");
             k().fn("moe_align_k").ptr(r.ids()).i32(assignments).i32(e.count()).i32(tileRows).ptr(perm).ptr(inv).ptr(tileExpert).ptr(tileBegin)
                     .ptr(tileEnd).ptr(numTiles).launch(1, 1024);
+            if (mma) {
+                String w = e.dtype() == DType.BF16 ? "wbf16" : "wfp8";
+                CudaTensor g = newTensor(assignments, inter), y = newTensor(assignments, hidden);
+                int gridTiles = maxTiles;
+                k().fn("moe_mma_gate_up_bf16_" + w).ptr(xt.ptr()).i64(xt.ld()).ptr(perm).i32(topK).ptr(e.gate()).ptr(e.up()).ptr(e.gateScales())
+                        .ptr(e.upScales()).i32(ceilDiv(hidden, 128)).i32(e.blockRows()).ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles)
+                        .ptr(g.ptr()).i64(g.ld()).i32(inter).i32(hidden).launch(ceilDiv(inter, MMA_COLS), gridTiles, 1, MMA_THREADS, 0);
+                k().fn("moe_mma_bf16_" + w).ptr(g.ptr()).i64(g.ld()).ptr(0).i32(1).ptr(e.down()).ptr(e.downScales()).i32(ceilDiv(inter, 128))
+                        .i32(e.blockRows()).ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(y.ptr()).i64(y.ld()).i32(hidden).i32(inter)
+                        .launch(ceilDiv(hidden, MMA_COLS), gridTiles, 1, MMA_THREADS, 0);
+                k().fn("moe_combine_" + act).ptr(y.ptr()).i64(y.ld()).ptr(inv).ptr(r.weights()).i32(topK).i32(hidden).ptr(ot.ptr()).i64(ot.ld())
+                        .launch(tokens, 256);
+                arena.release(mark);
+                return;
+            }
             if (!gemv && precision == Precision.BFLOAT16 && lt != null && MOE_BY_EXPERT && !k().capturing && !batch().isDecode()
                     && (e.dtype() == DType.BF16 || e.dtype() == DType.F8_E4M3)) {
                 moeByExpert(xt, r, e, ot, perm, inv);
@@ -773,10 +834,14 @@ public final class CudaBackend implements Backend {
             };
             CudaTensor g = newTensor(assignments, inter), y = newTensor(assignments, hidden);
             int scaleColsIn = ceilDiv(hidden, 128), scaleColsInter = ceilDiv(inter, 128);
-            String name = (gemv ? "moe_gemv_bf16_" : precision == Precision.BFLOAT16 ? "moe_gemm_tc_bf16_" : "moe_gemm_f32_") + w;
+            // gemv2.cuh: one row per tile for a single token (every choice is another expert), else up to 8
+            boolean v2 = gemv && gemv2 && (e.dtype() == DType.BF16 || hidden % 16 == 0 && inter % 16 == 0);
+            String v2s = tokens == 1 ? "_m1" : "_m8";
+            String name = (gemv ? (v2 ? "moe_gemv2_bf16_" : "moe_gemv_bf16_") : precision == Precision.BFLOAT16 ? "moe_gemm_tc_bf16_" : "moe_gemm_f32_") + w
+                    + (v2 ? v2s : "");
             int perBlock = gemv ? 8 : GEMM_TILE;
             if (gemv) {  // gate, up and SwiGLU in one pass over x and one launch
-                k().fn("moe_gemv_gate_up_bf16_" + w).ptr(xt.ptr()).i64(xt.ld()).ptr(perm).i32(topK).ptr(e.gate()).ptr(e.up()).ptr(e.gateScales())
+                k().fn(v2 ? "moe_gemv2_gate_up_bf16_" + w + v2s : "moe_gemv_gate_up_bf16_" + w).ptr(xt.ptr()).i64(xt.ld()).ptr(perm).i32(topK).ptr(e.gate()).ptr(e.up()).ptr(e.gateScales())
                         .ptr(e.upScales()).i32(scaleColsIn).i32(e.blockRows()).ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles)
                         .ptr(g.ptr()).i64(g.ld()).i32(inter).i32(hidden).launch(ceilDiv(inter, perBlock), maxTiles, 1, 256, 0);
             } else {
@@ -796,6 +861,27 @@ public final class CudaBackend implements Backend {
                     .launch(tokens, 256);
             arena.release(mark);
         });
+    }
+
+    /**
+     * Can the tensor-core grouped kernel (moe_mma.cuh) take this MoE call? bf16 mode, bf16 or fp8 (128-wide blocks)
+     * experts, 9..256 tokens, K of both projections a multiple of 8 loads (64 bf16 / 128 fp8 values), N a
+     * multiple of 8, 16-byte aligned rows of x.
+     */
+    /** gemv2.cuh's row-count variants: one row, or up to 8. */
+    private static String mSuffix(int m) {
+        return m == 1 ? "_m1" : "_m8";
+    }
+
+    private boolean moeMmaFits(CudaTensor x, CudaMoe.Experts e, int tokens) {
+        if (!moeMma || precision != Precision.BFLOAT16 || tokens <= 8 || tokens > 256) return false;
+        int kAlign = switch (e.dtype()) {
+            case BF16 -> 64;
+            case F8_E4M3 -> 128;
+            default -> 0;
+        };
+        return kAlign > 0 && e.hidden() % kAlign == 0 && e.inter() % kAlign == 0 && x.ld() % 8 == 0 && x.ptr() % 16 == 0
+                && (e.dtype() != DType.F8_E4M3 || e.blockRows() % 8 == 0);
     }
 
     /**

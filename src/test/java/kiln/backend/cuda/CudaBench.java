@@ -121,7 +121,8 @@ public final class CudaBench {
                 int layers = r1LayersThatFit(base, g.device().memInfo()[0]);
                 c = ModelConfig.load(path, "{\"num_hidden_layers\": " + layers + "}");
             }
-            String tag = which.equals("v2") ? "v2-lite bf16" : which.equals("r1") ? "r1 fp8 " + c.numLayers() + "L" : path.getFileName().toString();
+            String tag = (which.equals("v2") ? "v2-lite bf16" : which.equals("r1") ? "r1 fp8 " + c.numLayers() + "L" : path.getFileName().toString())
+                    + System.getProperty("kiln.bench.tag", "");  // e.g. " p2" for a baseline run with the phase-3 switches off
             long t0 = System.nanoTime();
             try (Model m = Models.load(c, path, Models.LoadFormat.DUMMY, g)) {
                 System.out.printf("[bench] %s loaded: %.1f GB of weights in %.0f s%n", tag, m.weightBytes() / 1e9, (System.nanoTime() - t0) / 1e9);

@@ -430,7 +430,7 @@ public final class CudaKernelCheck {
         float[] absorbV = normal(r, heads * vDim * latent, 1 / Math.sqrt(latent));
         Weight ck = cpu.weight(absorbK, heads * latent, nope), gk = g.weight(absorbK, heads * latent, nope);
         Weight cv = cpu.weight(absorbV, heads * vDim, latent), gv = g.weight(absorbV, heads * vDim, latent);
-        for (int t : new int[]{3, 40}) {
+        for (int t : new int[]{1, 3, 40}) {  // bf16: 1 and 3 rows on gemv2 (all heads in one launch), 40 on cuBLASLt
             begin(g, simple(t));
             float[] q = normal(r, t * heads * 192, 1);
             Tensor cq = cpu.upload(q, t, heads * 192), gq = g.upload(q, t, heads * 192);
@@ -596,12 +596,14 @@ public final class CudaKernelCheck {
 
     private void moeFp8(Backend g, double tol) {
         moe(g, tol, DType.F8_E4M3, 32, 7168, 2048, new MoeRouting(MoeRouting.Scoring.SIGMOID, MoeRouting.Method.GROUP_LIMITED, 32, 8, 8, 4, true, 2.5f),
-                new int[]{1, 16, 128});
+                new int[]{1, 5, 16, 128});  // bf16: 1 and 5 on the grouped GEMV (gemv2), 16 and 128 on moe_mma
     }
 
     private void moeBf16(Backend g, double tol) {
+        // bf16: 1 token on gemv2 _m1, 32 and 200 on moe_mma (200 x 6 of 8 experts: 150 rows per expert, 3 tiles of
+        // up to 64 rows each, all four m-tiles live)
         moe(g, tol, DType.BF16, 8, 2048, 1408, new MoeRouting(MoeRouting.Scoring.SOFTMAX, MoeRouting.Method.GREEDY, 8, 6, 1, 1, false, 1f),
-                new int[]{1, 32});
+                new int[]{1, 32, 200});
     }
 
     private void argmax(Backend g, double tol) {

@@ -1,0 +1,211 @@
+// Decode GEMV, second version (bf16 activations, up to 8 rows; bf16 or fp8 weights): one warp per weight row (or
+// per gate/up row pair), the row streamed with 16-byte loads of which L per lane and stream are issued before any
+// is used (a whole 2,048-wide bf16 row per warp at M = 1: 4 KB in flight per stream). The first version issued 4
+// loads per lane and ran gate and up one after the other, at 128 registers with spills in its MoE variants; on the
+// H200 (run 3) its dense rows ran at 0.8-1.7 TB/s of 4.3. MAXM is a template (1 or 8): a batch of one keeps the
+// register count low enough for 3-4 blocks per SM. Weights bypass L1 (ld.global.nc.L1::no_allocate); x is read
+// through L1 by every warp of the block.
+//
+// Needs K % 8 == 0 (bf16) / K % 16 == 0 (fp8), 16-byte aligned rows of x and W (ldx % 8 == 0). Not in canonical
+// order (lanes split K): bf16 mode only, as the first version.
+#pragma once
+#include "common.cuh"
+#include "moe_mma.cuh"
+
+#define GEMV2_WARPS 8
+
+template <typename TW> struct GemvUnit;
+template <> struct GemvUnit<bf16> {
+    static constexpr int E = 8;
+    __device__ __forceinline__ static void widen(uint4 raw, float, float (&f)[8]) {
+        const __nv_bfloat162* p = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            float2 v = __bfloat1622float2(p[i]);
+            f[2 * i] = v.x;
+            f[2 * i + 1] = v.y;
+        }
+    }
+};
+template <> struct GemvUnit<uint8_t> {
+    static constexpr int E = 16;
+    __device__ __forceinline__ static void widen(uint4 raw, float s, float (&f)[16]) {
+        const uint32_t* w = reinterpret_cast<const uint32_t*>(&raw);
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            __half2_raw h0 = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)(w[i] & 0xffffu), __NV_E4M3);
+            __half2_raw h1 = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)(w[i] >> 16), __NV_E4M3);
+            float2 f0 = __half22float2(__half2(h0)), f1 = __half22float2(__half2(h1));
+            f[4 * i] = f0.x * s;
+            f[4 * i + 1] = f0.y * s;
+            f[4 * i + 2] = f1.x * s;
+            f[4 * i + 3] = f1.y * s;
+        }
+    }
+};
+
+// Lane partial sums of x_m . w_s for the NS weight rows w[s] (fp8 block scales of the row at sr[s], or null).
+template <typename TW, int MAXM, int NS>
+__device__ __forceinline__ void gemv2_dot(const bf16* __restrict__ x, long ldx, const long (&xr)[MAXM], int M,
+                                          const TW* const (&w)[NS], const float* const (&sr)[NS], int K, float (&acc)[NS][MAXM]) {
+    constexpr int E = GemvUnit<TW>::E;
+    constexpr int L = MAXM == 1 ? 8 : 4;
+    const int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int s = 0; s < NS; s++)
+#pragma unroll
+        for (int m = 0; m < MAXM; m++) acc[s][m] = 0.f;
+    for (int k0 = lane * E; k0 < K; k0 += 32 * E * L) {
+        uint4 wv[L][NS];
+#pragma unroll
+        for (int l = 0; l < L; l++) {
+            const int k = k0 + l * 32 * E;
+#pragma unroll
+            for (int s = 0; s < NS; s++) wv[l][s] = k < K ? ldg_stream16(w[s] + k) : make_uint4(0u, 0u, 0u, 0u);
+        }
+#pragma unroll
+        for (int l = 0; l < L; l++) {
+            const int k = k0 + l * 32 * E;
+            if (k < K) {
+                float wf[NS][E];
+#pragma unroll
+                for (int s = 0; s < NS; s++) GemvUnit<TW>::widen(wv[l][s], sr[s] ? sr[s][k / 128] : 1.f, wf[s]);
+#pragma unroll
+                for (int m = 0; m < MAXM; m++) {
+                    if (m < M) {
+                        const uint4* xp = reinterpret_cast<const uint4*>(x + xr[m] * ldx + k);
+#pragma unroll
+                        for (int v = 0; v < E / 8; v++) {
+                            uint4 xv = __ldg(xp + v);
+                            float xf[8];
+                            GemvUnit<bf16>::widen(xv, 1.f, xf);
+#pragma unroll
+                            for (int s = 0; s < NS; s++) {
+                                float a = acc[s][m];
+#pragma unroll
+                                for (int i = 0; i < 8; i++) a = fmaf(xf[i], wf[s][8 * v + i], a);
+                                acc[s][m] = a;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// out[z][m][n] = x[z][m] . W[z][n] (+ bias[n]); z = blockIdx.y (MLA's per-head matrices), n = one row per warp.
+// grid (ceil(N / 8), batches), 256 threads.
+template <typename TW, int MAXM>
+__device__ void gemv2(const bf16* x, long ldx, long x_bstride, const TW* w, long w_bstride, const float* scales, int scale_cols,
+                      int block_rows, const float* bias, bf16* out, long ldo, long o_bstride, int M, int N, int K) {
+    const int n = blockIdx.x * GEMV2_WARPS + (threadIdx.x >> 5);
+    if (n >= N) return;
+    const long z = blockIdx.y;
+    x += z * x_bstride;
+    out += z * o_bstride;
+    long xr[MAXM];
+#pragma unroll
+    for (int m = 0; m < MAXM; m++) xr[m] = m;
+    const TW* ws[1] = {w + z * w_bstride + (long)n * K};
+    const float* ss[1] = {scales ? scales + (long)(n / block_rows) * scale_cols : nullptr};
+    float acc[1][MAXM];
+    gemv2_dot<TW, MAXM, 1>(x, ldx, xr, M, ws, ss, K, acc);
+    const float b = bias ? bias[n] : 0.f;
+#pragma unroll
+    for (int m = 0; m < MAXM; m++) {
+        if (m < M) {
+            float v = warp_sum(acc[0][m]);
+            if ((threadIdx.x & 31) == 0) out[m * ldo + n] = __float2bfloat16_rn(v + b);
+        }
+    }
+}
+
+// silu(x . gate_n) * (x . up_n) per row, gate and up rounded to bf16 first (as linear + linear + silu_mul).
+template <int MAXM>
+__device__ __forceinline__ void gemv2_store_swiglu(const float (&acc)[2][MAXM], int M, bf16* out, long ldo, const long (&orow)[MAXM],
+                                                   int n) {
+#pragma unroll
+    for (int m = 0; m < MAXM; m++) {
+        if (m < M) {
+            float a = to_f(__float2bfloat16_rn(warp_sum(acc[0][m]))), b = to_f(__float2bfloat16_rn(warp_sum(acc[1][m])));
+            if ((threadIdx.x & 31) == 0) out[orow[m] * ldo + n] = __float2bfloat16_rn(a / (1.f + expf(-a)) * b);
+        }
+    }
+}
+
+template <typename TW, int MAXM>
+__device__ void gemv2_gate_up(const bf16* x, long ldx, const TW* wg, const TW* wu, const float* sg, const float* su, int scale_cols,
+                              int block_rows, bf16* out, long ldo, int M, int N, int K) {
+    const int n = blockIdx.x * GEMV2_WARPS + (threadIdx.x >> 5);
+    if (n >= N) return;
+    long xr[MAXM];
+#pragma unroll
+    for (int m = 0; m < MAXM; m++) xr[m] = m;
+    const TW* ws[2] = {wg + (long)n * K, wu + (long)n * K};
+    const long so = (long)(n / block_rows) * scale_cols;
+    const float* ss[2] = {sg ? sg + so : nullptr, su ? su + so : nullptr};
+    float acc[2][MAXM];
+    gemv2_dot<TW, MAXM, 2>(x, ldx, xr, M, ws, ss, K, acc);
+    gemv2_store_swiglu<MAXM>(acc, M, out, ldo, xr, n);
+}
+
+// Grouped GEMV of the routed experts: tile y = up to 8 rows of one expert (moe_align, tile_rows 8); input row of
+// sorted position p is row_index ? row_index[p] / row_div : p, output row p. grid (ceil(N / 8), max tiles).
+template <int MAXM>
+__device__ __forceinline__ int moe_gemv2_tile(const int* row_index, int row_div, const int* tile_begin, const int* tile_end, int y,
+                                              long (&xr)[MAXM], long (&orow)[MAXM]) {
+    const int p0 = tile_begin[y], rows = min(MAXM, tile_end[y] - p0);
+#pragma unroll
+    for (int m = 0; m < MAXM; m++) {
+        int p = p0 + (m < rows ? m : 0);
+        xr[m] = row_index ? (long)(row_index[p] / row_div) : (long)p;
+        orow[m] = p;
+    }
+    return rows;
+}
+
+template <typename TW, int MAXM>
+__device__ void moe_gemv2(const bf16* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs, const long long* s_ptrs,
+                          int scale_cols, int block_rows, const int* tile_expert, const int* tile_begin, const int* tile_end,
+                          const int* num_tiles, bf16* out, long ldo, int N, int K) {
+    const int y = blockIdx.y;
+    if (y >= *num_tiles) return;
+    const int n = blockIdx.x * GEMV2_WARPS + (threadIdx.x >> 5);
+    if (n >= N) return;
+    long xr[MAXM], orow[MAXM];
+    const int rows = moe_gemv2_tile<MAXM>(row_index, row_div, tile_begin, tile_end, y, xr, orow);
+    const int e = tile_expert[y];
+    const TW* ws[1] = {reinterpret_cast<const TW*>(w_ptrs[e]) + (long)n * K};
+    const float* ss[1] = {s_ptrs ? reinterpret_cast<const float*>(s_ptrs[e]) + (long)(n / block_rows) * scale_cols : nullptr};
+    float acc[1][MAXM];
+    gemv2_dot<TW, MAXM, 1>(x, ldx, xr, rows, ws, ss, K, acc);
+#pragma unroll
+    for (int m = 0; m < MAXM; m++) {
+        if (m < rows) {
+            float v = warp_sum(acc[0][m]);
+            if ((threadIdx.x & 31) == 0) out[orow[m] * ldo + n] = __float2bfloat16_rn(v);
+        }
+    }
+}
+
+template <typename TW, int MAXM>
+__device__ void moe_gemv2_gate_up(const bf16* x, long ldx, const int* row_index, int row_div, const long long* g_ptrs,
+                                  const long long* u_ptrs, const long long* gs_ptrs, const long long* us_ptrs, int scale_cols,
+                                  int block_rows, const int* tile_expert, const int* tile_begin, const int* tile_end,
+                                  const int* num_tiles, bf16* out, long ldo, int N, int K) {
+    const int y = blockIdx.y;
+    if (y >= *num_tiles) return;
+    const int n = blockIdx.x * GEMV2_WARPS + (threadIdx.x >> 5);
+    if (n >= N) return;
+    long xr[MAXM], orow[MAXM];
+    const int rows = moe_gemv2_tile<MAXM>(row_index, row_div, tile_begin, tile_end, y, xr, orow);
+    const int e = tile_expert[y];
+    const TW* ws[2] = {reinterpret_cast<const TW*>(g_ptrs[e]) + (long)n * K, reinterpret_cast<const TW*>(u_ptrs[e]) + (long)n * K};
+    const long so = (long)(n / block_rows) * scale_cols;
+    const float* ss[2] = {gs_ptrs ? reinterpret_cast<const float*>(gs_ptrs[e]) + so : nullptr,
+                          us_ptrs ? reinterpret_cast<const float*>(us_ptrs[e]) + so : nullptr};
+    float acc[2][MAXM];
+    gemv2_dot<TW, MAXM, 2>(x, ldx, xr, rows, ws, ss, K, acc);
+    gemv2_store_swiglu<MAXM>(acc, rows, out, ldo, orow, n);
+}
