@@ -145,8 +145,8 @@ public final class ApiClient implements AutoCloseable {
         long st = System.nanoTime();
         ResponseReader reader = switch (backend.api) {
             case NATIVE -> new NativeReader(st, ResponseReader.seconds(st - clockOrigin), promptLen, outputLen);
-            case COMPLETIONS -> new CompletionsReader(st, ResponseReader.seconds(st - clockOrigin), promptLen, outputLen);
-            case CHAT -> new ChatReader(st, ResponseReader.seconds(st - clockOrigin), promptLen, outputLen);
+            case COMPLETIONS -> new OpenAiReader(false, st, ResponseReader.seconds(st - clockOrigin), promptLen, outputLen);
+            case CHAT -> new OpenAiReader(true, st, ResponseReader.seconds(st - clockOrigin), promptLen, outputLen);
         };
         Watched watched = null;
         try {

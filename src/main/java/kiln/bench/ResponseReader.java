@@ -11,7 +11,7 @@ import java.nio.charset.StandardCharsets;
  * arrives, one ITL per later chunk with text, latency at the last line read. Subclasses know where the text and
  * the server's token count sit in their API's events.
  */
-abstract sealed class ResponseReader permits NativeReader, CompletionsReader, ChatReader {
+abstract sealed class ResponseReader permits NativeReader, OpenAiReader {
     final long startNanos;
     final double startTime;
     final int promptLen;

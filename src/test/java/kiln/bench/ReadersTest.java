@@ -47,7 +47,7 @@ class ReadersTest {
 
     @Test
     void completionsTakeUsageFromAnyChunkAndOneItlPerChunk() throws Exception {
-        CompletionsReader r = new CompletionsReader(0, 0, 5, 16);
+        OpenAiReader r = new OpenAiReader(false, 0, 0, 5, 16);
         assertNull(feed(r, 20 * MS, "{\"choices\": [{\"text\": \"Hel\"}]}"));
         assertNull(feed(r, 25 * MS, "{\"choices\": [{\"text\": \"lo\"}]}"));
         assertNull(feed(r, 26 * MS, "{\"choices\": [{\"text\": \"\"}]}"));
@@ -63,7 +63,7 @@ class ReadersTest {
 
     @Test
     void chatCountsReasoningThenContent() throws Exception {
-        ChatReader r = new ChatReader(0, 0, 5, 8);
+        OpenAiReader r = new OpenAiReader(true, 0, 0, 5, 8);
         assertNull(feed(r, 5 * MS, "{\"choices\": [{\"delta\": {\"role\": \"assistant\", \"content\": \"\"}}]}"));
         assertNull(feed(r, 30 * MS, "{\"choices\": [{\"delta\": {\"reasoning_content\": \"Hmm\", \"content\": null}}]}"));
         assertNull(feed(r, 50 * MS, "{\"choices\": [{\"delta\": {\"reasoning\": \".\"}}]}"));
@@ -73,7 +73,7 @@ class ReadersTest {
         assertArrayEquals(new double[]{0.020, 0.030}, o.itl(), 1e-12);
         assertEquals("Hmm.Yes", o.generatedText());
         assertEquals(5, o.outputLen());
-        assertTrue(feed(new ChatReader(0, 0, 1, 1), MS, "{\"error\": \"bad model\"}").contains("bad model"));
+        assertTrue(feed(new OpenAiReader(true, 0, 0, 1, 1), MS, "{\"error\": \"bad model\"}").contains("bad model"));
     }
 
     @Test

@@ -3,15 +3,18 @@ package kiln.bench;
 import com.fasterxml.jackson.databind.JsonNode;
 
 /**
- * OpenAI {@code /v1/chat/completions}: new text in {@code choices[0].delta}. Reasoning models (R1) stream their
- * thinking as {@code reasoning_content} (vLLM: {@code reasoning}) before the answer; it counts as output text, as
- * in current SGLang, so TTFT is the first thought and not the first answer word.
+ * The OpenAI APIs: {@code /v1/completions} streams new text in {@code choices[0].text} (a whole answer in the same
+ * place); {@code /v1/chat/completions} in {@code choices[0].delta} (whole answers in {@code choices[0].message}).
+ * Reasoning models (R1) stream their thinking as {@code reasoning_content} (vLLM: {@code reasoning}) before the
+ * answer; it counts as output text, as in current SGLang, so TTFT is the first thought and not the first answer word.
  */
-final class ChatReader extends ResponseReader {
+final class OpenAiReader extends ResponseReader {
+    private final boolean chat;
     private final StringBuilder text = new StringBuilder();
 
-    ChatReader(long startNanos, double startTime, int promptLen, int requestedOutputLen) {
+    OpenAiReader(boolean chat, long startNanos, double startTime, int promptLen, int requestedOutputLen) {
         super(startNanos, startTime, promptLen, requestedOutputLen);
+        this.chat = chat;
     }
 
     @Override
@@ -23,7 +26,8 @@ final class ChatReader extends ResponseReader {
             return e.getMessage();
         }
         outputLen = usageTokens(data, outputLen);
-        String piece = content(data.path("choices").path(0).path("delta"));
+        JsonNode choice = data.path("choices").path(0);
+        String piece = chat ? content(choice.path("delta")) : choice.path("text").asText("");
         if (piece.isEmpty()) return null;
         if (chunkArrived(now)) itl.add(seconds(now - mostRecentNanos));
         mostRecentNanos = now;
@@ -33,7 +37,8 @@ final class ChatReader extends ResponseReader {
 
     @Override
     void onBody(JsonNode body) {
-        text.append(content(body.path("choices").path(0).path("message")));
+        JsonNode choice = body.path("choices").path(0);
+        text.append(chat ? content(choice.path("message")) : choice.path("text").asText(""));
         outputLen = usageTokens(body, outputLen);
     }
 
