@@ -298,6 +298,23 @@ class EngineTest {
         }
     }
 
+    @Test
+    void minNewTokensHoldsBackStopTokensAndEos() throws Exception {
+        Model model = models.get("qwen2-tiny");
+        int[] prompt = prompts(1, 17).getFirst();
+        int[] free = alone(model, prompt, 6);
+        // the greedy first token is both EOS and a stop token here: without min_new_tokens the request ends at once
+        try (Engine engine = new Engine(model, EngineConfig.defaults().withMaxTotalTokens(4096), Set.of(free[0]), null)) {
+            Result early = collect(engine.submit(new Request("a", prompt, SamplingParams.builder().temperature(0).maxNewTokens(6).build())));
+            assertArrayEquals(new int[]{free[0]}, early.tokens());
+            assertEquals("stop", early.finish().type());
+            Result held = collect(engine.submit(new Request("b", prompt, SamplingParams.builder().temperature(0).maxNewTokens(6)
+                    .minNewTokens(3).stopTokenIds(List.of(free[0])).build())));
+            assertTrue(held.tokens().length >= 3, "stopped before min_new_tokens: " + Arrays.toString(held.tokens()));
+            for (int i = 0; i < 3; i++) assertNotEquals(free[0], held.tokens()[i], "EOS sampled before min_new_tokens");
+        }
+    }
+
     private static long noiseTokens() {
         return prompts(6, 9).stream().mapToLong(q -> q.length).sum();
     }
