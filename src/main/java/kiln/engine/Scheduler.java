@@ -368,7 +368,7 @@ final class Scheduler implements Runnable {
         for (Sequence q : samplers) {
             SamplingParams p = q.params();
             int[] banned = q.outputLength() < p.minNewTokens() ? bannedBeforeMin(p) : new int[0];
-            int token = Sampler.sample(logits, off, vocab, p, q.rng, q.outputCounts, p.repetitionPenalty() != 1f ? q.seenTokens() : new int[0], banned);
+            int token = Sampler.sample(logits, off, vocab, p, q.rng, q.outputCounts, p.repetitionPenalty() != 1f ? q.allTokens() : new int[0], banned);
             Output.TokenLogprob lp = p.returnLogprob() ? Sampler.logprob(logits, off, vocab, token, p.topLogprobsNum()) : null;
             q.append(token);
             generationTokensTotal++;
@@ -483,12 +483,8 @@ final class Scheduler implements Runnable {
     /** A waiting prompt that cannot run even alone (larger than the whole KV pool) is refused. */
     private void rejectUnschedulable() {
         Sequence s = waiting.getFirst();
-        abortSequence(s, "the prompt needs " + s.length + " KV slots but the pool holds " + pool.capacity()
-                + " (raise --max-total-tokens or --mem-fraction-static)");
-    }
-
-    private void abortSequence(Sequence s, String message) {
-        finish(s, Output.FinishReason.abort(message), null);
+        finish(s, Output.FinishReason.abort("the prompt needs " + s.length + " KV slots but the pool holds " + pool.capacity()
+                + " (raise --max-total-tokens or --mem-fraction-static)"), null);
     }
 
     private boolean flush() {

@@ -76,18 +76,12 @@ final class Sequence {
         System.arraycopy(newSlots, 0, slots, from, count);
     }
 
+    /** Prompt and output so far (what the repetition penalty looks at). */
     int[] allTokens() {
         return Arrays.copyOf(tokens, length);
     }
 
-    int[] outputTokens() {
-        return Arrays.copyOfRange(tokens, promptLength, length);
-    }
 
-    /** Tokens the model has seen, for the repetition penalty. */
-    int[] seenTokens() {
-        return allTokens();
-    }
 
     boolean wantsPromptLogprobs() {
         return params().returnLogprob() && params().logprobStartLen() >= 0 && params().logprobStartLen() < promptLength;
