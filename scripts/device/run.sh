@@ -14,6 +14,8 @@
 #   torch-kernels PyTorch's timings of the same kernels
 #   profile       per-op device time (-Dkiln.cuda.profile=true, eager) of V2-Lite decode bs 1 and 64 and prefill
 #   profile-r1    the same for R1 cut to the layers that fit (FP8)
+#   bench-v2-pdl  V2-Lite decode bs 1, 8, 64 with programmatic dependent launch off (tag "nopdl")
+#   ncu           Nsight Compute per-kernel device time of V2-Lite cut to 4 layers, decode bs 1 (ncu_summary.py)
 #   serve-bench   kiln serve --device cuda (V2-Lite dummy) + kiln bench 3200/800 at concurrency 1..64 (serve_bench.sh)
 # Logs and results go to $OUT (run.log, check.txt, fixtures.txt, bench.jsonl, torch_*.json, serve.jsonl,
 # summary.txt: 8 files at most come back); each section has a time cap and the whole run stops starting sections
@@ -51,8 +53,10 @@ CP="$kiln/lib/kiln.jar:$kiln/lib/kiln-tests.jar:$(ls "$kiln"/lib/*.jar | grep -v
 JOPTS=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xss4m -Xmx24g)
 # KILN_JOPTS: extra JVM options for every Java section, e.g. KILN_JOPTS="-Dkiln.cuda.moeMma=false" (fallback runs)
 if [[ -n ${KILN_JOPTS:-} ]]; then read -r -a extra_jopts <<< "$KILN_JOPTS"; JOPTS+=("${extra_jopts[@]}"); fi
-# checks run with a stream synchronisation after every launch, so a fault names its kernel; benchmarks do not
+# checks run with a stream synchronisation after every launch, so a fault names its kernel; benchmarks do not.
+# KILN_SYNC=0 runs them unsynchronised too (kernels then overlap under PDL, as in serving).
 SYNC=-Dkiln.cuda.sync=true
+[[ ${KILN_SYNC:-1} == 0 ]] && SYNC=-Dkiln.cuda.sync=false
 for f in deepseek-v3-tiny deepseek-v3-tiny-fp8 deepseek-v2-lite-tiny qwen2-tiny llama-tiny; do
   if [[ ! -d testdata/fixtures/$f && -d $here/fixtures/$f ]]; then mkdir -p testdata/fixtures && ln -s "$here/fixtures/$f" "testdata/fixtures/$f"; fi
 done
@@ -115,6 +119,14 @@ for s in "${sections[@]}"; do
         --out "$OUT/bench.jsonl" ;;
     bench-r1)
       run_section bench-r1 330 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode prefill --models r1 --out "$OUT/bench.jsonl" ;;
+    bench-v2-pdl)
+      run_section bench-v2-pdl 120 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.pdl=false -Dkiln.bench.batches=1,8,64 -Dkiln.bench.tag=" nopdl" \
+        -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode --models v2 --out "$OUT/bench.jsonl" ;;
+    ncu)
+      run_section ncu 240 bash -c "ncu --target-processes all --clock-control none --cache-control none --graph-profiling node \
+        --metrics gpu__time_duration.sum --csv --log-file /tmp/kiln-ncu.csv '$JAVA' ${JOPTS[*]} -Dkiln.cuda.pdl=false -Dkiln.bench.layers=4 \
+        -Dkiln.bench.batches=1 -Dkiln.bench.steps=2 -cp '$CP' kiln.backend.cuda.CudaBench decode --models v2 > /tmp/kiln-ncu.out 2>&1;
+        rc=\$?; tail -n 5 /tmp/kiln-ncu.out; python3 '$here/ncu_summary.py' /tmp/kiln-ncu.csv 130; exit \$rc" ;;
     kernels)
       run_section kernels 200 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench kernels --models none --out "$OUT/bench.jsonl" ;;
     torch-kernels)

@@ -170,27 +170,38 @@ __device__ void attention(const T* q1, long ldq1, int q1_stride, const T* q2, lo
     }
 }
 
-// Merges the splits of the decode tokens that had more than one; grid (heads, tokens).
+// Merges the splits of the decode tokens that had more than one; grid (heads, tokens). The split weights
+// exp(m_s - m) / l are computed once per block by one warp; each thread then issues all its splits' loads
+// together (unrolled up to ATT_MAX_SPLITS) instead of one L2 round trip per split. Sums run in split order.
+#define ATT_MAX_SPLITS 32
 template <typename T>
 __device__ void attention_combine(const int* token_visible, int max_splits, int heads, int vd, const float* partial_acc,
                                   const float* partial_ml, T* out, long ldo, int o_stride, int split_min = ATT_SPLIT_MIN) {
+    __shared__ float weight[ATT_MAX_SPLITS];
     int h = blockIdx.x, t = blockIdx.y;
     int splits = att_splits(token_visible[t], max_splits, split_min);
     if (splits == 1) return;
     long base = ((long)t * heads + h) * max_splits;
-    float m = -INFINITY;
-    for (int s = 0; s < splits; s++) m = fmaxf(m, partial_ml[(base + s) * 2]);
-    float l = 0.f;
-    for (int s = 0; s < splits; s++) {
-        float ms = partial_ml[(base + s) * 2];
-        l += ms == -INFINITY ? 0.f : partial_ml[(base + s) * 2 + 1] * expf(ms - m);
+    if (threadIdx.x < 32) {
+        const int s = threadIdx.x;
+        float ms = s < splits ? partial_ml[(base + s) * 2] : -INFINITY;
+        float ls = s < splits ? partial_ml[(base + s) * 2 + 1] : 0.f;
+        float m = ms;
+        for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+        float e = ms == -INFINITY ? 0.f : expf(ms - m);
+        // the denominator in split order, as before (lane 0 adds the lanes' terms one by one)
+        float term = ls * e, l = 0.f;
+        for (int i = 0; i < ATT_MAX_SPLITS; i++) l += __shfl_sync(0xffffffffu, term, i);
+        if (s < ATT_MAX_SPLITS) weight[s] = l > 0.f ? e / l : 0.f;
     }
+    __syncthreads();
     for (int d = threadIdx.x; d < vd; d += blockDim.x) {
+        float v[ATT_MAX_SPLITS];
+#pragma unroll
+        for (int s = 0; s < ATT_MAX_SPLITS; s++) v[s] = s < splits ? partial_acc[(base + s) * vd + d] : 0.f;
         float a = 0.f;
-        for (int s = 0; s < splits; s++) {
-            float ms = partial_ml[(base + s) * 2];
-            if (ms != -INFINITY) a = fmaf(partial_acc[(base + s) * vd + d], expf(ms - m), a);
-        }
-        out[t * ldo + (long)h * o_stride + d] = from_f<T>(l > 0.f ? a / l : 0.f);
+#pragma unroll
+        for (int s = 0; s < ATT_MAX_SPLITS; s++) a = fmaf(v[s], weight[s], a);
+        out[t * ldo + (long)h * o_stride + d] = from_f<T>(a);
     }
 }

@@ -8,6 +8,33 @@
 
 typedef __nv_bfloat16 bf16;
 
+// Programmatic dependent launch (Hopper): the host launches every kernel with programmatic stream serialization
+// (Kernels.java), so a kernel's blocks may be resident while its predecessor still runs. Each entry point starts
+// with KILN_ENTRY: let the next kernel be scheduled now (its blocks wait in turn), then wait until every earlier
+// grid has finished and its writes are visible. Without the launch attribute both instructions are no-ops.
+__device__ __forceinline__ void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+#define KILN_ENTRY \
+    do {           \
+        pdl_trigger(); \
+        pdl_wait();    \
+    } while (0)
+
+// Pulls [p, p + bytes) into L2, one 128-byte line per lane and step (a warp's share of a weight row): used before
+// pdl_wait for data no earlier kernel writes, so the DRAM reads start while the predecessor finishes.
+__device__ __forceinline__ void prefetch_l2(const void* p, long bytes) {
+    const char* c = static_cast<const char*>(p);
+    for (long o = (threadIdx.x & 31) * 128L; o < bytes; o += 32 * 128L) asm volatile("prefetch.global.L2 [%0];" ::"l"(c + o));
+}
+
 __device__ __forceinline__ float to_f(float v) { return v; }
 __device__ __forceinline__ float to_f(bf16 v) { return __bfloat162float(v); }
 __device__ __forceinline__ float to_f(uint8_t v) {

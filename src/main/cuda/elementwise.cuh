@@ -18,20 +18,40 @@ __device__ void rmsnorm(T* x, long ldx, const T* delta, long ldd, const float* w
     __shared__ float scratch[32];
     long r = blockIdx.x;
     T* xr = x + r * ldx;
-    float ss = 0.f;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
-        float v = to_f(xr[c]);
-        if (delta) {
-            v += to_f(delta[r * ldd + c]);
-            T stored = from_f<T>(v);
-            xr[c] = stored;
-            v = to_f(stored);  // normalise what the residual stream now holds
+    // Each thread's values stay in registers between the passes, and all its loads are issued before the first
+    // store (x may be out, and a store would otherwise order every later load behind it): one round trip to
+    // memory instead of one per element. Same elements per thread and the same order as a plain loop.
+    constexpr int PER_THREAD = 32;
+    const int n = cols > threadIdx.x ? (cols - threadIdx.x + blockDim.x - 1) / blockDim.x : 0;
+    if (n > PER_THREAD) __trap();  // cols > 32 * blockDim.x: not a shape Kiln launches
+    float v[PER_THREAD], wv[PER_THREAD];
+#pragma unroll
+    for (int i = 0; i < PER_THREAD; i++) {
+        if (i < n) {
+            int c = threadIdx.x + i * blockDim.x;
+            v[i] = to_f(xr[c]);
+            if (delta) v[i] += to_f(delta[r * ldd + c]);
+            wv[i] = w[c];
         }
-        ss = fmaf(v, v, ss);
+    }
+    float ss = 0.f;
+#pragma unroll
+    for (int i = 0; i < PER_THREAD; i++) {
+        if (i < n) {
+            if (delta) {
+                T stored = from_f<T>(v[i]);
+                xr[threadIdx.x + i * blockDim.x] = stored;
+                v[i] = to_f(stored);  // normalise what the residual stream now holds
+            }
+            ss = fmaf(v[i], v[i], ss);
+        }
     }
     float total = block_sum(ss, scratch);
     float inv = rsqrtf(total / cols + eps);
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[r * ldo + c] = from_f<T>(w[c] * (to_f(xr[c]) * inv));
+#pragma unroll
+    for (int i = 0; i < PER_THREAD; i++) {
+        if (i < n) out[r * ldo + threadIdx.x + i * blockDim.x] = from_f<T>(wv[i] * (v[i] * inv));
+    }
 }
 
 template <typename T>

@@ -44,6 +44,11 @@ template <> struct GemvUnit<uint8_t> {
     }
 };
 
+// Prefetching before pdl_wait pays only for blocks resident while the previous kernel runs: grids of about one
+// wave (8 blocks of 256 threads per SM on 132 SMs). A larger grid's (LM head) later blocks would prefetch into
+// an L2 the first wave's prefetches already fill, and evict lines before their own loads use them.
+__device__ __forceinline__ bool gemv2_one_wave() { return gridDim.x * gridDim.y <= 1024; }
+
 // Lane partial sums of x_m . w_s for the NS weight rows w[s] (fp8 block scales of the row at sr[s], or null).
 template <typename TW, int MAXM, int NS>
 __device__ __forceinline__ void gemv2_dot(const bf16* __restrict__ x, long ldx, const long (&xr)[MAXM], int M,
@@ -100,8 +105,10 @@ template <typename TW, int MAXM>
 __device__ void gemv2(const bf16* x, long ldx, long x_bstride, const TW* w, long w_bstride, const float* scales, int scale_cols,
                       int block_rows, const float* bias, bf16* out, long ldo, long o_bstride, int M, int N, int K) {
     const int n = blockIdx.x * GEMV2_WARPS + (threadIdx.x >> 5);
-    if (n >= N) return;
     const long z = blockIdx.y;
+    if (n < N && gemv2_one_wave()) prefetch_l2(w + z * w_bstride + (long)n * K, (long)K * sizeof(TW));  // entry: trigger only
+    pdl_wait();
+    if (n >= N) return;
     x += z * x_bstride;
     out += z * o_bstride;
     long xr[MAXM];
@@ -138,6 +145,11 @@ template <typename TW, int MAXM>
 __device__ void gemv2_gate_up(const bf16* x, long ldx, const TW* wg, const TW* wu, const float* sg, const float* su, int scale_cols,
                               int block_rows, bf16* out, long ldo, int M, int N, int K) {
     const int n = blockIdx.x * GEMV2_WARPS + (threadIdx.x >> 5);
+    if (n < N && gemv2_one_wave()) {  // entry point: trigger only
+        prefetch_l2(wg + (long)n * K, (long)K * sizeof(TW));
+        prefetch_l2(wu + (long)n * K, (long)K * sizeof(TW));
+    }
+    pdl_wait();
     if (n >= N) return;
     long xr[MAXM];
 #pragma unroll

@@ -56,7 +56,7 @@ __device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const
                                  const bf16* cache, long entry, int heads, int kd1, int kd2, const int* token_seq,
                                  const int* token_visible, const int* seq_slot_start, const int* slots, float scale,
                                  bf16* out, long ldo, int o_stride, float* partial_acc, float* partial_ml,
-                                 int split_min = ATT_SPLIT_MIN, bool q_async = false) {
+                                 int split_min = ATT_SPLIT_MIN, bool q_async = false, bool early_tile = false) {
     extern __shared__ __align__(16) unsigned char mla_smem[];
     const int kd = kd1 + kd2, vd = kd1, kdp = kd + 8;
     bf16* qs = reinterpret_cast<bf16*>(mla_smem);                  // [16][kdp]
@@ -89,7 +89,13 @@ __device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const
     };
 
     const int ntiles = key_end > key_begin ? (key_end - key_begin + MLA_KT - 1) / MLA_KT : 0;
-    if (ntiles > 0) load_tile(key_begin, 0);
+    // Under PDL (early_tile: the caller only triggered) the batch metadata above and a first tile that holds no
+    // key of this step (decode: the newest key is visible - 1) are older than every kernel still running, so
+    // their loads go out before the wait; the queries come from the previous kernels and wait.
+    const bool early = early_tile && key_end < visible;
+    if (ntiles > 0 && early) load_tile(key_begin, 0);
+    pdl_wait();
+    if (ntiles > 0 && !early) load_tile(key_begin, 0);
     if (q_async) {
         // the queries as 16-byte cp.async chunks too (one round trip with the first tile instead of a chain of
         // 2-byte loads); rows of absent heads zero-filled. The first wait in the loop covers this group as well.

@@ -41,13 +41,12 @@ __device__ __forceinline__ int block_argmax(const float* v, int n, float* sv, in
 // scores (noaux_tc) or their best score (V2's group-limited greedy), as the CPU backend does.
 template <typename T>
 __device__ void moe_route(const T* logits, long ldl, int experts, int topk, int sigmoid, const float* bias, int groups,
-                          int topk_groups, int group_limited, int normalize, float scaling, int* ids, float* weights) {
+                          int topk_groups, int group_limited, int normalize, float scaling, int* ids, float* weights, long t) {
     __shared__ float scores[MOE_MAX_EXPERTS], choice[MOE_MAX_EXPERTS], group_score[MOE_MAX_EXPERTS];
     __shared__ float sv[32];
     __shared__ int si[32];
     __shared__ float denom;
     __shared__ int keep_group[MOE_MAX_EXPERTS];
-    long t = blockIdx.x;
     for (int e = threadIdx.x; e < experts; e += blockDim.x) scores[e] = to_f(logits[t * ldl + e]);
     __syncthreads();
     if (sigmoid) {
@@ -91,12 +90,12 @@ __device__ void moe_route(const T* logits, long ldl, int experts, int topk, int 
         }
         __syncthreads();
     }
-    float sum = 0.f;
+    float sum = 0.f, chosen[MOE_MAX_TOPK];
     for (int k = 0; k < topk; k++) {
         int e = block_argmax(choice, experts, sv, si);
         if (threadIdx.x == 0) {
             ids[t * topk + k] = e;
-            weights[t * topk + k] = scores[e];
+            chosen[k] = scores[e];
             sum += scores[e];
             choice[e] = -INFINITY;
         }
@@ -104,7 +103,7 @@ __device__ void moe_route(const T* logits, long ldl, int experts, int topk, int 
     }
     if (threadIdx.x == 0) {
         for (int k = 0; k < topk; k++) {
-            float w = weights[t * topk + k];
+            float w = chosen[k];
             if (normalize) w /= sum + 1e-20f;
             weights[t * topk + k] = w * scaling;
         }
@@ -148,11 +147,29 @@ __device__ void moe_align(const int* ids, int assignments, int experts, int tile
 
 // out[t] = sum_j weights[t, j] * y[inv[t * topk + j]], in j order (fma chain from 0, as the CPU backend).
 template <typename T>
-__device__ void moe_combine(const T* y, long ldy, const int* inv, const float* weights, int topk, int cols, T* out, long ldo) {
+__device__ void moe_combine(const T* __restrict__ y, long ldy, const int* inv, const float* weights, int topk, int cols,
+                            T* __restrict__ out, long ldo, const T* __restrict__ plus, long ldp) {
+    // out[t] = sum_j w(t, j) y(t, j) in choice order, rounded, then + plus[t] (the shared experts; rounded again, as
+    // a separate add would). Rows and weights are read once per block; the choice loop is unrolled so that a
+    // thread's loads are in flight together.
+    constexpr int MAX_K = 16;
+    __shared__ long row[MAX_K];
+    __shared__ float wt[MAX_K];
     long t = blockIdx.x;
+    if (threadIdx.x < topk) {
+        row[threadIdx.x] = (long)inv[t * topk + threadIdx.x] * ldy;
+        wt[threadIdx.x] = weights[t * topk + threadIdx.x];
+    }
+    __syncthreads();
     for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v[MAX_K];
+#pragma unroll
+        for (int j = 0; j < MAX_K; j++) v[j] = j < topk ? to_f(y[row[j] + c]) : 0.f;
+        float p = plus ? to_f(plus[t * ldp + c]) : 0.f;
         float acc = 0.f;
-        for (int j = 0; j < topk; j++) acc = fmaf(weights[t * topk + j], to_f(y[(long)inv[t * topk + j] * ldy + c]), acc);
-        out[t * ldo + c] = from_f<T>(acc);
+#pragma unroll
+        for (int j = 0; j < MAX_K; j++)
+            if (j < topk) acc = fmaf(wt[j], v[j], acc);
+        out[t * ldo + c] = plus ? from_f<T>(to_f(from_f<T>(acc)) + p) : from_f<T>(acc);
     }
 }

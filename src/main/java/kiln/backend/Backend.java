@@ -201,6 +201,12 @@ public interface Backend extends AutoCloseable {
     /** out[t] = sum over chosen experts e of weight(t,e) * down_e(silu(gate_e x) * up_e x). */
     void moe(Tensor x, Routing routing, Experts experts, Tensor out);
 
+    /** {@code out = moe(x) + plus} (DeepSeek's shared experts): a device may fold the add into its combine. */
+    default void moe(Tensor x, Routing routing, Experts experts, Tensor plus, Tensor out) {
+        moe(x, routing, experts, out);
+        add(out, plus);
+    }
+
     /** Routing decisions, resident where the backend computed them. */
     interface Routing {
         int topK();

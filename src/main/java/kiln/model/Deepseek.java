@@ -181,8 +181,11 @@ final class Deepseek extends CausalLm {
         backend.linear(x, m.router(), logits);
         Backend.Routing chosen = backend.route(logits, m.scoreBias(), routing);
         Tensor out = backend.tensor(x.rows(), config.hiddenSize());
-        backend.moe(x, chosen, m.experts(), out);
-        if (m.shared() != null) backend.add(out, swiglu(x, m.shared().gate(), m.shared().up(), m.shared().down()));
+        if (m.shared() == null) {
+            backend.moe(x, chosen, m.experts(), out);
+        } else {
+            backend.moe(x, chosen, m.experts(), swiglu(x, m.shared().gate(), m.shared().up(), m.shared().down()), out);
+        }
         return out;
     }
 

@@ -216,7 +216,7 @@ public final class CpuBackend implements Backend {
     }
 
     /** A small weight (norm, bias, derived matrix) as floats; only f32 weights made by {@link #weight(float[], int, int)}. */
-    private static float[] weightValues(Weight w) {
+    static float[] weightValues(Weight w) {
         if (((CpuWeight) w).data().heapBase().orElse(null) instanceof float[] values) return values;
         throw new IllegalArgumentException("expected a float weight made at load time, got " + w.dtype());
     }

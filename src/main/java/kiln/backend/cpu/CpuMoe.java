@@ -30,42 +30,17 @@ final class CpuMoe {
     }
 
     static CpuRouting route(CpuTensor logits, float[] bias, MoeRouting r) {
-        int tokens = logits.rows(), n = r.experts(), k = r.topK();
-        if (logits.cols() != n) throw new IllegalArgumentException("router gave " + logits.cols() + " logits for " + n + " experts");
+        int tokens = logits.rows(), k = r.topK();
         int[] ids = new int[tokens * k];
         float[] weights = new float[tokens * k];
-        int perGroup = n / r.groups();
         for (int t = 0; t < tokens; t++) {
-            float[] scores = new float[n];
-            int lo = logits.at(t, 0);
-            if (r.scoring() == MoeRouting.Scoring.SIGMOID) {
-                for (int e = 0; e < n; e++) scores[e] = (float) (1.0 / (1.0 + Math.exp(-logits.data()[lo + e])));
-            } else {
-                float max = Float.NEGATIVE_INFINITY;
-                for (int e = 0; e < n; e++) max = Math.max(max, logits.data()[lo + e]);
-                float sum = 0;
-                for (int e = 0; e < n; e++) sum += scores[e] = (float) Math.exp(logits.data()[lo + e] - max);
-                for (int e = 0; e < n; e++) scores[e] /= sum;
-            }
-            float[] choice = scores.clone();
-            if (bias != null) for (int e = 0; e < n; e++) choice[e] += bias[e];
-            if (r.method() == MoeRouting.Method.GROUP_LIMITED && r.groups() > 1) {
-                float[] groupScore = new float[r.groups()];
-                for (int g = 0; g < r.groups(); g++) {
-                    float[] members = Arrays.copyOfRange(choice, g * perGroup, (g + 1) * perGroup);
-                    // noaux_tc ranks groups by their two best biased scores; V2's group-limited gate by the best one.
-                    groupScore[g] = bias != null ? sumOfTop(members, 2) : sumOfTop(members, 1);
-                }
-                boolean[] keep = new boolean[r.groups()];
-                for (int g : topIndices(groupScore, r.topkGroups())) keep[g] = true;
-                for (int e = 0; e < n; e++) if (!keep[e / perGroup]) choice[e] = Float.NEGATIVE_INFINITY;
-            }
-            int[] top = topIndices(choice, k);
+            Choice c = choice(logits, t, bias, r);
+            int[] top = topIndices(c.choice(), k);
             float sum = 0;
             for (int j = 0; j < k; j++) {
                 ids[t * k + j] = top[j];
-                weights[t * k + j] = scores[top[j]];
-                sum += scores[top[j]];
+                weights[t * k + j] = c.scores()[top[j]];
+                sum += c.scores()[top[j]];
             }
             for (int j = 0; j < k; j++) {
                 float w = weights[t * k + j];
@@ -74,6 +49,65 @@ final class CpuMoe {
             }
         }
         return new CpuRouting(k, ids, weights);
+    }
+
+    /**
+     * Token t's gating scores, the biased scores experts are chosen by (-inf outside the kept groups), and the
+     * group scores (null without group limits).
+     */
+    private record Choice(float[] scores, float[] choice, float[] groupScores) {}
+
+    private static Choice choice(CpuTensor logits, int t, float[] bias, MoeRouting r) {
+        int n = r.experts();
+        if (logits.cols() != n) throw new IllegalArgumentException("router gave " + logits.cols() + " logits for " + n + " experts");
+        int perGroup = n / r.groups();
+        float[] scores = new float[n];
+        int lo = logits.at(t, 0);
+        if (r.scoring() == MoeRouting.Scoring.SIGMOID) {
+            for (int e = 0; e < n; e++) scores[e] = (float) (1.0 / (1.0 + Math.exp(-logits.data()[lo + e])));
+        } else {
+            float max = Float.NEGATIVE_INFINITY;
+            for (int e = 0; e < n; e++) max = Math.max(max, logits.data()[lo + e]);
+            float sum = 0;
+            for (int e = 0; e < n; e++) sum += scores[e] = (float) Math.exp(logits.data()[lo + e] - max);
+            for (int e = 0; e < n; e++) scores[e] /= sum;
+        }
+        float[] choice = scores.clone();
+        if (bias != null) for (int e = 0; e < n; e++) choice[e] += bias[e];
+        float[] groupScore = null;
+        if (r.method() == MoeRouting.Method.GROUP_LIMITED && r.groups() > 1) {
+            groupScore = new float[r.groups()];
+            for (int g = 0; g < r.groups(); g++) {
+                float[] members = Arrays.copyOfRange(choice, g * perGroup, (g + 1) * perGroup);
+                // noaux_tc ranks groups by their two best biased scores; V2's group-limited gate by the best one.
+                groupScore[g] = bias != null ? sumOfTop(members, 2) : sumOfTop(members, 1);
+            }
+            boolean[] keep = new boolean[r.groups()];
+            for (int g : topIndices(groupScore, r.topkGroups())) keep[g] = true;
+            for (int e = 0; e < n; e++) if (!keep[e / perGroup]) choice[e] = Float.NEGATIVE_INFINITY;
+        }
+        return new Choice(scores, choice, groupScore);
+    }
+
+    /**
+     * The smallest gap, over the tokens of {@code logits}, between the last chosen and the first unchosen score
+     * (of experts, and of groups under group limits): how far rounding may move a router's inputs before another
+     * expert is chosen. Tests use it to tell a real divergence from a near tie.
+     */
+    static float choiceMargin(CpuTensor logits, float[] bias, MoeRouting r) {
+        float margin = Float.POSITIVE_INFINITY;
+        for (int t = 0; t < logits.rows(); t++) {
+            Choice c = choice(logits, t, bias, r);
+            margin = Math.min(margin, cutGap(c.choice(), r.topK()));
+            if (c.groupScores() != null) margin = Math.min(margin, cutGap(c.groupScores(), r.topkGroups()));
+        }
+        return margin;
+    }
+
+    private static float cutGap(float[] v, int k) {
+        if (k >= v.length) return Float.POSITIVE_INFINITY;
+        int[] top = topIndices(v, k + 1);
+        return v[top[k - 1]] - v[top[k]];
     }
 
     private static float sumOfTop(float[] v, int k) {

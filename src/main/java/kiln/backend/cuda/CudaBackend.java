@@ -34,16 +34,18 @@ import java.util.Map;
 public final class CudaBackend implements Backend {
     /** Largest number of KV splits per decode token (see attention.cuh). */
     static final int MAX_SPLITS = 16;
-    /** MLA attention in bf16 on the tensor-core kernel; -Dkiln.cuda.mlaTc=false falls back to the generic one. */
     /** Prefill MoE per expert through cuBLASLt (see moeByExpert); -Dkiln.cuda.moeByExpert=false keeps Kiln's grouped GEMM. */
     static volatile boolean MOE_BY_EXPERT = !"false".equals(System.getProperty("kiln.cuda.moeByExpert"));
+    /** MLA attention in bf16 on the tensor-core kernel; -Dkiln.cuda.mlaTc=false falls back to the generic one. */
     static volatile boolean mlaTc = !"false".equals(System.getProperty("kiln.cuda.mlaTc"));
     /** MoE of 9..256 tokens on the tensor-core grouped kernel (moe_mma.cuh); -Dkiln.cuda.moeMma=false keeps the older paths. */
     static volatile boolean moeMma = !"false".equals(System.getProperty("kiln.cuda.moeMma"));
-    /** Decode GEMVs (linear, SwiGLU, experts, per-head matrices; up to 8 rows) on gemv2.cuh; -Dkiln.cuda.gemv2=false keeps gemv_*. */
     /** MLA decode with splits of >= 64 keys and cp.async queries (mla_attention_tc2); -Dkiln.cuda.mlaSplit64=false keeps >= 256. */
     static volatile boolean mlaSplit64 = !"false".equals(System.getProperty("kiln.cuda.mlaSplit64"));
+    /** Decode GEMVs (linear, SwiGLU, experts, per-head matrices; up to 8 rows) on gemv2.cuh; -Dkiln.cuda.gemv2=false keeps gemv_*. */
     static volatile boolean gemv2 = !"false".equals(System.getProperty("kiln.cuda.gemv2"));
+    /** Up to 8 tokens in bf16: routing and moe_align in one launch (moe_route_align); -Dkiln.cuda.routeAlign=false keeps two. */
+    static volatile boolean ROUTE_ALIGN = !"false".equals(System.getProperty("kiln.cuda.routeAlign"));
     private static final int ATT_G = 16, ATT_KT = 16, GEMM_TILE = 64;
     /** moe_mma.cuh: 4 warps per CTA, 16 output columns per warp. */
     private static final int MMA_THREADS = 128, MMA_COLS = 64;
@@ -446,6 +448,21 @@ public final class CudaBackend implements Backend {
         });
     }
 
+    /**
+     * Programmatic dependent launch on or off for later launches (Kernels; on by default on Hopper): benchmarks
+     * compare both in one process. Graphs captured earlier keep their edges: release and recapture them.
+     */
+    public void setProgrammaticLaunch(boolean on) {
+        device.call(() -> {
+            k().setPdl(on);
+            return null;
+        });
+    }
+
+    public boolean programmaticLaunch() {
+        return device.call(() -> k().pdl());
+    }
+
     /** Is per-op profiling on (-Dkiln.cuda.profile=true)? CUDA graphs are bypassed then. */
     public boolean profiling() {
         return profiler != null;
@@ -486,6 +503,7 @@ public final class CudaBackend implements Backend {
 
     private void norm(CudaTensor x, CudaTensor delta, CudaWeight w, float eps, CudaTensor out) {
         if (w.cols() != x.cols()) throw new IllegalArgumentException("rmsNorm: weight has " + w.cols() + " values for " + x.cols() + " columns");
+        if (x.cols() > 32 * 256) throw new IllegalArgumentException("rmsNorm over " + x.cols() + " columns exceeds the kernel's 8192");
         op(() -> (delta == null ? "rmsnorm " : "add_rmsnorm ") + x.cols() + " m=" + x.rows(), () -> k().fn("rmsnorm_" + act).ptr(x.ptr()).i64(x.ld()).ptr(delta == null ? 0 : delta.ptr()).i64(delta == null ? 0 : delta.ld())
                 .ptr(w.ptr()).f32(eps).ptr(out.ptr()).i64(out.ld()).i32(x.cols()).launch(x.rows(), 256));
     }
@@ -773,16 +791,34 @@ public final class CudaBackend implements Backend {
         return opCall(() -> "moe_route " + r.experts() + "e top" + r.topK() + " m=" + l.rows(), () -> {
             int tokens = l.rows(), topK = r.topK();
             long ids = scratch(4L * tokens * topK, "expert ids"), weights = scratch(4L * tokens * topK, "expert weights");
-            k().fn("moe_route_" + act).ptr(l.ptr()).i64(l.ld()).i32(r.experts()).i32(topK).i32(r.scoring() == MoeRouting.Scoring.SIGMOID ? 1 : 0)
-                    .ptr(bias == null ? 0 : bias.ptr()).i32(r.groups()).i32(r.topkGroups()).i32(r.method() == MoeRouting.Method.GROUP_LIMITED ? 1 : 0)
+            int scoring = r.scoring() == MoeRouting.Scoring.SIGMOID ? 1 : 0, limited = r.method() == MoeRouting.Method.GROUP_LIMITED ? 1 : 0;
+            if (precision == Precision.BFLOAT16 && tokens <= 8 && ROUTE_ALIGN) {
+                // decode: routing and the grouped GEMV's alignment (8-row tiles) in one single-block launch
+                CudaMoe.Alignment a = alignment(tokens * topK, r.experts(), 8);
+                k().fn("moe_route_align_" + act).ptr(l.ptr()).i64(l.ld()).i32(tokens).i32(r.experts()).i32(topK).i32(scoring)
+                        .ptr(bias == null ? 0 : bias.ptr()).i32(r.groups()).i32(r.topkGroups()).i32(limited).i32(r.normalize() ? 1 : 0)
+                        .f32(r.scalingFactor()).ptr(ids).ptr(weights).i32(a.tileRows()).ptr(a.perm()).ptr(a.inv()).ptr(a.tileExpert())
+                        .ptr(a.tileBegin()).ptr(a.tileEnd()).ptr(a.numTiles()).launch(1, 1024);
+                return new CudaMoe.Routing(this, tokens, topK, ids, weights, a);
+            }
+            k().fn("moe_route_" + act).ptr(l.ptr()).i64(l.ld()).i32(r.experts()).i32(topK).i32(scoring)
+                    .ptr(bias == null ? 0 : bias.ptr()).i32(r.groups()).i32(r.topkGroups()).i32(limited)
                     .i32(r.normalize() ? 1 : 0).f32(r.scalingFactor()).ptr(ids).ptr(weights).launch(tokens, 256);
-            return new CudaMoe.Routing(this, tokens, topK, ids, weights);
+            return new CudaMoe.Routing(this, tokens, topK, ids, weights, null);
         });
     }
 
     @Override
     public void moe(Tensor x, Routing routing, Experts experts, Tensor out) {
-        CudaTensor xt = check(x), ot = check(out);
+        moe(x, routing, experts, null, out);
+    }
+
+    @Override
+    public void moe(Tensor x, Routing routing, Experts experts, Tensor plus, Tensor out) {
+        CudaTensor xt = check(x), ot = check(out), pt = plus == null ? null : check(plus);
+        if (pt != null && (pt.rows() != ot.rows() || pt.cols() != ot.cols())) {
+            throw new IllegalArgumentException("moe: addend " + pt.rows() + "x" + pt.cols() + " for output " + ot.rows() + "x" + ot.cols());
+        }
         CudaMoe.Routing r = (CudaMoe.Routing) routing;
         CudaMoe.Experts e = (CudaMoe.Experts) experts;
         if (xt.cols() != e.hidden() || ot.cols() != e.hidden() || r.tokens() != xt.rows()) {
@@ -799,12 +835,14 @@ public final class CudaBackend implements Backend {
             boolean gemv = !mma && precision == Precision.BFLOAT16 && (e.dtype() == DType.BF16 || e.dtype() == DType.F8_E4M3)
                     && hidden % 8 == 0 && inter % 8 == 0 && xt.ld() % 8 == 0 && assignments <= 16 * e.count();
             int tileRows = gemv ? 8 : GEMM_TILE;
-            int maxTiles = Math.min(assignments, ceilDiv(assignments, tileRows) + e.count());
-            long perm = scratch(4L * assignments, "moe order"), inv = scratch(4L * assignments, "moe positions");
-            long tileExpert = scratch(4L * maxTiles, "moe tiles"), tileBegin = scratch(4L * maxTiles, "moe tiles"),
-                    tileEnd = scratch(4L * maxTiles, "moe tiles"), numTiles = scratch(4, "moe tile count");
-            k().fn("moe_align_k").ptr(r.ids()).i32(assignments).i32(e.count()).i32(tileRows).ptr(perm).ptr(inv).ptr(tileExpert).ptr(tileBegin)
-                    .ptr(tileEnd).ptr(numTiles).launch(1, 1024);
+            CudaMoe.Alignment a = r.aligned();
+            if (a == null || a.tileRows() != tileRows || a.experts() != e.count()) {
+                a = alignment(assignments, e.count(), tileRows);
+                k().fn("moe_align_k").ptr(r.ids()).i32(assignments).i32(e.count()).i32(tileRows).ptr(a.perm()).ptr(a.inv()).ptr(a.tileExpert())
+                        .ptr(a.tileBegin()).ptr(a.tileEnd()).ptr(a.numTiles()).launch(1, 1024);
+            }
+            int maxTiles = a.maxTiles();
+            long perm = a.perm(), inv = a.inv(), tileExpert = a.tileExpert(), tileBegin = a.tileBegin(), tileEnd = a.tileEnd(), numTiles = a.numTiles();
             if (mma) {
                 String w = e.dtype() == DType.BF16 ? "wbf16" : "wfp8";
                 CudaTensor g = newTensor(assignments, inter), y = newTensor(assignments, hidden);
@@ -815,14 +853,13 @@ public final class CudaBackend implements Backend {
                 k().fn("moe_mma_bf16_" + w).ptr(g.ptr()).i64(g.ld()).ptr(0).i32(1).ptr(e.down()).ptr(e.downScales()).i32(ceilDiv(inter, 128))
                         .i32(e.blockRows()).ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(y.ptr()).i64(y.ld()).i32(hidden).i32(inter)
                         .launch(ceilDiv(hidden, MMA_COLS), gridTiles, 1, MMA_THREADS, 0);
-                k().fn("moe_combine_" + act).ptr(y.ptr()).i64(y.ld()).ptr(inv).ptr(r.weights()).i32(topK).i32(hidden).ptr(ot.ptr()).i64(ot.ld())
-                        .launch(tokens, 256);
+                combine(y, inv, r, hidden, ot, pt);
                 arena.release(mark);
                 return;
             }
             if (!gemv && precision == Precision.BFLOAT16 && lt != null && MOE_BY_EXPERT && !k().capturing && !batch().isDecode()
                     && (e.dtype() == DType.BF16 || e.dtype() == DType.F8_E4M3)) {
-                moeByExpert(xt, r, e, ot, perm, inv);
+                moeByExpert(xt, r, e, ot, pt, perm, inv);
                 arena.release(mark);
                 return;
             }
@@ -857,10 +894,22 @@ public final class CudaBackend implements Backend {
             k().fn(name).ptr(g.ptr()).i64(g.ld()).ptr(0).i32(1).ptr(e.down()).ptr(e.downScales()).i32(scaleColsInter).i32(e.blockRows())
                     .ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(y.ptr()).i64(y.ld()).i32(hidden).i32(inter)
                     .launch(ceilDiv(hidden, perBlock), maxTiles, 1, 256, 0);
-            k().fn("moe_combine_" + act).ptr(y.ptr()).i64(y.ld()).ptr(inv).ptr(r.weights()).i32(topK).i32(hidden).ptr(ot.ptr()).i64(ot.ld())
-                    .launch(tokens, 256);
+            combine(y, inv, r, hidden, ot, pt);
             arena.release(mark);
         });
+    }
+
+    /** Scratch for moe_align's outputs: {@code assignments} (token, choice) pairs into tiles of {@code tileRows}. */
+    private CudaMoe.Alignment alignment(int assignments, int experts, int tileRows) {
+        int maxTiles = Math.min(assignments, ceilDiv(assignments, tileRows) + experts);
+        return new CudaMoe.Alignment(experts, tileRows, maxTiles, scratch(4L * assignments, "moe order"), scratch(4L * assignments, "moe positions"),
+                scratch(4L * maxTiles, "moe tiles"), scratch(4L * maxTiles, "moe tiles"), scratch(4L * maxTiles, "moe tiles"), scratch(4, "moe tile count"));
+    }
+
+    /** out[t] = the routing-weighted sum of the expert rows y (+ plus[t]). */
+    private void combine(CudaTensor y, long inv, CudaMoe.Routing r, int hidden, CudaTensor out, CudaTensor plus) {
+        k().fn("moe_combine_" + act).ptr(y.ptr()).i64(y.ld()).ptr(inv).ptr(r.weights()).i32(r.topK()).i32(hidden).ptr(out.ptr()).i64(out.ld())
+                .ptr(plus == null ? 0 : plus.ptr()).i64(plus == null ? 0 : plus.ld()).launch(r.tokens(), 256);
     }
 
     /**
@@ -892,7 +941,7 @@ public final class CudaBackend implements Backend {
      * GEMM wants aligned M): the padding rows read the next expert's inputs and write into the next expert's
      * outputs before that expert overwrites them, experts running in ascending order; the buffers have 16 spare rows.
      */
-    private void moeByExpert(CudaTensor x, CudaMoe.Routing r, CudaMoe.Experts e, CudaTensor out, long perm, long inv) {
+    private void moeByExpert(CudaTensor x, CudaMoe.Routing r, CudaMoe.Experts e, CudaTensor out, CudaTensor plus, long perm, long inv) {
         int topK = r.topK(), assignments = r.tokens() * topK, hidden = e.hidden(), inter = e.inter();
         int[] ids = downloadInts(r.ids(), assignments);
         int[] count = new int[e.count()];
@@ -922,8 +971,7 @@ public final class CudaBackend implements Backend {
                 k().fn("silu_mul_" + act).ptr(g.ptr()).i64(g.ld()).ptr(u.ptr()).i64(u.ld()).ptr(g.ptr()).i64(g.ld()).i32(inter).launch(assignments, 256);
             }
         }
-        k().fn("moe_combine_" + act).ptr(y.ptr()).i64(y.ld()).ptr(inv).ptr(r.weights()).i32(topK).i32(hidden).ptr(out.ptr()).i64(out.ld())
-                .launch(r.tokens(), 256);
+        combine(y, inv, r, hidden, out, plus);
     }
 
     @Override

@@ -14,11 +14,18 @@ final class CudaMoe {
     record Experts(int count, DType dtype, int inter, int hidden, long gate, long up, long down, long gateScales,
                    long upScales, long downScales, int blockRows, CudaWeight[] weights) implements Backend.Experts {}
 
-    /** ids [tokens * topK] int32 and weights [tokens * topK] float32 in the activation arena. */
-    record Routing(CudaBackend backend, int tokens, int topK, long ids, long weights) implements Backend.Routing {
+    /**
+     * ids [tokens * topK] int32 and weights [tokens * topK] float32 in the activation arena; {@code aligned}: the
+     * expert-sorted order and tile table moe_align would make, when the router already made it (decode batches).
+     */
+    record Routing(CudaBackend backend, int tokens, int topK, long ids, long weights, Alignment aligned) implements Backend.Routing {
         @Override
         public int[] expertIds() {
             return backend.downloadInts(ids, tokens * topK);
         }
     }
+
+    /** moe_align's outputs (CudaBackend.moe): order, positions, and tiles of {@code tileRows} rows of one expert. */
+    record Alignment(int experts, int tileRows, int maxTiles, long perm, long inv, long tileExpert, long tileBegin, long tileEnd,
+                     long numTiles) {}
 }

@@ -70,6 +70,7 @@ final class Driver {
         static final MethodHandle moduleGetFunction = fn("cuModuleGetFunction", PTR, PTR, PTR);
         static final MethodHandle funcSetAttribute = fn("cuFuncSetAttribute", PTR, INT, INT);
         static final MethodHandle launchKernel = fn("cuLaunchKernel", PTR, INT, INT, INT, INT, INT, INT, INT, PTR, PTR, PTR);
+        static final MethodHandle launchKernelEx = fn("cuLaunchKernelEx", PTR, PTR, PTR, PTR);
         static final MethodHandle streamCreate = fn("cuStreamCreate", PTR, INT);
         static final MethodHandle streamSynchronize = fn("cuStreamSynchronize", PTR);
         static final MethodHandle streamDestroy = fn("cuStreamDestroy_v2", PTR);
@@ -357,6 +358,21 @@ final class Driver {
             return (int) H.launchKernel.invokeExact(fn, gx, gy, gz, bx, by, bz, smem, stream, params, MemorySegment.NULL);
         } catch (Throwable t) {
             throw rethrow(t, "cuLaunchKernel");
+        }
+    }
+
+    /** CUlaunchConfig (cuda.h): grid x/y/z, block x/y/z, shared bytes, pad, stream, attribute array, count. */
+    static final long LAUNCH_CONFIG_BYTES = 56;
+    /** CUlaunchAttribute: a 4-byte id padded to 8, then a 64-byte value union. */
+    static final long LAUNCH_ATTRIBUTE_BYTES = 72;
+    static final int LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
+
+    /** cuLaunchKernelEx with a config filled by the caller (see {@link #LAUNCH_CONFIG_BYTES}). */
+    static int launchEx(MemorySegment config, MemorySegment fn, MemorySegment params) {
+        try {
+            return (int) H.launchKernelEx.invokeExact(config, fn, params, MemorySegment.NULL);
+        } catch (Throwable t) {
+            throw rethrow(t, "cuLaunchKernelEx");
         }
     }
 

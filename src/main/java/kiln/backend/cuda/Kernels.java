@@ -13,6 +13,11 @@ import java.util.Map;
  * device, and the launcher. Argument values go into one reusable native buffer whose pointer array is fixed,
  * so a launch allocates nothing; only the device's owner thread launches.
  *
+ * <p>On Hopper, kernels are launched with programmatic dependent launch (PDL): a kernel may be scheduled while
+ * its predecessor in the stream still runs, and every Kiln kernel starts with {@code griddepcontrol.wait}
+ * (common.cuh, KILN_ENTRY) before it touches memory, so the overlap hides launch latency and the ramp of each
+ * short decode kernel without changing results. {@code -Dkiln.cuda.pdl=false} launches plainly.
+ *
  * <p>With {@code -Dkiln.cuda.sync=true} every launch is followed by a stream synchronisation, so an illegal
  * address or a trap is reported against the kernel that caused it (the device harness runs tests that way).
  */
@@ -20,6 +25,7 @@ final class Kernels implements AutoCloseable {
     static final String RESOURCE = "/kiln/cuda/kernels.fatbin";
     private static final int MAX_ARGS = 40;
     static final boolean SYNC_EACH_LAUNCH = Boolean.getBoolean("kiln.cuda.sync");
+    static final boolean PDL = Boolean.parseBoolean(System.getProperty("kiln.cuda.pdl", "true"));
 
     private final CudaDevice device;
     private final Arena arena = Arena.ofShared();
@@ -27,6 +33,10 @@ final class Kernels implements AutoCloseable {
     private final Map<String, MemorySegment> functions = new HashMap<>();
     private final Map<String, Integer> sharedLimit = new HashMap<>();
     private final MemorySegment params, values;
+    /** A CUlaunchConfig with one attribute (programmatic stream serialization), or null without PDL. */
+    private final MemorySegment launchConfig;
+    /** PDL in use (benchmarks compare both; graphs captured before a change keep what they were captured with). */
+    private boolean pdlOn;
     private MemorySegment fn;
     private String fnName;
     private int n;
@@ -54,6 +64,25 @@ final class Kernels implements AutoCloseable {
         params = arena.allocate(8L * MAX_ARGS, 8);
         values = arena.allocate(8L * MAX_ARGS, 8);
         for (int i = 0; i < MAX_ARGS; i++) params.setAtIndex(ValueLayout.ADDRESS, i, values.asSlice(8L * i, 8));
+        if (PDL && device.ccMajor >= 9) {
+            launchConfig = arena.allocate(Driver.LAUNCH_CONFIG_BYTES + Driver.LAUNCH_ATTRIBUTE_BYTES, 8);
+            MemorySegment attr = launchConfig.asSlice(Driver.LAUNCH_CONFIG_BYTES);
+            attr.set(ValueLayout.JAVA_INT, 0, Driver.LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
+            attr.set(ValueLayout.JAVA_INT, 8, 1);
+            launchConfig.set(ValueLayout.ADDRESS, 40, attr);
+            launchConfig.set(ValueLayout.JAVA_INT, 48, 1);
+            pdlOn = true;
+        } else {
+            launchConfig = null;
+        }
+    }
+
+    boolean pdl() {
+        return pdlOn;
+    }
+
+    void setPdl(boolean on) {
+        pdlOn = on && launchConfig != null;
     }
 
     private MemorySegment function(String name) {
@@ -107,9 +136,23 @@ final class Kernels implements AutoCloseable {
                 sharedLimit.put(fnName, sharedBytes);
             }
         }
-        int rc = Driver.launch(fn, gx, gy, gz, block, 1, 1, sharedBytes, device.stream(), params);
+        int rc;
+        if (pdlOn) {
+            MemorySegment c = launchConfig;
+            c.set(ValueLayout.JAVA_INT, 0, gx);
+            c.set(ValueLayout.JAVA_INT, 4, gy);
+            c.set(ValueLayout.JAVA_INT, 8, gz);
+            c.set(ValueLayout.JAVA_INT, 12, block);
+            c.set(ValueLayout.JAVA_INT, 16, 1);
+            c.set(ValueLayout.JAVA_INT, 20, 1);
+            c.set(ValueLayout.JAVA_INT, 24, sharedBytes);
+            c.set(ValueLayout.ADDRESS, 32, device.stream());
+            rc = Driver.launchEx(c, fn, params);
+        } else {
+            rc = Driver.launch(fn, gx, gy, gz, block, 1, 1, sharedBytes, device.stream(), params);
+        }
         if (rc != 0) {
-            throw new CudaException("cuLaunchKernel(" + fnName + ", grid " + gx + "x" + gy + "x" + gz + ", block " + block
+            throw new CudaException((pdlOn ? "cuLaunchKernelEx(" : "cuLaunchKernel(") + "" + fnName + ", grid " + gx + "x" + gy + "x" + gz + ", block " + block
                     + ", " + sharedBytes + " B shared) failed: " + Driver.describe(rc));
         }
         if (SYNC_EACH_LAUNCH && !capturing) Driver.synchronize(device.stream(), "kernel " + fnName + " (grid " + gx + "x" + gy + "x" + gz + ")");

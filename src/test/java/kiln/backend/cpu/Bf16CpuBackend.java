@@ -206,8 +206,19 @@ public final class Bf16CpuBackend implements Backend {
         round(out.tensor());
     }
 
+    /** The smallest router choice margin since the last {@link #takeRouterMargin} (CpuMoe.choiceMargin). */
+    private float routerMargin = Float.POSITIVE_INFINITY;
+
+    public float takeRouterMargin() {
+        float m = routerMargin;
+        routerMargin = Float.POSITIVE_INFINITY;
+        return m;
+    }
+
     @Override
     public Routing route(Tensor routerLogits, Weight scoreBias, MoeRouting routing) {
+        float[] bias = scoreBias == null ? null : CpuBackend.weightValues(scoreBias);
+        routerMargin = Math.min(routerMargin, CpuMoe.choiceMargin((CpuTensor) routerLogits, bias, routing));
         return cpu.route(routerLogits, scoreBias, routing);
     }
 

@@ -121,7 +121,10 @@ public final class CudaBench {
                 int layers = r1LayersThatFit(base, g.device().memInfo()[0]);
                 c = ModelConfig.load(path, "{\"num_hidden_layers\": " + layers + "}");
             }
-            String tag = (which.equals("v2") ? "v2-lite bf16" : which.equals("r1") ? "r1 fp8 " + c.numLayers() + "L" : path.getFileName().toString())
+            Integer cut = Integer.getInteger("kiln.bench.layers");  // e.g. a short model for a profiler run
+            if (cut != null && cut < c.numLayers()) c = ModelConfig.load(path, "{\"num_hidden_layers\": " + cut + "}");
+            String tag = (which.equals("v2") ? "v2-lite bf16" + (c.numLayers() < base.numLayers() ? " " + c.numLayers() + "L" : "")
+                    : which.equals("r1") ? "r1 fp8 " + c.numLayers() + "L" : path.getFileName().toString())
                     + System.getProperty("kiln.bench.tag", "");  // e.g. " p2" for a baseline run with the phase-3 switches off
             long t0 = System.nanoTime();
             try (Model m = Models.load(c, path, Models.LoadFormat.DUMMY, g)) {
@@ -201,7 +204,7 @@ public final class CudaBench {
                 for (int i = 0; i < 2; i++) runner.forward(batch, cache);
                 g.device().synchronize();
                 g.profileReset();
-                int steps = 10;
+                int steps = Integer.getInteger("kiln.bench.steps", 10);
                 long t0 = System.nanoTime();
                 for (int i = 0; i < steps; i++) runner.forward(batch, cache);
                 g.device().synchronize();
@@ -209,6 +212,19 @@ public final class CudaBench {
                 String mode = g.profiling() ? " profiled" : " graph";
                 record("decode", tag + mode, "bs " + b + " ctx " + CTX, ms, bytes, 0, "\"batch\":" + b + ",\"tok_s\":" + String.format(Locale.ROOT, "%.1f", b * 1000 / ms));
                 System.out.print(g.profileTable("decode " + tag + " bs " + b + " ctx " + CTX + " (eager, events around every op)", steps, ms));
+                if (Boolean.getBoolean("kiln.bench.pdlCompare") && g.programmaticLaunch() && !g.profiling()) {
+                    // the same graphs captured without programmatic dependent launch, same process and weights
+                    g.setProgrammaticLaunch(false);
+                    runner.releaseGraphs();
+                    for (int i = 0; i < 2; i++) runner.forward(batch, cache);
+                    g.device().synchronize();
+                    long p0 = System.nanoTime();
+                    for (int i = 0; i < steps; i++) runner.forward(batch, cache);
+                    g.device().synchronize();
+                    record("decode", tag + " nopdl graph", "bs " + b + " ctx " + CTX, (System.nanoTime() - p0) / 1e6 / steps, bytes, 0, "\"batch\":" + b);
+                    g.setProgrammaticLaunch(true);
+                    runner.releaseGraphs();
+                }
                 if ((b == 1 || b == 64) && !g.profiling()) {
                     g.device().call(() -> m.forward(batch, cache));
                     g.device().synchronize();

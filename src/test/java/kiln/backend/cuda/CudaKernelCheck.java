@@ -793,8 +793,12 @@ public final class CudaKernelCheck {
 
     /**
      * Greedy generation from the fixtures' checkpoints on the GPU against the CPU with bf16 simulated: identical
-     * ids up to the first step whose top-two margin in the simulation is under 0.1 (there either may win).
+     * ids up to the first step where the simulation is near a tie, either in its top-two logits (under 0.1) or in
+     * a router's choice (the last chosen expert or group within ROUTER_TIE of the first unchosen one: bf16
+     * rounding of the router's input may pick the other, and the random tiny MoE fixtures have such near ties).
      */
+    private static final float ROUTER_TIE = 0.02f;
+
     private void generateVsSim(Backend g, double tol) {
         for (String f : List.of("deepseek-v3-tiny-fp8", "deepseek-v3-tiny", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny")) {
             Path dir = Path.of("testdata", "fixtures", f);
@@ -802,9 +806,12 @@ public final class CudaKernelCheck {
             boolean fp8 = g instanceof CudaBackend cb && cb.fp8LtActive();
             int[][] ids = new int[2][12];
             float[] margins = new float[12];
+            boolean[] routerTie = new boolean[12];
             int b = 0;
-            for (Backend backend : List.of(new Bf16CpuBackend(fp8), g)) {
+            Bf16CpuBackend sim = new Bf16CpuBackend(fp8);
+            for (Backend backend : List.of(sim, g)) {
                 try (Model m = Models.load(dir, Models.LoadFormat.AUTO, backend); var gen = new SimpleGenerator(m, 64)) {
+                    sim.takeRouterMargin();
                     var s = gen.start(new int[]{5, 6, 7, 8, 9});
                     int vocab = m.config().vocabSize();
                     for (int i = 0; i < 12; i++) {
@@ -816,6 +823,8 @@ public final class CudaKernelCheck {
                                 if (v > first) { second = first; first = v; } else if (v > second) second = v;
                             }
                             margins[i] = first - second;
+                            // the prompt's prefill counts towards the first step
+                            routerTie[i] = sim.takeRouterMargin() < ROUTER_TIE;
                         }
                         gen.append(s, ids[b][i]);
                     }
@@ -825,10 +834,12 @@ public final class CudaKernelCheck {
             int same = 0;
             while (same < 12 && ids[0][same] == ids[1][same]) same++;
             int trusted = 0;
-            while (trusted < 12 && margins[trusted] >= 0.1f) trusted++;
-            boolean pass = same >= Math.min(12, trusted + 1);
+            while (trusted < 12 && margins[trusted] >= 0.1f && !routerTie[trusted]) trusted++;
+            // a tie at step i may change token i itself (logits) or, through the routers, token i already
+            boolean pass = same >= Math.min(12, trusted);
             results.add(new Result("generate vs bf16 sim", precisionTag, f + ", 12 greedy", 12 - same, 0, 0, pass,
-                    same == 12 ? "all 12 ids equal" : "equal for " + same + ", low margin from step " + (trusted + 1) + ": sim " + Arrays.toString(ids[0])
+                    same == 12 ? "all 12 ids equal" : "equal for " + same + ", near tie (" + (trusted < 12 && routerTie[trusted] ? "router" : "logits")
+                            + ") from step " + (trusted + 1) + ": sim " + Arrays.toString(ids[0])
                             + " gpu " + Arrays.toString(ids[1])));
         }
     }
