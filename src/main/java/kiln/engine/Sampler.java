@@ -135,6 +135,10 @@ final class Sampler {
         }
     }
 
+    /**
+     * Lowest index among equal maxima, as Backend.argmax (the CPU's is this loop; the CUDA kernel agrees). Only a
+     * NaN at index 0 differs: here nothing beats it, the kernel skips NaNs (a forward that makes NaNs is wrong anyway).
+     */
     static int argmax(float[] row, int off, int vocab) {
         int best = 0;
         for (int i = 1; i < vocab; i++) if (row[off + i] > row[off + best]) best = i;
