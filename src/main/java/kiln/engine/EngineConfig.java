@@ -3,10 +3,16 @@ package kiln.engine;
 /**
  * Scheduler and memory settings (SGLang's server arguments of the same names). A value of 0 (or -1 where noted)
  * means "derive it": the KV pool from {@code memFractionStatic}, the context from the model config.
+ * {@code deviceSampling} lets steps whose rows need nothing beyond temperature / top-k / top-p sample on the
+ * backend (only token ids leave the device); off, every step downloads its logits and samples on the host. Its
+ * default comes from the system property {@value #DEVICE_SAMPLING_PROPERTY} (true unless set to false).
  */
 public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chunkedPrefillSize, int maxPrefillTokens,
                            int maxRunningRequests, SchedulePolicy schedulePolicy, double scheduleConservativeness,
-                           boolean disableRadixCache, boolean enableMixedChunk, int contextLength, int maxQueuedRequests) {
+                           boolean disableRadixCache, boolean enableMixedChunk, int contextLength, int maxQueuedRequests,
+                           boolean deviceSampling) {
+
+    public static final String DEVICE_SAMPLING_PROPERTY = "kiln.engine.deviceSampling";
 
     public enum SchedulePolicy {
         /** First come, first served. */
@@ -16,7 +22,8 @@ public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chu
     }
 
     public static EngineConfig defaults() {
-        return new EngineConfig(0, 0, 8192, 16384, 256, SchedulePolicy.FCFS, 1.0, false, false, 0, 4096);
+        return new EngineConfig(0, 0, 8192, 16384, 256, SchedulePolicy.FCFS, 1.0, false, false, 0, 4096,
+                !"false".equalsIgnoreCase(System.getProperty(DEVICE_SAMPLING_PROPERTY, "true").strip()));
     }
 
     public EngineConfig withMaxTotalTokens(int v) {
@@ -63,6 +70,10 @@ public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chu
         return edit(b -> b.maxQueuedRequests = v);
     }
 
+    public EngineConfig withDeviceSampling(boolean enabled) {
+        return edit(b -> b.deviceSampling = enabled);
+    }
+
     /** A copy with some fields changed: records have no withers, so the copies go through one mutable form. */
     private EngineConfig edit(java.util.function.Consumer<Fields> change) {
         Fields f = new Fields(this);
@@ -74,7 +85,7 @@ public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chu
         int maxTotalTokens, chunkedPrefillSize, maxPrefillTokens, maxRunningRequests, contextLength, maxQueuedRequests;
         double memFractionStatic, scheduleConservativeness;
         SchedulePolicy schedulePolicy;
-        boolean disableRadixCache, enableMixedChunk;
+        boolean disableRadixCache, enableMixedChunk, deviceSampling;
 
         Fields(EngineConfig c) {
             maxTotalTokens = c.maxTotalTokens;
@@ -88,12 +99,13 @@ public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chu
             enableMixedChunk = c.enableMixedChunk;
             contextLength = c.contextLength;
             maxQueuedRequests = c.maxQueuedRequests;
+            deviceSampling = c.deviceSampling;
         }
 
         EngineConfig build() {
             return new EngineConfig(maxTotalTokens, memFractionStatic, chunkedPrefillSize, maxPrefillTokens,
                     maxRunningRequests, schedulePolicy, scheduleConservativeness, disableRadixCache, enableMixedChunk,
-                    contextLength, maxQueuedRequests);
+                    contextLength, maxQueuedRequests, deviceSampling);
         }
     }
 }

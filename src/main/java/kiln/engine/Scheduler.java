@@ -1,8 +1,10 @@
 package kiln.engine;
 
 import kiln.Log;
+import kiln.backend.Backend;
 import kiln.backend.ForwardBatch;
 import kiln.backend.KvCache;
+import kiln.backend.Tensor;
 import kiln.model.Model;
 import kiln.tokenizer.Tokenizer;
 
@@ -68,7 +70,7 @@ final class Scheduler implements Runnable {
     private boolean shuttingDown;
 
     private long promptTokensTotal, generationTokensTotal, cachedPromptTokensTotal, retractedTotal;
-    private long decodeSteps, decodeStepNanos, decodeStepSequences;
+    private long decodeSteps, decodeStepNanos, decodeStepSequences, deviceSampledSteps, hostSampledSteps;
     private final Map<String, Long> finishedByReason = new LinkedHashMap<>();
     private volatile EngineStats stats;
 
@@ -172,7 +174,8 @@ final class Scheduler implements Runnable {
             }
         } catch (RuntimeException e) {
             Log.warn("forward failed, aborting its %d sequences: %s", entries.size(), e);
-            for (Entry en : entries) finish(en.seq(), Output.FinishReason.abort("internal error: " + e.getMessage()), null);
+            // by request, so that n-siblings forked in this step end too
+            for (Entry en : entries) abort(en.seq().request.id(), "internal error: " + e.getMessage());
         }
     }
 
@@ -322,7 +325,14 @@ final class Scheduler implements Runnable {
             if (e.samples()) rows.add(e.start() + e.fed() - 1);
         }
         int[] logitRows = rows.stream().mapToInt(Integer::intValue).toArray();
-        float[] logits = model.backend().download(model.forward(new ForwardBatch(tokens, positions, seqs, logitRows), cache));
+        Tensor out = model.forward(new ForwardBatch(tokens, positions, seqs, logitRows), cache);
+        // a step that samples nothing still downloads its (usually empty) logits: that is where the host waits for the forward
+        boolean samples = entries.stream().anyMatch(e -> e.samples() && e.seq().params().maxNewTokens() > 0);
+        boolean onDevice = samples && config.deviceSampling() && entries.stream().allMatch(this::deviceCanServe);
+        float[] logits = onDevice ? null : model.backend().download(out);
+        if (onDevice) deviceSampledSteps++;
+        else if (logitRows.length > 0) hostSampledSteps++;
+        List<Draw> draws = new ArrayList<>();
         int row = 0;
         for (Entry e : entries) {
             Sequence s = e.seq();
@@ -331,8 +341,76 @@ final class Scheduler implements Runnable {
             }
             s.computed += e.fed();
             if (e.prefill()) cacheUnfinished(s);
-            if (e.samples()) sample(s, logits, row++ * vocab);
+            if (!e.samples()) continue;
+            int r = row++;
+            if (s.params().maxNewTokens() == 0) finish(s, Output.FinishReason.length(), null);
+            else for (Sequence q : withForkedSiblings(s)) draws.add(new Draw(q, r));
         }
+        int[] ids = onDevice ? sampleOnDevice(out, draws) : null;
+        for (int i = 0; i < draws.size(); i++) {
+            Draw d = draws.get(i);
+            Sequence q = d.seq();
+            SamplingParams p = q.params();
+            int off = d.row() * vocab;
+            int token = onDevice ? ids[i] : Sampler.sample(logits, off, vocab, p, q.rng, q.outputCounts,
+                    p.repetitionPenalty() != 1f ? q.allTokens() : new int[0], bannedNow(q));
+            accept(q, token, p.returnLogprob() ? Sampler.logprob(logits, off, vocab, token, p.topLogprobsNum()) : null);
+        }
+    }
+
+    /** One sample to draw this step: the sequence (its params and random stream) and its row of the forward's logits. */
+    private record Draw(Sequence seq, int row) {}
+
+    /**
+     * Whether this entry's rows can be sampled by {@link kiln.backend.Backend#sample}, which knows temperature,
+     * top-k and top-p only. Anything else Sampler does needs the logits on the host: prompt or output logprobs
+     * (top_logprobs comes with return_logprob), repetition / frequency / presence penalties, tokens banned before
+     * min_new_tokens, min_p. A row that does not sample (mid-prompt chunk, max_new_tokens 0) needs nothing.
+     *
+     * <p>The choice is per step, all or nothing: one row that needs the host downloads the whole step's logits
+     * (what every step did before), the others are then sampled on the host too, with the same math and the same
+     * draw from their streams. Splitting a step (gatherRows for each side, two index maps) would save the download
+     * only in mixed batches, while the common serving batch (plain temperature / top-p / top-k or greedy) stays on
+     * the device either way.
+     */
+    private boolean deviceCanServe(Entry e) {
+        if (e.promptLogprobPositions().length > 0) return false;
+        if (!e.samples()) return true;
+        Sequence s = e.seq();
+        SamplingParams p = s.params();
+        return p.maxNewTokens() == 0 || !p.returnLogprob() && p.repetitionPenalty() == 1f && p.frequencyPenalty() == 0f
+                && p.presencePenalty() == 0f && p.minP() == 0f && bannedNow(s).length == 0;
+    }
+
+    /**
+     * Every draw's token, sampled by the backend on the forward's logits: argmax when all are greedy, else one
+     * {@code sample} call with each non-greedy row's uniform drawn from its own stream, as Sampler draws it.
+     * top_k 1 goes as greedy (temperature 0): Sampler treats it so, while Backend.sample would keep tokens tied
+     * with the best and pick among them.
+     */
+    private int[] sampleOnDevice(Tensor logits, List<Draw> draws) {
+        Backend backend = model.backend();
+        int n = draws.size();
+        if (n == 0) return new int[0];
+        int[] rows = new int[n];
+        boolean same = n == logits.rows();
+        for (int i = 0; i < n; i++) same &= (rows[i] = draws.get(i).row()) == i;
+        // n-siblings share their parent's row, and rows of max_new_tokens 0 are not sampled
+        Tensor t = same ? logits : backend.gatherRows(logits, rows);
+        if (draws.stream().allMatch(d -> d.seq().params().isGreedy())) return backend.argmax(t);
+        float[] temperature = new float[n], topP = new float[n], uniform = new float[n];
+        int[] topK = new int[n];
+        for (int i = 0; i < n; i++) {
+            Sequence q = draws.get(i).seq();
+            SamplingParams p = q.params();
+            topP[i] = 1f;
+            if (p.isGreedy()) continue;
+            temperature[i] = p.temperature();
+            topK[i] = Math.max(p.topK(), 0);
+            topP[i] = p.topP();
+            uniform[i] = Sampler.uniform(q.rng);
+        }
+        return backend.sample(t, temperature, topK, topP, uniform);
     }
 
     /** After a prefill step, the computed prompt goes into the tree so others (and n-siblings) can share it. */
@@ -347,11 +425,8 @@ final class Scheduler implements Runnable {
         s.treeOwned = m.length();
     }
 
-    private void sample(Sequence s, float[] logits, int off) {
-        if (s.params().maxNewTokens() == 0) {
-            finish(s, Output.FinishReason.length(), null);
-            return;
-        }
+    /** The sequence and, on its first sample with the radix cache on, its n-siblings forked from its prefill. */
+    private List<Sequence> withForkedSiblings(Sequence s) {
         List<Sequence> samplers = new ArrayList<>(List.of(s));
         for (; s.pendingSiblings > 0; s.pendingSiblings--) {
             Sequence sib = newSequence(s.request, s.request.params().n() - s.pendingSiblings, s.baseSeed);
@@ -365,20 +440,24 @@ final class Scheduler implements Runnable {
             sequences.get(s.request.id()).add(sib);
             samplers.add(sib);
         }
-        for (Sequence q : samplers) {
-            SamplingParams p = q.params();
-            int[] banned = q.outputLength() < p.minNewTokens() ? bannedBeforeMin(p) : new int[0];
-            int token = Sampler.sample(logits, off, vocab, p, q.rng, q.outputCounts, p.repetitionPenalty() != 1f ? q.allTokens() : new int[0], banned);
-            Output.TokenLogprob lp = p.returnLogprob() ? Sampler.logprob(logits, off, vocab, token, p.topLogprobsNum()) : null;
-            q.append(token);
-            generationTokensTotal++;
-            Output.FinishReason reason = finishReason(q, token);
-            // a stop token ends the text without appearing in it; otherwise the token's text may meet a stop string
-            String text = q.text == null || reason != null && reason.matched() instanceof Integer ? "" : q.text.add(token);
-            if (reason == null && q.text != null && q.text.matchedStop() != null) reason = Output.FinishReason.stop(q.text.matchedStop());
-            if (reason != null) finish(q, reason, new Emitted(token, lp, text));
-            else emit(q, new Emitted(token, lp, text), null);
-        }
+        return samplers;
+    }
+
+    /** Appends a sampled token, then streams it or ends the sample (stop token, stop string, length). */
+    private void accept(Sequence q, int token, Output.TokenLogprob lp) {
+        q.append(token);
+        generationTokensTotal++;
+        Output.FinishReason reason = finishReason(q, token);
+        // a stop token ends the text without appearing in it; otherwise the token's text may meet a stop string
+        String text = q.text == null || reason != null && reason.matched() instanceof Integer ? "" : q.text.add(token);
+        if (reason == null && q.text != null && q.text.matchedStop() != null) reason = Output.FinishReason.stop(q.text.matchedStop());
+        if (reason != null) finish(q, reason, new Emitted(token, lp, text));
+        else emit(q, new Emitted(token, lp, text), null);
+    }
+
+    /** EOS and stop tokens while the sample is shorter than min_new_tokens. */
+    private int[] bannedNow(Sequence q) {
+        return q.outputLength() < q.params().minNewTokens() ? bannedBeforeMin(q.params()) : new int[0];
     }
 
     private int[] bannedBeforeMin(SamplingParams p) {
@@ -498,6 +577,7 @@ final class Scheduler implements Runnable {
         int used = pool.capacity() - pool.available() - radix.evictableTokens();
         stats = new EngineStats(running.size(), waiting.size(), used, radix.cachedTokens(), pool.capacity(),
                 promptTokensTotal, generationTokensTotal, cachedPromptTokensTotal, Map.copyOf(finishedByReason),
-                retractedTotal, newTokenRatio, decodeSteps, decodeStepNanos, decodeStepSequences);
+                retractedTotal, newTokenRatio, decodeSteps, decodeStepNanos, decodeStepSequences,
+                deviceSampledSteps, hostSampledSteps);
     }
 }

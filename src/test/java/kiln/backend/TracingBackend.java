@@ -11,6 +11,10 @@ import java.util.List;
  * ({@link #compare}). Ops are labelled with the decoder layer they belong to: the layer count follows the
  * hidden-width norms the decoder runs (two per layer, then the final one). For small models only: every output
  * crosses the bus.
+ *
+ * <p>It also records the shape of every {@link #download} its callers make (whether tracing is on or off; its own
+ * recording downloads from the inner backend and is not counted), so a test can tell whether the engine brought
+ * a step's logits to the host.
  */
 public final class TracingBackend implements Backend {
     /** One op's output: its position in the forward, layer (-1 before the first, L after the last), name and values. */
@@ -18,6 +22,7 @@ public final class TracingBackend implements Backend {
 
     private final Backend inner;
     private final List<Entry> entries = new ArrayList<>();
+    private final List<String> downloads = new ArrayList<>();
     private int hidden = -1, hiddenNorms, layers = Integer.MAX_VALUE;
     private boolean on = true;
 
@@ -40,6 +45,15 @@ public final class TracingBackend implements Backend {
 
     public void clear() {
         entries.clear();
+    }
+
+    /** "rows x cols" of each download made through this decorator, oldest first (a copy; safe from any thread). */
+    public synchronized List<String> downloads() {
+        return List.copyOf(downloads);
+    }
+
+    public synchronized void clearDownloads() {
+        downloads.clear();
     }
 
     private void record(String op, Tensor t) {
@@ -218,6 +232,9 @@ public final class TracingBackend implements Backend {
 
     @Override
     public float[] download(Tensor t) {
+        synchronized (this) {
+            downloads.add(t.rows() + "x" + t.cols());
+        }
         return inner.download(t);
     }
 

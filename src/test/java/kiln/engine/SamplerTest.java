@@ -1,11 +1,14 @@
 package kiln.engine;
 
+import kiln.backend.Tensor;
+import kiln.backend.cpu.CpuBackend;
 import org.junit.jupiter.api.Test;
 
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Random;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -87,6 +90,38 @@ class SamplerTest {
             ones += Sampler.sample(logits, 0, 2, SamplingParams.builder().temperature(0.5f).build(), rng, Map.of(), NONE, NONE);
         }
         assertEquals(1 / (1 + Math.exp(2)), ones / 20000.0, 0.015);
+    }
+
+    /**
+     * The host draw is Backend.sample's definition (the CPU backend runs the interface's reference version): same
+     * token for the same uniform, with ties at the top-k and top-p cuts, cuts beyond the tokens sorted first (top_k
+     * larger than them, top_p next to 1), flat and peaked rows. This is what lets the scheduler move plain rows to
+     * the device without changing a seeded request's tokens.
+     */
+    @Test
+    void hostDrawIsBackendSampleForTheSameUniform() {
+        int rows = 400, vocab = 300;
+        Random rng = new Random(5);
+        float[] logits = new float[rows * vocab], temperature = new float[rows], topP = new float[rows], uniform = new float[rows];
+        int[] topK = new int[rows];
+        int[] ks = {0, 1, 2, 7, 50, 299, 300, 400};
+        float[] ps = {1f, 0.9f, 0.5f, 0.1f, 0.99999994f, 0.9999f};
+        for (int r = 0; r < rows; r++) {
+            // quarter-steps make ties common; a wide spread puts most tokens below the pre-sorted window
+            float spread = r % 3 == 0 ? 2f : 40f;
+            for (int c = 0; c < vocab; c++) logits[r * vocab + c] = Math.round(rng.nextGaussian() * spread * 4) / 4f;
+            temperature[r] = new float[]{0.3f, 0.7f, 1f, 1.6f}[r % 4];
+            topK[r] = ks[rng.nextInt(ks.length)];
+            topP[r] = ps[rng.nextInt(ps.length)];
+            uniform[r] = Sampler.uniform(rng);
+        }
+        try (CpuBackend cpu = new CpuBackend()) {
+            Tensor t = cpu.upload(logits, rows, vocab);
+            int[] device = cpu.sample(t, temperature, topK, topP, uniform), host = new int[rows];
+            for (int r = 0; r < rows; r++) host[r] = Sampler.draw(logits, r * vocab, vocab, temperature[r], topK[r], topP[r], 0f, uniform[r]);
+            assertArrayEquals(device, host);
+            assertArrayEquals(cpu.argmax(t), java.util.stream.IntStream.range(0, rows).map(r -> Sampler.argmax(logits, r * vocab, vocab)).toArray());
+        }
     }
 
     @Test
