@@ -250,8 +250,12 @@ extern "C" __global__ void __launch_bounds__(MLA_THREADS) mla_attention_tc2_bf16
     const bf16* q1, long ldq1, int q1_stride, const bf16* q2, long ldq2, int q2_stride, const bf16* cache, long entry, int heads,
     int kd1, int kd2, const int* token_seq, const int* token_visible, const int* seq_slot_start, const int* slots, float scale,
     bf16* out, long ldo, int o_stride, float* partial_acc, float* partial_ml, int split_min) { pdl_trigger();
-    mla_attention_tc(q1, ldq1, q1_stride, q2, ldq2, q2_stride, cache, entry, heads, kd1, kd2, token_seq, token_visible,
-                     seq_slot_start, slots, scale, out, ldo, o_stride, partial_acc, partial_ml, split_min, true, true);
+    if (kd1 == 512 && kd2 == 64)
+        mla_attention_tc<512, 64>(q1, ldq1, q1_stride, q2, ldq2, q2_stride, cache, entry, heads, kd1, kd2, token_seq, token_visible,
+                                  seq_slot_start, slots, scale, out, ldo, o_stride, partial_acc, partial_ml, split_min, true, true);
+    else
+        mla_attention_tc(q1, ldq1, q1_stride, q2, ldq2, q2_stride, cache, entry, heads, kd1, kd2, token_seq, token_visible,
+                         seq_slot_start, slots, scale, out, ldo, o_stride, partial_acc, partial_ml, split_min, true, true);
 }
 extern "C" __global__ void attention_combine2_bf16(const int* token_visible, int max_splits, int heads, int vd, const float* partial_acc,
                                                    const float* partial_ml, bf16* out, long ldo, int o_stride, int split_min) { KILN_ENTRY;

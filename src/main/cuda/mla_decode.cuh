@@ -52,12 +52,16 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
+// KD1/KD2 (0: runtime): DeepSeek's 512 + 64 as constants turn the tile loops' divisions and the fragment loops'
+// bounds into compile-time values (run 8's ncu: 8 cycles per issued instruction, i.e. instruction-bound).
+template <int KD1 = 0, int KD2 = 0>
 __device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const bf16* q2, long ldq2, int q2_stride,
-                                 const bf16* cache, long entry, int heads, int kd1, int kd2, const int* token_seq,
+                                 const bf16* cache, long entry, int heads, int kd1_arg, int kd2_arg, const int* token_seq,
                                  const int* token_visible, const int* seq_slot_start, const int* slots, float scale,
                                  bf16* out, long ldo, int o_stride, float* partial_acc, float* partial_ml,
                                  int split_min = ATT_SPLIT_MIN, bool q_async = false, bool early_tile = false) {
     extern __shared__ __align__(16) unsigned char mla_smem[];
+    const int kd1 = KD1 ? KD1 : kd1_arg, kd2 = KD2 ? KD2 : kd2_arg;
     const int kd = kd1 + kd2, vd = kd1, kdp = kd + 8;
     bf16* qs = reinterpret_cast<bf16*>(mla_smem);                  // [16][kdp]
     bf16* ks = qs + MLA_H * kdp;                                    // [2][64][kdp]

@@ -150,8 +150,8 @@ template <typename T>
 __device__ void moe_combine(const T* __restrict__ y, long ldy, const int* inv, const float* weights, int topk, int cols,
                             T* __restrict__ out, long ldo, const T* __restrict__ plus, long ldp) {
     // out[t] = sum_j w(t, j) y(t, j) in choice order, rounded, then + plus[t] (the shared experts; rounded again, as
-    // a separate add would). Rows and weights are read once per block; the choice loop is unrolled so that a
-    // thread's loads are in flight together.
+    // a separate add would). Grid (tokens, column blocks): one column per thread in decode, so a thread's loads
+    // (the choice loop is unrolled) are one round trip.
     constexpr int MAX_K = 16;
     __shared__ long row[MAX_K];
     __shared__ float wt[MAX_K];
@@ -161,7 +161,7 @@ __device__ void moe_combine(const T* __restrict__ y, long ldy, const int* inv, c
         wt[threadIdx.x] = weights[t * topk + threadIdx.x];
     }
     __syncthreads();
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+    for (int c = blockIdx.y * blockDim.x + threadIdx.x; c < cols; c += blockDim.x * gridDim.y) {
         float v[MAX_K];
 #pragma unroll
         for (int j = 0; j < MAX_K; j++) v[j] = j < topk ? to_f(y[row[j] + c]) : 0.f;
