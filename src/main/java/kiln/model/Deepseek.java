@@ -42,6 +42,14 @@ final class Deepseek extends CausalLm {
      */
     static final long MHA_MAX_CONTEXT_VALUES = 1L << 28;
 
+    /**
+     * Fewest new tokens for the MHA form. Both forms' attention grows with new tokens x context, but the MHA form
+     * also expands the whole context (2 x latent x heads x (nope + v) FLOPs per row, on GEMMs at ~500 TFLOP/s) while
+     * the absorbed kernel runs its 3.4x larger score/sum work at ~50 TFLOP/s (H200, 4,096-token profile): the
+     * expansion pays for itself from about 13 new tokens, whatever the context length.
+     */
+    static final int MHA_MIN_TOKENS = 16;
+
     private record Mlp(Weight gate, Weight up, Weight down) {}
 
     private record Moe(Weight router, Weight scoreBias, Backend.Experts experts, Mlp shared) {}
@@ -199,7 +207,8 @@ final class Deepseek extends CausalLm {
     }
 
     private boolean useMha(Attention w) {
-        if (w.upK() == null || batch().isDecode() || !backend.mlaPrefillMha(heads, nope, ropeDim, vDim)) return false;
+        if (w.upK() == null || batch().isDecode() || batch().numTokens() < MHA_MIN_TOKENS
+                || !backend.mlaPrefillMha(heads, nope, ropeDim, vDim)) return false;
         long rows = 0;
         for (var s : batch().seqs()) rows += s.totalTokens();
         return rows * heads * (nope + vDim) <= MHA_MAX_CONTEXT_VALUES;
