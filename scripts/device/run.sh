@@ -15,6 +15,7 @@
 #   profile       per-op device time (-Dkiln.cuda.profile=true, eager) of V2-Lite decode bs 1 and 64 and prefill
 #   profile-r1    the same for R1 cut to the layers that fit (FP8)
 #   bench-v2-pdl  V2-Lite decode bs 1, 8, 64 with programmatic dependent launch off (tag "nopdl")
+#   ncu-detail    Nsight Compute sections (speed of light, warp stalls, occupancy) of a few decode kernels
 #   ncu           Nsight Compute per-kernel device time of V2-Lite cut to 4 layers, decode bs 1 (ncu_summary.py)
 #   serve-bench   kiln serve --device cuda (V2-Lite dummy) + kiln bench 3200/800 at concurrency 1..64 (serve_bench.sh)
 # Logs and results go to $OUT (run.log, check.txt, fixtures.txt, bench.jsonl, torch_*.json, serve.jsonl,
@@ -127,6 +128,11 @@ for s in "${sections[@]}"; do
         --metrics gpu__time_duration.sum --csv --log-file /tmp/kiln-ncu.csv '$JAVA' ${JOPTS[*]} -Dkiln.cuda.pdl=false -Dkiln.bench.layers=4 \
         -Dkiln.bench.batches=1 -Dkiln.bench.steps=2 -cp '$CP' kiln.backend.cuda.CudaBench decode --models v2 > /tmp/kiln-ncu.out 2>&1;
         rc=\$?; tail -n 5 /tmp/kiln-ncu.out; python3 '$here/ncu_summary.py' /tmp/kiln-ncu.csv 130; exit \$rc" ;;
+    ncu-detail)
+      run_section ncu-detail 180 bash -c "ncu --target-processes all --clock-control none --section SpeedOfLight --section WarpStateStats \
+        --section LaunchStats --section Occupancy --section MemoryWorkloadAnalysis -k regex:'${KILN_NCU_KERNELS:-mla_attention_tc2|moe_route_align|attention_combine2}' \
+        --launch-skip 30 --launch-count 3 '$JAVA' ${JOPTS[*]} -Dkiln.cuda.pdl=false -Dkiln.bench.layers=4 -Dkiln.bench.batches=1 -Dkiln.bench.steps=2 \
+        -cp '$CP' kiln.backend.cuda.CudaBench decode --models v2 2>&1 | grep -v '^\[\|^WARNING' | tail -n 400" ;;
     kernels)
       run_section kernels 200 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench kernels --models none --out "$OUT/bench.jsonl" ;;
     torch-kernels)

@@ -10,6 +10,7 @@
 #include "mla_decode.cuh"
 #include "moe_mma.cuh"
 #include "gemv2.cuh"
+#include "mla_prefill.cuh"
 
 #define ACT_KERNELS(T, S)                                                                                              \
     extern "C" __global__ void embed_wbf16_##S(const bf16* table, const int* tokens, int hidden, T* out, long ldo) { KILN_ENTRY;    \
@@ -260,4 +261,13 @@ extern "C" __global__ void __launch_bounds__(MLA_THREADS) mla_attention_tc2_bf16
 extern "C" __global__ void attention_combine2_bf16(const int* token_visible, int max_splits, int heads, int vd, const float* partial_acc,
                                                    const float* partial_ml, bf16* out, long ldo, int o_stride, int split_min) { KILN_ENTRY;
     attention_combine<bf16>(token_visible, max_splits, heads, vd, partial_acc, partial_ml, out, ldo, o_stride, split_min);
+}
+
+// MLA prefill in the MHA form (mla_prefill.cuh): grid (heads, blocks of the host-built table), 128 threads.
+extern "C" __global__ void __launch_bounds__(MLAP_THREADS, 2) mla_prefill_bf16_n128_r64_v128(
+    const bf16* qn, long ldqn, int qn_stride, const bf16* qr, long ldqr, int qr_stride, const bf16* kn, long ldkn,
+    int kn_stride, const bf16* kr, long ldkr, const bf16* v, long ldv, int v_stride, const int* blocks, float scale_log2,
+    bf16* out, long ldo, int o_stride) {
+    mla_prefill<128, 64, 128>(qn, ldqn, qn_stride, qr, ldqr, qr_stride, kn, ldkn, kn_stride, kr, ldkr, v, ldv, v_stride,
+                              blocks, scale_log2, out, ldo, o_stride);
 }

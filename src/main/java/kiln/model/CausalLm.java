@@ -21,6 +21,7 @@ abstract class CausalLm implements Model {
     private final Weight embed, finalNorm, lmHead;
     private final Weight[] inputNorm, postAttentionNorm;
     private long weightBytes;
+    private ForwardBatch current;
 
     CausalLm(ModelConfig config, WeightSource source, Backend backend) {
         this.config = config;
@@ -60,9 +61,15 @@ abstract class CausalLm implements Model {
 
     protected abstract Tensor mlp(int layer, Tensor x);
 
+    /** The batch of the forward in progress (for layers whose form depends on it, e.g. MLA prefill vs decode). */
+    protected final ForwardBatch batch() {
+        return current;
+    }
+
     @Override
     public Tensor forward(ForwardBatch batch, KvCache cache) {
         backend.begin(batch);
+        current = batch;
         int tokens = batch.numTokens(), h = config.hiddenSize();
         float eps = config.rmsNormEps();
         Tensor x = backend.tensor(tokens, h), normed = backend.tensor(tokens, h);

@@ -21,13 +21,34 @@ import java.util.List;
  * heads. Attention runs in the absorbed form: W_UK is folded into the query (q_latent = W_UK^T q_nope), so every
  * head scores against the latent directly, and W_UV is applied to the attended latent afterwards.
  *
+ * <p>Prefill in the MHA form where the backend wants it ({@link Backend#mlaPrefillMha}): the whole visible context
+ * of each sequence is gathered from the cache and expanded per head (k_nope = W_UK c_kv, v = W_UV c_kv), and the
+ * new tokens attend with 192-wide keys instead of 576-wide latent entries (3.4x fewer FLOPs for long prompts, and a
+ * FlashAttention-style kernel reads each key tile once per block of queries). Decode stays absorbed.
+ *
  * <p>MoE: V3 scores experts with a sigmoid, adds e_score_correction_bias for the choice only, keeps the best
  * topk_group groups (ranked by their two best biased scores) and the top-k experts in them, weights them by the
  * unbiased scores (normalised) times routed_scaling_factor, and adds the shared experts. V2 uses a softmax gate.
  */
 final class Deepseek extends CausalLm {
+    /** {@code upK} (W_UK [heads * nope, latent], kv_b_proj's key rows) only when the backend wants MHA prefill. */
     private record Attention(Weight qA, Weight qANorm, Weight qB, Weight kvA, Weight kvANorm, Weight absorbK,
-                             Weight absorbV, Weight o) {}
+                             Weight absorbV, Weight o, Weight upK) {}
+
+    /**
+     * Largest expanded context (rows x heads x (nope + v) values) the MHA form builds in one forward; beyond it the
+     * batch runs absorbed (R1: 8,192 context rows, 512 MiB of bf16 k_nope and v). Chunking the context with a
+     * merge of partial softmax states would lift this.
+     */
+    static final long MHA_MAX_CONTEXT_VALUES = 1L << 28;
+
+    /**
+     * Fewest new tokens for the MHA form. Both forms' attention grows with new tokens x context, but the MHA form
+     * also expands the whole context (2 x latent x heads x (nope + v) FLOPs per row, on GEMMs at ~500 TFLOP/s) while
+     * the absorbed kernel runs its 3.4x larger score/sum work at ~50 TFLOP/s (H200, 4,096-token profile): the
+     * expansion pays for itself from about 13 new tokens, whatever the context length.
+     */
+    static final int MHA_MIN_TOKENS = 16;
 
     private record Mlp(Weight gate, Weight up, Weight down) {}
 
@@ -40,6 +61,7 @@ final class Deepseek extends CausalLm {
     private final Attention[] attention;
     private final Mlp[] dense;
     private final Moe[] moe;
+    private final boolean mhaPrefill;
     private long unchosenExpertBytes;
 
     Deepseek(ModelConfig c, WeightSource source, Backend backend) {
@@ -59,6 +81,7 @@ final class Deepseek extends CausalLm {
         attention = new Attention[c.numLayers()];
         dense = new Mlp[c.numLayers()];
         moe = new Moe[c.numLayers()];
+        mhaPrefill = backend.mlaPrefillMha(heads, nope, ropeDim, vDim);
         loadLayers();
     }
 
@@ -89,7 +112,8 @@ final class Deepseek extends CausalLm {
         Weight kvANorm = weights.norm(a + "kv_a_layernorm.weight", latent);
         float[] kvB = weights.floats(a + "kv_b_proj.weight", heads * (nope + vDim), latent);
         attention[l] = new Attention(qA, qANorm, qB, kvA, kvANorm, backend.weight(absorbKey(kvB), heads * latent, nope),
-                backend.weight(absorbValue(kvB), heads * vDim, latent), weights.linear(a + "o_proj.weight", h, heads * vDim));
+                backend.weight(absorbValue(kvB), heads * vDim, latent), weights.linear(a + "o_proj.weight", h, heads * vDim),
+                mhaPrefill ? backend.weight(upKey(kvB), heads * nope, latent) : null);
 
         String m = p + "mlp.";
         if (!c.isMoeLayer(l)) {
@@ -130,6 +154,15 @@ final class Deepseek extends CausalLm {
         return out;
     }
 
+    /** W_UK as a linear layer [heads * nope, latent] (kv_b_proj's key rows): expands c_kv into per-head k_nope. */
+    private float[] upKey(float[] kvB) {
+        float[] out = new float[heads * nope * latent];
+        for (int hd = 0; hd < heads; hd++) {
+            System.arraycopy(kvB, hd * (nope + vDim) * latent, out, hd * nope * latent, nope * latent);
+        }
+        return out;
+    }
+
     /** Per head, W_UV [v_head_dim, latent]: turns the attended latent into the head's value output. */
     private float[] absorbValue(float[] kvB) {
         float[] out = new float[heads * vDim * latent];
@@ -162,15 +195,45 @@ final class Deepseek extends CausalLm {
         backend.rope(qRope, rope);
         backend.rope(kRope.heads(1, ropeDim), rope);
 
+        Tensor values = backend.tensor(tokens, heads * vDim);
+        if (useMha(w)) {
+            mhaAttention(l, w, cache, q, cKv, kRope, values);
+        } else {
+            absorbedAttention(l, w, cache, qNope, qRope, cKv, kRope, values);
+        }
+        Tensor out = backend.tensor(tokens, config.hiddenSize());
+        backend.linear(values, w.o(), out);
+        return out;
+    }
+
+    private boolean useMha(Attention w) {
+        if (w.upK() == null || batch().isDecode() || batch().numTokens() < MHA_MIN_TOKENS
+                || !backend.mlaPrefillMha(heads, nope, ropeDim, vDim)) return false;
+        long rows = 0;
+        for (var s : batch().seqs()) rows += s.totalTokens();
+        return rows * heads * (nope + vDim) <= MHA_MAX_CONTEXT_VALUES;
+    }
+
+    /** Every sequence's context gathered from the cache and expanded per head; plain causal attention over it. */
+    private void mhaAttention(int l, Attention w, KvCache cache, Tensor q, Tensor cKv, Tensor kRope, Tensor values) {
+        int rows = 0;
+        for (var s : batch().seqs()) rows += s.totalTokens();
+        Tensor context = backend.tensor(rows, latent + ropeDim);
+        backend.mlaStoreGather(cache, l, cKv, kRope, context);
+        Tensor kNope = backend.tensor(rows, heads * nope), v = backend.tensor(rows, heads * vDim);
+        backend.linear(context.columns(0, latent), w.upK(), kNope);
+        backend.linear(context.columns(0, latent), w.absorbV(), v);
+        backend.mlaPrefillAttention(q.heads(heads, nope + ropeDim, 0, nope), q.heads(heads, nope + ropeDim, nope, ropeDim),
+                kNope.heads(heads, nope), context.columns(latent, ropeDim), v.heads(heads, vDim), scale, values.heads(heads, vDim));
+    }
+
+    private void absorbedAttention(int l, Attention w, KvCache cache, Heads qNope, Heads qRope, Tensor cKv, Tensor kRope, Tensor values) {
+        int tokens = cKv.rows();
         Tensor qLatent = backend.tensor(tokens, heads * latent);
         backend.headLinear(qNope, w.absorbK(), qLatent.heads(heads, latent));
         Tensor attended = backend.tensor(tokens, heads * latent);
         backend.mlaAttention(cache, l, qLatent.heads(heads, latent), qRope, cKv, kRope, scale, attended.heads(heads, latent));
-        Tensor values = backend.tensor(tokens, heads * vDim);
         backend.headLinear(attended.heads(heads, latent), w.absorbV(), values.heads(heads, vDim));
-        Tensor out = backend.tensor(tokens, config.hiddenSize());
-        backend.linear(values, w.o(), out);
-        return out;
     }
 
     @Override

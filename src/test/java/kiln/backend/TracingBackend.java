@@ -142,6 +142,23 @@ public final class TracingBackend implements Backend {
     }
 
     @Override
+    public boolean mlaPrefillMha(int heads, int nope, int rope, int vDim) {
+        return inner.mlaPrefillMha(heads, nope, rope, vDim);
+    }
+
+    @Override
+    public void mlaStoreGather(KvCache cache, int layer, Tensor latent, Tensor keyRope, Tensor out) {
+        inner.mlaStoreGather(cache, layer, latent, keyRope, out);
+        record("mla_store_gather", out);
+    }
+
+    @Override
+    public void mlaPrefillAttention(Heads qNope, Heads qRope, Heads kNope, Tensor kRope, Heads v, float scale, Heads out) {
+        inner.mlaPrefillAttention(qNope, qRope, kNope, kRope, v, scale, out);
+        record("mla_prefill_attention", out.tensor());
+    }
+
+    @Override
     public void attention(KvCache cache, int layer, Heads q, Heads k, Heads v, float scale, Heads out) {
         inner.attention(cache, layer, q, k, v, scale, out);
         record("attention", out.tensor());

@@ -74,6 +74,67 @@ final class Attention {
         });
     }
 
+    /** Each sequence's entries for slots [0, totalTokens), sequences one after the other, into rows of {@code out}. */
+    static void gatherContext(CpuKvCache cache, int layer, ForwardBatch batch, CpuTensor out) {
+        MemorySegment m = cache.layers[layer];
+        int row = 0, width = cache.layout().valuesPerToken();
+        for (ForwardBatch.Seq s : batch.seqs()) row += s.totalTokens();
+        if (out.rows() != row) throw new IllegalArgumentException("mlaStoreGather: " + out.rows() + " output rows for " + row + " context rows");
+        row = 0;
+        for (ForwardBatch.Seq s : batch.seqs()) {
+            for (int j = 0; j < s.totalTokens(); j++, row++) {
+                MemorySegment.copy(m, FLOAT, cache.offset(s.slots()[j]), out.data(), out.at(row, 0), width);
+            }
+        }
+    }
+
+    /**
+     * MLA prefill in the MHA form: key = [kNope_h | kRope] and value v_h of the sequence's context rows (laid out as
+     * {@link #gatherContext} does), query = [qNope_h | qRope_h]; causal by the token's index in its chunk.
+     */
+    static void mhaPrefill(ForwardBatch batch, Heads qNope, Heads qRope, Heads kNope, CpuTensor kRope, Heads v, float scale, Heads out) {
+        int heads = qNope.count(), nope = qNope.width(), rope = qRope.width(), vDim = v.width();
+        if (kNope.width() != nope || kRope.cols() != rope || out.width() != vDim || qRope.count() != heads || kNope.count() != heads
+                || v.count() != heads || out.count() != heads) {
+            throw new IllegalArgumentException("mlaPrefillAttention: q " + heads + "x(" + nope + "+" + rope + "), k " + kNope.count() + "x("
+                    + kNope.width() + "+" + kRope.cols() + "), v " + v.count() + "x" + vDim + ", out " + out.count() + "x" + out.width());
+        }
+        int seqs = batch.seqs().size();
+        int[] seqOf = tokenSeq(batch), ctxStart = new int[seqs + 1];
+        for (int si = 0; si < seqs; si++) ctxStart[si + 1] = ctxStart[si] + batch.seqs().get(si).totalTokens();
+        CpuTensor qn = (CpuTensor) qNope.tensor(), qr = (CpuTensor) qRope.tensor(), kn = (CpuTensor) kNope.tensor(), vt = (CpuTensor) v.tensor();
+        CpuTensor o = (CpuTensor) out.tensor();
+        if (kn.rows() != ctxStart[seqs] || kRope.rows() != ctxStart[seqs] || vt.rows() != ctxStart[seqs]) {
+            throw new IllegalArgumentException("mlaPrefillAttention: " + kn.rows() + "/" + kRope.rows() + "/" + vt.rows() + " key/rope/value rows for "
+                    + ctxStart[seqs] + " context rows");
+        }
+        Parallel.forRange(batch.numTokens() * heads, 1, (from, to) -> {
+            for (int item = from; item < to; item++) {
+                int t = item / heads, h = item % heads;
+                ForwardBatch.Seq s = batch.seqs().get(seqOf[t]);
+                int visible = s.cachedTokens() + (t - s.tokenStart()) + 1, c0 = ctxStart[seqOf[t]];
+                float[] scores = scratch(SCORES, visible);
+                int qnOff = qn.at(t, qNope.column(h)), qrOff = qr.at(t, qRope.column(h));
+                float max = Float.NEGATIVE_INFINITY;
+                for (int j = 0; j < visible; j++) {
+                    float dot = Elementwise.dot(qn.data(), qnOff, kn.data(), kn.at(c0 + j, kNope.column(h)), nope)
+                            + Elementwise.dot(qr.data(), qrOff, kRope.data(), kRope.at(c0 + j, 0), rope);
+                    max = Math.max(max, scores[j] = scale * dot);
+                }
+                float sum = 0;
+                for (int j = 0; j < visible; j++) sum += scores[j] = (float) Math.exp(scores[j] - max);
+                float[] acc = scratch(ACC, vDim);
+                java.util.Arrays.fill(acc, 0, vDim, 0f);
+                for (int j = 0; j < visible; j++) {
+                    float p = scores[j] / sum;
+                    int vo = vt.at(c0 + j, v.column(h));
+                    for (int d = 0; d < vDim; d++) acc[d] = Math.fma(vt.data()[vo + d], p, acc[d]);
+                }
+                System.arraycopy(acc, 0, o.data(), o.at(t, out.column(h)), vDim);
+            }
+        });
+    }
+
     /** Grouped-query attention: entry = [K (kvHeads x dim) | V (kvHeads x dim)]. */
     static void gqa(CpuKvCache cache, int layer, ForwardBatch batch, Heads q, int kvHeads, float scale, Heads out) {
         MemorySegment m = cache.layers[layer];

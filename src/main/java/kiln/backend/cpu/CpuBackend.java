@@ -19,7 +19,21 @@ import java.util.List;
 
 /** The CPU backend: Vector API kernels over all cores, weights read in place from mapped checkpoints. */
 public final class CpuBackend implements Backend {
+    private final boolean mhaPrefill;
     private ForwardBatch batch;
+
+    public CpuBackend() {
+        this(false);
+    }
+
+    /**
+     * {@code mhaPrefill}: run DeepSeek MLA prefill in the MHA form (as the GPU does) instead of the absorbed form;
+     * for tests of that path. Off by default: with it, prefill and decode take different code paths and a token's
+     * logits are no longer bitwise the same whichever way it was computed.
+     */
+    public CpuBackend(boolean mhaPrefill) {
+        this.mhaPrefill = mhaPrefill;
+    }
 
     @Override
     public String name() {
@@ -194,6 +208,28 @@ public final class CpuBackend implements Backend {
         Attention.store(c, layer, batch(), (CpuTensor) latent, 0);
         Attention.store(c, layer, batch(), (CpuTensor) keyRope, latent.cols());
         Attention.mla(c, layer, batch(), qLatent, qRope, scale, out);
+    }
+
+    @Override
+    public boolean mlaPrefillMha(int heads, int nope, int rope, int vDim) {
+        return mhaPrefill;
+    }
+
+    @Override
+    public void mlaStoreGather(KvCache cache, int layer, Tensor latent, Tensor keyRope, Tensor out) {
+        CpuKvCache c = (CpuKvCache) cache;
+        KvLayout.Mla l = (KvLayout.Mla) c.layout();
+        if (latent.cols() != l.latentDim() || keyRope.cols() != l.ropeDim() || out.cols() != l.valuesPerToken()) {
+            throw new IllegalArgumentException("mlaStoreGather: widths " + latent.cols() + "/" + keyRope.cols() + " -> " + out.cols() + " for " + l);
+        }
+        Attention.store(c, layer, batch(), (CpuTensor) latent, 0);
+        Attention.store(c, layer, batch(), (CpuTensor) keyRope, latent.cols());
+        Attention.gatherContext(c, layer, batch(), (CpuTensor) out);
+    }
+
+    @Override
+    public void mlaPrefillAttention(Heads qNope, Heads qRope, Heads kNope, Tensor kRope, Heads v, float scale, Heads out) {
+        Attention.mhaPrefill(batch(), qNope, qRope, kNope, (CpuTensor) kRope, v, scale, out);
     }
 
     @Override

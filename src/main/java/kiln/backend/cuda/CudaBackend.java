@@ -51,6 +51,8 @@ public final class CudaBackend implements Backend {
      * and routed the tokens of a batch one after another (V2-Lite decode at batch 8: 14.8 ms against 11.6).
      */
     static volatile boolean ROUTE_ALIGN = Boolean.getBoolean("kiln.cuda.routeAlign");
+    /** DeepSeek MLA prefill in the MHA form (mla_prefill.cuh) in bf16; -Dkiln.cuda.mhaPrefill=false keeps the absorbed form. */
+    static volatile boolean mhaPrefill = !"false".equals(System.getProperty("kiln.cuda.mhaPrefill"));
     private static final int ATT_G = 16, ATT_KT = 16, GEMM_TILE = 64;
     /** moe_mma.cuh: 4 warps per CTA, 16 output columns per warp. */
     private static final int MMA_THREADS = 128, MMA_COLS = 64;
@@ -76,6 +78,10 @@ public final class CudaBackend implements Backend {
     private boolean closed;
     /** Per-op device time, with -Dkiln.cuda.profile=true; null otherwise. */
     private OpProfiler profiler;
+    /** Device buffer of the MHA prefill block table (MlaPrefill), uploaded once per batch. */
+    private long prefillTable;
+    private ForwardBatch prefillTableBatch;
+    private int prefillBlocks;
 
     public CudaBackend(CudaOptions options) {
         this(new CudaDevice(options.device()), true, options);
@@ -712,6 +718,84 @@ public final class CudaBackend implements Backend {
             store(c, layer, (CudaTensor) v.tensor().columns(v.column(0), kvw), kvw);
             attend(c, layer, q, null, q.count(), q.count() / g.kvHeads(), g.kvHeads(), g.headDim(), 0, g.headDim(), 0, kvw, g.headDim(), scale, out);
         });
+    }
+
+    @Override
+    public boolean mlaPrefillMha(int heads, int nope, int rope, int vDim) {
+        return mhaPrefill && precision == Precision.BFLOAT16 && MlaPrefill.supports(nope, rope, vDim);
+    }
+
+    @Override
+    public void mlaStoreGather(KvCache cache, int layer, Tensor latent, Tensor keyRope, Tensor out) {
+        CudaKvCache c = cacheOf(cache);
+        KvLayout.Mla l = (KvLayout.Mla) c.layout();
+        CudaTensor lt2 = check(latent), kr = check(keyRope), o = check(out);
+        long rows = MlaPrefill.contextRows(batch());
+        if (lt2.cols() != l.latentDim() || kr.cols() != l.ropeDim() || o.cols() != l.valuesPerToken() || o.rows() != rows) {
+            throw new IllegalArgumentException("mlaStoreGather: widths " + lt2.cols() + "/" + kr.cols() + " -> " + o.rows() + "x" + o.cols()
+                    + " for " + rows + " context rows of " + l);
+        }
+        op(() -> "mla_store_gather m=" + lt2.rows() + " ctx=" + rows, () -> {
+            long entry = l.valuesPerToken();
+            k().fn("kv_store2_" + act).ptr(lt2.ptr()).i64(lt2.ld()).i32(lt2.cols()).ptr(kr.ptr()).i64(kr.ld()).i32(kr.cols()).ptr(meta.newSlots())
+                    .ptr(c.layer(layer)).i64(entry).launch(lt2.rows(), 128);
+            // BatchMeta's flat slot list is every sequence's slots [0, totalTokens) in batch order: the context rows
+            k().fn("gather_rows_" + act).ptr(c.layer(layer)).i64(entry).ptr(meta.slots()).i32((int) entry).ptr(o.ptr()).i64(o.ld())
+                    .launch((int) rows, 128);
+        });
+    }
+
+    @Override
+    public void mlaPrefillAttention(Heads qNope, Heads qRope, Heads kNope, Tensor kRope, Heads v, float scale, Heads out) {
+        if (precision != Precision.BFLOAT16) throw new IllegalArgumentException("mlaPrefillAttention: bf16 activations only (this backend: " + precision + ")");
+        int heads = qNope.count();
+        if (!MlaPrefill.supports(qNope.width(), qRope.width(), v.width()) || kNope.width() != qNope.width() || kRope.cols() != qRope.width()
+                || out.width() != v.width()) {
+            throw new IllegalArgumentException("mlaPrefillAttention: widths q " + qNope.width() + "+" + qRope.width() + ", k " + kNope.width() + "+"
+                    + kRope.cols() + ", v " + v.width() + ", out " + out.width() + "; the kernel takes nope " + MlaPrefill.NOPE + ", rope "
+                    + MlaPrefill.ROPE + ", v " + MlaPrefill.V);
+        }
+        if (qRope.count() != heads || kNope.count() != heads || v.count() != heads || out.count() != heads) {
+            throw new IllegalArgumentException("mlaPrefillAttention: head counts " + heads + "/" + qRope.count() + "/" + kNope.count() + "/" + v.count() + "/" + out.count());
+        }
+        ForwardBatch b = batch();
+        long rows = MlaPrefill.contextRows(b);
+        CudaTensor qn = check(qNope.tensor()), qr = check(qRope.tensor()), kn = check(kNope.tensor()), krt = check(kRope), vt = check(v.tensor()),
+                ot = check(out.tensor());
+        if (kn.rows() != rows || krt.rows() != rows || vt.rows() != rows || qn.rows() != b.numTokens() || ot.rows() != b.numTokens()) {
+            throw new IllegalArgumentException("mlaPrefillAttention: " + kn.rows() + "/" + krt.rows() + "/" + vt.rows() + " key/rope/value rows for "
+                    + rows + " context rows, " + qn.rows() + " query rows for " + b.numTokens() + " tokens");
+        }
+        long es = precision.dtype.bytes;
+        long qnp = qn.ptr() + qNope.offset() * es, qrp = qr.ptr() + qRope.offset() * es, knp = kn.ptr() + kNope.offset() * es, vp = vt.ptr() + v.offset() * es;
+        // 16-byte cp.async chunks: every row start and head start on a 16-byte boundary
+        long[] ptrs = {qnp, qrp, knp, krt.ptr(), vp};
+        long[] strides = {qn.ld(), qNope.stride(), qr.ld(), qRope.stride(), kn.ld(), kNope.stride(), krt.ld(), vt.ld(), v.stride()};
+        for (long p : ptrs) if (p % 16 != 0) throw new IllegalArgumentException("mlaPrefillAttention: operand not 16-byte aligned");
+        for (long st : strides) if (st % 8 != 0) throw new IllegalArgumentException("mlaPrefillAttention: row or head stride " + st + " not a multiple of 8");
+        op(() -> "mla_prefill_mha " + heads + "h m=" + b.numTokens() + " ctx=" + rows, () -> {
+            if (b.numTokens() == 0) return;
+            if (b != prefillTableBatch) {
+                if (k().capturing) throw new IllegalStateException("mlaPrefillAttention: extend batches are not graph-captured");
+                int[] table = MlaPrefill.blockTable(b);
+                if (prefillTable == 0) {
+                    prefillTable = Driver.alloc(4L * MlaPrefill.INTS * options.maxBatchTokens());
+                    allocations.add(prefillTable);
+                }
+                uploadAsync(prefillTable, MemorySegment.ofArray(table), 4L * table.length);
+                prefillTableBatch = b;
+                prefillBlocks = table.length / MlaPrefill.INTS;
+            }
+            k().fn("mla_prefill_bf16_n128_r64_v128").ptr(qnp).i64(qn.ld()).i32(qNope.stride()).ptr(qrp).i64(qr.ld()).i32(qRope.stride())
+                    .ptr(knp).i64(kn.ld()).i32(kNope.stride()).ptr(krt.ptr()).i64(krt.ld()).ptr(vp).i64(vt.ld()).i32(v.stride())
+                    .ptr(prefillTable).f32((float) (scale / Math.log(2))).ptr(ot.ptr() + out.offset() * es).i64(ot.ld()).i32(out.stride())
+                    .launch(heads, prefillBlocks, 1, MlaPrefill.THREADS, MlaPrefill.sharedBytes());
+        });
+    }
+
+    /** Device ms of the profiled ops (since the last reset) whose label starts with {@code prefix}; 0 when not profiling. */
+    public double profileMs(String prefix) {
+        return profiler == null ? 0 : device.call(() -> profiler.totalMs(prefix));
     }
 
     /** Launches attention (+ the split merge in decode); see attention.cuh for the parameters. */

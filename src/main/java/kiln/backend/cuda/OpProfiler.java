@@ -89,6 +89,14 @@ final class OpProfiler {
         return s.toString();
     }
 
+    /** Device ms of the ops whose label starts with {@code prefix}. */
+    double totalMs(String prefix) {
+        collect();
+        double ms = 0;
+        for (Map.Entry<String, double[]> e : totals.entrySet()) if (e.getKey().startsWith(prefix)) ms += e.getValue()[0];
+        return ms;
+    }
+
     void close() {
         for (MemorySegment e : events) Driver.destroyEvent(e);
         events.clear();

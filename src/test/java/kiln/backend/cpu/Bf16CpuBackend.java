@@ -22,11 +22,17 @@ import java.util.List;
  * rounding a correct bf16 GPU run must show: the reference that tells a GPU bug from bf16 noise.
  */
 public final class Bf16CpuBackend implements Backend {
-    private final CpuBackend cpu = new CpuBackend();
+    private final CpuBackend cpu;
     private final boolean fp8Activations;
 
     public Bf16CpuBackend(boolean fp8Activations) {
+        this(fp8Activations, false);
+    }
+
+    /** {@code mhaPrefill}: MLA prefill in the MHA form, as the GPU runs it in bf16 (so traces line up op by op). */
+    public Bf16CpuBackend(boolean fp8Activations, boolean mhaPrefill) {
         this.fp8Activations = fp8Activations;
+        this.cpu = new CpuBackend(mhaPrefill);
     }
 
     static float bf16(float f) {
@@ -197,6 +203,23 @@ public final class Bf16CpuBackend implements Backend {
     @Override
     public void mlaAttention(KvCache cache, int layer, Heads qLatent, Heads qRope, Tensor latent, Tensor keyRope, float scale, Heads out) {
         cpu.mlaAttention(cache, layer, qLatent, qRope, latent, keyRope, scale, out);
+        round(out.tensor());
+    }
+
+    @Override
+    public boolean mlaPrefillMha(int heads, int nope, int rope, int vDim) {
+        return cpu.mlaPrefillMha(heads, nope, rope, vDim);
+    }
+
+    @Override
+    public void mlaStoreGather(KvCache cache, int layer, Tensor latent, Tensor keyRope, Tensor out) {
+        cpu.mlaStoreGather(cache, layer, latent, keyRope, out);
+        round(out);
+    }
+
+    @Override
+    public void mlaPrefillAttention(Heads qNope, Heads qRope, Heads kNope, Tensor kRope, Heads v, float scale, Heads out) {
+        cpu.mlaPrefillAttention(qNope, qRope, kNope, kRope, v, scale, out);
         round(out.tensor());
     }
 

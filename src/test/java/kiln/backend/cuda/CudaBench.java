@@ -251,10 +251,16 @@ public final class CudaBench {
         return 2 * activeParams * tokens + 2.0 * c.vocabSize() * c.hiddenSize();
     }
 
-    static double attentionFlops(ModelConfig c, int tokens) {
+    /**
+     * Causal attention FLOPs of a fresh prefill: MLA absorbed scores 576-wide latent entries and sums 512-wide ones
+     * per head; the MHA form 192-wide keys and 128-wide values (its k/v expansion is kv_b_proj's work per context
+     * row, which linearFlops already counts once per token as the absorbed projections).
+     */
+    static double attentionFlops(ModelConfig c, int tokens, boolean mha) {
         double pairs = (double) tokens * (tokens + 1) / 2;
-        double perPair = c.isMla() ? 2.0 * (c.kvLoraRank() + c.qkRopeHeadDim() + c.kvLoraRank()) * c.numHeads()
-                : 2.0 * 2 * c.headDim() * c.numHeads();
+        double perPair = !c.isMla() ? 2.0 * 2 * c.headDim() * c.numHeads()
+                : mha ? 2.0 * (c.qkHeadDim() + c.vHeadDim()) * c.numHeads()
+                : 2.0 * (c.kvLoraRank() + c.qkRopeHeadDim() + c.kvLoraRank()) * c.numHeads();
         return pairs * perPair * c.numLayers();
     }
 
@@ -276,10 +282,19 @@ public final class CudaBench {
             g.device().synchronize();
             double ms = (System.nanoTime() - t0) / 1e6;
             System.out.print(g.profileTable("prefill " + tag + " " + t + " tokens", 1, ms));
-            double lin = linearFlops(m, c, t), att = attentionFlops(c, t);
-            record("prefill", tag + " (all)", t + " tokens", ms, 0, lin + att, String.format(Locale.ROOT, "\"linear_flops\":%.0f,\"attention_flops\":%.0f", lin, att));
-            System.out.printf("[bench] prefill %s: linear %.1f TFLOP + attention %.1f TFLOP; activation peak %.2f GiB%n", tag, lin / 1e12, att / 1e12,
-                    g.activationPeak() / 1073741824.0);
+            // the form Deepseek picks for this batch (kiln.cuda.mhaPrefill, shape, context size)
+            boolean mha = c.isMla() && g.mlaPrefillMha(c.numHeads(), c.qkNopeHeadDim(), c.qkRopeHeadDim(), c.vHeadDim())
+                    && (long) t * c.numHeads() * (c.qkNopeHeadDim() + c.vHeadDim()) <= 1L << 28;
+            String form = !c.isMla() ? "" : mha ? ", mha" : ", absorbed";
+            double lin = linearFlops(m, c, t), att = attentionFlops(c, t, mha);
+            record("prefill", tag + " (all" + form + ")", t + " tokens", ms, 0, lin + att, String.format(Locale.ROOT,
+                    "\"linear_flops\":%.0f,\"attention_flops\":%.0f,\"attention_form\":\"%s\"", lin, att, mha ? "mha" : c.isMla() ? "absorbed" : "gqa"));
+            System.out.printf("[bench] prefill %s: linear %.1f TFLOP + attention %.1f TFLOP (%s form); activation peak %.2f GiB%n", tag, lin / 1e12, att / 1e12,
+                    mha ? "MHA" : c.isMla() ? "absorbed" : "GQA", g.activationPeak() / 1073741824.0);
+            if (g.profiling()) {  // attention ops: store (+ gather), the attention kernel; not the k/v expansion GEMMs of the MHA form
+                double attMs = g.profileMs("mla_") + g.profileMs("attention ");
+                System.out.printf(Locale.ROOT, "[bench] prefill %s: attention ops %.2f ms of %.2f ms (%.0f%%)%n", tag, attMs, ms, 100 * attMs / ms);
+            }
         } catch (RuntimeException e) {
             System.out.println("[bench] prefill " + tag + " failed: " + e);
             e.printStackTrace(System.out);
@@ -361,6 +376,31 @@ public final class CudaBench {
                     }
                     CudaBackend.mlaTc = true;
                 }
+            }
+            // MLA prefill attention, 4,096 new tokens of one sequence: the MHA form (mla_prefill.cuh) at V2-Lite's 16
+            // heads and R1's 128, and the absorbed form at 16 heads for comparison
+            int pt = 4096;
+            double pairs = (double) pt * (pt + 1) / 2;
+            ForwardBatch pre = simple(pt);
+            for (int h : new int[]{16, 128}) {
+                g.begin(pre);
+                Tensor q = g.upload(normal(r, pt * h * 192), pt, h * 192), kn = g.upload(normal(r, pt * h * 128), pt, h * 128);
+                Tensor ctx2 = g.upload(normal(r, pt * 576), pt, 576), v = g.upload(normal(r, pt * h * 128), pt, h * 128), out = g.tensor(pt, h * 128);
+                Runnable step = () -> g.mlaPrefillAttention(q.heads(h, 192, 0, 128), q.heads(h, 192, 128, 64), kn.heads(h, 128), ctx2.columns(512, 64),
+                        v.heads(h, 128), 0.1f, out.heads(h, 128));
+                step.run();
+                double ms = g.device().timeMs(step, 10);
+                record("kernel", "mla prefill mha", pt + " tok " + h + "h", ms, 2.0 * pt * (h * 448 + 64), pairs * h * 2 * (192 + 128), "");
+            }
+            try (CudaKvCache cache = (CudaKvCache) g.kvCache(new KvLayout.Mla(1, 512, 64), pt + 8)) {
+                int h = 16;
+                g.begin(pre);
+                Tensor ql = g.upload(normal(r, pt * h * 512), pt, h * 512), q = g.upload(normal(r, pt * h * 192), pt, h * 192);
+                Tensor lat = g.upload(normal(r, pt * 512), pt, 512), kr = g.upload(normal(r, pt * 64), pt, 64), out = g.tensor(pt, h * 512);
+                Runnable step = () -> g.mlaAttention(cache, 0, ql.heads(h, 512), q.heads(h, 192, 128, 64), lat, kr, 0.1f, out.heads(h, 512));
+                step.run();
+                double ms = g.device().timeMs(step, 3);
+                record("kernel", "mla prefill absorbed", pt + " tok " + h + "h", ms, 2.0 * pt * 576, pairs * h * 2 * (576 + 512), "");
             }
             // one R1 MoE layer: 256 FP8 experts (7168 x 2048), top 8 of 8 groups (4 kept), sigmoid + bias
             int e = 256, hidden = 7168, inter = 2048;

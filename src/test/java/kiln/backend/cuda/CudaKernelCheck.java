@@ -139,6 +139,7 @@ public final class CudaKernelCheck {
         runChecks(new CpuBackend(), true);
         precisionTag = "bf16-dry";  // the simulation against itself: exercises the trace and the generate comparison
         run("model_vs_sim", new Bf16CpuBackend(false), 5e-2, this::modelVsSim);
+        run("model_vs_sim (mha dims)", new Bf16CpuBackend(false, true), 5e-2, (b, t) -> modelVsSim(b, t, NO_FLIP_MHA));
         run("generate_vs_sim", new Bf16CpuBackend(false), 0, this::generateVsSim);
     }
 
@@ -177,6 +178,10 @@ public final class CudaKernelCheck {
                         precisionTag = tag;
                     }
                 }
+                if (!f32 || !(g instanceof CudaBackend)) {  // the GPU's MHA prefill is bf16 only; the dry run checks the logic
+                    run("mla_store_gather", g, tol, this::mlaStoreGather);
+                    run("mla_prefill_mha", g, tol, this::mlaPrefillMha);
+                }
                 run("gqa_attention", g, tol, this::gqa);
                 run("moe_route", g, tol, this::route);
                 run("moe_fp8", g, tol, this::moeFp8);
@@ -185,6 +190,8 @@ public final class CudaKernelCheck {
                 run("sample", g, tol, this::sample);
                 run("model_r1_mini", g, f32 ? 1e-3 : 5e-2, this::model);
                 if (!f32) {
+                    run("model_mha_vs_absorbed", g, 5e-2, this::modelMhaVsAbsorbed);
+                    run("model_vs_sim (mha dims)", g, 5e-2, (b, t) -> modelVsSim(b, t, NO_FLIP_MHA));
                     run("model_vs_sim", g, 5e-2, this::modelVsSim);
                     run("generate_vs_sim", g, 0, this::generateVsSim);
                 }
@@ -538,6 +545,78 @@ public final class CudaKernelCheck {
         });
     }
 
+    /** Sequences of an MHA prefill check: cached prefix and new tokens each, chunks not multiples of 64. */
+    private static final int[][] V2_SEQS = {{0, 2048}, {100, 37}, {1000, 300}, {0, 1}, {1000, 1}, {100, 65}},
+            R1_SEQS = {{0, 300}, {1000, 37}, {100, 1}, {0, 130}};
+
+    /** Slots for sequences of (prefix, chunk) and the extend batch that adds each chunk after its prefix. */
+    private static ForwardBatch extendBatch(int[][] seqs, Random r) {
+        int[] lengths = new int[seqs.length], cached = new int[seqs.length], fresh = new int[seqs.length];
+        for (int i = 0; i < seqs.length; i++) {
+            cached[i] = seqs[i][0];
+            fresh[i] = seqs[i][1];
+            lengths[i] = cached[i] + fresh[i];
+        }
+        return batch(slotLists(lengths, 8192, r), cached, fresh);
+    }
+
+    /** The store + context gather of the MHA prefill: prefixes stored by a first batch, then chunks after them. */
+    private void mlaStoreGather(Backend g, double tol) {
+        int latent = 512, rope = 64;
+        Random r = new Random(21);
+        ForwardBatch ext = extendBatch(V2_SEQS, r);
+        List<ForwardBatch.Seq> pre = new ArrayList<>();
+        int at = 0;
+        for (ForwardBatch.Seq s : ext.seqs()) {
+            if (s.cachedTokens() == 0) continue;
+            pre.add(new ForwardBatch.Seq(at, s.cachedTokens(), 0, s.slots()));
+            at += s.cachedTokens();
+        }
+        ForwardBatch first = new ForwardBatch(new int[at], new int[at], pre, new int[]{at - 1});
+        try (KvCache cc = cpu.kvCache(new KvLayout.Mla(1, latent, rope), 8192); KvCache gc = g.kvCache(new KvLayout.Mla(1, latent, rope), 8192)) {
+            for (ForwardBatch b : List.of(first, ext)) {
+                begin(g, b);
+                int n = b.numTokens(), rows = 0;
+                for (ForwardBatch.Seq s : b.seqs()) rows += s.totalTokens();
+                float[] lat = bf16Exact(normal(r, n * latent, 1)), kr = bf16Exact(normal(r, n * rope, 1));
+                Tensor co = cpu.tensor(rows, latent + rope), go = g.tensor(rows, latent + rope);
+                cpu.mlaStoreGather(cc, 0, cpu.upload(lat, n, latent), cpu.upload(kr, n, rope), co);
+                g.mlaStoreGather(gc, 0, g.upload(lat, n, latent), g.upload(kr, n, rope), go);
+                compareExact("mla_store_gather " + (b == first ? "prefixes" : "chunks after them"), n + " new, " + rows + " context rows",
+                        cpu.download(co), g.download(go));
+            }
+        }
+    }
+
+    /** MHA-form MLA prefill attention at V2-Lite's 16 heads and R1's 128, several sequences with cached prefixes. */
+    private void mlaPrefillMha(Backend g, double tol) {
+        int nope = 128, rope = 64, vd = 128;
+        float scale = (float) (1 / Math.sqrt(192) * 1.37);
+        Random r = new Random(22);
+        for (int[][] seqs : new int[][][]{V2_SEQS, R1_SEQS}) {
+            int heads = seqs == V2_SEQS ? 16 : 128;
+            ForwardBatch b = extendBatch(seqs, r);
+            begin(g, b);
+            int n = b.numTokens(), rows = 0;
+            for (ForwardBatch.Seq s : b.seqs()) rows += s.totalTokens();
+            float[] q = bf16Exact(normal(r, n * heads * 192, 1)), kn = bf16Exact(normal(r, rows * heads * nope, 1));
+            float[] kr = bf16Exact(normal(r, rows * (512 + rope), 1)), v = bf16Exact(normal(r, rows * heads * vd, 1));
+            float[][] outs = new float[2][];
+            int i = 0;
+            for (Backend x : List.of(cpu, g)) {
+                Tensor tq = x.upload(q, n, heads * 192), tk = x.upload(kn, rows, heads * nope), tr = x.upload(kr, rows, 512 + rope);
+                Tensor tv = x.upload(v, rows, heads * vd), out = x.tensor(n, heads * vd);
+                // rope keys as a column view of a gathered [c_kv | k_rope] context, as the model passes them
+                x.mlaPrefillAttention(tq.heads(heads, 192, 0, nope), tq.heads(heads, 192, nope, rope), tk.heads(heads, nope), tr.columns(512, rope),
+                        tv.heads(heads, vd), scale, out.heads(heads, vd));
+                outs[i++] = x.download(out);
+            }
+            StringBuilder shape = new StringBuilder(heads + "h");
+            for (int[] s : seqs) shape.append(' ').append(s[0]).append('+').append(s[1]);
+            compare("mla_prefill_mha " + heads + "h", shape.toString(), outs[0], outs[1], tol);
+        }
+    }
+
     // ---- MoE ----
 
     private void route(Backend g, double tol) {
@@ -649,6 +728,46 @@ public final class CudaKernelCheck {
      */
     static final String NO_FLIP = "{\"num_hidden_layers\": 4, \"n_routed_experts\": 8, \"num_experts_per_tok\": 8, \"n_group\": 1, \"topk_group\": 1}";
 
+    /** NO_FLIP with the head widths of V2/V3 (nope 128, rope 64, v 128): the shape the GPU's MHA prefill takes. */
+    static final String NO_FLIP_MHA = "{\"num_hidden_layers\": 4, \"n_routed_experts\": 8, \"num_experts_per_tok\": 8, \"n_group\": 1, \"topk_group\": 1, "
+            + "\"qk_nope_head_dim\": 128, \"qk_rope_head_dim\": 64, \"v_head_dim\": 128}";
+
+    /**
+     * The GPU's MHA-form prefill against its absorbed form (both bf16, kiln.cuda.mhaPrefill toggled): a 150-token
+     * prompt whole and as chunks of 100 + 50 (the second over a cached prefix), every row's logits.
+     */
+    private void modelMhaVsAbsorbed(Backend g, double tol) {
+        if (!(g instanceof CudaBackend)) return;
+        Path config = Path.of("configs", "r1-arch-mini.json");
+        ModelConfig c = ModelConfig.load(config, NO_FLIP_MHA);
+        int[] prompt = prompt(150);
+        boolean was = CudaBackend.mhaPrefill;
+        CudaBackend.mhaPrefill = true;
+        try (Model m = Models.load(c, config, Models.LoadFormat.DUMMY, g)) {
+            if (!g.mlaPrefillMha(c.numHeads(), c.qkNopeHeadDim(), c.qkRopeHeadDim(), c.vHeadDim())) {
+                results.add(new Result("model prefill mha vs absorbed", precisionTag, "-", Double.NaN, Double.NaN, tol, false, "backend declines MHA prefill"));
+                return;
+            }
+            float[][] got = new float[2][], ref = new float[2][];
+            for (boolean mha : new boolean[]{true, false}) {
+                CudaBackend.mhaPrefill = mha;
+                float[][] into = mha ? got : ref;
+                try (var gen = new SimpleGenerator(m, 512)) {
+                    into[0] = gen.step(List.of(gen.start(prompt)), 0, true);
+                }
+                try (var gen = new SimpleGenerator(m, 512)) {
+                    var s = gen.start(prompt);
+                    float[] a = gen.step(List.of(s), 100, true), b = gen.step(List.of(s), 100, true);
+                    into[1] = concat(new float[][]{a, b}, 0);
+                }
+            }
+            compareNorm("model prefill mha vs absorbed", "r1-arch-mini 128/64/128, 150 tok (norm)", ref[0], got[0], tol, true, "");
+            compareNorm("model chunked prefill mha vs absorbed", "chunks 100 + 50 (norm)", ref[1], got[1], tol, true, "");
+        } finally {
+            CudaBackend.mhaPrefill = was;
+        }
+    }
+
     /** The op-by-op tables of modelVsSim, appended to the --out file after the results. */
     private final StringBuilder traces = new StringBuilder();
 
@@ -735,12 +854,18 @@ public final class CudaKernelCheck {
      * that variant is compared by the norm of the error with a loose bound: it catches wrong results, not noise.
      */
     private void modelVsSim(Backend g, double tol) {
+        modelVsSim(g, tol, NO_FLIP);
+    }
+
+    private void modelVsSim(Backend g, double tol, String override) {
         Path config = Path.of("configs", "r1-arch-mini.json");
-        ModelConfig c = ModelConfig.load(config, NO_FLIP);
+        ModelConfig c = ModelConfig.load(config, override);
         int[] prompt = prompt(24);
         boolean fp8 = g instanceof CudaBackend cb && cb.fp8LtActive();
         double bound = fp8 ? 0.3 : tol;
-        TracingBackend ref = new TracingBackend(new Bf16CpuBackend(fp8)), got = new TracingBackend(g);
+        // the simulation takes the same prefill form as the GPU, so the traces line up op by op
+        boolean mha = g.mlaPrefillMha(c.numHeads(), c.qkNopeHeadDim(), c.qkRopeHeadDim(), c.vHeadDim());
+        TracingBackend ref = new TracingBackend(new Bf16CpuBackend(fp8, mha)), got = new TracingBackend(g);
         float[][] r = new float[5][], o = new float[5][];
         int vocab = c.vocabSize();
         try (Model rm = Models.load(c, config, Models.LoadFormat.DUMMY, ref); Model gm = Models.load(c, config, Models.LoadFormat.DUMMY, got);
@@ -768,9 +893,9 @@ public final class CudaKernelCheck {
             }
         }
         traces.append("\n== model trace ").append(precisionTag).append(": ").append(g.name()).append(" against ").append(ref.inner().name())
-                .append(", ").append(NO_FLIP).append(", prefill of 24 tokens\n").append(TracingBackend.table(diffs));
+                .append(", ").append(override).append(mha ? ", MHA prefill" : "").append(", prefill of 24 tokens\n").append(TracingBackend.table(diffs));
         String what = fp8 ? " (fp8 activations: norm)" : "";
-        compareNorm("model prefill vs bf16 sim" + (fp8 ? ", fp8" : ""), "r1-arch-mini 8/8 experts, 24 tokens", r[0], o[0], bound, fp8, firstBad);
+        compareNorm("model prefill vs bf16 sim" + (fp8 ? ", fp8" : "") + (mha ? ", mha" : ""), "r1-arch-mini 8/8 experts, 24 tokens", r[0], o[0], bound, fp8, firstBad);
         compareNorm("model decode vs bf16 sim" + (fp8 ? ", fp8" : ""), "4 decode steps" + what, concat(r, 1), concat(o, 1), bound, fp8, "");
     }
 
@@ -808,7 +933,9 @@ public final class CudaKernelCheck {
             float[] margins = new float[12];
             boolean[] routerTie = new boolean[12];
             int b = 0;
-            Bf16CpuBackend sim = new Bf16CpuBackend(fp8);
+            ModelConfig mc = ModelConfig.load(dir);
+            boolean mha = mc.isMla() && g.mlaPrefillMha(mc.numHeads(), mc.qkNopeHeadDim(), mc.qkRopeHeadDim(), mc.vHeadDim());
+            Bf16CpuBackend sim = new Bf16CpuBackend(fp8, mha);
             for (Backend backend : List.of(sim, g)) {
                 try (Model m = Models.load(dir, Models.LoadFormat.AUTO, backend); var gen = new SimpleGenerator(m, 64)) {
                     sim.takeRouterMargin();
