@@ -36,7 +36,7 @@ command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]] || { echo "devic
 echo "== building (kernels, jar, test classes)"
 ./mvnw -q -B -DskipTests package
 ./mvnw -q -B test-compile
-unzip -l target/kiln.jar | grep -q 'kiln/cuda/kernels.fatbin' || { echo "device.sh: target/kiln.jar has no kernels.fatbin" >&2; exit 1; }
+unzip -l target/kiln.jar kiln/cuda/kernels.fatbin >/dev/null 2>&1 || { echo "device.sh: target/kiln.jar has no kernels.fatbin" >&2; exit 1; }
 
 cache=$root/target/device-cache
 dev=$root/.device
