@@ -99,22 +99,18 @@ __device__ __forceinline__ void gemv2_dot(const bf16* __restrict__ x, long ldx, 
     }
 }
 
-// out[z][m][n] = x[z][m] . W[z][n] (+ bias[n]); z = blockIdx.y (MLA's per-head matrices), n = one row per warp.
-// grid (ceil(N / 8), batches), 256 threads.
+// Row n of one matrix for this warp: out[m][n] = x[m] . W[n] (+ bias[n]). The weight row is prefetched before
+// the wait for the previous kernel (the entry point only triggered).
 template <typename TW, int MAXM>
-__device__ void gemv2(const bf16* x, long ldx, long x_bstride, const TW* w, long w_bstride, const float* scales, int scale_cols,
-                      int block_rows, const float* bias, bf16* out, long ldo, long o_bstride, int M, int N, int K) {
-    const int n = blockIdx.x * GEMV2_WARPS + (threadIdx.x >> 5);
-    const long z = blockIdx.y;
-    if (n < N && gemv2_one_wave()) prefetch_l2(w + z * w_bstride + (long)n * K, (long)K * sizeof(TW));  // entry: trigger only
+__device__ __forceinline__ void gemv2_row(const bf16* x, long ldx, const TW* w, const float* scales, int scale_cols, int block_rows,
+                                          const float* bias, bf16* out, long ldo, int M, int N, int K, int n) {
+    if (n < N && gemv2_one_wave()) prefetch_l2(w + (long)n * K, (long)K * sizeof(TW));
     pdl_wait();
     if (n >= N) return;
-    x += z * x_bstride;
-    out += z * o_bstride;
     long xr[MAXM];
 #pragma unroll
     for (int m = 0; m < MAXM; m++) xr[m] = m;
-    const TW* ws[1] = {w + z * w_bstride + (long)n * K};
+    const TW* ws[1] = {w + (long)n * K};
     const float* ss[1] = {scales ? scales + (long)(n / block_rows) * scale_cols : nullptr};
     float acc[1][MAXM];
     gemv2_dot<TW, MAXM, 1>(x, ldx, xr, M, ws, ss, K, acc);
@@ -126,6 +122,29 @@ __device__ void gemv2(const bf16* x, long ldx, long x_bstride, const TW* w, long
             if ((threadIdx.x & 31) == 0) out[m * ldo + n] = __float2bfloat16_rn(v + b);
         }
     }
+}
+
+// out[z][m][n] = x[z][m] . W[z][n] (+ bias[n]); z = blockIdx.y (MLA's per-head matrices), n = one row per warp.
+// grid (ceil(N / 8), batches), 256 threads.
+template <typename TW, int MAXM>
+__device__ void gemv2(const bf16* x, long ldx, long x_bstride, const TW* w, long w_bstride, const float* scales, int scale_cols,
+                      int block_rows, const float* bias, bf16* out, long ldo, long o_bstride, int M, int N, int K) {
+    const long z = blockIdx.y;
+    gemv2_row<TW, MAXM>(x + z * x_bstride, ldx, w + z * w_bstride, scales, scale_cols, block_rows, bias, out + z * o_bstride, ldo, M, N,
+                        K, blockIdx.x * GEMV2_WARPS + (threadIdx.x >> 5));
+}
+
+// Two matrices of the same input in one launch (MLA's q / q_a and kv_a projections): blocks [0, ceil(NA / 8))
+// take A's rows, the rest B's. One launch's fixed cost instead of two.
+template <typename TW, int MAXM>
+__device__ void gemv2_pair(const bf16* x, long ldx, const TW* wa, const float* sa, int sca, int bra, bf16* oa, long ldoa, int na,
+                           const TW* wb, const float* sb, int scb, int brb, bf16* ob, long ldob, int nb, int M, int K) {
+    const int blocks_a = (na + GEMV2_WARPS - 1) / GEMV2_WARPS;
+    const int warp = threadIdx.x >> 5;
+    if ((int)blockIdx.x < blocks_a)
+        gemv2_row<TW, MAXM>(x, ldx, wa, sa, sca, bra, nullptr, oa, ldoa, M, na, K, blockIdx.x * GEMV2_WARPS + warp);
+    else
+        gemv2_row<TW, MAXM>(x, ldx, wb, sb, scb, brb, nullptr, ob, ldob, M, nb, K, (blockIdx.x - blocks_a) * GEMV2_WARPS + warp);
 }
 
 // silu(x . gate_n) * (x . up_n) per row, gate and up rounded to bf16 first (as linear + linear + silu_mul).

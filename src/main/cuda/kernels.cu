@@ -32,6 +32,13 @@
                                         const float* inv_freq, int half, float factor, int interleaved) { KILN_ENTRY;              \
         rope<T>(x, ldx, heads, stride, offset, positions, inv_freq, half, factor, interleaved);                         \
     }                                                                                                                  \
+    /* two rope calls of one batch (MLA's q_rope and k_rope) in one launch: grid (rows, 2) */                         \
+    extern "C" __global__ void rope2_##S(T* xa, long lda, int heads_a, int stride_a, int offset_a, T* xb, long ldb,      \
+                                         int heads_b, int stride_b, int offset_b, const int* positions,                \
+                                         const float* inv_freq, int half, float factor, int interleaved) { KILN_ENTRY; \
+        if (blockIdx.y == 0) rope<T>(xa, lda, heads_a, stride_a, offset_a, positions, inv_freq, half, factor, interleaved); \
+        else rope<T>(xb, ldb, heads_b, stride_b, offset_b, positions, inv_freq, half, factor, interleaved);           \
+    }                                                                                                                  \
     extern "C" __global__ void kv_store_##S(const T* src, long lds, int cols, const int* slots, T* cache, long entry,   \
                                             int at) { KILN_ENTRY;                                                                  \
         kv_store<T>(src, lds, cols, slots, cache, entry, at);                                                           \
@@ -75,17 +82,18 @@
         moe_route<T>(logits, ldl, experts, topk, sigmoid, bias, groups, topk_groups, group_limited, normalize, scaling, \
                      ids, weights, blockIdx.x);                                                                         \
     }                                                                                                                  \
-    /* decode batches: every token's routing and then moe_align in one block (one launch, no round trip) */           \
-    extern "C" __global__ void __launch_bounds__(1024) moe_route_align_##S(                                           \
+    /* decode batches (<= 8 tokens): warp w routes token w, then the block aligns (moe.cuh) */                        \
+    extern "C" __global__ void __launch_bounds__(MOE_RA_WARPS * 32) moe_route_align_##S(                               \
         const T* logits, long ldl, int tokens, int experts, int topk, int sigmoid, const float* bias, int groups,       \
         int topk_groups, int group_limited, int normalize, float scaling, int* ids, float* weights, int tile_rows,     \
         int* perm, int* inv, int* tile_expert, int* tile_begin, int* tile_end, int* num_tiles) { KILN_ENTRY;           \
-        for (int t = 0; t < tokens; t++) {                                                                             \
-            moe_route<T>(logits, ldl, experts, topk, sigmoid, bias, groups, topk_groups, group_limited, normalize,     \
-                         scaling, ids, weights, t);                                                                     \
-            __syncthreads();                                                                                           \
-        }                                                                                                              \
-        moe_align(ids, tokens * topk, experts, tile_rows, perm, inv, tile_expert, tile_begin, tile_end, num_tiles);    \
+        __shared__ float scores[MOE_RA_WARPS][MOE_MAX_EXPERTS], choice[MOE_RA_WARPS][MOE_MAX_EXPERTS];                 \
+        const int w = threadIdx.x >> 5;                                                                                \
+        if (w < tokens)                                                                                                \
+            moe_route_warp<T>(logits, ldl, experts, topk, sigmoid, bias, groups, topk_groups, group_limited, normalize, \
+                              scaling, ids, weights, w, scores[w], choice[w]);                                         \
+        __syncthreads();                                                                                               \
+        moe_align_scan(ids, tokens * topk, experts, tile_rows, perm, inv, tile_expert, tile_begin, tile_end, num_tiles); \
     }                                                                                                                  \
     extern "C" __global__ void moe_combine_##S(const T* y, long ldy, const int* inv, const float* weights, int topk,    \
                                                int cols, T* out, long ldo, const T* plus, long ldp) { KILN_ENTRY;                                           \
@@ -220,6 +228,11 @@ MOE_MMA(uint8_t, wfp8)
         const bf16* x, long ldx, long x_bstride, const TW* w, long w_bstride, const float* scales, int scale_cols,     \
         int block_rows, const float* bias, bf16* out, long ldo, long o_bstride, int M, int N, int K) { pdl_trigger();                 \
         gemv2<TW, MAXM>(x, ldx, x_bstride, w, w_bstride, scales, scale_cols, block_rows, bias, out, ldo, o_bstride, M, N, K); \
+    }                                                                                                                  \
+    extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) gemv2_pair_bf16_##SW##_##SM(                        \
+        const bf16* x, long ldx, const TW* wa, const float* sa, int sca, int bra, bf16* oa, long ldoa, int na,          \
+        const TW* wb, const float* sb, int scb, int brb, bf16* ob, long ldob, int nb, int M, int K) { pdl_trigger();   \
+        gemv2_pair<TW, MAXM>(x, ldx, wa, sa, sca, bra, oa, ldoa, na, wb, sb, scb, brb, ob, ldob, nb, M, K);            \
     }                                                                                                                  \
     extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) gemv2_gate_up_bf16_##SW##_##SM(                     \
         const bf16* x, long ldx, const TW* wg, const TW* wu, const float* sg, const float* su, int scale_cols,         \

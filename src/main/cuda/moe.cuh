@@ -173,3 +173,146 @@ __device__ void moe_combine(const T* __restrict__ y, long ldy, const int* inv, c
         out[t * ldo + c] = plus ? from_f<T>(to_f(from_f<T>(acc)) + p) : from_f<T>(acc);
     }
 }
+
+// ---- decode: routing of up to 8 tokens and the alignment in one launch of 8 warps ----
+// moe_route above spends most of a decode step's 8 us in block-wide argmax rounds (two __syncthreads each) and a
+// serial softmax; moe_align in its one-thread tile loop. Here warp w routes token w with registers and shuffles
+// only (scores stay in shared memory for the group scores), then the block aligns with a warp-parallel scan.
+// Same choices as moe_route and the CPU (ties to the lower index); the softmax sum is a warp reduction, so the
+// weights can differ from the sequential sum in the last bit.
+#define MOE_RA_WARPS 8
+#define MOE_RA_PER_LANE (MOE_MAX_EXPERTS / 32)
+
+// (value, index) of the largest value over the warp, lower index on ties; every lane gets it.
+__device__ __forceinline__ void warp_argmax(float& v, int& i) {
+    for (int o = 16; o > 0; o >>= 1) {
+        float ov = __shfl_xor_sync(0xffffffffu, v, o);
+        int oi = __shfl_xor_sync(0xffffffffu, i, o);
+        if (ov > v || (ov == v && oi < i)) { v = ov; i = oi; }
+    }
+}
+
+template <typename T>
+__device__ void moe_route_warp(const T* logits, long ldl, int experts, int topk, int sigmoid, const float* bias, int groups,
+                               int topk_groups, int group_limited, int normalize, float scaling, int* ids, float* weights,
+                               int t, float* scores, float* choice) {
+    const int lane = threadIdx.x & 31;
+    float v[MOE_RA_PER_LANE];  // lane's experts lane + 32 i: logits, then choice values
+    float m = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < MOE_RA_PER_LANE; i++) {
+        int e = lane + 32 * i;
+        v[i] = e < experts ? to_f(logits[(long)t * ldl + e]) : -INFINITY;
+        m = fmaxf(m, v[i]);
+    }
+    float sum = 0.f;
+    if (!sigmoid) {
+        for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+#pragma unroll
+        for (int i = 0; i < MOE_RA_PER_LANE; i++)
+            if (lane + 32 * i < experts) sum += expf(v[i] - m);
+        for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    }
+#pragma unroll
+    for (int i = 0; i < MOE_RA_PER_LANE; i++) {
+        int e = lane + 32 * i;
+        if (e < experts) {
+            float s = sigmoid ? 1.f / (1.f + expf(-v[i])) : expf(v[i] - m) / sum;
+            scores[e] = s;
+            v[i] = s + (bias ? bias[e] : 0.f);
+            choice[e] = v[i];
+        }
+    }
+    __syncwarp();
+    if (group_limited && groups > 1) {  // groups <= 32 (the host checks): lane g scores group g
+        const int per = experts / groups;
+        float gs = -INFINITY;
+        if (lane < groups) {
+            float b1 = -INFINITY, b2 = -INFINITY;
+            for (int i = 0; i < per; i++) {
+                float c = choice[lane * per + i];
+                if (c > b1) { b2 = b1; b1 = c; } else if (c > b2) { b2 = c; }
+            }
+            gs = bias ? b1 + b2 : b1;
+        }
+        unsigned keep = 0;
+        for (int r = 0; r < topk_groups; r++) {
+            float bv = gs;
+            int bi = lane < groups ? lane : 0x7fffffff;
+            warp_argmax(bv, bi);
+            if (bi < 32) keep |= 1u << bi;
+            if (lane == bi) gs = -INFINITY;
+        }
+#pragma unroll
+        for (int i = 0; i < MOE_RA_PER_LANE; i++) {
+            int e = lane + 32 * i;
+            if (e < experts && !((keep >> (e / per)) & 1u)) v[i] = -INFINITY;
+        }
+    }
+    float total = 0.f, chosen_score = 0.f;
+    int chosen_id = 0;
+    for (int k = 0; k < topk; k++) {
+        float bv = -INFINITY;
+        int bi = 0x7fffffff;
+#pragma unroll
+        for (int i = 0; i < MOE_RA_PER_LANE; i++) {
+            int e = lane + 32 * i;
+            if (e < experts && (v[i] > bv || (v[i] == bv && e < bi))) { bv = v[i]; bi = e; }
+        }
+        warp_argmax(bv, bi);
+        if (bi == 0x7fffffff) bi = 0;  // nothing left (NaN scores): expert 0, as moe_route
+#pragma unroll
+        for (int i = 0; i < MOE_RA_PER_LANE; i++)
+            if (lane + 32 * i == bi) v[i] = -INFINITY;
+        float s = scores[bi];
+        total += s;  // in choice order on every lane, as the CPU sums
+        if (lane == k) { chosen_id = bi; chosen_score = s; }
+    }
+    if (lane < topk) {
+        float w = normalize ? chosen_score / (total + 1e-20f) : chosen_score;
+        ids[t * topk + lane] = chosen_id;
+        weights[t * topk + lane] = w * scaling;
+    }
+}
+
+// moe_align for a block of MOE_RA_WARPS warps: counts by shared atomics, then warp 0 scans counts and tile counts
+// over the experts 32 at a time (no one-thread loop over every expert), and each expert's owner lane writes its
+// tiles. Positions within an expert follow the atomics' order, as in moe_align.
+__device__ void moe_align_scan(const int* ids, int assignments, int experts, int tile_rows, int* perm, int* inv,
+                               int* tile_expert, int* tile_begin, int* tile_end, int* num_tiles) {
+    __shared__ int count[MOE_MAX_EXPERTS], start[MOE_MAX_EXPERTS], cursor[MOE_MAX_EXPERTS];
+    for (int e = threadIdx.x; e < experts; e += blockDim.x) { count[e] = 0; cursor[e] = 0; }
+    __syncthreads();
+    for (int a = threadIdx.x; a < assignments; a += blockDim.x) atomicAdd(&count[ids[a]], 1);
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        const int lane = threadIdx.x;
+        int rows_before = 0, tiles_before = 0;
+        for (int e0 = 0; e0 < experts; e0 += 32) {
+            int e = e0 + lane;
+            int c = e < experts ? count[e] : 0, nt = (c + tile_rows - 1) / tile_rows;
+            int rc = c, rt = nt;  // inclusive scans over the 32 experts
+            for (int o = 1; o < 32; o <<= 1) {
+                int yc = __shfl_up_sync(0xffffffffu, rc, o), yt = __shfl_up_sync(0xffffffffu, rt, o);
+                if (lane >= o) { rc += yc; rt += yt; }
+            }
+            int s = rows_before + rc - c, ft = tiles_before + rt - nt;
+            if (e < experts) start[e] = s;
+            for (int j = 0; j < nt; j++) {
+                tile_expert[ft + j] = e;
+                tile_begin[ft + j] = s + j * tile_rows;
+                tile_end[ft + j] = s + min(c, (j + 1) * tile_rows);
+            }
+            rows_before += __shfl_sync(0xffffffffu, rc, 31);
+            tiles_before += __shfl_sync(0xffffffffu, rt, 31);
+        }
+        if (lane == 0) *num_tiles = tiles_before;
+    }
+    __syncthreads();
+    for (int a = threadIdx.x; a < assignments; a += blockDim.x) {
+        int e = ids[a];
+        int p = start[e] + atomicAdd(&cursor[e], 1);
+        perm[p] = a;
+        inv[a] = p;
+    }
+}

@@ -164,11 +164,23 @@ public interface Backend extends AutoCloseable {
         linear(x, w, null, out);
     }
 
+    /** Two linear layers of the same input (MLA's q and kv_a projections); a device may run them as one launch. */
+    default void linearPair(Tensor x, Weight a, Tensor outA, Weight b, Tensor outB) {
+        linear(x, a, outA);
+        linear(x, b, outB);
+    }
+
     /** Per head h: out[t,h] = W_h x[t,h], with W holding the heads' matrices stacked: [heads * outWidth, inWidth]. */
     void headLinear(Heads x, Weight w, Heads out);
 
     /** Rotates the heads in place at the current batch's positions. */
     void rope(Heads x, Rope rope);
+
+    /** Rope over two head sets of the same batch (MLA's query and key parts); a device may do both in one launch. */
+    default void rope(Heads a, Heads b, Rope rope) {
+        rope(a, rope);
+        rope(b, rope);
+    }
 
     /** out = silu(gate) * up. */
     void siluMul(Tensor gate, Tensor up, Tensor out);

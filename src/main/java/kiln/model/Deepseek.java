@@ -176,24 +176,23 @@ final class Deepseek extends CausalLm {
     protected Tensor attention(int l, Tensor x, KvCache cache) {
         Attention w = attention[l];
         int tokens = x.rows();
+        // the query's first projection (q_a, or q without a q LoRA) and kv_a both read x
         Tensor q = backend.tensor(tokens, heads * (nope + ropeDim));
+        Tensor kv = backend.tensor(tokens, latent + ropeDim);
         if (w.qA() != null) {
             Tensor qa = backend.tensor(tokens, w.qA().rows());
-            backend.linear(x, w.qA(), qa);
+            backend.linearPair(x, w.qA(), qa, w.kvA(), kv);
             backend.rmsNorm(qa, w.qANorm(), config.rmsNormEps(), qa);
             backend.linear(qa, w.qB(), q);
         } else {
-            backend.linear(x, w.qB(), q);
+            backend.linearPair(x, w.qB(), q, w.kvA(), kv);
         }
         Heads qNope = q.heads(heads, nope + ropeDim, 0, nope), qRope = q.heads(heads, nope + ropeDim, nope, ropeDim);
 
-        Tensor kv = backend.tensor(tokens, latent + ropeDim);
-        backend.linear(x, w.kvA(), kv);
         Tensor cKv = backend.tensor(tokens, latent);
         backend.rmsNorm(kv.columns(0, latent), w.kvANorm(), config.rmsNormEps(), cKv);
         Tensor kRope = kv.columns(latent, ropeDim);
-        backend.rope(qRope, rope);
-        backend.rope(kRope.heads(1, ropeDim), rope);
+        backend.rope(qRope, kRope.heads(1, ropeDim), rope);
 
         Tensor values = backend.tensor(tokens, heads * vDim);
         if (useMha(w)) {

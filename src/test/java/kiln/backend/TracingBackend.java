@@ -294,12 +294,17 @@ public final class TracingBackend implements Backend {
      * Op-by-op differences of {@code got} against {@code ref} (same model, same batch). Expert ids are compared as
      * the fraction that differ. Throws when the two traces are not the same sequence of ops.
      */
+    /** A load-time matrix is F32 on the CPU and BF16 on a bf16 GPU: the same op either way. */
+    private static String withoutFloatType(String op) {
+        return op.replaceFirst(" (F32|BF16|F16)$", "");
+    }
+
     public static List<Diff> compare(List<Entry> ref, List<Entry> got) {
         if (ref.size() != got.size()) throw new IllegalArgumentException("traces of " + ref.size() + " and " + got.size() + " ops");
         List<Diff> out = new ArrayList<>();
         for (int i = 0; i < ref.size(); i++) {
             Entry a = ref.get(i), b = got.get(i);
-            if (!a.op.equals(b.op) || a.values.length != b.values.length) {
+            if (!withoutFloatType(a.op).equals(withoutFloatType(b.op)) || a.values.length != b.values.length) {
                 throw new IllegalArgumentException("op " + i + ": " + a.op + " " + a.shape + " vs " + b.op + " " + b.shape);
             }
             if (a.op.startsWith("moe_route")) {

@@ -45,12 +45,11 @@ public final class CudaBackend implements Backend {
     /** Decode GEMVs (linear, SwiGLU, experts, per-head matrices; up to 8 rows) on gemv2.cuh; -Dkiln.cuda.gemv2=false keeps gemv_*. */
     static volatile boolean gemv2 = !"false".equals(System.getProperty("kiln.cuda.gemv2"));
     /**
-     * Up to 8 tokens in bf16: routing and moe_align in one single-block launch (moe_route_align), with
-     * -Dkiln.cuda.routeAlign=true. Off by default: on the H200 (run 8) it took 20.8 us for one token against
-     * 8.0 + 5.8 us for the two launches (a 1,024-thread block's argmax rounds cost more than the launch saved),
-     * and routed the tokens of a batch one after another (V2-Lite decode at batch 8: 14.8 ms against 11.6).
+     * Up to 8 tokens in bf16: routing (a warp per token) and moe_align in one launch (moe_route_align, moe.cuh);
+     * -Dkiln.cuda.routeAlign=false keeps moe_route + moe_align. A first version that routed with the 1,024-thread
+     * block of moe_route took 20.8 us for one token on the H200 (run 8) against 8.0 + 5.8 us for the two launches.
      */
-    static volatile boolean ROUTE_ALIGN = Boolean.getBoolean("kiln.cuda.routeAlign");
+    static volatile boolean ROUTE_ALIGN = !"false".equals(System.getProperty("kiln.cuda.routeAlign"));
     /** DeepSeek MLA prefill in the MHA form (mla_prefill.cuh) in bf16; -Dkiln.cuda.mhaPrefill=false keeps the absorbed form. */
     static volatile boolean mhaPrefill = !"false".equals(System.getProperty("kiln.cuda.mhaPrefill"));
     private static final int ATT_G = 16, ATT_KT = 16, GEMM_TILE = 64;
@@ -544,6 +543,25 @@ public final class CudaBackend implements Backend {
         op(() -> "linear " + cw.rows() + "x" + cw.cols() + " " + cw.dtype() + (cb != null ? "+bias" : "") + " m=" + xt.rows(), () -> linearOnDevice(xt, cw, cb, ot));
     }
 
+    @Override
+    public void linearPair(Tensor x, Weight a, Tensor outA, Weight b, Tensor outB) {
+        CudaTensor xt = check(x), oa = check(outA), ob = check(outB);
+        CudaWeight wa = (CudaWeight) a, wb = (CudaWeight) b;
+        int m = xt.rows(), kk = wa.cols();
+        boolean one = precision == Precision.BFLOAT16 && gemv2 && m >= 1 && m <= 8 && wb.cols() == kk && xt.cols() == kk
+                && wa.suffix().equals(wb.suffix()) && (wa.dtype() == DType.BF16 || wa.fp8()) && kk % (wa.fp8() ? 16 : 8) == 0
+                && xt.ld() % 8 == 0 && xt.ptr() % 16 == 0 && oa.cols() == wa.rows() && ob.cols() == wb.rows() && oa.rows() == m && ob.rows() == m;
+        if (!one) {
+            Backend.super.linearPair(x, a, outA, b, outB);
+            return;
+        }
+        op(() -> "linear pair " + wa.rows() + "+" + wb.rows() + "x" + kk + " " + wa.dtype() + " m=" + m, () ->
+                k().fn("gemv2_pair_bf16_" + wa.suffix() + mSuffix(m)).ptr(xt.ptr()).i64(xt.ld())
+                        .ptr(wa.ptr()).ptr(wa.scales()).i32(wa.scaleCols()).i32(Math.max(1, wa.blockRows())).ptr(oa.ptr()).i64(oa.ld()).i32(wa.rows())
+                        .ptr(wb.ptr()).ptr(wb.scales()).i32(wb.scaleCols()).i32(Math.max(1, wb.blockRows())).ptr(ob.ptr()).i64(ob.ld()).i32(wb.rows())
+                        .i32(m).i32(kk).launch(ceilDiv(wa.rows(), 8) + ceilDiv(wb.rows(), 8), 1, 1, 256, 0));
+    }
+
     private void linearOnDevice(CudaTensor x, CudaWeight w, CudaWeight bias, CudaTensor out) {
         int m = x.rows(), n = w.rows(), kk = w.cols();
         if (m == 0) return;
@@ -663,15 +681,34 @@ public final class CudaBackend implements Backend {
         CudaTensor t = check(x.tensor());
         int half = rope.invFreq().length;
         if (x.width() != 2 * half) throw new IllegalArgumentException("rope over " + x.width() + " columns, rope dim " + 2 * half);
-        op(() -> "rope " + x.count() + "x" + x.width() + " m=" + t.rows(), () -> {
-            Long table = ropeTables.get(rope.invFreq());
-            if (table == null) {
-                table = uploadFloats(rope.invFreq());
-                ropeTables.put(rope.invFreq(), table);
-            }
-            k().fn("rope_" + act).ptr(t.ptr()).i64(t.ld()).i32(x.count()).i32(x.stride()).i32(x.offset()).ptr(meta.positions())
-                    .ptr(table).i32(half).f32(rope.attentionFactor()).i32(rope.interleaved() ? 1 : 0).launch(t.rows(), 128);
+        op(() -> "rope " + x.count() + "x" + x.width() + " m=" + t.rows(), () ->
+                k().fn("rope_" + act).ptr(t.ptr()).i64(t.ld()).i32(x.count()).i32(x.stride()).i32(x.offset()).ptr(meta.positions())
+                        .ptr(ropeTable(rope)).i32(half).f32(rope.attentionFactor()).i32(rope.interleaved() ? 1 : 0).launch(t.rows(), 128));
+    }
+
+    @Override
+    public void rope(Heads a, Heads b, Rope rope) {
+        CudaTensor ta = check(a.tensor()), tb = check(b.tensor());
+        int half = rope.invFreq().length;
+        if (a.width() != 2 * half || b.width() != 2 * half || ta.rows() != tb.rows()) {
+            Backend.super.rope(a, b, rope);  // the single-set path reports what is wrong
+            return;
+        }
+        op(() -> "rope " + a.count() + "+" + b.count() + "x" + a.width() + " m=" + ta.rows(), () -> {
+            k().fn("rope2_" + act).ptr(ta.ptr()).i64(ta.ld()).i32(a.count()).i32(a.stride()).i32(a.offset())
+                    .ptr(tb.ptr()).i64(tb.ld()).i32(b.count()).i32(b.stride()).i32(b.offset()).ptr(meta.positions())
+                    .ptr(ropeTable(rope)).i32(half).f32(rope.attentionFactor()).i32(rope.interleaved() ? 1 : 0).launch(ta.rows(), 2, 1, 128, 0);
         });
+    }
+
+    /** The rope's inverse frequencies on the device, uploaded once per table. */
+    private long ropeTable(Rope rope) {
+        Long table = ropeTables.get(rope.invFreq());
+        if (table == null) {
+            table = uploadFloats(rope.invFreq());
+            ropeTables.put(rope.invFreq(), table);
+        }
+        return table;
     }
 
     private void store(CudaKvCache cache, int layer, CudaTensor src, int at) {
@@ -881,13 +918,13 @@ public final class CudaBackend implements Backend {
             int tokens = l.rows(), topK = r.topK();
             long ids = scratch(4L * tokens * topK, "expert ids"), weights = scratch(4L * tokens * topK, "expert weights");
             int scoring = r.scoring() == MoeRouting.Scoring.SIGMOID ? 1 : 0, limited = r.method() == MoeRouting.Method.GROUP_LIMITED ? 1 : 0;
-            if (precision == Precision.BFLOAT16 && tokens <= 8 && ROUTE_ALIGN) {
+            if (precision == Precision.BFLOAT16 && tokens <= 8 && ROUTE_ALIGN && (limited == 0 || r.groups() <= 32)) {
                 // decode: routing and the grouped GEMV's alignment (8-row tiles) in one single-block launch
                 CudaMoe.Alignment a = alignment(tokens * topK, r.experts(), 8);
                 k().fn("moe_route_align_" + act).ptr(l.ptr()).i64(l.ld()).i32(tokens).i32(r.experts()).i32(topK).i32(scoring)
                         .ptr(bias == null ? 0 : bias.ptr()).i32(r.groups()).i32(r.topkGroups()).i32(limited).i32(r.normalize() ? 1 : 0)
                         .f32(r.scalingFactor()).ptr(ids).ptr(weights).i32(a.tileRows()).ptr(a.perm()).ptr(a.inv()).ptr(a.tileExpert())
-                        .ptr(a.tileBegin()).ptr(a.tileEnd()).ptr(a.numTiles()).launch(1, 1024);
+                        .ptr(a.tileBegin()).ptr(a.tileEnd()).ptr(a.numTiles()).launch(1, 256);
                 return new CudaMoe.Routing(this, tokens, topK, ids, weights, a);
             }
             k().fn("moe_route_" + act).ptr(l.ptr()).i64(l.ld()).i32(r.experts()).i32(topK).i32(scoring)

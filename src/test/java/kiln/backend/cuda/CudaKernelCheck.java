@@ -621,7 +621,8 @@ public final class CudaKernelCheck {
 
     private void route(Backend g, double tol) {
         Random r = new Random(7);
-        int t = 64;
+        // 64 tokens: moe_route; 5 (bf16): the decode kernel moe_route_align
+        for (int t : new int[]{64, 5})
         for (MoeRouting routing : new MoeRouting[]{
                 new MoeRouting(MoeRouting.Scoring.SIGMOID, MoeRouting.Method.GROUP_LIMITED, 256, 8, 8, 4, true, 2.5f),
                 new MoeRouting(MoeRouting.Scoring.SOFTMAX, MoeRouting.Method.GREEDY, 64, 6, 1, 1, false, 1f)}) {
