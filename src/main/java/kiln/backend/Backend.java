@@ -243,6 +243,15 @@ public interface Backend extends AutoCloseable {
     /** out[t] = sum over chosen experts e of weight(t,e) * down_e(silu(gate_e x) * up_e x). */
     void moe(Tensor x, Routing routing, Experts experts, Tensor out);
 
+    /**
+     * Ops {@code work} issues may run beside the ops issued after this call, until {@code moe(..., plus, out)}
+     * reads the returned tensor as its {@code plus} (the only reader allowed before that moe): DeepSeek's shared
+     * experts need only the layer input, so a GPU runs them beside the router and the routed experts.
+     */
+    default Tensor concurrently(java.util.function.Supplier<Tensor> work) {
+        return work.get();
+    }
+
     /** {@code out = moe(x) + plus} (DeepSeek's shared experts): a device may fold the add into its combine. */
     default void moe(Tensor x, Routing routing, Experts experts, Tensor plus, Tensor out) {
         moe(x, routing, experts, out);

@@ -239,14 +239,16 @@ final class Deepseek extends CausalLm {
     protected Tensor mlp(int l, Tensor x) {
         if (dense[l] != null) return swiglu(x, dense[l].gate(), dense[l].up(), dense[l].down());
         Moe m = moe[l];
+        // the shared experts read only x: a GPU runs them beside the router and the routed experts
+        Tensor shared = m.shared() == null ? null : backend.concurrently(() -> swiglu(x, m.shared().gate(), m.shared().up(), m.shared().down()));
         Tensor logits = backend.tensor(x.rows(), config.nRoutedExperts());
         backend.linear(x, m.router(), logits);
         Backend.Routing chosen = backend.route(logits, m.scoreBias(), routing);
         Tensor out = backend.tensor(x.rows(), config.hiddenSize());
-        if (m.shared() == null) {
+        if (shared == null) {
             backend.moe(x, chosen, m.experts(), out);
         } else {
-            backend.moe(x, chosen, m.experts(), swiglu(x, m.shared().gate(), m.shared().up(), m.shared().down()), out);
+            backend.moe(x, chosen, m.experts(), shared, out);
         }
         return out;
     }

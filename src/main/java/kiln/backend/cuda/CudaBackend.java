@@ -49,6 +49,8 @@ public final class CudaBackend implements Backend {
      * -Dkiln.cuda.routeAlign=false keeps moe_route + moe_align. A first version that routed with the 1,024-thread
      * block of moe_route took 20.8 us for one token on the H200 (run 8) against 8.0 + 5.8 us for the two launches.
      */
+    /** DeepSeek's shared experts on a side stream beside the routed path (concurrently); -Dkiln.cuda.sideStream=false keeps one stream. */
+    static volatile boolean SIDE_STREAM = !"false".equals(System.getProperty("kiln.cuda.sideStream"));
     static volatile boolean ROUTE_ALIGN = !"false".equals(System.getProperty("kiln.cuda.routeAlign"));
     /** DeepSeek MLA prefill in the MHA form (mla_prefill.cuh) in bf16; -Dkiln.cuda.mhaPrefill=false keeps the absorbed form. */
     static volatile boolean mhaPrefill = !"false".equals(System.getProperty("kiln.cuda.mhaPrefill"));
@@ -391,6 +393,7 @@ public final class CudaBackend implements Backend {
             k().fn("to_f32_" + suffixOf(c)).ptr(c.ptr()).i64(c.ld()).i32(c.cols()).ptr(packed).launch(c.rows(), 256);
             MemorySegment p = pinned(4 * n);
             Driver.copyToHost(p, packed, 4 * n, device.stream());
+            device.joinSide();
             Driver.synchronize(device.stream(), "download of " + c.rows() + "x" + c.cols());
             arena.release(mark);
             return p.asSlice(0, 4 * n).toArray(ValueLayout.JAVA_FLOAT);
@@ -401,6 +404,7 @@ public final class CudaBackend implements Backend {
         return device.call(() -> {
             MemorySegment p = pinned(4L * count);
             Driver.copyToHost(p, src, 4L * count, device.stream());
+            device.joinSide();
             Driver.synchronize(device.stream(), "download of " + count + " ints");
             return p.asSlice(0, 4L * count).toArray(ValueLayout.JAVA_INT);
         });
@@ -1032,8 +1036,14 @@ public final class CudaBackend implements Backend {
                 scratch(4L * maxTiles, "moe tiles"), scratch(4L * maxTiles, "moe tiles"), scratch(4L * maxTiles, "moe tiles"), scratch(4, "moe tile count"));
     }
 
-    /** out[t] = the routing-weighted sum of the expert rows y (+ plus[t]). */
+    @Override
+    public Tensor concurrently(java.util.function.Supplier<Tensor> work) {
+        return SIDE_STREAM ? device.onSide(work) : work.get();
+    }
+
+    /** out[t] = the routing-weighted sum of the expert rows y (+ plus[t], which may come from the side stream). */
     private void combine(CudaTensor y, long inv, CudaMoe.Routing r, int hidden, CudaTensor out, CudaTensor plus) {
+        if (plus != null) device.joinSide();
         k().fn("moe_combine_" + act).ptr(y.ptr()).i64(y.ld()).ptr(inv).ptr(r.weights()).i32(r.topK()).i32(hidden).ptr(out.ptr()).i64(out.ld())
                 .ptr(plus == null ? 0 : plus.ptr()).i64(plus == null ? 0 : plus.ld()).launch(r.tokens(), ceilDiv(hidden, 256), 1, 256, 0);
     }

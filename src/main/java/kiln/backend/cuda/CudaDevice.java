@@ -75,6 +75,7 @@ public final class CudaDevice implements AutoCloseable {
                 ints[4] = Driver.attribute(ATTR_SMEM_OPTIN, dev);
                 total[0] = Driver.totalMem(dev);
                 stream = Driver.createStream();
+                current = stream;
                 return null;
             }).get();
         } catch (InterruptedException | ExecutionException e) {
@@ -134,8 +135,43 @@ public final class CudaDevice implements AutoCloseable {
         return new CudaException(String.valueOf(c), c);
     }
 
+    /** The stream ops launch onto now: the device's stream, or its side stream inside {@link #onSide}. */
     MemorySegment stream() {
-        return stream;
+        return current;
+    }
+
+    // A second stream for work that only needs inputs already computed (DeepSeek's shared experts beside the
+    // router and the routed experts): forked from and joined back into the main stream with events, so it is
+    // captured into CUDA graphs as a parallel branch.
+    private MemorySegment current, side, forked, finished;
+    private boolean sidePending;
+
+    /** Runs {@code work}'s launches on the side stream, after everything queued so far; {@link #joinSide} ends it. */
+    <T> T onSide(java.util.function.Supplier<T> work) {
+        if (current != stream) return work.get();  // already on the side stream
+        if (side == null) {
+            side = Driver.createStream();
+            forked = Driver.createEvent(Driver.EVENT_DISABLE_TIMING);
+            finished = Driver.createEvent(Driver.EVENT_DISABLE_TIMING);
+        }
+        joinSide();
+        Driver.record(forked, stream);
+        Driver.waitEvent(side, forked);
+        current = side;
+        try {
+            return work.get();
+        } finally {
+            current = stream;
+            Driver.record(finished, side);
+            sidePending = true;
+        }
+    }
+
+    /** The main stream waits for the side stream's work (no-op when none is pending). */
+    void joinSide() {
+        if (!sidePending) return;
+        Driver.waitEvent(stream, finished);
+        sidePending = false;
     }
 
     /** The kernels module, loaded on first use (on the owner thread). */
@@ -165,7 +201,10 @@ public final class CudaDevice implements AutoCloseable {
     }
 
     public void synchronize() {
-        run(() -> Driver.synchronize(stream, "device synchronize"));
+        run(() -> {
+            joinSide();
+            Driver.synchronize(stream, "device synchronize");
+        });
     }
 
     /** {free, total} device memory in bytes. */
@@ -178,8 +217,14 @@ public final class CudaDevice implements AutoCloseable {
         if (closed) return;
         try {
             run(() -> {
+                joinSide();
                 Driver.synchronize(stream, "close");
                 if (kernels != null) kernels.close();
+                if (side != null) {
+                    Driver.destroyStream(side);
+                    Driver.destroyEvent(forked);
+                    Driver.destroyEvent(finished);
+                }
                 Driver.destroyStream(stream);
                 Driver.releasePrimaryContext(Driver.device(ordinal));
             });

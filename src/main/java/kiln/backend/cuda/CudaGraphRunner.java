@@ -123,6 +123,7 @@ public final class CudaGraphRunner implements Model {
             logits = inner.forward(dummy, cache);
         } catch (RuntimeException e) {
             try {
+                backend.device().joinSide();
                 Driver.destroyGraph(Driver.endCapture(stream));
             } catch (RuntimeException ignored) {
                 // the capture is already invalid; the first error is the one to report
@@ -131,6 +132,7 @@ public final class CudaGraphRunner implements Model {
         } finally {
             backend.setCapturing(false);
         }
+        backend.device().joinSide();  // a side branch left open would make the capture fail
         graph = Driver.endCapture(stream);
         MemorySegment exec = Driver.instantiate(graph);
         Log.info("Captured CUDA graph for batch size %d in %.1f ms", size, (System.nanoTime() - t0) / 1e6);

@@ -76,6 +76,7 @@ final class Driver {
         static final MethodHandle streamDestroy = fn("cuStreamDestroy_v2", PTR);
         static final MethodHandle eventCreate = fn("cuEventCreate", PTR, INT);
         static final MethodHandle eventRecord = fn("cuEventRecord", PTR, PTR);
+        static final MethodHandle streamWaitEvent = fn("cuStreamWaitEvent", PTR, PTR, INT);
         static final MethodHandle eventSynchronize = fn("cuEventSynchronize", PTR);
         static final MethodHandle eventElapsedTime = fn("cuEventElapsedTime_v2", PTR, PTR, PTR);
         static final MethodHandle eventDestroy = fn("cuEventDestroy_v2", PTR);
@@ -408,9 +409,15 @@ final class Driver {
     }
 
     static MemorySegment createEvent() {
+        return createEvent(0);
+    }
+
+    static final int EVENT_DISABLE_TIMING = 2;
+
+    static MemorySegment createEvent(int flags) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(PTR);
-            check((int) H.eventCreate.invokeExact(v, 0), "cuEventCreate");
+            check((int) H.eventCreate.invokeExact(v, flags), "cuEventCreate");
             return v.get(PTR, 0);
         } catch (Throwable t) {
             throw rethrow(t, "cuEventCreate");
@@ -422,6 +429,15 @@ final class Driver {
             check((int) H.eventRecord.invokeExact(event, stream), "cuEventRecord");
         } catch (Throwable t) {
             throw rethrow(t, "cuEventRecord");
+        }
+    }
+
+    /** Work later queued on {@code stream} waits for {@code event} (during a capture: a dependency edge). */
+    static void waitEvent(MemorySegment stream, MemorySegment event) {
+        try {
+            check((int) H.streamWaitEvent.invokeExact(stream, event, 0), "cuStreamWaitEvent");
+        } catch (Throwable t) {
+            throw rethrow(t, "cuStreamWaitEvent");
         }
     }
 
