@@ -49,8 +49,14 @@ public final class CudaBackend implements Backend {
      * -Dkiln.cuda.routeAlign=false keeps moe_route + moe_align. A first version that routed with the 1,024-thread
      * block of moe_route took 20.8 us for one token on the H200 (run 8) against 8.0 + 5.8 us for the two launches.
      */
-    /** DeepSeek's shared experts on a side stream beside the routed path (concurrently); -Dkiln.cuda.sideStream=false keeps one stream. */
-    static volatile boolean SIDE_STREAM = !"false".equals(System.getProperty("kiln.cuda.sideStream"));
+    /**
+     * DeepSeek's shared experts on a side stream beside the routed path (concurrently), with
+     * -Dkiln.cuda.sideStream=true. Off by default until a GPU run confirms the checks with it: the one run that
+     * measured it (run 12, docs/cuda.md) could not run the checks (the stream was created off the device thread,
+     * fixed since), and the side stream shares cuBLASLt's workspace with the main stream, which is safe only while
+     * neither branch calls cuBLASLt (decode batches of up to 8 tokens use gemv2 kernels on both).
+     */
+    static volatile boolean SIDE_STREAM = Boolean.getBoolean("kiln.cuda.sideStream");
     static volatile boolean ROUTE_ALIGN = !"false".equals(System.getProperty("kiln.cuda.routeAlign"));
     /** DeepSeek MLA prefill in the MHA form (mla_prefill.cuh) in bf16; -Dkiln.cuda.mhaPrefill=false keeps the absorbed form. */
     static volatile boolean mhaPrefill = !"false".equals(System.getProperty("kiln.cuda.mhaPrefill"));
@@ -1036,9 +1042,16 @@ public final class CudaBackend implements Backend {
                 scratch(4L * maxTiles, "moe tiles"), scratch(4L * maxTiles, "moe tiles"), scratch(4L * maxTiles, "moe tiles"), scratch(4, "moe tile count"));
     }
 
+    /**
+     * Decode batches of up to 8 tokens only: there the router and routing leave the GPU mostly idle (H200, run 12:
+     * V2-Lite batch 1 from 3.39 to 3.14 ms, R1 9 layers from 4.03 to 3.91 ms). At batch 64 V2-Lite went from 13.7
+     * to 15.9 ms with both branches competing for bandwidth, and R1's 64-token step read as 15.7 ms against 31.8,
+     * which that run could not confirm as correct (both branches called cuBLASLt with one workspace there).
+     */
     @Override
     public Tensor concurrently(java.util.function.Supplier<Tensor> work) {
-        return SIDE_STREAM ? device.onSide(work) : work.get();
+        if (!SIDE_STREAM || batch().numTokens() > 8) return work.get();
+        return device.call(() -> device.onSide(work));  // streams and events belong to the device's thread
     }
 
     /** out[t] = the routing-weighted sum of the expert rows y (+ plus[t], which may come from the side stream). */

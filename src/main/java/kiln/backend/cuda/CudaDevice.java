@@ -148,6 +148,7 @@ public final class CudaDevice implements AutoCloseable {
 
     /** Runs {@code work}'s launches on the side stream, after everything queued so far; {@link #joinSide} ends it. */
     <T> T onSide(java.util.function.Supplier<T> work) {
+        if (!onOwnerThread()) throw new IllegalStateException("side stream used off the device thread");
         if (current != stream) return work.get();  // already on the side stream
         if (side == null) {
             side = Driver.createStream();
