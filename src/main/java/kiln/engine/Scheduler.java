@@ -504,6 +504,8 @@ final class Scheduler implements Runnable {
         waiting.remove(s);
         if (chunked == s) chunked = null;
         finishedByReason.merge(reason.type(), 1L, Long::sum);
+        // a client that reads /get_server_info right after its last token must see this request gone
+        publishStats();
         emit(s, last, reason);
         // n-siblings that were never forked end with their parent
         for (; s.pendingSiblings > 0; s.pendingSiblings--) {
