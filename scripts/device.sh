@@ -7,9 +7,9 @@
 # Two payloads: the default one runs the checks, the fixture tests and the benchmarks (a small runtime, the test
 # classes, the JUnit console launcher); --serve adds what `kiln serve` and `kiln bench` need on the GPU machine
 # (every runtime jar, a runtime with java.desktop for java.beans, java.net.http, ...) for the serve-bench
-# section and drops the JUnit launcher. Each fits one 64 MiB call: the default one beside the fixtures (with
-# src/main/resources/kiln/deepseek-tokenizer/tokenizer.json moved out), the --serve one with the fixtures
-# moved out as well (serve-bench reads none; the tokenizer comes out of kiln.jar).
+# section and drops the JUnit launcher. Each fits one 64 MiB call: the default one beside the whole checkout
+# (~62 MiB), the --serve one with testdata/fixtures moved out of the tree (serve-bench reads none; the tokenizer
+# comes out of kiln.jar). Move them back before committing: `git add -A` would record them as deleted.
 #
 # Stages .device/payload.tar.xz (a jlinked Java 25 runtime with a stripped libjvm, kiln.jar with the CUDA
 # kernels, the test classes, Jackson and the JUnit console launcher; jars stored uncompressed so that xz packs
@@ -129,5 +129,5 @@ echo "== size of a device call: working tree $(mib "$checkout") MiB + .device $(
 echo "   largest tracked paths present:"
 git ls-files -z | xargs -0 -r stat -c '%s %n' 2>/dev/null | awk '{split($2,p,"/"); k=p[1]"/"p[2]"/"p[3]; s[k]+=$1} END{for (k in s) printf "%d %s\n", s[k], k}' \
   | sort -rn | head -n 6 | awk '{printf "     %8.2f MiB  %s\n", $1/1048576, $2}'
-(( total < 64 * 1048576 )) || echo "   OVER the limit: move tokenizer.json / unneeded fixtures out of the tree for this call (see docs/cuda.md)"
+(( total < 64 * 1048576 )) || echo "   OVER the limit: move testdata/fixtures (or the fixtures this call does not read) out of the tree for it (see docs/cuda.md)"
 echo "Run on the GPU machine: bash .device/run.sh [SECTION...]   (carry: .device; run.sh --help lists the sections)"

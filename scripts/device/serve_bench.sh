@@ -21,17 +21,22 @@ kiln_jar=${CP%%:*}
 say() { echo "[serve-bench] $(date -u +%T) $*"; }
 left() { echo $(( SERVE_BENCH_END - $(date +%s) )); }
 
-# the bundled DeepSeek tokenizer, out of kiln.jar (the checkout's copy may have been moved out to save space)
+# the bundled DeepSeek tokenizer, out of kiln.jar
 rm -rf "$tok" && mkdir -p "$tok"
 python3 - "$kiln_jar" "$tok" <<'PY' || { say "cannot extract the tokenizer from kiln.jar"; exit 1; }
-import sys, zipfile, os
+import sys, zipfile, os, gzip
 jar, out = sys.argv[1], sys.argv[2]
+written = []
 with zipfile.ZipFile(jar) as z:
     names = [n for n in z.namelist() if n.startswith("kiln/deepseek-tokenizer/") and not n.endswith("/")]
     for n in names:
-        with open(os.path.join(out, os.path.basename(n)), "wb") as f:
-            f.write(z.read(n))
-print("tokenizer files:", ", ".join(sorted(os.path.basename(n) for n in names)))
+        data, name = z.read(n), os.path.basename(n)
+        if name.endswith(".gz"):  # tokenizer.json is stored gzipped in the jar
+            data, name = gzip.decompress(data), name[:-3]
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
+        written.append(name)
+print("tokenizer files:", ", ".join(sorted(written)))
 PY
 
 say "starting kiln serve --device cuda ($model, dummy weights); log in $log"

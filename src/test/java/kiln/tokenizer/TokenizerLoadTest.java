@@ -6,7 +6,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -75,11 +74,7 @@ class TokenizerLoadTest {
 
     @Test
     void aModelDirectoryLoadsLikeTheBundledTokenizer(@TempDir Path tmp) throws IOException {
-        for (String f : new String[] {"tokenizer.json", "tokenizer_config.json"}) {
-            try (InputStream in = Tokenizers.resource(f)) {
-                Files.copy(in, tmp.resolve(f));
-            }
-        }
+        Tokenizers.writeBundled(tmp);
         Tokenizer dir = Tokenizers.load(tmp), bundled = Tokenizers.bundled();
         String text = "<｜User｜>Hello, 世界!<｜Assistant｜>";
         assertArrayEquals(bundled.encode(text, true), dir.encode(text, true));
