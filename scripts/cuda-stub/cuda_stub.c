@@ -33,7 +33,13 @@ int cuFuncSetAttribute(void *f, int a, int v) { return 0; }
 int cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned smem, void *st, void **params, void **extra) {
   if (!params || !params[0]) { fprintf(stderr, "[stub] %s launched without params\n", (char *)f); return 1; }
   launches++; return 0; }
-int cuStreamCreate(void **s, unsigned f) { *s = (void *)0x9; return 0; }
+typedef struct { unsigned gx, gy, gz, bx, by, bz, smem; void *stream; void *attrs; unsigned nattrs; } LaunchConfig;
+int cuLaunchKernelEx(const LaunchConfig *c, void *f, void **params, void **extra) {
+  if (!c || !c->stream) { fprintf(stderr, "[stub] %s launched without a config or stream\n", (char *)f); return 1; }
+  return cuLaunchKernel(f, c->gx, c->gy, c->gz, c->bx, c->by, c->bz, c->smem, c->stream, params, extra); }
+static int streams;
+int cuStreamCreate(void **s, unsigned f) { *s = (void *)(0x9 + 0x10 * (long)streams++); return 0; }
+int cuStreamWaitEvent(void *s, void *e, unsigned f) { return e ? 0 : 1; }
 int cuStreamSynchronize(void *s) { return 0; }
 int cuStreamDestroy_v2(void *s) { return 0; }
 int cuEventCreate(void **e, unsigned f) { *e = malloc(8); return 0; }
