@@ -161,6 +161,10 @@ public final class CudaKernelCheck {
                     for (int m : new int[]{2, 70}) linear(b, t, DType.F8_E4M3, 1000, 1000, m, true, false);
                 });
                 run("linear_f32", g, tol, (b, t) -> linear(b, t, DType.F32, 96, 256, 5, true, true));
+                run("linear_pair", g, f32 ? tol : 5e-2, (b, t) -> {  // V2-Lite q + kv_a (bf16), R1 q_a + kv_a (fp8)
+                    for (int m : new int[]{1, 5, 20}) linearPair(b, t, DType.BF16, 3072, 576, 2048, m);
+                    for (int m : new int[]{1, 8}) linearPair(b, t, DType.F8_E4M3, 1536, 576, 7168, m);
+                });
                 run("silu_gate_up", g, f32 ? tol : 8e-2, (b, t) -> {  // fused in one GEMV launch for up to 8 rows in bf16
                     for (int m : new int[]{1, 5, 8, 20}) siluGateUp(b, t, DType.F8_E4M3, 2048, 7168, m);
                     for (int m : new int[]{1, 3}) siluGateUp(b, t, DType.BF16, 1408, 2048, m);
@@ -391,6 +395,26 @@ public final class CudaKernelCheck {
         cpu.rope(ck.heads(32, 128), half);
         g.rope(gk.heads(32, 128), half);
         compare("rope half (Llama)", t + "x32 heads of 128", cpu.download(ck), g.download(gk), tol);
+        // MLA's pair in one call (rope2 on the GPU): 16 query heads' rope parts and the shared key rope, a column view
+        float[] q2 = normal(r, t * 16 * 192, 1), kv = normal(r, t * 576, 1);
+        Tensor cq2 = cpu.upload(q2, t, 16 * 192), gq2 = g.upload(q2, t, 16 * 192), ckv = cpu.upload(kv, t, 576), gkv = g.upload(kv, t, 576);
+        cpu.rope(cq2.heads(16, 192, 128, 64), ckv.columns(512, 64).heads(1, 64), yarn);
+        g.rope(gq2.heads(16, 192, 128, 64), gkv.columns(512, 64).heads(1, 64), yarn);
+        compare("rope pair (MLA q + k)", t + "x16 heads of 192 + 1 of 64", concat(new float[][]{cpu.download(cq2), cpu.download(ckv)}, 0),
+                concat(new float[][]{g.download(gq2), g.download(gkv)}, 0), tol);
+    }
+
+    /** Two projections of one input (MLA's q / q_a and kv_a: gemv2_pair for up to 8 rows in bf16). */
+    private void linearPair(Backend g, double tol, DType dt, int na, int nb, int k, int m) {
+        long seed = 43L * na + nb + k + dt.ordinal();
+        Pair a = weights(g, "a", dt, na, k, seed), b = weights(g, "b", dt, nb, k, seed + 1);
+        float[] x = normal(new Random(seed + m), m * k, 1);
+        begin(g, simple(m));
+        Tensor ca = cpu.tensor(m, na), cb = cpu.tensor(m, nb), ga = g.tensor(m, na), gb = g.tensor(m, nb);
+        cpu.linearPair(cpu.upload(x, m, k), a.cpu, ca, b.cpu, cb);
+        g.linearPair(g.upload(x, m, k), a.gpu, ga, b.gpu, gb);
+        compare("linear pair " + dt, m + "x" + k + " -> " + na + " + " + nb, concat(new float[][]{cpu.download(ca), cpu.download(cb)}, 0),
+                concat(new float[][]{g.download(ga), g.download(gb)}, 0), tol);
     }
 
     // ---- linear layers ----
