@@ -13,78 +13,78 @@
 #include "mla_prefill.cuh"
 
 #define ACT_KERNELS(T, S)                                                                                              \
-    extern "C" __global__ void embed_wbf16_##S(const bf16* table, const int* tokens, int hidden, T* out, long ldo) { KILN_ENTRY;    \
-        embed<bf16, T>(table, tokens, hidden, out, ldo);                                                                 \
+    extern "C" __global__ void embed_wbf16_##S(const bf16* table, const int* tokens, int hidden, T* out, long ldo) { KILN_ENTRY; \
+        embed<bf16, T>(table, tokens, hidden, out, ldo);                                                               \
     }                                                                                                                  \
-    extern "C" __global__ void embed_wf32_##S(const float* table, const int* tokens, int hidden, T* out, long ldo) { KILN_ENTRY;   \
-        embed<float, T>(table, tokens, hidden, out, ldo);                                                                \
+    extern "C" __global__ void embed_wf32_##S(const float* table, const int* tokens, int hidden, T* out, long ldo) { KILN_ENTRY; \
+        embed<float, T>(table, tokens, hidden, out, ldo);                                                              \
     }                                                                                                                  \
     extern "C" __global__ void rmsnorm_##S(T* x, long ldx, const T* delta, long ldd, const float* w, float eps, T* out, \
-                                           long ldo, int cols) { KILN_ENTRY;                                                       \
-        rmsnorm<T>(x, ldx, delta, ldd, w, eps, out, ldo, cols);                                                         \
+                                           long ldo, int cols) { KILN_ENTRY;                                           \
+        rmsnorm<T>(x, ldx, delta, ldd, w, eps, out, ldo, cols);                                                        \
     }                                                                                                                  \
     extern "C" __global__ void add_##S(T* acc, long lda, const T* x, long ldx, int cols) { KILN_ENTRY; add_rows<T>(acc, lda, x, ldx, cols); } \
     extern "C" __global__ void add_bias_##S(T* out, long ldo, const float* bias, int cols) { KILN_ENTRY; add_bias<T>(out, ldo, bias, cols); } \
-    extern "C" __global__ void silu_mul_##S(const T* g, long ldg, const T* u, long ldu, T* out, long ldo, int cols) { KILN_ENTRY;  \
-        silu_mul<T>(g, ldg, u, ldu, out, ldo, cols);                                                                    \
+    extern "C" __global__ void silu_mul_##S(const T* g, long ldg, const T* u, long ldu, T* out, long ldo, int cols) { KILN_ENTRY; \
+        silu_mul<T>(g, ldg, u, ldu, out, ldo, cols);                                                                   \
     }                                                                                                                  \
     extern "C" __global__ void rope_##S(T* x, long ldx, int heads, int stride, int offset, const int* positions,       \
-                                        const float* inv_freq, int half, float factor, int interleaved) { KILN_ENTRY;              \
-        rope<T>(x, ldx, heads, stride, offset, positions, inv_freq, half, factor, interleaved);                         \
+                                        const float* inv_freq, int half, float factor, int interleaved) { KILN_ENTRY;  \
+        rope<T>(x, ldx, heads, stride, offset, positions, inv_freq, half, factor, interleaved);                        \
     }                                                                                                                  \
-    /* two rope calls of one batch (MLA's q_rope and k_rope) in one launch: grid (rows, 2) */                         \
-    extern "C" __global__ void rope2_##S(T* xa, long lda, int heads_a, int stride_a, int offset_a, T* xb, long ldb,      \
+    /* two rope calls of one batch (MLA's q_rope and k_rope) in one launch: grid (rows, 2) */                          \
+    extern "C" __global__ void rope2_##S(T* xa, long lda, int heads_a, int stride_a, int offset_a, T* xb, long ldb,    \
                                          int heads_b, int stride_b, int offset_b, const int* positions,                \
                                          const float* inv_freq, int half, float factor, int interleaved) { KILN_ENTRY; \
         if (blockIdx.y == 0) rope<T>(xa, lda, heads_a, stride_a, offset_a, positions, inv_freq, half, factor, interleaved); \
-        else rope<T>(xb, ldb, heads_b, stride_b, offset_b, positions, inv_freq, half, factor, interleaved);           \
+        else rope<T>(xb, ldb, heads_b, stride_b, offset_b, positions, inv_freq, half, factor, interleaved);            \
     }                                                                                                                  \
-    extern "C" __global__ void kv_store_##S(const T* src, long lds, int cols, const int* slots, T* cache, long entry,   \
-                                            int at) { KILN_ENTRY;                                                                  \
-        kv_store<T>(src, lds, cols, slots, cache, entry, at);                                                           \
+    extern "C" __global__ void kv_store_##S(const T* src, long lds, int cols, const int* slots, T* cache, long entry,  \
+                                            int at) { KILN_ENTRY;                                                      \
+        kv_store<T>(src, lds, cols, slots, cache, entry, at);                                                          \
     }                                                                                                                  \
     extern "C" __global__ void kv_store2_##S(const T* a, long lda, int cols_a, const T* b, long ldb, int cols_b,       \
-                                             const int* slots, T* cache, long entry) { KILN_ENTRY;                                 \
-        kv_store2<T>(a, lda, cols_a, b, ldb, cols_b, slots, cache, entry);                                              \
+                                             const int* slots, T* cache, long entry) { KILN_ENTRY;                     \
+        kv_store2<T>(a, lda, cols_a, b, ldb, cols_b, slots, cache, entry);                                             \
     }                                                                                                                  \
-    extern "C" __global__ void gather_rows_##S(const T* src, long lds, const int* rows, int cols, T* out, long ldo) { KILN_ENTRY;   \
-        gather_rows<T>(src, lds, rows, cols, out, ldo);                                                                 \
+    extern "C" __global__ void gather_rows_##S(const T* src, long lds, const int* rows, int cols, T* out, long ldo) { KILN_ENTRY; \
+        gather_rows<T>(src, lds, rows, cols, out, ldo);                                                                \
     }                                                                                                                  \
-    extern "C" __global__ void gather_rows_div_##S(const T* src, long lds, const int* rows, int div, int cols, T* out,  \
-                                                   long ldo) { KILN_ENTRY;                                                         \
-        gather_rows_div<T>(src, lds, rows, div, cols, out, ldo);                                                        \
+    extern "C" __global__ void gather_rows_div_##S(const T* src, long lds, const int* rows, int div, int cols, T* out, \
+                                                   long ldo) { KILN_ENTRY;                                             \
+        gather_rows_div<T>(src, lds, rows, div, cols, out, ldo);                                                       \
     }                                                                                                                  \
     extern "C" __global__ void to_f32_##S(const T* src, long lds, int cols, float* out) { KILN_ENTRY; to_f32<T>(src, lds, cols, out); } \
     extern "C" __global__ void from_f32_##S(const float* src, int cols, T* out, long ldo) { KILN_ENTRY; from_f32<T>(src, cols, out, ldo); } \
     extern "C" __global__ void argmax_##S(const T* x, long ldx, int cols, int* out) { KILN_ENTRY; argmax_rows<T>(x, ldx, cols, out); } \
     extern "C" __global__ void __launch_bounds__(1024) sample_##S(const T* x, long ldx, int cols, const float* temperature, \
                                                                   const int* top_k, const float* top_p,                \
-                                                                  const float* uniform, int* out) { KILN_ENTRY;                    \
-        sample_rows<T>(x, ldx, cols, temperature, top_k, top_p, uniform, out);                                          \
+                                                                  const float* uniform, int* out) { KILN_ENTRY;        \
+        sample_rows<T>(x, ldx, cols, temperature, top_k, top_p, uniform, out);                                         \
     }                                                                                                                  \
     extern "C" __global__ void __launch_bounds__(ATT_THREADS) attention_##S(                                           \
         const T* q1, long ldq1, int q1_stride, const T* q2, long ldq2, int q2_stride, const T* cache, int heads,       \
         int heads_per_kv, int blocks_per_kv, int kd1, int kd2, int vd, long entry, int k_off, int v_off, int kv_stride, \
-        const int* token_seq, const int* token_visible, const int* seq_slot_start, const int* slots, float scale,       \
-        T* out, long ldo, int o_stride, float* partial_acc, float* partial_ml) { KILN_ENTRY;                                       \
-        AttnShape sh{heads, heads_per_kv, blocks_per_kv, kd1, kd2, vd, entry, k_off, v_off, kv_stride};                 \
-        attention<T>(q1, ldq1, q1_stride, q2, ldq2, q2_stride, cache, sh, token_seq, token_visible, seq_slot_start,      \
-                     slots, scale, out, ldo, o_stride, partial_acc, partial_ml);                                        \
+        const int* token_seq, const int* token_visible, const int* seq_slot_start, const int* slots, float scale,      \
+        T* out, long ldo, int o_stride, float* partial_acc, float* partial_ml) { KILN_ENTRY;                           \
+        AttnShape sh{heads, heads_per_kv, blocks_per_kv, kd1, kd2, vd, entry, k_off, v_off, kv_stride};                \
+        attention<T>(q1, ldq1, q1_stride, q2, ldq2, q2_stride, cache, sh, token_seq, token_visible, seq_slot_start,    \
+                     slots, scale, out, ldo, o_stride, partial_acc, partial_ml);                                       \
     }                                                                                                                  \
     extern "C" __global__ void attention_combine_##S(const int* token_visible, int max_splits, int heads, int vd,      \
                                                      const float* partial_acc, const float* partial_ml, T* out,        \
-                                                     long ldo, int o_stride) { KILN_ENTRY;                                         \
-        attention_combine<T>(token_visible, max_splits, heads, vd, partial_acc, partial_ml, out, ldo, o_stride);        \
+                                                     long ldo, int o_stride) { KILN_ENTRY;                             \
+        attention_combine<T>(token_visible, max_splits, heads, vd, partial_acc, partial_ml, out, ldo, o_stride);       \
     }                                                                                                                  \
     extern "C" __global__ void moe_route_##S(const T* logits, long ldl, int experts, int topk, int sigmoid,            \
                                              const float* bias, int groups, int topk_groups, int group_limited,        \
-                                             int normalize, float scaling, int* ids, float* weights) { KILN_ENTRY;                 \
+                                             int normalize, float scaling, int* ids, float* weights) { KILN_ENTRY;     \
         moe_route<T>(logits, ldl, experts, topk, sigmoid, bias, groups, topk_groups, group_limited, normalize, scaling, \
-                     ids, weights, blockIdx.x);                                                                         \
+                     ids, weights, blockIdx.x);                                                                        \
     }                                                                                                                  \
-    /* decode batches (<= 8 tokens): warp w routes token w, then the block aligns (moe.cuh) */                        \
+    /* decode batches (<= 8 tokens): warp w routes token w, then the block aligns (moe.cuh) */                         \
     extern "C" __global__ void __launch_bounds__(MOE_RA_WARPS * 32) moe_route_align_##S(                               \
-        const T* logits, long ldl, int tokens, int experts, int topk, int sigmoid, const float* bias, int groups,       \
+        const T* logits, long ldl, int tokens, int experts, int topk, int sigmoid, const float* bias, int groups,      \
         int topk_groups, int group_limited, int normalize, float scaling, int* ids, float* weights, int tile_rows,     \
         int* perm, int* inv, int* tile_expert, int* tile_begin, int* tile_end, int* num_tiles) { KILN_ENTRY;           \
         __shared__ float scores[MOE_RA_WARPS][MOE_MAX_EXPERTS], choice[MOE_RA_WARPS][MOE_MAX_EXPERTS];                 \
@@ -95,23 +95,23 @@
         __syncthreads();                                                                                               \
         moe_align_scan(ids, tokens * topk, experts, tile_rows, perm, inv, tile_expert, tile_begin, tile_end, num_tiles); \
     }                                                                                                                  \
-    extern "C" __global__ void moe_combine_##S(const T* y, long ldy, const int* inv, const float* weights, int topk,    \
-                                               int cols, T* out, long ldo, const T* plus, long ldp) { KILN_ENTRY;                                           \
-        moe_combine<T>(y, ldy, inv, weights, topk, cols, out, ldo, plus, ldp);                                                     \
+    extern "C" __global__ void moe_combine_##S(const T* y, long ldy, const int* inv, const float* weights, int topk,   \
+                                               int cols, T* out, long ldo, const T* plus, long ldp) { KILN_ENTRY;      \
+        moe_combine<T>(y, ldy, inv, weights, topk, cols, out, ldo, plus, ldp);                                         \
     }
 
 #define GEMM_KERNELS(T, S, TW, SW)                                                                                     \
     extern "C" __global__ void __launch_bounds__(GEMM_THREADS) gemm_##S##_##SW(                                        \
         const T* x, long ldx, long x_bstride, const TW* w, long w_bstride, const float* scales, int scale_cols,        \
-        int block_rows, const float* bias, T* out, long ldo, long o_bstride, int M, int N, int K) { KILN_ENTRY;                    \
+        int block_rows, const float* bias, T* out, long ldo, long o_bstride, int M, int N, int K) { KILN_ENTRY;        \
         gemm<T, TW>(x, ldx, x_bstride, w, w_bstride, scales, scale_cols, block_rows, bias, out, ldo, o_bstride, M, N, K); \
     }                                                                                                                  \
     extern "C" __global__ void __launch_bounds__(GEMM_THREADS) moe_gemm_##S##_##SW(                                    \
         const T* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs, const long long* s_ptrs,     \
         int scale_cols, int block_rows, const int* tile_expert, const int* tile_begin, const int* tile_end,            \
-        const int* num_tiles, T* out, long ldo, int N, int K) { KILN_ENTRY;                                                        \
-        moe_gemm<T, TW>(x, ldx, row_index, row_div, w_ptrs, s_ptrs, scale_cols, block_rows, tile_expert, tile_begin,    \
-                        tile_end, num_tiles, out, ldo, N, K);                                                           \
+        const int* num_tiles, T* out, long ldo, int N, int K) { KILN_ENTRY;                                            \
+        moe_gemm<T, TW>(x, ldx, row_index, row_div, w_ptrs, s_ptrs, scale_cols, block_rows, tile_expert, tile_begin,   \
+                        tile_end, num_tiles, out, ldo, N, K);                                                          \
     }
 
 ACT_KERNELS(float, f32)
@@ -135,15 +135,15 @@ extern "C" __global__ void __launch_bounds__(256) gemv_bf16_wfp8(const bf16* x, 
 }
 
 #define GEMV_GATE_UP(TW, SW)                                                                                           \
-    extern "C" __global__ void __launch_bounds__(256, 2) gemv_gate_up_bf16_##SW(                                          \
+    extern "C" __global__ void __launch_bounds__(256, 2) gemv_gate_up_bf16_##SW(                                       \
         const bf16* x, long ldx, const TW* wg, const TW* wu, const float* sg, const float* su, int scale_cols,         \
-        int block_rows, bf16* out, long ldo, int M, int N, int K) { KILN_ENTRY;                                                    \
+        int block_rows, bf16* out, long ldo, int M, int N, int K) { KILN_ENTRY;                                        \
         gemv_gate_up_bf16<TW>(x, ldx, wg, wu, sg, su, scale_cols, block_rows, out, ldo, M, N, K);                      \
     }                                                                                                                  \
-    extern "C" __global__ void __launch_bounds__(256, 2) moe_gemv_gate_up_bf16_##SW(                                      \
+    extern "C" __global__ void __launch_bounds__(256, 2) moe_gemv_gate_up_bf16_##SW(                                   \
         const bf16* x, long ldx, const int* row_index, int row_div, const long long* g_ptrs, const long long* u_ptrs,  \
-        const long long* gs_ptrs, const long long* us_ptrs, int scale_cols, int block_rows, const int* tile_expert,     \
-        const int* tile_begin, const int* tile_end, const int* num_tiles, bf16* out, long ldo, int N, int K) { KILN_ENTRY;         \
+        const long long* gs_ptrs, const long long* us_ptrs, int scale_cols, int block_rows, const int* tile_expert,    \
+        const int* tile_begin, const int* tile_end, const int* num_tiles, bf16* out, long ldo, int N, int K) { KILN_ENTRY; \
         moe_gemv_gate_up_bf16<TW>(x, ldx, row_index, row_div, g_ptrs, u_ptrs, gs_ptrs, us_ptrs, scale_cols, block_rows, \
                                   tile_expert, tile_begin, tile_end, num_tiles, out, ldo, N, K);                       \
     }
@@ -151,12 +151,12 @@ GEMV_GATE_UP(bf16, wbf16)
 GEMV_GATE_UP(uint8_t, wfp8)
 
 #define MOE_GEMV(TW, SW)                                                                                               \
-    extern "C" __global__ void __launch_bounds__(256, 2) moe_gemv_bf16_##SW(                                              \
+    extern "C" __global__ void __launch_bounds__(256, 2) moe_gemv_bf16_##SW(                                           \
         const bf16* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs, const long long* s_ptrs,  \
         int scale_cols, int block_rows, const int* tile_expert, const int* tile_begin, const int* tile_end,            \
-        const int* num_tiles, bf16* out, long ldo, int N, int K) { KILN_ENTRY;                                                     \
+        const int* num_tiles, bf16* out, long ldo, int N, int K) { KILN_ENTRY;                                         \
         moe_gemv_bf16<TW>(x, ldx, row_index, row_div, w_ptrs, s_ptrs, scale_cols, block_rows, tile_expert, tile_begin, \
-                          tile_end, num_tiles, out, ldo, N, K);                                                         \
+                          tile_end, num_tiles, out, ldo, N, K);                                                        \
     }
 MOE_GEMV(bf16, wbf16)
 MOE_GEMV(uint8_t, wfp8)
@@ -164,15 +164,15 @@ MOE_GEMV(uint8_t, wfp8)
 #define GEMM_TC(TW, SW)                                                                                                \
     extern "C" __global__ void __launch_bounds__(GEMM_THREADS) gemm_tc_bf16_##SW(                                      \
         const bf16* x, long ldx, long x_bstride, const TW* w, long w_bstride, const float* scales, int scale_cols,     \
-        int block_rows, const float* bias, bf16* out, long ldo, long o_bstride, int M, int N, int K) { KILN_ENTRY;                 \
+        int block_rows, const float* bias, bf16* out, long ldo, long o_bstride, int M, int N, int K) { KILN_ENTRY;     \
         gemm_tc<TW>(x, ldx, x_bstride, w, w_bstride, scales, scale_cols, block_rows, bias, out, ldo, o_bstride, M, N, K); \
     }                                                                                                                  \
     extern "C" __global__ void __launch_bounds__(GEMM_THREADS) moe_gemm_tc_bf16_##SW(                                  \
         const bf16* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs, const long long* s_ptrs,  \
         int scale_cols, int block_rows, const int* tile_expert, const int* tile_begin, const int* tile_end,            \
-        const int* num_tiles, bf16* out, long ldo, int N, int K) { KILN_ENTRY;                                                     \
-        moe_gemm_tc<TW>(x, ldx, row_index, row_div, w_ptrs, s_ptrs, scale_cols, block_rows, tile_expert, tile_begin,    \
-                        tile_end, num_tiles, out, ldo, N, K);                                                           \
+        const int* num_tiles, bf16* out, long ldo, int N, int K) { KILN_ENTRY;                                         \
+        moe_gemm_tc<TW>(x, ldx, row_index, row_div, w_ptrs, s_ptrs, scale_cols, block_rows, tile_expert, tile_begin,   \
+                        tile_end, num_tiles, out, ldo, N, K);                                                          \
     }
 GEMM_TC(float, wf32)
 GEMM_TC(bf16, wbf16)
@@ -208,15 +208,15 @@ extern "C" __global__ void __launch_bounds__(MLA_THREADS) mla_attention_tc_bf16(
     extern "C" __global__ void __launch_bounds__(MMA_WARPS * 32) moe_mma_bf16_##SW(                                    \
         const bf16* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs, const long long* s_ptrs,  \
         int scale_cols, int block_rows, const int* tile_expert, const int* tile_begin, const int* tile_end,            \
-        const int* num_tiles, bf16* out, long ldo, int N, int K) { KILN_ENTRY;                                                     \
-        moe_mma<TW>(x, ldx, row_index, row_div, w_ptrs, s_ptrs, scale_cols, block_rows, tile_expert, tile_begin,        \
-                    tile_end, num_tiles, out, ldo, N, K);                                                               \
+        const int* num_tiles, bf16* out, long ldo, int N, int K) { KILN_ENTRY;                                         \
+        moe_mma<TW>(x, ldx, row_index, row_div, w_ptrs, s_ptrs, scale_cols, block_rows, tile_expert, tile_begin,       \
+                    tile_end, num_tiles, out, ldo, N, K);                                                              \
     }                                                                                                                  \
     extern "C" __global__ void __launch_bounds__(MMA_WARPS * 32) moe_mma_gate_up_bf16_##SW(                            \
         const bf16* x, long ldx, const int* row_index, int row_div, const long long* g_ptrs, const long long* u_ptrs,  \
-        const long long* gs_ptrs, const long long* us_ptrs, int scale_cols, int block_rows, const int* tile_expert,     \
-        const int* tile_begin, const int* tile_end, const int* num_tiles, bf16* out, long ldo, int N, int K) { KILN_ENTRY;         \
-        moe_mma_gate_up<TW>(x, ldx, row_index, row_div, g_ptrs, u_ptrs, gs_ptrs, us_ptrs, scale_cols, block_rows,       \
+        const long long* gs_ptrs, const long long* us_ptrs, int scale_cols, int block_rows, const int* tile_expert,    \
+        const int* tile_begin, const int* tile_end, const int* num_tiles, bf16* out, long ldo, int N, int K) { KILN_ENTRY; \
+        moe_mma_gate_up<TW>(x, ldx, row_index, row_div, g_ptrs, u_ptrs, gs_ptrs, us_ptrs, scale_cols, block_rows,      \
                             tile_expert, tile_begin, tile_end, num_tiles, out, ldo, N, K);                             \
     }
 MOE_MMA(bf16, wbf16)
@@ -226,31 +226,31 @@ MOE_MMA(uint8_t, wfp8)
 #define GEMV2(TW, SW, MAXM, SM)                                                                                        \
     extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) gemv2_bf16_##SW##_##SM(                             \
         const bf16* x, long ldx, long x_bstride, const TW* w, long w_bstride, const float* scales, int scale_cols,     \
-        int block_rows, const float* bias, bf16* out, long ldo, long o_bstride, int M, int N, int K) { pdl_trigger();                 \
+        int block_rows, const float* bias, bf16* out, long ldo, long o_bstride, int M, int N, int K) { pdl_trigger();  \
         gemv2<TW, MAXM>(x, ldx, x_bstride, w, w_bstride, scales, scale_cols, block_rows, bias, out, ldo, o_bstride, M, N, K); \
     }                                                                                                                  \
     extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) gemv2_pair_bf16_##SW##_##SM(                        \
-        const bf16* x, long ldx, const TW* wa, const float* sa, int sca, int bra, bf16* oa, long ldoa, int na,          \
+        const bf16* x, long ldx, const TW* wa, const float* sa, int sca, int bra, bf16* oa, long ldoa, int na,         \
         const TW* wb, const float* sb, int scb, int brb, bf16* ob, long ldob, int nb, int M, int K) { pdl_trigger();   \
         gemv2_pair<TW, MAXM>(x, ldx, wa, sa, sca, bra, oa, ldoa, na, wb, sb, scb, brb, ob, ldob, nb, M, K);            \
     }                                                                                                                  \
     extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) gemv2_gate_up_bf16_##SW##_##SM(                     \
         const bf16* x, long ldx, const TW* wg, const TW* wu, const float* sg, const float* su, int scale_cols,         \
-        int block_rows, bf16* out, long ldo, int M, int N, int K) { pdl_trigger();                                                    \
+        int block_rows, bf16* out, long ldo, int M, int N, int K) { pdl_trigger();                                     \
         gemv2_gate_up<TW, MAXM>(x, ldx, wg, wu, sg, su, scale_cols, block_rows, out, ldo, M, N, K);                    \
     }                                                                                                                  \
     extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) moe_gemv2_bf16_##SW##_##SM(                         \
         const bf16* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs, const long long* s_ptrs,  \
         int scale_cols, int block_rows, const int* tile_expert, const int* tile_begin, const int* tile_end,            \
-        const int* num_tiles, bf16* out, long ldo, int N, int K) { KILN_ENTRY;                                                     \
+        const int* num_tiles, bf16* out, long ldo, int N, int K) { KILN_ENTRY;                                         \
         moe_gemv2<TW, MAXM>(x, ldx, row_index, row_div, w_ptrs, s_ptrs, scale_cols, block_rows, tile_expert, tile_begin, \
-                            tile_end, num_tiles, out, ldo, N, K);                                                       \
+                            tile_end, num_tiles, out, ldo, N, K);                                                      \
     }                                                                                                                  \
     extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) moe_gemv2_gate_up_bf16_##SW##_##SM(                 \
         const bf16* x, long ldx, const int* row_index, int row_div, const long long* g_ptrs, const long long* u_ptrs,  \
-        const long long* gs_ptrs, const long long* us_ptrs, int scale_cols, int block_rows, const int* tile_expert,     \
-        const int* tile_begin, const int* tile_end, const int* num_tiles, bf16* out, long ldo, int N, int K) { KILN_ENTRY;         \
-        moe_gemv2_gate_up<TW, MAXM>(x, ldx, row_index, row_div, g_ptrs, u_ptrs, gs_ptrs, us_ptrs, scale_cols,           \
+        const long long* gs_ptrs, const long long* us_ptrs, int scale_cols, int block_rows, const int* tile_expert,    \
+        const int* tile_begin, const int* tile_end, const int* num_tiles, bf16* out, long ldo, int N, int K) { KILN_ENTRY; \
+        moe_gemv2_gate_up<TW, MAXM>(x, ldx, row_index, row_div, g_ptrs, u_ptrs, gs_ptrs, us_ptrs, scale_cols,          \
                                     block_rows, tile_expert, tile_begin, tile_end, num_tiles, out, ldo, N, K);         \
     }
 GEMV2(bf16, wbf16, 1, m1)
