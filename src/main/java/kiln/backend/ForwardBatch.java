@@ -30,6 +30,13 @@ public record ForwardBatch(int[] tokens, int[] positions, List<Seq> seqs, int[] 
         return tokens.length;
     }
 
+    /** Every sequence's whole visible context (cached and new tokens), summed: the slots the batch references. */
+    public int contextTokens() {
+        int n = 0;
+        for (Seq s : seqs) n += s.totalTokens();
+        return n;
+    }
+
     /** True when every sequence adds exactly one token (a decode step). */
     public boolean isDecode() {
         return seqs.stream().allMatch(s -> s.newTokens() == 1);

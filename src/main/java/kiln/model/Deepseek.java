@@ -208,15 +208,12 @@ final class Deepseek extends CausalLm {
     private boolean useMha(Attention w) {
         if (w.upK() == null || batch().isDecode() || batch().numTokens() < MHA_MIN_TOKENS
                 || !backend.mlaPrefillMha(heads, nope, ropeDim, vDim)) return false;
-        long rows = 0;
-        for (var s : batch().seqs()) rows += s.totalTokens();
-        return rows * heads * (nope + vDim) <= MHA_MAX_CONTEXT_VALUES;
+        return (long) batch().contextTokens() * heads * (nope + vDim) <= MHA_MAX_CONTEXT_VALUES;
     }
 
     /** Every sequence's context gathered from the cache and expanded per head; plain causal attention over it. */
     private void mhaAttention(int l, Attention w, KvCache cache, Tensor q, Tensor cKv, Tensor kRope, Tensor values) {
-        int rows = 0;
-        for (var s : batch().seqs()) rows += s.totalTokens();
+        int rows = batch().contextTokens();
         Tensor context = backend.tensor(rows, latent + ropeDim);
         backend.mlaStoreGather(cache, l, cKv, kRope, context);
         Tensor kNope = backend.tensor(rows, heads * nope), v = backend.tensor(rows, heads * vDim);

@@ -77,10 +77,10 @@ final class Attention {
     /** Each sequence's entries for slots [0, totalTokens), sequences one after the other, into rows of {@code out}. */
     static void gatherContext(CpuKvCache cache, int layer, ForwardBatch batch, CpuTensor out) {
         MemorySegment m = cache.layers[layer];
-        int row = 0, width = cache.layout().valuesPerToken();
-        for (ForwardBatch.Seq s : batch.seqs()) row += s.totalTokens();
-        if (out.rows() != row) throw new IllegalArgumentException("mlaStoreGather: " + out.rows() + " output rows for " + row + " context rows");
-        row = 0;
+        int width = cache.layout().valuesPerToken(), row = 0;
+        if (out.rows() != batch.contextTokens()) {
+            throw new IllegalArgumentException("mlaStoreGather: " + out.rows() + " output rows for " + batch.contextTokens() + " context rows");
+        }
         for (ForwardBatch.Seq s : batch.seqs()) {
             for (int j = 0; j < s.totalTokens(); j++, row++) {
                 MemorySegment.copy(m, FLOAT, cache.offset(s.slots()[j]), out.data(), out.at(row, 0), width);

@@ -44,8 +44,7 @@ final class BatchMeta implements AutoCloseable {
 
     void stage(ForwardBatch b) {
         int n = b.numTokens(), seqs = b.seqs().size(), rows = b.logitRows().length;
-        long slotTotal = 0;
-        for (ForwardBatch.Seq s : b.seqs()) slotTotal += s.totalTokens();
+        long slotTotal = b.contextTokens();
         if (n > maxTokens || seqs > maxTokens || rows > maxTokens) {
             throw new IllegalArgumentException("batch of " + n + " tokens (" + seqs + " sequences) exceeds the CUDA backend's "
                     + maxTokens + " (CudaOptions.maxBatchTokens; lower --chunked-prefill-size or --max-running-requests)");

@@ -777,7 +777,7 @@ public final class CudaBackend implements Backend {
         CudaKvCache c = cacheOf(cache);
         KvLayout.Mla l = (KvLayout.Mla) c.layout();
         CudaTensor lt2 = check(latent), kr = check(keyRope), o = check(out);
-        long rows = MlaPrefill.contextRows(batch());
+        long rows = batch().contextTokens();
         if (lt2.cols() != l.latentDim() || kr.cols() != l.ropeDim() || o.cols() != l.valuesPerToken() || o.rows() != rows) {
             throw new IllegalArgumentException("mlaStoreGather: widths " + lt2.cols() + "/" + kr.cols() + " -> " + o.rows() + "x" + o.cols()
                     + " for " + rows + " context rows of " + l);
@@ -806,7 +806,7 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("mlaPrefillAttention: head counts " + heads + "/" + qRope.count() + "/" + kNope.count() + "/" + v.count() + "/" + out.count());
         }
         ForwardBatch b = batch();
-        long rows = MlaPrefill.contextRows(b);
+        long rows = b.contextTokens();
         CudaTensor qn = check(qNope.tensor()), qr = check(qRope.tensor()), kn = check(kNope.tensor()), krt = check(kRope), vt = check(v.tensor()),
                 ot = check(out.tensor());
         if (kn.rows() != rows || krt.rows() != rows || vt.rows() != rows || qn.rows() != b.numTokens() || ot.rows() != b.numTokens()) {

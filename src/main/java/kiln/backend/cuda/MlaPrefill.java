@@ -27,13 +27,6 @@ final class MlaPrefill {
         return nope == NOPE && rope == ROPE && vDim == V;
     }
 
-    /** Rows of the gathered context: every sequence's totalTokens, in batch order. */
-    static long contextRows(ForwardBatch b) {
-        long rows = 0;
-        for (ForwardBatch.Seq s : b.seqs()) rows += s.totalTokens();
-        return rows;
-    }
-
     static int[] blockTable(ForwardBatch b) {
         int n = 0;
         for (ForwardBatch.Seq s : b.seqs()) n += (s.newTokens() + ROWS - 1) / ROWS;

@@ -600,8 +600,7 @@ public final class CudaKernelCheck {
         try (KvCache cc = cpu.kvCache(new KvLayout.Mla(1, latent, rope), 8192); KvCache gc = g.kvCache(new KvLayout.Mla(1, latent, rope), 8192)) {
             for (ForwardBatch b : List.of(first, ext)) {
                 begin(g, b);
-                int n = b.numTokens(), rows = 0;
-                for (ForwardBatch.Seq s : b.seqs()) rows += s.totalTokens();
+                int n = b.numTokens(), rows = b.contextTokens();
                 float[] lat = bf16Exact(normal(r, n * latent, 1)), kr = bf16Exact(normal(r, n * rope, 1));
                 Tensor co = cpu.tensor(rows, latent + rope), go = g.tensor(rows, latent + rope);
                 cpu.mlaStoreGather(cc, 0, cpu.upload(lat, n, latent), cpu.upload(kr, n, rope), co);
@@ -621,8 +620,7 @@ public final class CudaKernelCheck {
             int heads = seqs == V2_SEQS ? 16 : 128;
             ForwardBatch b = extendBatch(seqs, r);
             begin(g, b);
-            int n = b.numTokens(), rows = 0;
-            for (ForwardBatch.Seq s : b.seqs()) rows += s.totalTokens();
+            int n = b.numTokens(), rows = b.contextTokens();
             float[] q = bf16Exact(normal(r, n * heads * 192, 1)), kn = bf16Exact(normal(r, rows * heads * nope, 1));
             float[] kr = bf16Exact(normal(r, rows * (512 + rope), 1)), v = bf16Exact(normal(r, rows * heads * vd, 1));
             float[][] outs = new float[2][];
