@@ -252,10 +252,10 @@ public interface Backend extends AutoCloseable {
         return work.get();
     }
 
-    /** {@code out = moe(x) + plus} (DeepSeek's shared experts): a device may fold the add into its combine. */
+    /** {@code out = moe(x) + plus} (DeepSeek's shared experts; null: none): a device may fold the add into its combine. */
     default void moe(Tensor x, Routing routing, Experts experts, Tensor plus, Tensor out) {
         moe(x, routing, experts, out);
-        add(out, plus);
+        if (plus != null) add(out, plus);
     }
 
     /** Routing decisions, resident where the backend computed them. */

@@ -242,11 +242,7 @@ final class Deepseek extends CausalLm {
         backend.linear(x, m.router(), logits);
         Backend.Routing chosen = backend.route(logits, m.scoreBias(), routing);
         Tensor out = backend.tensor(x.rows(), config.hiddenSize());
-        if (shared == null) {
-            backend.moe(x, chosen, m.experts(), out);
-        } else {
-            backend.moe(x, chosen, m.experts(), shared, out);
-        }
+        backend.moe(x, chosen, m.experts(), shared, out);
         return out;
     }
 
