@@ -93,7 +93,7 @@
             moe_route_warp<T>(logits, ldl, experts, topk, sigmoid, bias, groups, topk_groups, group_limited, normalize, \
                               scaling, ids, weights, w, scores[w], choice[w]);                                         \
         __syncthreads();                                                                                               \
-        moe_align_scan(ids, tokens * topk, experts, tile_rows, perm, inv, tile_expert, tile_begin, tile_end, num_tiles); \
+        moe_align(ids, tokens * topk, experts, tile_rows, perm, inv, tile_expert, tile_begin, tile_end, num_tiles); \
     }                                                                                                                  \
     extern "C" __global__ void moe_combine_##S(const T* y, long ldy, const int* inv, const float* weights, int topk,   \
                                                int cols, T* out, long ldo, const T* plus, long ldp) { KILN_ENTRY;      \

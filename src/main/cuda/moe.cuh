@@ -110,41 +110,6 @@ __device__ void moe_route(const T* logits, long ldl, int experts, int topk, int 
     }
 }
 
-// One block of 1024 threads. Sorts the `assignments` = tokens * topk (token, choice) pairs by expert: perm[p] is
-// the pair at sorted position p, inv[pair] its position. Order within an expert is whatever the atomics give;
-// each row is computed independently, so results do not depend on it. Tiles of `tile_rows` rows never straddle
-// experts: tile y covers rows [tile_begin[y], tile_end[y]) of expert tile_expert[y]; *num_tiles of them.
-__device__ void moe_align(const int* ids, int assignments, int experts, int tile_rows, int* perm, int* inv,
-                          int* tile_expert, int* tile_begin, int* tile_end, int* num_tiles) {
-    __shared__ int count[MOE_MAX_EXPERTS], start[MOE_MAX_EXPERTS + 1], cursor[MOE_MAX_EXPERTS];
-    for (int e = threadIdx.x; e < experts; e += blockDim.x) { count[e] = 0; cursor[e] = 0; }
-    __syncthreads();
-    for (int a = threadIdx.x; a < assignments; a += blockDim.x) atomicAdd(&count[ids[a]], 1);
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        int s = 0, tiles = 0;
-        for (int e = 0; e < experts; e++) {
-            start[e] = s;
-            for (int r = 0; r < count[e]; r += tile_rows) {
-                tile_expert[tiles] = e;
-                tile_begin[tiles] = s + r;
-                tile_end[tiles] = s + min(count[e], r + tile_rows);
-                tiles++;
-            }
-            s += count[e];
-        }
-        start[experts] = s;
-        *num_tiles = tiles;
-    }
-    __syncthreads();
-    for (int a = threadIdx.x; a < assignments; a += blockDim.x) {
-        int e = ids[a];
-        int p = start[e] + atomicAdd(&cursor[e], 1);
-        perm[p] = a;
-        inv[a] = p;
-    }
-}
-
 // out[t] = sum_j weights[t, j] * y[inv[t * topk + j]], in j order (fma chain from 0, as the CPU backend).
 template <typename T>
 __device__ void moe_combine(const T* __restrict__ y, long ldy, const int* inv, const float* weights, int topk, int cols,
@@ -176,8 +141,8 @@ __device__ void moe_combine(const T* __restrict__ y, long ldy, const int* inv, c
 
 // ---- decode: routing of up to 8 tokens and the alignment in one launch of 8 warps ----
 // moe_route above spends most of a decode step's 8 us in block-wide argmax rounds (two __syncthreads each) and a
-// serial softmax; moe_align in its one-thread tile loop. Here warp w routes token w with registers and shuffles
-// only (scores stay in shared memory for the group scores), then the block aligns with a warp-parallel scan.
+// serial softmax. Here warp w routes token w with registers and shuffles only (scores stay in shared memory for
+// the group scores), then the same block aligns (moe_align).
 // Same choices as moe_route and the CPU (ties to the lower index); the softmax sum is a warp reduction, so the
 // weights can differ from the sequential sum in the last bit.
 #define MOE_RA_WARPS 8
@@ -275,10 +240,13 @@ __device__ void moe_route_warp(const T* logits, long ldl, int experts, int topk,
     }
 }
 
-// moe_align for a block of MOE_RA_WARPS warps: counts by shared atomics, then warp 0 scans counts and tile counts
-// over the experts 32 at a time (no one-thread loop over every expert), and each expert's owner lane writes its
-// tiles. Positions within an expert follow the atomics' order, as in moe_align.
-__device__ void moe_align_scan(const int* ids, int assignments, int experts, int tile_rows, int* perm, int* inv,
+// One block (any multiple of 32 threads). Sorts the `assignments` = tokens * topk (token, choice) pairs by expert:
+// perm[p] is the pair at sorted position p, inv[pair] its position. Order within an expert is whatever the atomics
+// give; each row is computed independently, so results do not depend on it. Tiles of `tile_rows` rows never
+// straddle experts: tile y covers rows [tile_begin[y], tile_end[y]) of expert tile_expert[y]; *num_tiles of them,
+// experts in ascending order. Counts by shared atomics, then warp 0 scans counts and tile counts over the experts
+// 32 at a time and each expert's lane writes its tiles (a first version walked every expert in one thread).
+__device__ void moe_align(const int* ids, int assignments, int experts, int tile_rows, int* perm, int* inv,
                                int* tile_expert, int* tile_begin, int* tile_end, int* num_tiles) {
     __shared__ int count[MOE_MAX_EXPERTS], start[MOE_MAX_EXPERTS], cursor[MOE_MAX_EXPERTS];
     for (int e = threadIdx.x; e < experts; e += blockDim.x) { count[e] = 0; cursor[e] = 0; }
