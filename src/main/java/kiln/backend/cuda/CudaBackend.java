@@ -473,10 +473,7 @@ public final class CudaBackend implements Backend {
      * compare both in one process. Graphs captured earlier keep their edges: release and recapture them.
      */
     public void setProgrammaticLaunch(boolean on) {
-        device.call(() -> {
-            k().setPdl(on);
-            return null;
-        });
+        device.run(() -> k().setPdl(on));
     }
 
     public boolean programmaticLaunch() {

@@ -362,14 +362,33 @@ final class Driver {
         }
     }
 
-    /** CUlaunchConfig (cuda.h): grid x/y/z, block x/y/z, shared bytes, pad, stream, attribute array, count. */
-    static final long LAUNCH_CONFIG_BYTES = 56;
-    /** CUlaunchAttribute: a 4-byte id padded to 8, then a 64-byte value union. */
-    static final long LAUNCH_ATTRIBUTE_BYTES = 72;
-    static final int LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
+    // CUlaunchConfig (cuda.h): grid x/y/z, block x/y/z, shared bytes (7 uints), pad, stream at 32, attribute array
+    // at 40, attribute count at 48; 56 bytes. CUlaunchAttribute: a 4-byte id padded to 8, then a 64-byte value union.
+    private static final long LAUNCH_CONFIG_BYTES = 56, LAUNCH_ATTRIBUTE_BYTES = 72;
+    private static final int LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
 
-    /** cuLaunchKernelEx with a config filled by the caller (see {@link #LAUNCH_CONFIG_BYTES}). */
-    static int launchEx(MemorySegment config, MemorySegment fn, MemorySegment params) {
+    /** A reusable CUlaunchConfig in {@code arena} carrying one attribute: programmatic stream serialization (PDL). */
+    static MemorySegment programmaticLaunchConfig(Arena arena) {
+        MemorySegment config = arena.allocate(LAUNCH_CONFIG_BYTES + LAUNCH_ATTRIBUTE_BYTES, 8);
+        MemorySegment attr = config.asSlice(LAUNCH_CONFIG_BYTES);
+        attr.set(ValueLayout.JAVA_INT, 0, LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
+        attr.set(ValueLayout.JAVA_INT, 8, 1);
+        config.set(ValueLayout.ADDRESS, 40, attr);
+        config.set(ValueLayout.JAVA_INT, 48, 1);
+        return config;
+    }
+
+    /** cuLaunchKernelEx through a {@link #programmaticLaunchConfig}, filled with this grid, block, shared size and stream. */
+    static int launchEx(MemorySegment config, MemorySegment fn, int gx, int gy, int gz, int block, int smem, MemorySegment stream,
+                        MemorySegment params) {
+        config.set(ValueLayout.JAVA_INT, 0, gx);
+        config.set(ValueLayout.JAVA_INT, 4, gy);
+        config.set(ValueLayout.JAVA_INT, 8, gz);
+        config.set(ValueLayout.JAVA_INT, 12, block);
+        config.set(ValueLayout.JAVA_INT, 16, 1);
+        config.set(ValueLayout.JAVA_INT, 20, 1);
+        config.set(ValueLayout.JAVA_INT, 24, smem);
+        config.set(ValueLayout.ADDRESS, 32, stream);
         try {
             return (int) H.launchKernelEx.invokeExact(config, fn, params, MemorySegment.NULL);
         } catch (Throwable t) {

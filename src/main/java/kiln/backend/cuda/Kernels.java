@@ -64,17 +64,8 @@ final class Kernels implements AutoCloseable {
         params = arena.allocate(8L * MAX_ARGS, 8);
         values = arena.allocate(8L * MAX_ARGS, 8);
         for (int i = 0; i < MAX_ARGS; i++) params.setAtIndex(ValueLayout.ADDRESS, i, values.asSlice(8L * i, 8));
-        if (PDL && device.ccMajor >= 9) {
-            launchConfig = arena.allocate(Driver.LAUNCH_CONFIG_BYTES + Driver.LAUNCH_ATTRIBUTE_BYTES, 8);
-            MemorySegment attr = launchConfig.asSlice(Driver.LAUNCH_CONFIG_BYTES);
-            attr.set(ValueLayout.JAVA_INT, 0, Driver.LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
-            attr.set(ValueLayout.JAVA_INT, 8, 1);
-            launchConfig.set(ValueLayout.ADDRESS, 40, attr);
-            launchConfig.set(ValueLayout.JAVA_INT, 48, 1);
-            pdlOn = true;
-        } else {
-            launchConfig = null;
-        }
+        launchConfig = PDL && device.ccMajor >= 9 ? Driver.programmaticLaunchConfig(arena) : null;
+        pdlOn = launchConfig != null;
     }
 
     boolean pdl() {
@@ -136,23 +127,10 @@ final class Kernels implements AutoCloseable {
                 sharedLimit.put(fnName, sharedBytes);
             }
         }
-        int rc;
-        if (pdlOn) {
-            MemorySegment c = launchConfig;
-            c.set(ValueLayout.JAVA_INT, 0, gx);
-            c.set(ValueLayout.JAVA_INT, 4, gy);
-            c.set(ValueLayout.JAVA_INT, 8, gz);
-            c.set(ValueLayout.JAVA_INT, 12, block);
-            c.set(ValueLayout.JAVA_INT, 16, 1);
-            c.set(ValueLayout.JAVA_INT, 20, 1);
-            c.set(ValueLayout.JAVA_INT, 24, sharedBytes);
-            c.set(ValueLayout.ADDRESS, 32, device.stream());
-            rc = Driver.launchEx(c, fn, params);
-        } else {
-            rc = Driver.launch(fn, gx, gy, gz, block, 1, 1, sharedBytes, device.stream(), params);
-        }
+        int rc = pdlOn ? Driver.launchEx(launchConfig, fn, gx, gy, gz, block, sharedBytes, device.stream(), params)
+                : Driver.launch(fn, gx, gy, gz, block, 1, 1, sharedBytes, device.stream(), params);
         if (rc != 0) {
-            throw new CudaException((pdlOn ? "cuLaunchKernelEx(" : "cuLaunchKernel(") + "" + fnName + ", grid " + gx + "x" + gy + "x" + gz + ", block " + block
+            throw new CudaException((pdlOn ? "cuLaunchKernelEx(" : "cuLaunchKernel(") + fnName + ", grid " + gx + "x" + gy + "x" + gz + ", block " + block
                     + ", " + sharedBytes + " B shared) failed: " + Driver.describe(rc));
         }
         if (SYNC_EACH_LAUNCH && !capturing) Driver.synchronize(device.stream(), "kernel " + fnName + " (grid " + gx + "x" + gy + "x" + gz + ")");
