@@ -45,11 +45,6 @@ public final class CudaBackend implements Backend {
     /** Decode GEMVs (linear, SwiGLU, experts, per-head matrices; up to 8 rows) on gemv2.cuh; -Dkiln.cuda.gemv2=false keeps gemv_*. */
     static volatile boolean gemv2 = !"false".equals(System.getProperty("kiln.cuda.gemv2"));
     /**
-     * Up to 8 tokens in bf16: routing (a warp per token) and moe_align in one launch (moe_route_align, moe.cuh);
-     * -Dkiln.cuda.routeAlign=false keeps moe_route + moe_align. A first version that routed with the 1,024-thread
-     * block of moe_route took 20.8 us for one token on the H200 (run 8) against 8.0 + 5.8 us for the two launches.
-     */
-    /**
      * DeepSeek's shared experts on a side stream beside the routed path (concurrently), with
      * -Dkiln.cuda.sideStream=true. Off by default until a GPU run confirms the checks with it: the one run that
      * measured it (run 12, docs/cuda.md) could not run the checks (the stream was created off the device thread,
@@ -57,6 +52,11 @@ public final class CudaBackend implements Backend {
      * neither branch calls cuBLASLt (decode batches of up to 8 tokens use gemv2 kernels on both).
      */
     static volatile boolean SIDE_STREAM = Boolean.getBoolean("kiln.cuda.sideStream");
+    /**
+     * Up to 8 tokens in bf16: routing (a warp per token) and moe_align in one launch (moe_route_align, moe.cuh);
+     * -Dkiln.cuda.routeAlign=false keeps moe_route + moe_align. A first version that routed with the 1,024-thread
+     * block of moe_route took 20.8 us for one token on the H200 (run 8) against 8.0 + 5.8 us for the two launches.
+     */
     static volatile boolean ROUTE_ALIGN = !"false".equals(System.getProperty("kiln.cuda.routeAlign"));
     /** DeepSeek MLA prefill in the MHA form (mla_prefill.cuh) in bf16; -Dkiln.cuda.mhaPrefill=false keeps the absorbed form. */
     static volatile boolean mhaPrefill = !"false".equals(System.getProperty("kiln.cuda.mhaPrefill"));
@@ -555,9 +555,8 @@ public final class CudaBackend implements Backend {
         CudaTensor xt = check(x), oa = check(outA), ob = check(outB);
         CudaWeight wa = (CudaWeight) a, wb = (CudaWeight) b;
         int m = xt.rows(), kk = wa.cols();
-        boolean one = precision == Precision.BFLOAT16 && gemv2 && m >= 1 && m <= 8 && wb.cols() == kk && xt.cols() == kk
-                && wa.suffix().equals(wb.suffix()) && (wa.dtype() == DType.BF16 || wa.fp8()) && kk % (wa.fp8() ? 16 : 8) == 0
-                && xt.ld() % 8 == 0 && xt.ptr() % 16 == 0 && oa.cols() == wa.rows() && ob.cols() == wb.rows() && oa.rows() == m && ob.rows() == m;
+        boolean one = gemv2Fits(xt, wa) && wb.cols() == kk && xt.cols() == kk && wa.suffix().equals(wb.suffix())
+                && oa.cols() == wa.rows() && ob.cols() == wb.rows() && oa.rows() == m && ob.rows() == m;
         if (!one) {
             Backend.super.linearPair(x, a, outA, b, outB);
             return;
@@ -569,12 +568,18 @@ public final class CudaBackend implements Backend {
                         .i32(m).i32(kk).launch(ceilDiv(wa.rows(), 8) + ceilDiv(wb.rows(), 8), 1, 1, 256, 0));
     }
 
+    /** Can gemv2.cuh take x W^T: bf16 mode, 1..8 rows, bf16 or fp8 weights, 16-byte aligned rows of whole loads? */
+    private boolean gemv2Fits(CudaTensor x, CudaWeight w) {
+        return precision == Precision.BFLOAT16 && gemv2 && x.rows() >= 1 && x.rows() <= 8 && (w.dtype() == DType.BF16 || w.fp8())
+                && w.cols() % (w.fp8() ? 16 : 8) == 0 && x.ld() % 8 == 0 && x.ptr() % 16 == 0;
+    }
+
     private void linearOnDevice(CudaTensor x, CudaWeight w, CudaWeight bias, CudaTensor out) {
         int m = x.rows(), n = w.rows(), kk = w.cols();
         if (m == 0) return;
         if (precision == Precision.BFLOAT16) {
             boolean narrow = w.dtype() == DType.BF16 || w.fp8();
-            if (m <= 8 && narrow && kk % (w.fp8() ? 16 : 8) == 0 && x.ld() % 8 == 0 && x.ptr() % 16 == 0 && gemv2) {
+            if (gemv2Fits(x, w)) {
                 k().fn("gemv2_bf16_" + w.suffix() + mSuffix(m)).ptr(x.ptr()).i64(x.ld()).i64(0).ptr(w.ptr()).i64(0).ptr(w.scales()).i32(w.scaleCols())
                         .i32(Math.max(1, w.blockRows())).ptr(bias == null ? 0 : bias.ptr()).ptr(out.ptr()).i64(out.ld()).i64(0).i32(m).i32(n).i32(kk)
                         .launch(ceilDiv(n, 8), 1, 1, 256, 0);
@@ -724,6 +729,12 @@ public final class CudaBackend implements Backend {
                 .launch(src.rows(), 128);
     }
 
+    /** This step's MLA entries [latent | key rope] into their slots, both parts in one launch. */
+    private void storeLatent(CudaKvCache cache, int layer, CudaTensor latent, CudaTensor keyRope) {
+        k().fn("kv_store2_" + act).ptr(latent.ptr()).i64(latent.ld()).i32(latent.cols()).ptr(keyRope.ptr()).i64(keyRope.ld()).i32(keyRope.cols())
+                .ptr(meta.newSlots()).ptr(cache.layer(layer)).i64(cache.layout().valuesPerToken()).launch(latent.rows(), 128);
+    }
+
     private CudaKvCache cacheOf(KvCache cache) {
         CudaKvCache c = (CudaKvCache) cache;
         if (c.backend() != this) throw new IllegalArgumentException("KV cache belongs to another backend");
@@ -740,10 +751,7 @@ public final class CudaBackend implements Backend {
                     + latent.cols() + "/" + keyRope.cols() + " for a cache of " + l);
         }
         op(() -> "mla_attention " + qLatent.count() + "h " + (batch().isDecode() ? "decode" : "extend") + " m=" + latent.rows(), () -> {
-            CudaTensor lt2 = check(latent), kr = check(keyRope);
-            // both parts of the entry in one launch
-            k().fn("kv_store2_" + act).ptr(lt2.ptr()).i64(lt2.ld()).i32(lt2.cols()).ptr(kr.ptr()).i64(kr.ld()).i32(kr.cols()).ptr(meta.newSlots())
-                    .ptr(c.layer(layer)).i64(c.layout().valuesPerToken()).launch(lt2.rows(), 128);
+            storeLatent(c, layer, check(latent), check(keyRope));
             int heads = qLatent.count();
             attend(c, layer, qLatent, qRope, heads, heads, 1, l.latentDim(), l.ropeDim(), l.latentDim(), 0, 0, 0, scale, out);
         });
@@ -781,8 +789,7 @@ public final class CudaBackend implements Backend {
         }
         op(() -> "mla_store_gather m=" + lt2.rows() + " ctx=" + rows, () -> {
             long entry = l.valuesPerToken();
-            k().fn("kv_store2_" + act).ptr(lt2.ptr()).i64(lt2.ld()).i32(lt2.cols()).ptr(kr.ptr()).i64(kr.ld()).i32(kr.cols()).ptr(meta.newSlots())
-                    .ptr(c.layer(layer)).i64(entry).launch(lt2.rows(), 128);
+            storeLatent(c, layer, lt2, kr);
             // BatchMeta's flat slot list is every sequence's slots [0, totalTokens) in batch order: the context rows
             k().fn("gather_rows_" + act).ptr(c.layer(layer)).i64(entry).ptr(meta.slots()).i32((int) entry).ptr(o.ptr()).i64(o.ld())
                     .launch((int) rows, 128);
