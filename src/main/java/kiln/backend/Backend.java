@@ -87,42 +87,10 @@ public interface Backend extends AutoCloseable {
             throw new IllegalArgumentException("sample: parameters for " + temperature.length + " rows, logits have " + rows);
         }
         float[] v = download(logits);
-        int[] greedy = argmax(logits), out = new int[rows];
+        int[] out = new int[rows];
         for (int r = 0; r < rows; r++) {
-            if (temperature[r] <= 0) {
-                out[r] = greedy[r];
-                continue;
-            }
-            float[] z = new float[cols];
-            float hi = Float.NEGATIVE_INFINITY;
-            for (int c = 0; c < cols; c++) hi = Math.max(hi, z[c] = v[r * cols + c] / temperature[r]);
-            float[] sorted = z.clone();
-            java.util.Arrays.sort(sorted);
-            float tau = sorted[0];
-            if (topK[r] > 0 && topK[r] < cols) tau = sorted[cols - topK[r]];
-            double total = 0;
-            for (float x : z) if (x >= tau) total += Math.exp(x - hi);
-            if (topP[r] < 1) {
-                double acc = 0;
-                for (int i = cols - 1; i >= 0 && sorted[i] >= tau; i--) {
-                    acc += Math.exp(sorted[i] - hi);
-                    if (acc >= topP[r] * total) {
-                        tau = sorted[i];
-                        break;
-                    }
-                }
-                total = 0;
-                for (float x : z) if (x >= tau) total += Math.exp(x - hi);
-            }
-            double goal = uniform[r] * total, acc = 0;
-            int pick = -1;
-            for (int c = 0; c < cols; c++) {
-                if (z[c] < tau) continue;
-                pick = c;
-                acc += Math.exp(z[c] - hi);
-                if (acc > goal) break;
-            }
-            out[r] = pick;
+            out[r] = temperature[r] <= 0 ? RowSampling.argmax(v, r * cols, cols)
+                    : RowSampling.draw(v, r * cols, cols, temperature[r], topK[r], topP[r], 0f, uniform[r]);
         }
         return out;
     }
@@ -132,11 +100,7 @@ public interface Backend extends AutoCloseable {
         float[] v = download(logits);
         int rows = logits.rows(), cols = logits.cols();
         int[] out = new int[rows];
-        for (int r = 0; r < rows; r++) {
-            int best = 0;
-            for (int c = 1; c < cols; c++) if (v[r * cols + c] > v[r * cols + best]) best = c;
-            out[r] = best;
-        }
+        for (int r = 0; r < rows; r++) out[r] = RowSampling.argmax(v, r * cols, cols);
         return out;
     }
 

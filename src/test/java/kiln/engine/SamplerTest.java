@@ -93,10 +93,11 @@ class SamplerTest {
     }
 
     /**
-     * The host draw is Backend.sample's definition (the CPU backend runs the interface's reference version): same
-     * token for the same uniform, with ties at the top-k and top-p cuts, cuts beyond the tokens sorted first (top_k
-     * larger than them, top_p next to 1), flat and peaked rows. This is what lets the scheduler move plain rows to
-     * the device without changing a seeded request's tokens.
+     * Backend.sample (the CPU backend runs the interface's version, RowSampling, which the engine's host sampler uses
+     * too) against its definition written out plainly (a full sort per row): same token for the same uniform, with
+     * ties at the top-k and top-p cuts, cuts beyond the tokens RowSampling sorts first (top_k larger than them,
+     * top_p next to 1), flat and peaked rows. This is what lets the scheduler move plain rows to the device without
+     * changing a seeded request's tokens.
      */
     @Test
     void hostDrawIsBackendSampleForTheSameUniform() {
@@ -117,11 +118,48 @@ class SamplerTest {
         }
         try (CpuBackend cpu = new CpuBackend()) {
             Tensor t = cpu.upload(logits, rows, vocab);
-            int[] device = cpu.sample(t, temperature, topK, topP, uniform), host = new int[rows];
-            for (int r = 0; r < rows; r++) host[r] = Sampler.draw(logits, r * vocab, vocab, temperature[r], topK[r], topP[r], 0f, uniform[r]);
+            int[] device = cpu.sample(t, temperature, topK, topP, uniform), host = new int[rows], greedy = new int[rows];
+            for (int r = 0; r < rows; r++) {
+                host[r] = definition(logits, r * vocab, vocab, temperature[r], topK[r], topP[r], uniform[r]);
+                for (int c = 1; c < vocab; c++) if (logits[r * vocab + c] > logits[r * vocab + greedy[r]]) greedy[r] = c;
+            }
             assertArrayEquals(device, host);
-            assertArrayEquals(cpu.argmax(t), java.util.stream.IntStream.range(0, rows).map(r -> Sampler.argmax(logits, r * vocab, vocab)).toArray());
+            assertArrayEquals(cpu.argmax(t), greedy);
         }
+    }
+
+    /** Backend.sample's definition for one row, with a full sort (the test's oracle). */
+    private static int definition(float[] v, int off, int cols, float temperature, int topK, float topP, float uniform) {
+        float[] z = new float[cols];
+        float hi = Float.NEGATIVE_INFINITY;
+        for (int c = 0; c < cols; c++) hi = Math.max(hi, z[c] = v[off + c] / temperature);
+        float[] sorted = z.clone();
+        java.util.Arrays.sort(sorted);
+        float tau = sorted[0];
+        if (topK > 0 && topK < cols) tau = sorted[cols - topK];
+        double total = 0;
+        for (float x : z) if (x >= tau) total += Math.exp(x - hi);
+        if (topP < 1) {
+            double acc = 0;
+            for (int i = cols - 1; i >= 0 && sorted[i] >= tau; i--) {
+                acc += Math.exp(sorted[i] - hi);
+                if (acc >= topP * total) {
+                    tau = sorted[i];
+                    break;
+                }
+            }
+            total = 0;
+            for (float x : z) if (x >= tau) total += Math.exp(x - hi);
+        }
+        double goal = uniform * total, acc = 0;
+        int pick = -1;
+        for (int c = 0; c < cols; c++) {
+            if (z[c] < tau) continue;
+            pick = c;
+            acc += Math.exp(z[c] - hi);
+            if (acc > goal) break;
+        }
+        return pick;
     }
 
     @Test
