@@ -16,7 +16,9 @@
 #   profile-r1    the same for R1 cut to the layers that fit (FP8)
 #   bench-v2-pdl  V2-Lite decode bs 1, 8, 64 with programmatic dependent launch off (tag "nopdl")
 #   ncu-detail    Nsight Compute sections (speed of light, warp stalls, occupancy) of a few decode kernels
-#   ncu           Nsight Compute per-kernel device time of V2-Lite cut to 4 layers, decode bs 1 (ncu_summary.py)
+#   ncu           Nsight Compute per-kernel device time of V2-Lite cut to 4 layers, decode bs 1 (ncu_summary.py;
+#                 KILN_NCU_MODEL / KILN_NCU_LAYERS pick another cut)
+#   ncu-r1        the same for R1 cut to 5 layers (3 dense + 2 MoE)
 #   serve-bench   kiln serve --device cuda (V2-Lite dummy) + kiln bench 3200/800 at concurrency 1..64 (serve_bench.sh)
 # Logs and results go to $OUT (run.log, check.txt, fixtures.txt, bench.jsonl, torch_*.json, serve.jsonl,
 # summary.txt: 8 files at most come back); each section has a time cap and the whole run stops starting sections
@@ -123,16 +125,18 @@ for s in "${sections[@]}"; do
     bench-v2-pdl)
       run_section bench-v2-pdl 120 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.pdl=false -Dkiln.bench.batches=1,8,64 -Dkiln.bench.tag=" nopdl" \
         -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode --models v2 --out "$OUT/bench.jsonl" ;;
-    ncu)
-      run_section ncu 240 bash -c "ncu --target-processes all --clock-control none --cache-control none --graph-profiling node \
-        --metrics gpu__time_duration.sum --csv --log-file /tmp/kiln-ncu.csv '$JAVA' ${JOPTS[*]} -Dkiln.cuda.pdl=false -Dkiln.bench.layers=4 \
-        -Dkiln.bench.batches=1 -Dkiln.bench.steps=2 -cp '$CP' kiln.backend.cuda.CudaBench decode --models v2 > /tmp/kiln-ncu.out 2>&1;
+    ncu|ncu-r1)
+      model=${KILN_NCU_MODEL:-v2}; layers=${KILN_NCU_LAYERS:-4}
+      [[ $s == ncu-r1 ]] && { model=r1; layers=5; }
+      run_section "$s" 240 bash -c "ncu --target-processes all --clock-control none --cache-control none --graph-profiling node \
+        --metrics gpu__time_duration.sum --csv --log-file /tmp/kiln-ncu.csv '$JAVA' ${JOPTS[*]} -Dkiln.cuda.pdl=false -Dkiln.bench.layers=$layers \
+        -Dkiln.bench.batches=1 -Dkiln.bench.steps=2 -cp '$CP' kiln.backend.cuda.CudaBench decode --models $model > /tmp/kiln-ncu.out 2>&1;
         rc=\$?; tail -n 5 /tmp/kiln-ncu.out; python3 '$here/ncu_summary.py' /tmp/kiln-ncu.csv 130; exit \$rc" ;;
     ncu-detail)
       run_section ncu-detail 180 bash -c "ncu --target-processes all --clock-control none --section SpeedOfLight --section WarpStateStats \
         --section LaunchStats --section Occupancy --section MemoryWorkloadAnalysis -k regex:'${KILN_NCU_KERNELS:-mla_attention_tc2|moe_route_align|attention_combine2}' \
-        --launch-skip 30 --launch-count 3 '$JAVA' ${JOPTS[*]} -Dkiln.cuda.pdl=false -Dkiln.bench.layers=4 -Dkiln.bench.batches=1 -Dkiln.bench.steps=2 \
-        -cp '$CP' kiln.backend.cuda.CudaBench decode --models v2 2>&1 | grep -v '^\[\|^WARNING' | tail -n 400" ;;
+        --launch-skip ${KILN_NCU_SKIP:-30} --launch-count 3 '$JAVA' ${JOPTS[*]} -Dkiln.cuda.pdl=false -Dkiln.bench.layers=${KILN_NCU_LAYERS:-4} -Dkiln.bench.batches=1 \
+        -Dkiln.bench.steps=2 -cp '$CP' kiln.backend.cuda.CudaBench decode --models ${KILN_NCU_MODEL:-v2} 2>&1 | grep -v '^\[\|^WARNING' | tail -n 400" ;;
     kernels)
       run_section kernels 200 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench kernels --models none --out "$OUT/bench.jsonl" ;;
     torch-kernels)
@@ -171,3 +175,5 @@ done
        /^\[profile\]/ { if ($0 ~ /sum of ops|outside ops/ || ++n <= 12) print }' "$OUT/run.log" 2>/dev/null
   grep -h '^\[serve-bench\] \( *conc\| *[0-9]\|largest\|/generate greedy\|stopping\)' "$OUT/run.log" 2>/dev/null
 } | tee "$OUT/summary.txt"
+# the exit status says whether a section failed (the summary's last grep would otherwise decide it)
+! printf '%s\n' "${summary[@]}" | grep -q -e 'FAILED' -e 'TIMED OUT'
