@@ -27,19 +27,21 @@ template <> struct GemvUnit<bf16> {
         }
     }
 };
+// fp8: the values as stored; gemv2_dot applies the block scale to each load's partial sum (16 weights share a
+// 128-wide scale block), which saves a multiply per weight.
 template <> struct GemvUnit<uint8_t> {
     static constexpr int E = 16;
-    __device__ __forceinline__ static void widen(uint4 raw, float s, float (&f)[16]) {
+    __device__ __forceinline__ static void widen(uint4 raw, float, float (&f)[16]) {
         const uint32_t* w = reinterpret_cast<const uint32_t*>(&raw);
 #pragma unroll
         for (int i = 0; i < 4; i++) {
             __half2_raw h0 = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)(w[i] & 0xffffu), __NV_E4M3);
             __half2_raw h1 = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)(w[i] >> 16), __NV_E4M3);
             float2 f0 = __half22float2(__half2(h0)), f1 = __half22float2(__half2(h1));
-            f[4 * i] = f0.x * s;
-            f[4 * i + 1] = f0.y * s;
-            f[4 * i + 2] = f1.x * s;
-            f[4 * i + 3] = f1.y * s;
+            f[4 * i] = f0.x;
+            f[4 * i + 1] = f0.y;
+            f[4 * i + 2] = f1.x;
+            f[4 * i + 3] = f1.y;
         }
     }
 };
@@ -55,6 +57,7 @@ __device__ __forceinline__ void gemv2_dot(const bf16* __restrict__ x, long ldx, 
                                           const TW* const (&w)[NS], const float* const (&sr)[NS], int K, float (&acc)[NS][MAXM]) {
     constexpr int E = GemvUnit<TW>::E;
     constexpr int L = MAXM == 1 ? 8 : 4;
+    constexpr bool SCALED = E == 16;  // fp8
     const int lane = threadIdx.x & 31;
 #pragma unroll
     for (int s = 0; s < NS; s++)
@@ -72,13 +75,19 @@ __device__ __forceinline__ void gemv2_dot(const bf16* __restrict__ x, long ldx, 
         for (int l = 0; l < L; l++) {
             const int k = k0 + l * 32 * E;
             if (k < K) {
-                float wf[NS][E];
+                float wf[NS][E], sc[NS];
 #pragma unroll
-                for (int s = 0; s < NS; s++) GemvUnit<TW>::widen(wv[l][s], sr[s] ? sr[s][k / 128] : 1.f, wf[s]);
+                for (int s = 0; s < NS; s++) {
+                    GemvUnit<TW>::widen(wv[l][s], 1.f, wf[s]);
+                    sc[s] = sr[s] ? sr[s][k / 128] : 1.f;
+                }
 #pragma unroll
                 for (int m = 0; m < MAXM; m++) {
                     if (m < M) {
                         const uint4* xp = reinterpret_cast<const uint4*>(x + xr[m] * ldx + k);
+                        float part[NS];
+#pragma unroll
+                        for (int s = 0; s < NS; s++) part[s] = SCALED ? 0.f : acc[s][m];
 #pragma unroll
                         for (int v = 0; v < E / 8; v++) {
                             uint4 xv = __ldg(xp + v);
@@ -86,12 +95,14 @@ __device__ __forceinline__ void gemv2_dot(const bf16* __restrict__ x, long ldx, 
                             GemvUnit<bf16>::widen(xv, 1.f, xf);
 #pragma unroll
                             for (int s = 0; s < NS; s++) {
-                                float a = acc[s][m];
+                                float a = part[s];
 #pragma unroll
                                 for (int i = 0; i < 8; i++) a = fmaf(xf[i], wf[s][8 * v + i], a);
-                                acc[s][m] = a;
+                                part[s] = a;
                             }
                         }
+#pragma unroll
+                        for (int s = 0; s < NS; s++) acc[s][m] = SCALED ? fmaf(part[s], sc[s], acc[s][m]) : part[s];
                     }
                 }
             }
@@ -99,52 +110,109 @@ __device__ __forceinline__ void gemv2_dot(const bf16* __restrict__ x, long ldx, 
     }
 }
 
-// Row n of one matrix for this warp: out[m][n] = x[m] . W[n] (+ bias[n]). The weight row is prefetched before
-// the wait for the previous kernel (the entry point only triggered).
+// Rows per warp of the plain GEMVs: two at M = 1, so that a lane has twice the loads in flight (H200 runs 13-14: R1's
+// fp8 o_proj 60 -> 55 us and its routed down projection 54 -> 47 us with the block scale applied per load);
+// one at M <= 8, where the registers for eight rows' sums leave no room. A grid-stride version that launched
+// only the resident blocks and pulled each warp's next stretch of its rows into L2 ahead was slower on every
+// V2-Lite and R1 matrix (run 15: V2-Lite batch 1 2.84 -> 2.99 ms).
+template <int MAXM> struct GemvRows { static constexpr int NS = MAXM == 1 ? 2 : 1; };
+
+// Rows n0 .. n0 + NS - 1 of one matrix for this warp: out[m][n] = x[m] . W[n] (+ bias[n]). The weight rows are
+// prefetched before the wait for the previous kernel (the entry point only triggered).
 template <typename TW, int MAXM>
 __device__ __forceinline__ void gemv2_row(const bf16* x, long ldx, const TW* w, const float* scales, int scale_cols, int block_rows,
-                                          const float* bias, bf16* out, long ldo, int M, int N, int K, int n) {
-    if (n < N && gemv2_one_wave()) prefetch_l2(w + (long)n * K, (long)K * sizeof(TW));
+                                          const float* bias, bf16* out, long ldo, int M, int N, int K, int n0) {
+    constexpr int NS = GemvRows<MAXM>::NS;
+    if (gemv2_one_wave()) {
+#pragma unroll
+        for (int s = 0; s < NS; s++)
+            if (n0 + s < N) prefetch_l2(w + (long)(n0 + s) * K, (long)K * sizeof(TW));
+    }
     pdl_wait();
-    if (n >= N) return;
+    if (n0 >= N) return;
     long xr[MAXM];
 #pragma unroll
     for (int m = 0; m < MAXM; m++) xr[m] = m;
-    const TW* ws[1] = {w + (long)n * K};
-    const float* ss[1] = {scales ? scales + (long)(n / block_rows) * scale_cols : nullptr};
-    float acc[1][MAXM];
-    gemv2_dot<TW, MAXM, 1>(x, ldx, xr, M, ws, ss, K, acc);
-    const float b = bias ? bias[n] : 0.f;
+    const TW* ws[NS];
+    const float* ss[NS];
 #pragma unroll
-    for (int m = 0; m < MAXM; m++) {
-        if (m < M) {
-            float v = warp_sum(acc[0][m]);
-            if ((threadIdx.x & 31) == 0) out[m * ldo + n] = __float2bfloat16_rn(v + b);
+    for (int s = 0; s < NS; s++) {
+        const int n = min(n0 + s, N - 1);  // a missing last row reads its neighbour and is not stored
+        ws[s] = w + (long)n * K;
+        ss[s] = scales ? scales + (long)(n / block_rows) * scale_cols : nullptr;
+    }
+    float acc[NS][MAXM];
+    gemv2_dot<TW, MAXM, NS>(x, ldx, xr, M, ws, ss, K, acc);
+#pragma unroll
+    for (int s = 0; s < NS; s++) {
+        const int n = n0 + s;
+        const float b = bias && n < N ? bias[n] : 0.f;
+#pragma unroll
+        for (int m = 0; m < MAXM; m++) {
+            if (m < M) {
+                float v = warp_sum(acc[s][m]);
+                if ((threadIdx.x & 31) == 0 && n < N) out[m * ldo + n] = __float2bfloat16_rn(v + b);
+            }
         }
     }
 }
 
-// out[z][m][n] = x[z][m] . W[z][n] (+ bias[n]); z = blockIdx.y (MLA's per-head matrices), n = one row per warp.
-// grid (ceil(N / 8), batches), 256 threads.
+// out[z][m][n] = x[z][m] . W[z][n] (+ bias[n]); z = blockIdx.y (MLA's per-head matrices), NS rows per warp.
+// grid (ceil(N / (8 NS)), batches), 256 threads.
 template <typename TW, int MAXM>
 __device__ void gemv2(const bf16* x, long ldx, long x_bstride, const TW* w, long w_bstride, const float* scales, int scale_cols,
                       int block_rows, const float* bias, bf16* out, long ldo, long o_bstride, int M, int N, int K) {
     const long z = blockIdx.y;
+    constexpr int NS = GemvRows<MAXM>::NS;
     gemv2_row<TW, MAXM>(x + z * x_bstride, ldx, w + z * w_bstride, scales, scale_cols, block_rows, bias, out + z * o_bstride, ldo, M, N,
-                        K, blockIdx.x * GEMV2_WARPS + (threadIdx.x >> 5));
+                        K, (blockIdx.x * GEMV2_WARPS + (threadIdx.x >> 5)) * NS);
 }
 
-// Two matrices of the same input in one launch (MLA's q / q_a and kv_a projections): blocks [0, ceil(NA / 8))
+// Few rows and long ones (a MoE router: R1's 256 x 7,168, V2-Lite's 64 x 2,048): gemv2 would run 16 or 4 blocks.
+// Here S warps share a row, each over K / S columns (a multiple of 128 for fp8's block scales), and the slice sums
+// are added in slice order through shared memory. grid (ceil(N / (8 / S))), 256 threads.
+template <typename TW, int MAXM>
+__device__ void gemv2_splitk(const bf16* x, long ldx, const TW* w, const float* scales, int scale_cols, int block_rows,
+                             const float* bias, bf16* out, long ldo, int M, int N, int K, int S) {
+    __shared__ float part[GEMV2_WARPS][MAXM];
+    const int warp = threadIdx.x >> 5, n = blockIdx.x * (GEMV2_WARPS / S) + warp / S, slice = warp % S, ks = K / S, kb = slice * ks;
+    if (n < N && gemv2_one_wave()) prefetch_l2(w + (long)n * K + kb, (long)ks * sizeof(TW));
+    pdl_wait();
+    long xr[MAXM];
+#pragma unroll
+    for (int m = 0; m < MAXM; m++) xr[m] = m;
+    float acc[1][MAXM];
+    if (n < N) {
+        const TW* ws[1] = {w + (long)n * K + kb};
+        const float* ss[1] = {scales ? scales + (long)(n / block_rows) * scale_cols + kb / 128 : nullptr};
+        gemv2_dot<TW, MAXM, 1>(x + kb, ldx, xr, M, ws, ss, ks, acc);
+    }
+#pragma unroll
+    for (int m = 0; m < MAXM; m++) {
+        float v = n < N && m < M ? warp_sum(acc[0][m]) : 0.f;
+        if ((threadIdx.x & 31) == 0) part[warp][m] = v;
+    }
+    __syncthreads();
+    if (n < N && slice == 0 && (threadIdx.x & 31) < M) {
+        const int m = threadIdx.x & 31;
+        float v = bias ? bias[n] : 0.f, sum = 0.f;
+        for (int i = 0; i < S; i++) sum += part[warp + i][m];
+        out[m * ldo + n] = __float2bfloat16_rn(sum + v);
+    }
+}
+
+// Two matrices of the same input in one launch (MLA's q / q_a and kv_a projections): blocks [0, ceil(NA / (8 NS)))
 // take A's rows, the rest B's. One launch's fixed cost instead of two.
 template <typename TW, int MAXM>
 __device__ void gemv2_pair(const bf16* x, long ldx, const TW* wa, const float* sa, int sca, int bra, bf16* oa, long ldoa, int na,
                            const TW* wb, const float* sb, int scb, int brb, bf16* ob, long ldob, int nb, int M, int K) {
-    const int blocks_a = (na + GEMV2_WARPS - 1) / GEMV2_WARPS;
+    constexpr int NS = GemvRows<MAXM>::NS, PER_BLOCK = GEMV2_WARPS * NS;
+    const int blocks_a = (na + PER_BLOCK - 1) / PER_BLOCK;
     const int warp = threadIdx.x >> 5;
     if ((int)blockIdx.x < blocks_a)
-        gemv2_row<TW, MAXM>(x, ldx, wa, sa, sca, bra, nullptr, oa, ldoa, M, na, K, blockIdx.x * GEMV2_WARPS + warp);
+        gemv2_row<TW, MAXM>(x, ldx, wa, sa, sca, bra, nullptr, oa, ldoa, M, na, K, (blockIdx.x * GEMV2_WARPS + warp) * NS);
     else
-        gemv2_row<TW, MAXM>(x, ldx, wb, sb, scb, brb, nullptr, ob, ldob, M, nb, K, (blockIdx.x - blocks_a) * GEMV2_WARPS + warp);
+        gemv2_row<TW, MAXM>(x, ldx, wb, sb, scb, brb, nullptr, ob, ldob, M, nb, K, ((blockIdx.x - blocks_a) * GEMV2_WARPS + warp) * NS);
 }
 
 // silu(x . gate_n) * (x . up_n) per row, gate and up rounded to bf16 first (as linear + linear + silu_mul).
@@ -200,22 +268,32 @@ template <typename TW, int MAXM>
 __device__ void moe_gemv2(const bf16* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs, const long long* s_ptrs,
                           int scale_cols, int block_rows, const int* tile_expert, const int* tile_begin, const int* tile_end,
                           const int* num_tiles, bf16* out, long ldo, int N, int K) {
+    constexpr int NS = GemvRows<MAXM>::NS;
     const int y = blockIdx.y;
     if (y >= *num_tiles) return;
-    const int n = blockIdx.x * GEMV2_WARPS + (threadIdx.x >> 5);
-    if (n >= N) return;
+    const int n0 = (blockIdx.x * GEMV2_WARPS + (threadIdx.x >> 5)) * NS;
+    if (n0 >= N) return;
     long xr[MAXM], orow[MAXM];
     const int rows = moe_gemv2_tile<MAXM>(row_index, row_div, tile_begin, tile_end, y, xr, orow);
     const int e = tile_expert[y];
-    const TW* ws[1] = {reinterpret_cast<const TW*>(w_ptrs[e]) + (long)n * K};
-    const float* ss[1] = {s_ptrs ? reinterpret_cast<const float*>(s_ptrs[e]) + (long)(n / block_rows) * scale_cols : nullptr};
-    float acc[1][MAXM];
-    gemv2_dot<TW, MAXM, 1>(x, ldx, xr, rows, ws, ss, K, acc);
+    const TW* ws[NS];
+    const float* ss[NS];
 #pragma unroll
-    for (int m = 0; m < MAXM; m++) {
-        if (m < rows) {
-            float v = warp_sum(acc[0][m]);
-            if ((threadIdx.x & 31) == 0) out[orow[m] * ldo + n] = __float2bfloat16_rn(v);
+    for (int s = 0; s < NS; s++) {
+        const int n = min(n0 + s, N - 1);
+        ws[s] = reinterpret_cast<const TW*>(w_ptrs[e]) + (long)n * K;
+        ss[s] = s_ptrs ? reinterpret_cast<const float*>(s_ptrs[e]) + (long)(n / block_rows) * scale_cols : nullptr;
+    }
+    float acc[NS][MAXM];
+    gemv2_dot<TW, MAXM, NS>(x, ldx, xr, rows, ws, ss, K, acc);
+#pragma unroll
+    for (int s = 0; s < NS; s++) {
+#pragma unroll
+        for (int m = 0; m < MAXM; m++) {
+            if (m < rows) {
+                float v = warp_sum(acc[s][m]);
+                if ((threadIdx.x & 31) == 0 && n0 + s < N) out[orow[m] * ldo + n0 + s] = __float2bfloat16_rn(v);
+            }
         }
     }
 }
@@ -239,4 +317,71 @@ __device__ void moe_gemv2_gate_up(const bf16* x, long ldx, const int* row_index,
     float acc[2][MAXM];
     gemv2_dot<TW, MAXM, 2>(x, ldx, xr, rows, ws, ss, K, acc);
     gemv2_store_swiglu<MAXM>(acc, rows, out, ldo, orow, n);
+}
+
+// Per-head matrices with short rows (MLA's absorbed W_UK: K = 128, W_UV: K = 512): out[z][m][n] = x[z][m] . W[z][n],
+// z = blockIdx.y. gemv2 gives a row a whole warp, so at K = 128 half the lanes idle and every lane has one load in
+// flight (R1's W_UK: 8,192 blocks, 21 us for 17 MB). Here a row takes G = min(32, K / 8) lanes and LPR 16-byte
+// loads per lane, and a warp takes PASSES rows per lane group, so that each lane has 8 loads in flight.
+// grid (ceil(N / gemv_heads_rows(K)), heads), 256 threads.
+template <int K> struct GemvHeads {
+    static constexpr int G = K / 8 < 32 ? K / 8 : 32, LPR = K / (8 * G), GROUPS = 32 / G, PASSES = 8 / LPR;
+    static constexpr int ROWS_PER_WARP = GROUPS * PASSES, ROWS_PER_BLOCK = GEMV2_WARPS * ROWS_PER_WARP;
+    static_assert(K % 8 == 0 && 32 % G == 0 && LPR <= 8 && 8 % LPR == 0, "gemv_heads: K of 8..2048 values, a power of two");
+};
+
+template <int K, int MAXM>
+__device__ void gemv_heads(const bf16* x, long ldx, long x_bstride, const bf16* w, long w_bstride, bf16* out, long ldo, long o_bstride,
+                           int M, int N) {
+    using H = GemvHeads<K>;
+    const long z = blockIdx.y;
+    const int lane = threadIdx.x & 31, group = lane / H::G, gl = lane % H::G;
+    const int row0 = (blockIdx.x * GEMV2_WARPS + (threadIdx.x >> 5)) * H::ROWS_PER_WARP;
+    x += z * x_bstride;
+    w += z * w_bstride;
+    out += z * o_bstride;
+    if (row0 < N) prefetch_l2(w + (long)row0 * K, (long)min(H::ROWS_PER_WARP, N - row0) * K * (long)sizeof(bf16));
+    pdl_wait();
+    if (row0 >= N) return;
+    uint4 wv[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        const int row = row0 + (j / H::LPR) * H::GROUPS + group, k = ((j % H::LPR) * H::G + gl) * 8;
+        wv[j] = row < N ? ldg_stream16(w + (long)row * K + k) : make_uint4(0u, 0u, 0u, 0u);
+    }
+    float acc[H::PASSES][MAXM];
+#pragma unroll
+    for (int p = 0; p < H::PASSES; p++)
+#pragma unroll
+        for (int m = 0; m < MAXM; m++) acc[p][m] = 0.f;
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        const int k = ((j % H::LPR) * H::G + gl) * 8;
+        float wf[8];
+        GemvUnit<bf16>::widen(wv[j], 1.f, wf);
+#pragma unroll
+        for (int m = 0; m < MAXM; m++) {
+            if (m < M) {
+                float xf[8];
+                GemvUnit<bf16>::widen(__ldg(reinterpret_cast<const uint4*>(x + m * ldx + k)), 1.f, xf);
+                float a = acc[j / H::LPR][m];
+#pragma unroll
+                for (int i = 0; i < 8; i++) a = fmaf(xf[i], wf[i], a);
+                acc[j / H::LPR][m] = a;
+            }
+        }
+    }
+#pragma unroll
+    for (int p = 0; p < H::PASSES; p++) {
+        const int row = row0 + p * H::GROUPS + group;
+#pragma unroll
+        for (int m = 0; m < MAXM; m++) {
+            if (m < M) {
+                float v = acc[p][m];
+#pragma unroll
+                for (int o = H::G / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+                if (gl == 0 && row < N) out[m * ldo + row] = __float2bfloat16_rn(v);
+            }
+        }
+    }
 }

@@ -229,6 +229,11 @@ MOE_MMA(uint8_t, wfp8)
         int block_rows, const float* bias, bf16* out, long ldo, long o_bstride, int M, int N, int K) { pdl_trigger();  \
         gemv2<TW, MAXM>(x, ldx, x_bstride, w, w_bstride, scales, scale_cols, block_rows, bias, out, ldo, o_bstride, M, N, K); \
     }                                                                                                                  \
+    extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) gemv2_splitk_bf16_##SW##_##SM(                      \
+        const bf16* x, long ldx, const TW* w, const float* scales, int scale_cols, int block_rows, const float* bias,  \
+        bf16* out, long ldo, int M, int N, int K, int S) { pdl_trigger();                                              \
+        gemv2_splitk<TW, MAXM>(x, ldx, w, scales, scale_cols, block_rows, bias, out, ldo, M, N, K, S);                 \
+    }                                                                                                                  \
     extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) gemv2_pair_bf16_##SW##_##SM(                        \
         const bf16* x, long ldx, const TW* wa, const float* sa, int sca, int bra, bf16* oa, long ldoa, int na,         \
         const TW* wb, const float* sb, int scb, int brb, bf16* ob, long ldob, int nb, int M, int K) { pdl_trigger();   \
@@ -257,6 +262,23 @@ GEMV2(bf16, wbf16, 1, m1)
 GEMV2(bf16, wbf16, 8, m8)
 GEMV2(uint8_t, wfp8, 1, m1)
 GEMV2(uint8_t, wfp8, 8, m8)
+
+// MLA's per-head matrices with short rows (gemv2.cuh, gemv_heads): K = 128 (W_UK) and 512 (W_UV), 1 or up to 8 rows.
+#define GEMV_HEADS(K, MAXM, SM)                                                                                        \
+    extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) gemv_heads_bf16_k##K##_##SM(                        \
+        const bf16* x, long ldx, long x_bstride, const bf16* w, long w_bstride, bf16* out, long ldo, long o_bstride,   \
+        int M, int N) { pdl_trigger();                                                                                 \
+        gemv_heads<K, MAXM>(x, ldx, x_bstride, w, w_bstride, out, ldo, o_bstride, M, N);                               \
+    }
+GEMV_HEADS(128, 1, m1)
+GEMV_HEADS(128, 8, m8)
+GEMV_HEADS(512, 1, m1)
+GEMV_HEADS(512, 8, m8)
+
+extern "C" __global__ void __launch_bounds__(1024) rmsnorm_vec_bf16(bf16* x, long ldx, const bf16* delta, long ldd, const float* w,
+                                                                   float eps, bf16* out, long ldo, int cols) { KILN_ENTRY;
+    rmsnorm_vec(x, ldx, delta, ldd, w, eps, out, ldo, cols);
+}
 
 // MLA decode for small batches: at least 64 keys per split (so a 1,024-key context fills 16 CTAs per head group
 // instead of 4) and the queries loaded by cp.async; the combine with the same split rule.

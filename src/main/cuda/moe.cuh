@@ -141,12 +141,14 @@ __device__ void moe_combine(const T* __restrict__ y, long ldy, const int* inv, c
 
 // ---- decode: routing of up to 8 tokens and the alignment in one launch of 8 warps ----
 // moe_route above spends most of a decode step's 8 us in block-wide argmax rounds (two __syncthreads each) and a
-// serial softmax. Here warp w routes token w with registers and shuffles only (scores stay in shared memory for
-// the group scores), then the same block aligns (moe_align).
+// serial softmax. Here warp w routes token w with shuffles only, its scores and choice values in shared memory,
+// then the same block aligns (moe_align).
 // Same choices as moe_route and the CPU (ties to the lower index); the softmax sum is a warp reduction, so the
 // weights can differ from the sequential sum in the last bit.
+// The loops over a lane's experts are not unrolled: a decode launch runs this code once, so its cost is largely
+// instruction fetch (a first version kept 16 values per lane in registers, fully unrolled: 64 KB of code, 7 us on
+// V2-Lite and 15 us on R1, H200 runs 13-15).
 #define MOE_RA_WARPS 8
-#define MOE_RA_PER_LANE (MOE_MAX_EXPERTS / 32)
 
 // (value, index) of the largest value over the warp, lower index on ties; every lane gets it.
 __device__ __forceinline__ void warp_argmax(float& v, int& i) {
@@ -162,31 +164,25 @@ __device__ void moe_route_warp(const T* logits, long ldl, int experts, int topk,
                                int topk_groups, int group_limited, int normalize, float scaling, int* ids, float* weights,
                                int t, float* scores, float* choice) {
     const int lane = threadIdx.x & 31;
-    float v[MOE_RA_PER_LANE];  // lane's experts lane + 32 i: logits, then choice values
     float m = -INFINITY;
-#pragma unroll
-    for (int i = 0; i < MOE_RA_PER_LANE; i++) {
-        int e = lane + 32 * i;
-        v[i] = e < experts ? to_f(logits[(long)t * ldl + e]) : -INFINITY;
-        m = fmaxf(m, v[i]);
+#pragma unroll 1
+    for (int e = lane; e < experts; e += 32) {
+        const float v = to_f(logits[(long)t * ldl + e]);
+        scores[e] = v;
+        m = fmaxf(m, v);
     }
     float sum = 0.f;
     if (!sigmoid) {
         for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-#pragma unroll
-        for (int i = 0; i < MOE_RA_PER_LANE; i++)
-            if (lane + 32 * i < experts) sum += expf(v[i] - m);
+#pragma unroll 1
+        for (int e = lane; e < experts; e += 32) sum += expf(scores[e] - m);
         for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
     }
-#pragma unroll
-    for (int i = 0; i < MOE_RA_PER_LANE; i++) {
-        int e = lane + 32 * i;
-        if (e < experts) {
-            float s = sigmoid ? 1.f / (1.f + expf(-v[i])) : expf(v[i] - m) / sum;
-            scores[e] = s;
-            v[i] = s + (bias ? bias[e] : 0.f);
-            choice[e] = v[i];
-        }
+#pragma unroll 1
+    for (int e = lane; e < experts; e += 32) {
+        const float v = scores[e], sc = sigmoid ? 1.f / (1.f + expf(-v)) : expf(v - m) / sum;
+        scores[e] = sc;
+        choice[e] = sc + (bias ? bias[e] : 0.f);
     }
     __syncwarp();
     if (group_limited && groups > 1) {  // groups <= 32 (the host checks): lane g scores group g
@@ -194,6 +190,7 @@ __device__ void moe_route_warp(const T* logits, long ldl, int experts, int topk,
         float gs = -INFINITY;
         if (lane < groups) {
             float b1 = -INFINITY, b2 = -INFINITY;
+#pragma unroll 1
             for (int i = 0; i < per; i++) {
                 float c = choice[lane * per + i];
                 if (c > b1) { b2 = b1; b1 = c; } else if (c > b2) { b2 = c; }
@@ -201,6 +198,7 @@ __device__ void moe_route_warp(const T* logits, long ldl, int experts, int topk,
             gs = bias ? b1 + b2 : b1;
         }
         unsigned keep = 0;
+#pragma unroll 1
         for (int r = 0; r < topk_groups; r++) {
             float bv = gs;
             int bi = lane < groups ? lane : 0x7fffffff;
@@ -208,28 +206,29 @@ __device__ void moe_route_warp(const T* logits, long ldl, int experts, int topk,
             if (bi < 32) keep |= 1u << bi;
             if (lane == bi) gs = -INFINITY;
         }
-#pragma unroll
-        for (int i = 0; i < MOE_RA_PER_LANE; i++) {
-            int e = lane + 32 * i;
-            if (e < experts && !((keep >> (e / per)) & 1u)) v[i] = -INFINITY;
-        }
+        __syncwarp();
+#pragma unroll 1
+        for (int e = lane; e < experts; e += 32)
+            if (!((keep >> (e / per)) & 1u)) choice[e] = -INFINITY;
+        __syncwarp();
     }
     float total = 0.f, chosen_score = 0.f;
     int chosen_id = 0;
+#pragma unroll 1
     for (int k = 0; k < topk; k++) {
         float bv = -INFINITY;
         int bi = 0x7fffffff;
-#pragma unroll
-        for (int i = 0; i < MOE_RA_PER_LANE; i++) {
-            int e = lane + 32 * i;
-            if (e < experts && (v[i] > bv || (v[i] == bv && e < bi))) { bv = v[i]; bi = e; }
+#pragma unroll 1
+        for (int e = lane; e < experts; e += 32) {
+            const float v = choice[e];
+            if (v > bv || (v == bv && e < bi)) { bv = v; bi = e; }
         }
         warp_argmax(bv, bi);
         if (bi == 0x7fffffff) bi = 0;  // nothing left (NaN scores): expert 0, as moe_route
-#pragma unroll
-        for (int i = 0; i < MOE_RA_PER_LANE; i++)
-            if (lane + 32 * i == bi) v[i] = -INFINITY;
-        float s = scores[bi];
+        __syncwarp();
+        if (lane == 0) choice[bi] = -INFINITY;
+        __syncwarp();
+        const float s = scores[bi];
         total += s;  // in choice order on every lane, as the CPU sums
         if (lane == k) { chosen_id = bi; chosen_score = s; }
     }

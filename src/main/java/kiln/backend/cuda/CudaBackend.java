@@ -45,13 +45,13 @@ public final class CudaBackend implements Backend {
     /** Decode GEMVs (linear, SwiGLU, experts, per-head matrices; up to 8 rows) on gemv2.cuh; -Dkiln.cuda.gemv2=false keeps gemv_*. */
     static volatile boolean gemv2 = !"false".equals(System.getProperty("kiln.cuda.gemv2"));
     /**
-     * DeepSeek's shared experts on a side stream beside the routed path (concurrently), with
-     * -Dkiln.cuda.sideStream=true. Off by default until a GPU run confirms the checks with it: the one run that
-     * measured it (run 12, docs/cuda.md) could not run the checks (the stream was created off the device thread,
-     * fixed since), and the side stream shares cuBLASLt's workspace with the main stream, which is safe only while
-     * neither branch calls cuBLASLt (decode batches of up to 8 tokens use gemv2 kernels on both).
+     * DeepSeek's shared experts on a side stream beside the routed path (concurrently) in captured decode graphs of
+     * up to 8 tokens; -Dkiln.cuda.sideStream=false turns it off. H200 run 13 (docs/cuda.md) passed every check and
+     * fixture with it. Eager forwards stay on one stream: there the extra event record and wait per layer cost more
+     * than the overlap gains (V2-Lite batch 1 eager 4.8 -> 7.4 ms). The side stream shares cuBLASLt's workspace
+     * with the main stream, which is safe only while neither branch calls cuBLASLt (up to 8 tokens: gemv2 kernels).
      */
-    static volatile boolean SIDE_STREAM = Boolean.getBoolean("kiln.cuda.sideStream");
+    static volatile boolean SIDE_STREAM = !"false".equals(System.getProperty("kiln.cuda.sideStream"));
     /**
      * Up to 8 tokens in bf16: routing (a warp per token) and moe_align in one launch (moe_route_align, moe.cuh);
      * -Dkiln.cuda.routeAlign=false keeps moe_route + moe_align. A first version that routed with the 1,024-thread
@@ -521,8 +521,14 @@ public final class CudaBackend implements Backend {
     private void norm(CudaTensor x, CudaTensor delta, CudaWeight w, float eps, CudaTensor out) {
         if (w.cols() != x.cols()) throw new IllegalArgumentException("rmsNorm: weight has " + w.cols() + " values for " + x.cols() + " columns");
         if (x.cols() > 32 * 256) throw new IllegalArgumentException("rmsNorm over " + x.cols() + " columns exceeds the kernel's 8192");
-        op(() -> (delta == null ? "rmsnorm " : "add_rmsnorm ") + x.cols() + " m=" + x.rows(), () -> k().fn("rmsnorm_" + act).ptr(x.ptr()).i64(x.ld()).ptr(delta == null ? 0 : delta.ptr()).i64(delta == null ? 0 : delta.ld())
-                .ptr(w.ptr()).f32(eps).ptr(out.ptr()).i64(out.ld()).i32(x.cols()).launch(x.rows(), 256));
+        int vectors = x.cols() / 8;
+        boolean vec = precision == Precision.BFLOAT16 && x.cols() % 8 == 0 && vectors <= 2 * 1024 && w.ptr() % 16 == 0
+                && aligned16(x) && aligned16(out) && (delta == null || aligned16(delta));
+        // two 16-byte vectors per thread (RMSNORM_VEC): all of a row's loads in flight at once, a small block to reduce
+        int threads = vec ? Math.min(1024, Math.max(32, ceilDiv(ceilDiv(vectors, 2), 32) * 32)) : 256;
+        op(() -> (delta == null ? "rmsnorm " : "add_rmsnorm ") + x.cols() + " m=" + x.rows(), () -> k().fn(vec ? "rmsnorm_vec_bf16" : "rmsnorm_" + act)
+                .ptr(x.ptr()).i64(x.ld()).ptr(delta == null ? 0 : delta.ptr()).i64(delta == null ? 0 : delta.ld())
+                .ptr(w.ptr()).f32(eps).ptr(out.ptr()).i64(out.ld()).i32(x.cols()).launch(x.rows(), threads));
     }
 
     @Override
@@ -561,11 +567,12 @@ public final class CudaBackend implements Backend {
             Backend.super.linearPair(x, a, outA, b, outB);
             return;
         }
+        String name = "gemv2_pair_bf16_" + wa.suffix() + mSuffix(m);
         op(() -> "linear pair " + wa.rows() + "+" + wb.rows() + "x" + kk + " " + wa.dtype() + " m=" + m, () ->
-                k().fn("gemv2_pair_bf16_" + wa.suffix() + mSuffix(m)).ptr(xt.ptr()).i64(xt.ld())
+                k().fn(name).ptr(xt.ptr()).i64(xt.ld())
                         .ptr(wa.ptr()).ptr(wa.scales()).i32(wa.scaleCols()).i32(Math.max(1, wa.blockRows())).ptr(oa.ptr()).i64(oa.ld()).i32(wa.rows())
                         .ptr(wb.ptr()).ptr(wb.scales()).i32(wb.scaleCols()).i32(Math.max(1, wb.blockRows())).ptr(ob.ptr()).i64(ob.ld()).i32(wb.rows())
-                        .i32(m).i32(kk).launch(ceilDiv(wa.rows(), 8) + ceilDiv(wb.rows(), 8), 1, 1, 256, 0));
+                        .i32(m).i32(kk).launch(ceilDiv(wa.rows(), gemv2Rows(m)) + ceilDiv(wb.rows(), gemv2Rows(m)), 1, 1, 256, 0));
     }
 
     /** Can gemv2.cuh take x W^T: bf16 mode, 1..8 rows, bf16 or fp8 weights, 16-byte aligned rows of whole loads? */
@@ -580,9 +587,17 @@ public final class CudaBackend implements Backend {
         if (precision == Precision.BFLOAT16) {
             boolean narrow = w.dtype() == DType.BF16 || w.fp8();
             if (gemv2Fits(x, w)) {
-                k().fn("gemv2_bf16_" + w.suffix() + mSuffix(m)).ptr(x.ptr()).i64(x.ld()).i64(0).ptr(w.ptr()).i64(0).ptr(w.scales()).i32(w.scaleCols())
+                int split = gemv2Split(n, kk, w.fp8());
+                if (split > 1) {
+                    k().fn("gemv2_splitk_bf16_" + w.suffix() + mSuffix(m)).ptr(x.ptr()).i64(x.ld()).ptr(w.ptr()).ptr(w.scales()).i32(w.scaleCols())
+                            .i32(Math.max(1, w.blockRows())).ptr(bias == null ? 0 : bias.ptr()).ptr(out.ptr()).i64(out.ld()).i32(m).i32(n).i32(kk).i32(split)
+                            .launch(ceilDiv(n, 8 / split), 1, 1, 256, 0);
+                    return;
+                }
+                String name = "gemv2_bf16_" + w.suffix() + mSuffix(m);
+                k().fn(name).ptr(x.ptr()).i64(x.ld()).i64(0).ptr(w.ptr()).i64(0).ptr(w.scales()).i32(w.scaleCols())
                         .i32(Math.max(1, w.blockRows())).ptr(bias == null ? 0 : bias.ptr()).ptr(out.ptr()).i64(out.ld()).i64(0).i32(m).i32(n).i32(kk)
-                        .launch(ceilDiv(n, 8), 1, 1, 256, 0);
+                        .launch(ceilDiv(n, gemv2Rows(m)), 1, 1, 256, 0);
                 return;
             }
             if (m <= 8 && narrow && kk % 8 == 0 && x.ld() % 8 == 0 && x.ptr() % 16 == 0) {
@@ -673,10 +688,16 @@ public final class CudaBackend implements Backend {
             if (m == 0) return;
             if (gemv2 && precision == Precision.BFLOAT16 && m <= 8 && cw.dtype() == DType.BF16 && inWidth % 8 == 0 && xp % 16 == 0
                     && x.stride() % 8 == 0 && xt.ld() % 8 == 0) {
+                if (inWidth == 128 || inWidth == 512) {  // MLA's W_UK and W_UV: short rows, several per warp (gemv_heads)
+                    int perBlock = inWidth == 128 ? 128 : 32;  // GemvHeads<K>::ROWS_PER_BLOCK
+                    k().fn("gemv_heads_bf16_k" + inWidth + mSuffix(m)).ptr(xp).i64(xt.ld()).i64(x.stride()).ptr(cw.ptr()).i64((long) outWidth * inWidth)
+                            .ptr(op).i64(ot.ld()).i64(out.stride()).i32(m).i32(outWidth).launch(ceilDiv(outWidth, perBlock), heads, 1, 256, 0);
+                    return;
+                }
                 // all heads in one launch, a warp per output row of a head (gemv2.cuh)
                 k().fn("gemv2_bf16_wbf16" + mSuffix(m)).ptr(xp).i64(xt.ld()).i64(x.stride()).ptr(cw.ptr()).i64((long) outWidth * inWidth).ptr(0).i32(0)
                         .i32(1).ptr(0).ptr(op).i64(ot.ld()).i64(out.stride()).i32(m).i32(outWidth).i32(inWidth)
-                        .launch(ceilDiv(outWidth, 8), heads, 1, 256, 0);
+                        .launch(ceilDiv(outWidth, gemv2Rows(m)), heads, 1, 256, 0);
                 return;
             }
             if (lt != null && m > 8 && cw.dtype() == DType.BF16
@@ -695,7 +716,8 @@ public final class CudaBackend implements Backend {
         if (x.width() != 2 * half) throw new IllegalArgumentException("rope over " + x.width() + " columns, rope dim " + 2 * half);
         op(() -> "rope " + x.count() + "x" + x.width() + " m=" + t.rows(), () ->
                 k().fn("rope_" + act).ptr(t.ptr()).i64(t.ld()).i32(x.count()).i32(x.stride()).i32(x.offset()).ptr(meta.positions())
-                        .ptr(ropeTable(rope)).i32(half).f32(rope.attentionFactor()).i32(rope.interleaved() ? 1 : 0).launch(t.rows(), 128));
+                        .ptr(ropeTable(rope)).i32(half).f32(rope.attentionFactor()).i32(rope.interleaved() ? 1 : 0)
+                        .launch(t.rows(), 1, ropeBlocks(x.count(), half), ROPE_THREADS, 0));
     }
 
     @Override
@@ -709,8 +731,17 @@ public final class CudaBackend implements Backend {
         op(() -> "rope " + a.count() + "+" + b.count() + "x" + a.width() + " m=" + ta.rows(), () -> {
             k().fn("rope2_" + act).ptr(ta.ptr()).i64(ta.ld()).i32(a.count()).i32(a.stride()).i32(a.offset())
                     .ptr(tb.ptr()).i64(tb.ld()).i32(b.count()).i32(b.stride()).i32(b.offset()).ptr(meta.positions())
-                    .ptr(ropeTable(rope)).i32(half).f32(rope.attentionFactor()).i32(rope.interleaved() ? 1 : 0).launch(ta.rows(), 2, 1, 128, 0);
+                    .ptr(ropeTable(rope)).i32(half).f32(rope.attentionFactor()).i32(rope.interleaved() ? 1 : 0)
+                    .launch(ta.rows(), 2, ropeBlocks(Math.max(a.count(), b.count()), half), ROPE_THREADS, 0);
         });
+    }
+
+    private static final int ROPE_THREADS = 256;
+
+    /** Blocks per row for a rope over {@code heads} heads: about one (head, pair) item per thread (elementwise.cuh). */
+    private static int ropeBlocks(int heads, int half) {
+        if (half > 256) throw new IllegalArgumentException("rope dimension " + 2 * half + " exceeds the kernel's 512");
+        return Math.max(1, Math.min(64, ceilDiv(heads * half, ROPE_THREADS)));
     }
 
     /** The rope's inverse frequencies on the device, uploaded once per table. */
@@ -1033,7 +1064,7 @@ public final class CudaBackend implements Backend {
             }
             k().fn(name).ptr(g.ptr()).i64(g.ld()).ptr(0).i32(1).ptr(e.down()).ptr(e.downScales()).i32(scaleColsInter).i32(e.blockRows())
                     .ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(y.ptr()).i64(y.ld()).i32(hidden).i32(inter)
-                    .launch(ceilDiv(hidden, perBlock), maxTiles, 1, 256, 0);
+                    .launch(ceilDiv(hidden, v2 ? gemv2Rows(tokens) : perBlock), maxTiles, 1, 256, 0);
             combine(y, inv, r, hidden, ot, pt);
             arena.release(mark);
         });
@@ -1054,7 +1085,7 @@ public final class CudaBackend implements Backend {
      */
     @Override
     public Tensor concurrently(java.util.function.Supplier<Tensor> work) {
-        if (!SIDE_STREAM || batch().numTokens() > 8) return work.get();
+        if (!SIDE_STREAM || !k().capturing || batch().numTokens() > 8) return work.get();
         return device.call(() -> device.onSide(work));  // streams and events belong to the device's thread
     }
 
@@ -1070,6 +1101,22 @@ public final class CudaBackend implements Backend {
      * experts, 9..256 tokens, K of both projections a multiple of 8 loads (64 bf16 / 128 fp8 values), N a
      * multiple of 8, 16-byte aligned rows of x.
      */
+    /**
+     * Warps per weight row for a GEMV of few long rows (gemv2_splitk): 1 while the plain grid fills half the SMs,
+     * else 2, 4 or 8 until it has 128 blocks, as long as a slice stays a whole number of loads (fp8: of scale blocks).
+     */
+    private static int gemv2Split(int n, int k, boolean fp8) {
+        if (ceilDiv(n, 16) >= 64 || k < 1024) return 1;
+        int split = 1;
+        while (split < 8 && ceilDiv(n * split, 8) < 128 && (k / (2 * split)) % (fp8 ? 128 : 8) == 0 && k % (2 * split) == 0) split *= 2;
+        return split;
+    }
+
+    /** Weight rows per 256-thread block of gemv2.cuh's plain GEMVs for m activation rows (GemvRows: two per warp at m = 1). */
+    private static int gemv2Rows(int m) {
+        return m == 1 ? 16 : 8;
+    }
+
     /** gemv2.cuh's row-count variants: one row, or up to 8. */
     private static String mSuffix(int m) {
         return m == 1 ? "_m1" : "_m8";
@@ -1229,6 +1276,11 @@ public final class CudaBackend implements Backend {
     /** Peak activation bytes so far. */
     public long activationPeak() {
         return device.call(() -> arena.peak());
+    }
+
+    /** Rows of whole 16-byte vectors: a 16-byte aligned start and a leading dimension of whole vectors. */
+    private boolean aligned16(CudaTensor t) {
+        return t.ptr() % 16 == 0 && (t.ld() * precision.dtype.bytes) % 16 == 0;
     }
 
     private static int ceilDiv(int a, int b) {

@@ -153,12 +153,17 @@ public final class CudaKernelCheck {
                 run("rope", g, tol, this::rope);
                 run("linear_bf16", g, tol, (b, t) -> {
                     for (int m : new int[]{1, 5, 64, 200}) linear(b, t, DType.BF16, 1536, 7168, m, m == 5, false);
+                    // routers (few long rows: gemv2_splitk, 4 and 8 warps per row) and an odd row count at m = 1
+                    for (int m : new int[]{1, 3}) linear(b, t, DType.BF16, 256, 7168, m, false, false);
+                    linear(b, t, DType.BF16, 64, 2048, 1, true, false);
+                    linear(b, t, DType.BF16, 2047, 512, 1, true, false);
                 });
                 run("linear_fp8", g, f32 ? tol : 5e-2, (b, t) -> {  // bf16: activations quantised to fp8 for cuBLASLt
                     for (int m : new int[]{1, 8, 64, 200}) linear(b, t, DType.F8_E4M3, 2048, 7168, m, false, false);
                     for (int m : new int[]{1, 64}) linear(b, t, DType.F8_E4M3, 7168, 2048, m, false, false);
                     for (int m : new int[]{3, 100}) linear(b, t, DType.F8_E4M3, 576, 7168, m, false, true);
                     for (int m : new int[]{2, 70}) linear(b, t, DType.F8_E4M3, 1000, 1000, m, true, false);
+                    linear(b, t, DType.F8_E4M3, 255, 7168, 1, false, false);  // split-K over whole scale blocks, a short last block
                 });
                 run("linear_f32", g, tol, (b, t) -> linear(b, t, DType.F32, 96, 256, 5, true, true));
                 run("linear_pair", g, f32 ? tol : 5e-2, (b, t) -> {  // V2-Lite q + kv_a (bf16), R1 q_a + kv_a (fp8)
