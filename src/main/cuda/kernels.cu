@@ -87,13 +87,9 @@
         const T* logits, long ldl, int tokens, int experts, int topk, int sigmoid, const float* bias, int groups,      \
         int topk_groups, int group_limited, int normalize, float scaling, int* ids, float* weights, int tile_rows,     \
         int* perm, int* inv, int* tile_expert, int* tile_begin, int* tile_end, int* num_tiles) { KILN_ENTRY;           \
-        __shared__ float scores[MOE_RA_WARPS][MOE_MAX_EXPERTS], choice[MOE_RA_WARPS][MOE_MAX_EXPERTS];                 \
-        const int w = threadIdx.x >> 5;                                                                                \
-        if (w < tokens)                                                                                                \
-            moe_route_warp<T>(logits, ldl, experts, topk, sigmoid, bias, groups, topk_groups, group_limited, normalize, \
-                              scaling, ids, weights, w, scores[w], choice[w]);                                         \
-        __syncthreads();                                                                                               \
-        moe_align(ids, tokens * topk, experts, tile_rows, perm, inv, tile_expert, tile_begin, tile_end, num_tiles); \
+        moe_route_align_block<T>(logits, ldl, tokens, experts, topk, sigmoid, bias, groups, topk_groups, group_limited, \
+                                 normalize, scaling, ids, weights, tile_rows, perm, inv, tile_expert, tile_begin,     \
+                                 tile_end, num_tiles);                                                                 \
     }                                                                                                                  \
     extern "C" __global__ void moe_combine_##S(const T* y, long ldy, const int* inv, const float* weights, int topk,   \
                                                int cols, T* out, long ldo, const T* plus, long ldp) { KILN_ENTRY;      \
@@ -262,6 +258,46 @@ GEMV2(bf16, wbf16, 1, m1)
 GEMV2(bf16, wbf16, 8, m8)
 GEMV2(uint8_t, wfp8, 1, m1)
 GEMV2(uint8_t, wfp8, 8, m8)
+
+// The MoE router's GEMV (gemv2_splitk, bf16 weights) and, in the block that finishes its rows last, the routing and
+// alignment of moe_route_align: one launch instead of two for decode batches (<= 8 tokens). `done` counts finished
+// blocks; it is zero before the launch and the last block sets it back to zero.
+#define ROUTER_ROUTE(MAXM, SM)                                                                                         \
+    extern "C" __global__ void __launch_bounds__(MOE_RA_WARPS * 32) moe_router_route_bf16_##SM(                        \
+        const bf16* x, long ldx, const bf16* w, int K, int S, bf16* logits, long ldl, unsigned* done, int tokens,       \
+        int experts, int topk, int sigmoid, const float* bias, int groups, int topk_groups, int group_limited,         \
+        int normalize, float scaling, int* ids, float* weights, int tile_rows, int* perm, int* inv, int* tile_expert,  \
+        int* tile_begin, int* tile_end, int* num_tiles) { pdl_trigger();                                               \
+        gemv2_splitk<bf16, MAXM>(x, ldx, w, nullptr, 0, 1, nullptr, logits, ldl, tokens, experts, K, S);               \
+        __shared__ bool last;                                                                                          \
+        __threadfence();                                                                                               \
+        __syncthreads();                                                                                               \
+        if (threadIdx.x == 0) last = atomicAdd(done, 1u) == gridDim.x - 1;                                             \
+        __syncthreads();                                                                                               \
+        if (!last) return;                                                                                             \
+        __threadfence();                                                                                               \
+        moe_route_align_block<bf16>(logits, ldl, tokens, experts, topk, sigmoid, bias, groups, topk_groups,            \
+                                    group_limited, normalize, scaling, ids, weights, tile_rows, perm, inv, tile_expert, \
+                                    tile_begin, tile_end, num_tiles);                                                  \
+        if (threadIdx.x == 0) *done = 0u;                                                                              \
+    }
+ROUTER_ROUTE(1, m1)
+ROUTER_ROUTE(8, m8)
+
+// MLA's latent RMSNorm and its query and key ropes in one launch: grid (rows, 3, z); y = 0 and 1 rope as rope2,
+// y = 2 normalises the row's latent (rmsnorm_vec, in the z = 0 block).
+extern "C" __global__ void __launch_bounds__(256) mla_norm_rope_bf16(
+    bf16* xa, long lda, int heads_a, int stride_a, int offset_a, bf16* xb, long ldb, int heads_b, int stride_b, int offset_b,
+    const int* positions, const float* inv_freq, int half, float factor, int interleaved, bf16* nx, long ldnx, const float* nw,
+    float eps, bf16* nout, long ldno, int ncols) { KILN_ENTRY;
+    if (blockIdx.y == 2) {
+        if (blockIdx.z == 0) rmsnorm_vec(nx, ldnx, nullptr, 0, nw, eps, nout, ldno, ncols);
+    } else if (blockIdx.y == 0) {
+        rope<bf16>(xa, lda, heads_a, stride_a, offset_a, positions, inv_freq, half, factor, interleaved);
+    } else {
+        rope<bf16>(xb, ldb, heads_b, stride_b, offset_b, positions, inv_freq, half, factor, interleaved);
+    }
+}
 
 // MLA's per-head matrices with short rows (gemv2.cuh, gemv_heads): K = 128 (W_UK) and 512 (W_UV), 1 or up to 8 rows.
 #define GEMV_HEADS(K, MAXM, SM)                                                                                        \

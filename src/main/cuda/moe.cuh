@@ -167,7 +167,7 @@ __device__ void moe_route_warp(const T* logits, long ldl, int experts, int topk,
     float m = -INFINITY;
 #pragma unroll 1
     for (int e = lane; e < experts; e += 32) {
-        const float v = to_f(logits[(long)t * ldl + e]);
+        const float v = to_f(__ldcg(logits + (long)t * ldl + e));  // L2: moe_router_route's other blocks wrote them
         scores[e] = v;
         m = fmaxf(m, v);
     }
@@ -282,4 +282,20 @@ __device__ void moe_align(const int* ids, int assignments, int experts, int tile
         perm[p] = a;
         inv[a] = p;
     }
+}
+
+// Decode batches (<= 8 tokens): warp w routes token w (moe_route_warp), then the block aligns (moe_align). One
+// block of MOE_RA_WARPS warps: the body of moe_route_align, and the last block of moe_router_route.
+template <typename T>
+__device__ void moe_route_align_block(const T* logits, long ldl, int tokens, int experts, int topk, int sigmoid, const float* bias,
+                                      int groups, int topk_groups, int group_limited, int normalize, float scaling, int* ids,
+                                      float* weights, int tile_rows, int* perm, int* inv, int* tile_expert, int* tile_begin,
+                                      int* tile_end, int* num_tiles) {
+    __shared__ float scores[MOE_RA_WARPS][MOE_MAX_EXPERTS], choice[MOE_RA_WARPS][MOE_MAX_EXPERTS];
+    const int w = threadIdx.x >> 5;
+    if (w < tokens)
+        moe_route_warp<T>(logits, ldl, experts, topk, sigmoid, bias, groups, topk_groups, group_limited, normalize, scaling, ids, weights,
+                          w, scores[w], choice[w]);
+    __syncthreads();
+    moe_align(ids, tokens * topk, experts, tile_rows, perm, inv, tile_expert, tile_begin, tile_end, num_tiles);
 }

@@ -146,6 +146,15 @@ public interface Backend extends AutoCloseable {
         rope(b, rope);
     }
 
+    /**
+     * out = rmsNorm(x), then the rope over a and b (MLA's latent norm and its query and key ropes, which touch
+     * disjoint columns); a device may do all three in one launch.
+     */
+    default void rmsNormAndRope(Tensor x, Weight w, float eps, Tensor out, Heads a, Heads b, Rope rope) {
+        rmsNorm(x, w, eps, out);
+        rope(a, b, rope);
+    }
+
     /** out = silu(gate) * up. */
     void siluMul(Tensor gate, Tensor up, Tensor out);
 
@@ -203,6 +212,15 @@ public interface Backend extends AutoCloseable {
 
     /** Chooses experts per token from router logits [T, experts]; {@code scoreBias} may be null. */
     Routing route(Tensor routerLogits, Weight scoreBias, MoeRouting routing);
+
+    /**
+     * Router then routing: logits = x router^T (written to {@code logits}), then {@link #route}; a device may do
+     * both in one launch.
+     */
+    default Routing route(Tensor x, Weight router, Tensor logits, Weight scoreBias, MoeRouting routing) {
+        linear(x, router, logits);
+        return route(logits, scoreBias, routing);
+    }
 
     /** out[t] = sum over chosen experts e of weight(t,e) * down_e(silu(gate_e x) * up_e x). */
     void moe(Tensor x, Routing routing, Experts experts, Tensor out);

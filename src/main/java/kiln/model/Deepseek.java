@@ -190,9 +190,8 @@ final class Deepseek extends CausalLm {
         Heads qNope = q.heads(heads, nope + ropeDim, 0, nope), qRope = q.heads(heads, nope + ropeDim, nope, ropeDim);
 
         Tensor cKv = backend.tensor(tokens, latent);
-        backend.rmsNorm(kv.columns(0, latent), w.kvANorm(), config.rmsNormEps(), cKv);
         Tensor kRope = kv.columns(latent, ropeDim);
-        backend.rope(qRope, kRope.heads(1, ropeDim), rope);
+        backend.rmsNormAndRope(kv.columns(0, latent), w.kvANorm(), config.rmsNormEps(), cKv, qRope, kRope.heads(1, ropeDim), rope);
 
         Tensor values = backend.tensor(tokens, heads * vDim);
         if (useMha(w)) {
@@ -239,8 +238,7 @@ final class Deepseek extends CausalLm {
         // the shared experts read only x: a GPU runs them beside the router and the routed experts
         Tensor shared = m.shared() == null ? null : backend.concurrently(() -> swiglu(x, m.shared().gate(), m.shared().up(), m.shared().down()));
         Tensor logits = backend.tensor(x.rows(), config.nRoutedExperts());
-        backend.linear(x, m.router(), logits);
-        Backend.Routing chosen = backend.route(logits, m.scoreBias(), routing);
+        Backend.Routing chosen = backend.route(x, m.router(), logits, m.scoreBias(), routing);
         Tensor out = backend.tensor(x.rows(), config.hiddenSize());
         backend.moe(x, chosen, m.experts(), shared, out);
         return out;

@@ -58,6 +58,14 @@ public final class CudaBackend implements Backend {
      * block of moe_route took 20.8 us for one token on the H200 (run 8) against 8.0 + 5.8 us for the two launches.
      */
     static volatile boolean ROUTE_ALIGN = !"false".equals(System.getProperty("kiln.cuda.routeAlign"));
+    /**
+     * Decode fusions of up to 8 tokens in bf16: the MoE router's GEMV with the routing and alignment
+     * (moe_router_route: the last block to finish routes), and MLA's latent RMSNorm with both ropes (mla_norm_rope).
+     * Two launches fewer per DeepSeek layer. Opt-in (-Dkiln.cuda.fuseDecode=true) until a GPU run has passed the
+     * checks with it: written after the third session's device time was spent, run only on the CUDA stub so far.
+     * CudaKernelCheck's "router + route" and "rmsnorm + rope pair" rows turn it on for themselves.
+     */
+    static volatile boolean FUSE_DECODE = Boolean.getBoolean("kiln.cuda.fuseDecode");
     /** DeepSeek MLA prefill in the MHA form (mla_prefill.cuh) in bf16; -Dkiln.cuda.mhaPrefill=false keeps the absorbed form. */
     static volatile boolean mhaPrefill = !"false".equals(System.getProperty("kiln.cuda.mhaPrefill"));
     private static final int ATT_G = 16, ATT_KT = 16, GEMM_TILE = 64;
@@ -76,6 +84,8 @@ public final class CudaBackend implements Backend {
     private BatchMeta meta;
     private CublasLt lt;
     private long ltWorkspace;
+    /** moe_router_route's count of finished blocks: zero between launches (the last block resets it). */
+    private long routerDone;
     private final List<Long> allocations = new ArrayList<>();
     private final Map<float[], Long> ropeTables = new IdentityHashMap<>();
     private MemorySegment pinned;
@@ -105,6 +115,7 @@ public final class CudaBackend implements Backend {
             device.kernels();
             arena = new ActivationArena(options.activationBytes());
             meta = new BatchMeta(options.maxBatchTokens(), options.maxSlotEntries(), device.stream());
+            routerDone = upload(MemorySegment.ofArray(new int[1]), 4);
             if (OpProfiler.enabled()) profiler = new OpProfiler(device.stream());
             if (options.useCublas() && precision == Precision.BFLOAT16) {
                 String why = CublasLt.loadError();
@@ -736,6 +747,26 @@ public final class CudaBackend implements Backend {
         });
     }
 
+    @Override
+    public void rmsNormAndRope(Tensor x, Weight w, float eps, Tensor out, Heads a, Heads b, Rope rope) {
+        CudaTensor xt = check(x), ot = check(out), ta = check(a.tensor()), tb = check(b.tensor());
+        CudaWeight cw = (CudaWeight) w;
+        int half = rope.invFreq().length;
+        boolean fused = FUSE_DECODE && precision == Precision.BFLOAT16 && xt.rows() <= 8 && xt.rows() == ta.rows() && ta.rows() == tb.rows()
+                && cw.cols() == xt.cols() && xt.cols() % 8 == 0 && xt.cols() <= 8 * 2 * ROPE_THREADS && cw.ptr() % 16 == 0
+                && aligned16(xt) && aligned16(ot) && a.width() == 2 * half && b.width() == 2 * half && half <= 256;
+        if (!fused) {
+            Backend.super.rmsNormAndRope(x, w, eps, out, a, b, rope);
+            return;
+        }
+        op(() -> "rmsnorm " + xt.cols() + " + rope " + a.count() + "+" + b.count() + "x" + a.width() + " m=" + xt.rows(), () ->
+                k().fn("mla_norm_rope_bf16").ptr(ta.ptr()).i64(ta.ld()).i32(a.count()).i32(a.stride()).i32(a.offset())
+                        .ptr(tb.ptr()).i64(tb.ld()).i32(b.count()).i32(b.stride()).i32(b.offset()).ptr(meta.positions())
+                        .ptr(ropeTable(rope)).i32(half).f32(rope.attentionFactor()).i32(rope.interleaved() ? 1 : 0)
+                        .ptr(xt.ptr()).i64(xt.ld()).ptr(cw.ptr()).f32(eps).ptr(ot.ptr()).i64(ot.ld()).i32(xt.cols())
+                        .launch(xt.rows(), 3, ropeBlocks(Math.max(a.count(), b.count()), half), ROPE_THREADS, 0));
+    }
+
     private static final int ROPE_THREADS = 256;
 
     /** Blocks per row for a rope over {@code heads} heads: about one (head, pair) item per thread (elementwise.cuh). */
@@ -976,6 +1007,30 @@ public final class CudaBackend implements Backend {
                     .ptr(bias == null ? 0 : bias.ptr()).i32(r.groups()).i32(r.topkGroups()).i32(limited)
                     .i32(r.normalize() ? 1 : 0).f32(r.scalingFactor()).ptr(ids).ptr(weights).launch(tokens, 256);
             return new CudaMoe.Routing(this, tokens, topK, ids, weights, null);
+        });
+    }
+
+    @Override
+    public Routing route(Tensor x, Weight router, Tensor logits, Weight scoreBias, MoeRouting r) {
+        CudaTensor xt = check(x), l = check(logits);
+        CudaWeight w = (CudaWeight) router;
+        int tokens = xt.rows(), limited = r.method() == MoeRouting.Method.GROUP_LIMITED ? 1 : 0;
+        boolean fused = FUSE_DECODE && ROUTE_ALIGN && w.dtype() == DType.BF16 && gemv2Fits(xt, w) && tokens <= 8
+                && w.rows() == r.experts() && l.rows() == tokens && l.cols() == r.experts() && r.experts() <= 512 && r.topK() <= 16
+                && r.topK() <= r.experts() && (limited == 0 || r.groups() <= 32);
+        if (!fused) return Backend.super.route(x, router, logits, scoreBias, r);
+        CudaWeight bias = (CudaWeight) scoreBias;
+        return opCall(() -> "router + moe_route " + r.experts() + "x" + w.cols() + " top" + r.topK() + " m=" + tokens, () -> {
+            int topK = r.topK(), split = gemv2Split(w.rows(), w.cols(), false);
+            long ids = scratch(4L * tokens * topK, "expert ids"), weights = scratch(4L * tokens * topK, "expert weights");
+            CudaMoe.Alignment a = alignment(tokens * topK, r.experts(), 8);
+            k().fn("moe_router_route_bf16" + mSuffix(tokens)).ptr(xt.ptr()).i64(xt.ld()).ptr(w.ptr()).i32(w.cols()).i32(split)
+                    .ptr(l.ptr()).i64(l.ld()).ptr(routerDone).i32(tokens).i32(r.experts()).i32(topK)
+                    .i32(r.scoring() == MoeRouting.Scoring.SIGMOID ? 1 : 0).ptr(bias == null ? 0 : bias.ptr()).i32(r.groups())
+                    .i32(r.topkGroups()).i32(limited).i32(r.normalize() ? 1 : 0).f32(r.scalingFactor()).ptr(ids).ptr(weights)
+                    .i32(a.tileRows()).ptr(a.perm()).ptr(a.inv()).ptr(a.tileExpert()).ptr(a.tileBegin()).ptr(a.tileEnd()).ptr(a.numTiles())
+                    .launch(ceilDiv(w.rows(), 8 / split), 1, 1, 256, 0);
+            return new CudaMoe.Routing(this, tokens, topK, ids, weights, a);
         });
     }
 

@@ -407,6 +407,25 @@ public final class CudaKernelCheck {
         g.rope(gq2.heads(16, 192, 128, 64), gkv.columns(512, 64).heads(1, 64), yarn);
         compare("rope pair (MLA q + k)", t + "x16 heads of 192 + 1 of 64", concat(new float[][]{cpu.download(cq2), cpu.download(ckv)}, 0),
                 concat(new float[][]{g.download(gq2), g.download(gkv)}, 0), tol);
+        // MLA's latent norm and both ropes in one call (bf16, up to 8 rows: mla_norm_rope, one launch)
+        for (int rows : new int[]{1, 5}) {
+            begin(g, new ForwardBatch(new int[rows], Arrays.copyOf(pos, rows), List.of(new ForwardBatch.Seq(0, rows, 0, Arrays.copyOf(slots, rows))),
+                    new int[]{rows - 1}));
+            float[] q3 = normal(r, rows * 128 * 192, 1), kv3 = normal(r, rows * 576, 1), nw = normal(r, 512, 0.2);
+            Tensor cq3 = cpu.upload(q3, rows, 128 * 192), gq3 = g.upload(q3, rows, 128 * 192), ckv3 = cpu.upload(kv3, rows, 576), gkv3 = g.upload(kv3, rows, 576);
+            Tensor cn = cpu.tensor(rows, 512), gn = g.tensor(rows, 512);
+            cpu.rmsNormAndRope(ckv3.columns(0, 512), cpu.vector(nw), 1e-6f, cn, cq3.heads(128, 192, 128, 64), ckv3.columns(512, 64).heads(1, 64), yarn);
+            boolean fuse = CudaBackend.FUSE_DECODE;
+            CudaBackend.FUSE_DECODE = true;  // as in routerAndRoute
+            try {
+                g.rmsNormAndRope(gkv3.columns(0, 512), g.vector(nw), 1e-6f, gn, gq3.heads(128, 192, 128, 64), gkv3.columns(512, 64).heads(1, 64), yarn);
+            } finally {
+                CudaBackend.FUSE_DECODE = fuse;
+            }
+            compare("rmsnorm + rope pair (MLA latent, q, k)", rows + "x512 + 128 heads of 192 + 1 of 64",
+                    concat(new float[][]{cpu.download(cn), cpu.download(cq3), cpu.download(ckv3)}, 0),
+                    concat(new float[][]{g.download(gn), g.download(gq3), g.download(gkv3)}, 0), tol);
+        }
     }
 
     /** Two projections of one input (MLA's q / q_a and kv_a: gemv2_pair for up to 8 rows in bf16). */
@@ -665,7 +684,38 @@ public final class CudaKernelCheck {
             int allowed = ci.length / 100;
             results.add(new Result("moe_route " + routing.scoring().name().toLowerCase(), precisionTag, t + " tokens, " + e + " experts top "
                     + routing.topK(), diff, (double) diff / ci.length, allowed, diff <= allowed, diff + " of " + ci.length + " ids differ"));
+            if (t <= 8) routerAndRoute(g, tol, routing, t, r);
         }
+    }
+
+    /**
+     * The router's GEMV and the routing in one call (bf16, up to 8 tokens: moe_router_route, one launch): the logits
+     * against the CPU's, and the choices against the CPU's routing of the GPU's own logits.
+     */
+    private void routerAndRoute(Backend g, double tol, MoeRouting routing, int t, Random r) {
+        int e = routing.experts(), hidden = e == 256 ? 7168 : 2048;
+        Pair w = weights(g, "router", DType.BF16, e, hidden, 17L * e + t);
+        float[] x = normal(r, t * hidden, 1), bias = routing.scoring() == MoeRouting.Scoring.SIGMOID ? normal(r, e, 0.05) : null;
+        begin(g, simple(t));
+        Tensor cl = cpu.tensor(t, e), gl = g.tensor(t, e);
+        cpu.linear(cpu.upload(x, t, hidden), w.cpu, cl);
+        boolean fuse = CudaBackend.FUSE_DECODE;
+        CudaBackend.FUSE_DECODE = true;  // opt-in in serving until checked on a GPU: these rows are that check
+        int[] gi;
+        try {
+            gi = g.route(g.upload(x, t, hidden), w.gpu, gl, bias == null ? null : g.vector(bias), routing).expertIds();
+        } finally {
+            CudaBackend.FUSE_DECODE = fuse;
+        }
+        float[] gpuLogits = g.download(gl);
+        String shape = t + " tokens, " + e + "x" + hidden + " top " + routing.topK();
+        compare("router + route: logits", shape, cpu.download(cl), gpuLogits, tol);
+        int[] ci = cpu.route(cpu.upload(gpuLogits, t, e), bias == null ? null : cpu.vector(bias), routing).expertIds();
+        int diff = 0;
+        for (int i = 0; i < ci.length; i++) if (ci[i] != gi[i]) diff++;
+        // float sigmoid/softmax may reorder one near tie, as in moe_route's check; a wrong kernel moves many
+        results.add(new Result("router + route: ids", precisionTag, shape, diff, (double) diff / ci.length, 1, diff <= 1,
+                diff + " of " + ci.length + " ids differ from the CPU's routing of the same logits"));
     }
 
     private void moe(Backend g, double tol, DType dt, int experts, int hidden, int inter, MoeRouting routing, int[] tokenCounts) {
