@@ -17,7 +17,7 @@
 template <typename TW> struct GemvUnit;
 template <> struct GemvUnit<bf16> {
     static constexpr int E = 8;
-    __device__ __forceinline__ static void widen(uint4 raw, float, float (&f)[8]) {
+    __device__ __forceinline__ static void widen(uint4 raw, float (&f)[8]) {
         const __nv_bfloat162* p = reinterpret_cast<const __nv_bfloat162*>(&raw);
 #pragma unroll
         for (int i = 0; i < 4; i++) {
@@ -31,7 +31,7 @@ template <> struct GemvUnit<bf16> {
 // 128-wide scale block), which saves a multiply per weight.
 template <> struct GemvUnit<uint8_t> {
     static constexpr int E = 16;
-    __device__ __forceinline__ static void widen(uint4 raw, float, float (&f)[16]) {
+    __device__ __forceinline__ static void widen(uint4 raw, float (&f)[16]) {
         const uint32_t* w = reinterpret_cast<const uint32_t*>(&raw);
 #pragma unroll
         for (int i = 0; i < 4; i++) {
@@ -78,7 +78,7 @@ __device__ __forceinline__ void gemv2_dot(const bf16* __restrict__ x, long ldx, 
                 float wf[NS][E], sc[NS];
 #pragma unroll
                 for (int s = 0; s < NS; s++) {
-                    GemvUnit<TW>::widen(wv[l][s], 1.f, wf[s]);
+                    GemvUnit<TW>::widen(wv[l][s], wf[s]);
                     sc[s] = sr[s] ? sr[s][k / 128] : 1.f;
                 }
 #pragma unroll
@@ -92,7 +92,7 @@ __device__ __forceinline__ void gemv2_dot(const bf16* __restrict__ x, long ldx, 
                         for (int v = 0; v < E / 8; v++) {
                             uint4 xv = __ldg(xp + v);
                             float xf[8];
-                            GemvUnit<bf16>::widen(xv, 1.f, xf);
+                            GemvUnit<bf16>::widen(xv, xf);
 #pragma unroll
                             for (int s = 0; s < NS; s++) {
                                 float a = part[s];
@@ -358,12 +358,12 @@ __device__ void gemv_heads(const bf16* x, long ldx, long x_bstride, const bf16* 
     for (int j = 0; j < 8; j++) {
         const int k = ((j % H::LPR) * H::G + gl) * 8;
         float wf[8];
-        GemvUnit<bf16>::widen(wv[j], 1.f, wf);
+        GemvUnit<bf16>::widen(wv[j], wf);
 #pragma unroll
         for (int m = 0; m < MAXM; m++) {
             if (m < M) {
                 float xf[8];
-                GemvUnit<bf16>::widen(__ldg(reinterpret_cast<const uint4*>(x + m * ldx + k)), 1.f, xf);
+                GemvUnit<bf16>::widen(__ldg(reinterpret_cast<const uint4*>(x + m * ldx + k)), xf);
                 float a = acc[j / H::LPR][m];
 #pragma unroll
                 for (int i = 0; i < 8; i++) a = fmaf(xf[i], wf[i], a);

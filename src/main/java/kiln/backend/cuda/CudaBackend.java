@@ -1152,11 +1152,6 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * Can the tensor-core grouped kernel (moe_mma.cuh) take this MoE call? bf16 mode, bf16 or fp8 (128-wide blocks)
-     * experts, 9..256 tokens, K of both projections a multiple of 8 loads (64 bf16 / 128 fp8 values), N a
-     * multiple of 8, 16-byte aligned rows of x.
-     */
-    /**
      * Warps per weight row for a GEMV of few long rows (gemv2_splitk): 1 while the plain grid fills half the SMs,
      * else 2, 4 or 8 until it has 128 blocks, as long as a slice stays a whole number of loads (fp8: of scale blocks).
      */
@@ -1177,6 +1172,11 @@ public final class CudaBackend implements Backend {
         return m == 1 ? "_m1" : "_m8";
     }
 
+    /**
+     * Can the tensor-core grouped kernel (moe_mma.cuh) take this MoE call? bf16 mode, bf16 or fp8 (128-wide blocks)
+     * experts, 9..256 tokens, K of both projections a multiple of 8 loads (64 bf16 / 128 fp8 values), N a
+     * multiple of 8, 16-byte aligned rows of x.
+     */
     private boolean moeMmaFits(CudaTensor x, CudaMoe.Experts e, int tokens) {
         if (!moeMma || precision != Precision.BFLOAT16 || tokens <= 8 || tokens > 256) return false;
         int kAlign = switch (e.dtype()) {
