@@ -15,6 +15,7 @@
 #   profile       per-op device time (-Dkiln.cuda.profile=true, eager) of V2-Lite decode bs 1 and 64 and prefill
 #   profile-r1    the same for R1 cut to the layers that fit (FP8)
 #   bench-v2-pdl  V2-Lite decode bs 1, 8, 64 with programmatic dependent launch off (tag "nopdl")
+#   bench-v2-fuse V2-Lite decode bs 1, 8 with the opt-in decode fusions on (-Dkiln.cuda.fuseDecode=true, tag "fused")
 #   ncu-detail    Nsight Compute sections (speed of light, warp stalls, occupancy) of a few decode kernels
 #   ncu           Nsight Compute per-kernel device time of V2-Lite cut to 4 layers, decode bs 1 (ncu_summary.py;
 #                 KILN_NCU_MODEL / KILN_NCU_LAYERS pick another cut)
@@ -122,6 +123,9 @@ for s in "${sections[@]}"; do
         --out "$OUT/bench.jsonl" ;;
     bench-r1)
       run_section bench-r1 330 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode prefill --models r1 --out "$OUT/bench.jsonl" ;;
+    bench-v2-fuse)
+      run_section bench-v2-fuse 120 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.fuseDecode=true -Dkiln.bench.batches=1,8 -Dkiln.bench.tag=" fused" \
+        -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode --models v2 --out "$OUT/bench.jsonl" ;;
     bench-v2-pdl)
       run_section bench-v2-pdl 120 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.pdl=false -Dkiln.bench.batches=1,8,64 -Dkiln.bench.tag=" nopdl" \
         -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode --models v2 --out "$OUT/bench.jsonl" ;;
