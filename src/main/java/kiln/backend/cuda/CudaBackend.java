@@ -578,9 +578,8 @@ public final class CudaBackend implements Backend {
             Backend.super.linearPair(x, a, outA, b, outB);
             return;
         }
-        String name = "gemv2_pair_bf16_" + wa.suffix() + mSuffix(m);
         op(() -> "linear pair " + wa.rows() + "+" + wb.rows() + "x" + kk + " " + wa.dtype() + " m=" + m, () ->
-                k().fn(name).ptr(xt.ptr()).i64(xt.ld())
+                k().fn("gemv2_pair_bf16_" + wa.suffix() + mSuffix(m)).ptr(xt.ptr()).i64(xt.ld())
                         .ptr(wa.ptr()).ptr(wa.scales()).i32(wa.scaleCols()).i32(Math.max(1, wa.blockRows())).ptr(oa.ptr()).i64(oa.ld()).i32(wa.rows())
                         .ptr(wb.ptr()).ptr(wb.scales()).i32(wb.scaleCols()).i32(Math.max(1, wb.blockRows())).ptr(ob.ptr()).i64(ob.ld()).i32(wb.rows())
                         .i32(m).i32(kk).launch(ceilDiv(wa.rows(), gemv2Rows(m)) + ceilDiv(wb.rows(), gemv2Rows(m)), 1, 1, 256, 0));
@@ -605,8 +604,7 @@ public final class CudaBackend implements Backend {
                             .launch(ceilDiv(n, 8 / split), 1, 1, 256, 0);
                     return;
                 }
-                String name = "gemv2_bf16_" + w.suffix() + mSuffix(m);
-                k().fn(name).ptr(x.ptr()).i64(x.ld()).i64(0).ptr(w.ptr()).i64(0).ptr(w.scales()).i32(w.scaleCols())
+                k().fn("gemv2_bf16_" + w.suffix() + mSuffix(m)).ptr(x.ptr()).i64(x.ld()).i64(0).ptr(w.ptr()).i64(0).ptr(w.scales()).i32(w.scaleCols())
                         .i32(Math.max(1, w.blockRows())).ptr(bias == null ? 0 : bias.ptr()).ptr(out.ptr()).i64(out.ld()).i64(0).i32(m).i32(n).i32(kk)
                         .launch(ceilDiv(n, gemv2Rows(m)), 1, 1, 256, 0);
                 return;
@@ -740,10 +738,7 @@ public final class CudaBackend implements Backend {
             return;
         }
         op(() -> "rope " + a.count() + "+" + b.count() + "x" + a.width() + " m=" + ta.rows(), () -> {
-            k().fn("rope2_" + act).ptr(ta.ptr()).i64(ta.ld()).i32(a.count()).i32(a.stride()).i32(a.offset())
-                    .ptr(tb.ptr()).i64(tb.ld()).i32(b.count()).i32(b.stride()).i32(b.offset()).ptr(meta.positions())
-                    .ptr(ropeTable(rope)).i32(half).f32(rope.attentionFactor()).i32(rope.interleaved() ? 1 : 0)
-                    .launch(ta.rows(), 2, ropeBlocks(Math.max(a.count(), b.count()), half), ROPE_THREADS, 0);
+            ropePairArgs(k().fn("rope2_" + act), ta, a, tb, b, rope).launch(ta.rows(), 2, ropeBlocks(Math.max(a.count(), b.count()), half), ROPE_THREADS, 0);
         });
     }
 
@@ -760,11 +755,16 @@ public final class CudaBackend implements Backend {
             return;
         }
         op(() -> "rmsnorm " + xt.cols() + " + rope " + a.count() + "+" + b.count() + "x" + a.width() + " m=" + xt.rows(), () ->
-                k().fn("mla_norm_rope_bf16").ptr(ta.ptr()).i64(ta.ld()).i32(a.count()).i32(a.stride()).i32(a.offset())
-                        .ptr(tb.ptr()).i64(tb.ld()).i32(b.count()).i32(b.stride()).i32(b.offset()).ptr(meta.positions())
-                        .ptr(ropeTable(rope)).i32(half).f32(rope.attentionFactor()).i32(rope.interleaved() ? 1 : 0)
+                ropePairArgs(k().fn("mla_norm_rope_bf16"), ta, a, tb, b, rope)
                         .ptr(xt.ptr()).i64(xt.ld()).ptr(cw.ptr()).f32(eps).ptr(ot.ptr()).i64(ot.ld()).i32(xt.cols())
                         .launch(xt.rows(), 3, ropeBlocks(Math.max(a.count(), b.count()), half), ROPE_THREADS, 0));
+    }
+
+    /** rope2's arguments (two head sets, the positions, the rope table), which mla_norm_rope starts with too. */
+    private Kernels ropePairArgs(Kernels launch, CudaTensor ta, Heads a, CudaTensor tb, Heads b, Rope rope) {
+        return launch.ptr(ta.ptr()).i64(ta.ld()).i32(a.count()).i32(a.stride()).i32(a.offset())
+                .ptr(tb.ptr()).i64(tb.ld()).i32(b.count()).i32(b.stride()).i32(b.offset()).ptr(meta.positions())
+                .ptr(ropeTable(rope)).i32(rope.invFreq().length).f32(rope.attentionFactor()).i32(rope.interleaved() ? 1 : 0);
     }
 
     private static final int ROPE_THREADS = 256;
@@ -992,45 +992,49 @@ public final class CudaBackend implements Backend {
         CudaWeight bias = (CudaWeight) scoreBias;
         return opCall(() -> "moe_route " + r.experts() + "e top" + r.topK() + " m=" + l.rows(), () -> {
             int tokens = l.rows(), topK = r.topK();
+            // decode: routing and the grouped GEMV's alignment (8-row tiles) in one single-block launch
+            if (routeAlignFits(tokens, r)) return launchRouteAlign(k().fn("moe_route_align_" + act).ptr(l.ptr()).i64(l.ld()), tokens, r, bias, 1);
             long ids = scratch(4L * tokens * topK, "expert ids"), weights = scratch(4L * tokens * topK, "expert weights");
-            int scoring = r.scoring() == MoeRouting.Scoring.SIGMOID ? 1 : 0, limited = r.method() == MoeRouting.Method.GROUP_LIMITED ? 1 : 0;
-            if (precision == Precision.BFLOAT16 && tokens <= 8 && ROUTE_ALIGN && (limited == 0 || r.groups() <= 32)) {
-                // decode: routing and the grouped GEMV's alignment (8-row tiles) in one single-block launch
-                CudaMoe.Alignment a = alignment(tokens * topK, r.experts(), 8);
-                k().fn("moe_route_align_" + act).ptr(l.ptr()).i64(l.ld()).i32(tokens).i32(r.experts()).i32(topK).i32(scoring)
-                        .ptr(bias == null ? 0 : bias.ptr()).i32(r.groups()).i32(r.topkGroups()).i32(limited).i32(r.normalize() ? 1 : 0)
-                        .f32(r.scalingFactor()).ptr(ids).ptr(weights).i32(a.tileRows()).ptr(a.perm()).ptr(a.inv()).ptr(a.tileExpert())
-                        .ptr(a.tileBegin()).ptr(a.tileEnd()).ptr(a.numTiles()).launch(1, 256);
-                return new CudaMoe.Routing(this, tokens, topK, ids, weights, a);
-            }
-            k().fn("moe_route_" + act).ptr(l.ptr()).i64(l.ld()).i32(r.experts()).i32(topK).i32(scoring)
-                    .ptr(bias == null ? 0 : bias.ptr()).i32(r.groups()).i32(r.topkGroups()).i32(limited)
+            k().fn("moe_route_" + act).ptr(l.ptr()).i64(l.ld()).i32(r.experts()).i32(topK).i32(r.scoring() == MoeRouting.Scoring.SIGMOID ? 1 : 0)
+                    .ptr(bias == null ? 0 : bias.ptr()).i32(r.groups()).i32(r.topkGroups()).i32(r.method() == MoeRouting.Method.GROUP_LIMITED ? 1 : 0)
                     .i32(r.normalize() ? 1 : 0).f32(r.scalingFactor()).ptr(ids).ptr(weights).launch(tokens, 256);
             return new CudaMoe.Routing(this, tokens, topK, ids, weights, null);
         });
+    }
+
+    /** Can one block route and align (moe_route_align_block): bf16, up to 8 tokens, at most 32 groups when group-limited. */
+    private boolean routeAlignFits(int tokens, MoeRouting r) {
+        return precision == Precision.BFLOAT16 && tokens <= 8 && ROUTE_ALIGN && (r.method() != MoeRouting.Method.GROUP_LIMITED || r.groups() <= 32);
+    }
+
+    /**
+     * Finishes and launches (gx blocks of 256 threads) a kernel whose last parameters are moe_route_align_block's
+     * (moe_route_align, moe_router_route): the routing's scratch for ids, weights and 8-row tiles, then the routing.
+     */
+    private CudaMoe.Routing launchRouteAlign(Kernels launch, int tokens, MoeRouting r, CudaWeight bias, int gx) {
+        int topK = r.topK();
+        long ids = scratch(4L * tokens * topK, "expert ids"), weights = scratch(4L * tokens * topK, "expert weights");
+        CudaMoe.Alignment a = alignment(tokens * topK, r.experts(), 8);
+        launch.i32(tokens).i32(r.experts()).i32(topK).i32(r.scoring() == MoeRouting.Scoring.SIGMOID ? 1 : 0).ptr(bias == null ? 0 : bias.ptr())
+                .i32(r.groups()).i32(r.topkGroups()).i32(r.method() == MoeRouting.Method.GROUP_LIMITED ? 1 : 0).i32(r.normalize() ? 1 : 0)
+                .f32(r.scalingFactor()).ptr(ids).ptr(weights).i32(a.tileRows()).ptr(a.perm()).ptr(a.inv()).ptr(a.tileExpert())
+                .ptr(a.tileBegin()).ptr(a.tileEnd()).ptr(a.numTiles()).launch(gx, 1, 1, 256, 0);
+        return new CudaMoe.Routing(this, tokens, topK, ids, weights, a);
     }
 
     @Override
     public Routing route(Tensor x, Weight router, Tensor logits, Weight scoreBias, MoeRouting r) {
         CudaTensor xt = check(x), l = check(logits);
         CudaWeight w = (CudaWeight) router;
-        int tokens = xt.rows(), limited = r.method() == MoeRouting.Method.GROUP_LIMITED ? 1 : 0;
-        boolean fused = FUSE_DECODE && ROUTE_ALIGN && w.dtype() == DType.BF16 && gemv2Fits(xt, w) && tokens <= 8
-                && w.rows() == r.experts() && l.rows() == tokens && l.cols() == r.experts() && r.experts() <= 512 && r.topK() <= 16
-                && r.topK() <= r.experts() && (limited == 0 || r.groups() <= 32);
+        int tokens = xt.rows();
+        boolean fused = FUSE_DECODE && routeAlignFits(tokens, r) && w.dtype() == DType.BF16 && gemv2Fits(xt, w) && w.rows() == r.experts()
+                && l.rows() == tokens && l.cols() == r.experts() && r.experts() <= 512 && r.topK() <= 16 && r.topK() <= r.experts();
         if (!fused) return Backend.super.route(x, router, logits, scoreBias, r);
-        CudaWeight bias = (CudaWeight) scoreBias;
         return opCall(() -> "router + moe_route " + r.experts() + "x" + w.cols() + " top" + r.topK() + " m=" + tokens, () -> {
-            int topK = r.topK(), split = gemv2Split(w.rows(), w.cols(), false);
-            long ids = scratch(4L * tokens * topK, "expert ids"), weights = scratch(4L * tokens * topK, "expert weights");
-            CudaMoe.Alignment a = alignment(tokens * topK, r.experts(), 8);
-            k().fn("moe_router_route_bf16" + mSuffix(tokens)).ptr(xt.ptr()).i64(xt.ld()).ptr(w.ptr()).i32(w.cols()).i32(split)
-                    .ptr(l.ptr()).i64(l.ld()).ptr(routerDone).i32(tokens).i32(r.experts()).i32(topK)
-                    .i32(r.scoring() == MoeRouting.Scoring.SIGMOID ? 1 : 0).ptr(bias == null ? 0 : bias.ptr()).i32(r.groups())
-                    .i32(r.topkGroups()).i32(limited).i32(r.normalize() ? 1 : 0).f32(r.scalingFactor()).ptr(ids).ptr(weights)
-                    .i32(a.tileRows()).ptr(a.perm()).ptr(a.inv()).ptr(a.tileExpert()).ptr(a.tileBegin()).ptr(a.tileEnd()).ptr(a.numTiles())
-                    .launch(ceilDiv(w.rows(), 8 / split), 1, 1, 256, 0);
-            return new CudaMoe.Routing(this, tokens, topK, ids, weights, a);
+            int split = gemv2Split(w.rows(), w.cols(), false);
+            Kernels launch = k().fn("moe_router_route_bf16" + mSuffix(tokens)).ptr(xt.ptr()).i64(xt.ld()).ptr(w.ptr()).i32(w.cols()).i32(split)
+                    .ptr(l.ptr()).i64(l.ld()).ptr(routerDone);
+            return launchRouteAlign(launch, tokens, r, (CudaWeight) scoreBias, ceilDiv(w.rows(), 8 / split));
         });
     }
 
