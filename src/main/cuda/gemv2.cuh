@@ -117,22 +117,13 @@ __device__ __forceinline__ void gemv2_dot(const bf16* __restrict__ x, long ldx, 
 // V2-Lite and R1 matrix (run 15: V2-Lite batch 1 2.84 -> 2.99 ms).
 template <int MAXM> struct GemvRows { static constexpr int NS = MAXM == 1 ? 2 : 1; };
 
-// Rows n0 .. n0 + NS - 1 of one matrix for this warp: out[m][n] = x[m] . W[n] (+ bias[n]). The weight rows are
-// prefetched before the wait for the previous kernel (the entry point only triggered).
+// Rows n0 .. n0 + NS - 1 of W (block scales or null) against rows xr[m] of x, m < M: out[orow[m]][n] = x[xr[m]] . W[n]
+// (+ bias[n]). Shared by the plain GEMVs and the grouped expert GEMV.
 template <typename TW, int MAXM>
-__device__ __forceinline__ void gemv2_row(const bf16* x, long ldx, const TW* w, const float* scales, int scale_cols, int block_rows,
-                                          const float* bias, bf16* out, long ldo, int M, int N, int K, int n0) {
+__device__ __forceinline__ void gemv2_rows(const bf16* x, long ldx, const long (&xr)[MAXM], const long (&orow)[MAXM], int M, const TW* w,
+                                           const float* scales, int scale_cols, int block_rows, const float* bias, bf16* out, long ldo,
+                                           int N, int K, int n0) {
     constexpr int NS = GemvRows<MAXM>::NS;
-    if (gemv2_one_wave()) {
-#pragma unroll
-        for (int s = 0; s < NS; s++)
-            if (n0 + s < N) prefetch_l2(w + (long)(n0 + s) * K, (long)K * sizeof(TW));
-    }
-    pdl_wait();
-    if (n0 >= N) return;
-    long xr[MAXM];
-#pragma unroll
-    for (int m = 0; m < MAXM; m++) xr[m] = m;
     const TW* ws[NS];
     const float* ss[NS];
 #pragma unroll
@@ -151,10 +142,29 @@ __device__ __forceinline__ void gemv2_row(const bf16* x, long ldx, const TW* w, 
         for (int m = 0; m < MAXM; m++) {
             if (m < M) {
                 float v = warp_sum(acc[s][m]);
-                if ((threadIdx.x & 31) == 0 && n < N) out[m * ldo + n] = __float2bfloat16_rn(v + b);
+                if ((threadIdx.x & 31) == 0 && n < N) out[orow[m] * ldo + n] = __float2bfloat16_rn(v + b);
             }
         }
     }
+}
+
+// Rows n0 .. n0 + NS - 1 of one matrix for this warp, x's rows 0 .. M - 1. The weight rows are prefetched before
+// the wait for the previous kernel (the entry point only triggered).
+template <typename TW, int MAXM>
+__device__ __forceinline__ void gemv2_row(const bf16* x, long ldx, const TW* w, const float* scales, int scale_cols, int block_rows,
+                                          const float* bias, bf16* out, long ldo, int M, int N, int K, int n0) {
+    constexpr int NS = GemvRows<MAXM>::NS;
+    if (gemv2_one_wave()) {
+#pragma unroll
+        for (int s = 0; s < NS; s++)
+            if (n0 + s < N) prefetch_l2(w + (long)(n0 + s) * K, (long)K * sizeof(TW));
+    }
+    pdl_wait();
+    if (n0 >= N) return;
+    long xr[MAXM];
+#pragma unroll
+    for (int m = 0; m < MAXM; m++) xr[m] = m;
+    gemv2_rows<TW, MAXM>(x, ldx, xr, xr, M, w, scales, scale_cols, block_rows, bias, out, ldo, N, K, n0);
 }
 
 // out[z][m][n] = x[z][m] . W[z][n] (+ bias[n]); z = blockIdx.y (MLA's per-head matrices), NS rows per warp.
@@ -276,26 +286,8 @@ __device__ void moe_gemv2(const bf16* x, long ldx, const int* row_index, int row
     long xr[MAXM], orow[MAXM];
     const int rows = moe_gemv2_tile<MAXM>(row_index, row_div, tile_begin, tile_end, y, xr, orow);
     const int e = tile_expert[y];
-    const TW* ws[NS];
-    const float* ss[NS];
-#pragma unroll
-    for (int s = 0; s < NS; s++) {
-        const int n = min(n0 + s, N - 1);
-        ws[s] = reinterpret_cast<const TW*>(w_ptrs[e]) + (long)n * K;
-        ss[s] = s_ptrs ? reinterpret_cast<const float*>(s_ptrs[e]) + (long)(n / block_rows) * scale_cols : nullptr;
-    }
-    float acc[NS][MAXM];
-    gemv2_dot<TW, MAXM, NS>(x, ldx, xr, rows, ws, ss, K, acc);
-#pragma unroll
-    for (int s = 0; s < NS; s++) {
-#pragma unroll
-        for (int m = 0; m < MAXM; m++) {
-            if (m < rows) {
-                float v = warp_sum(acc[s][m]);
-                if ((threadIdx.x & 31) == 0 && n0 + s < N) out[orow[m] * ldo + n0 + s] = __float2bfloat16_rn(v);
-            }
-        }
-    }
+    gemv2_rows<TW, MAXM>(x, ldx, xr, orow, rows, reinterpret_cast<const TW*>(w_ptrs[e]),
+                         s_ptrs ? reinterpret_cast<const float*>(s_ptrs[e]) : nullptr, scale_cols, block_rows, nullptr, out, ldo, N, K, n0);
 }
 
 template <typename TW, int MAXM>
