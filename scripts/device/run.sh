@@ -15,11 +15,13 @@
 #   profile       per-op device time (-Dkiln.cuda.profile=true, eager) of V2-Lite decode bs 1 and 64 and prefill
 #   profile-r1    the same for R1 cut to the layers that fit (FP8)
 #   bench-v2-pdl  V2-Lite decode bs 1, 8, 64 with programmatic dependent launch off (tag "nopdl")
-#   bench-v2-fuse V2-Lite decode bs 1, 8 with the opt-in decode fusions on (-Dkiln.cuda.fuseDecode=true, tag "fused")
+#   bench-v2-fuse V2-Lite decode bs 1, 8 with the decode fusions off (-Dkiln.cuda.fuseDecode=false, tag "unfused")
 #   ncu-detail    Nsight Compute sections (speed of light, warp stalls, occupancy) of a few decode kernels
 #   ncu           Nsight Compute per-kernel device time of V2-Lite cut to 4 layers, decode bs 1 (ncu_summary.py;
 #                 KILN_NCU_MODEL / KILN_NCU_LAYERS pick another cut)
 #   ncu-r1        the same for R1 cut to 5 layers (3 dense + 2 MoE)
+#   nsys          Nsight Systems timeline of V2-Lite decode graph replays (4 layers, bs 1; KILN_NSYS_MODEL /
+#                 KILN_NSYS_LAYERS / KILN_NSYS_BATCHES): kernels as they run in a graph, PDL and side stream on
 #   serve-bench   kiln serve --device cuda (V2-Lite dummy) + kiln bench 3200/800 at concurrency 1..64 (serve_bench.sh)
 # Logs and results go to $OUT (run.log, check.txt, fixtures.txt, bench.jsonl, torch_*.json, serve.jsonl,
 # summary.txt: 8 files at most come back); each section has a time cap and the whole run stops starting sections
@@ -124,7 +126,7 @@ for s in "${sections[@]}"; do
     bench-r1)
       run_section bench-r1 330 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode prefill --models r1 --out "$OUT/bench.jsonl" ;;
     bench-v2-fuse)
-      run_section bench-v2-fuse 120 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.fuseDecode=true -Dkiln.bench.batches=1,8 -Dkiln.bench.tag=" fused" \
+      run_section bench-v2-fuse 120 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.fuseDecode=false -Dkiln.bench.batches=1,8 -Dkiln.bench.tag=" unfused" \
         -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode --models v2 --out "$OUT/bench.jsonl" ;;
     bench-v2-pdl)
       run_section bench-v2-pdl 120 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.pdl=false -Dkiln.bench.batches=1,8,64 -Dkiln.bench.tag=" nopdl" \
@@ -136,6 +138,15 @@ for s in "${sections[@]}"; do
         --metrics gpu__time_duration.sum --csv --log-file /tmp/kiln-ncu.csv '$JAVA' ${JOPTS[*]} -Dkiln.cuda.pdl=false -Dkiln.bench.layers=$layers \
         -Dkiln.bench.batches=1 -Dkiln.bench.steps=2 -cp '$CP' kiln.backend.cuda.CudaBench decode --models $model > /tmp/kiln-ncu.out 2>&1;
         rc=\$?; tail -n 5 /tmp/kiln-ncu.out; python3 '$here/ncu_summary.py' /tmp/kiln-ncu.csv 130; exit \$rc" ;;
+    nsys)
+      run_section nsys 200 bash -c "n=\$(command -v nsys || ls /usr/local/cuda/bin/nsys /usr/local/cuda/nsight-systems*/bin/nsys /opt/nvidia/nsight-systems*/*/bin/nsys 2>/dev/null | head -n 1)
+        [[ -n \$n ]] || { echo 'nsys: not found on this machine'; exit 1; }
+        \$n profile --trace=cuda --cuda-graph-trace=node --sample=none --cpuctxsw=none --force-overwrite=true -o /tmp/kiln-nsys '$JAVA' ${JOPTS[*]} \
+          -Dkiln.bench.layers=${KILN_NSYS_LAYERS:-4} -Dkiln.bench.batches=${KILN_NSYS_BATCHES:-1} -Dkiln.bench.steps=20 -Dkiln.bench.eager=false \
+          -cp '$CP' kiln.backend.cuda.CudaBench decode --models ${KILN_NSYS_MODEL:-v2} > /tmp/kiln-nsys.out 2>&1
+        rc=\$?; grep -v '^WARNING' /tmp/kiln-nsys.out | tail -n 8
+        \$n export --type sqlite --force-overwrite=true -o /tmp/kiln-nsys.sqlite /tmp/kiln-nsys.nsys-rep > /dev/null && python3 '$here/nsys_summary.py' /tmp/kiln-nsys.sqlite 200
+        exit \$rc" ;;
     ncu-detail)
       run_section ncu-detail 180 bash -c "ncu --target-processes all --clock-control none --section SpeedOfLight --section WarpStateStats \
         --section LaunchStats --section Occupancy --section MemoryWorkloadAnalysis -k regex:'${KILN_NCU_KERNELS:-mla_attention_tc2|moe_route_align|attention_combine2}' \

@@ -225,7 +225,7 @@ public final class CudaBench {
                     g.setProgrammaticLaunch(true);
                     runner.releaseGraphs();
                 }
-                if ((b == 1 || b == 64) && !g.profiling()) {
+                if ((b == 1 || b == 64) && !g.profiling() && !"false".equals(System.getProperty("kiln.bench.eager"))) {
                     g.device().call(() -> m.forward(batch, cache));
                     g.device().synchronize();
                     t0 = System.nanoTime();

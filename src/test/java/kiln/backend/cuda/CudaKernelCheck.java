@@ -415,13 +415,7 @@ public final class CudaKernelCheck {
             Tensor cq3 = cpu.upload(q3, rows, 128 * 192), gq3 = g.upload(q3, rows, 128 * 192), ckv3 = cpu.upload(kv3, rows, 576), gkv3 = g.upload(kv3, rows, 576);
             Tensor cn = cpu.tensor(rows, 512), gn = g.tensor(rows, 512);
             cpu.rmsNormAndRope(ckv3.columns(0, 512), cpu.vector(nw), 1e-6f, cn, cq3.heads(128, 192, 128, 64), ckv3.columns(512, 64).heads(1, 64), yarn);
-            boolean fuse = CudaBackend.FUSE_DECODE;
-            CudaBackend.FUSE_DECODE = true;  // as in routerAndRoute
-            try {
-                g.rmsNormAndRope(gkv3.columns(0, 512), g.vector(nw), 1e-6f, gn, gq3.heads(128, 192, 128, 64), gkv3.columns(512, 64).heads(1, 64), yarn);
-            } finally {
-                CudaBackend.FUSE_DECODE = fuse;
-            }
+            g.rmsNormAndRope(gkv3.columns(0, 512), g.vector(nw), 1e-6f, gn, gq3.heads(128, 192, 128, 64), gkv3.columns(512, 64).heads(1, 64), yarn);
             compare("rmsnorm + rope pair (MLA latent, q, k)", rows + "x512 + 128 heads of 192 + 1 of 64",
                     concat(new float[][]{cpu.download(cn), cpu.download(cq3), cpu.download(ckv3)}, 0),
                     concat(new float[][]{g.download(gn), g.download(gq3), g.download(gkv3)}, 0), tol);
@@ -699,14 +693,7 @@ public final class CudaKernelCheck {
         begin(g, simple(t));
         Tensor cl = cpu.tensor(t, e), gl = g.tensor(t, e);
         cpu.linear(cpu.upload(x, t, hidden), w.cpu, cl);
-        boolean fuse = CudaBackend.FUSE_DECODE;
-        CudaBackend.FUSE_DECODE = true;  // opt-in in serving until checked on a GPU: these rows are that check
-        int[] gi;
-        try {
-            gi = g.route(g.upload(x, t, hidden), w.gpu, gl, bias == null ? null : g.vector(bias), routing).expertIds();
-        } finally {
-            CudaBackend.FUSE_DECODE = fuse;
-        }
+        int[] gi = g.route(g.upload(x, t, hidden), w.gpu, gl, bias == null ? null : g.vector(bias), routing).expertIds();
         float[] gpuLogits = g.download(gl);
         String shape = t + " tokens, " + e + "x" + hidden + " top " + routing.topK();
         compare("router + route: logits", shape, cpu.download(cl), gpuLogits, tol);
