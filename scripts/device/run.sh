@@ -20,6 +20,9 @@
 #   ncu           Nsight Compute per-kernel device time of V2-Lite cut to 4 layers, decode bs 1 (ncu_summary.py;
 #                 KILN_NCU_MODEL / KILN_NCU_LAYERS pick another cut)
 #   ncu-r1        the same for R1 cut to 5 layers (3 dense + 2 MoE)
+#   bench-v2-small V2-Lite decode bs 1 and 8 only (graphs), tagged with KILN_TAG: for comparing KILN_JOPTS variants
+#   bench-v2-skip V2-Lite decode bs 1 (graphs) with each of a list of kernel sets left out (KILN_SKIP, ';' between
+#                 sets, ',' within): the step time each set saves is what its kernels cost inside a replayed graph
 #   nsys          Nsight Systems timeline of V2-Lite decode graph replays (4 layers, bs 1; KILN_NSYS_MODEL /
 #                 KILN_NSYS_LAYERS / KILN_NSYS_BATCHES): kernels as they run in a graph, PDL and side stream on
 #   serve-bench   kiln serve --device cuda (V2-Lite dummy) + kiln bench 3200/800 at concurrency 1..64 (serve_bench.sh)
@@ -138,6 +141,15 @@ for s in "${sections[@]}"; do
         --metrics gpu__time_duration.sum --csv --log-file /tmp/kiln-ncu.csv '$JAVA' ${JOPTS[*]} -Dkiln.cuda.pdl=false -Dkiln.bench.layers=$layers \
         -Dkiln.bench.batches=1 -Dkiln.bench.steps=2 -cp '$CP' kiln.backend.cuda.CudaBench decode --models $model > /tmp/kiln-ncu.out 2>&1;
         rc=\$?; tail -n 5 /tmp/kiln-ncu.out; python3 '$here/ncu_summary.py' /tmp/kiln-ncu.csv 130; exit \$rc" ;;
+    bench-v2-small)
+      run_section bench-v2-small 120 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.batches=1,8 -Dkiln.bench.steps=50 -Dkiln.bench.eager=false \
+        "-Dkiln.bench.tag=${KILN_TAG:-}" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode --models v2 \
+        --out "$OUT/bench.jsonl" ;;
+    bench-v2-skip)
+      small=rmsnorm_vec_bf16,mla_norm_rope_bf16,attention_combine2_bf16,gemv_heads_bf16_k128_m1,gemv_heads_merge_bf16_k512_m1,moe_combine_bf16
+      sets=${KILN_SKIP:-rmsnorm_vec_bf16;mla_norm_rope_bf16;mla_attention_tc2_bf16;gemv_heads_bf16_k128_m1;gemv_heads_merge_bf16_k512_m1;gemv2_pair_bf16_wbf16_m1;gemv2_bf16_wbf16_m1;gemv2_gate_up_bf16_wbf16_m1;moe_gemv2_gate_up_bf16_wbf16_m1;moe_gemv2_bf16_wbf16_m1;moe_gemv2_gate_up_bf16_wbf16_m1,moe_gemv2_bf16_wbf16_m1;moe_combine_bf16;$small}
+      run_section bench-v2-skip 150 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.batches=1 -Dkiln.bench.steps=50 -Dkiln.bench.eager=false "-Dkiln.bench.skip=$sets" \
+        -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode --models v2 ;;
     nsys)
       run_section nsys 200 bash -c "n=\$(command -v nsys || ls /usr/local/cuda/bin/nsys /usr/local/cuda/nsight-systems*/bin/nsys /opt/nvidia/nsight-systems*/*/bin/nsys 2>/dev/null | head -n 1)
         [[ -n \$n ]] || { echo 'nsys: not found on this machine'; exit 1; }
@@ -183,7 +195,7 @@ done
   [[ -f $OUT/check.txt ]] && { grep -E 'FAIL' "$OUT/check.txt" | head -n 25; grep -E '^[0-9]+ checks, ' "$OUT/check.txt"; }
   [[ -f $OUT/fixtures.txt ]] && grep -E 'tests (successful|failed|aborted|skipped)|containers (failed|aborted)' "$OUT/fixtures.txt"
   grep -hE '^generate [a-z0-9-]+ (float32|bfloat16):' "$OUT/run.log" 2>/dev/null | tail -n 4
-  grep -h '^\[bench\] \(decode\|prefill\|kernel\) \|^\[bench\].*failed' "$OUT/run.log" 2>/dev/null | sed 's/^\[bench\] /kiln  /'
+  grep -h '^\[bench\] \(decode\|prefill\|kernel\|skip\) \|^\[bench\].*failed' "$OUT/run.log" 2>/dev/null | sed 's/^\[bench\] /kiln  /'
   grep -h '^\[torch\] kernel ' "$OUT/run.log" 2>/dev/null | sed 's/^\[torch\] /torch /'
   # the profile tables: the 12 largest ops of each, then the sum and the rest
   awk '/^\[profile\] [a-z]/ {n=0; print; next} /^\[profile\] +ms\/step/ {print; next}

@@ -174,6 +174,32 @@ __device__ void attention(const T* q1, long ldq1, int q1_stride, const T* q2, lo
 // exp(m_s - m) / l are computed once per block by one warp; each thread then issues all its splits' loads
 // together (unrolled up to ATT_MAX_SPLITS) instead of one L2 round trip per split. Sums run in split order.
 #define ATT_MAX_SPLITS 32
+
+// weight[s] for the splits of one (token, head) whose partial results start at entry `base`; warp 0 only.
+__device__ __forceinline__ void att_merge_weights(const float* partial_ml, long base, int splits, float* weight) {
+    const int s = threadIdx.x;
+    float ms = s < splits ? partial_ml[(base + s) * 2] : -INFINITY;
+    float ls = s < splits ? partial_ml[(base + s) * 2 + 1] : 0.f;
+    float m = ms;
+    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    float e = ms == -INFINITY ? 0.f : expf(ms - m);
+    // the denominator in split order, as before (lane 0 adds the lanes' terms one by one)
+    float term = ls * e, l = 0.f;
+    for (int i = 0; i < ATT_MAX_SPLITS; i++) l += __shfl_sync(0xffffffffu, term, i);
+    if (s < ATT_MAX_SPLITS) weight[s] = l > 0.f ? e / l : 0.f;
+}
+
+// Column d of the merged result: the splits' partial sums weighted, in split order.
+__device__ __forceinline__ float att_merge_column(const float* partial_acc, long base, int splits, int vd, int d, const float* weight) {
+    float v[ATT_MAX_SPLITS];
+#pragma unroll
+    for (int s = 0; s < ATT_MAX_SPLITS; s++) v[s] = s < splits ? partial_acc[(base + s) * vd + d] : 0.f;
+    float a = 0.f;
+#pragma unroll
+    for (int s = 0; s < ATT_MAX_SPLITS; s++) a = fmaf(v[s], weight[s], a);
+    return a;
+}
+
 template <typename T>
 __device__ void attention_combine(const int* token_visible, int max_splits, int heads, int vd, const float* partial_acc,
                                   const float* partial_ml, T* out, long ldo, int o_stride, int split_min = ATT_SPLIT_MIN) {
@@ -182,26 +208,8 @@ __device__ void attention_combine(const int* token_visible, int max_splits, int 
     int splits = att_splits(token_visible[t], max_splits, split_min);
     if (splits == 1) return;
     long base = ((long)t * heads + h) * max_splits;
-    if (threadIdx.x < 32) {
-        const int s = threadIdx.x;
-        float ms = s < splits ? partial_ml[(base + s) * 2] : -INFINITY;
-        float ls = s < splits ? partial_ml[(base + s) * 2 + 1] : 0.f;
-        float m = ms;
-        for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-        float e = ms == -INFINITY ? 0.f : expf(ms - m);
-        // the denominator in split order, as before (lane 0 adds the lanes' terms one by one)
-        float term = ls * e, l = 0.f;
-        for (int i = 0; i < ATT_MAX_SPLITS; i++) l += __shfl_sync(0xffffffffu, term, i);
-        if (s < ATT_MAX_SPLITS) weight[s] = l > 0.f ? e / l : 0.f;
-    }
+    if (threadIdx.x < 32) att_merge_weights(partial_ml, base, splits, weight);
     __syncthreads();
-    for (int d = threadIdx.x; d < vd; d += blockDim.x) {
-        float v[ATT_MAX_SPLITS];
-#pragma unroll
-        for (int s = 0; s < ATT_MAX_SPLITS; s++) v[s] = s < splits ? partial_acc[(base + s) * vd + d] : 0.f;
-        float a = 0.f;
-#pragma unroll
-        for (int s = 0; s < ATT_MAX_SPLITS; s++) a = fmaf(v[s], weight[s], a);
-        out[t * ldo + (long)h * o_stride + d] = from_f<T>(a);
-    }
+    for (int d = threadIdx.x; d < vd; d += blockDim.x)
+        out[t * ldo + (long)h * o_stride + d] = from_f<T>(att_merge_column(partial_acc, base, splits, vd, d, weight));
 }

@@ -11,6 +11,7 @@
 #pragma once
 #include "common.cuh"
 #include "moe_mma.cuh"
+#include "attention.cuh"
 
 #define GEMV2_WARPS 8
 
@@ -48,11 +49,18 @@ template <> struct GemvUnit<uint8_t> {
 
 // Prefetching before pdl_wait pays only for blocks resident while the previous kernel runs: grids of about one
 // wave (8 blocks of 256 threads per SM on 132 SMs). A larger grid's (LM head) later blocks would prefetch into
-// an L2 the first wave's prefetches already fill, and evict lines before their own loads use them.
+// an L2 the first wave's prefetches already fill, and evict lines before their own loads use them. (Loads into
+// registers before the wait, gemv2_dot's WAIT, have no such cost: a later block's loads are simply its loads.)
 __device__ __forceinline__ bool gemv2_one_wave() { return gridDim.x * gridDim.y <= 1024; }
 
+// Elements of a row one pass of gemv2_dot loads (L 16-byte loads per lane and stream).
+template <typename TW, int MAXM> __host__ __device__ constexpr int gemv2_chunk() { return 32 * GemvUnit<TW>::E * (MAXM == 1 ? 8 : 4); }
+
 // Lane partial sums of x_m . w_s for the NS weight rows w[s] (fp8 block scales of the row at sr[s], or null).
-template <typename TW, int MAXM, int NS>
+// WAIT: the caller has only triggered; the first pass's weight loads go out before pdl_wait (the weights are no
+// earlier kernel's output), so a block resident while its predecessor runs streams them meanwhile (the whole row
+// for bf16 rows of up to 2,048 at M = 1), and after the wait only x is read.
+template <typename TW, int MAXM, int NS, bool WAIT = false>
 __device__ __forceinline__ void gemv2_dot(const bf16* __restrict__ x, long ldx, const long (&xr)[MAXM], int M,
                                           const TW* const (&w)[NS], const float* const (&sr)[NS], int K, float (&acc)[NS][MAXM]) {
     constexpr int E = GemvUnit<TW>::E;
@@ -63,14 +71,19 @@ __device__ __forceinline__ void gemv2_dot(const bf16* __restrict__ x, long ldx, 
     for (int s = 0; s < NS; s++)
 #pragma unroll
         for (int m = 0; m < MAXM; m++) acc[s][m] = 0.f;
-    for (int k0 = lane * E; k0 < K; k0 += 32 * E * L) {
-        uint4 wv[L][NS];
+    uint4 wv[L][NS];
+    auto load = [&](int k0) {
 #pragma unroll
         for (int l = 0; l < L; l++) {
             const int k = k0 + l * 32 * E;
 #pragma unroll
             for (int s = 0; s < NS; s++) wv[l][s] = k < K ? ldg_stream16(w[s] + k) : make_uint4(0u, 0u, 0u, 0u);
         }
+    };
+    int k0 = lane * E;
+    load(k0);
+    if constexpr (WAIT) pdl_wait();
+    while (true) {
 #pragma unroll
         for (int l = 0; l < L; l++) {
             const int k = k0 + l * 32 * E;
@@ -107,6 +120,9 @@ __device__ __forceinline__ void gemv2_dot(const bf16* __restrict__ x, long ldx, 
                 }
             }
         }
+        k0 += 32 * E * L;
+        if (k0 >= K) break;
+        load(k0);
     }
 }
 
@@ -119,7 +135,7 @@ template <int MAXM> struct GemvRows { static constexpr int NS = MAXM == 1 ? 2 : 
 
 // Rows n0 .. n0 + NS - 1 of W (block scales or null) against rows xr[m] of x, m < M: out[orow[m]][n] = x[xr[m]] . W[n]
 // (+ bias[n]). Shared by the plain GEMVs and the grouped expert GEMV.
-template <typename TW, int MAXM>
+template <typename TW, int MAXM, bool WAIT = false>
 __device__ __forceinline__ void gemv2_rows(const bf16* x, long ldx, const long (&xr)[MAXM], const long (&orow)[MAXM], int M, const TW* w,
                                            const float* scales, int scale_cols, int block_rows, const float* bias, bf16* out, long ldo,
                                            int N, int K, int n0) {
@@ -133,7 +149,7 @@ __device__ __forceinline__ void gemv2_rows(const bf16* x, long ldx, const long (
         ss[s] = scales ? scales + (long)(n / block_rows) * scale_cols : nullptr;
     }
     float acc[NS][MAXM];
-    gemv2_dot<TW, MAXM, NS>(x, ldx, xr, M, ws, ss, K, acc);
+    gemv2_dot<TW, MAXM, NS, WAIT>(x, ldx, xr, M, ws, ss, K, acc);
 #pragma unroll
     for (int s = 0; s < NS; s++) {
         const int n = n0 + s;
@@ -148,23 +164,27 @@ __device__ __forceinline__ void gemv2_rows(const bf16* x, long ldx, const long (
     }
 }
 
-// Rows n0 .. n0 + NS - 1 of one matrix for this warp, x's rows 0 .. M - 1. The weight rows are prefetched before
-// the wait for the previous kernel (the entry point only triggered).
+// The part of a weight row past gemv2_dot's first pass, pulled into L2 before the wait for the previous kernel.
+template <typename TW, int MAXM>
+__device__ __forceinline__ void gemv2_prefetch_rest(const TW* row, int K) {
+    constexpr int C = gemv2_chunk<TW, MAXM>();
+    if (K > C && gemv2_one_wave()) prefetch_l2(row + C, (long)(K - C) * sizeof(TW));
+}
+
+// Rows n0 .. n0 + NS - 1 of one matrix for this warp, x's rows 0 .. M - 1. The weight rows' first pass is loaded
+// and the rest prefetched before the wait for the previous kernel (the entry point only triggered).
 template <typename TW, int MAXM>
 __device__ __forceinline__ void gemv2_row(const bf16* x, long ldx, const TW* w, const float* scales, int scale_cols, int block_rows,
                                           const float* bias, bf16* out, long ldo, int M, int N, int K, int n0) {
     constexpr int NS = GemvRows<MAXM>::NS;
-    if (gemv2_one_wave()) {
+    if (n0 >= N) return;  // writes nothing: needs no wait
 #pragma unroll
-        for (int s = 0; s < NS; s++)
-            if (n0 + s < N) prefetch_l2(w + (long)(n0 + s) * K, (long)K * sizeof(TW));
-    }
-    pdl_wait();
-    if (n0 >= N) return;
+    for (int s = 0; s < NS; s++)
+        if (n0 + s < N) gemv2_prefetch_rest<TW, MAXM>(w + (long)(n0 + s) * K, K);
     long xr[MAXM];
 #pragma unroll
     for (int m = 0; m < MAXM; m++) xr[m] = m;
-    gemv2_rows<TW, MAXM>(x, ldx, xr, xr, M, w, scales, scale_cols, block_rows, bias, out, ldo, N, K, n0);
+    gemv2_rows<TW, MAXM, true>(x, ldx, xr, xr, M, w, scales, scale_cols, block_rows, bias, out, ldo, N, K, n0);
 }
 
 // out[z][m][n] = x[z][m] . W[z][n] (+ bias[n]); z = blockIdx.y (MLA's per-head matrices), NS rows per warp.
@@ -186,16 +206,17 @@ __device__ void gemv2_splitk(const bf16* x, long ldx, const TW* w, const float* 
                              const float* bias, bf16* out, long ldo, int M, int N, int K, int S) {
     __shared__ float part[GEMV2_WARPS][MAXM];
     const int warp = threadIdx.x >> 5, n = blockIdx.x * (GEMV2_WARPS / S) + warp / S, slice = warp % S, ks = K / S, kb = slice * ks;
-    if (n < N && gemv2_one_wave()) prefetch_l2(w + (long)n * K + kb, (long)ks * sizeof(TW));
-    pdl_wait();
     long xr[MAXM];
 #pragma unroll
     for (int m = 0; m < MAXM; m++) xr[m] = m;
     float acc[1][MAXM];
     if (n < N) {
+        gemv2_prefetch_rest<TW, MAXM>(w + (long)n * K + kb, ks);
         const TW* ws[1] = {w + (long)n * K + kb};
         const float* ss[1] = {scales ? scales + (long)(n / block_rows) * scale_cols + kb / 128 : nullptr};
-        gemv2_dot<TW, MAXM, 1>(x + kb, ldx, xr, M, ws, ss, ks, acc);
+        gemv2_dot<TW, MAXM, 1, true>(x + kb, ldx, xr, M, ws, ss, ks, acc);
+    } else {
+        pdl_wait();  // its slice sum (0) goes through shared memory to a thread that writes
     }
 #pragma unroll
     for (int m = 0; m < MAXM; m++) {
@@ -242,12 +263,9 @@ template <typename TW, int MAXM>
 __device__ void gemv2_gate_up(const bf16* x, long ldx, const TW* wg, const TW* wu, const float* sg, const float* su, int scale_cols,
                               int block_rows, bf16* out, long ldo, int M, int N, int K) {
     const int n = blockIdx.x * GEMV2_WARPS + (threadIdx.x >> 5);
-    if (n < N && gemv2_one_wave()) {  // entry point: trigger only
-        prefetch_l2(wg + (long)n * K, (long)K * sizeof(TW));
-        prefetch_l2(wu + (long)n * K, (long)K * sizeof(TW));
-    }
-    pdl_wait();
-    if (n >= N) return;
+    if (n >= N) return;  // writes nothing: needs no wait (the entry point only triggered)
+    gemv2_prefetch_rest<TW, MAXM>(wg + (long)n * K, K);
+    gemv2_prefetch_rest<TW, MAXM>(wu + (long)n * K, K);
     long xr[MAXM];
 #pragma unroll
     for (int m = 0; m < MAXM; m++) xr[m] = m;
@@ -255,7 +273,7 @@ __device__ void gemv2_gate_up(const bf16* x, long ldx, const TW* wg, const TW* w
     const long so = (long)(n / block_rows) * scale_cols;
     const float* ss[2] = {sg ? sg + so : nullptr, su ? su + so : nullptr};
     float acc[2][MAXM];
-    gemv2_dot<TW, MAXM, 2>(x, ldx, xr, M, ws, ss, K, acc);
+    gemv2_dot<TW, MAXM, 2, true>(x, ldx, xr, M, ws, ss, K, acc);
     gemv2_store_swiglu<MAXM>(acc, M, out, ldo, xr, n);
 }
 
@@ -322,25 +340,50 @@ template <int K> struct GemvHeads {
     static_assert(K % 8 == 0 && 32 % G == 0 && LPR <= 8 && 8 % LPR == 0, "gemv_heads: K of 8..2048 values, a power of two");
 };
 
-template <int K, int MAXM>
+// MLA decode's split partial results (mla_decode.cuh) for gemv_heads to merge itself: x is then each head's
+// merged row (one token), rounded to bf16 as attention_combine rounds it, so the result is the same as combine +
+// gemv_heads, one launch and one round trip fewer.
+struct HeadsMerge {
+    const int* token_visible;
+    int max_splits, split_min;
+    const float* partial_acc;
+    const float* partial_ml;
+};
+
+template <int K, int MAXM, bool MERGE = false>
 __device__ void gemv_heads(const bf16* x, long ldx, long x_bstride, const bf16* w, long w_bstride, bf16* out, long ldo, long o_bstride,
-                           int M, int N) {
+                           int M, int N, HeadsMerge merge = {}) {
     using H = GemvHeads<K>;
+    static_assert(!MERGE || MAXM == 1, "gemv_heads: the merge takes one token");
     const long z = blockIdx.y;
     const int lane = threadIdx.x & 31, group = lane / H::G, gl = lane % H::G;
     const int row0 = (blockIdx.x * GEMV2_WARPS + (threadIdx.x >> 5)) * H::ROWS_PER_WARP;
     x += z * x_bstride;
     w += z * w_bstride;
     out += z * o_bstride;
-    if (row0 < N) prefetch_l2(w + (long)row0 * K, (long)min(H::ROWS_PER_WARP, N - row0) * K * (long)sizeof(bf16));
-    pdl_wait();
-    if (row0 >= N) return;
+    // the weights are no earlier kernel's output: their loads go out before the wait
     uint4 wv[8];
 #pragma unroll
     for (int j = 0; j < 8; j++) {
         const int row = row0 + (j / H::LPR) * H::GROUPS + group, k = ((j % H::LPR) * H::G + gl) * 8;
         wv[j] = row < N ? ldg_stream16(w + (long)row * K + k) : make_uint4(0u, 0u, 0u, 0u);
     }
+    pdl_wait();
+    if constexpr (MERGE) {
+        __shared__ float weight[ATT_MAX_SPLITS];
+        __shared__ __align__(16) bf16 merged[K];
+        const int splits = att_splits(merge.token_visible[0], merge.max_splits, merge.split_min);
+        if (splits > 1) {  // else the attention kernel wrote x itself
+            const long base = z * merge.max_splits;
+            if (threadIdx.x < 32) att_merge_weights(merge.partial_ml, base, splits, weight);
+            __syncthreads();
+            for (int d = threadIdx.x; d < K; d += blockDim.x)
+                merged[d] = __float2bfloat16_rn(att_merge_column(merge.partial_acc, base, splits, K, d, weight));
+            __syncthreads();
+            x = merged;
+        }
+    }
+    if (row0 >= N) return;
     float acc[H::PASSES][MAXM];
 #pragma unroll
     for (int p = 0; p < H::PASSES; p++)
@@ -355,7 +398,8 @@ __device__ void gemv_heads(const bf16* x, long ldx, long x_bstride, const bf16* 
         for (int m = 0; m < MAXM; m++) {
             if (m < M) {
                 float xf[8];
-                GemvUnit<bf16>::widen(__ldg(reinterpret_cast<const uint4*>(x + m * ldx + k)), xf);
+                const uint4* xp = reinterpret_cast<const uint4*>(x + m * ldx + k);
+                GemvUnit<bf16>::widen(MERGE ? *xp : __ldg(xp), xf);  // merged rows live in shared memory
                 float a = acc[j / H::LPR][m];
 #pragma unroll
                 for (int i = 0; i < 8; i++) a = fmaf(xf[i], wf[i], a);

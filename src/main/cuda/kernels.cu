@@ -310,6 +310,13 @@ GEMV_HEADS(128, 1, m1)
 GEMV_HEADS(128, 8, m8)
 GEMV_HEADS(512, 1, m1)
 GEMV_HEADS(512, 8, m8)
+// W_UV of one decode token straight from MLA decode's split results (gemv2.cuh, HeadsMerge)
+extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) gemv_heads_merge_bf16_k512_m1(
+    const bf16* x, long x_bstride, const bf16* w, long w_bstride, bf16* out, long o_bstride, int N, const int* token_visible,
+    int max_splits, int split_min, const float* partial_acc, const float* partial_ml) { pdl_trigger();
+    gemv_heads<512, 1, true>(x, 0, x_bstride, w, w_bstride, out, 0, o_bstride, 1, N,
+                             HeadsMerge{token_visible, max_splits, split_min, partial_acc, partial_ml});
+}
 
 extern "C" __global__ void __launch_bounds__(1024) rmsnorm_vec_bf16(bf16* x, long ldx, const bf16* delta, long ldd, const float* w,
                                                                    float eps, bf16* out, long ldo, int cols) { KILN_ENTRY;
@@ -317,17 +324,21 @@ extern "C" __global__ void __launch_bounds__(1024) rmsnorm_vec_bf16(bf16* x, lon
 }
 
 // MLA decode for small batches: at least 64 keys per split (so a 1,024-key context fills 16 CTAs per head group
-// instead of 4) and the queries loaded by cp.async; the combine with the same split rule.
+// instead of 4) and the queries loaded by cp.async; the combine with the same split rule. With new_lat, this step's
+// entries [new_lat | new_rope] are read from there and stored into the cache by this kernel (no kv_store2 launch).
 extern "C" __global__ void __launch_bounds__(MLA_THREADS) mla_attention_tc2_bf16(
     const bf16* q1, long ldq1, int q1_stride, const bf16* q2, long ldq2, int q2_stride, const bf16* cache, long entry, int heads,
     int kd1, int kd2, const int* token_seq, const int* token_visible, const int* seq_slot_start, const int* slots, float scale,
-    bf16* out, long ldo, int o_stride, float* partial_acc, float* partial_ml, int split_min) { pdl_trigger();
+    bf16* out, long ldo, int o_stride, float* partial_acc, float* partial_ml, int split_min, const bf16* new_lat, long ld_lat,
+    const bf16* new_rope, long ld_rope, const int* new_slots) { pdl_trigger();
     if (kd1 == 512 && kd2 == 64)
         mla_attention_tc<512, 64>(q1, ldq1, q1_stride, q2, ldq2, q2_stride, cache, entry, heads, kd1, kd2, token_seq, token_visible,
-                                  seq_slot_start, slots, scale, out, ldo, o_stride, partial_acc, partial_ml, split_min, true, true);
+                                  seq_slot_start, slots, scale, out, ldo, o_stride, partial_acc, partial_ml, split_min, true, true,
+                                  new_lat, ld_lat, new_rope, ld_rope, new_slots);
     else
         mla_attention_tc(q1, ldq1, q1_stride, q2, ldq2, q2_stride, cache, entry, heads, kd1, kd2, token_seq, token_visible,
-                         seq_slot_start, slots, scale, out, ldo, o_stride, partial_acc, partial_ml, split_min, true, true);
+                         seq_slot_start, slots, scale, out, ldo, o_stride, partial_acc, partial_ml, split_min, true, true,
+                         new_lat, ld_lat, new_rope, ld_rope, new_slots);
 }
 extern "C" __global__ void attention_combine2_bf16(const int* token_visible, int max_splits, int heads, int vd, const float* partial_acc,
                                                    const float* partial_ml, bf16* out, long ldo, int o_stride, int split_min) { KILN_ENTRY;

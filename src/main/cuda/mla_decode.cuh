@@ -59,7 +59,9 @@ __device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const
                                  const bf16* cache, long entry, int heads, int kd1_arg, int kd2_arg, const int* token_seq,
                                  const int* token_visible, const int* seq_slot_start, const int* slots, float scale,
                                  bf16* out, long ldo, int o_stride, float* partial_acc, float* partial_ml,
-                                 int split_min = ATT_SPLIT_MIN, bool q_async = false, bool early_tile = false) {
+                                 int split_min = ATT_SPLIT_MIN, bool q_async = false, bool early_tile = false,
+                                 const bf16* new_lat = nullptr, long ld_lat = 0, const bf16* new_rope = nullptr, long ld_rope = 0,
+                                 const int* new_slots = nullptr) {
     extern __shared__ __align__(16) unsigned char mla_smem[];
     const int kd1 = KD1 ? KD1 : kd1_arg, kd2 = KD2 ? KD2 : kd2_arg;
     const int kd = kd1 + kd2, vd = kd1, kdp = kd + 8;
@@ -81,13 +83,20 @@ __device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const
     const int* seq_slots = slots + seq_slot_start[token_seq[t]];
     const int cpr = kd >> 3;  // 16-byte chunks per entry
 
+    // new_lat (decode, the kernel stores this step's entries): the token's newest key (visible - 1) comes from
+    // [new_lat | new_rope] row t rather than the cache, and the split that holds it (first head group) writes it to
+    // the cache slot new_slots[t]; nothing else in this launch reads that slot.
+    const int newest = new_lat ? visible - 1 : -1;
+    auto entry_src = [&](int jj, int c) -> const bf16* {
+        if (jj == newest) return c < kd1 / 8 ? new_lat + t * ld_lat + c * 8 : new_rope + t * ld_rope + (c - kd1 / 8) * 8;
+        return cache + (long)seq_slots[jj] * entry + c * 8;
+    };
     auto load_tile = [&](int j0, int buf) {
         bf16* dst = ks + buf * MLA_KT * kdp;
         for (int i = tid; i < MLA_KT * cpr; i += MLA_THREADS) {
             int j = i / cpr, c = i - j * cpr;
             bool valid = j0 + j < key_end;
-            const bf16* src = valid ? cache + (long)seq_slots[j0 + j] * entry + c * 8 : cache;
-            cp_async16(smem_u32(dst + j * kdp + c * 8), src, valid ? 16 : 0);
+            cp_async16(smem_u32(dst + j * kdp + c * 8), valid ? entry_src(j0 + j, c) : cache, valid ? 16 : 0);
         }
         cp_async_commit();
     };
@@ -100,6 +109,10 @@ __device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const
     if (ntiles > 0 && early) load_tile(key_begin, 0);
     pdl_wait();
     if (ntiles > 0 && !early) load_tile(key_begin, 0);
+    if (newest >= key_begin && newest < key_end && blockIdx.x == 0) {
+        bf16* dst = const_cast<bf16*>(cache) + (long)new_slots[t] * entry;
+        for (int c = tid; c < cpr; c += MLA_THREADS) *reinterpret_cast<uint4*>(dst + c * 8) = *reinterpret_cast<const uint4*>(entry_src(newest, c));
+    }
     if (q_async) {
         // the queries as 16-byte cp.async chunks too (one round trip with the first tile instead of a chain of
         // 2-byte loads); rows of absent heads zero-filled. The first wait in the loop covers this group as well.
@@ -141,15 +154,25 @@ __device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const
         }
         __syncthreads();
         const bf16* kb = ks + (it & 1) * MLA_KT * kdp;
-        {   // S = Q K^T for keys 8w..8w+7
-            float s0 = 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
+        {   // S = Q K^T for keys 8w..8w+7, in four independent accumulator chains (one chain of kd / 16 dependent
+            // mma was the tile's longest latency)
+            float c[4][4];
+#pragma unroll
+            for (int u = 0; u < 4; u++) c[u][0] = c[u][1] = c[u][2] = c[u][3] = 0.f;
             const uint32_t kbase = smem_u32(kb + (warp * 8 + (lane & 7)) * kdp + ((lane >> 3) & 1) * 8);
-            for (int k0 = 0; k0 < kd; k0 += 16) {
-                uint32_t a0, a1, a2, a3, b0, b1;
-                ldsm_x4(a0, a1, a2, a3, qa + 2 * k0);
-                ldsm_x2(b0, b1, kbase + 2 * k0);
-                mma_bf16_16816(s0, s1, s2, s3, a0, a1, a2, a3, b0, b1);
+            for (int k0 = 0; k0 < kd; k0 += 64) {
+#pragma unroll
+                for (int u = 0; u < 4; u++) {
+                    if (k0 + 16 * u < kd) {
+                        uint32_t a0, a1, a2, a3, b0, b1;
+                        ldsm_x4(a0, a1, a2, a3, qa + 2 * (k0 + 16 * u));
+                        ldsm_x2(b0, b1, kbase + 2 * (k0 + 16 * u));
+                        mma_bf16_16816(c[u][0], c[u][1], c[u][2], c[u][3], a0, a1, a2, a3, b0, b1);
+                    }
+                }
             }
+            const float s0 = (c[0][0] + c[1][0]) + (c[2][0] + c[3][0]), s1 = (c[0][1] + c[1][1]) + (c[2][1] + c[3][1]);
+            const float s2 = (c[0][2] + c[1][2]) + (c[2][2] + c[3][2]), s3 = (c[0][3] + c[1][3]) + (c[2][3] + c[3][3]);
             int key = warp * 8 + t4 * 2;
             sf[gr * MLA_KT + key] = key < kt ? s0 * scale : -INFINITY;
             sf[gr * MLA_KT + key + 1] = key + 1 < kt ? s1 * scale : -INFINITY;

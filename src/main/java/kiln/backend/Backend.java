@@ -178,6 +178,17 @@ public interface Backend extends AutoCloseable {
                       float scale, Heads out);
 
     /**
+     * {@link #mlaAttention} into {@code attended}, then each head's W_UV ({@code absorbValue}, as {@link #headLinear})
+     * from it into {@code values}; a device may skip writing {@code attended} and feed W_UV directly (one launch fewer
+     * in decode).
+     */
+    default void mlaAttentionValues(KvCache cache, int layer, Heads qLatent, Heads qRope, Tensor latent, Tensor keyRope,
+                                    float scale, Heads attended, Weight absorbValue, Heads values) {
+        mlaAttention(cache, layer, qLatent, qRope, latent, keyRope, scale, attended);
+        headLinear(attended, absorbValue, values);
+    }
+
+    /**
      * Does this backend want the prefill (extend batches) of DeepSeek MLA in the MHA form: store the latent, gather
      * each sequence's visible context ({@link #mlaStoreGather}), expand k_nope = W_UK c_kv and v = W_UV c_kv with
      * linear layers, then {@link #mlaPrefillAttention}? For a shape its kernel lacks, a backend says no and the model

@@ -227,8 +227,8 @@ final class Deepseek extends CausalLm {
         Tensor qLatent = backend.tensor(tokens, heads * latent);
         backend.headLinear(qNope, w.absorbK(), qLatent.heads(heads, latent));
         Tensor attended = backend.tensor(tokens, heads * latent);
-        backend.mlaAttention(cache, l, qLatent.heads(heads, latent), qRope, cKv, kRope, scale, attended.heads(heads, latent));
-        backend.headLinear(attended.heads(heads, latent), w.absorbV(), values.heads(heads, vDim));
+        backend.mlaAttentionValues(cache, l, qLatent.heads(heads, latent), qRope, cKv, kRope, scale, attended.heads(heads, latent), w.absorbV(),
+                values.heads(heads, vDim));
     }
 
     @Override

@@ -70,8 +70,11 @@ public final class CudaBackend implements Backend {
     private static final int ATT_G = 16, ATT_KT = 16, GEMM_TILE = 64;
     /** moe_mma.cuh: 4 warps per CTA, 16 output columns per warp. */
     private static final int MMA_THREADS = 128, MMA_COLS = 64;
-    /** Fewest keys per decode split of mla_attention_tc2 (one 64-entry tile). */
-    private static final int MLA_SPLIT_MIN = 64;
+    /**
+     * Fewest keys per decode split of mla_attention_tc2 (one 64-entry tile; -Dkiln.cuda.mlaSplitMin=32 half a tile
+     * for twice the CTAs), and most splits per token (the combine takes up to 32).
+     */
+    private static final int mlaSplitMin = Integer.getInteger("kiln.cuda.mlaSplitMin", 64), MLA_MAX_SPLITS = 32;
     private static final long LT_WORKSPACE = 32L << 20;
 
     private final CudaDevice device;
@@ -486,6 +489,11 @@ public final class CudaBackend implements Backend {
         device.run(() -> k().setPdl(on));
     }
 
+    /** Benchmarks only: launches of these kernels are dropped (see Kernels.skip); recapture graphs after a change. */
+    public void skipKernels(java.util.Set<String> names) {
+        device.run(() -> k().skip(names));
+    }
+
     public boolean programmaticLaunch() {
         return device.call(() -> k().pdl());
     }
@@ -804,6 +812,18 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void mlaAttention(KvCache cache, int layer, Heads qLatent, Heads qRope, Tensor latent, Tensor keyRope, float scale, Heads out) {
+        mlaAttention(cache, layer, qLatent, qRope, latent, keyRope, scale, out, null, null);
+    }
+
+    @Override
+    public void mlaAttentionValues(KvCache cache, int layer, Heads qLatent, Heads qRope, Tensor latent, Tensor keyRope, float scale,
+                                   Heads attended, Weight absorbValue, Heads values) {
+        mlaAttention(cache, layer, qLatent, qRope, latent, keyRope, scale, attended, (CudaWeight) absorbValue, values);
+    }
+
+    /** MLA attention, then W_UV into {@code values} when given (by the attention's own launches where they can). */
+    private void mlaAttention(KvCache cache, int layer, Heads qLatent, Heads qRope, Tensor latent, Tensor keyRope, float scale, Heads out,
+                              CudaWeight absorbValue, Heads values) {
         CudaKvCache c = cacheOf(cache);
         KvLayout.Mla l = (KvLayout.Mla) c.layout();
         if (qLatent.width() != l.latentDim() || qRope.width() != l.ropeDim() || out.width() != l.latentDim()
@@ -811,11 +831,13 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("mlaAttention: widths " + qLatent.width() + "/" + qRope.width() + ", entry parts "
                     + latent.cols() + "/" + keyRope.cols() + " for a cache of " + l);
         }
+        boolean[] valuesDone = {false};
         op(() -> "mla_attention " + qLatent.count() + "h " + (batch().isDecode() ? "decode" : "extend") + " m=" + latent.rows(), () -> {
-            storeLatent(c, layer, check(latent), check(keyRope));
             int heads = qLatent.count();
-            attend(c, layer, qLatent, qRope, heads, heads, 1, l.latentDim(), l.ropeDim(), l.latentDim(), 0, 0, 0, scale, out);
+            valuesDone[0] = attend(c, layer, qLatent, qRope, heads, heads, 1, l.latentDim(), l.ropeDim(), l.latentDim(), 0, 0, 0, scale, out,
+                    check(latent), check(keyRope), absorbValue, values);
         });
+        if (values != null && !valuesDone[0]) headLinear(out, absorbValue, values);
     }
 
     @Override
@@ -829,7 +851,8 @@ public final class CudaBackend implements Backend {
         op(() -> "attention " + q.count() + "h " + (batch().isDecode() ? "decode" : "extend") + " m=" + q.tensor().rows(), () -> {
             store(c, layer, (CudaTensor) k.tensor().columns(k.column(0), kvw), 0);
             store(c, layer, (CudaTensor) v.tensor().columns(v.column(0), kvw), kvw);
-            attend(c, layer, q, null, q.count(), q.count() / g.kvHeads(), g.kvHeads(), g.headDim(), 0, g.headDim(), 0, kvw, g.headDim(), scale, out);
+            attend(c, layer, q, null, q.count(), q.count() / g.kvHeads(), g.kvHeads(), g.headDim(), 0, g.headDim(), 0, kvw, g.headDim(), scale, out,
+                    null, null, null, null);
         });
     }
 
@@ -910,22 +933,37 @@ public final class CudaBackend implements Backend {
         return profiler == null ? 0 : device.call(() -> profiler.totalMs(prefix));
     }
 
-    /** Launches attention (+ the split merge in decode); see attention.cuh for the parameters. */
-    private void attend(CudaKvCache c, int layer, Heads q1, Heads q2, int heads, int headsPerKv, int kvHeads, int kd1, int kd2, int vd,
-                        int kOff, int vOff, int kvStride, float scale, Heads out) {
+    /**
+     * Launches attention (+ the split merge in decode); see attention.cuh for the parameters. MLA passes this step's
+     * entries (newLatent, newRope), stored here or by the decode kernel itself, and optionally W_UV with its output
+     * (absorbValue, values): true when the launches computed the values too (one decode token: W_UV merges the splits).
+     */
+    private boolean attend(CudaKvCache c, int layer, Heads q1, Heads q2, int heads, int headsPerKv, int kvHeads, int kd1, int kd2, int vd,
+                           int kOff, int vOff, int kvStride, float scale, Heads out, CudaTensor newLatent, CudaTensor newRope,
+                           CudaWeight absorbValue, Heads values) {
         if (vd > 512 || kd1 + kd2 > 1024) throw new IllegalArgumentException("attention: head widths " + (kd1 + kd2) + "/" + vd + " exceed the kernel's 1024/512");
         ForwardBatch b = batch();
         int tokens = b.numTokens();
         long es = precision.dtype.bytes;
         CudaTensor q1t = check(q1.tensor()), ot = check(out.tensor());
         CudaTensor q2t = q2 == null ? null : check(q2.tensor());
-        int blocksPerKv = ceilDiv(headsPerKv, ATT_G);
+        int blocksPerKv = ceilDiv(headsPerKv, ATT_G), kd = kd1 + kd2;
+        boolean mlaTensorCores = precision == Precision.BFLOAT16 && q2 != null && kvHeads == 1 && vOff == 0 && kOff == 0 && vd == kd1 && kd1 % 64 == 0
+                && kd2 % 16 == 0 && kd <= 576 && c.layout().valuesPerToken() % 8 == 0 && mlaTc;
+        long q1p = q1t.ptr() + q1.offset() * es, q2p = q2t == null ? 0 : q2t.ptr() + q2.offset() * es;
+        boolean smallBatchMla = mlaTensorCores && mlaSplit64 && b.isDecode() && q1p % 16 == 0 && q2p % 16 == 0 && q1t.ld() % 8 == 0
+                && q2t.ld() % 8 == 0 && q1.stride() % 8 == 0 && q2.stride() % 8 == 0;
+        // mla_attention_tc2 stores this step's entries itself when it can read them with 16-byte copies
+        boolean storeInKernel = smallBatchMla && newLatent != null && newLatent.ptr() % 16 == 0 && newRope.ptr() % 16 == 0
+                && newLatent.ld() % 8 == 0 && newRope.ld() % 8 == 0;
+        if (newLatent != null && !storeInKernel) storeLatent(c, layer, newLatent, newRope);
         int splits = 1;
         if (b.isDecode()) {
             // float32: a fixed split limit keeps each token's result independent of the batch; bf16: split only
             // as far as the batch leaves the GPU idle (fewer partial results to keep)
+            int most = smallBatchMla ? MLA_MAX_SPLITS : MAX_SPLITS;
             splits = precision == Precision.FLOAT32 ? MAX_SPLITS
-                    : Math.clamp(ceilDiv(2 * device.smCount, Math.max(1, tokens * blocksPerKv * kvHeads)), 1, MAX_SPLITS);
+                    : Math.clamp(ceilDiv(2 * device.smCount, Math.max(1, tokens * blocksPerKv * kvHeads)), 1, most);
         }
         long mark = arena.mark();
         long partAcc = 0, partMl = 0;
@@ -934,27 +972,26 @@ public final class CudaBackend implements Backend {
             partAcc = scratch(4L * units * vd, "attention partial sums");
             partMl = scratch(8L * units, "attention partial maxima");
         }
-        int kd = kd1 + kd2;
-        if (precision == Precision.BFLOAT16 && q2 != null && kvHeads == 1 && vOff == 0 && kOff == 0 && vd == kd1 && kd1 % 64 == 0
-                && kd2 % 16 == 0 && kd <= 576 && c.layout().valuesPerToken() % 8 == 0 && mlaTc) {
-            long q1p = q1t.ptr() + q1.offset() * es, q2p = q2t.ptr() + q2.offset() * es;
-            if (mlaSplit64 && b.isDecode() && q1p % 16 == 0 && q2p % 16 == 0 && q1t.ld() % 8 == 0 && q2t.ld() % 8 == 0 && q1.stride() % 8 == 0
-                    && q2.stride() % 8 == 0) {
-                // small batches: splits of >= 64 keys (a 1,024-key context fills 16 CTAs per head group, not 4)
-                k().fn("mla_attention_tc2_bf16").ptr(q1p).i64(q1t.ld()).i32(q1.stride()).ptr(q2p).i64(q2t.ld()).i32(q2.stride())
-                        .ptr(c.layer(layer)).i64(c.layout().valuesPerToken()).i32(heads).i32(kd1).i32(kd2).ptr(meta.tokenSeq()).ptr(meta.tokenVisible())
-                        .ptr(meta.seqSlotStart()).ptr(meta.slots()).f32(scale).ptr(ot.ptr() + out.offset() * es).i64(ot.ld()).i32(out.stride())
-                        .ptr(partAcc).ptr(partMl).i32(MLA_SPLIT_MIN).launch(ceilDiv(heads, 16), tokens, splits, 256, 288 * (kd + 8) + 6592);
-                if (splits > 1) {
-                    k().fn("attention_combine2_bf16").ptr(meta.tokenVisible()).i32(splits).i32(heads).i32(vd).ptr(partAcc).ptr(partMl)
-                            .ptr(ot.ptr() + out.offset() * es).i64(ot.ld()).i32(out.stride()).i32(MLA_SPLIT_MIN).launch(heads, tokens, 1, 128, 0);
-                }
-                arena.release(mark);
-                return;
+        if (smallBatchMla) {
+            // small batches: splits of >= 64 keys (a 1,024-key context fills 16 CTAs per head group, not 4)
+            k().fn("mla_attention_tc2_bf16").ptr(q1p).i64(q1t.ld()).i32(q1.stride()).ptr(q2p).i64(q2t.ld()).i32(q2.stride())
+                    .ptr(c.layer(layer)).i64(c.layout().valuesPerToken()).i32(heads).i32(kd1).i32(kd2).ptr(meta.tokenSeq()).ptr(meta.tokenVisible())
+                    .ptr(meta.seqSlotStart()).ptr(meta.slots()).f32(scale).ptr(ot.ptr() + out.offset() * es).i64(ot.ld()).i32(out.stride())
+                    .ptr(partAcc).ptr(partMl).i32(mlaSplitMin).ptr(storeInKernel ? newLatent.ptr() : 0).i64(storeInKernel ? newLatent.ld() : 0)
+                    .ptr(storeInKernel ? newRope.ptr() : 0).i64(storeInKernel ? newRope.ld() : 0).ptr(meta.newSlots())
+                    .launch(ceilDiv(heads, 16), tokens, splits, 256, 288 * (kd + 8) + 6592);
+            boolean valuesDone = splits > 1 && tokens == 1 && mergeIntoValues(out, absorbValue, values, heads, vd, splits, partAcc, partMl);
+            if (splits > 1 && !valuesDone) {
+                k().fn("attention_combine2_bf16").ptr(meta.tokenVisible()).i32(splits).i32(heads).i32(vd).ptr(partAcc).ptr(partMl)
+                        .ptr(ot.ptr() + out.offset() * es).i64(ot.ld()).i32(out.stride()).i32(mlaSplitMin).launch(heads, tokens, 1, 128, 0);
             }
+            arena.release(mark);
+            return valuesDone;
+        }
+        if (mlaTensorCores) {
             // MLA on the tensor cores (mla_decode.cuh): 16 heads per CTA, the same splits and combine
-            k().fn("mla_attention_tc_bf16").ptr(q1t.ptr() + q1.offset() * es).i64(q1t.ld()).i32(q1.stride())
-                    .ptr(q2t.ptr() + q2.offset() * es).i64(q2t.ld()).i32(q2.stride()).ptr(c.layer(layer)).i64(c.layout().valuesPerToken())
+            k().fn("mla_attention_tc_bf16").ptr(q1p).i64(q1t.ld()).i32(q1.stride())
+                    .ptr(q2p).i64(q2t.ld()).i32(q2.stride()).ptr(c.layer(layer)).i64(c.layout().valuesPerToken())
                     .i32(heads).i32(kd1).i32(kd2).ptr(meta.tokenSeq()).ptr(meta.tokenVisible()).ptr(meta.seqSlotStart()).ptr(meta.slots()).f32(scale)
                     .ptr(ot.ptr() + out.offset() * es).i64(ot.ld()).i32(out.stride()).ptr(partAcc).ptr(partMl)
                     .launch(ceilDiv(heads, 16), tokens, splits, 256, 288 * (kd + 8) + 6592);
@@ -963,7 +1000,7 @@ public final class CudaBackend implements Backend {
                         .ptr(ot.ptr() + out.offset() * es).i64(ot.ld()).i32(out.stride()).launch(heads, tokens, 1, 128, 0);
             }
             arena.release(mark);
-            return;
+            return false;
         }
         boolean vInK = vOff == kOff && vd <= kd;
         long smem = 4L * ((long) (ATT_G + ATT_KT) * (kd + 1) + (vInK ? 0 : (long) ATT_KT * vd) + ATT_G * ATT_KT + 3 * ATT_G);
@@ -979,6 +1016,27 @@ public final class CudaBackend implements Backend {
                     .ptr(ot.ptr() + out.offset() * es).i64(ot.ld()).i32(out.stride()).launch(heads, tokens, 1, 128, 0);
         }
         arena.release(mark);
+        return false;
+    }
+
+    /**
+     * One decode token's W_UV straight from mla_attention_tc2's split results (gemv_heads_merge: each block merges
+     * its head's splits as attention_combine2 would, then multiplies): false where the shapes do not fit it.
+     */
+    private boolean mergeIntoValues(Heads attended, CudaWeight w, Heads values, int heads, int latent, int splits, long partAcc, long partMl) {
+        if (w == null || values == null || !FUSE_DECODE || latent != 512 || w.fp8() || w.dtype() != DType.BF16 || w.cols() != latent
+                || values.count() != heads || w.rows() != (long) heads * values.width()) {
+            return false;
+        }
+        long es = precision.dtype.bytes;
+        CudaTensor at = check(attended.tensor()), vt = check(values.tensor());
+        long ap = at.ptr() + attended.offset() * es, vp = vt.ptr() + values.offset() * es;
+        if (ap % 16 != 0 || attended.stride() % 8 != 0) return false;
+        int outWidth = values.width();
+        k().fn("gemv_heads_merge_bf16_k512_m1").ptr(ap).i64(attended.stride()).ptr(w.ptr()).i64((long) outWidth * latent).ptr(vp).i64(values.stride())
+                .i32(outWidth).ptr(meta.tokenVisible()).i32(splits).i32(mlaSplitMin).ptr(partAcc).ptr(partMl)
+                .launch(ceilDiv(outWidth, 32), heads, 1, 256, 0);  // GemvHeads<512>::ROWS_PER_BLOCK
+        return true;
     }
 
     @Override

@@ -7,6 +7,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Kiln's kernels module (classpath resource kiln/cuda/kernels.fatbin, built from src/main/cuda by nvcc) on one
@@ -37,6 +38,8 @@ final class Kernels implements AutoCloseable {
     private final MemorySegment launchConfig;
     /** PDL in use (benchmarks compare both; graphs captured before a change keep what they were captured with). */
     private boolean pdlOn;
+    /** Kernels not launched at all (benchmarks only: their cost inside a graph is the step time they add). */
+    private Set<String> skipped = Set.of();
     private MemorySegment fn;
     private String fnName;
     private int n;
@@ -74,6 +77,15 @@ final class Kernels implements AutoCloseable {
 
     void setPdl(boolean on) {
         pdlOn = on && launchConfig != null;
+    }
+
+    /**
+     * Launches of these kernels return at once from now on: results become meaningless, step times show what
+     * each kernel costs where it runs (a replayed graph, with PDL and the side stream). Never a kernel whose output
+     * indexes memory (routing, metadata).
+     */
+    void skip(Set<String> names) {
+        skipped = Set.copyOf(names);
     }
 
     private MemorySegment function(String name) {
@@ -116,6 +128,7 @@ final class Kernels implements AutoCloseable {
 
     void launch(int gx, int gy, int gz, int block, int sharedBytes) {
         if (gx <= 0 || gy <= 0 || gz <= 0) return;  // nothing to do (e.g. zero rows)
+        if (!skipped.isEmpty() && skipped.contains(fnName)) return;
         if (gy > 65535 || gz > 65535) throw new IllegalArgumentException(fnName + ": grid " + gx + "x" + gy + "x" + gz + " exceeds 65535 in y or z");
         if (sharedBytes > 48 * 1024) {
             Integer set = sharedLimit.get(fnName);

@@ -176,6 +176,7 @@ public final class CudaKernelCheck {
                 });
                 run("head_linear", g, tol, this::headLinear);
                 run("mla_attention", g, tol, this::mla);
+                run("mla_attention + W_UV", g, tol, this::mlaValues);
                 if (!f32) {  // bf16 MLA runs on the tensor-core kernel; the generic one stays checked as its fallback
                     CudaBackend.mlaTc = false;
                     String tag = precisionTag;
@@ -572,6 +573,48 @@ public final class CudaKernelCheck {
             b.mlaAttention(cache, 0, tql.heads(heads, latent), tq.heads(heads, 192, 128, rope), tl, tkr, scale, out.heads(heads, latent));
             return b.download(out);
         });
+    }
+
+    /**
+     * One decode token at a time (the batch-1 path: on the GPU the decode kernel stores the step's entry itself and
+     * W_UV merges the KV splits), two steps per sequence so that the second reads the entry the first stored; V2-Lite's
+     * 16 heads, contexts of one split (17 keys) to 1,100.
+     */
+    private void mlaValues(Backend g, double tol) {
+        int latent = 512, rope = 64, heads = 16, vDim = 128;
+        float scale = (float) (1 / Math.sqrt(192));
+        Random r = new Random(21);
+        int[] fill = {16, 299, 1099};
+        int[][] slots = slotLists(new int[]{18, 301, 1101}, 8192, r);
+        float[] wuvValues = normal(r, heads * vDim * latent, 0.05);  // made at load time from kv_b_proj, as Deepseek does
+        Pair wuv = new Pair(cpu.weight(wuvValues, heads * vDim, latent), g.weight(wuvValues, heads * vDim, latent));
+        KvLayout layout = new KvLayout.Mla(1, latent, rope);
+        try (KvCache cc = cpu.kvCache(layout, 8192); KvCache gc = g.kvCache(layout, 8192)) {
+            begin(g, batch(slots, new int[3], fill));
+            int n = Arrays.stream(fill).sum();
+            float[] lat = normal(r, n * latent, 1), kr = normal(r, n * rope, 1), ql = normal(r, n * latent, 1), q = normal(r, n * 192, 1);
+            for (Backend b : new Backend[]{cpu, g}) {  // the prefixes, one head (cheap on the CPU)
+                KvCache cache = b == cpu ? cc : gc;
+                b.mlaAttention(cache, 0, b.upload(ql, n, latent).heads(1, latent), b.upload(q, n, 192).heads(1, 192, 128, rope),
+                        b.upload(lat, n, latent), b.upload(kr, n, rope), scale, b.tensor(n, latent).heads(1, latent));
+            }
+            for (int s = 0; s < slots.length; s++) {
+                for (int step = 0; step < 2; step++) {
+                    begin(g, batch(new int[][]{slots[s]}, new int[]{fill[s] + step}, new int[]{1}));
+                    float[] l1 = normal(r, latent, 1), k1 = normal(r, rope, 1), ql1 = normal(r, heads * latent, 1), q1 = normal(r, heads * 192, 1);
+                    float[][] got = new float[2][];
+                    for (Backend b : new Backend[]{cpu, g}) {
+                        Tensor values = b.tensor(1, heads * vDim);
+                        b.mlaAttentionValues(b == cpu ? cc : gc, 0, b.upload(ql1, 1, heads * latent).heads(heads, latent),
+                                b.upload(q1, 1, heads * 192).heads(heads, 192, 128, rope), b.upload(l1, 1, latent), b.upload(k1, 1, rope), scale,
+                                b.tensor(1, heads * latent).heads(heads, latent), b == cpu ? wuv.cpu : wuv.gpu, values.heads(heads, vDim));
+                        got[b == cpu ? 0 : 1] = b.download(values);
+                    }
+                    compare("mla decode + W_UV" + (step == 1 ? " (after a decode store)" : ""), "1 token, " + (fill[s] + step + 1) + " keys, 16 heads",
+                            got[0], got[1], tol);
+                }
+            }
+        }
     }
 
     private void gqa(Backend g, double tol) {
