@@ -17,6 +17,7 @@
 #   bench-v2-pdl  V2-Lite decode bs 1, 8, 64 with programmatic dependent launch off (tag "nopdl")
 #   bench-v2-fuse V2-Lite decode bs 1, 8 with the decode fusions off (-Dkiln.cuda.fuseDecode=false, tag "unfused")
 #   ncu-detail    Nsight Compute sections (speed of light, warp stalls, occupancy) of a few decode kernels
+#   ncu-stalls    Nsight Compute's warp stall reasons (per issued instruction) of KILN_NCU_KERNELS (default the MLA decode)
 #   ncu           Nsight Compute per-kernel device time of V2-Lite cut to 4 layers, decode bs 1 (ncu_summary.py;
 #                 KILN_NCU_MODEL / KILN_NCU_LAYERS pick another cut)
 #   ncu-r1        the same for R1 cut to 5 layers (3 dense + 2 MoE)
@@ -146,8 +147,8 @@ for s in "${sections[@]}"; do
         "-Dkiln.bench.tag=${KILN_TAG:-}" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode --models v2 \
         --out "$OUT/bench.jsonl" ;;
     bench-v2-skip)
-      small=rmsnorm_vec_bf16,mla_norm_rope_bf16,attention_combine2_bf16,gemv_heads_bf16_k128_m1,gemv_heads_merge_bf16_k512_m1,moe_combine_bf16
-      sets=${KILN_SKIP:-rmsnorm_vec_bf16;mla_norm_rope_bf16;mla_attention_tc2_bf16;gemv_heads_bf16_k128_m1;gemv_heads_merge_bf16_k512_m1;gemv2_pair_bf16_wbf16_m1;gemv2_bf16_wbf16_m1;gemv2_gate_up_bf16_wbf16_m1;moe_gemv2_gate_up_bf16_wbf16_m1;moe_gemv2_bf16_wbf16_m1;moe_gemv2_gate_up_bf16_wbf16_m1,moe_gemv2_bf16_wbf16_m1;moe_combine_bf16;$small}
+      small=rmsnorm_vec_bf16,mla_prepare_bf16_m1,gemv_heads_merge_bf16_k512_m1,moe_combine_bf16
+      sets=${KILN_SKIP:-rmsnorm_vec_bf16;mla_prepare_bf16_m1;mla_attention_tc2_bf16;gemv_heads_merge_bf16_k512_m1;gemv2_pair_bf16_wbf16_m1;gemv2_bf16_wbf16_m1;gemv2_gate_up_bf16_wbf16_m1;moe_gemv2_gate_up_bf16_wbf16_m1;moe_gemv2_bf16_wbf16_m1;moe_gemv2_gate_up_bf16_wbf16_m1,moe_gemv2_bf16_wbf16_m1;moe_combine_bf16;$small}
       run_section bench-v2-skip 150 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.batches=1 -Dkiln.bench.steps=50 -Dkiln.bench.eager=false "-Dkiln.bench.skip=$sets" \
         -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode --models v2 ;;
     nsys)
@@ -159,6 +160,11 @@ for s in "${sections[@]}"; do
         rc=\$?; grep -v '^WARNING' /tmp/kiln-nsys.out | tail -n 8
         \$n export --type sqlite --force-overwrite=true -o /tmp/kiln-nsys.sqlite /tmp/kiln-nsys.nsys-rep > /dev/null && python3 '$here/nsys_summary.py' /tmp/kiln-nsys.sqlite 200
         exit \$rc" ;;
+    ncu-stalls)
+      run_section ncu-stalls 150 bash -c "ncu --target-processes all --clock-control none --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' \
+        -k regex:'${KILN_NCU_KERNELS:-mla_attention_tc2}' --launch-skip ${KILN_NCU_SKIP:-20} --launch-count 1 '$JAVA' ${JOPTS[*]} -Dkiln.cuda.pdl=false \
+        -Dkiln.bench.layers=4 -Dkiln.bench.batches=1 -Dkiln.bench.steps=2 -Dkiln.bench.eager=false -cp '$CP' kiln.backend.cuda.CudaBench decode --models v2 2>&1 \
+        | grep -v '^\[\|^WARNING' | awk '\$NF+0 >= 0.05 || !/stalled/' | tail -n 60" ;;
     ncu-detail)
       run_section ncu-detail 180 bash -c "ncu --target-processes all --clock-control none --section SpeedOfLight --section WarpStateStats \
         --section LaunchStats --section Occupancy --section MemoryWorkloadAnalysis -k regex:'${KILN_NCU_KERNELS:-mla_attention_tc2|moe_route_align|attention_combine2}' \

@@ -59,9 +59,11 @@ __device__ void rmsnorm(T* x, long ldx, const T* delta, long ldd, const float* w
 // 12-15 us on R1's 7,168-wide rows: 28 two-byte loads and stores per thread through one block's load units.
 // Not the scalar version's summation order: bf16 mode only.
 #define RMSNORM_VEC 2
-__device__ void rmsnorm_vec(bf16* x, long ldx, const bf16* delta, long ldd, const float* w, float eps, bf16* out, long ldo, int cols) {
+// row: the row this block normalises (-1: blockIdx.x), for launches that give blocks other roles too.
+__device__ void rmsnorm_vec(bf16* x, long ldx, const bf16* delta, long ldd, const float* w, float eps, bf16* out, long ldo, int cols,
+                            long row = -1) {
     __shared__ float scratch[32];
-    const long r = blockIdx.x;
+    const long r = row < 0 ? (long)blockIdx.x : row;
     const int nv = cols >> 3;
     uint4 xv[RMSNORM_VEC], dv[RMSNORM_VEC];
     float4 wv[RMSNORM_VEC][2];
@@ -140,11 +142,16 @@ __device__ void silu_mul(const T* g, long ldg, const T* u, long ldu, T* out, lon
 // are spread over blockIdx.z's blocks so that each thread has about one: a thread that loops stores between
 // its loads, and each round trip then waits for the last (R1's 128 query heads took 15 us in one block).
 #define ROPE_MAX_HALF 256
+// row, part, parts: this block's row and its share of the items (-1: blockIdx.x, blockIdx.z, gridDim.z).
 template <typename T>
 __device__ void rope(T* x, long ldx, int heads, int stride, int offset, const int* positions, const float* inv_freq,
-                     int half, float factor, int interleaved) {
+                     int half, float factor, int interleaved, long row = -1, int part = -1, int parts = -1) {
     __shared__ float cos_s[ROPE_MAX_HALF], sin_s[ROPE_MAX_HALF];
-    long r = blockIdx.x;
+    const long r = row < 0 ? (long)blockIdx.x : row;
+    if (part < 0) {
+        part = blockIdx.z;
+        parts = gridDim.z;
+    }
     float pos = (float)positions[r];
     for (int i = threadIdx.x; i < half; i += blockDim.x) {
         float s, c;
@@ -153,7 +160,7 @@ __device__ void rope(T* x, long ldx, int heads, int stride, int offset, const in
         sin_s[i] = s * factor;
     }
     __syncthreads();
-    for (int idx = blockIdx.z * blockDim.x + threadIdx.x; idx < heads * half; idx += gridDim.z * blockDim.x) {
+    for (int idx = part * blockDim.x + threadIdx.x; idx < heads * half; idx += parts * blockDim.x) {
         int h = idx / half, i = idx % half;
         float c = cos_s[i], s = sin_s[i];
         T* base = x + r * ldx + (long)h * stride + offset;

@@ -350,14 +350,18 @@ struct HeadsMerge {
     const float* partial_ml;
 };
 
+// bx, z: this block's row block and head (-1: blockIdx.x and blockIdx.y), for launches that give blocks other roles too.
 template <int K, int MAXM, bool MERGE = false>
 __device__ void gemv_heads(const bf16* x, long ldx, long x_bstride, const bf16* w, long w_bstride, bf16* out, long ldo, long o_bstride,
-                           int M, int N, HeadsMerge merge = {}) {
+                           int M, int N, HeadsMerge merge = {}, int bx = -1, long z = -1) {
     using H = GemvHeads<K>;
     static_assert(!MERGE || MAXM == 1, "gemv_heads: the merge takes one token");
-    const long z = blockIdx.y;
+    if (bx < 0) {
+        bx = blockIdx.x;
+        z = blockIdx.y;
+    }
     const int lane = threadIdx.x & 31, group = lane / H::G, gl = lane % H::G;
-    const int row0 = (blockIdx.x * GEMV2_WARPS + (threadIdx.x >> 5)) * H::ROWS_PER_WARP;
+    const int row0 = (bx * GEMV2_WARPS + (threadIdx.x >> 5)) * H::ROWS_PER_WARP;
     x += z * x_bstride;
     w += z * w_bstride;
     out += z * o_bstride;

@@ -299,6 +299,36 @@ extern "C" __global__ void __launch_bounds__(256) mla_norm_rope_bf16(
     }
 }
 
+// Absorbed MLA's inputs in one launch (decode, up to 8 rows): blocks [0, uk_blocks) are W_UK's gemv_heads (q_nope
+// into the latent space; uk_bx row blocks per head), the rest mla_norm_rope's (row, role, part) blocks: the latent's
+// RMSNorm and both ropes. The two read disjoint columns of the q / kv_a projections and write disjoint outputs.
+#define MLA_PREPARE(MAXM, SM)                                                                                          \
+    extern "C" __global__ void __launch_bounds__(256) mla_prepare_bf16_##SM(                                           \
+        const bf16* qn, long ldqn, long qn_stride, const bf16* wuk, long wuk_stride, bf16* ql, long ldql, long ql_stride, \
+        int M, int N, int uk_bx, int uk_blocks, bf16* xa, long lda, int heads_a, int stride_a, int offset_a, bf16* xb,  \
+        long ldb, int heads_b, int stride_b, int offset_b, const int* positions, const float* inv_freq, int half,      \
+        float factor, int interleaved, bf16* nx, long ldnx, const float* nw, float eps, bf16* nout, long ldno,          \
+        int ncols, int rope_parts) { pdl_trigger();                                                                    \
+        int b = blockIdx.x;                                                                                            \
+        if (b < uk_blocks) {                                                                                           \
+            gemv_heads<128, MAXM>(qn, ldqn, qn_stride, wuk, wuk_stride, ql, ldql, ql_stride, M, N, HeadsMerge{},       \
+                                  b % uk_bx, b / uk_bx);                                                               \
+            return;                                                                                                    \
+        }                                                                                                              \
+        b -= uk_blocks;                                                                                                \
+        const int part = b % rope_parts, role = b / rope_parts % 3, row = b / (3 * rope_parts);                        \
+        pdl_wait();                                                                                                    \
+        if (role == 2) {                                                                                               \
+            if (part == 0) rmsnorm_vec(nx, ldnx, nullptr, 0, nw, eps, nout, ldno, ncols, row);                         \
+        } else if (role == 0) {                                                                                        \
+            rope<bf16>(xa, lda, heads_a, stride_a, offset_a, positions, inv_freq, half, factor, interleaved, row, part, rope_parts); \
+        } else {                                                                                                       \
+            rope<bf16>(xb, ldb, heads_b, stride_b, offset_b, positions, inv_freq, half, factor, interleaved, row, part, rope_parts); \
+        }                                                                                                              \
+    }
+MLA_PREPARE(1, m1)
+MLA_PREPARE(8, m8)
+
 // MLA's per-head matrices with short rows (gemv2.cuh, gemv_heads): K = 128 (W_UK) and 512 (W_UV), 1 or up to 8 rows.
 #define GEMV_HEADS(K, MAXM, SM)                                                                                        \
     extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) gemv_heads_bf16_k##K##_##SM(                        \

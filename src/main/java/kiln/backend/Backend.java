@@ -155,6 +155,17 @@ public interface Backend extends AutoCloseable {
         rope(a, b, rope);
     }
 
+    /**
+     * Absorbed MLA's inputs: {@link #rmsNormAndRope} (the latent's norm into {@code latentOut}, the query and key ropes)
+     * and each head's W_UK ({@code absorbKey}, as {@link #headLinear}) from {@code qNope} into {@code qLatent}. The two
+     * are independent (disjoint columns in, disjoint outputs); a device may run them as one launch.
+     */
+    default void mlaAbsorbedInputs(Tensor latentIn, Weight latentNorm, float eps, Tensor latentOut, Heads qRope, Heads kRope, Rope rope,
+                                   Heads qNope, Weight absorbKey, Heads qLatent) {
+        rmsNormAndRope(latentIn, latentNorm, eps, latentOut, qRope, kRope, rope);
+        headLinear(qNope, absorbKey, qLatent);
+    }
+
     /** out = silu(gate) * up. */
     void siluMul(Tensor gate, Tensor up, Tensor out);
 

@@ -191,13 +191,17 @@ final class Deepseek extends CausalLm {
 
         Tensor cKv = backend.tensor(tokens, latent);
         Tensor kRope = kv.columns(latent, ropeDim);
-        backend.rmsNormAndRope(kv.columns(0, latent), w.kvANorm(), config.rmsNormEps(), cKv, qRope, kRope.heads(1, ropeDim), rope);
-
         Tensor values = backend.tensor(tokens, heads * vDim);
         if (useMha(w)) {
+            backend.rmsNormAndRope(kv.columns(0, latent), w.kvANorm(), config.rmsNormEps(), cKv, qRope, kRope.heads(1, ropeDim), rope);
             mhaAttention(l, w, cache, q, cKv, kRope, values);
         } else {
-            absorbedAttention(l, w, cache, qNope, qRope, cKv, kRope, values);
+            Tensor qLatent = backend.tensor(tokens, heads * latent);
+            backend.mlaAbsorbedInputs(kv.columns(0, latent), w.kvANorm(), config.rmsNormEps(), cKv, qRope, kRope.heads(1, ropeDim), rope,
+                    qNope, w.absorbK(), qLatent.heads(heads, latent));
+            Tensor attended = backend.tensor(tokens, heads * latent);
+            backend.mlaAttentionValues(cache, l, qLatent.heads(heads, latent), qRope, cKv, kRope, scale, attended.heads(heads, latent), w.absorbV(),
+                    values.heads(heads, vDim));
         }
         Tensor out = backend.tensor(tokens, config.hiddenSize());
         backend.linear(values, w.o(), out);
@@ -220,15 +224,6 @@ final class Deepseek extends CausalLm {
         backend.linear(context.columns(0, latent), w.absorbV(), v);
         backend.mlaPrefillAttention(q.heads(heads, nope + ropeDim, 0, nope), q.heads(heads, nope + ropeDim, nope, ropeDim),
                 kNope.heads(heads, nope), context.columns(latent, ropeDim), v.heads(heads, vDim), scale, values.heads(heads, vDim));
-    }
-
-    private void absorbedAttention(int l, Attention w, KvCache cache, Heads qNope, Heads qRope, Tensor cKv, Tensor kRope, Tensor values) {
-        int tokens = cKv.rows();
-        Tensor qLatent = backend.tensor(tokens, heads * latent);
-        backend.headLinear(qNope, w.absorbK(), qLatent.heads(heads, latent));
-        Tensor attended = backend.tensor(tokens, heads * latent);
-        backend.mlaAttentionValues(cache, l, qLatent.heads(heads, latent), qRope, cKv, kRope, scale, attended.heads(heads, latent), w.absorbV(),
-                values.heads(heads, vDim));
     }
 
     @Override

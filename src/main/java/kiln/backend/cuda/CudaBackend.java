@@ -754,10 +754,7 @@ public final class CudaBackend implements Backend {
         CudaTensor xt = check(x), ot = check(out), ta = check(a.tensor()), tb = check(b.tensor());
         CudaWeight cw = (CudaWeight) w;
         int half = rope.invFreq().length;
-        boolean fused = FUSE_DECODE && precision == Precision.BFLOAT16 && xt.rows() <= 8 && xt.rows() == ta.rows() && ta.rows() == tb.rows()
-                && cw.cols() == xt.cols() && xt.cols() % 8 == 0 && xt.cols() <= 8 * 2 * ROPE_THREADS && cw.ptr() % 16 == 0
-                && aligned16(xt) && aligned16(ot) && a.width() == 2 * half && b.width() == 2 * half && half <= 256;
-        if (!fused) {
+        if (!normRopeFusable(xt, cw, ot, a, ta, b, tb, half)) {
             Backend.super.rmsNormAndRope(x, w, eps, out, a, b, rope);
             return;
         }
@@ -765,6 +762,38 @@ public final class CudaBackend implements Backend {
                 ropePairArgs(k().fn("mla_norm_rope_bf16"), ta, a, tb, b, rope)
                         .ptr(xt.ptr()).i64(xt.ld()).ptr(cw.ptr()).f32(eps).ptr(ot.ptr()).i64(ot.ld()).i32(xt.cols())
                         .launch(xt.rows(), 3, ropeBlocks(Math.max(a.count(), b.count()), half), ROPE_THREADS, 0));
+    }
+
+    /** Can mla_norm_rope do this rmsNormAndRope (bf16 decode of up to 8 rows, 16-byte aligned rows)? */
+    private boolean normRopeFusable(CudaTensor xt, CudaWeight cw, CudaTensor ot, Heads a, CudaTensor ta, Heads b, CudaTensor tb, int half) {
+        return FUSE_DECODE && precision == Precision.BFLOAT16 && xt.rows() <= 8 && xt.rows() == ta.rows() && ta.rows() == tb.rows()
+                && cw.cols() == xt.cols() && xt.cols() % 8 == 0 && xt.cols() <= 8 * 2 * ROPE_THREADS && cw.ptr() % 16 == 0
+                && aligned16(xt) && aligned16(ot) && a.width() == 2 * half && b.width() == 2 * half && half <= 256;
+    }
+
+    @Override
+    public void mlaAbsorbedInputs(Tensor latentIn, Weight latentNorm, float eps, Tensor latentOut, Heads qRope, Heads kRope, Rope rope,
+                                  Heads qNope, Weight absorbKey, Heads qLatent) {
+        CudaTensor xt = check(latentIn), ot = check(latentOut), ta = check(qRope.tensor()), tb = check(kRope.tensor());
+        CudaTensor qn = check(qNope.tensor()), ql = check(qLatent.tensor());
+        CudaWeight cw = (CudaWeight) latentNorm, uk = (CudaWeight) absorbKey;
+        int half = rope.invFreq().length, heads = qNope.count(), m = qn.rows(), outWidth = qLatent.width();
+        long es = precision.dtype.bytes, qnp = qn.ptr() + qNope.offset() * es, qlp = ql.ptr() + qLatent.offset() * es;
+        boolean fused = normRopeFusable(xt, cw, ot, qRope, ta, kRope, tb, half) && m == xt.rows() && qNope.width() == 128 && gemv2
+                && uk.dtype() == DType.BF16 && !uk.fp8() && uk.cols() == 128 && uk.rows() == (long) heads * outWidth && qLatent.count() == heads
+                && qnp % 16 == 0 && qNope.stride() % 8 == 0 && qn.ld() % 8 == 0;
+        if (!fused) {
+            Backend.super.mlaAbsorbedInputs(latentIn, latentNorm, eps, latentOut, qRope, kRope, rope, qNope, absorbKey, qLatent);
+            return;
+        }
+        op(() -> "mla inputs: rmsnorm " + xt.cols() + " + rope + W_UK " + heads + "x128->" + outWidth + " m=" + m, () -> {
+            int ukBx = ceilDiv(outWidth, 128), ukBlocks = ukBx * heads;  // GemvHeads<128>::ROWS_PER_BLOCK
+            int parts = ropeBlocks(Math.max(qRope.count(), kRope.count()), half);
+            Kernels launch = k().fn("mla_prepare_bf16" + mSuffix(m)).ptr(qnp).i64(qn.ld()).i64(qNope.stride()).ptr(uk.ptr()).i64((long) outWidth * 128)
+                    .ptr(qlp).i64(ql.ld()).i64(qLatent.stride()).i32(m).i32(outWidth).i32(ukBx).i32(ukBlocks);
+            ropePairArgs(launch, ta, qRope, tb, kRope, rope).ptr(xt.ptr()).i64(xt.ld()).ptr(cw.ptr()).f32(eps).ptr(ot.ptr()).i64(ot.ld())
+                    .i32(xt.cols()).i32(parts).launch(ukBlocks + 3 * m * parts, 1, 1, 256, 0);
+        });
     }
 
     /** rope2's arguments (two head sets, the positions, the rope table), which mla_norm_rope starts with too. */

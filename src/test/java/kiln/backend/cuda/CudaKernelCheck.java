@@ -420,6 +420,22 @@ public final class CudaKernelCheck {
             compare("rmsnorm + rope pair (MLA latent, q, k)", rows + "x512 + 128 heads of 192 + 1 of 64",
                     concat(new float[][]{cpu.download(cn), cpu.download(cq3), cpu.download(ckv3)}, 0),
                     concat(new float[][]{g.download(gn), g.download(gq3), g.download(gkv3)}, 0), tol);
+            // the same plus W_UK of q_nope (bf16, up to 8 rows: mla_prepare, one launch), V2-Lite's 16 and R1's 128 heads
+            for (int heads : new int[]{16, 128}) {
+                float[] uk = normal(r, heads * 512 * 128, 0.1);
+                Weight cuk = cpu.weight(uk, heads * 512, 128), guk = g.weight(uk, heads * 512, 128);
+                float[] q4 = Arrays.copyOf(q3, rows * heads * 192);
+                Tensor cq4 = cpu.upload(q4, rows, heads * 192), gq4 = g.upload(q4, rows, heads * 192);
+                Tensor ckv4 = cpu.upload(kv3, rows, 576), gkv4 = g.upload(kv3, rows, 576);
+                Tensor cn4 = cpu.tensor(rows, 512), gn4 = g.tensor(rows, 512), cl = cpu.tensor(rows, heads * 512), gl = g.tensor(rows, heads * 512);
+                cpu.mlaAbsorbedInputs(ckv4.columns(0, 512), cpu.vector(nw), 1e-6f, cn4, cq4.heads(heads, 192, 128, 64), ckv4.columns(512, 64).heads(1, 64),
+                        yarn, cq4.heads(heads, 192, 0, 128), cuk, cl.heads(heads, 512));
+                g.mlaAbsorbedInputs(gkv4.columns(0, 512), g.vector(nw), 1e-6f, gn4, gq4.heads(heads, 192, 128, 64), gkv4.columns(512, 64).heads(1, 64),
+                        yarn, gq4.heads(heads, 192, 0, 128), guk, gl.heads(heads, 512));
+                compare("mla inputs (norm + ropes + W_UK)", rows + "x512 + " + heads + " heads of 192 -> " + heads + "x512",
+                        concat(new float[][]{cpu.download(cn4), cpu.download(cq4), cpu.download(ckv4), cpu.download(cl)}, 0),
+                        concat(new float[][]{g.download(gn4), g.download(gq4), g.download(gkv4), g.download(gl)}, 0), tol);
+            }
         }
     }
 
