@@ -791,6 +791,12 @@ public final class CudaKernelCheck {
             String shape = t + " tok, " + experts + "x" + hidden + "x" + inter + " top" + routing.topK();
             if (sameIds) {
                 compare("moe " + dt, shape, cpu.download(co), g.download(go), tol);
+                if (t == 1) {  // decode's fused down + combine, with the shared experts' output added
+                    float[] plus = normal(r, hidden, 1);
+                    cpu.moe(cx, cr, ce, cpu.upload(plus, 1, hidden), co);
+                    g.moe(gx, gr, ge, g.upload(plus, 1, hidden), go);
+                    compare("moe " + dt + " + shared", shape, cpu.download(co), g.download(go), tol);
+                }
             } else {  // a different expert choice makes the outputs incomparable: report it as such
                 results.add(new Result("moe " + dt, precisionTag, shape, Double.NaN, Double.NaN, tol, false, "routing differs from the CPU's"));
             }
