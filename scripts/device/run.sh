@@ -122,13 +122,13 @@ for s in "${sections[@]}"; do
         done
         exit \$rc" ;;
     bench-v2)
-      run_section bench-v2 200 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode prefill --models v2 --out "$OUT/bench.jsonl" ;;
+      run_section bench-v2 200 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.steps=30 -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode prefill --models v2 --out "$OUT/bench.jsonl" ;;
     bench-v2-base)
       run_section bench-v2-base 120 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.moeMma=false -Dkiln.cuda.gemv2=false -Dkiln.cuda.mlaSplit64=false \
         -Dkiln.bench.batches=1,64 -Dkiln.bench.tag=" p2" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode --models v2 \
         --out "$OUT/bench.jsonl" ;;
     bench-r1)
-      run_section bench-r1 330 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode prefill --models r1 --out "$OUT/bench.jsonl" ;;
+      run_section bench-r1 330 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.steps=30 -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode prefill --models r1 --out "$OUT/bench.jsonl" ;;
     bench-v2-fuse)
       run_section bench-v2-fuse 120 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.fuseDecode=false -Dkiln.bench.batches=1,8 -Dkiln.bench.tag=" unfused" \
         -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode --models v2 --out "$OUT/bench.jsonl" ;;

@@ -329,47 +329,6 @@ __device__ void moe_gemv2_gate_up(const bf16* x, long ldx, const int* row_index,
     gemv2_store_swiglu<MAXM>(acc, rows, out, ldo, orow, n);
 }
 
-// One token's routed down projections and their weighted sum (moe_combine) in one launch: block b takes output
-// rows [NS b, NS b + NS), warp j < topk the expert of choice j (ids[j]) on that choice's SwiGLU row g[inv[j]] (the
-// same dot as moe_gemv2's); the bf16-rounded results are added in choice order through shared memory as moe_combine
-// adds them (+ plus, rounded again). grid (ceil(N / NS)), 32 * topk threads (topk <= 8).
-template <typename TW>
-__device__ void moe_down_combine_m1(const bf16* g, long ldg, const int* inv, const int* ids, const float* weights, int topk,
-                                    const long long* w_ptrs, const long long* s_ptrs, int scale_cols, int block_rows, const bf16* plus,
-                                    bf16* out, int N, int K) {
-    constexpr int NS = GemvRows<1>::NS;
-    __shared__ float part[GEMV2_WARPS][NS];
-    const int j = threadIdx.x >> 5, n0 = blockIdx.x * NS;
-    if (j < topk) {
-        const int e = ids[j];
-        const TW* w = reinterpret_cast<const TW*>(w_ptrs[e]);
-        const float* sc = s_ptrs ? reinterpret_cast<const float*>(s_ptrs[e]) : nullptr;
-        const TW* ws[NS];
-        const float* ss[NS];
-#pragma unroll
-        for (int s = 0; s < NS; s++) {
-            const int n = min(n0 + s, N - 1);  // a missing last row reads its neighbour and is not stored
-            ws[s] = w + (long)n * K;
-            ss[s] = sc ? sc + (long)(n / block_rows) * scale_cols : nullptr;
-        }
-        const long xr[1] = {inv[j]};
-        float acc[NS][1];
-        gemv2_dot<TW, 1, NS>(g, ldg, xr, 1, ws, ss, K, acc);
-#pragma unroll
-        for (int s = 0; s < NS; s++) {
-            const float v = warp_sum(acc[s][0]);
-            if ((threadIdx.x & 31) == 0) part[j][s] = to_f(__float2bfloat16_rn(v));
-        }
-    }
-    __syncthreads();
-    const int s = threadIdx.x, n = n0 + s;
-    if (s < NS && n < N) {
-        float acc = 0.f;
-        for (int c = 0; c < topk; c++) acc = fmaf(weights[c], part[c][s], acc);
-        out[n] = plus ? __float2bfloat16_rn(to_f(__float2bfloat16_rn(acc)) + to_f(plus[n])) : __float2bfloat16_rn(acc);
-    }
-}
-
 // Per-head matrices with short rows (MLA's absorbed W_UK: K = 128, W_UV: K = 512): out[z][m][n] = x[z][m] . W[z][n],
 // z = blockIdx.y. gemv2 gives a row a whole warp, so at K = 128 half the lanes idle and every lane has one load in
 // flight (R1's W_UK: 8,192 blocks, 21 us for 17 MB). Here a row takes G = min(32, K / 8) lanes and LPR 16-byte
@@ -406,21 +365,12 @@ __device__ void gemv_heads(const bf16* x, long ldx, long x_bstride, const bf16* 
     x += z * x_bstride;
     w += z * w_bstride;
     out += z * o_bstride;
-    // the weights are no earlier kernel's output: their loads go out before the wait. Not with the merge, whose
-    // blocks wait through the whole attention kernel: loading its weights before the wait instead of after the merge
-    // doubled its cost in a V2-Lite step (H200 runs 20-22: 45 -> 90 us), so it prefetches them into L2 instead.
+    // the weights are no earlier kernel's output: their loads go out before the wait
     uint4 wv[8];
-    auto load_weights = [&] {
 #pragma unroll
-        for (int j = 0; j < 8; j++) {
-            const int row = row0 + (j / H::LPR) * H::GROUPS + group, k = ((j % H::LPR) * H::G + gl) * 8;
-            wv[j] = row < N ? ldg_stream16(w + (long)row * K + k) : make_uint4(0u, 0u, 0u, 0u);
-        }
-    };
-    if constexpr (MERGE) {
-        if (row0 < N) prefetch_l2(w + (long)row0 * K, (long)min(H::ROWS_PER_WARP, N - row0) * K * (long)sizeof(bf16));
-    } else {
-        load_weights();
+    for (int j = 0; j < 8; j++) {
+        const int row = row0 + (j / H::LPR) * H::GROUPS + group, k = ((j % H::LPR) * H::G + gl) * 8;
+        wv[j] = row < N ? ldg_stream16(w + (long)row * K + k) : make_uint4(0u, 0u, 0u, 0u);
     }
     pdl_wait();
     if constexpr (MERGE) {
@@ -436,7 +386,6 @@ __device__ void gemv_heads(const bf16* x, long ldx, long x_bstride, const bf16* 
             __syncthreads();
             x = merged;
         }
-        load_weights();
     }
     if (row0 >= N) return;
     float acc[H::PASSES][MAXM];

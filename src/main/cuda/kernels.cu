@@ -299,16 +299,6 @@ extern "C" __global__ void __launch_bounds__(256) mla_norm_rope_bf16(
     }
 }
 
-// Decode of one token: the routed experts' down projections and moe_combine in one launch (gemv2.cuh)
-#define MOE_DOWN_COMBINE(TW, SW)                                                                                       \
-    extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) moe_down_combine_bf16_##SW##_m1(                    \
-        const bf16* g, long ldg, const int* inv, const int* ids, const float* weights, int topk, const long long* w_ptrs, \
-        const long long* s_ptrs, int scale_cols, int block_rows, const bf16* plus, bf16* out, int N, int K) { KILN_ENTRY; \
-        moe_down_combine_m1<TW>(g, ldg, inv, ids, weights, topk, w_ptrs, s_ptrs, scale_cols, block_rows, plus, out, N, K); \
-    }
-MOE_DOWN_COMBINE(bf16, wbf16)
-MOE_DOWN_COMBINE(uint8_t, wfp8)
-
 // Absorbed MLA's inputs in one launch (decode, up to 8 rows): blocks [0, uk_blocks) are W_UK's gemv_heads (q_nope
 // into the latent space; uk_bx row blocks per head), the rest mla_norm_rope's (row, role, part) blocks: the latent's
 // RMSNorm and both ropes. The two read disjoint columns of the q / kv_a projections and write disjoint outputs.
@@ -359,8 +349,8 @@ extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) gemv_heads_merge_
 }
 
 extern "C" __global__ void __launch_bounds__(1024) rmsnorm_vec_bf16(bf16* x, long ldx, const bf16* delta, long ldd, const float* w,
-                                                                   float eps, bf16* out, long ldo, int cols) { KILN_ENTRY;
-    rmsnorm_vec(x, ldx, delta, ldd, w, eps, out, ldo, cols);
+                                                                   float eps, bf16* out, long ldo, int cols) { pdl_trigger();
+    rmsnorm_vec(x, ldx, delta, ldd, w, eps, out, ldo, cols);  // waits after loading the weights
 }
 
 // MLA decode for small batches: at least 64 keys per split (so a 1,024-key context fills 16 CTAs per head group

@@ -1207,15 +1207,6 @@ public final class CudaBackend implements Backend {
                         .launch(ceilDiv(inter, perBlock), maxTiles, 1, 256, 0);
                 k().fn("silu_mul_" + act).ptr(g.ptr()).i64(g.ld()).ptr(u.ptr()).i64(u.ld()).ptr(g.ptr()).i64(g.ld()).i32(inter).launch(assignments, 256);
             }
-            if (v2 && tokens == 1 && topK <= 8 && FUSE_DECODE) {
-                // one token: its choices' down projections and their weighted sum (+ the shared experts) in one launch
-                if (pt != null) device.joinSide();
-                k().fn("moe_down_combine_bf16_" + w + "_m1").ptr(g.ptr()).i64(g.ld()).ptr(inv).ptr(r.ids()).ptr(r.weights()).i32(topK)
-                        .ptr(e.down()).ptr(e.downScales()).i32(scaleColsInter).i32(e.blockRows()).ptr(pt == null ? 0 : pt.ptr()).ptr(ot.ptr())
-                        .i32(hidden).i32(inter).launch(ceilDiv(hidden, 2), 1, 1, 32 * topK, 0);  // GemvRows<1>::NS rows per block
-                arena.release(mark);
-                return;
-            }
             k().fn(name).ptr(g.ptr()).i64(g.ld()).ptr(0).i32(1).ptr(e.down()).ptr(e.downScales()).i32(scaleColsInter).i32(e.blockRows())
                     .ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(y.ptr()).i64(y.ld()).i32(hidden).i32(inter)
                     .launch(ceilDiv(hidden, v2 ? gemv2Rows(tokens) : perBlock), maxTiles, 1, 256, 0);
