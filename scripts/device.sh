@@ -102,7 +102,7 @@ for name in os.listdir(d):
 PY
 echo "== packing"
 XZ_OPT=-9e tar cJf "$dev/payload.tar.xz" -C "$stage" jre lib
-cp scripts/device/run.sh scripts/device/torch_bench.py scripts/device/serve_bench.sh scripts/device/ncu_summary.py scripts/device/nsys_summary.py "$dev/"
+cp scripts/device/run.sh scripts/device/torch_bench.py scripts/device/serve_bench.sh scripts/device/ncu_summary.py "$dev/"
 chmod +x "$dev/run.sh"
 
 if [[ $fixtures != none ]]; then

@@ -24,8 +24,6 @@
 #   bench-v2-small V2-Lite decode bs 1 and 8 only (graphs), tagged with KILN_TAG: for comparing KILN_JOPTS variants
 #   bench-v2-skip V2-Lite decode bs 1 (graphs) with each of a list of kernel sets left out (KILN_SKIP, ';' between
 #                 sets, ',' within): the step time each set saves is what its kernels cost inside a replayed graph
-#   nsys          Nsight Systems timeline of V2-Lite decode graph replays (4 layers, bs 1; KILN_NSYS_MODEL /
-#                 KILN_NSYS_LAYERS / KILN_NSYS_BATCHES): kernels as they run in a graph, PDL and side stream on
 #   serve-bench   kiln serve --device cuda (V2-Lite dummy) + kiln bench 3200/800 at concurrency 1..64 (serve_bench.sh)
 # Logs and results go to $OUT (run.log, check.txt, fixtures.txt, bench.jsonl, torch_*.json, serve.jsonl,
 # summary.txt: 8 files at most come back); each section has a time cap and the whole run stops starting sections
@@ -34,7 +32,7 @@ set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 cd "$root"
-case ${1:-} in -h|--help) sed -n '2,20p' "$here/$(basename "${BASH_SOURCE[0]}")"; exit 0 ;; esac
+case ${1:-} in -h|--help) sed -n '2,/^[^#]/p' "$here/$(basename "${BASH_SOURCE[0]}")" | grep '^#'; exit 0 ;; esac
 OUT=${OUT:-$here/out}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/run.log") 2>&1
@@ -151,15 +149,6 @@ for s in "${sections[@]}"; do
       sets=${KILN_SKIP:-rmsnorm_vec_bf16;mla_prepare_bf16_m1;mla_attention_tc2_bf16;gemv_heads_merge_bf16_k512_m1;gemv2_pair_bf16_wbf16_m1;gemv2_bf16_wbf16_m1;gemv2_gate_up_bf16_wbf16_m1;moe_gemv2_gate_up_bf16_wbf16_m1;moe_gemv2_bf16_wbf16_m1;moe_gemv2_gate_up_bf16_wbf16_m1,moe_gemv2_bf16_wbf16_m1;moe_combine_bf16;$small}
       run_section bench-v2-skip 150 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.batches=1 -Dkiln.bench.steps=50 -Dkiln.bench.eager=false "-Dkiln.bench.skip=$sets" \
         -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode --models v2 ;;
-    nsys)
-      run_section nsys 200 bash -c "n=\$(command -v nsys || ls /usr/local/cuda/bin/nsys /usr/local/cuda/nsight-systems*/bin/nsys /opt/nvidia/nsight-systems*/*/bin/nsys 2>/dev/null | head -n 1)
-        [[ -n \$n ]] || { echo 'nsys: not found on this machine'; exit 1; }
-        \$n profile --trace=cuda --cuda-graph-trace=node --sample=none --cpuctxsw=none --force-overwrite=true -o /tmp/kiln-nsys '$JAVA' ${JOPTS[*]} \
-          -Dkiln.bench.layers=${KILN_NSYS_LAYERS:-4} -Dkiln.bench.batches=${KILN_NSYS_BATCHES:-1} -Dkiln.bench.steps=20 -Dkiln.bench.eager=false \
-          -cp '$CP' kiln.backend.cuda.CudaBench decode --models ${KILN_NSYS_MODEL:-v2} > /tmp/kiln-nsys.out 2>&1
-        rc=\$?; grep -v '^WARNING' /tmp/kiln-nsys.out | tail -n 8
-        \$n export --type sqlite --force-overwrite=true -o /tmp/kiln-nsys.sqlite /tmp/kiln-nsys.nsys-rep > /dev/null && python3 '$here/nsys_summary.py' /tmp/kiln-nsys.sqlite 200
-        exit \$rc" ;;
     ncu-stalls)
       run_section ncu-stalls 150 bash -c "ncu --target-processes all --clock-control none --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' \
         -k regex:'${KILN_NCU_KERNELS:-mla_attention_tc2}' --launch-skip ${KILN_NCU_SKIP:-20} --launch-count 1 '$JAVA' ${JOPTS[*]} -Dkiln.cuda.pdl=false \
