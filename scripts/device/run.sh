@@ -152,7 +152,7 @@ for s in "${sections[@]}"; do
     ncu-stalls)
       run_section ncu-stalls 150 bash -c "ncu --target-processes all --clock-control none --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' \
         -k regex:'${KILN_NCU_KERNELS:-mla_attention_tc2}' --launch-skip ${KILN_NCU_SKIP:-20} --launch-count 1 '$JAVA' ${JOPTS[*]} -Dkiln.cuda.pdl=false \
-        -Dkiln.bench.layers=4 -Dkiln.bench.batches=1 -Dkiln.bench.steps=2 -Dkiln.bench.eager=false -cp '$CP' kiln.backend.cuda.CudaBench decode --models v2 2>&1 \
+        -Dkiln.bench.layers=4 -Dkiln.bench.batches=1 -Dkiln.bench.steps=2 -cp '$CP' kiln.backend.cuda.CudaBench decode --models v2 2>&1 \
         | grep -v '^\[\|^WARNING' | awk '\$NF+0 >= 0.05 || !/stalled/' | tail -n 60" ;;
     ncu-detail)
       run_section ncu-detail 180 bash -c "ncu --target-processes all --clock-control none --section SpeedOfLight --section WarpStateStats \

@@ -59,7 +59,8 @@ abstract class CausalLm implements Model {
 
     protected abstract Tensor attention(int layer, Tensor x, KvCache cache);
 
-    protected abstract Tensor mlp(int layer, Tensor x);
+    /** The layer's MLP output, for the next residual add to apply (Backend.Residual). */
+    protected abstract Backend.Residual mlp(int layer, Tensor x);
 
     /** The batch of the forward in progress (for layers whose form depends on it, e.g. MLA prefill vs decode). */
     protected final ForwardBatch batch() {
@@ -76,19 +77,19 @@ abstract class CausalLm implements Model {
         backend.embed(embed, x);
         // Each layer's temporaries are released once its output has been added into x (by the next fused norm).
         long layerStart = backend.mark();
-        Tensor pending = null;
+        Backend.Residual pending = null;
         for (int l = 0; l < config.numLayers(); l++) {
             if (pending == null) {
                 backend.rmsNorm(x, inputNorm[l], eps, normed);
             } else {
-                backend.addRmsNorm(x, pending, inputNorm[l], eps, normed);
+                pending.addRmsNorm(x, inputNorm[l], eps, normed);
                 backend.release(layerStart);
             }
             backend.addRmsNorm(x, attention(l, normed, cache), postAttentionNorm[l], eps, normed);
             pending = mlp(l, normed);
         }
         if (pending != null) {
-            backend.add(x, pending);
+            pending.add(x);
             backend.release(layerStart);
         }
         Tensor last = backend.gatherRows(x, batch.logitRows());
