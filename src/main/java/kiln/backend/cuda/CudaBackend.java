@@ -1193,7 +1193,7 @@ public final class CudaBackend implements Backend {
     }
 
     private void combineAdd(MoeSum sum, CudaTensor x) {
-        CudaTensor out = newTensor(x.rows(), x.cols());
+        CudaTensor out = check(tensor(x.rows(), x.cols()));
         op(() -> "moe_combine " + x.cols() + " m=" + x.rows(), () -> combine(sum.y(), sum.inv(), sum.routing(), x.cols(), out, sum.plus()));
         add(x, out);
     }
