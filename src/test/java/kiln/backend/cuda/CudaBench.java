@@ -201,14 +201,8 @@ public final class CudaBench {
                 cache.zero();
                 ForwardBatch batch = decodeBatch(b, CTX, r, c.vocabSize());
                 double bytes = decodeBytes(m, c, b, CTX);
-                for (int i = 0; i < 2; i++) runner.forward(batch, cache);
-                g.device().synchronize();
-                g.profileReset();
                 int steps = Integer.getInteger("kiln.bench.steps", 10);
-                long t0 = System.nanoTime();
-                for (int i = 0; i < steps; i++) runner.forward(batch, cache);
-                g.device().synchronize();
-                double ms = (System.nanoTime() - t0) / 1e6 / steps;
+                double ms = graphStepMs(g, runner, batch, cache, steps, true);
                 String mode = g.profiling() ? " profiled" : " graph";
                 record("decode", tag + mode, "bs " + b + " ctx " + CTX, ms, bytes, 0, "\"batch\":" + b + ",\"tok_s\":" + String.format(Locale.ROOT, "%.1f", b * 1000 / ms));
                 System.out.print(g.profileTable("decode " + tag + " bs " + b + " ctx " + CTX + " (eager, events around every op)", steps, ms));
@@ -216,12 +210,7 @@ public final class CudaBench {
                     // the same graphs captured without programmatic dependent launch, same process and weights
                     g.setProgrammaticLaunch(false);
                     runner.releaseGraphs();
-                    for (int i = 0; i < 2; i++) runner.forward(batch, cache);
-                    g.device().synchronize();
-                    long p0 = System.nanoTime();
-                    for (int i = 0; i < steps; i++) runner.forward(batch, cache);
-                    g.device().synchronize();
-                    record("decode", tag + " nopdl graph", "bs " + b + " ctx " + CTX, (System.nanoTime() - p0) / 1e6 / steps, bytes, 0, "\"batch\":" + b);
+                    record("decode", tag + " nopdl graph", "bs " + b + " ctx " + CTX, graphStepMs(g, runner, batch, cache, steps, false), bytes, 0, "\"batch\":" + b);
                     g.setProgrammaticLaunch(true);
                     runner.releaseGraphs();
                 }
@@ -231,12 +220,7 @@ public final class CudaBench {
                     for (String set : skip.split(";")) {
                         g.skipKernels(java.util.Set.of(set.split(",")));
                         runner.releaseGraphs();
-                        for (int i = 0; i < 2; i++) runner.forward(batch, cache);
-                        g.device().synchronize();
-                        long s0 = System.nanoTime();
-                        for (int i = 0; i < steps; i++) runner.forward(batch, cache);
-                        g.device().synchronize();
-                        double sms = (System.nanoTime() - s0) / 1e6 / steps;
+                        double sms = graphStepMs(g, runner, batch, cache, steps, false);
                         System.out.printf(Locale.ROOT, "[bench] skip      %-60s bs %d  %8.3f ms  saves %7.1f us per step%n", set, b, sms, 1000 * (ms - sms));
                     }
                     g.skipKernels(java.util.Set.of());
@@ -245,7 +229,7 @@ public final class CudaBench {
                 if ((b == 1 || b == 64) && !g.profiling() && !"false".equals(System.getProperty("kiln.bench.eager"))) {
                     g.device().call(() -> m.forward(batch, cache));
                     g.device().synchronize();
-                    t0 = System.nanoTime();
+                    long t0 = System.nanoTime();
                     for (int i = 0; i < 3; i++) g.device().call(() -> m.forward(batch, cache));
                     g.device().synchronize();
                     record("decode", tag + " eager", "bs " + b + " ctx " + CTX, (System.nanoTime() - t0) / 1e6 / 3, bytes, 0, "\"batch\":" + b);
@@ -257,6 +241,17 @@ public final class CudaBench {
             }
         }
         runner.releaseGraphs();
+    }
+
+    /** Milliseconds per decode step over {@code steps} replays, after two forwards that capture and warm the graph. */
+    private static double graphStepMs(CudaBackend g, CudaGraphRunner runner, ForwardBatch batch, CudaKvCache cache, int steps, boolean resetProfile) {
+        for (int i = 0; i < 2; i++) runner.forward(batch, cache);
+        g.device().synchronize();
+        if (resetProfile) g.profileReset();
+        long t0 = System.nanoTime();
+        for (int i = 0; i < steps; i++) runner.forward(batch, cache);
+        g.device().synchronize();
+        return (System.nanoTime() - t0) / 1e6 / steps;
     }
 
     /** FLOPs of the projections for {@code tokens} tokens (experts: only the chosen), lm_head for one row. */
