@@ -284,19 +284,28 @@ GEMV2(uint8_t, wfp8, 8, m8)
 ROUTER_ROUTE(1, m1)
 ROUTER_ROUTE(8, m8)
 
-// MLA's latent RMSNorm and its query and key ropes in one launch: grid (rows, 3, z); y = 0 and 1 rope as rope2,
-// y = 2 normalises the row's latent (rmsnorm_vec, in the z = 0 block).
+// One block of MLA's latent RMSNorm and its query and key ropes: role 0 and 1 rope head sets a and b (as rope2, this
+// block being part `part` of `parts` over the row's items), role 2 normalises the row's latent (in part 0 only).
+__device__ __forceinline__ void mla_norm_rope_block(int row, int role, int part, int parts, bf16* xa, long lda, int heads_a, int stride_a,
+                                                    int offset_a, bf16* xb, long ldb, int heads_b, int stride_b, int offset_b,
+                                                    const int* positions, const float* inv_freq, int half, float factor, int interleaved,
+                                                    bf16* nx, long ldnx, const float* nw, float eps, bf16* nout, long ldno, int ncols) {
+    if (role == 2) {
+        if (part == 0) rmsnorm_vec(nx, ldnx, nullptr, 0, nw, eps, nout, ldno, ncols, row);
+    } else if (role == 0) {
+        rope<bf16>(xa, lda, heads_a, stride_a, offset_a, positions, inv_freq, half, factor, interleaved, row, part, parts);
+    } else {
+        rope<bf16>(xb, ldb, heads_b, stride_b, offset_b, positions, inv_freq, half, factor, interleaved, row, part, parts);
+    }
+}
+
+// MLA's latent RMSNorm and its query and key ropes in one launch: grid (rows, 3 roles, parts).
 extern "C" __global__ void __launch_bounds__(256) mla_norm_rope_bf16(
     bf16* xa, long lda, int heads_a, int stride_a, int offset_a, bf16* xb, long ldb, int heads_b, int stride_b, int offset_b,
     const int* positions, const float* inv_freq, int half, float factor, int interleaved, bf16* nx, long ldnx, const float* nw,
     float eps, bf16* nout, long ldno, int ncols) { KILN_ENTRY;
-    if (blockIdx.y == 2) {
-        if (blockIdx.z == 0) rmsnorm_vec(nx, ldnx, nullptr, 0, nw, eps, nout, ldno, ncols);
-    } else if (blockIdx.y == 0) {
-        rope<bf16>(xa, lda, heads_a, stride_a, offset_a, positions, inv_freq, half, factor, interleaved);
-    } else {
-        rope<bf16>(xb, ldb, heads_b, stride_b, offset_b, positions, inv_freq, half, factor, interleaved);
-    }
+    mla_norm_rope_block(blockIdx.x, blockIdx.y, blockIdx.z, gridDim.z, xa, lda, heads_a, stride_a, offset_a, xb, ldb, heads_b, stride_b,
+                        offset_b, positions, inv_freq, half, factor, interleaved, nx, ldnx, nw, eps, nout, ldno, ncols);
 }
 
 // Absorbed MLA's inputs in one launch (decode, up to 8 rows): blocks [0, uk_blocks) are W_UK's gemv_heads (q_nope
@@ -316,15 +325,10 @@ extern "C" __global__ void __launch_bounds__(256) mla_norm_rope_bf16(
             return;                                                                                                    \
         }                                                                                                              \
         b -= uk_blocks;                                                                                                \
-        const int part = b % rope_parts, role = b / rope_parts % 3, row = b / (3 * rope_parts);                        \
         pdl_wait();                                                                                                    \
-        if (role == 2) {                                                                                               \
-            if (part == 0) rmsnorm_vec(nx, ldnx, nullptr, 0, nw, eps, nout, ldno, ncols, row);                         \
-        } else if (role == 0) {                                                                                        \
-            rope<bf16>(xa, lda, heads_a, stride_a, offset_a, positions, inv_freq, half, factor, interleaved, row, part, rope_parts); \
-        } else {                                                                                                       \
-            rope<bf16>(xb, ldb, heads_b, stride_b, offset_b, positions, inv_freq, half, factor, interleaved, row, part, rope_parts); \
-        }                                                                                                              \
+        mla_norm_rope_block(b / (3 * rope_parts), b / rope_parts % 3, b % rope_parts, rope_parts, xa, lda, heads_a,   \
+                            stride_a, offset_a, xb, ldb, heads_b, stride_b, offset_b, positions, inv_freq, half, factor, \
+                            interleaved, nx, ldnx, nw, eps, nout, ldno, ncols);                                        \
     }
 MLA_PREPARE(1, m1)
 MLA_PREPARE(8, m8)
