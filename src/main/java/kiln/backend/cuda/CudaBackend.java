@@ -549,8 +549,7 @@ public final class CudaBackend implements Backend {
         int vectors = x.cols() / 8;
         boolean vec = precision == Precision.BFLOAT16 && x.cols() % 8 == 0 && vectors <= 2 * 1024 && w.ptr() % 16 == 0
                 && aligned16(x) && aligned16(out) && (delta == null || aligned16(delta));
-        // two 16-byte vectors per thread (RMSNORM_VEC): all of a row's loads in flight at once, a small block to reduce
-        int threads = vec ? Math.min(1024, Math.max(32, ceilDiv(ceilDiv(vectors, 2), 32) * 32)) : 256;
+        int threads = vec ? vecNormThreads(vectors, 1024) : 256;
         op(() -> (delta == null ? "rmsnorm " : "add_rmsnorm ") + x.cols() + " m=" + x.rows(), () -> k().fn(vec ? "rmsnorm_vec_bf16" : "rmsnorm_" + act)
                 .ptr(x.ptr()).i64(x.ld()).ptr(delta == null ? 0 : delta.ptr()).i64(delta == null ? 0 : delta.ld())
                 .ptr(w.ptr()).f32(eps).ptr(out.ptr()).i64(out.ld()).i32(x.cols()).launch(x.rows(), threads));
@@ -1174,6 +1173,14 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /**
+     * Threads of rmsnorm_vec's block for a row of {@code vectors} 16-byte vectors: two per thread (RMSNORM_VEC), so
+     * that all of a row's loads are in flight at once, in a block kept small to reduce; at most {@code most}.
+     */
+    private static int vecNormThreads(int vectors, int most) {
+        return Math.min(most, Math.max(32, ceilDiv(ceilDiv(vectors, 2), 32) * 32));
+    }
+
     private void combineNorm(MoeSum sum, CudaTensor x, CudaWeight w, float eps, CudaTensor normed) {
         if (w.cols() != x.cols()) throw new IllegalArgumentException("rmsNorm: weight has " + w.cols() + " values for " + x.cols() + " columns");
         int vectors = x.cols() / 8, tokens = sum.routing().tokens();
@@ -1188,7 +1195,7 @@ public final class CudaBackend implements Backend {
             k().fn("moe_combine_rmsnorm_bf16").ptr(x.ptr()).i64(x.ld()).ptr(sum.y().ptr()).i64(sum.y().ld()).ptr(sum.inv())
                     .ptr(sum.routing().weights()).i32(sum.routing().topK()).ptr(p == null ? 0 : p.ptr()).i64(p == null ? 0 : p.ld())
                     .ptr(w.ptr()).f32(eps).ptr(normed.ptr()).i64(normed.ld()).i32(x.cols())
-                    .launch(tokens, Math.min(512, Math.max(32, ceilDiv(ceilDiv(vectors, 2), 32) * 32)));
+                    .launch(tokens, vecNormThreads(vectors, 512));
         });
     }
 
