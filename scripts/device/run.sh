@@ -21,7 +21,8 @@
 #   ncu           Nsight Compute per-kernel device time of V2-Lite cut to 4 layers, decode bs 1 (ncu_summary.py;
 #                 KILN_NCU_MODEL / KILN_NCU_LAYERS pick another cut)
 #   ncu-r1        the same for R1 cut to 5 layers (3 dense + 2 MoE)
-#   bench-v2-small V2-Lite decode bs 1 and 8 only (graphs), tagged with KILN_TAG: for comparing KILN_JOPTS variants
+#   bench-v2-small V2-Lite decode bs 1 and 8 only (graphs), tagged with KILN_TAG; KILN_VARIANTS="tag=OPTS;tag=OPTS"
+#                 runs it once per variant with those extra JVM options (same call, same card: for comparing switches)
 #   bench-v2-skip V2-Lite decode bs 1 (graphs) with each of a list of kernel sets left out (KILN_SKIP, ';' between
 #                 sets, ',' within): the step time each set saves is what its kernels cost inside a replayed graph
 #   serve-bench   kiln serve --device cuda (V2-Lite dummy) + kiln bench 3200/800 at concurrency 1..64 (serve_bench.sh)
@@ -141,9 +142,15 @@ for s in "${sections[@]}"; do
         -Dkiln.bench.batches=1 -Dkiln.bench.steps=2 -cp '$CP' kiln.backend.cuda.CudaBench decode --models $model > /tmp/kiln-ncu.out 2>&1;
         rc=\$?; tail -n 5 /tmp/kiln-ncu.out; python3 '$here/ncu_summary.py' /tmp/kiln-ncu.csv 130; exit \$rc" ;;
     bench-v2-small)
-      run_section bench-v2-small 120 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.batches=1,8 -Dkiln.bench.steps=50 -Dkiln.bench.eager=false \
-        "-Dkiln.bench.tag=${KILN_TAG:-}" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode --models v2 \
-        --out "$OUT/bench.jsonl" ;;
+      # KILN_VARIANTS="tag=JVM options;tag=JVM options": one run per variant (its own JVM: the switches are read once)
+      IFS=';' read -r -a variants <<< "${KILN_VARIANTS:-${KILN_TAG:-}=}"
+      for v in "${variants[@]}"; do
+        read -r -a vopts <<< "${v#*=}"
+        tag=${v%%=*}; tag=${tag# }; [[ -n $tag ]] && tag=" $tag"
+        run_section "bench-v2-small$tag" 120 "$JAVA" "${JOPTS[@]}" "${vopts[@]}" -Dkiln.bench.batches=1,8 -Dkiln.bench.steps=50 \
+          -Dkiln.bench.eager=false "-Dkiln.bench.tag=$tag" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench \
+          decode --models v2 --out "$OUT/bench.jsonl"
+      done ;;
     bench-v2-skip)
       small=rmsnorm_vec_bf16,mla_prepare_bf16_m1,gemv_heads_merge_bf16_k512_m1,moe_combine_bf16
       sets=${KILN_SKIP:-rmsnorm_vec_bf16;mla_prepare_bf16_m1;mla_attention_tc2_bf16;gemv_heads_merge_bf16_k512_m1;gemv2_pair_bf16_wbf16_m1;gemv2_bf16_wbf16_m1;gemv2_gate_up_bf16_wbf16_m1;moe_gemv2_gate_up_bf16_wbf16_m1;moe_gemv2_bf16_wbf16_m1;moe_gemv2_gate_up_bf16_wbf16_m1,moe_gemv2_bf16_wbf16_m1;moe_combine_bf16;$small}

@@ -59,49 +59,10 @@ __device__ void rmsnorm(T* x, long ldx, const T* delta, long ldd, const float* w
 // 12-15 us on R1's 7,168-wide rows: 28 two-byte loads and stores per thread through one block's load units.
 // Not the scalar version's summation order: bf16 mode only.
 #define RMSNORM_VEC 2
-// A MoE layer's output as rmsnorm_vec's delta, summed on the fly (MOE): row t = sum over choices j of
-// weights[t, j] * y[inv[t, j]] (+ plus[t]), rounded exactly as moe_combine rounds it, so that the routed outputs
-// need no combine launch of their own. Up to MOE_NORM_TOPK choices.
-#define MOE_NORM_TOPK 8
-struct MoeDelta {
-    const bf16* y;
-    long ldy;
-    const int* inv;
-    const float* weights;
-    int topk;
-    const bf16* plus;
-    long ldp;
-};
-
-// 8 columns from column 8c of a MoeDelta's row (choice offsets and weights of the row in shared memory)
-__device__ __forceinline__ uint4 moe_delta8(const MoeDelta& md, const long* yrow, const float* wt, long r, int c) {
-    uint4 yv[MOE_NORM_TOPK], pv = make_uint4(0u, 0u, 0u, 0u);
-#pragma unroll
-    for (int j = 0; j < MOE_NORM_TOPK; j++)
-        if (j < md.topk) yv[j] = *reinterpret_cast<const uint4*>(md.y + yrow[j] + 8 * c);
-    if (md.plus) pv = *reinterpret_cast<const uint4*>(md.plus + r * md.ldp + 8 * c);
-    uint4 o;
-    bf16* op = reinterpret_cast<bf16*>(&o);
-    const bf16* pp = reinterpret_cast<const bf16*>(&pv);
-#pragma unroll
-    for (int e = 0; e < 8; e++) {
-        float acc = 0.f;
-#pragma unroll
-        for (int j = 0; j < MOE_NORM_TOPK; j++)
-            if (j < md.topk) acc = fmaf(wt[j], to_f(reinterpret_cast<const bf16*>(&yv[j])[e]), acc);
-        op[e] = md.plus ? __float2bfloat16_rn(to_f(__float2bfloat16_rn(acc)) + to_f(pp[e])) : __float2bfloat16_rn(acc);
-    }
-    return o;
-}
-
 // row: the row this block normalises (-1: blockIdx.x), for launches that give blocks other roles too.
-// MOE: the delta is a MoeDelta's row instead of delta's.
-template <bool MOE = false>
 __device__ void rmsnorm_vec(bf16* x, long ldx, const bf16* delta, long ldd, const float* w, float eps, bf16* out, long ldo, int cols,
-                            long row = -1, MoeDelta md = {}) {
+                            long row = -1) {
     __shared__ float scratch[32];
-    __shared__ long yrow[MOE ? MOE_NORM_TOPK : 1];
-    __shared__ float ywt[MOE ? MOE_NORM_TOPK : 1];
     const long r = row < 0 ? (long)blockIdx.x : row;
     const int nv = cols >> 3;
     uint4 xv[RMSNORM_VEC], dv[RMSNORM_VEC];
@@ -117,20 +78,12 @@ __device__ void rmsnorm_vec(bf16* x, long ldx, const bf16* delta, long ldd, cons
         }
     }
     pdl_wait();
-    if constexpr (MOE) {
-        if (threadIdx.x < md.topk) {
-            yrow[threadIdx.x] = (long)md.inv[r * md.topk + threadIdx.x] * md.ldy;
-            ywt[threadIdx.x] = md.weights[r * md.topk + threadIdx.x];
-        }
-        __syncthreads();
-    }
 #pragma unroll
     for (int i = 0; i < RMSNORM_VEC; i++) {
         const int c = threadIdx.x + i * blockDim.x;
         if (c < nv) {
             xv[i] = *reinterpret_cast<const uint4*>(x + r * ldx + 8 * c);
-            if constexpr (MOE) dv[i] = moe_delta8(md, yrow, ywt, r, c);
-            else if (delta) dv[i] = *reinterpret_cast<const uint4*>(delta + r * ldd + 8 * c);
+            if (delta) dv[i] = *reinterpret_cast<const uint4*>(delta + r * ldd + 8 * c);
         }
     }
     float v[RMSNORM_VEC][8], ss = 0.f;
@@ -143,7 +96,7 @@ __device__ void rmsnorm_vec(bf16* x, long ldx, const bf16* delta, long ldd, cons
 #pragma unroll
             for (int j = 0; j < 4; j++) {
                 float2 a = __bfloat1622float2(xp[j]);
-                if (MOE || delta) {
+                if (delta) {
                     float2 d = __bfloat1622float2(dp[j]);
                     xp[j] = __floats2bfloat162_rn(a.x + d.x, a.y + d.y);
                     a = __bfloat1622float2(xp[j]);  // normalise what the residual stream now holds
@@ -153,7 +106,7 @@ __device__ void rmsnorm_vec(bf16* x, long ldx, const bf16* delta, long ldd, cons
                 ss = fmaf(a.x, a.x, ss);
                 ss = fmaf(a.y, a.y, ss);
             }
-            if (MOE || delta) *reinterpret_cast<uint4*>(x + r * ldx + 8 * c) = xv[i];
+            if (delta) *reinterpret_cast<uint4*>(x + r * ldx + 8 * c) = xv[i];
         }
     }
     const float inv = rsqrtf(block_sum(ss, scratch) / cols + eps);

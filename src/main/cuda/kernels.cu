@@ -357,16 +357,6 @@ extern "C" __global__ void __launch_bounds__(1024) rmsnorm_vec_bf16(bf16* x, lon
     rmsnorm_vec(x, ldx, delta, ldd, w, eps, out, ldo, cols);  // waits after loading the weights
 }
 
-// The residual add + RMSNorm after a MoE layer whose routed outputs were left unsummed (decode): x += the layer's
-// output, summed here as moe_combine would (elementwise.cuh, MoeDelta); then normalised. Grid (tokens), at most 512
-// threads (rows of up to 8,192): the choices' loads need the registers a 1,024-thread bound would not leave.
-extern "C" __global__ void __launch_bounds__(512) moe_combine_rmsnorm_bf16(bf16* x, long ldx, const bf16* y, long ldy, const int* inv,
-                                                                           const float* weights, int topk, const bf16* plus, long ldp,
-                                                                           const float* w, float eps, bf16* out, long ldo, int cols) {
-    pdl_trigger();
-    rmsnorm_vec<true>(x, ldx, nullptr, 0, w, eps, out, ldo, cols, -1, MoeDelta{y, ldy, inv, weights, topk, plus, ldp});
-}
-
 // MLA decode for small batches: at least 64 keys per split (so a 1,024-key context fills 16 CTAs per head group
 // instead of 4) and the queries loaded by cp.async; the combine with the same split rule. With new_lat, this step's
 // entries [new_lat | new_rope] are read from there and stored into the cache by this kernel (no kv_store2 launch).

@@ -262,45 +262,6 @@ public interface Backend extends AutoCloseable {
         if (plus != null) add(out, plus);
     }
 
-    /**
-     * What a layer's MLP leaves for the residual stream, applied by whoever adds it: the next layer's residual add and
-     * RMSNorm, or the last layer's plain add. A device may keep a MoE's routed outputs unsummed until then.
-     */
-    interface Residual {
-        /** x += this; normed = rmsNorm(x) * w (as {@link #addRmsNorm}). */
-        void addRmsNorm(Tensor x, Weight w, float eps, Tensor normed);
-
-        /** x += this. */
-        void add(Tensor x);
-    }
-
-    /** A residual that is a tensor already. */
-    record TensorResidual(Backend backend, Tensor delta) implements Residual {
-        @Override
-        public void addRmsNorm(Tensor x, Weight w, float eps, Tensor normed) {
-            backend.addRmsNorm(x, delta, w, eps, normed);
-        }
-
-        @Override
-        public void add(Tensor x) {
-            backend.add(x, delta);
-        }
-    }
-
-    default Residual residual(Tensor delta) {
-        return new TensorResidual(this, delta);
-    }
-
-    /**
-     * {@code moe(x) + plus} as a residual: by default computed now into a tensor; a device may leave the routed
-     * outputs' weighted sum to the residual add that applies it (one launch fewer per MoE layer in decode).
-     */
-    default Residual moeResidual(Tensor x, Routing routing, Experts experts, Tensor plus) {
-        Tensor out = tensor(x.rows(), x.cols());
-        moe(x, routing, experts, plus, out);
-        return residual(out);
-    }
-
     /** Routing decisions, resident where the backend computed them. */
     interface Routing {
         int topK();

@@ -59,8 +59,7 @@ abstract class CausalLm implements Model {
 
     protected abstract Tensor attention(int layer, Tensor x, KvCache cache);
 
-    /** The layer's MLP output, for the next residual add to apply (Backend.Residual). */
-    protected abstract Backend.Residual mlp(int layer, Tensor x);
+    protected abstract Tensor mlp(int layer, Tensor x);
 
     /** The batch of the forward in progress (for layers whose form depends on it, e.g. MLA prefill vs decode). */
     protected final ForwardBatch batch() {
@@ -77,19 +76,19 @@ abstract class CausalLm implements Model {
         backend.embed(embed, x);
         // Each layer's temporaries are released once its output has been added into x (by the next fused norm).
         long layerStart = backend.mark();
-        Backend.Residual pending = null;
+        Tensor pending = null;
         for (int l = 0; l < config.numLayers(); l++) {
             if (pending == null) {
                 backend.rmsNorm(x, inputNorm[l], eps, normed);
             } else {
-                pending.addRmsNorm(x, inputNorm[l], eps, normed);
+                backend.addRmsNorm(x, pending, inputNorm[l], eps, normed);
                 backend.release(layerStart);
             }
             backend.addRmsNorm(x, attention(l, normed, cache), postAttentionNorm[l], eps, normed);
             pending = mlp(l, normed);
         }
         if (pending != null) {
-            pending.add(x);
+            backend.add(x, pending);
             backend.release(layerStart);
         }
         Tensor last = backend.gatherRows(x, batch.logitRows());

@@ -227,14 +227,16 @@ final class Deepseek extends CausalLm {
     }
 
     @Override
-    protected Backend.Residual mlp(int l, Tensor x) {
-        if (dense[l] != null) return backend.residual(swiglu(x, dense[l].gate(), dense[l].up(), dense[l].down()));
+    protected Tensor mlp(int l, Tensor x) {
+        if (dense[l] != null) return swiglu(x, dense[l].gate(), dense[l].up(), dense[l].down());
         Moe m = moe[l];
         // the shared experts read only x: a GPU runs them beside the router and the routed experts
         Tensor shared = m.shared() == null ? null : backend.concurrently(() -> swiglu(x, m.shared().gate(), m.shared().up(), m.shared().down()));
         Tensor logits = backend.tensor(x.rows(), config.nRoutedExperts());
         Backend.Routing chosen = backend.route(x, m.router(), logits, m.scoreBias(), routing);
-        return backend.moeResidual(x, chosen, m.experts(), shared);
+        Tensor out = backend.tensor(x.rows(), config.hiddenSize());
+        backend.moe(x, chosen, m.experts(), shared, out);
+        return out;
     }
 
     @Override

@@ -70,9 +70,9 @@ final class Llama extends CausalLm {
     }
 
     @Override
-    protected Backend.Residual mlp(int l, Tensor x) {
+    protected Tensor mlp(int l, Tensor x) {
         Layer w = layers[l];
-        return backend.residual(swiglu(x, w.gate(), w.up(), w.down()));
+        return swiglu(x, w.gate(), w.up(), w.down());
     }
 
     @Override

@@ -65,13 +65,6 @@ public final class CudaBackend implements Backend {
      * passed with it). -Dkiln.cuda.fuseDecode=false keeps the separate launches.
      */
     static volatile boolean FUSE_DECODE = !"false".equals(System.getProperty("kiln.cuda.fuseDecode"));
-    /**
-     * A MoE layer's routed outputs left unsummed in decode (up to 8 tokens, bf16, the grouped GEMV), summed by the next
-     * residual add + RMSNorm (moe_combine_rmsnorm): one launch fewer per MoE layer. Opt-in
-     * (-Dkiln.cuda.fuseCombine=true) until a GPU run has passed the checks with it: written after the fourth session's
-     * device time was spent, run only on the CUDA stub so far. CudaKernelCheck's "moe residual" rows turn it on.
-     */
-    static volatile boolean FUSE_COMBINE = Boolean.getBoolean("kiln.cuda.fuseCombine");
     /** DeepSeek MLA prefill in the MHA form (mla_prefill.cuh) in bf16; -Dkiln.cuda.mhaPrefill=false keeps the absorbed form. */
     static volatile boolean mhaPrefill = !"false".equals(System.getProperty("kiln.cuda.mhaPrefill"));
     private static final int ATT_G = 16, ATT_KT = 16, GEMM_TILE = 64;
@@ -549,7 +542,8 @@ public final class CudaBackend implements Backend {
         int vectors = x.cols() / 8;
         boolean vec = precision == Precision.BFLOAT16 && x.cols() % 8 == 0 && vectors <= 2 * 1024 && w.ptr() % 16 == 0
                 && aligned16(x) && aligned16(out) && (delta == null || aligned16(delta));
-        int threads = vec ? vecNormThreads(vectors, 1024) : 256;
+        // two 16-byte vectors per thread (RMSNORM_VEC): all of a row's loads in flight at once, a small block to reduce
+        int threads = vec ? Math.min(1024, Math.max(32, ceilDiv(ceilDiv(vectors, 2), 32) * 32)) : 256;
         op(() -> (delta == null ? "rmsnorm " : "add_rmsnorm ") + x.cols() + " m=" + x.rows(), () -> k().fn(vec ? "rmsnorm_vec_bf16" : "rmsnorm_" + act)
                 .ptr(x.ptr()).i64(x.ld()).ptr(delta == null ? 0 : delta.ptr()).i64(delta == null ? 0 : delta.ld())
                 .ptr(w.ptr()).f32(eps).ptr(out.ptr()).i64(out.ld()).i32(x.cols()).launch(x.rows(), threads));
@@ -1137,76 +1131,6 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void moe(Tensor x, Routing routing, Experts experts, Tensor plus, Tensor out) {
-        moe(x, routing, experts, plus, out, false);
-    }
-
-    /**
-     * Decode batches of up to 8 tokens in bf16 on the grouped GEMV: the routed outputs stay unsummed and the next
-     * residual add sums them as it adds them (moe_combine_rmsnorm: one launch fewer per MoE layer). Otherwise, or
-     * where that path does not fit, the sum is computed now into a tensor.
-     */
-    @Override
-    public Residual moeResidual(Tensor x, Routing routing, Experts experts, Tensor plus) {
-        Tensor out = tensor(x.rows(), x.cols());
-        boolean mayDefer = FUSE_COMBINE && precision == Precision.BFLOAT16 && x.rows() <= 8 && routing.topK() <= MOE_NORM_TOPK
-                && x.cols() % 8 == 0 && x.cols() <= 8 * 2 * 512 && (plus == null || aligned16(check(plus)));
-        Residual deferred = moe(x, routing, experts, plus, out, mayDefer);
-        return deferred != null ? deferred : residual(out);
-    }
-
-    /** moe_combine_rmsnorm's most choices per token (elementwise.cuh, MOE_NORM_TOPK). */
-    private static final int MOE_NORM_TOPK = 8;
-
-    /**
-     * The routed experts' weighted sum of what moeResidual left unsummed: y [tokens * topK, hidden] in expert-sorted
-     * order, inv (choice -> row of y), the routing's weights, and the shared experts' output (or null).
-     */
-    private record MoeSum(CudaBackend backend, CudaTensor y, long inv, CudaMoe.Routing routing, CudaTensor plus) implements Residual {
-        @Override
-        public void addRmsNorm(Tensor x, Weight w, float eps, Tensor normed) {
-            backend.combineNorm(this, backend.check(x), (CudaWeight) w, eps, backend.check(normed));
-        }
-
-        @Override
-        public void add(Tensor x) {
-            backend.combineAdd(this, backend.check(x));
-        }
-    }
-
-    /**
-     * Threads of rmsnorm_vec's block for a row of {@code vectors} 16-byte vectors: two per thread (RMSNORM_VEC), so
-     * that all of a row's loads are in flight at once, in a block kept small to reduce; at most {@code most}.
-     */
-    private static int vecNormThreads(int vectors, int most) {
-        return Math.min(most, Math.max(32, ceilDiv(ceilDiv(vectors, 2), 32) * 32));
-    }
-
-    private void combineNorm(MoeSum sum, CudaTensor x, CudaWeight w, float eps, CudaTensor normed) {
-        if (w.cols() != x.cols()) throw new IllegalArgumentException("rmsNorm: weight has " + w.cols() + " values for " + x.cols() + " columns");
-        int vectors = x.cols() / 8, tokens = sum.routing().tokens();
-        if (x.rows() != tokens || x.cols() != sum.y().cols() || !aligned16(x) || !aligned16(normed) || w.ptr() % 16 != 0 || !aligned16(sum.y())) {
-            combineAdd(sum, x);  // shapes the fused kernel does not take: sum, then the plain residual norm
-            norm(x, null, w, eps, normed);
-            return;
-        }
-        op(() -> "moe_combine + add_rmsnorm " + x.cols() + " m=" + tokens, () -> {
-            if (sum.plus() != null) device.joinSide();
-            CudaTensor p = sum.plus();
-            k().fn("moe_combine_rmsnorm_bf16").ptr(x.ptr()).i64(x.ld()).ptr(sum.y().ptr()).i64(sum.y().ld()).ptr(sum.inv())
-                    .ptr(sum.routing().weights()).i32(sum.routing().topK()).ptr(p == null ? 0 : p.ptr()).i64(p == null ? 0 : p.ld())
-                    .ptr(w.ptr()).f32(eps).ptr(normed.ptr()).i64(normed.ld()).i32(x.cols())
-                    .launch(tokens, vecNormThreads(vectors, 512));
-        });
-    }
-
-    private void combineAdd(MoeSum sum, CudaTensor x) {
-        CudaTensor out = check(tensor(x.rows(), x.cols()));
-        op(() -> "moe_combine " + x.cols() + " m=" + x.rows(), () -> combine(sum.y(), sum.inv(), sum.routing(), x.cols(), out, sum.plus()));
-        add(x, out);
-    }
-
-    /** The MoE layer; mayDefer: return a MoeSum instead of combining into out where the decode path allows it. */
-    private Residual moe(Tensor x, Routing routing, Experts experts, Tensor plus, Tensor out, boolean mayDefer) {
         CudaTensor xt = check(x), ot = check(out), pt = plus == null ? null : check(plus);
         if (pt != null && (pt.rows() != ot.rows() || pt.cols() != ot.cols())) {
             throw new IllegalArgumentException("moe: addend " + pt.rows() + "x" + pt.cols() + " for output " + ot.rows() + "x" + ot.cols());
@@ -1216,9 +1140,9 @@ public final class CudaBackend implements Backend {
         if (xt.cols() != e.hidden() || ot.cols() != e.hidden() || r.tokens() != xt.rows()) {
             throw new IllegalArgumentException("moe: input " + xt.rows() + "x" + xt.cols() + " for experts of hidden " + e.hidden() + ", routing of " + r.tokens());
         }
-        return opCall(() -> "moe " + e.count() + "e " + e.hidden() + "x" + e.inter() + " " + e.dtype() + " top" + r.topK() + " m=" + xt.rows(), () -> {
+        op(() -> "moe " + e.count() + "e " + e.hidden() + "x" + e.inter() + " " + e.dtype() + " top" + r.topK() + " m=" + xt.rows(), () -> {
             int tokens = xt.rows(), topK = r.topK(), assignments = tokens * topK;
-            if (tokens == 0) return null;
+            if (tokens == 0) return;
             long mark = arena.mark();
             int inter = e.inter(), hidden = e.hidden();
             // 9..256 tokens: the tensor-core grouped kernel, 64-row tiles (each active expert read once per 64 rows)
@@ -1247,13 +1171,13 @@ public final class CudaBackend implements Backend {
                         .launch(ceilDiv(hidden, MMA_COLS), gridTiles, 1, MMA_THREADS, 0);
                 combine(y, inv, r, hidden, ot, pt);
                 arena.release(mark);
-                return null;
+                return;
             }
             if (!gemv && precision == Precision.BFLOAT16 && lt != null && MOE_BY_EXPERT && !k().capturing && !batch().isDecode()
                     && (e.dtype() == DType.BF16 || e.dtype() == DType.F8_E4M3)) {
                 moeByExpert(xt, r, e, ot, pt, perm, inv);
                 arena.release(mark);
-                return null;
+                return;
             }
             String w = switch (e.dtype()) {
                 case F32 -> "wf32";
@@ -1286,13 +1210,8 @@ public final class CudaBackend implements Backend {
             k().fn(name).ptr(g.ptr()).i64(g.ld()).ptr(0).i32(1).ptr(e.down()).ptr(e.downScales()).i32(scaleColsInter).i32(e.blockRows())
                     .ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(y.ptr()).i64(y.ld()).i32(hidden).i32(inter)
                     .launch(ceilDiv(hidden, v2 ? gemv2Rows(tokens) : perBlock), maxTiles, 1, 256, 0);
-            if (mayDefer && gemv && aligned16(y)) {
-                // y and the alignment stay allocated until the layer's temporaries are released, after the residual add
-                return new MoeSum(this, y, inv, r, pt);
-            }
             combine(y, inv, r, hidden, ot, pt);
             arena.release(mark);
-            return null;
         });
     }
 
