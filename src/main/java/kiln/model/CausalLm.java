@@ -87,16 +87,31 @@ abstract class CausalLm implements Model {
             backend.addRmsNorm(x, attention(l, normed, cache), postAttentionNorm[l], eps, normed);
             pending = mlp(l, normed);
         }
-        if (pending != null) {
-            backend.add(x, pending);
+        Tensor lastNormed;
+        if (everyRowInOrder(batch.logitRows(), tokens)) {
+            // decode: every token's logits, so the last residual add goes into the final norm and nothing is gathered
+            if (pending != null) backend.addRmsNorm(x, pending, finalNorm, eps, normed);
+            else backend.rmsNorm(x, finalNorm, eps, normed);
             backend.release(layerStart);
+            lastNormed = normed;
+        } else {
+            if (pending != null) {
+                backend.add(x, pending);
+                backend.release(layerStart);
+            }
+            Tensor last = backend.gatherRows(x, batch.logitRows());
+            lastNormed = backend.tensor(last.rows(), h);
+            backend.rmsNorm(last, finalNorm, eps, lastNormed);
         }
-        Tensor last = backend.gatherRows(x, batch.logitRows());
-        Tensor lastNormed = backend.tensor(last.rows(), h);
-        backend.rmsNorm(last, finalNorm, eps, lastNormed);
-        Tensor logits = backend.tensor(last.rows(), config.vocabSize());
+        Tensor logits = backend.tensor(lastNormed.rows(), config.vocabSize());
         backend.linear(lastNormed, lmHead, logits);
         return logits;
+    }
+
+    private static boolean everyRowInOrder(int[] rows, int tokens) {
+        if (rows.length != tokens) return false;
+        for (int i = 0; i < tokens; i++) if (rows[i] != i) return false;
+        return true;
     }
 
     /** out = down(silu(gate x) * up x). */

@@ -6,11 +6,13 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /**
- * A forward's batch description in fixed device buffers, so kernels (and replayed CUDA graphs) read it from the
- * same addresses every step. Regions of int32: tokens, positions, the slot each new token's K/V goes to, each
- * token's sequence and visible key count, the rows that need logits, each sequence's start in the flat slot list,
- * and the flat slot list (each sequence's cached then new slots). Staged through page-locked host memory with one
- * asynchronous copy per region; an event keeps the host from overwriting a copy still in flight.
+ * A forward's batch description in a fixed device buffer. Regions of int32: tokens, positions, the slot each new
+ * token's K/V goes to, each token's sequence and visible key count, the rows that need logits, each sequence's
+ * start in the flat slot list, and the flat slot list (each sequence's cached then new slots). The first seven
+ * are {@code stride} ints apart, stride being the batch's token count, so that the used part is one contiguous
+ * range: staged through page-locked host memory with one asynchronous copy (eight small copies cost a decode step
+ * of one token more than the copy they became). Batches of the same token count (a CUDA graph's padded size) get
+ * the same addresses; an event keeps the host from overwriting a copy still in flight.
  */
 final class BatchMeta implements AutoCloseable {
     final int maxTokens, maxSlots;
@@ -18,6 +20,8 @@ final class BatchMeta implements AutoCloseable {
     private final MemorySegment host, copied;
     private final MemorySegment stream;
     private boolean pending;
+    /** Ints between the first seven regions: the staged batch's token count (its sequences and logit rows are no more). */
+    private int stride;
 
     BatchMeta(int maxTokens, int maxSlots, MemorySegment stream) {
         this.maxTokens = maxTokens;
@@ -27,10 +31,11 @@ final class BatchMeta implements AutoCloseable {
         this.device = Driver.alloc(bytes);
         this.host = Driver.allocHost(bytes);
         this.copied = Driver.createEvent();
+        this.stride = maxTokens;
     }
 
     private long region(int i) {
-        return 4L * i * maxTokens;
+        return 4L * i * stride;
     }
 
     long tokens() { return device + region(0); }
@@ -54,6 +59,7 @@ final class BatchMeta implements AutoCloseable {
                     + maxSlots + " (CudaOptions.maxSlotEntries)");
         }
         if (pending) Driver.synchronizeEvent(copied);
+        stride = Math.max(1, Math.max(n, Math.max(seqs, rows)));
         ValueLayout.OfInt I = ValueLayout.JAVA_INT;
         MemorySegment.copy(b.tokens(), 0, host, I, region(0), n);
         MemorySegment.copy(b.positions(), 0, host, I, region(1), n);
@@ -62,27 +68,21 @@ final class BatchMeta implements AutoCloseable {
         int slotIndex = 0;
         for (int si = 0; si < seqs; si++) {
             ForwardBatch.Seq s = b.seqs().get(si);
-            host.setAtIndex(I, maxTokens * 6L + si, slotIndex);
+            host.setAtIndex(I, stride * 6L + si, slotIndex);
             MemorySegment.copy(s.slots(), 0, host, I, slotAt + 4L * slotIndex, s.totalTokens());
             for (int i = 0; i < s.newTokens(); i++) {
                 int t = s.tokenStart() + i;
                 if (t < 0 || t >= n) throw new IllegalArgumentException("sequence " + si + " claims token " + t + " of " + n);
-                host.setAtIndex(I, maxTokens * 2L + t, s.slots()[s.cachedTokens() + i]);
-                host.setAtIndex(I, maxTokens * 3L + t, si);
-                host.setAtIndex(I, maxTokens * 4L + t, s.cachedTokens() + i + 1);
+                host.setAtIndex(I, stride * 2L + t, s.slots()[s.cachedTokens() + i]);
+                host.setAtIndex(I, stride * 3L + t, si);
+                host.setAtIndex(I, stride * 4L + t, s.cachedTokens() + i + 1);
             }
             slotIndex += s.totalTokens();
         }
-        for (int r = 0; r < 5; r++) copy(r, n);
-        copy(5, rows);
-        copy(6, seqs);
-        copy(7, slotIndex);
+        long bytes = region(7) + 4L * slotIndex;
+        Driver.copyToDevice(device, host.asSlice(0, bytes), bytes, stream);
         Driver.record(copied, stream);
         pending = true;
-    }
-
-    private void copy(int region, int count) {
-        if (count > 0) Driver.copyToDevice(device + region(region), host.asSlice(region(region), 4L * count), 4L * count, stream);
     }
 
     @Override
