@@ -292,7 +292,10 @@ __device__ __forceinline__ int moe_gemv2_tile(const int* row_index, int row_div,
     return rows;
 }
 
-template <typename TW, int MAXM>
+// EARLY: the entry point only triggered, and the kernel before it (the gate/up projection's _early entry) triggers
+// only after its own wait, so the routing that kernel read is complete: the tile, the rows and the first pass of the
+// expert's weights are read before the wait, which then covers only x (the gate/up output).
+template <typename TW, int MAXM, bool EARLY = false>
 __device__ void moe_gemv2(const bf16* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs, const long long* s_ptrs,
                           int scale_cols, int block_rows, const int* tile_expert, const int* tile_begin, const int* tile_end,
                           const int* num_tiles, bf16* out, long ldo, int N, int K) {
@@ -304,8 +307,8 @@ __device__ void moe_gemv2(const bf16* x, long ldx, const int* row_index, int row
     long xr[MAXM], orow[MAXM];
     const int rows = moe_gemv2_tile<MAXM>(row_index, row_div, tile_begin, tile_end, y, xr, orow);
     const int e = tile_expert[y];
-    gemv2_rows<TW, MAXM>(x, ldx, xr, orow, rows, reinterpret_cast<const TW*>(w_ptrs[e]),
-                         s_ptrs ? reinterpret_cast<const float*>(s_ptrs[e]) : nullptr, scale_cols, block_rows, nullptr, out, ldo, N, K, n0);
+    gemv2_rows<TW, MAXM, EARLY>(x, ldx, xr, orow, rows, reinterpret_cast<const TW*>(w_ptrs[e]),
+                                s_ptrs ? reinterpret_cast<const float*>(s_ptrs[e]) : nullptr, scale_cols, block_rows, nullptr, out, ldo, N, K, n0);
 }
 
 template <typename TW, int MAXM>

@@ -218,6 +218,30 @@ extern "C" __global__ void __launch_bounds__(MLA_THREADS) mla_attention_tc_bf16(
 MOE_MMA(bf16, wbf16)
 MOE_MMA(uint8_t, wfp8)
 
+// The grouped expert GEMVs (gemv2.cuh). The _early pair (EARLY): the gate/up projection triggers its dependents
+// only after its own wait, so the down projection after it may read the routing and issue its first weight loads
+// before its wait (moe_gemv2's EARLY); the plain pair waits at entry like every kernel.
+#define MOE_GEMV2(TW, SW, MAXM, SM, VARIANT, EARLY)                                                                    \
+    extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) moe_gemv2##VARIANT##_bf16_##SW##_##SM(              \
+        const bf16* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs, const long long* s_ptrs,  \
+        int scale_cols, int block_rows, const int* tile_expert, const int* tile_begin, const int* tile_end,            \
+        const int* num_tiles, bf16* out, long ldo, int N, int K) {                                                     \
+        pdl_trigger();                                                                                                 \
+        if (!EARLY) pdl_wait();                                                                                        \
+        moe_gemv2<TW, MAXM, EARLY>(x, ldx, row_index, row_div, w_ptrs, s_ptrs, scale_cols, block_rows, tile_expert,    \
+                                   tile_begin, tile_end, num_tiles, out, ldo, N, K);                                   \
+    }                                                                                                                  \
+    extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) moe_gemv2_gate_up##VARIANT##_bf16_##SW##_##SM(      \
+        const bf16* x, long ldx, const int* row_index, int row_div, const long long* g_ptrs, const long long* u_ptrs,  \
+        const long long* gs_ptrs, const long long* us_ptrs, int scale_cols, int block_rows, const int* tile_expert,    \
+        const int* tile_begin, const int* tile_end, const int* num_tiles, bf16* out, long ldo, int N, int K) {         \
+        if (EARLY) pdl_wait();                                                                                         \
+        pdl_trigger();                                                                                                 \
+        if (!EARLY) pdl_wait();                                                                                        \
+        moe_gemv2_gate_up<TW, MAXM>(x, ldx, row_index, row_div, g_ptrs, u_ptrs, gs_ptrs, us_ptrs, scale_cols,          \
+                                    block_rows, tile_expert, tile_begin, tile_end, num_tiles, out, ldo, N, K);         \
+    }
+
 // Decode GEMV, second version (gemv2.cuh): _m1 for one row, _m8 for up to 8.
 #define GEMV2(TW, SW, MAXM, SM)                                                                                        \
     extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) gemv2_bf16_##SW##_##SM(                             \
@@ -240,20 +264,9 @@ MOE_MMA(uint8_t, wfp8)
         int block_rows, bf16* out, long ldo, int M, int N, int K) { pdl_trigger();                                     \
         gemv2_gate_up<TW, MAXM>(x, ldx, wg, wu, sg, su, scale_cols, block_rows, out, ldo, M, N, K);                    \
     }                                                                                                                  \
-    extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) moe_gemv2_bf16_##SW##_##SM(                         \
-        const bf16* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs, const long long* s_ptrs,  \
-        int scale_cols, int block_rows, const int* tile_expert, const int* tile_begin, const int* tile_end,            \
-        const int* num_tiles, bf16* out, long ldo, int N, int K) { KILN_ENTRY;                                         \
-        moe_gemv2<TW, MAXM>(x, ldx, row_index, row_div, w_ptrs, s_ptrs, scale_cols, block_rows, tile_expert, tile_begin, \
-                            tile_end, num_tiles, out, ldo, N, K);                                                      \
-    }                                                                                                                  \
-    extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) moe_gemv2_gate_up_bf16_##SW##_##SM(                 \
-        const bf16* x, long ldx, const int* row_index, int row_div, const long long* g_ptrs, const long long* u_ptrs,  \
-        const long long* gs_ptrs, const long long* us_ptrs, int scale_cols, int block_rows, const int* tile_expert,    \
-        const int* tile_begin, const int* tile_end, const int* num_tiles, bf16* out, long ldo, int N, int K) { KILN_ENTRY; \
-        moe_gemv2_gate_up<TW, MAXM>(x, ldx, row_index, row_div, g_ptrs, u_ptrs, gs_ptrs, us_ptrs, scale_cols,          \
-                                    block_rows, tile_expert, tile_begin, tile_end, num_tiles, out, ldo, N, K);         \
-    }
+    MOE_GEMV2(TW, SW, MAXM, SM, , false)                                                                               \
+    MOE_GEMV2(TW, SW, MAXM, SM, _early, true)
+
 GEMV2(bf16, wbf16, 1, m1)
 GEMV2(bf16, wbf16, 8, m8)
 GEMV2(uint8_t, wfp8, 1, m1)

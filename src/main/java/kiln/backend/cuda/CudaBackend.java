@@ -65,6 +65,12 @@ public final class CudaBackend implements Backend {
      * passed with it). -Dkiln.cuda.fuseDecode=false keeps the separate launches.
      */
     static volatile boolean FUSE_DECODE = !"false".equals(System.getProperty("kiln.cuda.fuseDecode"));
+    /**
+     * Decode MoE on the grouped GEMV (opt-in, not yet measured on a GPU): the routed down projection reads its tile and
+     * first weight loads before waiting for the gate/up projection, which in turn triggers it only after its own wait
+     * (gemv2.cuh, moe_gemv2's EARLY), so that the down projection does not start cold. -Dkiln.cuda.moeEarlyDown=true.
+     */
+    static volatile boolean MOE_EARLY_DOWN = Boolean.getBoolean("kiln.cuda.moeEarlyDown");
     /** DeepSeek MLA prefill in the MHA form (mla_prefill.cuh) in bf16; -Dkiln.cuda.mhaPrefill=false keeps the absorbed form. */
     static volatile boolean mhaPrefill = !"false".equals(System.getProperty("kiln.cuda.mhaPrefill"));
     private static final int ATT_G = 16, ATT_KT = 16, GEMM_TILE = 64;
@@ -1190,11 +1196,13 @@ public final class CudaBackend implements Backend {
             // gemv2.cuh: one row per tile for a single token (every choice is another expert), else up to 8
             boolean v2 = gemv && gemv2 && (e.dtype() == DType.BF16 || hidden % 16 == 0 && inter % 16 == 0);
             String v2s = tokens == 1 ? "_m1" : "_m8";
-            String name = (gemv ? (v2 ? "moe_gemv2_bf16_" : "moe_gemv_bf16_") : precision == Precision.BFLOAT16 ? "moe_gemm_tc_bf16_" : "moe_gemm_f32_") + w
+            // the _early pair: the down projection reads the routing and its first weights before waiting for gate/up
+            String early = v2 && MOE_EARLY_DOWN ? "_early" : "";
+            String name = (gemv ? (v2 ? "moe_gemv2" + early + "_bf16_" : "moe_gemv_bf16_") : precision == Precision.BFLOAT16 ? "moe_gemm_tc_bf16_" : "moe_gemm_f32_") + w
                     + (v2 ? v2s : "");
             int perBlock = gemv ? 8 : GEMM_TILE;
             if (gemv) {  // gate, up and SwiGLU in one pass over x and one launch
-                k().fn(v2 ? "moe_gemv2_gate_up_bf16_" + w + v2s : "moe_gemv_gate_up_bf16_" + w).ptr(xt.ptr()).i64(xt.ld()).ptr(perm).i32(topK).ptr(e.gate()).ptr(e.up()).ptr(e.gateScales())
+                k().fn(v2 ? "moe_gemv2_gate_up" + early + "_bf16_" + w + v2s : "moe_gemv_gate_up_bf16_" + w).ptr(xt.ptr()).i64(xt.ld()).ptr(perm).i32(topK).ptr(e.gate()).ptr(e.up()).ptr(e.gateScales())
                         .ptr(e.upScales()).i32(scaleColsIn).i32(e.blockRows()).ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles)
                         .ptr(g.ptr()).i64(g.ld()).i32(inter).i32(hidden).launch(ceilDiv(inter, perBlock), maxTiles, 1, 256, 0);
             } else {
