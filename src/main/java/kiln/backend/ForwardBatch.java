@@ -37,6 +37,13 @@ public record ForwardBatch(int[] tokens, int[] positions, List<Seq> seqs, int[] 
         return n;
     }
 
+    /** True when logits are wanted for every token, in order (decode: nothing to gather). */
+    public boolean logitsForEveryRow() {
+        if (logitRows.length != tokens.length) return false;
+        for (int i = 0; i < logitRows.length; i++) if (logitRows[i] != i) return false;
+        return true;
+    }
+
     /** True when every sequence adds exactly one token (a decode step). */
     public boolean isDecode() {
         return seqs.stream().allMatch(s -> s.newTokens() == 1);

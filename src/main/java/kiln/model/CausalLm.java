@@ -88,7 +88,7 @@ abstract class CausalLm implements Model {
             pending = mlp(l, normed);
         }
         Tensor lastNormed;
-        if (everyRowInOrder(batch.logitRows(), tokens)) {
+        if (batch.logitsForEveryRow()) {
             // decode: every token's logits, so the last residual add goes into the final norm and nothing is gathered
             if (pending != null) backend.addRmsNorm(x, pending, finalNorm, eps, normed);
             else backend.rmsNorm(x, finalNorm, eps, normed);
@@ -106,12 +106,6 @@ abstract class CausalLm implements Model {
         Tensor logits = backend.tensor(lastNormed.rows(), config.vocabSize());
         backend.linear(lastNormed, lmHead, logits);
         return logits;
-    }
-
-    private static boolean everyRowInOrder(int[] rows, int tokens) {
-        if (rows.length != tokens) return false;
-        for (int i = 0; i < tokens; i++) if (rows[i] != i) return false;
-        return true;
     }
 
     /** out = down(silu(gate x) * up x). */

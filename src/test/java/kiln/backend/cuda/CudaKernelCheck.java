@@ -178,15 +178,8 @@ public final class CudaKernelCheck {
                 run("mla_attention", g, tol, this::mla);
                 run("mla_attention + W_UV", g, tol, this::mlaValues);
                 if (!f32) {  // bf16 MLA runs on the tensor-core kernel; the generic one stays checked as its fallback
-                    CudaBackend.mlaTc = false;
-                    String tag = precisionTag;
-                    precisionTag = tag + "g";
-                    try {
-                        run("mla_attention (generic kernel)", g, tol, this::mla);
-                    } finally {
-                        CudaBackend.mlaTc = true;
-                        precisionTag = tag;
-                    }
+                    withSwitch("g", () -> CudaBackend.mlaTc = false, () -> CudaBackend.mlaTc = true,
+                            () -> run("mla_attention (generic kernel)", g, tol, this::mla));
                 }
                 if (!f32 || !(g instanceof CudaBackend)) {  // the GPU's MHA prefill is bf16 only; the dry run checks the logic
                     run("mla_store_gather", g, tol, this::mlaStoreGather);
@@ -198,16 +191,10 @@ public final class CudaKernelCheck {
                 run("moe_bf16", g, tol, this::moeBf16);
                 if (!f32) {  // the opt-in early down projection (moe_gemv2's EARLY) on the grouped GEMV's decode sizes
                     boolean was = CudaBackend.MOE_EARLY_DOWN;
-                    String tag = precisionTag;
-                    CudaBackend.MOE_EARLY_DOWN = true;
-                    precisionTag = tag + "e";
-                    try {
+                    withSwitch("e", () -> CudaBackend.MOE_EARLY_DOWN = true, () -> CudaBackend.MOE_EARLY_DOWN = was, () -> {
                         run("moe_fp8 (early down)", g, tol, this::moeFp8);
                         run("moe_bf16 (early down)", g, tol, this::moeBf16);
-                    } finally {
-                        CudaBackend.MOE_EARLY_DOWN = was;
-                        precisionTag = tag;
-                    }
+                    });
                 }
                 run("argmax", g, tol, this::argmax);
                 run("sample", g, tol, this::sample);
@@ -219,6 +206,19 @@ public final class CudaKernelCheck {
                     run("generate_vs_sim", g, 0, this::generateVsSim);
                 }
             }
+        }
+    }
+
+    /** Runs {@code checks} with a backend switch flipped ({@code on}) and {@code tagSuffix} on the precision tag; both undone after. */
+    private void withSwitch(String tagSuffix, Runnable on, Runnable off, Runnable checks) {
+        String tag = precisionTag;
+        on.run();
+        precisionTag = tag + tagSuffix;
+        try {
+            checks.run();
+        } finally {
+            off.run();
+            precisionTag = tag;
         }
     }
 
