@@ -2,7 +2,7 @@
 # Kiln device harness, local half: builds everything the GPU machine needs and stages it in .device/ (ignored by
 # git; carry it with the device tool's `carry: [".device"]`). The GPU machine has no Java and no network.
 #
-#   scripts/device.sh [--serve] [--fixtures NAME,NAME|all|none]
+#   scripts/device.sh [--serve] [--fixtures NAME,NAME|all|none] [--alt-nvcc-flags FLAGS]
 #
 # Two payloads: the default one runs the checks, the fixture tests and the benchmarks (a small runtime, the test
 # classes, the JUnit console launcher); --serve adds what `kiln serve` and `kiln bench` need on the GPU machine
@@ -15,17 +15,21 @@
 # kernels, the test classes, Jackson and the JUnit console launcher; jars stored uncompressed so that xz packs
 # the class files), .device/run.sh (the remote half) and .device/torch_bench.py. Fixtures are read from
 # testdata/fixtures of the checkout that travels; --fixtures copies the named ones into .device/fixtures for a
-# checkout without them. Prints what it staged and its size: the checkout plus .device must stay under 64 MiB.
+# checkout without them. --alt-nvcc-flags also builds the kernels with those nvcc flags into the payload's
+# lib/kernels-alt.fatbin, for a variant that loads it (-Dkiln.cuda.fatbin=/tmp/kiln-device/lib/kernels-alt.fatbin,
+# e.g. in run.sh's KILN_VARIANTS): compile-time experiments compared in one call. Prints what it staged and its size: the checkout plus .device must stay under 64 MiB.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 fixtures=none
 serve=0
+alt_flags=
 while [[ $# -gt 0 ]]; do
   case $1 in
     --fixtures) fixtures=$2; shift 2 ;;
     --serve) serve=1; shift ;;
-    *) echo "usage: scripts/device.sh [--serve] [--fixtures NAME,NAME|all|none]" >&2; exit 2 ;;
+    --alt-nvcc-flags) alt_flags=$2; shift 2 ;;
+    *) echo "usage: scripts/device.sh [--serve] [--fixtures NAME,NAME|all|none] [--alt-nvcc-flags FLAGS]" >&2; exit 2 ;;
   esac
 done
 
@@ -78,6 +82,11 @@ fi
 cp -a "$jre/jre" "$stage/jre"
 
 (cd target/test-classes && "$JAVA_HOME/bin/jar" --create --file "$stage/lib/kiln-tests.jar" kiln)
+if [[ -n $alt_flags ]]; then
+  echo "== building the alternative kernels ($alt_flags)"
+  rm -rf "$cache/alt" && KILN_NVCC_FLAGS=$alt_flags scripts/build-kernels.sh "$cache/alt"
+  cp "$cache/alt/kiln/cuda/kernels.fatbin" "$stage/lib/kernels-alt.fatbin"
+fi
 # every runtime dependency (kiln serve and kiln bench run on the GPU machine) except the chart library, which
 # only `kiln sweep`'s HTML report loads
 if (( serve )); then
@@ -91,6 +100,7 @@ python3 - "$stage/lib" <<'PY'
 import os, sys, zipfile
 d = sys.argv[1]
 for name in os.listdir(d):
+    if not name.endswith(".jar"): continue
     p = os.path.join(d, name)
     with zipfile.ZipFile(p) as src, zipfile.ZipFile(p + ".tmp", "w", zipfile.ZIP_STORED) as dst:
         for info in src.infolist():

@@ -168,6 +168,9 @@ __device__ void rope(T* x, long ldx, int heads, int stride, int offset, const in
         cos_s[i] = c * factor;
         sin_s[i] = s * factor;
     }
+    // the positions and the frequencies are no kernel's output: the table is made before the wait for the previous
+    // kernel (a caller that already waited loses nothing)
+    pdl_wait();
     __syncthreads();
     for (int idx = part * blockDim.x + threadIdx.x; idx < heads * half; idx += parts * blockDim.x) {
         int h = idx / half, i = idx % half;

@@ -113,7 +113,7 @@ __device__ void moe_route(const T* logits, long ldl, int experts, int topk, int 
 // out[t] = sum_j weights[t, j] * y[inv[t * topk + j]], in j order (fma chain from 0, as the CPU backend).
 template <typename T>
 __device__ void moe_combine(const T* __restrict__ y, long ldy, const int* inv, const float* weights, int topk, int cols,
-                            T* __restrict__ out, long ldo, const T* __restrict__ plus, long ldp) {
+                            T* __restrict__ out, long ldo, const T* __restrict__ plus, long ldp, bool early_routing = false) {
     // out[t] = sum_j w(t, j) y(t, j) in choice order, rounded, then + plus[t] (the shared experts; rounded again, as
     // a separate add would). Grid (tokens, column blocks): one column per thread in decode, so a thread's loads
     // (the choice loop is unrolled) are one round trip.
@@ -125,6 +125,8 @@ __device__ void moe_combine(const T* __restrict__ y, long ldy, const int* inv, c
         row[threadIdx.x] = (long)inv[t * topk + threadIdx.x] * ldy;
         wt[threadIdx.x] = weights[t * topk + threadIdx.x];
     }
+    // early_routing: the entry point only triggered, and the routing is complete (see moe_combine_ in kernels.cu)
+    if (early_routing) pdl_wait();
     __syncthreads();
     for (int c = blockIdx.y * blockDim.x + threadIdx.x; c < cols; c += blockDim.x * gridDim.y) {
         float v[MAX_K];

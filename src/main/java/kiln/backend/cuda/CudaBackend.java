@@ -65,17 +65,13 @@ public final class CudaBackend implements Backend {
      * passed with it). -Dkiln.cuda.fuseDecode=false keeps the separate launches.
      */
     static volatile boolean FUSE_DECODE = !"false".equals(System.getProperty("kiln.cuda.fuseDecode"));
-    /**
-     * Decode MoE on the grouped GEMV (opt-in, not yet measured on a GPU): the routed down projection reads its tile and
-     * first weight loads before waiting for the gate/up projection, which in turn triggers it only after its own wait
-     * (gemv2.cuh, moe_gemv2's EARLY), so that the down projection does not start cold. -Dkiln.cuda.moeEarlyDown=true.
-     */
-    static volatile boolean MOE_EARLY_DOWN = Boolean.getBoolean("kiln.cuda.moeEarlyDown");
     /** DeepSeek MLA prefill in the MHA form (mla_prefill.cuh) in bf16; -Dkiln.cuda.mhaPrefill=false keeps the absorbed form. */
     static volatile boolean mhaPrefill = !"false".equals(System.getProperty("kiln.cuda.mhaPrefill"));
     private static final int ATT_G = 16, ATT_KT = 16, GEMM_TILE = 64;
     /** moe_mma.cuh: 4 warps per CTA, 16 output columns per warp. */
     private static final int MMA_THREADS = 128, MMA_COLS = 64;
+    /** kernels.cu's MOE_TABLE_MAX: the most experts whose pointer tables moe_gemv2_gate_up copies to shared memory. */
+    private static final int MOE_TABLE_MAX = 256;
     /**
      * Fewest keys per decode split of mla_attention_tc2 (one 64-entry tile; -Dkiln.cuda.mlaSplitMin=32 half a tile
      * for twice the CTAs), and most splits per token (the combine takes up to 32).
@@ -1175,7 +1171,7 @@ public final class CudaBackend implements Backend {
                 k().fn("moe_mma_bf16_" + w).ptr(g.ptr()).i64(g.ld()).ptr(0).i32(1).ptr(e.down()).ptr(e.downScales()).i32(ceilDiv(inter, 128))
                         .i32(e.blockRows()).ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(y.ptr()).i64(y.ld()).i32(hidden).i32(inter)
                         .launch(ceilDiv(hidden, MMA_COLS), gridTiles, 1, MMA_THREADS, 0);
-                combine(y, inv, r, hidden, ot, pt);
+                combine(y, inv, r, hidden, ot, pt, false);
                 arena.release(mark);
                 return;
             }
@@ -1196,15 +1192,15 @@ public final class CudaBackend implements Backend {
             // gemv2.cuh: one row per tile for a single token (every choice is another expert), else up to 8
             boolean v2 = gemv && gemv2 && (e.dtype() == DType.BF16 || hidden % 16 == 0 && inter % 16 == 0);
             String v2s = tokens == 1 ? "_m1" : "_m8";
-            // the _early pair: the down projection reads the routing and its first weights before waiting for gate/up
-            String early = v2 && MOE_EARLY_DOWN ? "_early" : "";
-            String name = (gemv ? (v2 ? "moe_gemv2" + early + "_bf16_" : "moe_gemv_bf16_") : precision == Precision.BFLOAT16 ? "moe_gemm_tc_bf16_" : "moe_gemm_f32_") + w
+            String name = (gemv ? (v2 ? "moe_gemv2_bf16_" : "moe_gemv_bf16_") : precision == Precision.BFLOAT16 ? "moe_gemm_tc_bf16_" : "moe_gemm_f32_") + w
                     + (v2 ? v2s : "");
             int perBlock = gemv ? 8 : GEMM_TILE;
             if (gemv) {  // gate, up and SwiGLU in one pass over x and one launch
-                k().fn(v2 ? "moe_gemv2_gate_up" + early + "_bf16_" + w + v2s : "moe_gemv_gate_up_bf16_" + w).ptr(xt.ptr()).i64(xt.ld()).ptr(perm).i32(topK).ptr(e.gate()).ptr(e.up()).ptr(e.gateScales())
-                        .ptr(e.upScales()).i32(scaleColsIn).i32(e.blockRows()).ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles)
-                        .ptr(g.ptr()).i64(g.ld()).i32(inter).i32(hidden).launch(ceilDiv(inter, perBlock), maxTiles, 1, 256, 0);
+                Kernels launch = k().fn(v2 ? "moe_gemv2_gate_up_bf16_" + w + v2s : "moe_gemv_gate_up_bf16_" + w).ptr(xt.ptr()).i64(xt.ld()).ptr(perm).i32(topK)
+                        .ptr(e.gate()).ptr(e.up()).ptr(e.gateScales()).ptr(e.upScales()).i32(scaleColsIn).i32(e.blockRows()).ptr(tileExpert)
+                        .ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(g.ptr()).i64(g.ld()).i32(inter).i32(hidden);
+                if (v2) launch.i32(tokens == 1 && e.count() <= MOE_TABLE_MAX ? e.count() : 0);  // pointer tables copied early
+                launch.launch(ceilDiv(inter, perBlock), maxTiles, 1, 256, 0);
             } else {
                 CudaTensor u = newTensor(assignments, inter);
                 k().fn(name).ptr(xt.ptr()).i64(xt.ld()).ptr(perm).i32(topK).ptr(e.gate()).ptr(e.gateScales()).i32(scaleColsIn).i32(e.blockRows())
@@ -1218,7 +1214,7 @@ public final class CudaBackend implements Backend {
             k().fn(name).ptr(g.ptr()).i64(g.ld()).ptr(0).i32(1).ptr(e.down()).ptr(e.downScales()).i32(scaleColsInter).i32(e.blockRows())
                     .ptr(tileExpert).ptr(tileBegin).ptr(tileEnd).ptr(numTiles).ptr(y.ptr()).i64(y.ld()).i32(hidden).i32(inter)
                     .launch(ceilDiv(hidden, v2 ? gemv2Rows(tokens) : perBlock), maxTiles, 1, 256, 0);
-            combine(y, inv, r, hidden, ot, pt);
+            combine(y, inv, r, hidden, ot, pt, v2);
             arena.release(mark);
         });
     }
@@ -1243,10 +1239,12 @@ public final class CudaBackend implements Backend {
     }
 
     /** out[t] = the routing-weighted sum of the expert rows y (+ plus[t], which may come from the side stream). */
-    private void combine(CudaTensor y, long inv, CudaMoe.Routing r, int hidden, CudaTensor out, CudaTensor plus) {
+    /** earlyRouting: y comes from moe_gemv2's down projection, whose launch implies the routing has finished (kernels.cu). */
+    private void combine(CudaTensor y, long inv, CudaMoe.Routing r, int hidden, CudaTensor out, CudaTensor plus, boolean earlyRouting) {
         if (plus != null) device.joinSide();
         k().fn("moe_combine_" + act).ptr(y.ptr()).i64(y.ld()).ptr(inv).ptr(r.weights()).i32(r.topK()).i32(hidden).ptr(out.ptr()).i64(out.ld())
-                .ptr(plus == null ? 0 : plus.ptr()).i64(plus == null ? 0 : plus.ld()).launch(r.tokens(), ceilDiv(hidden, 256), 1, 256, 0);
+                .ptr(plus == null ? 0 : plus.ptr()).i64(plus == null ? 0 : plus.ld()).i32(earlyRouting ? 1 : 0)
+                .launch(r.tokens(), ceilDiv(hidden, 256), 1, 256, 0);
     }
 
     /**
@@ -1324,7 +1322,7 @@ public final class CudaBackend implements Backend {
                 k().fn("silu_mul_" + act).ptr(g.ptr()).i64(g.ld()).ptr(u.ptr()).i64(u.ld()).ptr(g.ptr()).i64(g.ld()).i32(inter).launch(assignments, 256);
             }
         }
-        combine(y, inv, r, hidden, out, plus);
+        combine(y, inv, r, hidden, out, plus, false);
     }
 
     @Override

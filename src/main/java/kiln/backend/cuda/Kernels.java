@@ -49,18 +49,31 @@ final class Kernels implements AutoCloseable {
         return Kernels.class.getResource(RESOURCE) != null;
     }
 
-    Kernels(CudaDevice device) {
-        this.device = device;
-        byte[] image;
+    /** The kernels' image: the classpath resource, or another build of them named by -Dkiln.cuda.fatbin (device experiments). */
+    private static byte[] image() {
+        String file = System.getProperty("kiln.cuda.fatbin");
+        if (file != null) {
+            try {
+                return java.nio.file.Files.readAllBytes(java.nio.file.Path.of(file));
+            } catch (IOException e) {
+                String why = e instanceof java.nio.file.NoSuchFileException ? "no such file" : e.getMessage();
+                throw new CudaException("cannot read the kernels of -Dkiln.cuda.fatbin=" + file + ": " + why, e);
+            }
+        }
         try (InputStream in = Kernels.class.getResourceAsStream(RESOURCE)) {
             if (in == null) {
                 throw new CudaException("classpath resource " + RESOURCE + " is missing: this build ran without nvcc "
                         + "(build on a machine with the CUDA toolkit, or use --device cpu)");
             }
-            image = in.readAllBytes();
+            return in.readAllBytes();
         } catch (IOException e) {
             throw new CudaException("cannot read " + RESOURCE + ": " + e.getMessage(), e);
         }
+    }
+
+    Kernels(CudaDevice device) {
+        this.device = device;
+        byte[] image = image();
         MemorySegment img = arena.allocate(image.length + 1L, 64);
         MemorySegment.copy(image, 0, img, ValueLayout.JAVA_BYTE, 0, image.length);
         module = Driver.loadModule(img);

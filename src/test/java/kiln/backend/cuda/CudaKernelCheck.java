@@ -189,13 +189,6 @@ public final class CudaKernelCheck {
                 run("moe_route", g, tol, this::route);
                 run("moe_fp8", g, tol, this::moeFp8);
                 run("moe_bf16", g, tol, this::moeBf16);
-                if (!f32) {  // the opt-in early down projection (moe_gemv2's EARLY) on the grouped GEMV's decode sizes
-                    boolean was = CudaBackend.MOE_EARLY_DOWN;
-                    withSwitch("e", () -> CudaBackend.MOE_EARLY_DOWN = true, () -> CudaBackend.MOE_EARLY_DOWN = was, () -> {
-                        run("moe_fp8 (early down)", g, tol, this::moeFp8);
-                        run("moe_bf16 (early down)", g, tol, this::moeBf16);
-                    });
-                }
                 run("argmax", g, tol, this::argmax);
                 run("sample", g, tol, this::sample);
                 run("model_r1_mini", g, f32 ? 1e-3 : 5e-2, this::model);
