@@ -77,6 +77,12 @@ final class StubServer implements AutoCloseable {
     private void generate(HttpExchange ex, BackendKind.Api api) throws IOException {
         int now = inFlight.incrementAndGet();
         maxInFlight.accumulateAndGet(now, Math::max);
+        // a request stops counting before its last bytes go out: once the client has them it may start the next
+        // one, which must not find this handler still counted (a clean run saw 3 of a concurrency limit of 2)
+        java.util.concurrent.atomic.AtomicBoolean counted = new java.util.concurrent.atomic.AtomicBoolean(true);
+        Runnable leave = () -> {
+            if (counted.getAndSet(false)) inFlight.decrementAndGet();
+        };
         try {
             JsonNode body = JSON.readTree(ex.getRequestBody());
             bodies.add(body);
@@ -88,11 +94,13 @@ final class StubServer implements AutoCloseable {
                 case CHAT -> body.path("max_completion_tokens").asInt(16);
             };
             if (config.failEvery() > 0 && requests.incrementAndGet() % config.failEvery() == 0) {
+                leave.run();
                 json(ex, 500, "{\"error\": \"stub failure\"}");
                 return;
             }
             if (!body.path("stream").asBoolean(false)) {
                 sleep(config.firstTokenDelayMs() + config.tokenDelayMs() * Math.max(0, n - 1));
+                leave.run();
                 json(ex, 200, whole(api, n).toString());
                 return;
             }
@@ -110,13 +118,14 @@ final class StubServer implements AutoCloseable {
                     send(out, chunk(api, sent, k, n));
                 }
                 if (api != BackendKind.Api.NATIVE) send(out, usageChunk(api, n));
+                leave.run();
                 out.write(DONE);
                 out.flush();
             }
         } catch (IOException e) {
             // the client went away (idle timeout test): nothing to answer
         } finally {
-            inFlight.decrementAndGet();
+            leave.run();
             ex.close();
         }
     }
