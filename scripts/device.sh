@@ -17,7 +17,8 @@
 # testdata/fixtures of the checkout that travels; --fixtures copies the named ones into .device/fixtures for a
 # checkout without them. --alt-nvcc-flags also builds the kernels with those nvcc flags into the payload's
 # lib/kernels-alt.fatbin, for a variant that loads it (-Dkiln.cuda.fatbin=/tmp/kiln-device/lib/kernels-alt.fatbin,
-# e.g. in run.sh's KILN_VARIANTS): compile-time experiments compared in one call. Prints what it staged and its size: the checkout plus .device must stay under 64 MiB.
+# e.g. in run.sh's KILN_VARIANTS): compile-time experiments compared in one call. Prints what it staged and its
+# size: the checkout plus .device must stay under 64 MiB.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"

@@ -226,7 +226,7 @@ MOE_MMA(uint8_t, wfp8)
 
 // The grouped expert GEMVs (gemv2.cuh). The gate/up projection triggers its dependents only after its own wait, so
 // the down projection after it may read the routing (then complete) and issue its first weight loads before its
-// wait (moe_gemv2's EARLY; H200 run 32: V2-Lite batch 1 2.321 -> 2.300 ms).
+// wait (gemv2.cuh, moe_gemv2; H200 run 32: V2-Lite batch 1 2.321 -> 2.300 ms).
 // table_experts > 0 (at most MOE_TABLE_MAX): gate/up copies the experts' pointer tables into shared memory before
 // its wait. They are no kernel's output, and read after the wait they were one more DRAM round trip (the step
 // streams each layer's 167 MB past them) between the routing and the first weight load. Run 33: V2-Lite batch 1
@@ -238,8 +238,8 @@ MOE_MMA(uint8_t, wfp8)
         int scale_cols, int block_rows, const int* tile_expert, const int* tile_begin, const int* tile_end,            \
         const int* num_tiles, bf16* out, long ldo, int N, int K) {                                                     \
         pdl_trigger();                                                                                                 \
-        moe_gemv2<TW, MAXM>(x, ldx, row_index, row_div, w_ptrs, s_ptrs, scale_cols, block_rows, tile_expert,     \
-                                  tile_begin, tile_end, num_tiles, out, ldo, N, K);                                    \
+        moe_gemv2<TW, MAXM>(x, ldx, row_index, row_div, w_ptrs, s_ptrs, scale_cols, block_rows, tile_expert,          \
+                            tile_begin, tile_end, num_tiles, out, ldo, N, K);                                          \
     }                                                                                                                  \
     extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) moe_gemv2_gate_up_bf16_##SW##_##SM(                 \
         const bf16* x, long ldx, const int* row_index, int row_div, const long long* g_ptrs, const long long* u_ptrs,  \

@@ -1238,8 +1238,11 @@ public final class CudaBackend implements Backend {
         return device.call(() -> device.onSide(work));  // streams and events belong to the device's thread
     }
 
-    /** out[t] = the routing-weighted sum of the expert rows y (+ plus[t], which may come from the side stream). */
-    /** earlyRouting: y comes from moe_gemv2's down projection, whose launch implies the routing has finished (kernels.cu). */
+    /**
+     * out[t] = the routing-weighted sum of the expert rows y (+ plus[t], which may come from the side stream).
+     * earlyRouting: y comes from moe_gemv2's down projection, whose launch implies the routing has finished, so the
+     * combine reads the routing before its wait (kernels.cu, moe_combine_).
+     */
     private void combine(CudaTensor y, long inv, CudaMoe.Routing r, int hidden, CudaTensor out, CudaTensor plus, boolean earlyRouting) {
         if (plus != null) device.joinSide();
         k().fn("moe_combine_" + act).ptr(y.ptr()).i64(y.ld()).ptr(inv).ptr(r.weights()).i32(r.topK()).i32(hidden).ptr(out.ptr()).i64(out.ld())

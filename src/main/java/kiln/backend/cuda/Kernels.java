@@ -5,6 +5,9 @@ import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
@@ -54,9 +57,9 @@ final class Kernels implements AutoCloseable {
         String file = System.getProperty("kiln.cuda.fatbin");
         if (file != null) {
             try {
-                return java.nio.file.Files.readAllBytes(java.nio.file.Path.of(file));
+                return Files.readAllBytes(Path.of(file));
             } catch (IOException e) {
-                String why = e instanceof java.nio.file.NoSuchFileException ? "no such file" : e.getMessage();
+                String why = e instanceof NoSuchFileException ? "no such file" : e.getMessage();
                 throw new CudaException("cannot read the kernels of -Dkiln.cuda.fatbin=" + file + ": " + why, e);
             }
         }
