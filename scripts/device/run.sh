@@ -25,6 +25,7 @@
 #                 runs it once per variant with those extra JVM options (same call, same card: for comparing switches)
 #   bench-v2-skip V2-Lite decode bs 1 (graphs) with each of a list of kernel sets left out (KILN_SKIP, ';' between
 #                 sets, ',' within): the step time each set saves is what its kernels cost inside a replayed graph
+#                 (never the grouped gate/up without the down projection: that one reads the routing before its wait)
 #   serve-bench   kiln serve --device cuda (V2-Lite dummy) + kiln bench 3200/800 at concurrency 1..64 (serve_bench.sh)
 # Logs and results go to $OUT (run.log, check.txt, fixtures.txt, bench.jsonl, torch_*.json, serve.jsonl,
 # summary.txt: 8 files at most come back); each section has a time cap and the whole run stops starting sections
@@ -153,7 +154,7 @@ for s in "${sections[@]}"; do
       done ;;
     bench-v2-skip)
       small=rmsnorm_vec_bf16,mla_prepare_bf16_m1,gemv_heads_merge_bf16_k512_m1,moe_combine_bf16
-      sets=${KILN_SKIP:-rmsnorm_vec_bf16;mla_prepare_bf16_m1;mla_attention_tc2_bf16;gemv_heads_merge_bf16_k512_m1;gemv2_pair_bf16_wbf16_m1;gemv2_bf16_wbf16_m1;gemv2_gate_up_bf16_wbf16_m1;moe_gemv2_gate_up_bf16_wbf16_m1;moe_gemv2_bf16_wbf16_m1;moe_gemv2_gate_up_bf16_wbf16_m1,moe_gemv2_bf16_wbf16_m1;moe_combine_bf16;$small}
+      sets=${KILN_SKIP:-rmsnorm_vec_bf16;mla_prepare_bf16_m1;mla_attention_tc2_bf16;gemv_heads_merge_bf16_k512_m1;gemv2_pair_bf16_wbf16_m1;gemv2_bf16_wbf16_m1;gemv2_gate_up_bf16_wbf16_m1;moe_gemv2_bf16_wbf16_m1;moe_gemv2_gate_up_bf16_wbf16_m1,moe_gemv2_bf16_wbf16_m1;moe_combine_bf16;$small}
       run_section bench-v2-skip 150 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.batches=1 -Dkiln.bench.steps=50 -Dkiln.bench.eager=false "-Dkiln.bench.skip=$sets" \
         -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench decode --models v2 ;;
     ncu-stalls)
