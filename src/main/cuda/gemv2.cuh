@@ -134,8 +134,9 @@ __device__ __forceinline__ void gemv2_dot(const bf16* __restrict__ x, long ldx, 
 template <int MAXM> struct GemvRows { static constexpr int NS = MAXM == 1 ? 2 : 1; };
 
 // Rows n0 .. n0 + NS - 1 of W (block scales or null) against rows xr[m] of x, m < M: out[orow[m]][n] = x[xr[m]] . W[n]
-// (+ bias[n]). Shared by the plain GEMVs and the grouped expert GEMV.
-template <typename TW, int MAXM, bool WAIT = false>
+// (+ bias[n]). Shared by the plain GEMVs and the grouped down projection, whose entry points only trigger: the
+// first pass of weights goes out before the wait (gemv2_dot's WAIT).
+template <typename TW, int MAXM>
 __device__ __forceinline__ void gemv2_rows(const bf16* x, long ldx, const long (&xr)[MAXM], const long (&orow)[MAXM], int M, const TW* w,
                                            const float* scales, int scale_cols, int block_rows, const float* bias, bf16* out, long ldo,
                                            int N, int K, int n0) {
@@ -149,7 +150,7 @@ __device__ __forceinline__ void gemv2_rows(const bf16* x, long ldx, const long (
         ss[s] = scales ? scales + (long)(n / block_rows) * scale_cols : nullptr;
     }
     float acc[NS][MAXM];
-    gemv2_dot<TW, MAXM, NS, WAIT>(x, ldx, xr, M, ws, ss, K, acc);
+    gemv2_dot<TW, MAXM, NS, true>(x, ldx, xr, M, ws, ss, K, acc);
 #pragma unroll
     for (int s = 0; s < NS; s++) {
         const int n = n0 + s;
@@ -184,7 +185,7 @@ __device__ __forceinline__ void gemv2_row(const bf16* x, long ldx, const TW* w, 
     long xr[MAXM];
 #pragma unroll
     for (int m = 0; m < MAXM; m++) xr[m] = m;
-    gemv2_rows<TW, MAXM, true>(x, ldx, xr, xr, M, w, scales, scale_cols, block_rows, bias, out, ldo, N, K, n0);
+    gemv2_rows<TW, MAXM>(x, ldx, xr, xr, M, w, scales, scale_cols, block_rows, bias, out, ldo, N, K, n0);
 }
 
 // out[z][m][n] = x[z][m] . W[z][n] (+ bias[n]); z = blockIdx.y (MLA's per-head matrices), NS rows per warp.
@@ -307,8 +308,8 @@ __device__ void moe_gemv2(const bf16* x, long ldx, const int* row_index, int row
     long xr[MAXM], orow[MAXM];
     const int rows = moe_gemv2_tile<MAXM>(row_index, row_div, tile_begin, tile_end, y, xr, orow);
     const int e = tile_expert[y];
-    gemv2_rows<TW, MAXM, true>(x, ldx, xr, orow, rows, reinterpret_cast<const TW*>(w_ptrs[e]),
-                                s_ptrs ? reinterpret_cast<const float*>(s_ptrs[e]) : nullptr, scale_cols, block_rows, nullptr, out, ldo, N, K, n0);
+    gemv2_rows<TW, MAXM>(x, ldx, xr, orow, rows, reinterpret_cast<const TW*>(w_ptrs[e]),
+                          s_ptrs ? reinterpret_cast<const float*>(s_ptrs[e]) : nullptr, scale_cols, block_rows, nullptr, out, ldo, N, K, n0);
 }
 
 template <typename TW, int MAXM>
