@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -79,7 +80,7 @@ final class StubServer implements AutoCloseable {
         maxInFlight.accumulateAndGet(now, Math::max);
         // a request stops counting before its last bytes go out: once the client has them it may start the next
         // one, which must not find this handler still counted (a clean run saw 3 of a concurrency limit of 2)
-        java.util.concurrent.atomic.AtomicBoolean counted = new java.util.concurrent.atomic.AtomicBoolean(true);
+        AtomicBoolean counted = new AtomicBoolean(true);
         Runnable leave = () -> {
             if (counted.getAndSet(false)) inFlight.decrementAndGet();
         };
