@@ -213,3 +213,23 @@ __device__ void attention_combine(const int* token_visible, int max_splits, int 
     for (int d = threadIdx.x; d < vd; d += blockDim.x)
         out[t * ldo + (long)h * o_stride + d] = from_f<T>(att_merge_column(partial_acc, base, splits, vd, d, weight));
 }
+
+// ---- entry points: launched by AttentionKernels.java (KernelSignaturesTest checks that the two argument lists agree) ----
+#define ATTENTION_KERNELS(T, S)                                                                                        \
+    extern "C" __global__ void __launch_bounds__(ATT_THREADS) attention_##S(                                           \
+        const T* q1, long ldq1, int q1_stride, const T* q2, long ldq2, int q2_stride, const T* cache, int heads,       \
+        int heads_per_kv, int blocks_per_kv, int kd1, int kd2, int vd, long entry, int k_off, int v_off, int kv_stride, \
+        const int* token_seq, const int* token_visible, const int* seq_slot_start, const int* slots, float scale,      \
+        T* out, long ldo, int o_stride, float* partial_acc, float* partial_ml) { KILN_ENTRY;                           \
+        AttnShape sh{heads, heads_per_kv, blocks_per_kv, kd1, kd2, vd, entry, k_off, v_off, kv_stride};                \
+        attention<T>(q1, ldq1, q1_stride, q2, ldq2, q2_stride, cache, sh, token_seq, token_visible, seq_slot_start,    \
+                     slots, scale, out, ldo, o_stride, partial_acc, partial_ml);                                       \
+    }                                                                                                                  \
+    extern "C" __global__ void attention_combine_##S(const int* token_visible, int max_splits, int heads, int vd,      \
+                                                     const float* partial_acc, const float* partial_ml, T* out,        \
+                                                     long ldo, int o_stride) { KILN_ENTRY;                             \
+        attention_combine<T>(token_visible, max_splits, heads, vd, partial_acc, partial_ml, out, ldo, o_stride);       \
+    }
+
+ATTENTION_KERNELS(float, f32)
+ATTENTION_KERNELS(bf16, bf16)

@@ -401,3 +401,72 @@ __device__ void quant_fp8_rows(const bf16* x, long ldx, int cols, uint8_t* q, fl
     }
 }
 
+// ---- entry points: launched by ElementwiseKernels.java (KernelSignaturesTest checks that the two argument lists agree) ----
+#define ELEMENTWISE_KERNELS(T, S)                                                                                      \
+    extern "C" __global__ void embed_wbf16_##S(const bf16* table, const int* tokens, int hidden, T* out, long ldo) { KILN_ENTRY; \
+        embed<bf16, T>(table, tokens, hidden, out, ldo);                                                               \
+    }                                                                                                                  \
+    extern "C" __global__ void embed_wf32_##S(const float* table, const int* tokens, int hidden, T* out, long ldo) { KILN_ENTRY; \
+        embed<float, T>(table, tokens, hidden, out, ldo);                                                              \
+    }                                                                                                                  \
+    extern "C" __global__ void rmsnorm_##S(T* x, long ldx, const T* delta, long ldd, const float* w, float eps, T* out, \
+                                           long ldo, int cols) { KILN_ENTRY;                                           \
+        rmsnorm<T>(x, ldx, delta, ldd, w, eps, out, ldo, cols);                                                        \
+    }                                                                                                                  \
+    extern "C" __global__ void add_##S(T* acc, long lda, const T* x, long ldx, int cols) { KILN_ENTRY; add_rows<T>(acc, lda, x, ldx, cols); } \
+    extern "C" __global__ void add_bias_##S(T* out, long ldo, const float* bias, int cols) { KILN_ENTRY; add_bias<T>(out, ldo, bias, cols); } \
+    extern "C" __global__ void silu_mul_##S(const T* g, long ldg, const T* u, long ldu, T* out, long ldo, int cols) { KILN_ENTRY; \
+        silu_mul<T>(g, ldg, u, ldu, out, ldo, cols);                                                                   \
+    }                                                                                                                  \
+    extern "C" __global__ void rope_##S(T* x, long ldx, int heads, int stride, int offset, const int* positions,       \
+                                        const float* inv_freq, int half, float factor, int interleaved) { KILN_ENTRY;  \
+        rope<T>(x, ldx, heads, stride, offset, positions, inv_freq, half, factor, interleaved);                        \
+    }                                                                                                                  \
+    /* two rope calls of one batch (MLA's q_rope and k_rope) in one launch: grid (rows, 2) */                          \
+    extern "C" __global__ void rope2_##S(T* xa, long lda, int heads_a, int stride_a, int offset_a, T* xb, long ldb,    \
+                                         int heads_b, int stride_b, int offset_b, const int* positions,                \
+                                         const float* inv_freq, int half, float factor, int interleaved) { KILN_ENTRY; \
+        if (blockIdx.y == 0) rope<T>(xa, lda, heads_a, stride_a, offset_a, positions, inv_freq, half, factor, interleaved); \
+        else rope<T>(xb, ldb, heads_b, stride_b, offset_b, positions, inv_freq, half, factor, interleaved);            \
+    }                                                                                                                  \
+    extern "C" __global__ void kv_store_##S(const T* src, long lds, int cols, const int* slots, T* cache, long entry,  \
+                                            int at) { KILN_ENTRY;                                                      \
+        kv_store<T>(src, lds, cols, slots, cache, entry, at);                                                          \
+    }                                                                                                                  \
+    extern "C" __global__ void kv_store2_##S(const T* a, long lda, int cols_a, const T* b, long ldb, int cols_b,       \
+                                             const int* slots, T* cache, long entry) { KILN_ENTRY;                     \
+        kv_store2<T>(a, lda, cols_a, b, ldb, cols_b, slots, cache, entry);                                             \
+    }                                                                                                                  \
+    extern "C" __global__ void gather_rows_##S(const T* src, long lds, const int* rows, int cols, T* out, long ldo) { KILN_ENTRY; \
+        gather_rows<T>(src, lds, rows, cols, out, ldo);                                                                \
+    }                                                                                                                  \
+    extern "C" __global__ void gather_rows_div_##S(const T* src, long lds, const int* rows, int div, int cols, T* out, \
+                                                   long ldo) { KILN_ENTRY;                                             \
+        gather_rows_div<T>(src, lds, rows, div, cols, out, ldo);                                                       \
+    }                                                                                                                  \
+    extern "C" __global__ void to_f32_##S(const T* src, long lds, int cols, float* out) { KILN_ENTRY; to_f32<T>(src, lds, cols, out); } \
+    extern "C" __global__ void from_f32_##S(const float* src, int cols, T* out, long ldo) { KILN_ENTRY; from_f32<T>(src, cols, out, ldo); } \
+    extern "C" __global__ void argmax_##S(const T* x, long ldx, int cols, int* out) { KILN_ENTRY; argmax_rows<T>(x, ldx, cols, out); } \
+    extern "C" __global__ void __launch_bounds__(1024) sample_##S(const T* x, long ldx, int cols, const float* temperature, \
+                                                                  const int* top_k, const float* top_p,                \
+                                                                  const float* uniform, int* out) { KILN_ENTRY;        \
+        sample_rows<T>(x, ldx, cols, temperature, top_k, top_p, uniform, out);                                         \
+    }
+
+ELEMENTWISE_KERNELS(float, f32)
+ELEMENTWISE_KERNELS(bf16, bf16)
+
+extern "C" __global__ void dequant_fp8_bf16(const uint8_t* w, const float* scales, int scale_cols, int block_rows,
+                                            int block_cols, bf16* out, int cols) { KILN_ENTRY;
+    dequant_fp8_row(w, scales, scale_cols, block_rows, block_cols, out, cols);
+}
+
+extern "C" __global__ void __launch_bounds__(256) quant_fp8_bf16(const bf16* x, long ldx, int cols, uint8_t* q, float* scales,
+                                                                 int rows, int m_major) { KILN_ENTRY;
+    quant_fp8_rows(x, ldx, cols, q, scales, rows, m_major);
+}
+
+extern "C" __global__ void __launch_bounds__(1024) rmsnorm_vec_bf16(bf16* x, long ldx, const bf16* delta, long ldd, const float* w,
+                                                                   float eps, bf16* out, long ldo, int cols) { pdl_trigger();
+    rmsnorm_vec(x, ldx, delta, ldd, w, eps, out, ldo, cols);  // waits after loading the weights
+}

@@ -382,3 +382,77 @@ __device__ void moe_gemm_tc(const bf16* x, long ldx, const int* row_index, int r
     gemm_tile_tc<TW>(x, ldx, row_index, row_div, tile_begin[y], tile_end[y], w, s, scale_cols, block_rows, nullptr, out, ldo,
                      blockIdx.x * GEMM_BN, N, K);
 }
+
+// ---- entry points: launched by GemmKernels.java (KernelSignaturesTest checks that the two argument lists agree) ----
+#define GEMM_KERNELS(T, S, TW, SW)                                                                                     \
+    extern "C" __global__ void __launch_bounds__(GEMM_THREADS) gemm_##S##_##SW(                                        \
+        const T* x, long ldx, long x_bstride, const TW* w, long w_bstride, const float* scales, int scale_cols,        \
+        int block_rows, const float* bias, T* out, long ldo, long o_bstride, int M, int N, int K) { KILN_ENTRY;        \
+        gemm<T, TW>(x, ldx, x_bstride, w, w_bstride, scales, scale_cols, block_rows, bias, out, ldo, o_bstride, M, N, K); \
+    }                                                                                                                  \
+    extern "C" __global__ void __launch_bounds__(GEMM_THREADS) moe_gemm_##S##_##SW(                                    \
+        const T* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs, const long long* s_ptrs,     \
+        int scale_cols, int block_rows, const int* tile_expert, const int* tile_begin, const int* tile_end,            \
+        const int* num_tiles, T* out, long ldo, int N, int K) { KILN_ENTRY;                                            \
+        moe_gemm<T, TW>(x, ldx, row_index, row_div, w_ptrs, s_ptrs, scale_cols, block_rows, tile_expert, tile_begin,   \
+                        tile_end, num_tiles, out, ldo, N, K);                                                          \
+    }
+// float32 activations only: bf16 activations take the tensor-core GEMMs (GEMM_TC below)
+GEMM_KERNELS(float, f32, float, wf32)
+GEMM_KERNELS(float, f32, bf16, wbf16)
+GEMM_KERNELS(float, f32, uint8_t, wfp8)
+
+extern "C" __global__ void __launch_bounds__(256) gemv_bf16_wbf16(const bf16* x, long ldx, const bf16* w, const float* scales,
+                                                                  int scale_cols, int block_rows, const float* bias, bf16* out,
+                                                                  long ldo, int M, int N, int K) { KILN_ENTRY;
+    gemv_bf16<bf16>(x, ldx, w, scales, scale_cols, block_rows, bias, out, ldo, M, N, K);
+}
+extern "C" __global__ void __launch_bounds__(256) gemv_bf16_wfp8(const bf16* x, long ldx, const uint8_t* w, const float* scales,
+                                                                 int scale_cols, int block_rows, const float* bias, bf16* out,
+                                                                 long ldo, int M, int N, int K) { KILN_ENTRY;
+    gemv_bf16<uint8_t>(x, ldx, w, scales, scale_cols, block_rows, bias, out, ldo, M, N, K);
+}
+
+#define GEMV_GATE_UP(TW, SW)                                                                                           \
+    extern "C" __global__ void __launch_bounds__(256, 2) gemv_gate_up_bf16_##SW(                                       \
+        const bf16* x, long ldx, const TW* wg, const TW* wu, const float* sg, const float* su, int scale_cols,         \
+        int block_rows, bf16* out, long ldo, int M, int N, int K) { KILN_ENTRY;                                        \
+        gemv_gate_up_bf16<TW>(x, ldx, wg, wu, sg, su, scale_cols, block_rows, out, ldo, M, N, K);                      \
+    }                                                                                                                  \
+    extern "C" __global__ void __launch_bounds__(256, 2) moe_gemv_gate_up_bf16_##SW(                                   \
+        const bf16* x, long ldx, const int* row_index, int row_div, const long long* g_ptrs, const long long* u_ptrs,  \
+        const long long* gs_ptrs, const long long* us_ptrs, int scale_cols, int block_rows, const int* tile_expert,    \
+        const int* tile_begin, const int* tile_end, const int* num_tiles, bf16* out, long ldo, int N, int K) { KILN_ENTRY; \
+        moe_gemv_gate_up_bf16<TW>(x, ldx, row_index, row_div, g_ptrs, u_ptrs, gs_ptrs, us_ptrs, scale_cols, block_rows, \
+                                  tile_expert, tile_begin, tile_end, num_tiles, out, ldo, N, K);                       \
+    }
+GEMV_GATE_UP(bf16, wbf16)
+GEMV_GATE_UP(uint8_t, wfp8)
+
+#define MOE_GEMV(TW, SW)                                                                                               \
+    extern "C" __global__ void __launch_bounds__(256, 2) moe_gemv_bf16_##SW(                                           \
+        const bf16* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs, const long long* s_ptrs,  \
+        int scale_cols, int block_rows, const int* tile_expert, const int* tile_begin, const int* tile_end,            \
+        const int* num_tiles, bf16* out, long ldo, int N, int K) { KILN_ENTRY;                                         \
+        moe_gemv_bf16<TW>(x, ldx, row_index, row_div, w_ptrs, s_ptrs, scale_cols, block_rows, tile_expert, tile_begin, \
+                          tile_end, num_tiles, out, ldo, N, K);                                                        \
+    }
+MOE_GEMV(bf16, wbf16)
+MOE_GEMV(uint8_t, wfp8)
+
+#define GEMM_TC(TW, SW)                                                                                                \
+    extern "C" __global__ void __launch_bounds__(GEMM_THREADS) gemm_tc_bf16_##SW(                                      \
+        const bf16* x, long ldx, long x_bstride, const TW* w, long w_bstride, const float* scales, int scale_cols,     \
+        int block_rows, const float* bias, bf16* out, long ldo, long o_bstride, int M, int N, int K) { KILN_ENTRY;     \
+        gemm_tc<TW>(x, ldx, x_bstride, w, w_bstride, scales, scale_cols, block_rows, bias, out, ldo, o_bstride, M, N, K); \
+    }                                                                                                                  \
+    extern "C" __global__ void __launch_bounds__(GEMM_THREADS) moe_gemm_tc_bf16_##SW(                                  \
+        const bf16* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs, const long long* s_ptrs,  \
+        int scale_cols, int block_rows, const int* tile_expert, const int* tile_begin, const int* tile_end,            \
+        const int* num_tiles, bf16* out, long ldo, int N, int K) { KILN_ENTRY;                                         \
+        moe_gemm_tc<TW>(x, ldx, row_index, row_div, w_ptrs, s_ptrs, scale_cols, block_rows, tile_expert, tile_begin,   \
+                        tile_end, num_tiles, out, ldo, N, K);                                                          \
+    }
+GEMM_TC(float, wf32)
+GEMM_TC(bf16, wbf16)
+GEMM_TC(uint8_t, wfp8)

@@ -431,3 +431,94 @@ __device__ void gemv_heads(const bf16* x, long ldx, long x_bstride, const bf16* 
         }
     }
 }
+
+// ---- entry points: launched by Gemv2Kernels.java (KernelSignaturesTest checks that the two argument lists agree) ----
+// The grouped expert GEMVs (gemv2.cuh). The gate/up projection triggers its dependents only after its own wait, so
+// the down projection after it may read the routing (then complete) and issue its first weight loads before its
+// wait (gemv2.cuh, moe_gemv2; H200 run 32: V2-Lite batch 1 2.321 -> 2.300 ms).
+// table_experts > 0 (at most MOE_TABLE_MAX): gate/up copies the experts' pointer tables into shared memory before
+// its wait. They are no kernel's output, and read after the wait they were one more DRAM round trip (the step
+// streams each layer's 167 MB past them) between the routing and the first weight load. Run 33: V2-Lite batch 1
+// 6 us faster, batch 8 (48 tiles, 8,448 blocks each copying the tables) 70 us slower, so one token only.
+#define MOE_TABLE_MAX 256
+#define MOE_GEMV2(TW, SW, MAXM, SM)                                                                                    \
+    extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) moe_gemv2_bf16_##SW##_##SM(                         \
+        const bf16* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs, const long long* s_ptrs,  \
+        int scale_cols, int block_rows, const int* tile_expert, const int* tile_begin, const int* tile_end,            \
+        const int* num_tiles, bf16* out, long ldo, int N, int K) {                                                     \
+        pdl_trigger();                                                                                                 \
+        moe_gemv2<TW, MAXM>(x, ldx, row_index, row_div, w_ptrs, s_ptrs, scale_cols, block_rows, tile_expert,          \
+                            tile_begin, tile_end, num_tiles, out, ldo, N, K);                                          \
+    }                                                                                                                  \
+    extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) moe_gemv2_gate_up_bf16_##SW##_##SM(                 \
+        const bf16* x, long ldx, const int* row_index, int row_div, const long long* g_ptrs, const long long* u_ptrs,  \
+        const long long* gs_ptrs, const long long* us_ptrs, int scale_cols, int block_rows, const int* tile_expert,    \
+        const int* tile_begin, const int* tile_end, const int* num_tiles, bf16* out, long ldo, int N, int K,           \
+        int table_experts) {                                                                                           \
+        __shared__ long long tables[4][MOE_TABLE_MAX];                                                                 \
+        if (table_experts > 0) {                                                                                       \
+            for (int i = threadIdx.x; i < table_experts; i += blockDim.x) {                                            \
+                tables[0][i] = g_ptrs[i];                                                                              \
+                tables[1][i] = u_ptrs[i];                                                                              \
+                if (gs_ptrs) tables[2][i] = gs_ptrs[i];                                                                \
+                if (us_ptrs) tables[3][i] = us_ptrs[i];                                                                \
+            }                                                                                                          \
+            __syncthreads();                                                                                           \
+            g_ptrs = tables[0];                                                                                        \
+            u_ptrs = tables[1];                                                                                        \
+            if (gs_ptrs) gs_ptrs = tables[2];                                                                          \
+            if (us_ptrs) us_ptrs = tables[3];                                                                          \
+        }                                                                                                              \
+        pdl_wait();                                                                                                    \
+        pdl_trigger();                                                                                                 \
+        moe_gemv2_gate_up<TW, MAXM>(x, ldx, row_index, row_div, g_ptrs, u_ptrs, gs_ptrs, us_ptrs, scale_cols,          \
+                                    block_rows, tile_expert, tile_begin, tile_end, num_tiles, out, ldo, N, K);         \
+    }
+
+// Decode GEMV, second version (gemv2.cuh): _m1 for one row, _m8 for up to 8.
+#define GEMV2(TW, SW, MAXM, SM)                                                                                        \
+    extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) gemv2_bf16_##SW##_##SM(                             \
+        const bf16* x, long ldx, long x_bstride, const TW* w, long w_bstride, const float* scales, int scale_cols,     \
+        int block_rows, const float* bias, bf16* out, long ldo, long o_bstride, int M, int N, int K) { pdl_trigger();  \
+        gemv2<TW, MAXM>(x, ldx, x_bstride, w, w_bstride, scales, scale_cols, block_rows, bias, out, ldo, o_bstride, M, N, K); \
+    }                                                                                                                  \
+    extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) gemv2_splitk_bf16_##SW##_##SM(                      \
+        const bf16* x, long ldx, const TW* w, const float* scales, int scale_cols, int block_rows, const float* bias,  \
+        bf16* out, long ldo, int M, int N, int K, int S) { pdl_trigger();                                              \
+        gemv2_splitk<TW, MAXM>(x, ldx, w, scales, scale_cols, block_rows, bias, out, ldo, M, N, K, S);                 \
+    }                                                                                                                  \
+    extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) gemv2_pair_bf16_##SW##_##SM(                        \
+        const bf16* x, long ldx, const TW* wa, const float* sa, int sca, int bra, bf16* oa, long ldoa, int na,         \
+        const TW* wb, const float* sb, int scb, int brb, bf16* ob, long ldob, int nb, int M, int K) { pdl_trigger();   \
+        gemv2_pair<TW, MAXM>(x, ldx, wa, sa, sca, bra, oa, ldoa, na, wb, sb, scb, brb, ob, ldob, nb, M, K);            \
+    }                                                                                                                  \
+    extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) gemv2_gate_up_bf16_##SW##_##SM(                     \
+        const bf16* x, long ldx, const TW* wg, const TW* wu, const float* sg, const float* su, int scale_cols,         \
+        int block_rows, bf16* out, long ldo, int M, int N, int K) { pdl_trigger();                                     \
+        gemv2_gate_up<TW, MAXM>(x, ldx, wg, wu, sg, su, scale_cols, block_rows, out, ldo, M, N, K);                    \
+    }                                                                                                                  \
+    MOE_GEMV2(TW, SW, MAXM, SM)
+
+GEMV2(bf16, wbf16, 1, m1)
+GEMV2(bf16, wbf16, 8, m8)
+GEMV2(uint8_t, wfp8, 1, m1)
+GEMV2(uint8_t, wfp8, 8, m8)
+
+// MLA's per-head matrices with short rows (gemv2.cuh, gemv_heads): K = 128 (W_UK) and 512 (W_UV), 1 or up to 8 rows.
+#define GEMV_HEADS(K, MAXM, SM)                                                                                        \
+    extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) gemv_heads_bf16_k##K##_##SM(                        \
+        const bf16* x, long ldx, long x_bstride, const bf16* w, long w_bstride, bf16* out, long ldo, long o_bstride,   \
+        int M, int N) { pdl_trigger();                                                                                 \
+        gemv_heads<K, MAXM>(x, ldx, x_bstride, w, w_bstride, out, ldo, o_bstride, M, N);                               \
+    }
+GEMV_HEADS(128, 1, m1)
+GEMV_HEADS(128, 8, m8)
+GEMV_HEADS(512, 1, m1)
+GEMV_HEADS(512, 8, m8)
+// W_UV of one decode token straight from MLA decode's split results (gemv2.cuh, HeadsMerge)
+extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) gemv_heads_merge_bf16_k512_m1(
+    const bf16* x, long x_bstride, const bf16* w, long w_bstride, bf16* out, long o_bstride, int N, const int* token_visible,
+    int max_splits, int split_min, const float* partial_acc, const float* partial_ml) { pdl_trigger();
+    gemv_heads<512, 1, true>(x, 0, x_bstride, w, w_bstride, out, 0, o_bstride, 1, N,
+                             HeadsMerge{token_visible, max_splits, split_min, partial_acc, partial_ml});
+}

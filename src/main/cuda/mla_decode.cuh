@@ -263,3 +263,34 @@ __device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const
         }
     }
 }
+
+// ---- entry points: launched by MlaDecodeKernels.java (KernelSignaturesTest checks that the two argument lists agree) ----
+extern "C" __global__ void __launch_bounds__(MLA_THREADS) mla_attention_tc_bf16(
+    const bf16* q1, long ldq1, int q1_stride, const bf16* q2, long ldq2, int q2_stride, const bf16* cache, long entry, int heads,
+    int kd1, int kd2, const int* token_seq, const int* token_visible, const int* seq_slot_start, const int* slots, float scale,
+    bf16* out, long ldo, int o_stride, float* partial_acc, float* partial_ml) { KILN_ENTRY;
+    mla_attention_tc(q1, ldq1, q1_stride, q2, ldq2, q2_stride, cache, entry, heads, kd1, kd2, token_seq, token_visible,
+                     seq_slot_start, slots, scale, out, ldo, o_stride, partial_acc, partial_ml);
+}
+
+// MLA decode for small batches: at least 64 keys per split (so a 1,024-key context fills 16 CTAs per head group
+// instead of 4) and the queries loaded by cp.async; the combine with the same split rule. With new_lat, this step's
+// entries [new_lat | new_rope] are read from there and stored into the cache by this kernel (no kv_store2 launch).
+extern "C" __global__ void __launch_bounds__(MLA_THREADS) mla_attention_tc2_bf16(
+    const bf16* q1, long ldq1, int q1_stride, const bf16* q2, long ldq2, int q2_stride, const bf16* cache, long entry, int heads,
+    int kd1, int kd2, const int* token_seq, const int* token_visible, const int* seq_slot_start, const int* slots, float scale,
+    bf16* out, long ldo, int o_stride, float* partial_acc, float* partial_ml, int split_min, const bf16* new_lat, long ld_lat,
+    const bf16* new_rope, long ld_rope, const int* new_slots) { pdl_trigger();
+    if (kd1 == 512 && kd2 == 64)
+        mla_attention_tc<512, 64>(q1, ldq1, q1_stride, q2, ldq2, q2_stride, cache, entry, heads, kd1, kd2, token_seq, token_visible,
+                                  seq_slot_start, slots, scale, out, ldo, o_stride, partial_acc, partial_ml, split_min, true, true,
+                                  new_lat, ld_lat, new_rope, ld_rope, new_slots);
+    else
+        mla_attention_tc(q1, ldq1, q1_stride, q2, ldq2, q2_stride, cache, entry, heads, kd1, kd2, token_seq, token_visible,
+                         seq_slot_start, slots, scale, out, ldo, o_stride, partial_acc, partial_ml, split_min, true, true,
+                         new_lat, ld_lat, new_rope, ld_rope, new_slots);
+}
+extern "C" __global__ void attention_combine2_bf16(const int* token_visible, int max_splits, int heads, int vd, const float* partial_acc,
+                                                   const float* partial_ml, bf16* out, long ldo, int o_stride, int split_min) { KILN_ENTRY;
+    attention_combine<bf16>(token_visible, max_splits, heads, vd, partial_acc, partial_ml, out, ldo, o_stride, split_min);
+}

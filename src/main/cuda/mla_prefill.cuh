@@ -227,3 +227,13 @@ __device__ void mla_prefill(const bf16* qn, long ldqn, int qn_stride, const bf16
         }
     }
 }
+
+// ---- entry points: launched by MlaPrefillKernels.java (KernelSignaturesTest checks that the two argument lists agree) ----
+// MLA prefill in the MHA form (mla_prefill.cuh): grid (heads, blocks of the host-built table), 128 threads.
+extern "C" __global__ void __launch_bounds__(MLAP_THREADS, 2) mla_prefill_bf16_n128_r64_v128(
+    const bf16* qn, long ldqn, int qn_stride, const bf16* qr, long ldqr, int qr_stride, const bf16* kn, long ldkn,
+    int kn_stride, const bf16* kr, long ldkr, const bf16* v, long ldv, int v_stride, const int* blocks, float scale_log2,
+    bf16* out, long ldo, int o_stride) {
+    mla_prefill<128, 64, 128>(qn, ldqn, qn_stride, qr, ldqr, qr_stride, kn, ldkn, kn_stride, kr, ldkr, v, ldv, v_stride,
+                              blocks, scale_log2, out, ldo, o_stride);
+}

@@ -301,3 +301,40 @@ __device__ void moe_route_align_block(const T* logits, long ldl, int tokens, int
     __syncthreads();
     moe_align(ids, tokens * topk, experts, tile_rows, perm, inv, tile_expert, tile_begin, tile_end, num_tiles);
 }
+
+// ---- entry points: launched by MoeKernels.java (KernelSignaturesTest checks that the two argument lists agree) ----
+#define MOE_KERNELS(T, S)                                                                                              \
+    extern "C" __global__ void moe_route_##S(const T* logits, long ldl, int experts, int topk, int sigmoid,            \
+                                             const float* bias, int groups, int topk_groups, int group_limited,        \
+                                             int normalize, float scaling, int* ids, float* weights) { KILN_ENTRY;     \
+        moe_route<T>(logits, ldl, experts, topk, sigmoid, bias, groups, topk_groups, group_limited, normalize, scaling, \
+                     ids, weights, blockIdx.x);                                                                        \
+    }                                                                                                                  \
+    /* decode batches (<= 8 tokens): warp w routes token w, then the block aligns (moe.cuh) */                         \
+    extern "C" __global__ void __launch_bounds__(MOE_RA_WARPS * 32) moe_route_align_##S(                               \
+        const T* logits, long ldl, int tokens, int experts, int topk, int sigmoid, const float* bias, int groups,      \
+        int topk_groups, int group_limited, int normalize, float scaling, int* ids, float* weights, int tile_rows,     \
+        int* perm, int* inv, int* tile_expert, int* tile_begin, int* tile_end, int* num_tiles) { KILN_ENTRY;           \
+        moe_route_align_block<T>(logits, ldl, tokens, experts, topk, sigmoid, bias, groups, topk_groups, group_limited, \
+                                 normalize, scaling, ids, weights, tile_rows, perm, inv, tile_expert, tile_begin,     \
+                                 tile_end, num_tiles);                                                                 \
+    }                                                                                                                  \
+    /* early_routing: the down projection before it is moe_gemv2's, so this launch starts only after the routing  \
+       (three kernels back) has finished, and reads it before waiting for the expert outputs (run 33: 8 us a     \
+       V2-Lite batch-1 step) */                                                                                    \
+    extern "C" __global__ void moe_combine_##S(const T* y, long ldy, const int* inv, const float* weights, int topk,   \
+                                               int cols, T* out, long ldo, const T* plus, long ldp,                    \
+                                               int early_routing) {                                                    \
+        pdl_trigger();                                                                                                 \
+        if (!early_routing) pdl_wait();                                                                                \
+        moe_combine<T>(y, ldy, inv, weights, topk, cols, out, ldo, plus, ldp, early_routing);                          \
+    }
+
+MOE_KERNELS(float, f32)
+MOE_KERNELS(bf16, bf16)
+
+extern "C" __global__ void __launch_bounds__(1024) moe_align_k(const int* ids, int assignments, int experts, int tile_rows,
+                                                                int* perm, int* inv, int* tile_expert, int* tile_begin,
+                                                                int* tile_end, int* num_tiles) { KILN_ENTRY;
+    moe_align(ids, assignments, experts, tile_rows, perm, inv, tile_expert, tile_begin, tile_end, num_tiles);
+}

@@ -225,3 +225,23 @@ __device__ void moe_mma_gate_up(const bf16* x, long ldx, const int* row_index, i
         }
     }
 }
+
+// ---- entry points: launched by MoeMmaKernels.java (KernelSignaturesTest checks that the two argument lists agree) ----
+// Grouped expert GEMM on the tensor cores for 9..256 tokens (moe_mma.cuh); tiles from moe_align with tile_rows 64.
+#define MOE_MMA(TW, SW)                                                                                                \
+    extern "C" __global__ void __launch_bounds__(MMA_WARPS * 32) moe_mma_bf16_##SW(                                    \
+        const bf16* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs, const long long* s_ptrs,  \
+        int scale_cols, int block_rows, const int* tile_expert, const int* tile_begin, const int* tile_end,            \
+        const int* num_tiles, bf16* out, long ldo, int N, int K) { KILN_ENTRY;                                         \
+        moe_mma<TW>(x, ldx, row_index, row_div, w_ptrs, s_ptrs, scale_cols, block_rows, tile_expert, tile_begin,       \
+                    tile_end, num_tiles, out, ldo, N, K);                                                              \
+    }                                                                                                                  \
+    extern "C" __global__ void __launch_bounds__(MMA_WARPS * 32) moe_mma_gate_up_bf16_##SW(                            \
+        const bf16* x, long ldx, const int* row_index, int row_div, const long long* g_ptrs, const long long* u_ptrs,  \
+        const long long* gs_ptrs, const long long* us_ptrs, int scale_cols, int block_rows, const int* tile_expert,    \
+        const int* tile_begin, const int* tile_end, const int* num_tiles, bf16* out, long ldo, int N, int K) { KILN_ENTRY; \
+        moe_mma_gate_up<TW>(x, ldx, row_index, row_div, g_ptrs, u_ptrs, gs_ptrs, us_ptrs, scale_cols, block_rows,      \
+                            tile_expert, tile_begin, tile_end, num_tiles, out, ldo, N, K);                             \
+    }
+MOE_MMA(bf16, wbf16)
+MOE_MMA(uint8_t, wfp8)
