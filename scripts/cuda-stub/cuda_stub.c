@@ -18,8 +18,36 @@ int cuDevicePrimaryCtxRetain(void **c, int d) { *c = (void *)0x1234; return 0; }
 int cuDevicePrimaryCtxRelease_v2(int d) { fprintf(stderr, "[stub] %d launches\n", launches); return 0; }
 int cuCtxSetCurrent(void *c) { return 0; }
 int cuMemGetInfo_v2(size_t *f, size_t *t) { *f = 70ULL << 30; *t = 80ULL << 30; return 0; }
-int cuMemAlloc_v2(u64 *p, size_t n) { void *m = calloc(1, n); if (!m) return 2; *p = (u64)m; return 0; }
-int cuMemFree_v2(u64 p) { free((void *)p); return 0; }
+// Device memory: a bump allocator over one reserved range at a fixed address, so that two runs making the same
+// allocations get the same addresses and their launch traces (-Dkiln.cuda.trace) compare line by line. Freed
+// ranges give their pages back but their addresses are never reused.
+#include <sys/mman.h>
+#define STUB_BASE 0x200000000000ULL
+#define STUB_SPAN (1ULL << 42)
+static char *device_base;
+static size_t device_used;
+static struct { u64 p; size_t n; } device_blocks[1 << 16];
+static int device_block_count;
+int cuMemAlloc_v2(u64 *p, size_t n) {
+  if (!device_base) {
+    void *m = mmap((void *)STUB_BASE, STUB_SPAN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    if (m == MAP_FAILED) return 2;
+    device_base = m;
+  }
+  size_t start = (device_used + 255) & ~(size_t)255;
+  if (start + n > STUB_SPAN) return 2;
+  device_used = start + n;
+  *p = (u64)(device_base + start);
+  if (device_block_count < (1 << 16)) { device_blocks[device_block_count].p = *p; device_blocks[device_block_count++].n = n; }
+  return 0; }
+int cuMemFree_v2(u64 p) {
+  for (int i = 0; i < device_block_count; i++) {
+    if (device_blocks[i].p != p) continue;
+    u64 a = (p + 4095) & ~4095ULL, e = (p + device_blocks[i].n) & ~4095ULL;  // whole pages of this block only
+    if (e > a) madvise((void *)a, e - a, MADV_DONTNEED);
+    break;
+  }
+  return 0; }
 int cuMemAllocHost_v2(void **p, size_t n) { *p = calloc(1, n); return *p ? 0 : 2; }
 int cuMemFreeHost(void *p) { free(p); return 0; }
 int cuMemcpyHtoDAsync_v2(u64 d, const void *s, size_t n, void *st) { memcpy((void *)d, s, n); return 0; }

@@ -61,8 +61,7 @@ extern "C" __global__ void __launch_bounds__(256) mla_norm_rope_bf16(
 // into the latent space; uk_bx row blocks per head), the rest mla_norm_rope's (row, role, part) blocks: the latent's
 // RMSNorm and both ropes. The two read disjoint columns of the q / kv_a projections and write disjoint outputs.
 // The norm and rope blocks wait inside (rmsnorm_vec after loading its weights, rope after making its cos / sin table):
-// neither starts its chain of loads only after the q / kv_a projection has finished (H200 run 33: no measurable
-// change in the step, so the rope's table is not that kernel's critical path).
+// neither starts its chain of loads only after the q / kv_a projection has finished.
 #define MLA_PREPARE(MAXM, SM)                                                                                          \
     extern "C" __global__ void __launch_bounds__(256) mla_prepare_bf16_##SM(                                           \
         const bf16* qn, long ldqn, long qn_stride, const bf16* wuk, long wuk_stride, bf16* ql, long ldql, long ql_stride, \

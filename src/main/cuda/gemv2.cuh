@@ -1,8 +1,8 @@
 // Decode GEMV, second version (bf16 activations, up to 8 rows; bf16 or fp8 weights): one warp per weight row (or
 // per gate/up row pair), the row streamed with 16-byte loads of which L per lane and stream are issued before any
-// is used (a whole 2,048-wide bf16 row per warp at M = 1: 4 KB in flight per stream). The first version issued 4
-// loads per lane and ran gate and up one after the other, at 128 registers with spills in its MoE variants; on the
-// H200 (run 3) its dense rows ran at 0.8-1.7 TB/s of 4.3. MAXM is a template (1 or 8): a batch of one keeps the
+// is used (a whole 2,048-wide bf16 row per warp at M = 1: 4 KB in flight per stream). The first version (gemm.cuh)
+// issues 4 loads per lane and runs gate and up one after the other, at 128 registers with spills in its MoE
+// variants, far from the bandwidth (docs/cuda.md). MAXM is a template (1 or 8): a batch of one keeps the
 // register count low enough for 3-4 blocks per SM. Weights bypass L1 (ld.global.nc.L1::no_allocate); x is read
 // through L1 by every warp of the block.
 //
@@ -126,11 +126,10 @@ __device__ __forceinline__ void gemv2_dot(const bf16* __restrict__ x, long ldx, 
     }
 }
 
-// Rows per warp of the plain GEMVs: two at M = 1, so that a lane has twice the loads in flight (H200 runs 13-14: R1's
-// fp8 o_proj 60 -> 55 us and its routed down projection 54 -> 47 us with the block scale applied per load);
-// one at M <= 8, where the registers for eight rows' sums leave no room. A grid-stride version that launched
-// only the resident blocks and pulled each warp's next stretch of its rows into L2 ahead was slower on every
-// V2-Lite and R1 matrix (run 15: V2-Lite batch 1 2.84 -> 2.99 ms).
+// Rows per warp of the plain GEMVs: two at M = 1, so that a lane has twice the loads in flight (R1's fp8 matrices
+// gain most, the block scale applied per load); one at M <= 8, where the registers for eight rows' sums leave no
+// room. A grid-stride version that launched only the resident blocks and pulled each warp's next stretch of its
+// rows into L2 ahead was slower on every V2-Lite and R1 matrix (docs/cuda.md).
 template <int MAXM> struct GemvRows { static constexpr int NS = MAXM == 1 ? 2 : 1; };
 
 // Rows n0 .. n0 + NS - 1 of W (block scales or null) against rows xr[m] of x, m < M: out[orow[m]][n] = x[xr[m]] . W[n]
@@ -377,7 +376,7 @@ __device__ void gemv_heads(const bf16* x, long ldx, long x_bstride, const bf16* 
         wv[j] = row < N ? ldg_stream16(w + (long)row * K + k) : make_uint4(0u, 0u, 0u, 0u);
     }
     // the batch description is copied before the step's first kernel: the split count is known before the wait
-    // (read after it, it was a DRAM round trip ahead of the merge: run 33, 21 us a V2-Lite batch-1 step)
+    // (read after it, it is a DRAM round trip ahead of the merge)
     const int splits = MERGE ? att_splits(merge.token_visible[0], merge.max_splits, merge.split_min) : 1;
     pdl_wait();
     if constexpr (MERGE) {
@@ -435,11 +434,11 @@ __device__ void gemv_heads(const bf16* x, long ldx, long x_bstride, const bf16* 
 // ---- entry points: launched by Gemv2Kernels.java (KernelSignaturesTest checks that the two argument lists agree) ----
 // The grouped expert GEMVs (gemv2.cuh). The gate/up projection triggers its dependents only after its own wait, so
 // the down projection after it may read the routing (then complete) and issue its first weight loads before its
-// wait (gemv2.cuh, moe_gemv2; H200 run 32: V2-Lite batch 1 2.321 -> 2.300 ms).
+// wait (moe_gemv2).
 // table_experts > 0 (at most MOE_TABLE_MAX): gate/up copies the experts' pointer tables into shared memory before
-// its wait. They are no kernel's output, and read after the wait they were one more DRAM round trip (the step
-// streams each layer's 167 MB past them) between the routing and the first weight load. Run 33: V2-Lite batch 1
-// 6 us faster, batch 8 (48 tiles, 8,448 blocks each copying the tables) 70 us slower, so one token only.
+// its wait. They are no kernel's output, and read after the wait they are one more DRAM round trip (the step
+// streams each layer's weights past them) between the routing and the first weight load. That pays for one token;
+// at batch 8 the thousands of blocks each copying the tables cost more than it saves (docs/cuda.md), so one token only.
 #define MOE_TABLE_MAX 256
 #define MOE_GEMV2(TW, SW, MAXM, SM)                                                                                    \
     extern "C" __global__ void __launch_bounds__(GEMV2_WARPS * 32) moe_gemv2_bf16_##SW##_##SM(                         \

@@ -53,7 +53,7 @@ template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
 // KD1/KD2 (0: runtime): DeepSeek's 512 + 64 as constants turn the tile loops' divisions and the fragment loops'
-// bounds into compile-time values (run 8's ncu: 8 cycles per issued instruction, i.e. instruction-bound).
+// bounds into compile-time values (the kernel is instruction-bound: docs/cuda.md has its Nsight Compute figures).
 template <int KD1 = 0, int KD2 = 0>
 __device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const bf16* q2, long ldq2, int q2_stride,
                                  const bf16* cache, long entry, int heads, int kd1_arg, int kd2_arg, const int* token_seq,
@@ -129,7 +129,7 @@ __device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const
             qs[g * kdp + d] = v;
         }
     }
-    if (stores) {  // after the query loads went out, so that its round trip overlaps theirs (run 34: no measurable change)
+    if (stores) {  // after the query loads went out, so that its round trip overlaps theirs
         bf16* dst = const_cast<bf16*>(cache) + new_slot * entry;
         for (int c = tid; c < cpr; c += MLA_THREADS) *reinterpret_cast<uint4*>(dst + c * 8) = *reinterpret_cast<const uint4*>(entry_src(newest, c));
     }

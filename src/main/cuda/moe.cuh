@@ -148,8 +148,7 @@ __device__ void moe_combine(const T* __restrict__ y, long ldy, const int* inv, c
 // Same choices as moe_route and the CPU (ties to the lower index); the softmax sum is a warp reduction, so the
 // weights can differ from the sequential sum in the last bit.
 // The loops over a lane's experts are not unrolled: a decode launch runs this code once, so its cost is largely
-// instruction fetch (a first version kept 16 values per lane in registers, fully unrolled: 64 KB of code, 7 us on
-// V2-Lite and 15 us on R1, H200 runs 13-15).
+// instruction fetch (a fully unrolled version, 16 values per lane in registers, was 64 KB of code and slower).
 #define MOE_RA_WARPS 8
 
 // (value, index) of the largest value over the warp, lower index on ties; every lane gets it.
@@ -320,8 +319,8 @@ __device__ void moe_route_align_block(const T* logits, long ldl, int tokens, int
                                  tile_end, num_tiles);                                                                 \
     }                                                                                                                  \
     /* early_routing: the down projection before it is moe_gemv2's, so this launch starts only after the routing  \
-       (three kernels back) has finished, and reads it before waiting for the expert outputs (run 33: 8 us a     \
-       V2-Lite batch-1 step) */                                                                                    \
+       (three kernels back) has finished, and reads it before waiting for the expert outputs, off the critical   \
+       path of a decode step */                                                                                    \
     extern "C" __global__ void moe_combine_##S(const T* y, long ldy, const int* inv, const float* weights, int topk,   \
                                                int cols, T* out, long ldo, const T* plus, long ldp,                    \
                                                int early_routing) {                                                    \

@@ -8,7 +8,7 @@ public final class Log {
     private Log() {}
 
     private static final DateTimeFormatter TIME = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss");
-    private static volatile boolean quiet = Boolean.getBoolean("kiln.quiet");
+    private static volatile boolean quiet = KilnProperty.QUIET.flag();
 
     public static void quiet(boolean q) {
         quiet = q;

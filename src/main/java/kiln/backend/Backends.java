@@ -15,11 +15,6 @@ import kiln.backend.cuda.Precision;
 public final class Backends {
     private Backends() {}
 
-    /** Device bytes for one forward's activations, from -Dkiln.cuda.activationGb (default 4). */
-    static long activationBytes() {
-        return (long) (Double.parseDouble(System.getProperty("kiln.cuda.activationGb", "4")) * (1L << 30));
-    }
-
     public static Backend create(String device, String dtype) {
         String d = device == null ? "auto" : device.trim().toLowerCase(java.util.Locale.ROOT);
         if (d.equals("cpu")) return new CpuBackend();
@@ -47,7 +42,7 @@ public final class Backends {
 
     private static Backend cuda(int ordinal, String dtype) {
         Precision p = Precision.parse(dtype);
-        return new CudaBackend(CudaOptions.defaults().withDevice(ordinal).withPrecision(p).withActivationBytes(activationBytes()));
+        return new CudaBackend(CudaOptions.defaults().withDevice(ordinal).withPrecision(p));
     }
 
     /** Null when the CUDA backend can run here, else why not. */

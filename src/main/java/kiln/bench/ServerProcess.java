@@ -28,7 +28,7 @@ public final class ServerProcess implements AutoCloseable {
      * launcher script sets it), else {@code ./kiln} in the working directory.
      */
     public static Path launcher() {
-        String home = System.getProperty("kiln.home");
+        String home = kiln.KilnProperty.HOME.valueOrNull();
         Path p = home != null && !home.isBlank() ? Path.of(home, "kiln") : Path.of("kiln").toAbsolutePath();
         if (!Files.isExecutable(p))
             throw new BenchException("--server-args needs the kiln launcher to start `kiln serve`, and " + p

@@ -4,6 +4,8 @@ import kiln.backend.Backend;
 import kiln.backend.Heads;
 import kiln.backend.KvCache;
 import kiln.backend.KvLayout;
+import kiln.backend.MlaInputs;
+import kiln.backend.MlaQuery;
 import kiln.backend.MoeRouting;
 import kiln.backend.Rope;
 import kiln.backend.Tensor;
@@ -45,7 +47,7 @@ final class Deepseek extends CausalLm {
     /**
      * Fewest new tokens for the MHA form. Both forms' attention grows with new tokens x context, but the MHA form
      * also expands the whole context (2 x latent x heads x (nope + v) FLOPs per row, on GEMMs at ~500 TFLOP/s) while
-     * the absorbed kernel runs its 3.4x larger score/sum work at ~50 TFLOP/s (H200, 4,096-token profile): the
+     * the absorbed kernel runs its 3.4x larger score/sum work at ~50 TFLOP/s (docs/cuda.md has the profile): the
      * expansion pays for itself from about 13 new tokens, whatever the context length.
      */
     static final int MHA_MIN_TOKENS = 16;
@@ -197,11 +199,11 @@ final class Deepseek extends CausalLm {
             mhaAttention(l, w, cache, q, cKv, kRope, values);
         } else {
             Tensor qLatent = backend.tensor(tokens, heads * latent);
-            backend.mlaAbsorbedInputs(kv.columns(0, latent), w.kvANorm(), config.rmsNormEps(), cKv, qRope, kRope.heads(1, ropeDim), rope,
-                    qNope, w.absorbK(), qLatent.heads(heads, latent));
+            backend.mlaAbsorbedInputs(new MlaInputs(kv.columns(0, latent), w.kvANorm(), config.rmsNormEps(), cKv, qRope, kRope.heads(1, ropeDim),
+                    rope, qNope, w.absorbK(), qLatent.heads(heads, latent)));
             Tensor attended = backend.tensor(tokens, heads * latent);
-            backend.mlaAttentionValues(cache, l, qLatent.heads(heads, latent), qRope, cKv, kRope, scale, attended.heads(heads, latent), w.absorbV(),
-                    values.heads(heads, vDim));
+            backend.mlaAttentionValues(new MlaQuery(cache, l, qLatent.heads(heads, latent), qRope, cKv, kRope, scale), attended.heads(heads, latent),
+                    w.absorbV(), values.heads(heads, vDim));
         }
         Tensor out = backend.tensor(tokens, config.hiddenSize());
         backend.linear(values, w.o(), out);

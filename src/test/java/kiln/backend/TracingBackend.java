@@ -136,8 +136,8 @@ public final class TracingBackend implements Backend {
     }
 
     @Override
-    public void mlaAttention(KvCache cache, int layer, Heads qLatent, Heads qRope, Tensor latent, Tensor keyRope, float scale, Heads out) {
-        inner.mlaAttention(cache, layer, qLatent, qRope, latent, keyRope, scale, out);
+    public void mlaAttention(MlaQuery q, Heads out) {
+        inner.mlaAttention(q, out);
         record("mla_attention", out.tensor());
     }
 

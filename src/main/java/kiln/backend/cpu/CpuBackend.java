@@ -5,6 +5,7 @@ import kiln.backend.ForwardBatch;
 import kiln.backend.Heads;
 import kiln.backend.KvCache;
 import kiln.backend.KvLayout;
+import kiln.backend.MlaQuery;
 import kiln.backend.MoeRouting;
 import kiln.backend.Rope;
 import kiln.backend.Tensor;
@@ -202,12 +203,11 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void mlaAttention(KvCache cache, int layer, Heads qLatent, Heads qRope, Tensor latent, Tensor keyRope,
-                             float scale, Heads out) {
-        CpuKvCache c = (CpuKvCache) cache;
-        Attention.store(c, layer, batch(), (CpuTensor) latent, 0);
-        Attention.store(c, layer, batch(), (CpuTensor) keyRope, latent.cols());
-        Attention.mla(c, layer, batch(), qLatent, qRope, scale, out);
+    public void mlaAttention(MlaQuery q, Heads out) {
+        CpuKvCache c = (CpuKvCache) q.cache();
+        Attention.store(c, q.layer(), batch(), (CpuTensor) q.latent(), 0);
+        Attention.store(c, q.layer(), batch(), (CpuTensor) q.keyRope(), q.latent().cols());
+        Attention.mla(c, q.layer(), batch(), q.qLatent(), q.qRope(), q.scale(), out);
     }
 
     @Override

@@ -12,7 +12,7 @@ import java.util.concurrent.locks.LockSupport;
 final class Parallel {
     private Parallel() {}
 
-    static final int THREADS = Integer.getInteger("kiln.threads", Runtime.getRuntime().availableProcessors());
+    static final int THREADS = kiln.KilnProperty.THREADS.intValue(Runtime.getRuntime().availableProcessors());
     private static final long SPIN_NANOS = 50_000;
 
     @FunctionalInterface

@@ -10,8 +10,8 @@ import java.lang.foreign.ValueLayout;
  * token's K/V goes to, each token's sequence and visible key count, the rows that need logits, each sequence's
  * start in the flat slot list, and the flat slot list (each sequence's cached then new slots). The first seven
  * are {@code stride} ints apart, stride being the batch's token count, so that the used part is one contiguous
- * range, staged through page-locked host memory with one asynchronous copy (one copy per region made a one-token
- * decode step 21 us longer on an H200, run 30). Batches of the same token count (a CUDA graph's padded size) get
+ * range, staged through page-locked host memory with one asynchronous copy (one copy per region costs a one-token
+ * decode step measurably more; docs/cuda.md). Batches of the same token count (a CUDA graph's padded size) get
  * the same addresses; an event keeps the host from overwriting a copy still in flight.
  */
 final class BatchMeta implements AutoCloseable {

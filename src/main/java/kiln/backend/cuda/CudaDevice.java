@@ -175,9 +175,12 @@ public final class CudaDevice implements AutoCloseable {
         sidePending = false;
     }
 
-    /** The kernels module, loaded on first use (on the owner thread). */
-    Kernels kernels() {
-        if (kernels == null) kernels = new Kernels(this);
+    /**
+     * The kernels module, loaded on first use (on the owner thread) with that caller's flags: backends sharing a
+     * device share its module, its launch mode (PDL) and its trace.
+     */
+    Kernels kernels(CudaFlags flags) {
+        if (kernels == null) kernels = new Kernels(this, flags);
         return kernels;
     }
 

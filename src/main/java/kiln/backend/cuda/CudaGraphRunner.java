@@ -91,7 +91,7 @@ public final class CudaGraphRunner implements Model {
             }
             backend.stage(pad(batch, size, ((CudaKvCache) cache).paddingSlot()));
             Driver.launchGraph(g.exec, device.stream());
-            if (Kernels.SYNC_EACH_LAUNCH) Driver.synchronize(device.stream(), "CUDA graph replay of batch " + size);
+            if (backend.syncEachLaunch()) Driver.synchronize(device.stream(), "CUDA graph replay of batch " + size);
             backend.arena().restore(g.arenaEnd);
             return g.logits.rowRange(0, n);
         });

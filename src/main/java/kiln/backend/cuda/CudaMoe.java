@@ -25,7 +25,7 @@ final class CudaMoe {
         }
     }
 
-    /** moe_align's outputs (CudaBackend.moe): order, positions, and tiles of {@code tileRows} rows of one expert. */
+    /** moe_align's outputs (MoeLayer): order, positions, and tiles of {@code tileRows} rows of one expert. */
     record Alignment(int experts, int tileRows, int maxTiles, long perm, long inv, long tileExpert, long tileBegin, long tileEnd,
                      long numTiles) {}
 }

@@ -1,5 +1,7 @@
 package kiln.backend.cuda;
 
+import kiln.KilnProperty;
+
 /**
  * How a {@link CudaBackend} is set up.
  *
@@ -10,31 +12,40 @@ package kiln.backend.cuda;
  * @param maxSlotEntries  most KV slot entries (sum of the sequences' lengths) one forward may reference
  * @param useCublas       use cuBLASLt for bf16 GEMMs of more than 8 rows where it loads
  * @param fp8Lt           FP8 weights of more than 8 rows through cuBLASLt's block-scaled FP8 GEMM, with the
- *                        activations quantised to fp8 (DeepSeek's scheme; -Dkiln.cuda.noFp8Lt=true turns it off)
+ *                        activations quantised to fp8 (DeepSeek's scheme)
+ * @param flags           kernel choices and debugging switches
  */
 public record CudaOptions(int device, Precision precision, long activationBytes, int maxBatchTokens, int maxSlotEntries,
-                          boolean useCublas, boolean fp8Lt) {
+                          boolean useCublas, boolean fp8Lt, CudaFlags flags) {
+
+    /** bf16 on device 0, with the activation size, FP8 GEMM path and switches the {@code kiln.cuda.*} properties set. */
     public static CudaOptions defaults() {
-        return new CudaOptions(0, Precision.BFLOAT16, 4L << 30, 16384, 1 << 22, true, !Boolean.getBoolean("kiln.cuda.noFp8Lt"));
+        long activationBytes = (long) (KilnProperty.CUDA_ACTIVATION_GB.doubleValue() * (1L << 30));
+        return new CudaOptions(0, Precision.BFLOAT16, activationBytes, 16384, 1 << 22, true, !KilnProperty.CUDA_NO_FP8_LT.flag(),
+                CudaFlags.fromProperties());
     }
 
     public CudaOptions withFp8Lt(boolean use) {
-        return new CudaOptions(device, precision, activationBytes, maxBatchTokens, maxSlotEntries, useCublas, use);
+        return new CudaOptions(device, precision, activationBytes, maxBatchTokens, maxSlotEntries, useCublas, use, flags);
     }
 
     public CudaOptions withPrecision(Precision p) {
-        return new CudaOptions(device, p, activationBytes, maxBatchTokens, maxSlotEntries, useCublas, fp8Lt);
+        return new CudaOptions(device, p, activationBytes, maxBatchTokens, maxSlotEntries, useCublas, fp8Lt, flags);
     }
 
     public CudaOptions withActivationBytes(long bytes) {
-        return new CudaOptions(device, precision, bytes, maxBatchTokens, maxSlotEntries, useCublas, fp8Lt);
+        return new CudaOptions(device, precision, bytes, maxBatchTokens, maxSlotEntries, useCublas, fp8Lt, flags);
     }
 
     public CudaOptions withDevice(int ordinal) {
-        return new CudaOptions(ordinal, precision, activationBytes, maxBatchTokens, maxSlotEntries, useCublas, fp8Lt);
+        return new CudaOptions(ordinal, precision, activationBytes, maxBatchTokens, maxSlotEntries, useCublas, fp8Lt, flags);
     }
 
     public CudaOptions withCublas(boolean use) {
-        return new CudaOptions(device, precision, activationBytes, maxBatchTokens, maxSlotEntries, use, fp8Lt);
+        return new CudaOptions(device, precision, activationBytes, maxBatchTokens, maxSlotEntries, use, fp8Lt, flags);
+    }
+
+    public CudaOptions withFlags(CudaFlags f) {
+        return new CudaOptions(device, precision, activationBytes, maxBatchTokens, maxSlotEntries, useCublas, fp8Lt, f);
     }
 }

@@ -342,6 +342,34 @@ final class Driver {
         }
     }
 
+    /** cuFuncGetParamInfo (CUDA 12.4+), or null where the driver lacks it (then kernel signatures go unchecked). */
+    private static final class ParamInfo {
+        static final MethodHandle get = CUDA == null ? null : Native.status(CUDA, "cuFuncGetParamInfo", PTR, LONG, PTR, PTR);
+    }
+
+    private static final int CUDA_ERROR_INVALID_VALUE = 1;
+
+    /**
+     * The byte size of each parameter of {@code fn} as the loaded module declares it, or null when the driver
+     * cannot tell (no cuFuncGetParamInfo).
+     */
+    static long[] paramSizes(MemorySegment fn, String name) {
+        if (ParamInfo.get == null) return null;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment offset = a.allocate(LONG), size = a.allocate(LONG);
+            java.util.List<Long> sizes = new java.util.ArrayList<>();
+            for (long i = 0; ; i++) {
+                int rc = (int) ParamInfo.get.invokeExact(fn, i, offset, size);
+                if (rc == CUDA_ERROR_INVALID_VALUE) break;  // past the last parameter
+                check(rc, "cuFuncGetParamInfo(" + name + ", " + i + ")");
+                sizes.add(size.get(LONG, 0));
+            }
+            return sizes.stream().mapToLong(Long::longValue).toArray();
+        } catch (Throwable t) {
+            throw rethrow(t, "cuFuncGetParamInfo(" + name + ")");
+        }
+    }
+
     static final int FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
 
     static void setFunctionAttribute(MemorySegment fn, int attr, int value, String name) {

@@ -1,46 +1,118 @@
 package kiln.backend.cuda;
 
 import kiln.backend.ForwardBatch;
+import kiln.backend.Heads;
+import kiln.backend.KvCache;
+import kiln.backend.KvLayout;
+import kiln.backend.Tensor;
 
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.Comparator;
 
 /**
- * The block table of the MHA-form MLA prefill kernel (mla_prefill.cuh): one entry per block of up to 64 new tokens
- * of one sequence, five ints each (first query row in the flat batch, rows, the context index the block's first row
- * sees up to, the sequence's first context row, its context length). Longest blocks first: a CTA's work grows with
- * its causal prefix, and starting the long ones first keeps the end of the grid from waiting on a few of them.
+ * DeepSeek MLA prefill in the MHA form (bf16): this step's entries stored and each sequence's whole visible context
+ * gathered from the cache (the model expands it into per-head k_nope and v), then mla_prefill.cuh's kernel over a
+ * block table built on the host once per batch.
  */
 final class MlaPrefill {
-    private MlaPrefill() {}
+    private final CudaContext ctx;
+    private final PagedAttention paged;
+    /** The block table on the device (uploaded once per batch) and the batch it describes. */
+    private long table;
+    private ForwardBatch tableBatch;
+    private int blocks;
 
-    static final int ROWS = 64, THREADS = 128, INTS = 5;
-    /** The kernel's widths (qk_nope, qk_rope, v); other shapes keep the absorbed form. */
-    static final int NOPE = 128, ROPE = 64, V = 128;
-
-    /** Shared memory of mla_prefill_bf16_n128_r64_v128: two K tiles [64][192 + 8] and two V tiles [64][128 + 8], bf16. */
-    static int sharedBytes() {
-        return 2 * 64 * (NOPE + ROPE + 8) * 2 + 2 * 64 * (V + 8) * 2;
+    MlaPrefill(CudaContext ctx, PagedAttention paged) {
+        this.ctx = ctx;
+        this.paged = paged;
     }
 
-    static boolean supports(int nope, int rope, int vDim) {
-        return nope == NOPE && rope == ROPE && vDim == V;
+    boolean wants(int nope, int rope, int vDim) {
+        return ctx.flags.mhaPrefill() && ctx.bf16() && MlaPrefillKernels.supports(nope, rope, vDim);
     }
 
+    /**
+     * One entry per block of up to 64 new tokens of one sequence, five ints each (first query row in the flat batch,
+     * rows, the context index the block's first row sees up to, the sequence's first context row, its context
+     * length). Longest blocks first: a CTA's work grows with its causal prefix, and starting the long ones first keeps
+     * the end of the grid from waiting on a few of them.
+     */
     static int[] blockTable(ForwardBatch b) {
+        int rows = MlaPrefillKernels.ROWS;
         int n = 0;
-        for (ForwardBatch.Seq s : b.seqs()) n += (s.newTokens() + ROWS - 1) / ROWS;
-        int[][] blocks = new int[n][];
+        for (ForwardBatch.Seq s : b.seqs()) n += (s.newTokens() + rows - 1) / rows;
+        int[][] entries = new int[n][];
         int at = 0, ctx = 0;
         for (ForwardBatch.Seq s : b.seqs()) {
-            for (int q0 = 0; q0 < s.newTokens(); q0 += ROWS) {
-                blocks[at++] = new int[]{s.tokenStart() + q0, Math.min(ROWS, s.newTokens() - q0), s.cachedTokens() + q0, ctx, s.totalTokens()};
+            for (int q0 = 0; q0 < s.newTokens(); q0 += rows) {
+                entries[at++] = new int[]{s.tokenStart() + q0, Math.min(rows, s.newTokens() - q0), s.cachedTokens() + q0, ctx, s.totalTokens()};
             }
             ctx += s.totalTokens();
         }
-        Arrays.sort(blocks, Comparator.comparingInt((int[] e) -> -(e[2] + e[1])));
-        int[] table = new int[INTS * n];
-        for (int i = 0; i < n; i++) System.arraycopy(blocks[i], 0, table, INTS * i, INTS);
+        Arrays.sort(entries, Comparator.comparingInt((int[] e) -> -(e[2] + e[1])));
+        int[] table = new int[MlaPrefillKernels.TABLE_INTS * n];
+        for (int i = 0; i < n; i++) System.arraycopy(entries[i], 0, table, MlaPrefillKernels.TABLE_INTS * i, MlaPrefillKernels.TABLE_INTS);
         return table;
+    }
+
+    void storeGather(CudaBackend owner, KvCache cache, int layer, Tensor latent, Tensor keyRope, Tensor out) {
+        CudaKvCache c = paged.cacheOf(cache, owner);
+        KvLayout.Mla l = (KvLayout.Mla) c.layout();
+        CudaTensor lat = ctx.check(latent), kr = ctx.check(keyRope), o = ctx.check(out);
+        long rows = ctx.batch().contextTokens();
+        if (lat.cols() != l.latentDim() || kr.cols() != l.ropeDim() || o.cols() != l.valuesPerToken() || o.rows() != rows) {
+            throw new IllegalArgumentException("mlaStoreGather: widths " + lat.cols() + "/" + kr.cols() + " -> " + o.rows() + "x" + o.cols()
+                    + " for " + rows + " context rows of " + l);
+        }
+        ctx.op(() -> "mla_store_gather m=" + lat.rows() + " ctx=" + rows, () -> {
+            long entry = l.valuesPerToken();
+            ctx.elementwise.kvStore2(ctx.precision, lat.ptr(), lat.ld(), lat.cols(), kr.ptr(), kr.ld(), kr.cols(), ctx.meta.newSlots(), c.layer(layer),
+                    entry, lat.rows());
+            // BatchMeta's flat slot list is every sequence's slots [0, totalTokens) in batch order: the context rows
+            ctx.elementwise.gatherRows(ctx.precision, c.layer(layer), entry, ctx.meta.slots(), (int) entry, o.ptr(), o.ld(), (int) rows, 128);
+        });
+    }
+
+    void attention(Heads qNope, Heads qRope, Heads kNope, Tensor kRope, Heads v, float scale, Heads out) {
+        if (!ctx.bf16()) throw new IllegalArgumentException("mlaPrefillAttention: bf16 activations only (this backend: " + ctx.precision + ")");
+        int heads = qNope.count();
+        if (!MlaPrefillKernels.supports(qNope.width(), qRope.width(), v.width()) || kNope.width() != qNope.width() || kRope.cols() != qRope.width()
+                || out.width() != v.width()) {
+            throw new IllegalArgumentException("mlaPrefillAttention: widths q " + qNope.width() + "+" + qRope.width() + ", k " + kNope.width() + "+"
+                    + kRope.cols() + ", v " + v.width() + ", out " + out.width() + "; the kernel takes nope " + MlaPrefillKernels.NOPE + ", rope "
+                    + MlaPrefillKernels.ROPE + ", v " + MlaPrefillKernels.V);
+        }
+        if (qRope.count() != heads || kNope.count() != heads || v.count() != heads || out.count() != heads) {
+            throw new IllegalArgumentException("mlaPrefillAttention: head counts " + heads + "/" + qRope.count() + "/" + kNope.count() + "/" + v.count() + "/" + out.count());
+        }
+        ForwardBatch b = ctx.batch();
+        long rows = b.contextTokens();
+        CudaTensor qn = ctx.check(qNope.tensor()), qr = ctx.check(qRope.tensor()), kn = ctx.check(kNope.tensor()), krt = ctx.check(kRope),
+                vt = ctx.check(v.tensor()), ot = ctx.check(out.tensor());
+        if (kn.rows() != rows || krt.rows() != rows || vt.rows() != rows || qn.rows() != b.numTokens() || ot.rows() != b.numTokens()) {
+            throw new IllegalArgumentException("mlaPrefillAttention: " + kn.rows() + "/" + krt.rows() + "/" + vt.rows() + " key/rope/value rows for "
+                    + rows + " context rows, " + qn.rows() + " query rows for " + b.numTokens() + " tokens");
+        }
+        DeviceHeads qnh = DeviceHeads.of(qn, qNope), qrh = DeviceHeads.of(qr, qRope), knh = DeviceHeads.of(kn, kNope), vh = DeviceHeads.of(vt, v);
+        // 16-byte cp.async chunks: every row start and head start on a 16-byte boundary
+        long[] ptrs = {qnh.ptr(), qrh.ptr(), knh.ptr(), krt.ptr(), vh.ptr()};
+        long[] strides = {qn.ld(), qNope.stride(), qr.ld(), qRope.stride(), kn.ld(), kNope.stride(), krt.ld(), vt.ld(), v.stride()};
+        for (long p : ptrs) if (p % 16 != 0) throw new IllegalArgumentException("mlaPrefillAttention: operand not 16-byte aligned");
+        for (long st : strides) if (st % 8 != 0) throw new IllegalArgumentException("mlaPrefillAttention: row or head stride " + st + " not a multiple of 8");
+        ctx.op(() -> "mla_prefill_mha " + heads + "h m=" + b.numTokens() + " ctx=" + rows, () -> {
+            if (b.numTokens() == 0) return;
+            if (b != tableBatch) uploadTable(b);
+            ctx.mlaPrefill.prefill(qnh, qrh, knh, krt.ptr(), krt.ld(), vh, table, (float) (scale / Math.log(2)), DeviceHeads.of(ot, out), heads, blocks);
+        });
+    }
+
+    private void uploadTable(ForwardBatch b) {
+        if (ctx.capturing()) throw new IllegalStateException("mlaPrefillAttention: extend batches are not graph-captured");
+        int[] t = blockTable(b);
+        if (table == 0) table = ctx.transfers.allocate(4L * MlaPrefillKernels.TABLE_INTS * ctx.options.maxBatchTokens());
+        ctx.transfers.uploadAsync(table, MemorySegment.ofArray(t), 4L * t.length);
+        tableBatch = b;
+        blocks = t.length / MlaPrefillKernels.TABLE_INTS;
     }
 }

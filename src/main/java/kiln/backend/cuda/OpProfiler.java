@@ -9,8 +9,8 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Device time per backend op ({@code -Dkiln.cuda.profile=true}): a pair of events around every op of
- * {@link CudaBackend} on the device's stream, read back when {@link #collect} is called (it synchronises), and
+ * Device time per backend op ({@link CudaFlags#profile}, {@code -Dkiln.cuda.profile=true}): a pair of events around every op of
+ * the CUDA backend on the device's stream, read back when {@link #collect} is called (it synchronises), and
  * summed per label (op name and shape class, e.g. "linear 2048x7168 F8_E4M3 m=1"). CUDA graphs are off while
  * profiling (the runner replays eagerly), so the table shows eager kernel time; the gap between the op sum and
  * the step's wall time is host launch overhead. Owned by the device thread.
@@ -24,10 +24,6 @@ final class OpProfiler {
 
     OpProfiler(MemorySegment stream) {
         this.stream = stream;
-    }
-
-    static boolean enabled() {
-        return Boolean.getBoolean("kiln.cuda.profile");
     }
 
     private MemorySegment next() {

@@ -5,6 +5,7 @@ import kiln.backend.ForwardBatch;
 import kiln.backend.Heads;
 import kiln.backend.KvCache;
 import kiln.backend.KvLayout;
+import kiln.backend.MlaQuery;
 import kiln.backend.MoeRouting;
 import kiln.backend.Rope;
 import kiln.backend.Tensor;
@@ -201,8 +202,8 @@ public final class Bf16CpuBackend implements Backend {
     }
 
     @Override
-    public void mlaAttention(KvCache cache, int layer, Heads qLatent, Heads qRope, Tensor latent, Tensor keyRope, float scale, Heads out) {
-        cpu.mlaAttention(cache, layer, qLatent, qRope, latent, keyRope, scale, out);
+    public void mlaAttention(MlaQuery q, Heads out) {
+        cpu.mlaAttention(q, out);
         round(out.tensor());
     }
 

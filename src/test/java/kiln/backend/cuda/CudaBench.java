@@ -1,9 +1,11 @@
 package kiln.backend.cuda;
 
+import kiln.KilnProperty;
 import kiln.backend.Backend;
 import kiln.backend.ForwardBatch;
 import kiln.backend.Heads;
 import kiln.backend.KvLayout;
+import kiln.backend.MlaQuery;
 import kiln.backend.MoeRouting;
 import kiln.backend.Tensor;
 import kiln.backend.Weight;
@@ -43,10 +45,10 @@ import java.util.stream.IntStream;
 public final class CudaBench {
     private static final int CTX = 1024;
     /** Decode batch sizes; -Dkiln.bench.batches=1,64 narrows them (profiling runs). */
-    private static final int[] BATCHES = java.util.Arrays.stream(System.getProperty("kiln.bench.batches", "1,8,32,64,128").split(","))
+    private static final int[] BATCHES = java.util.Arrays.stream(KilnProperty.BENCH_BATCHES.value().split(","))
             .mapToInt(Integer::parseInt).toArray();
     private final PrintStream jsonl;
-    private final double bandwidth = Double.parseDouble(System.getProperty("kiln.bench.bandwidthGBs", "0"));
+    private final double bandwidth = KilnProperty.BENCH_BANDWIDTH_GBS.doubleValue();
     private final List<String> summary = new ArrayList<>();
 
     CudaBench(PrintStream jsonl) {
@@ -121,11 +123,11 @@ public final class CudaBench {
                 int layers = r1LayersThatFit(base, g.device().memInfo()[0]);
                 c = ModelConfig.load(path, "{\"num_hidden_layers\": " + layers + "}");
             }
-            Integer cut = Integer.getInteger("kiln.bench.layers");  // e.g. a short model for a profiler run
-            if (cut != null && cut < c.numLayers()) c = ModelConfig.load(path, "{\"num_hidden_layers\": " + cut + "}");
+            int cut = KilnProperty.BENCH_LAYERS.intValue(Integer.MAX_VALUE);  // e.g. a short model for a profiler run
+            if (cut < c.numLayers()) c = ModelConfig.load(path, "{\"num_hidden_layers\": " + cut + "}");
             String tag = (which.equals("v2") ? "v2-lite bf16" + (c.numLayers() < base.numLayers() ? " " + c.numLayers() + "L" : "")
                     : which.equals("r1") ? "r1 fp8 " + c.numLayers() + "L" : path.getFileName().toString())
-                    + System.getProperty("kiln.bench.tag", "");  // e.g. " p2" for a baseline run with the phase-3 switches off
+                    + KilnProperty.BENCH_TAG.value();  // e.g. " nopdl" for a run with a switch off
             long t0 = System.nanoTime();
             try (Model m = Models.load(c, path, Models.LoadFormat.DUMMY, g)) {
                 System.out.printf("[bench] %s loaded: %.1f GB of weights in %.0f s%n", tag, m.weightBytes() / 1e9, (System.nanoTime() - t0) / 1e9);
@@ -201,12 +203,12 @@ public final class CudaBench {
                 cache.zero();
                 ForwardBatch batch = decodeBatch(b, CTX, r, c.vocabSize());
                 double bytes = decodeBytes(m, c, b, CTX);
-                int steps = Integer.getInteger("kiln.bench.steps", 10);
+                int steps = KilnProperty.BENCH_STEPS.intValue(10);
                 double ms = graphStepMs(g, runner, batch, cache, steps, true);
                 String mode = g.profiling() ? " profiled" : " graph";
                 record("decode", tag + mode, "bs " + b + " ctx " + CTX, ms, bytes, 0, "\"batch\":" + b + ",\"tok_s\":" + String.format(Locale.ROOT, "%.1f", b * 1000 / ms));
                 System.out.print(g.profileTable("decode " + tag + " bs " + b + " ctx " + CTX + " (eager, events around every op)", steps, ms));
-                if (Boolean.getBoolean("kiln.bench.pdlCompare") && g.programmaticLaunch() && !g.profiling()) {
+                if (KilnProperty.BENCH_PDL_COMPARE.flag() && g.programmaticLaunch() && !g.profiling()) {
                     // the same graphs captured without programmatic dependent launch, same process and weights
                     g.setProgrammaticLaunch(false);
                     runner.releaseGraphs();
@@ -214,7 +216,7 @@ public final class CudaBench {
                     g.setProgrammaticLaunch(true);
                     runner.releaseGraphs();
                 }
-                String skip = System.getProperty("kiln.bench.skip");
+                String skip = KilnProperty.BENCH_SKIP.valueOrNull();
                 if (skip != null && !g.profiling()) {
                     // each ';'-separated set of kernels left out in turn: the step time it saves is its cost in a graph
                     for (String set : skip.split(";")) {
@@ -226,7 +228,7 @@ public final class CudaBench {
                     g.skipKernels(java.util.Set.of());
                     runner.releaseGraphs();
                 }
-                if ((b == 1 || b == 64) && !g.profiling() && !"false".equals(System.getProperty("kiln.bench.eager"))) {
+                if ((b == 1 || b == 64) && !g.profiling() && KilnProperty.BENCH_EAGER.flag()) {
                     g.device().call(() -> m.forward(batch, cache));
                     g.device().synchronize();
                     long t0 = System.nanoTime();
@@ -367,26 +369,28 @@ public final class CudaBench {
                             2.0 * m * s[0] * s[1], "");
                 }
             }
-            // MLA decode (absorbed), R1: 128 heads, latent 512, rope 64, 4,096 keys per sequence
+            // MLA decode (absorbed), R1: 128 heads, latent 512, rope 64, 4,096 keys per sequence: the tensor-core kernel,
+            // then the generic one it replaced (a second backend on the device with kiln.cuda.mlaTc off)
             int ctx = 4096, heads = 128;
-            for (int b : new int[]{1, 64, 128}) {
-                try (CudaKvCache cache = (CudaKvCache) g.kvCache(new KvLayout.Mla(1, 512, 64), b * (ctx + 1) + 8)) {
-                    cache.zero();
+            CudaOptions o = g.options().withActivationBytes(1L << 30);
+            try (CudaBackend generic = new CudaBackend(g.device(), false, o.withFlags(o.flags().withMlaTc(false)))) {
+                for (int b : new int[]{1, 64, 128}) {
                     ForwardBatch batch = decodeBatch(b, ctx, r, 1000);
-                    g.begin(batch);
-                    Tensor ql = g.upload(normal(r, b * heads * 512), b, heads * 512), q = g.upload(normal(r, b * heads * 192), b, heads * 192);
-                    Tensor lat = g.upload(normal(r, b * 512), b, 512), kr = g.upload(normal(r, b * 64), b, 64), out = g.tensor(b, heads * 512);
-                    Heads qlh = ql.heads(heads, 512), qrh = q.heads(heads, 192, 128, 64), oh = out.heads(heads, 512);
-                    Runnable step = () -> g.mlaAttention(cache, 0, qlh, qrh, lat, kr, 0.1f, oh);
-                    double bytes = (double) b * (ctx + 1) * 576 * 2;
-                    for (boolean tc : new boolean[]{true, false}) {  // the tensor-core kernel, then the generic one it replaced
-                        CudaBackend.mlaTc = tc;
-                        step.run();
-                        double ms = g.device().timeMs(step, tc ? 20 : 3);
-                        record("kernel", tc ? "mla decode" : "mla decode (generic)", "bs " + b + " ctx " + ctx + " 128h", ms, bytes,
-                                (double) b * (ctx + 1) * heads * 2 * (576 + 512), "");
+                    for (CudaBackend k : new CudaBackend[]{g, generic}) {
+                        boolean tc = k == g;
+                        try (CudaKvCache cache = (CudaKvCache) k.kvCache(new KvLayout.Mla(1, 512, 64), b * (ctx + 1) + 8)) {
+                            cache.zero();
+                            k.begin(batch);
+                            Tensor ql = k.upload(normal(r, b * heads * 512), b, heads * 512), q = k.upload(normal(r, b * heads * 192), b, heads * 192);
+                            Tensor lat = k.upload(normal(r, b * 512), b, 512), kr = k.upload(normal(r, b * 64), b, 64), out = k.tensor(b, heads * 512);
+                            MlaQuery query = new MlaQuery(cache, 0, ql.heads(heads, 512), q.heads(heads, 192, 128, 64), lat, kr, 0.1f);
+                            Runnable step = () -> k.mlaAttention(query, out.heads(heads, 512));
+                            step.run();
+                            double ms = k.device().timeMs(step, tc ? 20 : 3);
+                            record("kernel", tc ? "mla decode" : "mla decode (generic)", "bs " + b + " ctx " + ctx + " 128h", ms,
+                                    (double) b * (ctx + 1) * 576 * 2, (double) b * (ctx + 1) * heads * 2 * (576 + 512), "");
+                        }
                     }
-                    CudaBackend.mlaTc = true;
                 }
             }
             // MLA prefill attention, 4,096 new tokens of one sequence: the MHA form (mla_prefill.cuh) at V2-Lite's 16
@@ -409,7 +413,7 @@ public final class CudaBench {
                 g.begin(pre);
                 Tensor ql = g.upload(normal(r, pt * h * 512), pt, h * 512), q = g.upload(normal(r, pt * h * 192), pt, h * 192);
                 Tensor lat = g.upload(normal(r, pt * 512), pt, 512), kr = g.upload(normal(r, pt * 64), pt, 64), out = g.tensor(pt, h * 512);
-                Runnable step = () -> g.mlaAttention(cache, 0, ql.heads(h, 512), q.heads(h, 192, 128, 64), lat, kr, 0.1f, out.heads(h, 512));
+                Runnable step = () -> g.mlaAttention(new MlaQuery(cache, 0, ql.heads(h, 512), q.heads(h, 192, 128, 64), lat, kr, 0.1f), out.heads(h, 512));
                 step.run();
                 double ms = g.device().timeMs(step, 3);
                 record("kernel", "mla prefill absorbed", pt + " tok " + h + "h", ms, 2.0 * pt * 576, pairs * h * 2 * (576 + 512), "");

@@ -6,6 +6,8 @@ import kiln.backend.ForwardBatch;
 import kiln.backend.Heads;
 import kiln.backend.KvCache;
 import kiln.backend.KvLayout;
+import kiln.backend.MlaInputs;
+import kiln.backend.MlaQuery;
 import kiln.backend.MoeRouting;
 import kiln.backend.Rope;
 import kiln.backend.Tensor;
@@ -177,9 +179,11 @@ public final class CudaKernelCheck {
                 run("head_linear", g, tol, this::headLinear);
                 run("mla_attention", g, tol, this::mla);
                 run("mla_attention + W_UV", g, tol, this::mlaValues);
-                if (!f32) {  // bf16 MLA runs on the tensor-core kernel; the generic one stays checked as its fallback
-                    withSwitch("g", () -> CudaBackend.mlaTc = false, () -> CudaBackend.mlaTc = true,
-                            () -> run("mla_attention (generic kernel)", g, tol, this::mla));
+                if (!f32 && g instanceof CudaBackend cg) {  // bf16 MLA runs on the tensor-core kernel; the generic one stays checked as its fallback
+                    CudaOptions o = cg.options();
+                    try (CudaBackend generic = new CudaBackend(cg.device(), false, o.withActivationBytes(2L << 30).withFlags(o.flags().withMlaTc(false)))) {
+                        withTag("g", () -> run("mla_attention (generic kernel)", generic, tol, this::mla));
+                    }
                 }
                 if (!f32 || !(g instanceof CudaBackend)) {  // the GPU's MHA prefill is bf16 only; the dry run checks the logic
                     run("mla_store_gather", g, tol, this::mlaStoreGather);
@@ -202,15 +206,13 @@ public final class CudaKernelCheck {
         }
     }
 
-    /** Runs {@code checks} with a backend switch flipped ({@code on}) and {@code tagSuffix} on the precision tag; both undone after. */
-    private void withSwitch(String tagSuffix, Runnable on, Runnable off, Runnable checks) {
+    /** Runs {@code checks} (on a backend built with a switch off) with {@code tagSuffix} on the precision tag. */
+    private void withTag(String tagSuffix, Runnable checks) {
         String tag = precisionTag;
-        on.run();
         precisionTag = tag + tagSuffix;
         try {
             checks.run();
         } finally {
-            off.run();
             precisionTag = tag;
         }
     }
@@ -269,7 +271,7 @@ public final class CudaKernelCheck {
     /** Values that bf16 holds exactly, so both precisions route from the same router logits. */
     private static float[] bf16Exact(float[] v) {
         float[] out = new float[v.length];
-        for (int i = 0; i < v.length; i++) out[i] = Float.intBitsToFloat(CudaBackend.toBf16(v[i]) << 16);
+        for (int i = 0; i < v.length; i++) out[i] = Float.intBitsToFloat(DeviceWeights.toBf16(v[i]) << 16);
         return out;
     }
 
@@ -289,7 +291,7 @@ public final class CudaKernelCheck {
                         int e = 3 + (b & 7), mant = (b >> 3) & 7, sign = r.nextInt(2);
                         m.set(ValueLayout.JAVA_BYTE, i, (byte) (sign << 7 | e << 3 | mant));
                     }
-                    case BF16 -> m.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, CudaBackend.toBf16((float) (r.nextGaussian() * std)));
+                    case BF16 -> m.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, DeviceWeights.toBf16((float) (r.nextGaussian() * std)));
                     default -> m.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i, (float) (r.nextGaussian() * std));
                 }
             }
@@ -434,10 +436,10 @@ public final class CudaKernelCheck {
                 Tensor cq4 = cpu.upload(q4, rows, heads * 192), gq4 = g.upload(q4, rows, heads * 192);
                 Tensor ckv4 = cpu.upload(kv3, rows, 576), gkv4 = g.upload(kv3, rows, 576);
                 Tensor cn4 = cpu.tensor(rows, 512), gn4 = g.tensor(rows, 512), cl = cpu.tensor(rows, heads * 512), gl = g.tensor(rows, heads * 512);
-                cpu.mlaAbsorbedInputs(ckv4.columns(0, 512), cpu.vector(nw), 1e-6f, cn4, cq4.heads(heads, 192, 128, 64), ckv4.columns(512, 64).heads(1, 64),
-                        yarn, cq4.heads(heads, 192, 0, 128), cuk, cl.heads(heads, 512));
-                g.mlaAbsorbedInputs(gkv4.columns(0, 512), g.vector(nw), 1e-6f, gn4, gq4.heads(heads, 192, 128, 64), gkv4.columns(512, 64).heads(1, 64),
-                        yarn, gq4.heads(heads, 192, 0, 128), guk, gl.heads(heads, 512));
+                cpu.mlaAbsorbedInputs(new MlaInputs(ckv4.columns(0, 512), cpu.vector(nw), 1e-6f, cn4, cq4.heads(heads, 192, 128, 64),
+                        ckv4.columns(512, 64).heads(1, 64), yarn, cq4.heads(heads, 192, 0, 128), cuk, cl.heads(heads, 512)));
+                g.mlaAbsorbedInputs(new MlaInputs(gkv4.columns(0, 512), g.vector(nw), 1e-6f, gn4, gq4.heads(heads, 192, 128, 64),
+                        gkv4.columns(512, 64).heads(1, 64), yarn, gq4.heads(heads, 192, 0, 128), guk, gl.heads(heads, 512)));
                 compare("mla inputs (norm + ropes + W_UK)", rows + "x512 + " + heads + " heads of 192 -> " + heads + "x512",
                         concat(new float[][]{cpu.download(cn4), cpu.download(cq4), cpu.download(ckv4), cpu.download(cl)}, 0),
                         concat(new float[][]{g.download(gn4), g.download(gq4), g.download(gkv4), g.download(gl)}, 0), tol);
@@ -592,7 +594,7 @@ public final class CudaKernelCheck {
             Tensor tql = b.upload(ql, tokens, heads * latent), tq = b.upload(q, tokens, heads * 192);
             Tensor tl = b.upload(lat, tokens, latent), tkr = b.upload(kr, tokens, rope);
             Tensor out = b.tensor(tokens, heads * latent);
-            b.mlaAttention(cache, 0, tql.heads(heads, latent), tq.heads(heads, 192, 128, rope), tl, tkr, scale, out.heads(heads, latent));
+            b.mlaAttention(new MlaQuery(cache, 0, tql.heads(heads, latent), tq.heads(heads, 192, 128, rope), tl, tkr, scale), out.heads(heads, latent));
             return b.download(out);
         });
     }
@@ -617,8 +619,8 @@ public final class CudaKernelCheck {
             float[] lat = normal(r, n * latent, 1), kr = normal(r, n * rope, 1), ql = normal(r, n * latent, 1), q = normal(r, n * 192, 1);
             for (Backend b : new Backend[]{cpu, g}) {  // the prefixes, one head (cheap on the CPU)
                 KvCache cache = b == cpu ? cc : gc;
-                b.mlaAttention(cache, 0, b.upload(ql, n, latent).heads(1, latent), b.upload(q, n, 192).heads(1, 192, 128, rope),
-                        b.upload(lat, n, latent), b.upload(kr, n, rope), scale, b.tensor(n, latent).heads(1, latent));
+                b.mlaAttention(new MlaQuery(cache, 0, b.upload(ql, n, latent).heads(1, latent), b.upload(q, n, 192).heads(1, 192, 128, rope),
+                        b.upload(lat, n, latent), b.upload(kr, n, rope), scale), b.tensor(n, latent).heads(1, latent));
             }
             for (int s = 0; s < slots.length; s++) {
                 for (int step = 0; step < 2; step++) {
@@ -627,8 +629,8 @@ public final class CudaKernelCheck {
                     float[][] got = new float[2][];
                     for (Backend b : new Backend[]{cpu, g}) {
                         Tensor values = b.tensor(1, heads * vDim);
-                        b.mlaAttentionValues(b == cpu ? cc : gc, 0, b.upload(ql1, 1, heads * latent).heads(heads, latent),
-                                b.upload(q1, 1, heads * 192).heads(heads, 192, 128, rope), b.upload(l1, 1, latent), b.upload(k1, 1, rope), scale,
+                        b.mlaAttentionValues(new MlaQuery(b == cpu ? cc : gc, 0, b.upload(ql1, 1, heads * latent).heads(heads, latent),
+                                b.upload(q1, 1, heads * 192).heads(heads, 192, 128, rope), b.upload(l1, 1, latent), b.upload(k1, 1, rope), scale),
                                 b.tensor(1, heads * latent).heads(heads, latent), b == cpu ? wuv.cpu : wuv.gpu, values.heads(heads, vDim));
                         got[b == cpu ? 0 : 1] = b.download(values);
                     }
@@ -860,7 +862,7 @@ public final class CudaKernelCheck {
     /**
      * r1-arch-mini with every routed expert chosen (8 of 8, one group), so bf16 rounding cannot flip an expert
      * choice: with 6 of 64 sigmoid-scored random experts, near-tied scores flip in bf16 and make any bf16-vs-float32
-     * comparison of the whole model meaningless (seen on an H200: rel. err 1.06 from correct kernels).
+     * comparison of the whole model meaningless (seen on a GPU: rel. err 1.06 from correct kernels).
      */
     static final String NO_FLIP = "{\"num_hidden_layers\": 4, \"n_routed_experts\": 8, \"num_experts_per_tok\": 8, \"n_group\": 1, \"topk_group\": 1}";
 
@@ -869,39 +871,37 @@ public final class CudaKernelCheck {
             + "\"qk_nope_head_dim\": 128, \"qk_rope_head_dim\": 64, \"v_head_dim\": 128}";
 
     /**
-     * The GPU's MHA-form prefill against its absorbed form (both bf16, kiln.cuda.mhaPrefill toggled): a 150-token
-     * prompt whole and as chunks of 100 + 50 (the second over a cached prefix), every row's logits.
+     * The GPU's MHA-form prefill against its absorbed form (both bf16: two backends on the device, kiln.cuda.mhaPrefill
+     * on and off, the same dummy weights): a 150-token prompt whole and as chunks of 100 + 50 (the second over a
+     * cached prefix), every row's logits.
      */
     private void modelMhaVsAbsorbed(Backend g, double tol) {
-        if (!(g instanceof CudaBackend)) return;
+        if (!(g instanceof CudaBackend cg)) return;
         Path config = Path.of("configs", "r1-arch-mini.json");
         ModelConfig c = ModelConfig.load(config, NO_FLIP_MHA);
         int[] prompt = prompt(150);
-        boolean was = CudaBackend.mhaPrefill;
-        CudaBackend.mhaPrefill = true;
-        try (Model m = Models.load(c, config, Models.LoadFormat.DUMMY, g)) {
-            if (!g.mlaPrefillMha(c.numHeads(), c.qkNopeHeadDim(), c.qkRopeHeadDim(), c.vHeadDim())) {
-                results.add(new Result("model prefill mha vs absorbed", precisionTag, "-", Double.NaN, Double.NaN, tol, false, "backend declines MHA prefill"));
-                return;
-            }
-            float[][] got = new float[2][], ref = new float[2][];
-            for (boolean mha : new boolean[]{true, false}) {
-                CudaBackend.mhaPrefill = mha;
+        CudaOptions o = cg.options().withActivationBytes(2L << 30);
+        float[][] got = new float[2][], ref = new float[2][];
+        for (boolean mha : new boolean[]{true, false}) {
+            try (CudaBackend b = new CudaBackend(cg.device(), false, o.withFlags(o.flags().withMhaPrefill(mha)));
+                 Model m = Models.load(c, config, Models.LoadFormat.DUMMY, b)) {
+                if (mha && !b.mlaPrefillMha(c.numHeads(), c.qkNopeHeadDim(), c.qkRopeHeadDim(), c.vHeadDim())) {
+                    results.add(new Result("model prefill mha vs absorbed", precisionTag, "-", Double.NaN, Double.NaN, tol, false, "backend declines MHA prefill"));
+                    return;
+                }
                 float[][] into = mha ? got : ref;
                 try (var gen = new SimpleGenerator(m, 512)) {
                     into[0] = gen.step(List.of(gen.start(prompt)), 0, true);
                 }
                 try (var gen = new SimpleGenerator(m, 512)) {
                     var s = gen.start(prompt);
-                    float[] a = gen.step(List.of(s), 100, true), b = gen.step(List.of(s), 100, true);
-                    into[1] = concat(new float[][]{a, b}, 0);
+                    float[] a = gen.step(List.of(s), 100, true), b2 = gen.step(List.of(s), 100, true);
+                    into[1] = concat(new float[][]{a, b2}, 0);
                 }
             }
-            compareNorm("model prefill mha vs absorbed", "r1-arch-mini 128/64/128, 150 tok (norm)", ref[0], got[0], tol, true, "");
-            compareNorm("model chunked prefill mha vs absorbed", "chunks 100 + 50 (norm)", ref[1], got[1], tol, true, "");
-        } finally {
-            CudaBackend.mhaPrefill = was;
         }
+        compareNorm("model prefill mha vs absorbed", "r1-arch-mini 128/64/128, 150 tok (norm)", ref[0], got[0], tol, true, "");
+        compareNorm("model chunked prefill mha vs absorbed", "chunks 100 + 50 (norm)", ref[1], got[1], tol, true, "");
     }
 
     /** The op-by-op tables of modelVsSim, appended to the --out file after the results. */

@@ -1,0 +1,52 @@
+package kiln.backend.cuda;
+
+import kiln.KilnProperty;
+
+/**
+ * The CUDA backend's switches, fixed for a backend's life (docs/properties.md says what each does). Every kernel
+ * choice they make has a plain fallback that CudaKernelCheck keeps checked by building a backend with the switch
+ * off; none is needed for correctness. Defaults come from the {@code kiln.cuda.*} properties ({@link #fromProperties}).
+ *
+ * @param gemv2          decode GEMVs of up to 8 rows on gemv2.cuh (off: gemm.cuh's first GEMVs)
+ * @param moeMma         MoE of 9..256 tokens on the tensor-core grouped kernel (moe_mma.cuh)
+ * @param moeByExpert    prefill MoE per expert through cuBLASLt instead of Kiln's grouped GEMM
+ * @param mlaTc          MLA attention in bf16 on the tensor-core kernels (mla_decode.cuh) instead of the generic one
+ * @param mlaSplit64     MLA decode in splits of >= 64 keys (mla_attention_tc2) instead of >= 256 (mla_attention_tc)
+ * @param mlaSplitMin    fewest keys per split of mla_attention_tc2
+ * @param mhaPrefill     DeepSeek MLA prefill in the MHA form (mla_prefill.cuh) instead of the absorbed form
+ * @param fuseDecode     decode fusions of up to 8 tokens (router + routing, latent norm + ropes + W_UK, W_UV merge)
+ * @param routeAlign     routing and alignment of up to 8 tokens in one launch
+ * @param sideStream     DeepSeek's shared experts on a side stream in captured decode graphs of up to 8 tokens
+ * @param pdl            programmatic dependent launch on Hopper
+ * @param syncEachLaunch a stream synchronisation after every launch, so a fault names its kernel
+ * @param profile        per-op device time between events (graphs are bypassed)
+ * @param fatbin         a kernels image to load instead of the jar's, or null
+ * @param trace          a file every launch is appended to, or null
+ */
+public record CudaFlags(boolean gemv2, boolean moeMma, boolean moeByExpert, boolean mlaTc, boolean mlaSplit64, int mlaSplitMin,
+                        boolean mhaPrefill, boolean fuseDecode, boolean routeAlign, boolean sideStream, boolean pdl,
+                        boolean syncEachLaunch, boolean profile, String fatbin, String trace) {
+
+    public CudaFlags {
+        if (mlaSplitMin < 1) throw new IllegalArgumentException("kiln.cuda.mlaSplitMin must be at least 1, not " + mlaSplitMin);
+    }
+
+    /** The switches as the {@code kiln.cuda.*} system properties set them (defaults: everything on). */
+    public static CudaFlags fromProperties() {
+        return new CudaFlags(KilnProperty.CUDA_GEMV2.flag(), KilnProperty.CUDA_MOE_MMA.flag(), KilnProperty.CUDA_MOE_BY_EXPERT.flag(),
+                KilnProperty.CUDA_MLA_TC.flag(), KilnProperty.CUDA_MLA_SPLIT64.flag(), KilnProperty.CUDA_MLA_SPLIT_MIN.intValue(64),
+                KilnProperty.CUDA_MHA_PREFILL.flag(), KilnProperty.CUDA_FUSE_DECODE.flag(), KilnProperty.CUDA_ROUTE_ALIGN.flag(),
+                KilnProperty.CUDA_SIDE_STREAM.flag(), KilnProperty.CUDA_PDL.flag(), KilnProperty.CUDA_SYNC.flag(),
+                KilnProperty.CUDA_PROFILE.flag(), KilnProperty.CUDA_FATBIN.valueOrNull(), KilnProperty.CUDA_TRACE.valueOrNull());
+    }
+
+    public CudaFlags withMlaTc(boolean on) {
+        return new CudaFlags(gemv2, moeMma, moeByExpert, on, mlaSplit64, mlaSplitMin, mhaPrefill, fuseDecode, routeAlign, sideStream, pdl,
+                syncEachLaunch, profile, fatbin, trace);
+    }
+
+    public CudaFlags withMhaPrefill(boolean on) {
+        return new CudaFlags(gemv2, moeMma, moeByExpert, mlaTc, mlaSplit64, mlaSplitMin, on, fuseDecode, routeAlign, sideStream, pdl,
+                syncEachLaunch, profile, fatbin, trace);
+    }
+}

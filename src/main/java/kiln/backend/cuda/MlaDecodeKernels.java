@@ -1,0 +1,72 @@
+package kiln.backend.cuda;
+
+import kiln.backend.cuda.AttentionKernels.PagedBatch;
+import kiln.backend.cuda.AttentionKernels.Partials;
+
+/**
+ * Launchers of mla_decode.cuh's entry points: absorbed-form MLA attention on the tensor cores (bf16), 16 query
+ * heads per CTA against the latent entries [c_kv | k_rope], and the combine of the small-batch kernel's splits.
+ */
+final class MlaDecodeKernels {
+    /** Query heads per CTA (MLA_H), threads per CTA (MLA_THREADS). */
+    static final int HEADS_PER_CTA = 16, THREADS = 256;
+    /** Most splits per token the small-batch combine takes. */
+    static final int MAX_SPLITS = 32;
+
+    /** This step's entries [latent | rope key] and their slots, which mla_attention_tc2 stores itself (0: stored before). */
+    record NewEntries(long latent, long ldLatent, long rope, long ldRope, long slots) {
+        static NewEntries none(long slots) {
+            return new NewEntries(0, 0, 0, 0, slots);
+        }
+    }
+
+    private final KernelLauncher k;
+
+    MlaDecodeKernels(KernelLauncher k) {
+        this.k = k;
+    }
+
+    /** Shared memory of both kernels for keys {@code kd} wide: two 64-entry key tiles, P and the softmax state. */
+    static int sharedBytes(int kd) {
+        return 288 * (kd + 8) + 6592;
+    }
+
+    /**
+     * Can the kernels take keys kd1 + kd2 wide with values = the kd1 part (kd1 a multiple of 64, kd2 of 16, at most
+     * 576 in all) in cache entries of {@code entry} values (whole 16-byte rows)?
+     */
+    static boolean fits(int kd1, int kd2, long entry) {
+        return kd1 % 64 == 0 && kd2 % 16 == 0 && kd1 + kd2 <= 576 && entry % 8 == 0;
+    }
+
+    /** MLA attention in splits of >= 256 keys (attention.cuh's split rule); several splits write {@code partials}. */
+    void attentionTc(DeviceHeads q1, DeviceHeads q2, long cache, long entry, int heads, int kd1, int kd2, PagedBatch batch, float scale,
+                     DeviceHeads out, Partials partials, int tokens, int splits) {
+        args(k.fn("mla_attention_tc_bf16"), q1, q2, cache, entry, heads, kd1, kd2, batch, scale, out, partials)
+                .launch((heads + HEADS_PER_CTA - 1) / HEADS_PER_CTA, tokens, splits, THREADS, sharedBytes(kd1 + kd2));
+    }
+
+    /**
+     * The small-batch kernel: splits of at least {@code splitMin} keys and cp.async queries; with {@code entries}
+     * given it stores this step's entries into the cache itself.
+     */
+    void attentionTc2(DeviceHeads q1, DeviceHeads q2, long cache, long entry, int heads, int kd1, int kd2, PagedBatch batch, float scale,
+                      DeviceHeads out, Partials partials, int splitMin, NewEntries entries, int tokens, int splits) {
+        args(k.fn("mla_attention_tc2_bf16"), q1, q2, cache, entry, heads, kd1, kd2, batch, scale, out, partials).i32(splitMin)
+                .ptr(entries.latent()).i64(entries.ldLatent()).ptr(entries.rope()).i64(entries.ldRope()).ptr(entries.slots())
+                .launch((heads + HEADS_PER_CTA - 1) / HEADS_PER_CTA, tokens, splits, THREADS, sharedBytes(kd1 + kd2));
+    }
+
+    private static KernelLauncher.Launch args(KernelLauncher.Launch l, DeviceHeads q1, DeviceHeads q2, long cache, long entry, int heads, int kd1,
+                                              int kd2, PagedBatch batch, float scale, DeviceHeads out, Partials partials) {
+        return l.ptr(q1.ptr()).i64(q1.ld()).i32(q1.stride()).ptr(q2.ptr()).i64(q2.ld()).i32(q2.stride()).ptr(cache).i64(entry).i32(heads)
+                .i32(kd1).i32(kd2).ptr(batch.tokenSeq()).ptr(batch.tokenVisible()).ptr(batch.seqSlotStart()).ptr(batch.slots()).f32(scale)
+                .ptr(out.ptr()).i64(out.ld()).i32(out.stride()).ptr(partials.acc()).ptr(partials.ml());
+    }
+
+    /** Merges mla_attention_tc2's splits (the same split rule, {@code splitMin}) into out. */
+    void combine2(long tokenVisible, int splits, int heads, int vd, Partials partials, DeviceHeads out, int splitMin, int tokens) {
+        k.fn("attention_combine2_bf16").ptr(tokenVisible).i32(splits).i32(heads).i32(vd).ptr(partials.acc()).ptr(partials.ml())
+                .ptr(out.ptr()).i64(out.ld()).i32(out.stride()).i32(splitMin).launch(heads, tokens, 1, 128, 0);
+    }
+}
