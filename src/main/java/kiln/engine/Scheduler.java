@@ -79,7 +79,7 @@ final class Scheduler implements Runnable {
         this.model = model;
         this.cache = cache;
         this.pool = new KvPool(cache.slots());
-        this.radix = new RadixCache(pool, !config.disableRadixCache());
+        this.radix = new RadixCache(!config.disableRadixCache());
         this.config = config;
         this.contextLength = contextLength;
         this.eosIds = Set.copyOf(eosIds);
@@ -302,7 +302,7 @@ final class Scheduler implements Runnable {
 
     /** Takes {@code n} fresh slots for the sequence's next tokens, evicting cached prefixes if needed. */
     private boolean allocate(Sequence s, int n) {
-        if (pool.available() < n) radix.evict(n - pool.available());
+        if (pool.available() < n) pool.release(radix.evict(n - pool.available()));
         int[] slots = pool.allocate(n);
         if (slots == null) return false;
         s.setSlots(s.computed, slots, n);
@@ -416,7 +416,7 @@ final class Scheduler implements Runnable {
     /** After a prefill step, the computed prompt goes into the tree so others (and n-siblings) can share it. */
     private void cacheUnfinished(Sequence s) {
         if (!radix.enabled() || s.computed == 0) return;
-        radix.insert(s.tokens, s.slots, s.computed);
+        pool.release(radix.insert(s.tokens, s.slots, s.computed));
         RadixCache.Match m = radix.match(s.tokens, s.computed);
         radix.lock(m.node());
         if (s.node != null) radix.unlock(s.node);
@@ -529,7 +529,7 @@ final class Scheduler implements Runnable {
     /** Returns a sequence's slots: to the tree when {@code keep} and the cache is on, else to the pool. */
     private void release(Sequence s, boolean keep) {
         if (keep && radix.enabled() && s.computed > 0) {
-            radix.insert(s.tokens, s.slots, s.computed);
+            pool.release(radix.insert(s.tokens, s.slots, s.computed));
         } else {
             pool.release(s.slots, s.treeOwned, s.computed);
         }
@@ -570,7 +570,7 @@ final class Scheduler implements Runnable {
 
     private boolean flush() {
         if (!running.isEmpty() || !waiting.isEmpty()) return false;
-        radix.evictAll();
+        pool.release(radix.evictAll());
         Log.info("Cache flushed successfully!");
         return true;
     }
