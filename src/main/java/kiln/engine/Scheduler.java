@@ -47,8 +47,7 @@ final class Scheduler implements Runnable {
 
     private final Model model;
     private final KvCache cache;
-    private final KvPool pool;
-    private final RadixCache radix;
+    private final KvSlots kv;
     private final EngineConfig config;
     private final int contextLength;
     private final Set<Integer> eosIds;
@@ -78,8 +77,7 @@ final class Scheduler implements Runnable {
         this.tokenizer = tokenizer;
         this.model = model;
         this.cache = cache;
-        this.pool = new KvPool(cache.slots());
-        this.radix = new RadixCache(!config.disableRadixCache());
+        this.kv = new KvSlots(cache.slots(), !config.disableRadixCache());
         this.config = config;
         this.contextLength = contextLength;
         this.eosIds = Set.copyOf(eosIds);
@@ -131,11 +129,11 @@ final class Scheduler implements Runnable {
         SamplingParams p = r.params();
         long baseSeed = p.seed() != null ? p.seed() : seeds.nextLong();
         // With the radix cache, n samples share one prefill: the first forks the others once its prompt is cached.
-        int separate = radix.enabled() ? 1 : p.n();
+        int separate = kv.cachesPrefixes() ? 1 : p.n();
         List<Sequence> seqs = new ArrayList<>();
         for (int i = 0; i < separate; i++) {
             Sequence s = newSequence(r, i, baseSeed);
-            if (radix.enabled()) s.pendingSiblings = p.n() - 1;
+            if (kv.cachesPrefixes()) s.pendingSiblings = p.n() - 1;
             seqs.add(s);
         }
         handles.put(r.id(), h);
@@ -187,7 +185,7 @@ final class Scheduler implements Runnable {
         if (chunked != null) {
             Sequence s = chunked;
             int n = Math.min(s.pending(), budget);
-            if (!allocate(s, n)) return entries;
+            if (!kv.allocate(s, n)) return entries;
             entries.add(entry(s, n, cursor));
             budget -= n;
             if (n == s.pending()) chunked = null;
@@ -197,23 +195,14 @@ final class Scheduler implements Runnable {
         for (Sequence s : running) reserve += futureTokens(s);
         for (Sequence s : ordered()) {
             if (budget <= 0 || chunked != null || running.size() >= config.maxRunningRequests()) break;
-            RadixCache.Match m = radix.match(s.tokens, matchLimit(s));
+            RadixCache.Match m = kv.match(s.tokens, matchLimit(s));
             int extend = s.length - m.length();
             double future = futureTokens(s);
-            double available = pool.available() + radix.evictableTokens() - reserve;
+            double available = kv.available() - reserve;
             boolean nothingElse = running.isEmpty() && entries.isEmpty();
             if (extend + future > available && !nothingElse) break;
             int n = Math.min(extend, budget);
-            radix.lock(m.node());
-            s.node = m.node();
-            s.setSlots(0, m.slots(), m.length());
-            s.treeOwned = s.computed = m.length();
-            if (!allocate(s, n)) {
-                radix.unlock(m.node());
-                s.node = null;
-                s.treeOwned = s.computed = 0;
-                break;
-            }
+            if (!kv.start(s, m, n)) break;
             if (s.cachedTokens < 0) {
                 s.cachedTokens = m.length();
                 promptTokensTotal += s.promptLength;
@@ -229,7 +218,7 @@ final class Scheduler implements Runnable {
         if (config.enableMixedChunk() && !entries.isEmpty()) {
             for (Sequence s : running) {
                 if (s == chunked || s.pending() != 1 || entries.stream().anyMatch(e -> e.seq() == s)) continue;
-                if (!allocate(s, 1)) break;
+                if (!kv.allocate(s, 1)) break;
                 entries.add(entry(s, 1, cursor));
             }
         }
@@ -239,7 +228,7 @@ final class Scheduler implements Runnable {
     private List<Entry> scheduleDecode() {
         List<Sequence> decode = new ArrayList<>(running.stream().filter(s -> s != chunked && s.pending() == 1).toList());
         boolean retracted = false;
-        while (decode.size() > 1 && pool.available() + radix.evictableTokens() < decode.size()) {
+        while (decode.size() > 1 && kv.available() < decode.size()) {
             // retract the sequence that has generated least (longest prompt first among equals): least work lost
             Sequence victim = decode.stream().min(Comparator.comparingInt(Sequence::outputLength)
                     .thenComparing(Comparator.comparingInt((Sequence s) -> s.promptLength).reversed())).orElseThrow();
@@ -251,8 +240,8 @@ final class Scheduler implements Runnable {
         List<Entry> entries = new ArrayList<>();
         int[] cursor = {0};
         for (Sequence s : decode) {
-            if (!allocate(s, 1)) {
-                Log.warn("KV pool of %d tokens is exhausted by one sequence of %d tokens; ending it", pool.capacity(), s.length);
+            if (!kv.allocate(s, 1)) {
+                Log.warn("KV pool of %d tokens is exhausted by one sequence of %d tokens; ending it", kv.capacity(), s.length);
                 finish(s, Output.FinishReason.length(), null);
                 continue;
             }
@@ -267,15 +256,15 @@ final class Scheduler implements Runnable {
         cursor[0] += fed;
         int[] lp = new int[0];
         if (s.wantsPromptLogprobs()) {
-            int from = Math.max(s.computed, Math.max(s.params().logprobStartLen() - 1, 0));
-            int to = Math.min(s.computed + fed, s.promptLength - 1);
+            int from = Math.max(s.kv.computed(), Math.max(s.params().logprobStartLen() - 1, 0));
+            int to = Math.min(s.kv.computed() + fed, s.promptLength - 1);
             if (to > from) {
                 lp = new int[to - from];
                 for (int i = 0; i < lp.length; i++) lp[i] = from + i;
             }
         }
-        boolean decode = fed == 1 && s.computed == s.length - 1 && s.outputLength() > 0;
-        return new Entry(s, start, fed, lp, s.computed + fed == s.length, !decode);
+        boolean decode = fed == 1 && s.kv.computed() == s.length - 1 && s.outputLength() > 0;
+        return new Entry(s, start, fed, lp, s.kv.computed() + fed == s.length, !decode);
     }
 
     private int matchLimit(Sequence s) {
@@ -290,23 +279,14 @@ final class Scheduler implements Runnable {
     }
 
     private List<Sequence> ordered() {
-        if (config.schedulePolicy() != EngineConfig.SchedulePolicy.LPM || waiting.size() > LPM_MAX_QUEUE || !radix.enabled()) {
+        if (config.schedulePolicy() != EngineConfig.SchedulePolicy.LPM || waiting.size() > LPM_MAX_QUEUE || !kv.cachesPrefixes()) {
             return new ArrayList<>(waiting);
         }
         Map<Sequence, Integer> matched = new HashMap<>();
-        for (Sequence s : waiting) matched.put(s, radix.match(s.tokens, matchLimit(s)).length());
+        for (Sequence s : waiting) matched.put(s, kv.match(s.tokens, matchLimit(s)).length());
         List<Sequence> out = new ArrayList<>(waiting);
         out.sort(Comparator.comparingInt((Sequence s) -> matched.get(s)).reversed());
         return out;
-    }
-
-    /** Takes {@code n} fresh slots for the sequence's next tokens, evicting cached prefixes if needed. */
-    private boolean allocate(Sequence s, int n) {
-        if (pool.available() < n) pool.release(radix.evict(n - pool.available()));
-        int[] slots = pool.allocate(n);
-        if (slots == null) return false;
-        s.setSlots(s.computed, slots, n);
-        return true;
     }
 
     private void execute(List<Entry> entries) {
@@ -316,12 +296,13 @@ final class Scheduler implements Runnable {
         List<Integer> rows = new ArrayList<>();
         for (Entry e : entries) {
             Sequence s = e.seq();
+            int computed = s.kv.computed();
             for (int i = 0; i < e.fed(); i++) {
-                tokens[e.start() + i] = s.tokens[s.computed + i];
-                positions[e.start() + i] = s.computed + i;
+                tokens[e.start() + i] = s.tokens[computed + i];
+                positions[e.start() + i] = computed + i;
             }
-            seqs.add(new ForwardBatch.Seq(e.start(), e.fed(), s.computed, s.slots));
-            for (int p : e.promptLogprobPositions()) rows.add(e.start() + p - s.computed);
+            seqs.add(new ForwardBatch.Seq(e.start(), e.fed(), computed, s.kv.slots()));
+            for (int p : e.promptLogprobPositions()) rows.add(e.start() + p - computed);
             if (e.samples()) rows.add(e.start() + e.fed() - 1);
         }
         int[] logitRows = rows.stream().mapToInt(Integer::intValue).toArray();
@@ -339,8 +320,8 @@ final class Scheduler implements Runnable {
             for (int p : e.promptLogprobPositions()) {
                 s.promptLogprobs.add(Sampler.logprob(logits, row++ * vocab, vocab, s.tokens[p + 1], s.params().topLogprobsNum()));
             }
-            s.computed += e.fed();
-            if (e.prefill()) cacheUnfinished(s);
+            kv.computed(s, e.fed());
+            if (e.prefill()) kv.cacheUnfinished(s);
             if (!e.samples()) continue;
             int r = row++;
             if (s.params().maxNewTokens() == 0) finish(s, Output.FinishReason.length(), null);
@@ -413,29 +394,14 @@ final class Scheduler implements Runnable {
         return backend.sample(t, temperature, topK, topP, uniform);
     }
 
-    /** After a prefill step, the computed prompt goes into the tree so others (and n-siblings) can share it. */
-    private void cacheUnfinished(Sequence s) {
-        if (!radix.enabled() || s.computed == 0) return;
-        pool.release(radix.insert(s.tokens, s.slots, s.computed));
-        RadixCache.Match m = radix.match(s.tokens, s.computed);
-        radix.lock(m.node());
-        if (s.node != null) radix.unlock(s.node);
-        s.node = m.node();
-        s.setSlots(0, m.slots(), m.length());
-        s.treeOwned = m.length();
-    }
-
     /** The sequence and, on its first sample with the radix cache on, its n-siblings forked from its prefill. */
     private List<Sequence> withForkedSiblings(Sequence s) {
         List<Sequence> samplers = new ArrayList<>(List.of(s));
         for (; s.pendingSiblings > 0; s.pendingSiblings--) {
             Sequence sib = newSequence(s.request, s.request.params().n() - s.pendingSiblings, s.baseSeed);
-            sib.setSlots(0, s.slots, s.computed);
-            sib.computed = sib.treeOwned = s.computed;
-            sib.node = s.node;
             sib.cachedTokens = s.cachedTokens;
             sib.promptLogprobs.addAll(s.promptLogprobs);
-            radix.lock(sib.node);
+            kv.fork(s, sib);
             running.add(sib);
             sequences.get(s.request.id()).add(sib);
             samplers.add(sib);
@@ -499,7 +465,7 @@ final class Scheduler implements Runnable {
 
     /** Ends a sample: its slots go to the tree (or back to the pool on abort) and its final output is sent. */
     private void finish(Sequence s, Output.FinishReason reason, Emitted last) {
-        release(s, !reason.type().equals("abort"));
+        kv.release(s, !reason.type().equals("abort"));
         running.remove(s);
         waiting.remove(s);
         if (chunked == s) chunked = null;
@@ -526,26 +492,13 @@ final class Scheduler implements Runnable {
         }
     }
 
-    /** Returns a sequence's slots: to the tree when {@code keep} and the cache is on, else to the pool. */
-    private void release(Sequence s, boolean keep) {
-        if (keep && radix.enabled() && s.computed > 0) {
-            pool.release(radix.insert(s.tokens, s.slots, s.computed));
-        } else {
-            pool.release(s.slots, s.treeOwned, s.computed);
-        }
-        if (s.node != null) radix.unlock(s.node);
-        s.node = null;
-        s.treeOwned = 0;
-        s.computed = 0;
-    }
-
     private void retract(Sequence s) {
-        release(s, false);
+        kv.release(s, false);
         running.remove(s);
         waiting.addFirst(s);
         retractedTotal++;
         Log.info("Retract requests: #retracted_reqs: 1, #new_token_ratio: %.4f -> %.4f, KV pool %d tokens",
-                newTokenRatio, initRatio, pool.capacity());
+                newTokenRatio, initRatio, kv.capacity());
     }
 
     private void abort(String requestId, String message) {
@@ -564,20 +517,19 @@ final class Scheduler implements Runnable {
     /** A waiting prompt that cannot run even alone (larger than the whole KV pool) is refused. */
     private void rejectUnschedulable() {
         Sequence s = waiting.getFirst();
-        finish(s, Output.FinishReason.abort("the prompt needs " + s.length + " KV slots but the pool holds " + pool.capacity()
+        finish(s, Output.FinishReason.abort("the prompt needs " + s.length + " KV slots but the pool holds " + kv.capacity()
                 + " (raise --max-total-tokens or --mem-fraction-static)"), null);
     }
 
     private boolean flush() {
         if (!running.isEmpty() || !waiting.isEmpty()) return false;
-        pool.release(radix.evictAll());
+        kv.flush();
         Log.info("Cache flushed successfully!");
         return true;
     }
 
     private void publishStats() {
-        int used = pool.capacity() - pool.available() - radix.evictableTokens();
-        stats = new EngineStats(running.size(), waiting.size(), used, radix.cachedTokens(), pool.capacity(),
+        stats = new EngineStats(running.size(), waiting.size(), kv.usedTokens(), kv.cachedTokens(), kv.capacity(),
                 promptTokensTotal, generationTokensTotal, cachedPromptTokensTotal, Map.copyOf(finishedByReason),
                 retractedTotal, newTokenRatio, decodeSteps, decodeStepNanos, decodeStepSequences,
                 deviceSampledSteps, hostSampledSteps);
