@@ -34,6 +34,9 @@ final class Scheduler implements Runnable {
 
         record Flush(CompletableFuture<Boolean> done) implements Command {}
 
+        /** Completes when the slot accounting holds, exceptionally (IllegalStateException) when it does not. */
+        record CheckIntegrity(CompletableFuture<Void> done) implements Command {}
+
         record Shutdown() implements Command {}
     }
 
@@ -67,6 +70,8 @@ final class Scheduler implements Runnable {
     private double newTokenRatio;
     private boolean lastWasPrefill;
     private boolean shuttingDown;
+    /** The first failed check at idle, reported to the next CheckIntegrity. */
+    private IllegalStateException brokenAtIdle;
 
     private long promptTokensTotal, generationTokensTotal, cachedPromptTokensTotal, retractedTotal;
     private long decodeSteps, decodeStepNanos, decodeStepSequences, deviceSampledSteps, hostSampledSteps;
@@ -96,15 +101,23 @@ final class Scheduler implements Runnable {
     @Override
     public void run() {
         try {
+            boolean checked = true;  // nothing has run since the last check at idle
             while (!Thread.currentThread().isInterrupted()) {
                 boolean idle = waiting.isEmpty() && running.isEmpty();
+                if (idle && !checked) {
+                    checkAtIdle();
+                    checked = true;
+                }
                 if (idle && shuttingDown) return;
                 Command c = idle ? inbox.take() : inbox.poll();
                 while (c != null) {
                     handle(c);
                     c = inbox.poll();
                 }
-                if (!waiting.isEmpty() || !running.isEmpty()) step();
+                if (!waiting.isEmpty() || !running.isEmpty()) {
+                    step();
+                    checked = false;
+                }
                 publishStats();
             }
         } catch (InterruptedException e) {
@@ -121,8 +134,37 @@ final class Scheduler implements Runnable {
                 publishStats();
                 f.done().complete(flushed);
             }
+            case Command.CheckIntegrity check -> {
+                try {
+                    if (brokenAtIdle != null) throw brokenAtIdle;
+                    kv.checkIntegrity(live());
+                    check.done().complete(null);
+                } catch (RuntimeException e) {
+                    check.done().completeExceptionally(e);
+                }
+            }
             case Command.Shutdown ignored -> shuttingDown = true;
         }
+    }
+
+    /**
+     * With nothing waiting or running every slot must be free or in the tree, none locked: a slot lost or held
+     * twice shows here, after the step that did it. Cheap next to a step (one pass over the pool and the tree), and
+     * logged rather than thrown: the scheduler keeps serving, and Engine.checkIntegrity reports it.
+     */
+    private void checkAtIdle() {
+        try {
+            kv.checkIntegrity(live());
+        } catch (IllegalStateException e) {
+            Log.warn("KV slot accounting is broken: %s", e.getMessage());
+            if (brokenAtIdle == null) brokenAtIdle = e;
+        }
+    }
+
+    private List<Sequence> live() {
+        List<Sequence> live = new ArrayList<>(running);
+        live.addAll(waiting);
+        return live;
     }
 
     private void admit(Request r, RequestHandle h) {
