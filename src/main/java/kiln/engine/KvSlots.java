@@ -10,25 +10,26 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Who holds each KV slot. Every slot of the backend's cache is in exactly one of four places:
+ * Who holds each KV slot. Between steps every slot of the backend's cache is in exactly one of four places:
  * <pre>
  *   KvPool            RadixCache                                 live sequences
- *  +------------+    +------------------+--------------------+    +---------------------------------+
- *  | free       |    | evictable        | locked             |    | owned: each sequence's          |
- *  | (a stack)  |    | (no sequence     | (on the path from  |    | slots[treeOwned, computed)      |
- *  |            |    |  holds the node) |  the root to some  |    |                                 |
- *  |            |    |                  |  sequence's node)  |    |                                 |
- *  +------------+    +------------------+--------------------+    +---------------------------------+
- *        free     +       evictable     +       locked        +               owned          = capacity
+ *  +------------+    +------------------+--------------------+    +--------------------------------+
+ *  | free       |    | evictable        | locked             |    | owned: each sequence's         |
+ *  | (a stack)  |    | (no live         | (on the path from  |    | slots[treeOwned, computed)     |
+ *  |            |    |  sequence holds  |  the root to some  |    |                                |
+ *  |            |    |  it or below it) |  sequence's node)  |    |                                |
+ *  +------------+    +------------------+--------------------+    +--------------------------------+
+ *       free      +      evictable      +       locked        +              owned           = capacity
  *
  *  one sequence's slots[]:
- *  0                        treeOwned                     computed          (allocated, not yet computed)
- *  |-- the tree's, shared ----|-- its own ------------------|.. next step's ..|
- *      locked through node        to the tree when it finishes, to the pool on abort or retraction
+ *  0                        treeOwned                     computed                 computed + fed
+ *  |-- the tree's, shared ----|-- its own ------------------|-- its own, this step --|
+ *   locked through its node    to the tree when it ends,      allocated by the plan,
+ *                              to the pool on abort/retract   written by the forward
  * </pre>
  * Allocation takes from the free stack, evicting unlocked tree leaves into it when short; eviction is the only way
  * tree slots get free again. This class is the only code that changes the pool, the tree or a sequence's
- * {@link Held} slots, and {@link #checkIntegrity} proves the picture above. Owned by the scheduler thread.
+ * {@link Held} slots, and {@link #checkIntegrity} checks the picture above. Owned by the scheduler thread.
  */
 final class KvSlots {
     /** The KV slots one sequence holds. The fields are private to KvSlots: nothing else can move a slot. */
@@ -106,7 +107,7 @@ final class KvSlots {
      */
     boolean start(Sequence s, RadixCache.Match prefix, int n) {
         Held h = s.kv;
-        if (h.node != null || h.computed != 0) throw new IllegalStateException("sequence " + name(s) + " already holds slots");
+        if (h.node != null || h.computed != 0) throw broken("sequence %s already holds slots", name(s));
         tree.lock(prefix.node());
         h.node = prefix.node();
         h.put(0, prefix.slots(), prefix.length());
@@ -148,8 +149,8 @@ final class KvSlots {
     void fork(Sequence parent, Sequence sibling) {
         Held p = parent.kv, h = sibling.kv;
         if (p.treeOwned != p.computed) {
-            throw new IllegalStateException("sequence " + name(parent) + " forks with " + (p.computed - p.treeOwned)
-                    + " slots of its own, which its sibling cannot share");
+            throw broken("sequence %s forks with %d slots of its own, which a sibling cannot share", name(parent),
+                    p.computed - p.treeOwned);
         }
         h.put(0, p.slots, p.computed);
         h.computed = h.treeOwned = p.computed;
@@ -186,16 +187,27 @@ final class KvSlots {
      */
     void checkIntegrity(Collection<Sequence> live) {
         List<Sequence> seqs = List.copyOf(live);
-        int capacity = pool.capacity();
-        int[] holder = new int[capacity];
+        int[] holder = new int[pool.capacity()];
         pool.freeSlots().forEach(slot -> place(holder, slot, FREE, seqs));
+        int locked = checkTree(holder, seqs);
+        int owned = checkSequences(holder, seqs);
+        int free = pool.available(), evictable = tree.evictableTokens(), sum = free + evictable + locked + owned;
+        if (sum != holder.length) {
+            int lost = 0;
+            while (lost < holder.length && holder[lost] != NOWHERE) lost++;
+            throw broken("free %d + evictable %d + locked %d + owned %d = %d, not the capacity %d%s", free, evictable,
+                    locked, owned, sum, holder.length, lost < holder.length ? " (slot " + lost + " is nowhere)" : "");
+        }
+    }
 
+    /** Places the tree's slots, checks its lock and token counts; returns how many slots are locked. */
+    private int checkTree(int[] holder, List<Sequence> seqs) {
+        RadixCache.Node root = tree.root();
         Map<RadixCache.Node, Integer> holders = new IdentityHashMap<>();
         for (Sequence s : seqs) {
-            for (RadixCache.Node n = s.kv.node; n != null && n != tree.root(); n = n.parent()) holders.merge(n, 1, Integer::sum);
+            for (RadixCache.Node n = s.kv.node; n != null && n != root; n = n.parent()) holders.merge(n, 1, Integer::sum);
         }
-        RadixCache.Node root = tree.root();
-        if (root.locks() != 1) throw new IllegalStateException("the radix root has " + root.locks() + " locks, not its permanent 1");
+        if (root.locks() != 1) throw broken("the radix root has %d locks, not its permanent 1", root.locks());
         int cached = 0, locked = 0;
         Deque<RadixCache.Node> todo = new ArrayDeque<>(root.children());
         while (!todo.isEmpty()) {
@@ -204,55 +216,57 @@ final class KvSlots {
             for (int slot : n.slots()) place(holder, slot, TREE, seqs);
             cached += n.length();
             if (n.locks() > 0) locked += n.length();
-            int expected = holders.getOrDefault(n, 0);
-            holders.remove(n);
+            Integer held = holders.remove(n);
+            int expected = held == null ? 0 : held;
             if (n.locks() != expected) {
-                throw new IllegalStateException("radix node " + Arrays.toString(n.key()) + " has " + n.locks()
-                        + " locks but " + expected + " live sequences hold it or a node below it");
+                throw broken("radix node %s has %d locks but %d live sequences hold it or a node below it",
+                        Arrays.toString(n.key()), n.locks(), expected);
             }
         }
-        if (!holders.isEmpty()) throw new IllegalStateException(holders.size() + " radix nodes held by live sequences are no longer in the tree");
+        if (!holders.isEmpty()) throw broken("%d radix nodes held by live sequences are no longer in the tree", holders.size());
         if (cached != tree.cachedTokens() || cached - locked != tree.evictableTokens()) {
-            throw new IllegalStateException("the radix tree counts " + tree.cachedTokens() + " cached and " + tree.evictableTokens()
-                    + " evictable tokens, its nodes hold " + cached + " and " + (cached - locked));
+            throw broken("the radix tree counts %d cached and %d evictable tokens, its nodes hold %d and %d",
+                    tree.cachedTokens(), tree.evictableTokens(), cached, cached - locked);
         }
+        return locked;
+    }
 
+    /** Places each sequence's own slots, checks that its tree-owned ones are its node's; returns the owned slots. */
+    private static int checkSequences(int[] holder, List<Sequence> seqs) {
         int owned = 0;
         for (int i = 0; i < seqs.size(); i++) {
             Sequence s = seqs.get(i);
             Held h = s.kv;
             if (h.treeOwned < 0 || h.treeOwned > h.computed || h.computed > h.slots.length) {
-                throw new IllegalStateException("sequence " + name(s) + " has treeOwned " + h.treeOwned + ", computed "
-                        + h.computed + " and " + h.slots.length + " slot entries");
+                throw broken("sequence %s has treeOwned %d, computed %d and %d slot entries", name(s), h.treeOwned,
+                        h.computed, h.slots.length);
             }
-            if (h.node == null && h.computed > 0) throw new IllegalStateException("sequence " + name(s) + " has " + h.computed + " computed slots but no radix node");
+            if (h.node == null && h.computed > 0) {
+                throw broken("sequence %s has %d computed slots but no radix node", name(s), h.computed);
+            }
             int[] path = h.node == null ? new int[0] : pathSlots(h.node);
             if (!Arrays.equals(path, 0, path.length, h.slots, 0, h.treeOwned)) {
-                throw new IllegalStateException("sequence " + name(s) + "'s " + h.treeOwned + " tree-owned slots are not the "
-                        + path.length + " slots of its radix node's path");
+                throw broken("sequence %s's %d tree-owned slots are not the %d slots of its radix node's path", name(s),
+                        h.treeOwned, path.length);
             }
             for (int j = h.treeOwned; j < h.computed; j++) place(holder, h.slots[j], SEQUENCE + i, seqs);
             owned += h.computed - h.treeOwned;
         }
-
-        int free = pool.available(), evictable = tree.evictableTokens();
-        if (free + evictable + locked + owned != capacity) {
-            int lost = 0;
-            while (lost < capacity && holder[lost] != NOWHERE) lost++;
-            throw new IllegalStateException("free " + free + " + evictable " + evictable + " + locked " + locked + " + owned "
-                    + owned + " = " + (free + evictable + locked + owned) + ", not the capacity " + capacity
-                    + (lost < capacity ? " (slot " + lost + " is nowhere)" : ""));
-        }
+        return owned;
     }
 
     private static void place(int[] holder, int slot, int where, List<Sequence> seqs) {
         if (slot < 0 || slot >= holder.length) {
-            throw new IllegalStateException("slot " + slot + " of " + describe(where, seqs) + " is outside the pool [0, " + holder.length + ")");
+            throw broken("slot %d of %s is outside the pool [0, %d)", slot, describe(where, seqs), holder.length);
         }
         if (holder[slot] != NOWHERE) {
-            throw new IllegalStateException("slot " + slot + " is in both " + describe(holder[slot], seqs) + " and " + describe(where, seqs));
+            throw broken("slot %d is in both %s and %s", slot, describe(holder[slot], seqs), describe(where, seqs));
         }
         holder[slot] = where;
+    }
+
+    private static IllegalStateException broken(String format, Object... args) {
+        return new IllegalStateException(String.format(format, args));
     }
 
     private static String describe(int where, List<Sequence> seqs) {
