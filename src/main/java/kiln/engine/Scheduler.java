@@ -190,6 +190,14 @@ final class Scheduler implements Runnable {
         return s;
     }
 
+    /** The parent's next pending n-sibling: its own index and random stream, the parent's prompt results. */
+    private Sequence sibling(Sequence parent) {
+        Sequence sib = newSequence(parent.request, parent.request.params().n() - parent.pendingSiblings, parent.baseSeed);
+        sib.cachedTokens = parent.cachedTokens;
+        sib.promptLogprobs.addAll(parent.promptLogprobs);
+        return sib;
+    }
+
     // ---- one step ----
 
     private void step() {
@@ -440,9 +448,7 @@ final class Scheduler implements Runnable {
     private List<Sequence> withForkedSiblings(Sequence s) {
         List<Sequence> samplers = new ArrayList<>(List.of(s));
         for (; s.pendingSiblings > 0; s.pendingSiblings--) {
-            Sequence sib = newSequence(s.request, s.request.params().n() - s.pendingSiblings, s.baseSeed);
-            sib.cachedTokens = s.cachedTokens;
-            sib.promptLogprobs.addAll(s.promptLogprobs);
+            Sequence sib = sibling(s);
             kv.fork(s, sib);
             running.add(sib);
             sequences.get(s.request.id()).add(sib);
@@ -517,10 +523,7 @@ final class Scheduler implements Runnable {
         emit(s, last, reason);
         // n-siblings that were never forked end with their parent
         for (; s.pendingSiblings > 0; s.pendingSiblings--) {
-            Sequence sib = newSequence(s.request, s.request.params().n() - s.pendingSiblings, s.baseSeed);
-            sib.cachedTokens = s.cachedTokens;
-            sib.promptLogprobs.addAll(s.promptLogprobs);
-            emit(sib, null, reason);
+            emit(sibling(s), null, reason);
             samplesEnded(s.request.id());
         }
         samplesEnded(s.request.id());
