@@ -5,13 +5,13 @@ import kiln.backend.Backend;
 import kiln.backend.ForwardBatch;
 import kiln.backend.KvCache;
 import kiln.backend.Tensor;
+import kiln.engine.OutputEmitter.Emitted;
 import kiln.model.Model;
 import kiln.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -50,10 +50,10 @@ final class Scheduler implements Runnable {
 
     private final Model model;
     private final KvCache cache;
+    private final Counters counters = new Counters();
     private final KvSlots kv;
+    private final OutputEmitter emitter;
     private final EngineConfig config;
-    private final int contextLength;
-    private final Set<Integer> eosIds;
     private final int vocab;
     private final Tokenizer tokenizer;
     final BlockingQueue<Command> inbox = new LinkedBlockingQueue<>();
@@ -61,10 +61,8 @@ final class Scheduler implements Runnable {
     private final List<Sequence> waiting = new ArrayList<>();
     private final List<Sequence> running = new ArrayList<>();
     private Sequence chunked;
-    private final Map<String, RequestHandle> handles = new HashMap<>();
+    /** The samples of each request still streaming, n-siblings included once forked: what an abort ends. */
     private final Map<String, List<Sequence>> sequences = new HashMap<>();
-    /** Samples of each request that have not sent their final output yet. */
-    private final Map<String, Integer> unfinished = new HashMap<>();
     private final SplittableRandom seeds = new SplittableRandom();
     private final double initRatio, minRatio, ratioDecay;
     private double newTokenRatio;
@@ -72,10 +70,6 @@ final class Scheduler implements Runnable {
     private boolean shuttingDown;
     /** The first failed check at idle, reported to the next CheckIntegrity. */
     private IllegalStateException brokenAtIdle;
-
-    private long promptTokensTotal, generationTokensTotal, cachedPromptTokensTotal, retractedTotal;
-    private long decodeSteps, decodeStepNanos, decodeStepSequences, deviceSampledSteps, hostSampledSteps;
-    private final Map<String, Long> finishedByReason = new LinkedHashMap<>();
     private volatile EngineStats stats;
 
     Scheduler(Model model, KvCache cache, EngineConfig config, int contextLength, Set<Integer> eosIds, Tokenizer tokenizer) {
@@ -83,9 +77,8 @@ final class Scheduler implements Runnable {
         this.model = model;
         this.cache = cache;
         this.kv = new KvSlots(cache.slots(), !config.disableRadixCache());
+        this.emitter = new OutputEmitter(eosIds, contextLength, counters);
         this.config = config;
-        this.contextLength = contextLength;
-        this.eosIds = Set.copyOf(eosIds);
         this.vocab = model.config().vocabSize();
         initRatio = Math.min(0.7 * config.scheduleConservativeness(), 1.0);
         minRatio = Math.min(0.14 * config.scheduleConservativeness(), initRatio);
@@ -178,8 +171,7 @@ final class Scheduler implements Runnable {
             if (kv.cachesPrefixes()) s.pendingSiblings = p.n() - 1;
             seqs.add(s);
         }
-        handles.put(r.id(), h);
-        unfinished.put(r.id(), p.n());
+        emitter.open(r, h);
         sequences.put(r.id(), seqs);
         waiting.addAll(seqs);
     }
@@ -216,9 +208,7 @@ final class Scheduler implements Runnable {
         try {
             execute(entries);
             if (!lastWasPrefill) {
-                decodeSteps++;
-                decodeStepNanos += System.nanoTime() - start;
-                decodeStepSequences += entries.size();
+                counters.decodeStep(System.nanoTime() - start, entries.size());
             }
         } catch (RuntimeException e) {
             Log.warn("forward failed, aborting its %d sequences: %s", entries.size(), e);
@@ -255,8 +245,8 @@ final class Scheduler implements Runnable {
             if (!kv.start(s, m, n)) break;
             if (s.cachedTokens < 0) {
                 s.cachedTokens = m.length();
-                promptTokensTotal += s.promptLength;
-                cachedPromptTokensTotal += m.length();
+                counters.promptTokens += s.promptLength;
+                counters.cachedPromptTokens += m.length();
             }
             waiting.remove(s);
             running.add(s);
@@ -361,8 +351,8 @@ final class Scheduler implements Runnable {
         boolean samples = entries.stream().anyMatch(e -> e.samples() && e.seq().params().maxNewTokens() > 0);
         boolean onDevice = samples && config.deviceSampling() && entries.stream().allMatch(this::deviceCanServe);
         float[] logits = onDevice ? null : model.backend().download(out);
-        if (onDevice) deviceSampledSteps++;
-        else if (logitRows.length > 0) hostSampledSteps++;
+        if (onDevice) counters.deviceSampledSteps++;
+        else if (logitRows.length > 0) counters.hostSampledSteps++;
         List<Draw> draws = new ArrayList<>();
         int row = 0;
         for (Entry e : entries) {
@@ -384,7 +374,7 @@ final class Scheduler implements Runnable {
             SamplingParams p = q.params();
             int off = d.row() * vocab;
             int token = onDevice ? ids[i] : Sampler.sample(logits, off, vocab, p, q.rng, q.outputCounts,
-                    p.repetitionPenalty() != 1f ? q.allTokens() : new int[0], bannedNow(q));
+                    p.repetitionPenalty() != 1f ? q.allTokens() : new int[0], emitter.bannedNow(q));
             accept(q, token, p.returnLogprob() ? Sampler.logprob(logits, off, vocab, token, p.topLogprobsNum()) : null);
         }
     }
@@ -410,7 +400,7 @@ final class Scheduler implements Runnable {
         Sequence s = e.seq();
         SamplingParams p = s.params();
         return p.maxNewTokens() == 0 || !p.returnLogprob() && p.repetitionPenalty() == 1f && p.frequencyPenalty() == 0f
-                && p.presencePenalty() == 0f && p.minP() == 0f && bannedNow(s).length == 0;
+                && p.presencePenalty() == 0f && p.minP() == 0f && emitter.bannedNow(s).length == 0;
     }
 
     /**
@@ -457,58 +447,11 @@ final class Scheduler implements Runnable {
         return samplers;
     }
 
-    /** Appends a sampled token, then streams it or ends the sample (stop token, stop string, length). */
+    /** Appends a sampled token, then streams it or ends the sample. */
     private void accept(Sequence q, int token, Output.TokenLogprob lp) {
-        q.append(token);
-        generationTokensTotal++;
-        Output.FinishReason reason = finishReason(q, token);
-        // a stop token ends the text without appearing in it; otherwise the token's text may meet a stop string
-        String text = q.text == null || reason != null && reason.matched() instanceof Integer ? "" : q.text.add(token);
-        if (reason == null && q.text != null && q.text.matchedStop() != null) reason = Output.FinishReason.stop(q.text.matchedStop());
-        if (reason != null) finish(q, reason, new Emitted(token, lp, text));
-        else emit(q, new Emitted(token, lp, text), null);
-    }
-
-    /** EOS and stop tokens while the sample is shorter than min_new_tokens. */
-    private int[] bannedNow(Sequence q) {
-        return q.outputLength() < q.params().minNewTokens() ? bannedBeforeMin(q.params()) : new int[0];
-    }
-
-    private int[] bannedBeforeMin(SamplingParams p) {
-        List<Integer> b = new ArrayList<>(p.stopTokenIds());
-        if (!p.ignoreEos()) b.addAll(eosIds);
-        return b.stream().mapToInt(Integer::intValue).toArray();
-    }
-
-    private Output.FinishReason finishReason(Sequence s, int token) {
-        SamplingParams p = s.params();
-        if (!p.ignoreEos() && eosIds.contains(token)) return Output.FinishReason.stop(token);
-        if (p.stopTokenIds().contains(token)) return Output.FinishReason.stop(token);
-        if (s.outputLength() >= p.maxNewTokens()) return Output.FinishReason.length();
-        if (s.length >= contextLength) return Output.FinishReason.length();
-        return null;
-    }
-
-    private record Emitted(int token, Output.TokenLogprob logprob, String text) {}
-
-    private void emit(Sequence s, Emitted e, Output.FinishReason finish) {
-        RequestHandle h = handles.get(s.request.id());
-        if (h == null) return;
-        List<Output.TokenLogprob> promptLp = null;
-        if (!s.sentFirst) {
-            s.sentFirst = true;
-            s.firstTokenNanos = System.nanoTime();
-            if (s.wantsPromptLogprobs()) {
-                promptLp = new ArrayList<>();
-                if (s.params().logprobStartLen() == 0) promptLp.add(new Output.TokenLogprob(s.tokens[0], null, new int[0], new float[0]));
-                promptLp.addAll(s.promptLogprobs);
-            }
-        }
-        String text = null;
-        if (s.text != null) text = (e == null ? "" : e.text()) + (finish != null ? s.text.finish() : "");
-        h.deliver(new Output(s.request.id(), s.index, e == null ? new int[0] : new int[]{e.token()}, text,
-                e == null || e.logprob() == null ? List.of() : List.of(e.logprob()), promptLp, finish,
-                s.promptLength, s.outputLength(), Math.max(0, s.cachedTokens)));
+        Emitted e = emitter.accept(q, token, lp);
+        if (e.finish() != null) finish(q, e.finish(), e);
+        else emitter.emit(q, e, null);
     }
 
     /** Ends a sample: its slots go to the tree (or back to the pool on abort) and its final output is sent. */
@@ -517,31 +460,27 @@ final class Scheduler implements Runnable {
         running.remove(s);
         waiting.remove(s);
         if (chunked == s) chunked = null;
-        finishedByReason.merge(reason.type(), 1L, Long::sum);
+        counters.finishedByReason.merge(reason.type(), 1L, Long::sum);
         // a client that reads /get_server_info right after its last token must see this request gone
         publishStats();
-        emit(s, last, reason);
+        emitter.emit(s, last, reason);
         // n-siblings that were never forked end with their parent
         for (; s.pendingSiblings > 0; s.pendingSiblings--) {
-            emit(sibling(s), null, reason);
-            samplesEnded(s.request.id());
+            emitter.emit(sibling(s), null, reason);
+            sampleEnded(s.request.id());
         }
-        samplesEnded(s.request.id());
+        sampleEnded(s.request.id());
     }
 
-    private void samplesEnded(String requestId) {
-        if (unfinished.merge(requestId, -1, Integer::sum) == 0) {
-            unfinished.remove(requestId);
-            handles.remove(requestId);
-            sequences.remove(requestId);
-        }
+    private void sampleEnded(String requestId) {
+        if (emitter.sampleEnded(requestId)) sequences.remove(requestId);
     }
 
     private void retract(Sequence s) {
         kv.release(s, false);
         running.remove(s);
         waiting.addFirst(s);
-        retractedTotal++;
+        counters.retracted++;
         Log.info("Retract requests: #retracted_reqs: 1, #new_token_ratio: %.4f -> %.4f, KV pool %d tokens",
                 newTokenRatio, initRatio, kv.capacity());
     }
@@ -574,9 +513,6 @@ final class Scheduler implements Runnable {
     }
 
     private void publishStats() {
-        stats = new EngineStats(running.size(), waiting.size(), kv.usedTokens(), kv.cachedTokens(), kv.capacity(),
-                promptTokensTotal, generationTokensTotal, cachedPromptTokensTotal, Map.copyOf(finishedByReason),
-                retractedTotal, newTokenRatio, decodeSteps, decodeStepNanos, decodeStepSequences,
-                deviceSampledSteps, hostSampledSteps);
+        stats = counters.snapshot(running.size(), waiting.size(), kv, newTokenRatio);
     }
 }
