@@ -5,7 +5,7 @@ import java.util.Map;
 
 /**
  * The scheduler's running totals, each counted by the part that sees the event: generated tokens in OutputEmitter,
- * the rest in Scheduler. Only the scheduler thread writes them; readers get {@link EngineStats} snapshots.
+ * where steps sampled in StepSampler, the rest in Scheduler. Only the scheduler thread writes them; readers get {@link EngineStats} snapshots.
  */
 final class Counters {
     long promptTokens, cachedPromptTokens, generationTokens, retracted;

@@ -1,11 +1,11 @@
 package kiln.engine;
 
 import kiln.Log;
-import kiln.backend.Backend;
 import kiln.backend.ForwardBatch;
 import kiln.backend.KvCache;
 import kiln.backend.Tensor;
 import kiln.engine.OutputEmitter.Emitted;
+import kiln.engine.StepSampler.Draw;
 import kiln.model.Model;
 import kiln.tokenizer.Tokenizer;
 
@@ -41,7 +41,12 @@ final class Scheduler implements Runnable {
     }
 
     /** Tokens of one sequence fed in this step, and the flat rows whose logits it needs. */
-    private record Entry(Sequence seq, int start, int fed, int[] promptLogprobPositions, boolean samples, boolean prefill) {}
+    record Entry(Sequence seq, int start, int fed, int[] promptLogprobPositions, boolean samples, boolean prefill) {
+        /** Rows of the forward's logits this entry reads: its prompt logprob positions, then its sample. */
+        int logitRows() {
+            return promptLogprobPositions.length + (samples ? 1 : 0);
+        }
+    }
 
     /** SGLang clips max_new_tokens at this when estimating how much a request will still need. */
     private static final int CLIP_MAX_NEW_TOKENS = 4096;
@@ -53,8 +58,8 @@ final class Scheduler implements Runnable {
     private final Counters counters = new Counters();
     private final KvSlots kv;
     private final OutputEmitter emitter;
+    private final StepSampler sampler;
     private final EngineConfig config;
-    private final int vocab;
     private final Tokenizer tokenizer;
     final BlockingQueue<Command> inbox = new LinkedBlockingQueue<>();
 
@@ -78,8 +83,8 @@ final class Scheduler implements Runnable {
         this.cache = cache;
         this.kv = new KvSlots(cache.slots(), !config.disableRadixCache());
         this.emitter = new OutputEmitter(eosIds, contextLength, counters);
+        this.sampler = new StepSampler(model.backend(), config.deviceSampling(), model.config().vocabSize(), emitter::bannedNow, counters);
         this.config = config;
-        this.vocab = model.config().vocabSize();
         initRatio = Math.min(0.7 * config.scheduleConservativeness(), 1.0);
         minRatio = Math.min(0.14 * config.scheduleConservativeness(), initRatio);
         ratioDecay = (initRatio - minRatio) / 600;
@@ -329,7 +334,34 @@ final class Scheduler implements Runnable {
         return out;
     }
 
+    /** The forward of the planned entries, then its results applied in entry order. */
     private void execute(List<Entry> entries) {
+        Tensor out = model.forward(forwardBatch(entries), cache);
+        StepSampler.Logits logits = sampler.logits(out, entries);
+        List<Draw> draws = new ArrayList<>();
+        int row = 0;
+        for (Entry e : entries) {
+            Sequence s = e.seq();
+            for (int p : e.promptLogprobPositions()) {
+                s.promptLogprobs.add(logits.logprob(row++, s.tokens[p + 1], s.params().topLogprobsNum()));
+            }
+            kv.computed(s, e.fed());
+            if (e.prefill()) kv.cacheUnfinished(s);
+            if (!e.samples()) continue;
+            int r = row++;
+            if (s.params().maxNewTokens() == 0) finish(s, Output.FinishReason.length(), null);
+            else for (Sequence q : withForkedSiblings(s)) draws.add(new Draw(q, r));
+        }
+        int[] tokens = sampler.sample(logits, draws);
+        for (int i = 0; i < draws.size(); i++) {
+            Draw d = draws.get(i);
+            SamplingParams p = d.seq().params();
+            accept(d.seq(), tokens[i], p.returnLogprob() ? logits.logprob(d.row(), tokens[i], p.topLogprobsNum()) : null);
+        }
+    }
+
+    /** The flat token batch of the entries; logit rows in the order {@link #execute} reads them back. */
+    private static ForwardBatch forwardBatch(List<Entry> entries) {
         int total = entries.stream().mapToInt(Entry::fed).sum();
         int[] tokens = new int[total], positions = new int[total];
         List<ForwardBatch.Seq> seqs = new ArrayList<>();
@@ -345,93 +377,7 @@ final class Scheduler implements Runnable {
             for (int p : e.promptLogprobPositions()) rows.add(e.start() + p - computed);
             if (e.samples()) rows.add(e.start() + e.fed() - 1);
         }
-        int[] logitRows = rows.stream().mapToInt(Integer::intValue).toArray();
-        Tensor out = model.forward(new ForwardBatch(tokens, positions, seqs, logitRows), cache);
-        // a step that samples nothing still downloads its (usually empty) logits: that is where the host waits for the forward
-        boolean samples = entries.stream().anyMatch(e -> e.samples() && e.seq().params().maxNewTokens() > 0);
-        boolean onDevice = samples && config.deviceSampling() && entries.stream().allMatch(this::deviceCanServe);
-        float[] logits = onDevice ? null : model.backend().download(out);
-        if (onDevice) counters.deviceSampledSteps++;
-        else if (logitRows.length > 0) counters.hostSampledSteps++;
-        List<Draw> draws = new ArrayList<>();
-        int row = 0;
-        for (Entry e : entries) {
-            Sequence s = e.seq();
-            for (int p : e.promptLogprobPositions()) {
-                s.promptLogprobs.add(Sampler.logprob(logits, row++ * vocab, vocab, s.tokens[p + 1], s.params().topLogprobsNum()));
-            }
-            kv.computed(s, e.fed());
-            if (e.prefill()) kv.cacheUnfinished(s);
-            if (!e.samples()) continue;
-            int r = row++;
-            if (s.params().maxNewTokens() == 0) finish(s, Output.FinishReason.length(), null);
-            else for (Sequence q : withForkedSiblings(s)) draws.add(new Draw(q, r));
-        }
-        int[] ids = onDevice ? sampleOnDevice(out, draws) : null;
-        for (int i = 0; i < draws.size(); i++) {
-            Draw d = draws.get(i);
-            Sequence q = d.seq();
-            SamplingParams p = q.params();
-            int off = d.row() * vocab;
-            int token = onDevice ? ids[i] : Sampler.sample(logits, off, vocab, p, q.rng, q.outputCounts,
-                    p.repetitionPenalty() != 1f ? q.allTokens() : new int[0], emitter.bannedNow(q));
-            accept(q, token, p.returnLogprob() ? Sampler.logprob(logits, off, vocab, token, p.topLogprobsNum()) : null);
-        }
-    }
-
-    /** One sample to draw this step: the sequence (its params and random stream) and its row of the forward's logits. */
-    private record Draw(Sequence seq, int row) {}
-
-    /**
-     * Whether this entry's rows can be sampled by {@link kiln.backend.Backend#sample}, which knows temperature,
-     * top-k and top-p only. Anything else Sampler does needs the logits on the host: prompt or output logprobs
-     * (top_logprobs comes with return_logprob), repetition / frequency / presence penalties, tokens banned before
-     * min_new_tokens, min_p. A row that does not sample (mid-prompt chunk, max_new_tokens 0) needs nothing.
-     *
-     * <p>The choice is per step, all or nothing: one row that needs the host downloads the whole step's logits
-     * (what every step did before), the others are then sampled on the host too, with the same math and the same
-     * draw from their streams. Splitting a step (gatherRows for each side, two index maps) would save the download
-     * only in mixed batches, while the common serving batch (plain temperature / top-p / top-k or greedy) stays on
-     * the device either way.
-     */
-    private boolean deviceCanServe(Entry e) {
-        if (e.promptLogprobPositions().length > 0) return false;
-        if (!e.samples()) return true;
-        Sequence s = e.seq();
-        SamplingParams p = s.params();
-        return p.maxNewTokens() == 0 || !p.returnLogprob() && p.repetitionPenalty() == 1f && p.frequencyPenalty() == 0f
-                && p.presencePenalty() == 0f && p.minP() == 0f && emitter.bannedNow(s).length == 0;
-    }
-
-    /**
-     * Every draw's token, sampled by the backend on the forward's logits: argmax when all are greedy, else one
-     * {@code sample} call with each non-greedy row's uniform drawn from its own stream, as Sampler draws it.
-     * top_k 1 goes as greedy (temperature 0): Sampler treats it so, while Backend.sample would keep tokens tied
-     * with the best and pick among them.
-     */
-    private int[] sampleOnDevice(Tensor logits, List<Draw> draws) {
-        Backend backend = model.backend();
-        int n = draws.size();
-        if (n == 0) return new int[0];
-        int[] rows = new int[n];
-        boolean same = n == logits.rows();
-        for (int i = 0; i < n; i++) same &= (rows[i] = draws.get(i).row()) == i;
-        // n-siblings share their parent's row, and rows of max_new_tokens 0 are not sampled
-        Tensor t = same ? logits : backend.gatherRows(logits, rows);
-        if (draws.stream().allMatch(d -> d.seq().params().isGreedy())) return backend.argmax(t);
-        float[] temperature = new float[n], topP = new float[n], uniform = new float[n];
-        int[] topK = new int[n];
-        for (int i = 0; i < n; i++) {
-            Sequence q = draws.get(i).seq();
-            SamplingParams p = q.params();
-            topP[i] = 1f;
-            if (p.isGreedy()) continue;
-            temperature[i] = p.temperature();
-            topK[i] = Math.max(p.topK(), 0);
-            topP[i] = p.topP();
-            uniform[i] = Sampler.uniform(q.rng);
-        }
-        return backend.sample(t, temperature, topK, topP, uniform);
+        return new ForwardBatch(tokens, positions, seqs, rows.stream().mapToInt(Integer::intValue).toArray());
     }
 
     /** The sequence and, on its first sample with the radix cache on, its n-siblings forked from its prefill. */
