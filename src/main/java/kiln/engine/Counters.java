@@ -4,8 +4,9 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * The scheduler's running totals, each counted by the part that sees the event: generated tokens in OutputEmitter,
- * where steps sampled in StepSampler, the rest in Scheduler. Only the scheduler thread writes them; readers get {@link EngineStats} snapshots.
+ * The scheduler's running totals, each counted by the part that sees the event: admissions and retractions in
+ * StepPlanner, generated tokens in OutputEmitter, where steps sampled in StepSampler, finishes and step times in
+ * Scheduler. Only the scheduler thread writes them; readers get {@link EngineStats} snapshots.
  */
 final class Counters {
     long promptTokens, cachedPromptTokens, generationTokens, retracted;

@@ -2,7 +2,7 @@ package kiln.engine;
 
 import kiln.backend.Backend;
 import kiln.backend.Tensor;
-import kiln.engine.Scheduler.Entry;
+import kiln.engine.StepPlanner.Entry;
 
 import java.util.List;
 import java.util.function.Function;
