@@ -9,6 +9,7 @@ import kiln.tokenizer.Tokenizer;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -123,6 +124,22 @@ public final class Engine implements AutoCloseable {
             return done.get(30, TimeUnit.SECONDS);
         } catch (Exception e) {
             return false;
+        }
+    }
+
+    /**
+     * Checks on the scheduler thread that every KV slot is where the accounting says ({@link KvSlots#checkIntegrity}),
+     * and that no check the scheduler made when it last went idle failed. Throws IllegalStateException when broken.
+     */
+    void checkIntegrity() {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        scheduler.inbox.add(new Scheduler.Command.CheckIntegrity(done));
+        try {
+            done.get(30, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            throw new IllegalStateException(e.getCause().getMessage(), e.getCause());
+        } catch (Exception e) {
+            throw new IllegalStateException("the scheduler did not answer the integrity check: " + e, e);
         }
     }
 

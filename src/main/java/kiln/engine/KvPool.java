@@ -1,5 +1,8 @@
 package kiln.engine;
 
+import java.util.Arrays;
+import java.util.stream.IntStream;
+
 /**
  * Free KV slots of the backend's cache, as a stack of slot indices. Owned by the scheduler thread: no locking.
  */
@@ -35,5 +38,10 @@ final class KvPool {
 
     void release(int[] slots) {
         release(slots, 0, slots.length);
+    }
+
+    /** The free slots in stack order (the last is handed out first), for the integrity check. */
+    IntStream freeSlots() {
+        return Arrays.stream(free, 0, top);
     }
 }

@@ -2,6 +2,7 @@ package kiln.engine;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -11,21 +12,48 @@ import java.util.PriorityQueue;
  * Prefix reuse: a radix tree from token sequences to the KV slots that hold them. Running requests lock the node
  * their prefix ends at (and so every ancestor); unlocked leaves are evicted least recently used first when slots
  * run out. Slots in the tree belong to the tree: a finished request hands its slots over by inserting them, and
- * only eviction returns them to the pool. Owned by the scheduler thread.
+ * only eviction gives them back (to {@link KvSlots}, which returns them to the pool). Owned by the scheduler thread.
  */
 final class RadixCache {
     static final class Node {
-        Node parent;
-        int[] key;
-        int[] slots;
-        final Map<Integer, Node> children = new HashMap<>();
-        int locks;
-        long lastUsed;
+        private Node parent;
+        private int[] key;
+        private int[] slots;
+        private final Map<Integer, Node> children = new HashMap<>();
+        private int locks;
+        private long lastUsed;
 
-        Node(Node parent, int[] key, int[] slots) {
+        private Node(Node parent, int[] key, int[] slots) {
             this.parent = parent;
             this.key = key;
             this.slots = slots;
+        }
+
+        Node parent() {
+            return parent;
+        }
+
+        /** The tokens of this edge (after the parent's). */
+        int[] key() {
+            return key.clone();
+        }
+
+        /** The slots of this edge's tokens. */
+        int[] slots() {
+            return slots.clone();
+        }
+
+        int length() {
+            return slots.length;
+        }
+
+        Collection<Node> children() {
+            return List.copyOf(children.values());
+        }
+
+        /** Sequences holding this node or one below it (the root's one lock is permanent). */
+        int locks() {
+            return locks;
         }
     }
 
@@ -36,21 +64,23 @@ final class RadixCache {
         }
     }
 
-    private final KvPool pool;
     private final boolean enabled;
     private final Node root = new Node(null, new int[0], new int[0]);
     private long clock;
     private int cachedTokens;  // slots held by the tree
     private int lockedTokens;  // of those, slots under a lock
 
-    RadixCache(KvPool pool, boolean enabled) {
-        this.pool = pool;
+    RadixCache(boolean enabled) {
         this.enabled = enabled;
         root.locks = 1;
     }
 
     boolean enabled() {
         return enabled;
+    }
+
+    Node root() {
+        return root;
     }
 
     int cachedTokens() {
@@ -80,21 +110,17 @@ final class RadixCache {
             node = child;
             touch(node);
         }
-        int[] slots = new int[matched];
-        int at = 0;
-        for (int[] p : parts) {
-            System.arraycopy(p, 0, slots, at, p.length);
-            at += p.length;
-        }
-        return new Match(slots, node);
+        return new Match(concat(parts, matched), node);
     }
 
     /**
      * Adds {@code tokens[0, n)} held in {@code slots[0, n)}. Prefixes already in the tree keep their slots; the
-     * caller's duplicate slots for them are returned to the pool. Returns the node of the full sequence.
+     * caller's duplicate slots for them are returned, in position order, for the caller to free.
      */
-    Node insert(int[] tokens, int[] slots, int n) {
+    int[] insert(int[] tokens, int[] slots, int n) {
         if (!enabled) throw new IllegalStateException("radix cache disabled");
+        int[] duplicates = new int[n];
+        int found = 0;
         Node node = root;
         int at = 0;
         while (at < n) {
@@ -104,19 +130,19 @@ final class RadixCache {
                 node.children.put(tokens[at], leaf);
                 cachedTokens += n - at;
                 touch(leaf);
-                return leaf;
+                break;
             }
             int common = commonPrefix(child.key, tokens, at, n);
             if (common < child.key.length) child = split(child, common);
             // slots the caller computed again for a prefix the tree already has
             for (int i = 0; i < common; i++) {
-                if (slots[at + i] != child.slots[i]) pool.release(slots, at + i, at + i + 1);
+                if (slots[at + i] != child.slots[i]) duplicates[found++] = slots[at + i];
             }
             at += common;
             node = child;
             touch(node);
         }
-        return node;
+        return Arrays.copyOf(duplicates, found);
     }
 
     void lock(Node node) {
@@ -132,26 +158,31 @@ final class RadixCache {
         }
     }
 
-    /** Frees at least {@code needed} slots by evicting unlocked leaves, least recently used first, if possible. */
-    void evict(int needed) {
-        if (needed <= 0) return;
+    /**
+     * Evicts unlocked leaves, least recently used first, until at least {@code needed} slots are out (or nothing
+     * unlocked is left). Returns the evicted slots, leaf by leaf in eviction order, for the caller to free.
+     */
+    int[] evict(int needed) {
+        if (needed <= 0) return new int[0];
         PriorityQueue<Node> leaves = new PriorityQueue<>((a, b) -> Long.compare(a.lastUsed, b.lastUsed));
         collectEvictableLeaves(root, leaves);
-        int freed = 0;
-        while (freed < needed && !leaves.isEmpty()) {
+        List<int[]> freed = new ArrayList<>();
+        int count = 0;
+        while (count < needed && !leaves.isEmpty()) {
             Node leaf = leaves.poll();
-            pool.release(leaf.slots);
-            freed += leaf.slots.length;
+            freed.add(leaf.slots);
+            count += leaf.slots.length;
             cachedTokens -= leaf.slots.length;
             Node parent = leaf.parent;
             parent.children.remove(leaf.key[0]);
             if (parent != root && parent.children.isEmpty() && parent.locks == 0) leaves.add(parent);
         }
+        return concat(freed, count);
     }
 
-    /** Drops every unlocked entry (a flush when nothing runs empties the tree). */
-    void evictAll() {
-        evict(Integer.MAX_VALUE);
+    /** Evicts every unlocked entry (a flush when nothing runs empties the tree). */
+    int[] evictAll() {
+        return evict(Integer.MAX_VALUE);
     }
 
     private void collectEvictableLeaves(Node node, PriorityQueue<Node> out) {
@@ -180,5 +211,15 @@ final class RadixCache {
         int i = 0;
         while (i < key.length && from + i < limit && key[i] == tokens[from + i]) i++;
         return i;
+    }
+
+    private static int[] concat(List<int[]> parts, int length) {
+        int[] out = new int[length];
+        int at = 0;
+        for (int[] p : parts) {
+            System.arraycopy(p, 0, out, at, p.length);
+            at += p.length;
+        }
+        return out;
     }
 }

@@ -13,8 +13,8 @@ import java.util.Random;
  *
  * <p>Without penalties, bans and min-p, a row is sampled exactly as {@link kiln.backend.Backend#sample} defines it
  * ({@link RowSampling}, with uniform drawn by {@link #uniform}), so the scheduler may hand such rows to the device
- * instead ({@code Scheduler}). On the CPU backend the two paths run the same code; on a GPU they agree except where
- * rounding (float sums, bisected thresholds) moves a cut or the drawn point across a token boundary.
+ * instead ({@link StepSampler}). On the CPU backend the two paths run the same code; on a GPU they agree except
+ * where rounding (float sums, bisected thresholds) moves a cut or the drawn point across a token boundary.
  */
 final class Sampler {
     private Sampler() {}

@@ -1,17 +1,17 @@
 package kiln.engine;
 
 import kiln.Log;
-import kiln.backend.Backend;
 import kiln.backend.ForwardBatch;
 import kiln.backend.KvCache;
 import kiln.backend.Tensor;
+import kiln.engine.OutputEmitter.Emitted;
+import kiln.engine.StepPlanner.Entry;
+import kiln.engine.StepSampler.Draw;
 import kiln.model.Model;
 import kiln.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -21,10 +21,11 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 
 /**
- * The one thread that owns all serving state: waiting and running sequences, KV slots, the radix cache. Each step
- * it either admits waiting prompts into a prefill batch (chunked to the token budget, reusing cached prefixes) or
- * runs one decode step for every running sequence, then samples and streams the new tokens. Callers talk to it
- * only through its inbox.
+ * The one thread that owns all serving state. Its loop: drain the inbox (submit, abort, flush, integrity check,
+ * shutdown), plan a step ({@link StepPlanner}: a prefill batch or a decode step, with the KV slots it needs from
+ * {@link KvSlots}), run the model's forward on it, then apply the results: computed prompts into the radix cache,
+ * n-siblings forked, tokens sampled ({@link StepSampler}) and streamed or ended ({@link OutputEmitter}). Callers
+ * talk to it only through its inbox; nothing here is locked.
  */
 final class Scheduler implements Runnable {
     sealed interface Command {
@@ -34,60 +35,38 @@ final class Scheduler implements Runnable {
 
         record Flush(CompletableFuture<Boolean> done) implements Command {}
 
+        /** Completes when the slot accounting holds, exceptionally (IllegalStateException) when it does not. */
+        record CheckIntegrity(CompletableFuture<Void> done) implements Command {}
+
         record Shutdown() implements Command {}
     }
 
-    /** Tokens of one sequence fed in this step, and the flat rows whose logits it needs. */
-    private record Entry(Sequence seq, int start, int fed, int[] promptLogprobPositions, boolean samples, boolean prefill) {}
-
-    /** SGLang clips max_new_tokens at this when estimating how much a request will still need. */
-    private static final int CLIP_MAX_NEW_TOKENS = 4096;
-    /** LPM ordering costs a prefix match per waiting request; past this queue length, serve in arrival order. */
-    private static final int LPM_MAX_QUEUE = 128;
-
     private final Model model;
     private final KvCache cache;
-    private final KvPool pool;
-    private final RadixCache radix;
-    private final EngineConfig config;
-    private final int contextLength;
-    private final Set<Integer> eosIds;
-    private final int vocab;
     private final Tokenizer tokenizer;
+    private final Counters counters = new Counters();
+    private final KvSlots kv;
+    private final StepPlanner planner;
+    private final StepSampler sampler;
+    private final OutputEmitter emitter;
     final BlockingQueue<Command> inbox = new LinkedBlockingQueue<>();
 
-    private final List<Sequence> waiting = new ArrayList<>();
-    private final List<Sequence> running = new ArrayList<>();
-    private Sequence chunked;
-    private final Map<String, RequestHandle> handles = new HashMap<>();
+    /** The samples of each request still streaming, n-siblings included once forked: what an abort ends. */
     private final Map<String, List<Sequence>> sequences = new HashMap<>();
-    /** Samples of each request that have not sent their final output yet. */
-    private final Map<String, Integer> unfinished = new HashMap<>();
     private final SplittableRandom seeds = new SplittableRandom();
-    private final double initRatio, minRatio, ratioDecay;
-    private double newTokenRatio;
-    private boolean lastWasPrefill;
     private boolean shuttingDown;
-
-    private long promptTokensTotal, generationTokensTotal, cachedPromptTokensTotal, retractedTotal;
-    private long decodeSteps, decodeStepNanos, decodeStepSequences, deviceSampledSteps, hostSampledSteps;
-    private final Map<String, Long> finishedByReason = new LinkedHashMap<>();
+    /** The first failed check at idle, reported to the next CheckIntegrity. */
+    private IllegalStateException brokenAtIdle;
     private volatile EngineStats stats;
 
     Scheduler(Model model, KvCache cache, EngineConfig config, int contextLength, Set<Integer> eosIds, Tokenizer tokenizer) {
-        this.tokenizer = tokenizer;
         this.model = model;
         this.cache = cache;
-        this.pool = new KvPool(cache.slots());
-        this.radix = new RadixCache(pool, !config.disableRadixCache());
-        this.config = config;
-        this.contextLength = contextLength;
-        this.eosIds = Set.copyOf(eosIds);
-        this.vocab = model.config().vocabSize();
-        initRatio = Math.min(0.7 * config.scheduleConservativeness(), 1.0);
-        minRatio = Math.min(0.14 * config.scheduleConservativeness(), initRatio);
-        ratioDecay = (initRatio - minRatio) / 600;
-        newTokenRatio = initRatio;
+        this.tokenizer = tokenizer;
+        this.kv = new KvSlots(cache.slots(), !config.disableRadixCache());
+        this.planner = new StepPlanner(config, kv, counters);
+        this.emitter = new OutputEmitter(eosIds, contextLength, counters);
+        this.sampler = new StepSampler(model.backend(), config.deviceSampling(), model.config().vocabSize(), emitter::bannedNow, counters);
         publishStats();
     }
 
@@ -98,15 +77,23 @@ final class Scheduler implements Runnable {
     @Override
     public void run() {
         try {
+            boolean checked = true;  // nothing has run since the last check at idle
             while (!Thread.currentThread().isInterrupted()) {
-                boolean idle = waiting.isEmpty() && running.isEmpty();
+                boolean idle = planner.idle();
+                if (idle && !checked) {
+                    checkAtIdle();
+                    checked = true;
+                }
                 if (idle && shuttingDown) return;
                 Command c = idle ? inbox.take() : inbox.poll();
                 while (c != null) {
                     handle(c);
                     c = inbox.poll();
                 }
-                if (!waiting.isEmpty() || !running.isEmpty()) step();
+                if (!planner.idle()) {
+                    step();
+                    checked = false;
+                }
                 publishStats();
             }
         } catch (InterruptedException e) {
@@ -123,6 +110,15 @@ final class Scheduler implements Runnable {
                 publishStats();
                 f.done().complete(flushed);
             }
+            case Command.CheckIntegrity check -> {
+                try {
+                    if (brokenAtIdle != null) throw brokenAtIdle;
+                    kv.checkIntegrity(planner.live());
+                    check.done().complete(null);
+                } catch (RuntimeException e) {
+                    check.done().completeExceptionally(e);
+                }
+            }
             case Command.Shutdown ignored -> shuttingDown = true;
         }
     }
@@ -131,17 +127,16 @@ final class Scheduler implements Runnable {
         SamplingParams p = r.params();
         long baseSeed = p.seed() != null ? p.seed() : seeds.nextLong();
         // With the radix cache, n samples share one prefill: the first forks the others once its prompt is cached.
-        int separate = radix.enabled() ? 1 : p.n();
+        int separate = kv.cachesPrefixes() ? 1 : p.n();
         List<Sequence> seqs = new ArrayList<>();
         for (int i = 0; i < separate; i++) {
             Sequence s = newSequence(r, i, baseSeed);
-            if (radix.enabled()) s.pendingSiblings = p.n() - 1;
+            if (kv.cachesPrefixes()) s.pendingSiblings = p.n() - 1;
             seqs.add(s);
         }
-        handles.put(r.id(), h);
-        unfinished.put(r.id(), p.n());
+        emitter.open(r, h);
         sequences.put(r.id(), seqs);
-        waiting.addAll(seqs);
+        planner.enqueue(seqs);
     }
 
     private Sequence newSequence(Request r, int index, long baseSeed) {
@@ -150,28 +145,32 @@ final class Scheduler implements Runnable {
         return s;
     }
 
-    // ---- one step ----
+    /** The parent's next pending n-sibling: its own index and random stream, the parent's prompt results. */
+    private Sequence sibling(Sequence parent) {
+        Sequence sib = newSequence(parent.request, parent.request.params().n() - parent.pendingSiblings, parent.baseSeed);
+        sib.cachedTokens = parent.cachedTokens;
+        sib.promptLogprobs.addAll(parent.promptLogprobs);
+        return sib;
+    }
+
+    // ---- one step: plan, run, apply ----
 
     private void step() {
-        List<Entry> entries = null;
-        boolean decodeWaiting = running.stream().anyMatch(s -> s != chunked && s.pending() == 1);
-        boolean prefillWaiting = chunked != null || !waiting.isEmpty();
-        // Alternate with decode so a long chunked prompt does not stall the running requests (unless mixed).
-        if (prefillWaiting && !(lastWasPrefill && decodeWaiting && !config.enableMixedChunk())) entries = schedulePrefill();
-        if ((entries == null || entries.isEmpty()) && decodeWaiting) entries = scheduleDecode();
-        if (entries == null || entries.isEmpty()) {
-            if (running.isEmpty() && !waiting.isEmpty()) rejectUnschedulable();
+        StepPlanner.Plan plan = planner.plan();
+        for (Sequence s : plan.exhausted()) {
+            Log.warn("KV pool of %d tokens is exhausted by one sequence of %d tokens; ending it", kv.capacity(), s.length);
+            finish(s, Output.FinishReason.length(), null);
+        }
+        List<Entry> entries = plan.entries();
+        if (entries.isEmpty()) {
+            Sequence stuck = planner.stuck();
+            if (stuck != null) rejectUnschedulable(stuck);
             return;
         }
-        lastWasPrefill = entries.stream().anyMatch(Entry::prefill);
         long start = System.nanoTime();
         try {
             execute(entries);
-            if (!lastWasPrefill) {
-                decodeSteps++;
-                decodeStepNanos += System.nanoTime() - start;
-                decodeStepSequences += entries.size();
-            }
+            if (!plan.prefill()) counters.decodeStep(System.nanoTime() - start, entries.size());
         } catch (RuntimeException e) {
             Log.warn("forward failed, aborting its %d sequences: %s", entries.size(), e);
             // by request, so that n-siblings forked in this step end too
@@ -179,380 +178,97 @@ final class Scheduler implements Runnable {
         }
     }
 
-    private List<Entry> schedulePrefill() {
-        int budget = config.chunkedPrefillSize() > 0 ? Math.min(config.chunkedPrefillSize(), config.maxPrefillTokens())
-                : config.maxPrefillTokens();
-        List<Entry> entries = new ArrayList<>();
-        int[] cursor = {0};
-        if (chunked != null) {
-            Sequence s = chunked;
-            int n = Math.min(s.pending(), budget);
-            if (!allocate(s, n)) return entries;
-            entries.add(entry(s, n, cursor));
-            budget -= n;
-            if (n == s.pending()) chunked = null;
-            else return entries;
-        }
-        double reserve = 0;
-        for (Sequence s : running) reserve += futureTokens(s);
-        for (Sequence s : ordered()) {
-            if (budget <= 0 || chunked != null || running.size() >= config.maxRunningRequests()) break;
-            RadixCache.Match m = radix.match(s.tokens, matchLimit(s));
-            int extend = s.length - m.length();
-            double future = futureTokens(s);
-            double available = pool.available() + radix.evictableTokens() - reserve;
-            boolean nothingElse = running.isEmpty() && entries.isEmpty();
-            if (extend + future > available && !nothingElse) break;
-            int n = Math.min(extend, budget);
-            radix.lock(m.node());
-            s.node = m.node();
-            s.setSlots(0, m.slots(), m.length());
-            s.treeOwned = s.computed = m.length();
-            if (!allocate(s, n)) {
-                radix.unlock(m.node());
-                s.node = null;
-                s.treeOwned = s.computed = 0;
-                break;
-            }
-            if (s.cachedTokens < 0) {
-                s.cachedTokens = m.length();
-                promptTokensTotal += s.promptLength;
-                cachedPromptTokensTotal += m.length();
-            }
-            waiting.remove(s);
-            running.add(s);
-            entries.add(entry(s, n, cursor));
-            reserve += future;
-            budget -= n;
-            if (n < extend) chunked = s;
-        }
-        if (config.enableMixedChunk() && !entries.isEmpty()) {
-            for (Sequence s : running) {
-                if (s == chunked || s.pending() != 1 || entries.stream().anyMatch(e -> e.seq() == s)) continue;
-                if (!allocate(s, 1)) break;
-                entries.add(entry(s, 1, cursor));
-            }
-        }
-        return entries;
-    }
-
-    private List<Entry> scheduleDecode() {
-        List<Sequence> decode = new ArrayList<>(running.stream().filter(s -> s != chunked && s.pending() == 1).toList());
-        boolean retracted = false;
-        while (decode.size() > 1 && pool.available() + radix.evictableTokens() < decode.size()) {
-            // retract the sequence that has generated least (longest prompt first among equals): least work lost
-            Sequence victim = decode.stream().min(Comparator.comparingInt(Sequence::outputLength)
-                    .thenComparing(Comparator.comparingInt((Sequence s) -> s.promptLength).reversed())).orElseThrow();
-            decode.remove(victim);
-            retract(victim);
-            retracted = true;
-        }
-        if (retracted) newTokenRatio = initRatio;
-        List<Entry> entries = new ArrayList<>();
-        int[] cursor = {0};
-        for (Sequence s : decode) {
-            if (!allocate(s, 1)) {
-                Log.warn("KV pool of %d tokens is exhausted by one sequence of %d tokens; ending it", pool.capacity(), s.length);
-                finish(s, Output.FinishReason.length(), null);
-                continue;
-            }
-            entries.add(entry(s, 1, cursor));
-        }
-        newTokenRatio = Math.max(minRatio, newTokenRatio - ratioDecay);
-        return entries;
-    }
-
-    private Entry entry(Sequence s, int fed, int[] cursor) {
-        int start = cursor[0];
-        cursor[0] += fed;
-        int[] lp = new int[0];
-        if (s.wantsPromptLogprobs()) {
-            int from = Math.max(s.computed, Math.max(s.params().logprobStartLen() - 1, 0));
-            int to = Math.min(s.computed + fed, s.promptLength - 1);
-            if (to > from) {
-                lp = new int[to - from];
-                for (int i = 0; i < lp.length; i++) lp[i] = from + i;
-            }
-        }
-        boolean decode = fed == 1 && s.computed == s.length - 1 && s.outputLength() > 0;
-        return new Entry(s, start, fed, lp, s.computed + fed == s.length, !decode);
-    }
-
-    private int matchLimit(Sequence s) {
-        int limit = s.length - 1;
-        if (s.wantsPromptLogprobs()) limit = Math.min(limit, Math.max(s.params().logprobStartLen() - 1, 0));
-        return limit;
-    }
-
-    private double futureTokens(Sequence s) {
-        int remaining = Math.max(0, Math.min(s.params().maxNewTokens(), CLIP_MAX_NEW_TOKENS) - s.outputLength());
-        return remaining * newTokenRatio;
-    }
-
-    private List<Sequence> ordered() {
-        if (config.schedulePolicy() != EngineConfig.SchedulePolicy.LPM || waiting.size() > LPM_MAX_QUEUE || !radix.enabled()) {
-            return new ArrayList<>(waiting);
-        }
-        Map<Sequence, Integer> matched = new HashMap<>();
-        for (Sequence s : waiting) matched.put(s, radix.match(s.tokens, matchLimit(s)).length());
-        List<Sequence> out = new ArrayList<>(waiting);
-        out.sort(Comparator.comparingInt((Sequence s) -> matched.get(s)).reversed());
-        return out;
-    }
-
-    /** Takes {@code n} fresh slots for the sequence's next tokens, evicting cached prefixes if needed. */
-    private boolean allocate(Sequence s, int n) {
-        if (pool.available() < n) radix.evict(n - pool.available());
-        int[] slots = pool.allocate(n);
-        if (slots == null) return false;
-        s.setSlots(s.computed, slots, n);
-        return true;
-    }
-
+    /** The forward of the planned entries, then its results applied in entry order. */
     private void execute(List<Entry> entries) {
+        Tensor out = model.forward(forwardBatch(entries), cache);
+        StepSampler.Logits logits = sampler.logits(out, entries);
+        List<Draw> draws = new ArrayList<>();
+        int row = 0;
+        for (Entry e : entries) {
+            Sequence s = e.seq();
+            for (int p : e.promptLogprobPositions()) {
+                s.promptLogprobs.add(logits.logprob(row++, s.tokens[p + 1], s.params().topLogprobsNum()));
+            }
+            kv.computed(s, e.fed());
+            if (e.prefill()) kv.cacheUnfinished(s);
+            if (!e.samples()) continue;
+            int r = row++;
+            if (s.params().maxNewTokens() == 0) finish(s, Output.FinishReason.length(), null);
+            else for (Sequence q : withForkedSiblings(s)) draws.add(new Draw(q, r));
+        }
+        int[] tokens = sampler.sample(logits, draws);
+        for (int i = 0; i < draws.size(); i++) {
+            Draw d = draws.get(i);
+            SamplingParams p = d.seq().params();
+            accept(d.seq(), tokens[i], p.returnLogprob() ? logits.logprob(d.row(), tokens[i], p.topLogprobsNum()) : null);
+        }
+    }
+
+    /** The flat token batch of the entries; logit rows in the order {@link #execute} reads them back. */
+    private static ForwardBatch forwardBatch(List<Entry> entries) {
         int total = entries.stream().mapToInt(Entry::fed).sum();
         int[] tokens = new int[total], positions = new int[total];
         List<ForwardBatch.Seq> seqs = new ArrayList<>();
         List<Integer> rows = new ArrayList<>();
         for (Entry e : entries) {
             Sequence s = e.seq();
+            int computed = s.kv.computed();
             for (int i = 0; i < e.fed(); i++) {
-                tokens[e.start() + i] = s.tokens[s.computed + i];
-                positions[e.start() + i] = s.computed + i;
+                tokens[e.start() + i] = s.tokens[computed + i];
+                positions[e.start() + i] = computed + i;
             }
-            seqs.add(new ForwardBatch.Seq(e.start(), e.fed(), s.computed, s.slots));
-            for (int p : e.promptLogprobPositions()) rows.add(e.start() + p - s.computed);
+            seqs.add(new ForwardBatch.Seq(e.start(), e.fed(), computed, s.kv.slots()));
+            for (int p : e.promptLogprobPositions()) rows.add(e.start() + p - computed);
             if (e.samples()) rows.add(e.start() + e.fed() - 1);
         }
-        int[] logitRows = rows.stream().mapToInt(Integer::intValue).toArray();
-        Tensor out = model.forward(new ForwardBatch(tokens, positions, seqs, logitRows), cache);
-        // a step that samples nothing still downloads its (usually empty) logits: that is where the host waits for the forward
-        boolean samples = entries.stream().anyMatch(e -> e.samples() && e.seq().params().maxNewTokens() > 0);
-        boolean onDevice = samples && config.deviceSampling() && entries.stream().allMatch(this::deviceCanServe);
-        float[] logits = onDevice ? null : model.backend().download(out);
-        if (onDevice) deviceSampledSteps++;
-        else if (logitRows.length > 0) hostSampledSteps++;
-        List<Draw> draws = new ArrayList<>();
-        int row = 0;
-        for (Entry e : entries) {
-            Sequence s = e.seq();
-            for (int p : e.promptLogprobPositions()) {
-                s.promptLogprobs.add(Sampler.logprob(logits, row++ * vocab, vocab, s.tokens[p + 1], s.params().topLogprobsNum()));
-            }
-            s.computed += e.fed();
-            if (e.prefill()) cacheUnfinished(s);
-            if (!e.samples()) continue;
-            int r = row++;
-            if (s.params().maxNewTokens() == 0) finish(s, Output.FinishReason.length(), null);
-            else for (Sequence q : withForkedSiblings(s)) draws.add(new Draw(q, r));
-        }
-        int[] ids = onDevice ? sampleOnDevice(out, draws) : null;
-        for (int i = 0; i < draws.size(); i++) {
-            Draw d = draws.get(i);
-            Sequence q = d.seq();
-            SamplingParams p = q.params();
-            int off = d.row() * vocab;
-            int token = onDevice ? ids[i] : Sampler.sample(logits, off, vocab, p, q.rng, q.outputCounts,
-                    p.repetitionPenalty() != 1f ? q.allTokens() : new int[0], bannedNow(q));
-            accept(q, token, p.returnLogprob() ? Sampler.logprob(logits, off, vocab, token, p.topLogprobsNum()) : null);
-        }
-    }
-
-    /** One sample to draw this step: the sequence (its params and random stream) and its row of the forward's logits. */
-    private record Draw(Sequence seq, int row) {}
-
-    /**
-     * Whether this entry's rows can be sampled by {@link kiln.backend.Backend#sample}, which knows temperature,
-     * top-k and top-p only. Anything else Sampler does needs the logits on the host: prompt or output logprobs
-     * (top_logprobs comes with return_logprob), repetition / frequency / presence penalties, tokens banned before
-     * min_new_tokens, min_p. A row that does not sample (mid-prompt chunk, max_new_tokens 0) needs nothing.
-     *
-     * <p>The choice is per step, all or nothing: one row that needs the host downloads the whole step's logits
-     * (what every step did before), the others are then sampled on the host too, with the same math and the same
-     * draw from their streams. Splitting a step (gatherRows for each side, two index maps) would save the download
-     * only in mixed batches, while the common serving batch (plain temperature / top-p / top-k or greedy) stays on
-     * the device either way.
-     */
-    private boolean deviceCanServe(Entry e) {
-        if (e.promptLogprobPositions().length > 0) return false;
-        if (!e.samples()) return true;
-        Sequence s = e.seq();
-        SamplingParams p = s.params();
-        return p.maxNewTokens() == 0 || !p.returnLogprob() && p.repetitionPenalty() == 1f && p.frequencyPenalty() == 0f
-                && p.presencePenalty() == 0f && p.minP() == 0f && bannedNow(s).length == 0;
-    }
-
-    /**
-     * Every draw's token, sampled by the backend on the forward's logits: argmax when all are greedy, else one
-     * {@code sample} call with each non-greedy row's uniform drawn from its own stream, as Sampler draws it.
-     * top_k 1 goes as greedy (temperature 0): Sampler treats it so, while Backend.sample would keep tokens tied
-     * with the best and pick among them.
-     */
-    private int[] sampleOnDevice(Tensor logits, List<Draw> draws) {
-        Backend backend = model.backend();
-        int n = draws.size();
-        if (n == 0) return new int[0];
-        int[] rows = new int[n];
-        boolean same = n == logits.rows();
-        for (int i = 0; i < n; i++) same &= (rows[i] = draws.get(i).row()) == i;
-        // n-siblings share their parent's row, and rows of max_new_tokens 0 are not sampled
-        Tensor t = same ? logits : backend.gatherRows(logits, rows);
-        if (draws.stream().allMatch(d -> d.seq().params().isGreedy())) return backend.argmax(t);
-        float[] temperature = new float[n], topP = new float[n], uniform = new float[n];
-        int[] topK = new int[n];
-        for (int i = 0; i < n; i++) {
-            Sequence q = draws.get(i).seq();
-            SamplingParams p = q.params();
-            topP[i] = 1f;
-            if (p.isGreedy()) continue;
-            temperature[i] = p.temperature();
-            topK[i] = Math.max(p.topK(), 0);
-            topP[i] = p.topP();
-            uniform[i] = Sampler.uniform(q.rng);
-        }
-        return backend.sample(t, temperature, topK, topP, uniform);
-    }
-
-    /** After a prefill step, the computed prompt goes into the tree so others (and n-siblings) can share it. */
-    private void cacheUnfinished(Sequence s) {
-        if (!radix.enabled() || s.computed == 0) return;
-        radix.insert(s.tokens, s.slots, s.computed);
-        RadixCache.Match m = radix.match(s.tokens, s.computed);
-        radix.lock(m.node());
-        if (s.node != null) radix.unlock(s.node);
-        s.node = m.node();
-        s.setSlots(0, m.slots(), m.length());
-        s.treeOwned = m.length();
+        return new ForwardBatch(tokens, positions, seqs, rows.stream().mapToInt(Integer::intValue).toArray());
     }
 
     /** The sequence and, on its first sample with the radix cache on, its n-siblings forked from its prefill. */
     private List<Sequence> withForkedSiblings(Sequence s) {
         List<Sequence> samplers = new ArrayList<>(List.of(s));
         for (; s.pendingSiblings > 0; s.pendingSiblings--) {
-            Sequence sib = newSequence(s.request, s.request.params().n() - s.pendingSiblings, s.baseSeed);
-            sib.setSlots(0, s.slots, s.computed);
-            sib.computed = sib.treeOwned = s.computed;
-            sib.node = s.node;
-            sib.cachedTokens = s.cachedTokens;
-            sib.promptLogprobs.addAll(s.promptLogprobs);
-            radix.lock(sib.node);
-            running.add(sib);
+            Sequence sib = sibling(s);
+            kv.fork(s, sib);
+            planner.addRunning(sib);
             sequences.get(s.request.id()).add(sib);
             samplers.add(sib);
         }
         return samplers;
     }
 
-    /** Appends a sampled token, then streams it or ends the sample (stop token, stop string, length). */
+    /** Appends a sampled token, then streams it or ends the sample. */
     private void accept(Sequence q, int token, Output.TokenLogprob lp) {
-        q.append(token);
-        generationTokensTotal++;
-        Output.FinishReason reason = finishReason(q, token);
-        // a stop token ends the text without appearing in it; otherwise the token's text may meet a stop string
-        String text = q.text == null || reason != null && reason.matched() instanceof Integer ? "" : q.text.add(token);
-        if (reason == null && q.text != null && q.text.matchedStop() != null) reason = Output.FinishReason.stop(q.text.matchedStop());
-        if (reason != null) finish(q, reason, new Emitted(token, lp, text));
-        else emit(q, new Emitted(token, lp, text), null);
-    }
-
-    /** EOS and stop tokens while the sample is shorter than min_new_tokens. */
-    private int[] bannedNow(Sequence q) {
-        return q.outputLength() < q.params().minNewTokens() ? bannedBeforeMin(q.params()) : new int[0];
-    }
-
-    private int[] bannedBeforeMin(SamplingParams p) {
-        List<Integer> b = new ArrayList<>(p.stopTokenIds());
-        if (!p.ignoreEos()) b.addAll(eosIds);
-        return b.stream().mapToInt(Integer::intValue).toArray();
-    }
-
-    private Output.FinishReason finishReason(Sequence s, int token) {
-        SamplingParams p = s.params();
-        if (!p.ignoreEos() && eosIds.contains(token)) return Output.FinishReason.stop(token);
-        if (p.stopTokenIds().contains(token)) return Output.FinishReason.stop(token);
-        if (s.outputLength() >= p.maxNewTokens()) return Output.FinishReason.length();
-        if (s.length >= contextLength) return Output.FinishReason.length();
-        return null;
-    }
-
-    private record Emitted(int token, Output.TokenLogprob logprob, String text) {}
-
-    private void emit(Sequence s, Emitted e, Output.FinishReason finish) {
-        RequestHandle h = handles.get(s.request.id());
-        if (h == null) return;
-        List<Output.TokenLogprob> promptLp = null;
-        if (!s.sentFirst) {
-            s.sentFirst = true;
-            s.firstTokenNanos = System.nanoTime();
-            if (s.wantsPromptLogprobs()) {
-                promptLp = new ArrayList<>();
-                if (s.params().logprobStartLen() == 0) promptLp.add(new Output.TokenLogprob(s.tokens[0], null, new int[0], new float[0]));
-                promptLp.addAll(s.promptLogprobs);
-            }
-        }
-        String text = null;
-        if (s.text != null) text = (e == null ? "" : e.text()) + (finish != null ? s.text.finish() : "");
-        h.deliver(new Output(s.request.id(), s.index, e == null ? new int[0] : new int[]{e.token()}, text,
-                e == null || e.logprob() == null ? List.of() : List.of(e.logprob()), promptLp, finish,
-                s.promptLength, s.outputLength(), Math.max(0, s.cachedTokens)));
+        Emitted e = emitter.accept(q, token, lp);
+        if (e.finish() != null) finish(q, e.finish(), e);
+        else emitter.emit(q, e, null);
     }
 
     /** Ends a sample: its slots go to the tree (or back to the pool on abort) and its final output is sent. */
     private void finish(Sequence s, Output.FinishReason reason, Emitted last) {
-        release(s, !reason.type().equals("abort"));
-        running.remove(s);
-        waiting.remove(s);
-        if (chunked == s) chunked = null;
-        finishedByReason.merge(reason.type(), 1L, Long::sum);
+        kv.release(s, !reason.type().equals("abort"));
+        planner.remove(s);
+        counters.finishedByReason.merge(reason.type(), 1L, Long::sum);
         // a client that reads /get_server_info right after its last token must see this request gone
         publishStats();
-        emit(s, last, reason);
+        emitter.emit(s, last, reason);
         // n-siblings that were never forked end with their parent
         for (; s.pendingSiblings > 0; s.pendingSiblings--) {
-            Sequence sib = newSequence(s.request, s.request.params().n() - s.pendingSiblings, s.baseSeed);
-            sib.cachedTokens = s.cachedTokens;
-            sib.promptLogprobs.addAll(s.promptLogprobs);
-            emit(sib, null, reason);
-            samplesEnded(s.request.id());
+            emitter.emit(sibling(s), null, reason);
+            sampleEnded(s.request.id());
         }
-        samplesEnded(s.request.id());
+        sampleEnded(s.request.id());
     }
 
-    private void samplesEnded(String requestId) {
-        if (unfinished.merge(requestId, -1, Integer::sum) == 0) {
-            unfinished.remove(requestId);
-            handles.remove(requestId);
-            sequences.remove(requestId);
-        }
-    }
-
-    /** Returns a sequence's slots: to the tree when {@code keep} and the cache is on, else to the pool. */
-    private void release(Sequence s, boolean keep) {
-        if (keep && radix.enabled() && s.computed > 0) {
-            radix.insert(s.tokens, s.slots, s.computed);
-        } else {
-            pool.release(s.slots, s.treeOwned, s.computed);
-        }
-        if (s.node != null) radix.unlock(s.node);
-        s.node = null;
-        s.treeOwned = 0;
-        s.computed = 0;
-    }
-
-    private void retract(Sequence s) {
-        release(s, false);
-        running.remove(s);
-        waiting.addFirst(s);
-        retractedTotal++;
-        Log.info("Retract requests: #retracted_reqs: 1, #new_token_ratio: %.4f -> %.4f, KV pool %d tokens",
-                newTokenRatio, initRatio, pool.capacity());
+    private void sampleEnded(String requestId) {
+        if (emitter.sampleEnded(requestId)) sequences.remove(requestId);
     }
 
     private void abort(String requestId, String message) {
         List<Sequence> seqs = sequences.get(requestId);
         if (seqs == null) return;
         for (Sequence q : List.copyOf(seqs)) {
-            if (running.contains(q) || waiting.contains(q)) finish(q, Output.FinishReason.abort(message), null);
+            if (planner.contains(q)) finish(q, Output.FinishReason.abort(message), null);
         }
     }
 
@@ -562,24 +278,33 @@ final class Scheduler implements Runnable {
     }
 
     /** A waiting prompt that cannot run even alone (larger than the whole KV pool) is refused. */
-    private void rejectUnschedulable() {
-        Sequence s = waiting.getFirst();
-        finish(s, Output.FinishReason.abort("the prompt needs " + s.length + " KV slots but the pool holds " + pool.capacity()
+    private void rejectUnschedulable(Sequence s) {
+        finish(s, Output.FinishReason.abort("the prompt needs " + s.length + " KV slots but the pool holds " + kv.capacity()
                 + " (raise --max-total-tokens or --mem-fraction-static)"), null);
     }
 
     private boolean flush() {
-        if (!running.isEmpty() || !waiting.isEmpty()) return false;
-        radix.evictAll();
+        if (!planner.idle()) return false;
+        kv.flush();
         Log.info("Cache flushed successfully!");
         return true;
     }
 
+    /**
+     * With nothing waiting or running every slot must be free or in the tree, none locked: a slot lost or held
+     * twice shows here, after the step that did it. Cheap next to a step (one pass over the pool and the tree), and
+     * logged rather than thrown: the scheduler keeps serving, and Engine.checkIntegrity reports it.
+     */
+    private void checkAtIdle() {
+        try {
+            kv.checkIntegrity(planner.live());
+        } catch (IllegalStateException e) {
+            Log.warn("KV slot accounting is broken: %s", e.getMessage());
+            if (brokenAtIdle == null) brokenAtIdle = e;
+        }
+    }
+
     private void publishStats() {
-        int used = pool.capacity() - pool.available() - radix.evictableTokens();
-        stats = new EngineStats(running.size(), waiting.size(), used, radix.cachedTokens(), pool.capacity(),
-                promptTokensTotal, generationTokensTotal, cachedPromptTokensTotal, Map.copyOf(finishedByReason),
-                retractedTotal, newTokenRatio, decodeSteps, decodeStepNanos, decodeStepSequences,
-                deviceSampledSteps, hostSampledSteps);
+        stats = counters.snapshot(planner.runningCount(), planner.waitingCount(), kv, planner.newTokenRatio());
     }
 }

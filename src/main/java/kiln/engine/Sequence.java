@@ -8,11 +8,9 @@ import java.util.Map;
 import java.util.Random;
 
 /**
- * One sample being generated (a request with n > 1 has n): its tokens (prompt, then output), the KV slots of the
- * tokens computed so far, and the radix node it holds locked. Owned by the scheduler thread.
- *
- * <p>Slots [0, treeOwned) belong to the radix tree (shared, locked through {@code node}); slots
- * [treeOwned, computed) are this sequence's own until it finishes and hands them to the tree (or frees them).
+ * One sample being generated (a request with n > 1 has n): its tokens (prompt, then output) and the KV slots of the
+ * tokens computed so far ({@link #kv}: which of them are the radix tree's and which its own is drawn in
+ * {@link KvSlots}, the only code that changes them). Owned by the scheduler thread.
  */
 final class Sequence {
     final Request request;
@@ -25,10 +23,7 @@ final class Sequence {
 
     int[] tokens;
     int length;
-    int[] slots = new int[0];
-    int computed;
-    int treeOwned;
-    RadixCache.Node node;
+    final KvSlots.Held kv = new KvSlots.Held();
     /** Prompt tokens served from the radix cache at first admission (reported as cached_tokens). */
     int cachedTokens = -1;
     /** Siblings to fork from this one's prefill (n > 1 with the radix cache on). */
@@ -68,20 +63,13 @@ final class Sequence {
 
     /** Tokens whose KV is still to be computed: the prompt (and output, after a retraction), or the last sample. */
     int pending() {
-        return length - computed;
-    }
-
-    void setSlots(int from, int[] newSlots, int count) {
-        if (slots.length < from + count) slots = Arrays.copyOf(slots, Math.max(from + count, slots.length * 2));
-        System.arraycopy(newSlots, 0, slots, from, count);
+        return length - kv.computed();
     }
 
     /** Prompt and output so far (what the repetition penalty looks at). */
     int[] allTokens() {
         return Arrays.copyOf(tokens, length);
     }
-
-
 
     boolean wantsPromptLogprobs() {
         return params().returnLogprob() && params().logprobStartLen() >= 0 && params().logprobStartLen() < promptLength;

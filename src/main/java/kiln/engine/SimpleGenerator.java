@@ -10,8 +10,8 @@ import java.util.List;
 /**
  * Offline generation for a fixed set of prompts, decoded together: prefill (optionally in chunks), then one
  * decode step per new token for all sequences. Slots are handed out in order from a private KV pool. The serving
- * engine (Scheduler) does the same with admission, prefix reuse and retraction; this is the small version for
- * {@code kiln generate}, benchmarks and tests.
+ * engine (Scheduler, StepPlanner, KvSlots) does the same with admission, prefix reuse and retraction; this is the
+ * small version for {@code kiln generate}, benchmarks and tests.
  */
 public final class SimpleGenerator implements AutoCloseable {
     private final Model model;

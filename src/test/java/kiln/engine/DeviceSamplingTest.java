@@ -55,6 +55,7 @@ class DeviceSamplingTest {
             List<EngineTest.Transcript> out = EngineTest.transcripts(engine, requests);
             EngineTest.waitIdle(engine);
             stats[0] = engine.stats();
+            EngineTest.assertKvIntact(engine);
             return out;
         }
     }

@@ -131,6 +131,7 @@ class EngineTest {
             assertEquals(0, engine.stats().kvUsedTokens());
             assertTrue(engine.flushCache());
             assertEquals(0, engine.stats().kvCachedTokens());
+            assertKvIntact(engine);
         }
     }
 
@@ -178,6 +179,7 @@ class EngineTest {
             assertEquals(3, finished);
             waitIdle(engine);
             assertEquals(0, engine.stats().kvUsedTokens());
+            assertKvIntact(engine);
         }
     }
 
@@ -200,6 +202,7 @@ class EngineTest {
             assertTrue(engine.flushCache());
             assertEquals(0, engine.stats().kvUsedTokens());
             assertEquals(0, engine.stats().kvCachedTokens());
+            assertKvIntact(engine);
         }
     }
 
@@ -225,6 +228,7 @@ class EngineTest {
             assertEquals(0, engine.stats().kvUsedTokens(), "aborted requests left slots in use");
             assertTrue(engine.flushCache());
             assertEquals(0, engine.stats().kvCachedTokens());
+            assertKvIntact(engine);
         }
     }
 
@@ -259,6 +263,7 @@ class EngineTest {
             bySample.values().forEach(v -> assertEquals(16, v.size()));
             assertNotEquals(bySample.get(0), bySample.get(1), "samples of n=4 are identical");
             assertEquals(prompt.length, engine.stats().promptTokensTotal() - 2L * prompt.length - noiseTokens(), "n=4 prefilled its prompt more than once");
+            assertKvIntact(engine);
         }
     }
 
@@ -295,6 +300,7 @@ class EngineTest {
             assertEquals(text.substring(0, at), streamed.toString());
             assertEquals("stop", last.finish().type());
             assertEquals(stop, last.finish().matched());
+            assertKvIntact(engine);
         }
     }
 
@@ -312,6 +318,7 @@ class EngineTest {
                     .minNewTokens(3).stopTokenIds(List.of(free[0])).build())));
             assertTrue(held.tokens().length >= 3, "stopped before min_new_tokens: " + Arrays.toString(held.tokens()));
             for (int i = 0; i < 3; i++) assertNotEquals(free[0], held.tokens()[i], "EOS sampled before min_new_tokens");
+            assertKvIntact(engine);
         }
     }
 
@@ -382,6 +389,7 @@ class EngineTest {
                 EngineStats st = engine.stats();
                 assertTrue((device ? st.deviceSampledSteps() : st.hostSampledSteps()) > 0, "no step sampled " + (device ? "on the device" : "on the host"));
                 assertEquals(0, device ? st.hostSampledSteps() : st.deviceSampledSteps(), "device sampling " + device + ": " + st);
+                assertKvIntact(engine);
             }
         }
         assertEquals(texts(runs.get(false)), texts(runs.get(true)));
@@ -397,6 +405,12 @@ class EngineTest {
 
     private static long noiseTokens() {
         return prompts(6, 9).stream().mapToLong(q -> q.length).sum();
+    }
+
+    /** Once the engine is idle, every KV slot is free or in the radix tree, none locked, none lost or counted twice. */
+    static void assertKvIntact(Engine engine) throws InterruptedException {
+        waitIdle(engine);
+        engine.checkIntegrity();
     }
 
     static void waitIdle(Engine engine) throws InterruptedException {

@@ -1,0 +1,245 @@
+package kiln.engine;
+
+import kiln.Log;
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What runs next: the waiting and running queues and the choice of each step's batch. A step is either a prefill
+ * batch (the chunked prompt's next chunk, then waiting prompts admitted on their cached prefixes, by policy, within
+ * the token budget and SGLang's new-token-ratio estimate of the memory they will still need; mixed chunk adds
+ * decode tokens) or one decode token for every running sequence, retracting the ones with the least output when
+ * slots run out. Planning takes the slots the step will write (through KvSlots) and moves sequences between the
+ * queues; it runs nothing.
+ */
+final class StepPlanner {
+    /** Tokens of one sequence fed in this step, and the flat rows whose logits it needs. */
+    record Entry(Sequence seq, int start, int fed, int[] promptLogprobPositions, boolean samples, boolean prefill) {
+        /** Rows of the forward's logits this entry reads: its prompt logprob positions, then its sample. */
+        int logitRows() {
+            return promptLogprobPositions.length + (samples ? 1 : 0);
+        }
+    }
+
+    /**
+     * One step's batch, and the decoding sequences that found no slot for their next token even after every
+     * retraction (one sequence fills the pool): the scheduler ends those by length.
+     */
+    record Plan(List<Entry> entries, List<Sequence> exhausted) {
+        boolean prefill() {
+            return entries.stream().anyMatch(Entry::prefill);
+        }
+    }
+
+    /** SGLang clips max_new_tokens at this when estimating how much a request will still need. */
+    private static final int CLIP_MAX_NEW_TOKENS = 4096;
+    /** LPM ordering costs a prefix match per waiting request; past this queue length, serve in arrival order. */
+    private static final int LPM_MAX_QUEUE = 128;
+
+    private final EngineConfig config;
+    private final KvSlots kv;
+    private final Counters counters;
+    private final List<Sequence> waiting = new ArrayList<>();
+    private final List<Sequence> running = new ArrayList<>();
+    /** The running sequence whose prompt is only partly prefilled (at most one). */
+    private Sequence chunked;
+    private final double initRatio, minRatio, ratioDecay;
+    private double newTokenRatio;
+    private boolean lastWasPrefill;
+
+    StepPlanner(EngineConfig config, KvSlots kv, Counters counters) {
+        this.config = config;
+        this.kv = kv;
+        this.counters = counters;
+        initRatio = Math.min(0.7 * config.scheduleConservativeness(), 1.0);
+        minRatio = Math.min(0.14 * config.scheduleConservativeness(), initRatio);
+        ratioDecay = (initRatio - minRatio) / 600;
+        newTokenRatio = initRatio;
+    }
+
+    // ---- the queues ----
+
+    void enqueue(List<Sequence> seqs) {
+        waiting.addAll(seqs);
+    }
+
+    /** A sequence that joins the running ones without admission (an n-sibling forked from its parent's prefill). */
+    void addRunning(Sequence s) {
+        running.add(s);
+    }
+
+    /** Drops a sequence that has ended from wherever it is. */
+    void remove(Sequence s) {
+        running.remove(s);
+        waiting.remove(s);
+        if (chunked == s) chunked = null;
+    }
+
+    boolean contains(Sequence s) {
+        return running.contains(s) || waiting.contains(s);
+    }
+
+    boolean idle() {
+        return waiting.isEmpty() && running.isEmpty();
+    }
+
+    int runningCount() {
+        return running.size();
+    }
+
+    int waitingCount() {
+        return waiting.size();
+    }
+
+    /** Every sequence that may hold slots: running, then waiting. */
+    List<Sequence> live() {
+        List<Sequence> live = new ArrayList<>(running);
+        live.addAll(waiting);
+        return live;
+    }
+
+    /** With nothing running, a waiting prompt that still got no step cannot run even alone; null otherwise. */
+    Sequence stuck() {
+        return running.isEmpty() && !waiting.isEmpty() ? waiting.getFirst() : null;
+    }
+
+    double newTokenRatio() {
+        return newTokenRatio;
+    }
+
+    // ---- planning ----
+
+    Plan plan() {
+        boolean decodeWaiting = running.stream().anyMatch(s -> s != chunked && s.pending() == 1);
+        boolean prefillWaiting = chunked != null || !waiting.isEmpty();
+        List<Entry> entries = List.of();
+        List<Sequence> exhausted = new ArrayList<>();
+        // Alternate with decode so a long chunked prompt does not stall the running requests (unless mixed).
+        if (prefillWaiting && !(lastWasPrefill && decodeWaiting && !config.enableMixedChunk())) entries = prefill();
+        if (entries.isEmpty() && decodeWaiting) entries = decode(exhausted);
+        Plan plan = new Plan(entries, exhausted);
+        if (!entries.isEmpty()) lastWasPrefill = plan.prefill();
+        return plan;
+    }
+
+    private List<Entry> prefill() {
+        int budget = config.chunkedPrefillSize() > 0 ? Math.min(config.chunkedPrefillSize(), config.maxPrefillTokens())
+                : config.maxPrefillTokens();
+        List<Entry> entries = new ArrayList<>();
+        if (chunked != null) {
+            Sequence s = chunked;
+            int n = Math.min(s.pending(), budget);
+            if (!kv.allocate(s, n)) return entries;
+            add(entries, s, n);
+            budget -= n;
+            if (n == s.pending()) chunked = null;
+            else return entries;
+        }
+        double reserve = 0;
+        for (Sequence s : running) reserve += futureTokens(s);
+        for (Sequence s : ordered()) {
+            if (budget <= 0 || chunked != null || running.size() >= config.maxRunningRequests()) break;
+            RadixCache.Match m = kv.match(s.tokens, matchLimit(s));
+            int extend = s.length - m.length();
+            double future = futureTokens(s);
+            double available = kv.available() - reserve;
+            boolean nothingElse = running.isEmpty() && entries.isEmpty();
+            if (extend + future > available && !nothingElse) break;
+            int n = Math.min(extend, budget);
+            if (!kv.start(s, m, n)) break;
+            if (s.cachedTokens < 0) {
+                s.cachedTokens = m.length();
+                counters.promptTokens += s.promptLength;
+                counters.cachedPromptTokens += m.length();
+            }
+            waiting.remove(s);
+            running.add(s);
+            add(entries, s, n);
+            reserve += future;
+            budget -= n;
+            if (n < extend) chunked = s;
+        }
+        if (config.enableMixedChunk() && !entries.isEmpty()) {
+            for (Sequence s : running) {
+                if (s == chunked || s.pending() != 1 || entries.stream().anyMatch(e -> e.seq() == s)) continue;
+                if (!kv.allocate(s, 1)) break;
+                add(entries, s, 1);
+            }
+        }
+        return entries;
+    }
+
+    private List<Entry> decode(List<Sequence> exhausted) {
+        List<Sequence> decode = new ArrayList<>(running.stream().filter(s -> s != chunked && s.pending() == 1).toList());
+        boolean retracted = false;
+        while (decode.size() > 1 && kv.available() < decode.size()) {
+            // retract the sequence that has generated least (longest prompt first among equals): least work lost
+            Sequence victim = decode.stream().min(Comparator.comparingInt(Sequence::outputLength)
+                    .thenComparing(Comparator.comparingInt((Sequence s) -> s.promptLength).reversed())).orElseThrow();
+            decode.remove(victim);
+            retract(victim);
+            retracted = true;
+        }
+        if (retracted) newTokenRatio = initRatio;
+        List<Entry> entries = new ArrayList<>();
+        for (Sequence s : decode) {
+            if (kv.allocate(s, 1)) add(entries, s, 1);
+            else exhausted.add(s);
+        }
+        newTokenRatio = Math.max(minRatio, newTokenRatio - ratioDecay);
+        return entries;
+    }
+
+    /** Back to the head of the queue, its slots freed: it prefills its prompt and output again when readmitted. */
+    private void retract(Sequence s) {
+        kv.release(s, false);
+        running.remove(s);
+        waiting.addFirst(s);
+        counters.retracted++;
+        Log.info("Retract requests: #retracted_reqs: 1, #new_token_ratio: %.4f -> %.4f, KV pool %d tokens",
+                newTokenRatio, initRatio, kv.capacity());
+    }
+
+    /** Feeds the sequence's next {@code fed} tokens this step, after the entries already planned. */
+    private static void add(List<Entry> entries, Sequence s, int fed) {
+        int start = entries.isEmpty() ? 0 : entries.getLast().start() + entries.getLast().fed();
+        int computed = s.kv.computed();
+        int[] lp = new int[0];
+        if (s.wantsPromptLogprobs()) {
+            int from = Math.max(computed, Math.max(s.params().logprobStartLen() - 1, 0));
+            int to = Math.min(computed + fed, s.promptLength - 1);
+            if (to > from) {
+                lp = new int[to - from];
+                for (int i = 0; i < lp.length; i++) lp[i] = from + i;
+            }
+        }
+        boolean decode = fed == 1 && computed == s.length - 1 && s.outputLength() > 0;
+        entries.add(new Entry(s, start, fed, lp, computed + fed == s.length, !decode));
+    }
+
+    private int matchLimit(Sequence s) {
+        int limit = s.length - 1;
+        if (s.wantsPromptLogprobs()) limit = Math.min(limit, Math.max(s.params().logprobStartLen() - 1, 0));
+        return limit;
+    }
+
+    private double futureTokens(Sequence s) {
+        int remaining = Math.max(0, Math.min(s.params().maxNewTokens(), CLIP_MAX_NEW_TOKENS) - s.outputLength());
+        return remaining * newTokenRatio;
+    }
+
+    private List<Sequence> ordered() {
+        if (config.schedulePolicy() != EngineConfig.SchedulePolicy.LPM || waiting.size() > LPM_MAX_QUEUE || !kv.cachesPrefixes()) {
+            return new ArrayList<>(waiting);
+        }
+        Map<Sequence, Integer> matched = new HashMap<>();
+        for (Sequence s : waiting) matched.put(s, kv.match(s.tokens, matchLimit(s)).length());
+        List<Sequence> out = new ArrayList<>(waiting);
+        out.sort(Comparator.comparingInt((Sequence s) -> matched.get(s)).reversed());
+        return out;
+    }
+}
