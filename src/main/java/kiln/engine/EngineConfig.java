@@ -1,18 +1,18 @@
 package kiln.engine;
 
+import kiln.KilnProperty;
+
 /**
  * Scheduler and memory settings (SGLang's server arguments of the same names). A value of 0 (or -1 where noted)
  * means "derive it": the KV pool from {@code memFractionStatic}, the context from the model config.
  * {@code deviceSampling} lets steps whose rows need nothing beyond temperature / top-k / top-p sample on the
  * backend (only token ids leave the device); off, every step downloads its logits and samples on the host. Its
- * default comes from the system property {@value #DEVICE_SAMPLING_PROPERTY} (true unless set to false).
+ * default comes from the system property {@code kiln.engine.deviceSampling} ({@link KilnProperty#ENGINE_DEVICE_SAMPLING}).
  */
 public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chunkedPrefillSize, int maxPrefillTokens,
                            int maxRunningRequests, SchedulePolicy schedulePolicy, double scheduleConservativeness,
                            boolean disableRadixCache, boolean enableMixedChunk, int contextLength, int maxQueuedRequests,
                            boolean deviceSampling) {
-
-    public static final String DEVICE_SAMPLING_PROPERTY = "kiln.engine.deviceSampling";
 
     public enum SchedulePolicy {
         /** First come, first served. */
@@ -23,7 +23,7 @@ public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chu
 
     public static EngineConfig defaults() {
         return new EngineConfig(0, 0, 8192, 16384, 256, SchedulePolicy.FCFS, 1.0, false, false, 0, 4096,
-                !"false".equalsIgnoreCase(System.getProperty(DEVICE_SAMPLING_PROPERTY, "true").strip()));
+                KilnProperty.ENGINE_DEVICE_SAMPLING.flag());
     }
 
     public EngineConfig withMaxTotalTokens(int v) {

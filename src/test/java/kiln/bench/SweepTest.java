@@ -1,6 +1,7 @@
 package kiln.bench;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import kiln.KilnProperty;
 import kiln.cli.Main;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -89,14 +90,14 @@ class SweepTest {
 
     @Test
     void launcherComesFromKilnHome() throws Exception {
-        String before = System.getProperty("kiln.home");
+        String key = KilnProperty.HOME.key(), before = System.getProperty(key);
         try {
-            System.setProperty("kiln.home", dir.toString());
+            System.setProperty(key, dir.toString());
             BenchException e = assertThrows(BenchException.class, ServerProcess::launcher);
             assertTrue(e.getMessage().contains(dir.resolve("kiln").toString()), e.getMessage());
         } finally {
-            if (before == null) System.clearProperty("kiln.home");
-            else System.setProperty("kiln.home", before);
+            if (before == null) System.clearProperty(key);
+            else System.setProperty(key, before);
         }
         assertEquals(List.of("--a", "1", "--b", "x y", ""), ServerProcess.splitArgs("--a 1 --b 'x y' \"\""));
     }
