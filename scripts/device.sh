@@ -2,7 +2,7 @@
 # Kiln device harness, local half: builds everything the GPU machine needs and stages it in .device/ (ignored by
 # git; carry it with the device tool's `carry: [".device"]`). The GPU machine has no Java and no network.
 #
-#   scripts/device.sh [--serve] [--fixtures NAME,NAME|all|none] [--alt-nvcc-flags FLAGS]
+#   scripts/device.sh [--serve] [--fixtures NAME,NAME|all|none] [--alt-nvcc-flags FLAGS] [--other-build CHECKOUT]
 #
 # Two payloads: the default one runs the checks, the fixture tests and the benchmarks (a small runtime, the test
 # classes, the JUnit console launcher); --serve adds what `kiln serve` and `kiln bench` need on the GPU machine
@@ -17,20 +17,24 @@
 # testdata/fixtures of the checkout that travels; --fixtures copies the named ones into .device/fixtures for a
 # checkout without them. --alt-nvcc-flags also builds the kernels with those nvcc flags into the payload's
 # lib/kernels-alt.fatbin, for a variant that loads it (-Dkiln.cuda.fatbin=/tmp/kiln-device/lib/kernels-alt.fatbin,
-# e.g. in run.sh's KILN_VARIANTS): compile-time experiments compared in one call. Prints what it staged and its
-# size: the checkout plus .device must stay under 64 MiB.
+# e.g. in run.sh's KILN_VARIANTS): compile-time experiments compared in one call. --other-build stages another
+# checkout's built kiln.jar and test classes (mvnw package + test-compile there first) into .device/other, for
+# compare_builds.sh: the decode speed of two builds in one call. Prints what it staged and its size: the checkout
+# plus .device must stay under 64 MiB.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 fixtures=none
 serve=0
 alt_flags=
+other_build=
 while [[ $# -gt 0 ]]; do
   case $1 in
     --fixtures) fixtures=$2; shift 2 ;;
     --serve) serve=1; shift ;;
     --alt-nvcc-flags) alt_flags=$2; shift 2 ;;
-    *) echo "usage: scripts/device.sh [--serve] [--fixtures NAME,NAME|all|none] [--alt-nvcc-flags FLAGS]" >&2; exit 2 ;;
+    --other-build) other_build=$(cd "$2" && pwd); shift 2 ;;
+    *) echo "usage: scripts/device.sh [--serve] [--fixtures NAME,NAME|all|none] [--alt-nvcc-flags FLAGS] [--other-build CHECKOUT]" >&2; exit 2 ;;
   esac
 done
 
@@ -113,8 +117,16 @@ for name in os.listdir(d):
 PY
 echo "== packing"
 XZ_OPT=-9e tar cJf "$dev/payload.tar.xz" -C "$stage" jre lib
-cp scripts/device/run.sh scripts/device/torch_bench.py scripts/device/serve_bench.sh scripts/device/ncu_summary.py "$dev/"
-chmod +x "$dev/run.sh"
+cp scripts/device/run.sh scripts/device/torch_bench.py scripts/device/serve_bench.sh scripts/device/ncu_summary.py scripts/device/compare_builds.sh "$dev/"
+chmod +x "$dev/run.sh" "$dev/compare_builds.sh"
+if [[ -n $other_build ]]; then
+  [[ -f $other_build/target/kiln.jar && -d $other_build/target/test-classes ]] \
+    || { echo "device.sh: --other-build $other_build has no target/kiln.jar and target/test-classes (build it there first)" >&2; exit 2; }
+  mkdir -p "$dev/other"
+  cp "$other_build/target/kiln.jar" "$dev/other/kiln.jar"
+  (cd "$other_build/target/test-classes" && "$JAVA_HOME/bin/jar" --create --file "$dev/other/kiln-tests.jar" kiln)
+  echo "== other build: $other_build ($(git -C "$other_build" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+fi
 
 if [[ $fixtures != none ]]; then
   [[ $fixtures == all ]] && fixtures=deepseek-v3-tiny,deepseek-v3-tiny-fp8,deepseek-v2-lite-tiny,qwen2-tiny,llama-tiny

@@ -3,7 +3,6 @@ package kiln.backend.cuda;
 import kiln.KilnProperty;
 import kiln.backend.Backend;
 import kiln.backend.ForwardBatch;
-import kiln.backend.Heads;
 import kiln.backend.KvLayout;
 import kiln.backend.MlaQuery;
 import kiln.backend.MoeRouting;

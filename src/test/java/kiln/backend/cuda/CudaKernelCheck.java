@@ -3,7 +3,6 @@ package kiln.backend.cuda;
 import kiln.backend.Backend;
 import kiln.backend.Backends;
 import kiln.backend.ForwardBatch;
-import kiln.backend.Heads;
 import kiln.backend.KvCache;
 import kiln.backend.KvLayout;
 import kiln.backend.MlaInputs;
