@@ -22,10 +22,11 @@ import java.util.Map;
  *       free      +      evictable      +       locked        +              owned           = capacity
  *
  *  one sequence's slots[]:
- *  0                        treeOwned                     computed                 computed + fed
+ *  0                        treeOwned                     computed                 allocated
  *  |-- the tree's, shared ----|-- its own ------------------|-- its own, this step --|
  *   locked through its node    to the tree when it ends,      allocated by the plan,
  *                              to the pool on abort/retract   written by the forward
+ *                                                             (to the pool if it fails)
  * </pre>
  * Allocation takes from the free stack, evicting unlocked tree leaves into it when short; eviction is the only way
  * tree slots get free again. This class is the only code that changes the pool, the tree or a sequence's
@@ -35,7 +36,7 @@ final class KvSlots {
     /** The KV slots one sequence holds. The fields are private to KvSlots: nothing else can move a slot. */
     static final class Held {
         private int[] slots = new int[0];
-        private int computed, treeOwned;
+        private int computed, treeOwned, allocated;
         private RadixCache.Node node;
 
         /** The slot of each token; [0, computed) hold its KV (the array runs longer). Read-only outside KvSlots. */
@@ -62,6 +63,7 @@ final class KvSlots {
             node = null;
             treeOwned = 0;
             computed = 0;
+            allocated = 0;
         }
     }
 
@@ -111,7 +113,7 @@ final class KvSlots {
         tree.lock(prefix.node());
         h.node = prefix.node();
         h.put(0, prefix.slots(), prefix.length());
-        h.treeOwned = h.computed = prefix.length();
+        h.treeOwned = h.computed = h.allocated = prefix.length();
         if (allocate(s, n)) return true;
         tree.unlock(prefix.node());
         h.clear();
@@ -121,15 +123,20 @@ final class KvSlots {
     /** Takes {@code n} fresh slots for the sequence's next tokens, evicting cached prefixes if needed. */
     boolean allocate(Sequence s, int n) {
         if (pool.available() < n) pool.release(tree.evict(n - pool.available()));
+        Held h = s.kv;
+        if (h.allocated != h.computed) throw broken("sequence %s allocates again before its last step was computed", name(s));
         int[] slots = pool.allocate(n);
         if (slots == null) return false;
-        s.kv.put(s.kv.computed, slots, n);
+        h.put(h.computed, slots, n);
+        h.allocated = h.computed + n;
         return true;
     }
 
     /** The forward has written the KV of the sequence's next {@code fed} tokens into the slots allocated for them. */
     void computed(Sequence s, int fed) {
-        s.kv.computed += fed;
+        Held h = s.kv;
+        if (h.computed + fed > h.allocated) throw broken("sequence %s computed %d tokens past its allocated slots", name(s), h.computed + fed - h.allocated);
+        h.computed += fed;
     }
 
     /** After a prefill step, the computed prompt goes into the tree so others (and n-siblings) can share it. */
@@ -153,12 +160,15 @@ final class KvSlots {
                     p.computed - p.treeOwned);
         }
         h.put(0, p.slots, p.computed);
-        h.computed = h.treeOwned = p.computed;
+        h.computed = h.treeOwned = h.allocated = p.computed;
         h.node = p.node;
         tree.lock(h.node);
     }
 
-    /** Returns a sequence's slots: to the tree when {@code keep} and the cache is on, else to the pool. */
+    /**
+     * Returns a sequence's slots: its computed ones to the tree when {@code keep} and the cache is on, else to the
+     * pool; slots allocated for a step whose forward never ran (it failed) always to the pool.
+     */
     void release(Sequence s, boolean keep) {
         Held h = s.kv;
         if (keep && tree.enabled() && h.computed > 0) {
@@ -166,6 +176,7 @@ final class KvSlots {
         } else {
             pool.release(h.slots, h.treeOwned, h.computed);
         }
+        pool.release(h.slots, h.computed, h.allocated);
         if (h.node != null) tree.unlock(h.node);
         h.clear();
     }
@@ -240,6 +251,9 @@ final class KvSlots {
             if (h.treeOwned < 0 || h.treeOwned > h.computed || h.computed > h.slots.length) {
                 throw broken("sequence %s has treeOwned %d, computed %d and %d slot entries", name(s), h.treeOwned,
                         h.computed, h.slots.length);
+            }
+            if (h.allocated != h.computed) {
+                throw broken("sequence %s holds %d slots allocated for a step that was never computed", name(s), h.allocated - h.computed);
             }
             if (h.node == null && h.computed > 0) {
                 throw broken("sequence %s has %d computed slots but no radix node", name(s), h.computed);

@@ -403,6 +403,40 @@ class EngineTest {
         assertTrue(differ >= 3, "seeded samples mostly equal greedy output; the test does not exercise sampling: " + texts(device));
     }
 
+    /**
+     * A forward that throws ends the requests of its step with an "internal error" abort, returns the KV slots it
+     * had allocated for them (none leak), and the engine goes on serving.
+     */
+    @Test
+    void aFailedForwardEndsItsRequestsAndLosesNoSlots() throws Exception {
+        Model model = models.get("qwen2-tiny");
+        int poison = 999;
+        Model failing = new Model() {
+            public kiln.config.ModelConfig config() { return model.config(); }
+            public Backend backend() { return model.backend(); }
+            public kiln.backend.KvLayout kvLayout() { return model.kvLayout(); }
+            public long weightBytes() { return model.weightBytes(); }
+            public long decodeBytesPerToken() { return model.decodeBytesPerToken(); }
+            public void close() {}
+
+            public kiln.backend.Tensor forward(kiln.backend.ForwardBatch batch, kiln.backend.KvCache cache) {
+                for (int t : batch.tokens()) if (t == poison) throw new IllegalStateException("a device fault (test)");
+                return model.forward(batch, cache);
+            }
+        };
+        EngineConfig cfg = EngineConfig.defaults().withMaxTotalTokens(2048);
+        try (Engine engine = new Engine(failing, cfg, Set.of(), null)) {
+            Result failed = collect(engine.submit(greedy(new int[]{5, 6, 7, poison, 8}, 4)));
+            assertEquals("abort", failed.finish().type());
+            assertTrue(failed.finish().message().contains("a device fault (test)"), failed.finish().message());
+            assertKvIntact(engine);
+            assertEquals(0, engine.stats().kvUsedTokens(), "slots of the failed step still in use");
+            int[] prompt = {5, 6, 7, 8, 9};
+            assertArrayEquals(alone(model, prompt, 4), collect(engine.submit(greedy(prompt, 4))).tokens());
+            assertKvIntact(engine);
+        }
+    }
+
     private static long noiseTokens() {
         return prompts(6, 9).stream().mapToLong(q -> q.length).sum();
     }
