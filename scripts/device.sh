@@ -19,7 +19,8 @@
 # lib/kernels-alt.fatbin, for a variant that loads it (-Dkiln.cuda.fatbin=/tmp/kiln-device/lib/kernels-alt.fatbin,
 # e.g. in run.sh's KILN_VARIANTS): compile-time experiments compared in one call. --other-build stages another
 # checkout's built kiln.jar and test classes (mvnw package + test-compile there first) into .device/other, for
-# compare_builds.sh: the decode speed of two builds in one call. Prints what it staged and its size: the checkout
+# compare_builds.sh: the decode speed of two builds in one call (the other build runs this build's kernels unless
+# KILN_OTHER_KERNELS=1 keeps its own: 4 MiB more). Prints what it staged and its size: the checkout
 # plus .device must stay under 64 MiB.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -124,6 +125,8 @@ if [[ -n $other_build ]]; then
     || { echo "device.sh: --other-build $other_build has no target/kiln.jar and target/test-classes (build it there first)" >&2; exit 2; }
   mkdir -p "$dev/other"
   cp "$other_build/target/kiln.jar" "$dev/other/kiln.jar"
+  # without its kernels (compare_builds.sh gives it the payload's): for comparing Java code whose kernels did not change
+  [[ ${KILN_OTHER_KERNELS:-0} == 1 ]] || zip -q -d "$dev/other/kiln.jar" kiln/cuda/kernels.fatbin
   (cd "$other_build/target/test-classes" && "$JAVA_HOME/bin/jar" --create --file "$dev/other/kiln-tests.jar" kiln)
   echo "== other build: $other_build ($(git -C "$other_build" rev-parse --short HEAD 2>/dev/null || echo '?'))"
 fi
