@@ -7,14 +7,14 @@ import java.util.List;
 /**
  * What a model forward needs from a device, implemented once per device (CPU: Vector API; CUDA: own kernels and
  * cuBLASLt). Model code is written only against this interface. The operations come in roles ({@link DenseOps},
- * {@link AttentionOps}, {@link MoeOps}, {@link SamplingOps} over {@link TensorOps}); this interface adds weights,
- * the KV cache and one forward's lifecycle. Activations are float matrices; weights stay in their stored precision
- * (bf16, fp16, fp32, or fp8 with 128x128 block scales).
+ * {@link AttentionOps}, {@link MoeOps}, {@link SamplingOps}, {@link CollectiveOps} over {@link TensorOps}); this
+ * interface adds weights, the KV cache and one forward's lifecycle. Activations are float matrices; weights stay in
+ * their stored precision (bf16, fp16, fp32, or fp8 with 128x128 block scales).
  *
  * <p>A forward starts with {@link #begin}, which makes the batch's tokens, positions and KV slots current for the
  * ops that need them (embedding, rope, attention); tensors from {@link #tensor} live until the next begin.
  */
-public interface Backend extends DenseOps, AttentionOps, MoeOps, SamplingOps, AutoCloseable {
+public interface Backend extends DenseOps, AttentionOps, MoeOps, SamplingOps, CollectiveOps, AutoCloseable {
 
     // ---- weights (uploaded once) ----
 
@@ -40,8 +40,9 @@ public interface Backend extends DenseOps, AttentionOps, MoeOps, SamplingOps, Au
     long freeMemoryBytes();
 
     /**
-     * Bytes for the KV pool under {@code --mem-fraction-static}: on a GPU, as SGLang, the fraction of total memory
-     * for weights and KV together, minus what is already used; on the CPU, the fraction of free memory.
+     * Bytes for this rank's KV pool under {@code --mem-fraction-static}: on a GPU, as SGLang, the fraction of total
+     * memory for weights and KV together, minus what is already used; on the CPU, the fraction of free memory,
+     * divided among the ranks that share it.
      */
     long kvMemoryBudget(double memFractionStatic);
 

@@ -40,6 +40,16 @@ public final class Backends {
         throw new IllegalArgumentException("--device must be auto, cpu, cuda or cuda:N, not " + device);
     }
 
+    /**
+     * {@code size} tensor-parallel ranks set up like {@code like}. The CPU runs them in this process; the CUDA
+     * backend's ranks (one per GPU over NCCL, or virtual ranks on one GPU) are not built yet.
+     */
+    public static RankGroup group(Backend like, int size) {
+        if (like instanceof CpuBackend cpu) return cpu.ranks(size);
+        throw new kiln.config.ConfigException("--tp " + size + ": tensor parallelism on the " + like.name()
+                + " backend is not built yet; --device cpu runs it");
+    }
+
     private static Backend cuda(int ordinal, String dtype) {
         Precision p = Precision.parse(dtype);
         return new CudaBackend(CudaOptions.defaults().withDevice(ordinal).withPrecision(p));

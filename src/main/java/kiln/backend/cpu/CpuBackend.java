@@ -21,6 +21,9 @@ import java.util.List;
 /** The CPU backend: Vector API kernels over all cores, weights read in place from mapped checkpoints. */
 public final class CpuBackend implements Backend {
     private final boolean mhaPrefill;
+    /** The tensor-parallel group this backend is rank {@code rank} of; null when it is alone. */
+    private final CpuRanks group;
+    private final int rank;
     private ForwardBatch batch;
 
     public CpuBackend() {
@@ -33,12 +36,55 @@ public final class CpuBackend implements Backend {
      * logits are no longer bitwise the same whichever way it was computed.
      */
     public CpuBackend(boolean mhaPrefill) {
+        this(mhaPrefill, null, 0);
+    }
+
+    CpuBackend(boolean mhaPrefill, CpuRanks group, int rank) {
         this.mhaPrefill = mhaPrefill;
+        this.group = group;
+        this.rank = rank;
+    }
+
+    /**
+     * {@code size} tensor-parallel ranks in this process, each a backend set up like this one. They share the cores
+     * ({@link Parallel} runs one rank's op at a time) and the memory.
+     */
+    public CpuRanks ranks(int size) {
+        return new CpuRanks(size, mhaPrefill);
     }
 
     @Override
     public String name() {
-        return "cpu (" + Parallel.THREADS + " threads, " + Linear.F.vectorBitSize() + "-bit vectors)";
+        return "cpu (" + Parallel.THREADS + " threads, " + Linear.F.vectorBitSize() + "-bit vectors"
+                + (tpSize() > 1 ? ", tp rank " + rank + " of " + tpSize() : "") + ")";
+    }
+
+    @Override
+    public int tpRank() {
+        return rank;
+    }
+
+    @Override
+    public int tpSize() {
+        return group == null ? 1 : group.size();
+    }
+
+    @Override
+    public void allReduceSum(Tensor t) {
+        if (tpSize() > 1) group.allReduceSum(rank, (CpuTensor) t);
+    }
+
+    @Override
+    public void allGatherColumns(Tensor part, Tensor out) {
+        if (tpSize() > 1) {
+            group.allGatherColumns(rank, (CpuTensor) part, (CpuTensor) out);
+        } else if (!part.equals(out)) {
+            CpuTensor p = (CpuTensor) part, o = (CpuTensor) out;
+            if (p.rows() != o.rows() || p.cols() != o.cols()) {
+                throw new IllegalArgumentException("allGatherColumns: part [" + p.rows() + ", " + p.cols() + "] for out [" + o.rows() + ", " + o.cols() + "]");
+            }
+            for (int r = 0; r < p.rows(); r++) System.arraycopy(p.data(), p.at(r, 0), o.data(), o.at(r, 0), p.cols());
+        }
     }
 
     @Override
@@ -88,9 +134,10 @@ public final class CpuBackend implements Backend {
         return os.getFreeMemorySize();
     }
 
+    /** The ranks of a group share the host's memory, so each gets its part of the fraction. */
     @Override
     public long kvMemoryBudget(double memFractionStatic) {
-        return (long) (memFractionStatic * freeMemoryBytes());
+        return (long) (memFractionStatic * freeMemoryBytes()) / tpSize();
     }
 
     /** A CPU serves few tokens per second; a fifth of free memory holds far more KV than it can use. */
