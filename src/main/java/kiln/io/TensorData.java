@@ -1,5 +1,6 @@
 package kiln.io;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -23,6 +24,36 @@ public record TensorData(String name, DType dtype, long[] shape, MemorySegment d
 
     public String describe() {
         return name + " " + dtype + Arrays.toString(shape) + " in " + source;
+    }
+
+    /**
+     * Rows [start, start + count) of a matrix (elements of a vector): a view of the same bytes, nothing copied, valid
+     * as long as this tensor's memory.
+     */
+    public TensorData rows(long start, long count) {
+        if (shape.length < 1 || shape.length > 2 || start < 0 || count < 0 || start + count > shape[0]) {
+            throw new IllegalArgumentException(describe() + ": no rows [" + start + ", " + (start + count) + ")");
+        }
+        long rowBytes = (shape.length == 2 ? shape[1] : 1) * dtype.bytes;
+        long[] s = shape.clone();
+        s[0] = count;
+        return new TensorData(name, dtype, s, data.asSlice(start * rowBytes, count * rowBytes), source);
+    }
+
+    /**
+     * Columns [start, start + count) of a matrix: every row's run copied into memory of {@code arena} (a matrix's
+     * columns are not contiguous), so only the shard is copied.
+     */
+    public TensorData columns(long start, long count, Arena arena) {
+        if (shape.length != 2 || start < 0 || count < 0 || start + count > shape[1]) {
+            throw new IllegalArgumentException(describe() + ": no columns [" + start + ", " + (start + count) + ")");
+        }
+        long rows = shape[0], rowBytes = shape[1] * dtype.bytes, runBytes = count * dtype.bytes;
+        MemorySegment out = arena.allocate(Math.max(1, rows * runBytes), 64);
+        for (long r = 0; r < rows; r++) {
+            MemorySegment.copy(data, r * rowBytes + start * dtype.bytes, out, r * runBytes, runBytes);
+        }
+        return new TensorData(name, dtype, new long[]{rows, count}, out.asSlice(0, rows * runBytes), source);
     }
 
     private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);

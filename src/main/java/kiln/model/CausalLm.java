@@ -12,10 +12,16 @@ import kiln.config.ModelConfig;
  * The decoder shape all supported architectures share: token embedding, pre-norm blocks
  * (x += attention(norm(x)); x += mlp(norm(x))), a final norm and the LM head, applied only to rows that need logits.
  * Subclasses supply the attention and MLP of one layer.
+ *
+ * <p>As one tensor-parallel rank (the backend's tpRank of tpSize), the model holds its {@link Shard}: attention and
+ * MLP return this rank's partial sums (their output projections are row-parallel), completed here by one
+ * all-reduce each; the LM head holds a slice of the vocabulary, and an all-gather puts the logits together on
+ * every rank. The embedding, norms and residual stream are whole on every rank.
  */
 abstract class CausalLm implements Model {
     protected final ModelConfig config;
     protected final Backend backend;
+    protected final Shard shard;
     private final WeightSource source;
     protected final Weights weights;
     private final Weight embed, finalNorm, lmHead;
@@ -26,11 +32,14 @@ abstract class CausalLm implements Model {
     CausalLm(ModelConfig config, WeightSource source, Backend backend) {
         this.config = config;
         this.backend = backend;
+        this.shard = Shard.of(backend);
         this.source = source;
-        this.weights = new Weights(source, backend, config);
-        int h = config.hiddenSize(), layers = config.numLayers();
-        embed = weights.dense("model.embed_tokens.weight", config.vocabSize(), h);
-        lmHead = config.tieWordEmbeddings() ? embed : weights.dense("lm_head.weight", config.vocabSize(), h);
+        this.weights = new Weights(source, backend, config, shard);
+        int h = config.hiddenSize(), layers = config.numLayers(), vocab = config.vocabSize();
+        embed = weights.dense("model.embed_tokens.weight", vocab, h);
+        Split byVocabulary = Split.rows(vocab, "vocabulary rows");
+        if (!config.tieWordEmbeddings()) lmHead = weights.dense("lm_head.weight", vocab, h, byVocabulary);
+        else lmHead = shard.size() == 1 ? embed : weights.dense("model.embed_tokens.weight", vocab, h, byVocabulary);
         finalNorm = weights.norm("model.norm.weight", h);
         inputNorm = new Weight[layers];
         postAttentionNorm = new Weight[layers];
@@ -57,8 +66,10 @@ abstract class CausalLm implements Model {
 
     protected abstract void loadLayer(int layer, String prefix);
 
+    /** Attention's output projection: this rank's partial sum, all-reduced by the caller. */
     protected abstract Tensor attention(int layer, Tensor x, KvCache cache);
 
+    /** The MLP's (or MoE's) output: this rank's partial sum, all-reduced by the caller. */
     protected abstract Tensor mlp(int layer, Tensor x);
 
     /** The batch of the forward in progress (for layers whose form depends on it, e.g. MLA prefill vs decode). */
@@ -84,8 +95,11 @@ abstract class CausalLm implements Model {
                 backend.addRmsNorm(x, pending, inputNorm[l], eps, normed);
                 backend.release(layerStart);
             }
-            backend.addRmsNorm(x, attention(l, normed, cache), postAttentionNorm[l], eps, normed);
+            Tensor attended = attention(l, normed, cache);
+            backend.allReduceSum(attended);
+            backend.addRmsNorm(x, attended, postAttentionNorm[l], eps, normed);
             pending = mlp(l, normed);
+            backend.allReduceSum(pending);
         }
         Tensor lastNormed;
         if (batch.logitsForEveryRow()) {
@@ -103,8 +117,11 @@ abstract class CausalLm implements Model {
             lastNormed = backend.tensor(last.rows(), h);
             backend.rmsNorm(last, finalNorm, eps, lastNormed);
         }
+        // this rank's slice of the vocabulary, then every rank's slices side by side
         Tensor logits = backend.tensor(lastNormed.rows(), config.vocabSize());
-        backend.linear(lastNormed, lmHead, logits);
+        Tensor part = shard.size() == 1 ? logits : backend.tensor(lastNormed.rows(), lmHead.rows());
+        backend.linear(lastNormed, lmHead, part);
+        backend.allGatherColumns(part, logits);
         return logits;
     }
 
@@ -122,8 +139,9 @@ abstract class CausalLm implements Model {
         return embed.bytes() / config.vocabSize();
     }
 
+    /** Bytes of the embedding table beyond the LM head (a decode step reads one row of it). */
     protected final long embeddingBytes() {
-        return config.tieWordEmbeddings() ? 0 : embed.bytes();
+        return lmHead == embed ? 0 : embed.bytes();
     }
 
     @Override

@@ -5,11 +5,13 @@ import kiln.io.CheckpointException;
 import kiln.io.DType;
 import kiln.io.TensorData;
 
+import java.lang.foreign.Arena;
 import java.util.Arrays;
 
 /** Tensors read from a mapped HuggingFace checkpoint, checked against the shapes the model expects. */
 final class CheckpointSource implements WeightSource {
     private final Checkpoint checkpoint;
+    private final Arena copies = Arena.ofShared();
 
     CheckpointSource(Checkpoint checkpoint) {
         this.checkpoint = checkpoint;
@@ -50,6 +52,11 @@ final class CheckpointSource implements WeightSource {
     }
 
     @Override
+    public Arena arena() {
+        return copies;
+    }
+
+    @Override
     public String describe() {
         return checkpoint.dir() + " (" + checkpoint.files().size() + " safetensors file"
                 + (checkpoint.files().size() == 1 ? "" : "s") + ")";
@@ -58,5 +65,6 @@ final class CheckpointSource implements WeightSource {
     @Override
     public void close() {
         checkpoint.close();
+        copies.close();
     }
 }

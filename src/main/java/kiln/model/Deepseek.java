@@ -31,6 +31,11 @@ import java.util.List;
  * <p>MoE: V3 scores experts with a sigmoid, adds e_score_correction_bias for the choice only, keeps the best
  * topk_group groups (ranked by their two best biased scores) and the top-k experts in them, weights them by the
  * unbiased scores (normalised) times routed_scaling_factor, and adds the shared experts. V2 uses a softmax gate.
+ *
+ * <p>Tensor parallel (as SGLang): each rank holds its heads' rows of q_b_proj (q_proj) and kv_b_proj and their
+ * columns of o_proj; q_a_proj and kv_a_proj_with_mqa are whole on every rank, so every rank computes and caches the
+ * whole latent, which all heads read. Dense MLPs, shared experts and every routed expert are split along their
+ * intermediate dimension; the router is whole, so every rank chooses the same experts.
  */
 final class Deepseek extends CausalLm {
     /** {@code upK} (W_UK [heads * nope, latent], kv_b_proj's key rows) only when the backend wants MHA prefill. */
@@ -56,7 +61,9 @@ final class Deepseek extends CausalLm {
 
     private record Moe(Weight router, Weight scoreBias, Backend.Experts experts, Mlp shared) {}
 
-    private final int heads, nope, ropeDim, vDim, latent;
+    /** This rank's attention heads (all of them in a group of one). */
+    private final int heads;
+    private final int nope, ropeDim, vDim, latent;
     private final float scale;
     private final Rope rope;
     private final MoeRouting routing;
@@ -68,7 +75,7 @@ final class Deepseek extends CausalLm {
 
     Deepseek(ModelConfig c, WeightSource source, Backend backend) {
         super(c, source, backend);
-        heads = c.numHeads();
+        heads = shard.share(c.numHeads());
         nope = c.qkNopeHeadDim();
         ropeDim = c.qkRopeHeadDim();
         vDim = c.vHeadDim();
@@ -100,21 +107,23 @@ final class Deepseek extends CausalLm {
     @Override
     protected void loadLayer(int l, String p) {
         ModelConfig c = config;
-        int h = c.hiddenSize(), qDim = heads * (nope + ropeDim);
+        int h = c.hiddenSize(), allHeads = c.numHeads(), qDim = allHeads * (nope + ropeDim);
+        Split byHeads = Split.rows(allHeads, "heads");
         String a = p + "self_attn.";
         Weight qA = null, qANorm = null, qB;
         if (c.qLoraRank() > 0) {
             qA = weights.linear(a + "q_a_proj.weight", c.qLoraRank(), h);
             qANorm = weights.norm(a + "q_a_layernorm.weight", c.qLoraRank());
-            qB = weights.linear(a + "q_b_proj.weight", qDim, c.qLoraRank());
+            qB = weights.linear(a + "q_b_proj.weight", qDim, c.qLoraRank(), byHeads);
         } else {
-            qB = weights.linear(a + "q_proj.weight", qDim, h);
+            qB = weights.linear(a + "q_proj.weight", qDim, h, byHeads);
         }
         Weight kvA = weights.linear(a + "kv_a_proj_with_mqa.weight", latent + ropeDim, h);
         Weight kvANorm = weights.norm(a + "kv_a_layernorm.weight", latent);
-        float[] kvB = weights.floats(a + "kv_b_proj.weight", heads * (nope + vDim), latent);
+        float[] kvB = weights.floats(a + "kv_b_proj.weight", allHeads * (nope + vDim), latent, byHeads);
+        Weight o = weights.linear(a + "o_proj.weight", h, allHeads * vDim, Split.columns(allHeads, "heads"));
         attention[l] = new Attention(qA, qANorm, qB, kvA, kvANorm, backend.weight(absorbKey(kvB), heads * latent, nope),
-                backend.weight(absorbValue(kvB), heads * vDim, latent), weights.linear(a + "o_proj.weight", h, heads * vDim),
+                backend.weight(absorbValue(kvB), heads * vDim, latent), o,
                 mhaPrefill ? backend.weight(upKey(kvB), heads * nope, latent) : null);
 
         String m = p + "mlp.";
@@ -129,19 +138,21 @@ final class Deepseek extends CausalLm {
         long before = weights.bytes();
         for (int i = 0; i < e; i++) {
             String x = m + "experts." + i + ".";
-            gate.add(weights.linear(x + "gate_proj.weight", inter, h));
-            up.add(weights.linear(x + "up_proj.weight", inter, h));
-            down.add(weights.linear(x + "down_proj.weight", h, inter));
+            gate.add(weights.linear(x + "gate_proj.weight", inter, h, Split.rows(inter, "intermediate rows")));
+            up.add(weights.linear(x + "up_proj.weight", inter, h, Split.rows(inter, "intermediate rows")));
+            down.add(weights.linear(x + "down_proj.weight", h, inter, Split.columns(inter, "intermediate columns")));
         }
         unchosenExpertBytes += (weights.bytes() - before) / e * (e - c.numExpertsPerTok());
         Mlp shared = c.nSharedExperts() > 0 ? mlp(m + "shared_experts.", inter * c.nSharedExperts()) : null;
         moe[l] = new Moe(router, bias, backend.experts(gate, up, down), shared);
     }
 
+    /** A SwiGLU MLP, column-parallel gate and up, row-parallel down. */
     private Mlp mlp(String prefix, int inter) {
         int h = config.hiddenSize();
-        return new Mlp(weights.linear(prefix + "gate_proj.weight", inter, h), weights.linear(prefix + "up_proj.weight", inter, h),
-                weights.linear(prefix + "down_proj.weight", h, inter));
+        Split rows = Split.rows(inter, "intermediate rows");
+        return new Mlp(weights.linear(prefix + "gate_proj.weight", inter, h, rows), weights.linear(prefix + "up_proj.weight", inter, h, rows),
+                weights.linear(prefix + "down_proj.weight", h, inter, Split.columns(inter, "intermediate columns")));
     }
 
     /** Per head, W_UK^T [latent, nope]: turns q_nope into a query against the latent. */

@@ -12,6 +12,10 @@ import java.nio.ByteOrder;
  * Deterministic random weights of the shapes and dtypes a real checkpoint of this config would have
  * ({@code --load-format dummy}): the same name always gets the same values, whatever the load order. Linear
  * layers of FP8 configs are FP8 with block scales; values have std about 0.02 like HF's initialiser; norms are 1.
+ *
+ * <p>A tensor-parallel rank gets the whole tensor and keeps its part, so every rank's part equals the same slice of
+ * the one-rank model's tensor (and TP N computes what TP 1 does); the cost is that each rank generates, and holds
+ * until closed, every tensor whole.
  */
 final class DummySource implements WeightSource {
     private static final long SEED = 0x6b696c6eL; // "kiln"
@@ -99,6 +103,11 @@ final class DummySource implements WeightSource {
     @Override
     public boolean has(String name) {
         return true;
+    }
+
+    @Override
+    public Arena arena() {
+        return arena;
     }
 
     @Override

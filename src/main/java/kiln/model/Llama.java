@@ -11,20 +11,26 @@ import kiln.config.ModelConfig;
 /**
  * Llama and Qwen2 (the R1 distills): grouped-query attention with rotary embeddings (Llama 3.1 scaling where
  * configured; q/k/v biases in Qwen2) and a SwiGLU MLP.
+ *
+ * <p>Tensor parallel (as SGLang): each rank holds its query heads and the key/value heads they read (a tp beyond
+ * the key/value heads gives several ranks the same one), its columns of o_proj, and its share of the MLP's
+ * intermediate dimension.
  */
 final class Llama extends CausalLm {
     private record Layer(Weight q, Weight k, Weight v, Weight qBias, Weight kBias, Weight vBias, Weight o,
                          Weight gate, Weight up, Weight down) {}
 
-    private final int heads, kvHeads, headDim;
+    /** This rank's query and key/value heads (all of them in a group of one). */
+    private final int heads, kvHeads;
+    private final int headDim;
     private final float scale;
     private final Rope rope;
     private final Layer[] layers;
 
     Llama(ModelConfig c, WeightSource source, Backend backend) {
         super(c, source, backend);
-        heads = c.numHeads();
-        kvHeads = c.numKvHeads();
+        heads = shard.share(c.numHeads());
+        kvHeads = Math.max(1, shard.share(c.numKvHeads()));
         headDim = c.headDim();
         scale = (float) (1.0 / Math.sqrt(headDim));
         rope = Rotary.of(c, headDim, false);
@@ -34,20 +40,22 @@ final class Llama extends CausalLm {
 
     @Override
     protected void loadLayer(int l, String p) {
-        int h = config.hiddenSize(), inter = config.intermediateSize();
+        int h = config.hiddenSize(), inter = config.intermediateSize(), qHeads = config.numHeads(), kv = config.numKvHeads();
+        Split byHeads = Split.rows(qHeads, "heads"), byKvHeads = Split.kvHeadRows(kv);
+        Split rows = Split.rows(inter, "intermediate rows");
         String a = p + "self_attn.", m = p + "mlp.";
         boolean bias = config.qkvBias();
         layers[l] = new Layer(
-                weights.linear(a + "q_proj.weight", heads * headDim, h),
-                weights.linear(a + "k_proj.weight", kvHeads * headDim, h),
-                weights.linear(a + "v_proj.weight", kvHeads * headDim, h),
-                bias ? weights.bias(a + "q_proj.bias", heads * headDim) : null,
-                bias ? weights.bias(a + "k_proj.bias", kvHeads * headDim) : null,
-                bias ? weights.bias(a + "v_proj.bias", kvHeads * headDim) : null,
-                weights.linear(a + "o_proj.weight", h, heads * headDim),
-                weights.linear(m + "gate_proj.weight", inter, h),
-                weights.linear(m + "up_proj.weight", inter, h),
-                weights.linear(m + "down_proj.weight", h, inter));
+                weights.linear(a + "q_proj.weight", qHeads * headDim, h, byHeads),
+                weights.linear(a + "k_proj.weight", kv * headDim, h, byKvHeads),
+                weights.linear(a + "v_proj.weight", kv * headDim, h, byKvHeads),
+                bias ? weights.bias(a + "q_proj.bias", qHeads * headDim, byHeads) : null,
+                bias ? weights.bias(a + "k_proj.bias", kv * headDim, byKvHeads) : null,
+                bias ? weights.bias(a + "v_proj.bias", kv * headDim, byKvHeads) : null,
+                weights.linear(a + "o_proj.weight", h, qHeads * headDim, Split.columns(qHeads, "heads")),
+                weights.linear(m + "gate_proj.weight", inter, h, rows),
+                weights.linear(m + "up_proj.weight", inter, h, rows),
+                weights.linear(m + "down_proj.weight", h, inter, Split.columns(inter, "intermediate columns")));
     }
 
     @Override

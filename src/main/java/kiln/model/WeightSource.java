@@ -2,6 +2,8 @@ package kiln.model;
 
 import kiln.io.TensorData;
 
+import java.lang.foreign.Arena;
+
 /** Where a model's tensors come from: a checkpoint on disk, or deterministic dummy values. */
 public interface WeightSource extends AutoCloseable {
     /** What a tensor is for, so that dummy weights get a sensible distribution and precision. */
@@ -22,6 +24,9 @@ public interface WeightSource extends AutoCloseable {
     TensorData scaleFor(TensorData weight, long[] scaleShape);
 
     boolean has(String name);
+
+    /** Memory for the copies a tensor-parallel rank makes of its parts (column slices); freed when this source closes. */
+    Arena arena();
 
     String describe();
 

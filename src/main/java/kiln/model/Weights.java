@@ -7,18 +7,23 @@ import kiln.io.DType;
 import kiln.io.TensorData;
 
 /**
- * What model code loads weights through: it names each tensor with the shape the config implies, and gets back a
- * backend weight in stored precision. Shape, dtype and FP8 scales are checked here, once for every architecture.
+ * What model code loads weights through: it names each tensor with the full shape the config implies and how the
+ * tensor divides among tensor-parallel ranks ({@link Split}), and gets back this rank's part as a backend weight
+ * in stored precision. Shape, dtype, FP8 scales and FP8 block alignment of the split are checked here, once for
+ * every architecture. A rank reads only its own part: rows of a mapped checkpoint are a view of the file, columns
+ * are copied (just the part).
  */
 public final class Weights {
     private final WeightSource source;
     private final Backend backend;
+    private final Shard shard;
     private final int[] block;
     private long bytes;
 
-    Weights(WeightSource source, Backend backend, ModelConfig config) {
+    Weights(WeightSource source, Backend backend, ModelConfig config, Shard shard) {
         this.source = source;
         this.backend = backend;
+        this.shard = shard;
         this.block = config.fp8BlockSize() == null ? new int[]{128, 128} : config.fp8BlockSize();
     }
 
@@ -26,59 +31,95 @@ public final class Weights {
         return backend;
     }
 
+    public Shard shard() {
+        return shard;
+    }
+
     /** Bytes of weights loaded so far. */
     public long bytes() {
         return bytes;
     }
 
-    /** A projection [out, in]; FP8 in block-quantized checkpoints. */
+    /** A projection [out, in], whole on every rank; FP8 in block-quantized checkpoints. */
     public Weight linear(String name, int out, int in) {
-        return matrix(name, out, in, WeightSource.Kind.LINEAR);
+        return linear(name, out, in, Split.WHOLE);
+    }
+
+    /** This rank's part of a projection [out, in]. */
+    public Weight linear(String name, int out, int in, Split split) {
+        return matrix(name, out, in, WeightSource.Kind.LINEAR, split);
     }
 
     /** A matrix that stays bf16 even in FP8 checkpoints: embeddings, lm_head, router. */
     public Weight dense(String name, int out, int in) {
-        return matrix(name, out, in, WeightSource.Kind.DENSE);
+        return dense(name, out, in, Split.WHOLE);
     }
 
-    private Weight matrix(String name, int out, int in, WeightSource.Kind kind) {
-        TensorData t = source.tensor(name, new long[]{out, in}, kind);
-        TensorData scale = source.scaleFor(t, new long[]{ceilDiv(out, block[0]), ceilDiv(in, block[1])});
-        Weight w = backend.weight(t, scale, block[0], block[1]);
+    public Weight dense(String name, int out, int in, Split split) {
+        return matrix(name, out, in, WeightSource.Kind.DENSE, split);
+    }
+
+    private Weight matrix(String name, int out, int in, WeightSource.Kind kind, Split split) {
+        Stored s = stored(name, out, in, kind, split);
+        Weight w = backend.weight(s.data(), s.scale(), block[0], block[1]);
         bytes += w.bytes();
         return w;
     }
 
-    public Weight norm(String name, int n) {
-        return vector(name, n, WeightSource.Kind.NORM);
+    /** This rank's part of a matrix and of its FP8 block scales (null when not FP8). */
+    private record Stored(TensorData data, TensorData scale) {}
+
+    private Stored stored(String name, int out, int in, WeightSource.Kind kind, Split split) {
+        TensorData t = source.tensor(name, new long[]{out, in}, kind);
+        boolean fp8 = t.dtype() == DType.F8_E4M3;
+        Split.Piece piece = split.piece(name, t.shape(), shard, fp8 ? block : null);
+        TensorData scale = source.scaleFor(t, new long[]{ceilDiv(out, block[0]), ceilDiv(in, block[1])});
+        if (scale != null) {
+            int b = block[piece.axis()];
+            long first = piece.start() / b, end = ceilDiv(piece.start() + piece.count(), b);
+            scale = slice(scale, new Split.Piece(piece.axis(), first, end - first));
+        }
+        return new Stored(slice(t, piece), scale);
     }
 
-    public Weight bias(String name, int n) {
-        return vector(name, n, WeightSource.Kind.BIAS);
+    private TensorData slice(TensorData t, Split.Piece p) {
+        if (p.start() == 0 && p.count() == t.shape()[p.axis()]) return t;
+        return p.axis() == 0 ? t.rows(p.start(), p.count()) : t.columns(p.start(), p.count(), source.arena());
+    }
+
+    public Weight norm(String name, int n) {
+        return vector(name, n, WeightSource.Kind.NORM, Split.WHOLE);
+    }
+
+    /** A bias of a column-parallel projection divides as the projection's rows. */
+    public Weight bias(String name, int n, Split split) {
+        return vector(name, n, WeightSource.Kind.BIAS, split);
     }
 
     public Weight scoreBias(String name, int n) {
-        return vector(name, n, WeightSource.Kind.SCORE_BIAS);
+        return vector(name, n, WeightSource.Kind.SCORE_BIAS, Split.WHOLE);
     }
 
-    private Weight vector(String name, int n, WeightSource.Kind kind) {
-        float[] v = source.tensor(name, new long[]{n}, kind).toFloatArray();
-        bytes += 4L * n;
+    private Weight vector(String name, int n, WeightSource.Kind kind, Split split) {
+        TensorData t = source.tensor(name, new long[]{n}, kind);
+        float[] v = slice(t, split.piece(name, t.shape(), shard, null)).toFloatArray();
+        bytes += 4L * v.length;
         return backend.vector(v);
     }
 
-    /** A matrix as floats with any FP8 block scale applied (for weights transformed at load time). */
-    public float[] floats(String name, int out, int in) {
-        TensorData t = source.tensor(name, new long[]{out, in}, WeightSource.Kind.LINEAR);
-        TensorData scale = source.scaleFor(t, new long[]{ceilDiv(out, block[0]), ceilDiv(in, block[1])});
+    /** This rank's part of a matrix as floats, with any FP8 block scale applied (for weights transformed at load time). */
+    public float[] floats(String name, int out, int in, Split split) {
+        Stored s = stored(name, out, in, WeightSource.Kind.LINEAR, split);
+        TensorData t = s.data(), scale = s.scale();
+        int rows = t.dim(0), cols = t.dim(1);
         float[] v = t.toFloatArray();
         if (scale != null) {
-            int scaleCols = ceilDiv(in, block[1]);
-            for (int r = 0; r < out; r++) {
-                for (int c = 0; c < in; c++) v[r * in + c] *= scale.getFloat((long) (r / block[0]) * scaleCols + c / block[1]);
+            int scaleCols = scale.dim(1);
+            for (int r = 0; r < rows; r++) {
+                for (int c = 0; c < cols; c++) v[r * cols + c] *= scale.getFloat((long) (r / block[0]) * scaleCols + c / block[1]);
             }
         }
-        bytes += (long) out * in * (t.dtype() == DType.F8_E4M3 ? 1 : t.dtype().bytes);
+        bytes += (long) rows * cols * (t.dtype() == DType.F8_E4M3 ? 1 : t.dtype().bytes);
         return v;
     }
 
@@ -87,6 +128,10 @@ public final class Weights {
     }
 
     private static int ceilDiv(int a, int b) {
+        return (a + b - 1) / b;
+    }
+
+    private static long ceilDiv(long a, long b) {
         return (a + b - 1) / b;
     }
 }
