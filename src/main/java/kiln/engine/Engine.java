@@ -1,7 +1,6 @@
 package kiln.engine;
 
 import kiln.Log;
-import kiln.backend.Backend;
 import kiln.backend.KvCache;
 import kiln.model.Model;
 import kiln.tokenizer.Tokenizer;
@@ -34,21 +33,20 @@ public final class Engine implements AutoCloseable {
         this.config = config;
         this.hasTokenizer = tokenizer != null;
         this.contextLength = config.contextLength() > 0 ? config.contextLength() : model.config().maxPositionEmbeddings();
-        Backend backend = model.backend();
-        long perToken = backend.kvBytesPerToken(model.kvLayout());
+        long perToken = model.kvBytesPerToken();
         int slots;
         if (config.maxTotalTokens() > 0) {
             slots = config.maxTotalTokens();
         } else {
-            double fraction = config.memFractionStatic() > 0 ? config.memFractionStatic() : backend.defaultMemFractionStatic();
-            long budget = backend.kvMemoryBudget(fraction);
+            double fraction = config.memFractionStatic() > 0 ? config.memFractionStatic() : model.backend().defaultMemFractionStatic();
+            long budget = model.kvMemoryBudget(fraction);
             slots = (int) Math.min(Integer.MAX_VALUE / 2, Math.max(0, budget / perToken));
             if (slots < 1024) {
                 Log.warn("only %d KV slots fit --mem-fraction-static %.2f; using 1024 (set --max-total-tokens)", slots, fraction);
                 slots = 1024;
             }
         }
-        this.cache = backend.kvCache(model.kvLayout(), slots);
+        this.cache = model.newKvCache(slots);
         Log.info("KV Cache is allocated. #tokens: %d, KV size: %.2f GB", slots, cache.bytes() / 1e9);
         this.scheduler = new Scheduler(model, cache, config, contextLength, eosIds, tokenizer);
         this.thread = Thread.ofPlatform().name("kiln-scheduler").daemon(true).start(scheduler);

@@ -20,7 +20,7 @@ public final class SimpleGenerator implements AutoCloseable {
 
     public SimpleGenerator(Model model, int slots) {
         this.model = model;
-        this.cache = model.backend().kvCache(model.kvLayout(), slots);
+        this.cache = model.newKvCache(slots);
     }
 
     /** A sequence being generated: its tokens so far and their slots. */
