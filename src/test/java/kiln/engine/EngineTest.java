@@ -45,12 +45,17 @@ class EngineTest {
         return model;
     }
 
+    /** Tensor-parallel ranks of each model (TensorParallelEngineTest: 2). */
+    protected int tp() {
+        return 1;
+    }
+
     @BeforeAll
     void load() {
         for (String name : List.of("deepseek-v3-tiny", "qwen2-tiny")) {
             Backend b = backend();
             backends.add(b);
-            models.put(name, prepare(Models.load(Fixture.ROOT.resolve(name), Models.LoadFormat.AUTO, b)));
+            models.put(name, prepare(Models.load(Fixture.ROOT.resolve(name), Models.LoadFormat.AUTO, b, tp())));
         }
     }
 
@@ -415,6 +420,9 @@ class EngineTest {
             public kiln.config.ModelConfig config() { return model.config(); }
             public Backend backend() { return model.backend(); }
             public kiln.backend.KvLayout kvLayout() { return model.kvLayout(); }
+            public kiln.backend.KvCache newKvCache(int slots) { return model.newKvCache(slots); }
+            public long kvBytesPerToken() { return model.kvBytesPerToken(); }
+            public long kvMemoryBudget(double fraction) { return model.kvMemoryBudget(fraction); }
             public long weightBytes() { return model.weightBytes(); }
             public long decodeBytesPerToken() { return model.decodeBytesPerToken(); }
             public void close() {}
