@@ -104,8 +104,8 @@ public sealed interface Split {
             int block = fp8Block[axis];
             if (!wholeBlocks(start, count, dim, block)) {
                 throw new ConfigException("--tp " + size + ": " + what + " is stored FP8 with " + fp8Block[0] + "x" + fp8Block[1]
-                        + " scale blocks, and rank " + shard.rank() + "'s " + (axis == 0 ? "rows" : "columns") + " [" + start + ", "
-                        + (start + count) + ") would cut a block; tp values that keep whole blocks: " + join(working(units, unitSize, replicate, block)));
+                        + " scale blocks, which shards of " + count + (axis == 0 ? " rows" : " columns") + " would cut; "
+                        + "tp values that keep whole blocks: " + join(working(units, unitSize, replicate, block)));
             }
         }
         return new Piece(axis, start, count);

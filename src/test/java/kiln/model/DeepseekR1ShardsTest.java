@@ -92,7 +92,7 @@ class DeepseekR1ShardsTest {
         ConfigException e = assertThrows(ConfigException.class,
                 () -> expertGate.split().piece(expertGate.name(), expertGate.shape(), new Shard(1, 32), R1.fp8BlockSize()));
         assertEquals("--tp 32: model.layers.3.mlp.experts.0.gate_proj.weight [2048, 7168] (split by rows in 2048 intermediate rows) "
-                + "is stored FP8 with 128x128 scale blocks, and rank 1's rows [64, 128) would cut a block; "
+                + "is stored FP8 with 128x128 scale blocks, which shards of 64 rows would cut; "
                 + "tp values that keep whole blocks: 1, 2, 4, 8, 16", e.getMessage());
 
         Tensor qB = tensors(R1).stream().filter(t -> t.name().endsWith("q_b_proj.weight")).findFirst().orElseThrow();
