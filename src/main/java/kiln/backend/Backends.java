@@ -46,7 +46,8 @@ public final class Backends {
      */
     public static RankGroup group(Backend like, int size) {
         if (like instanceof CpuBackend cpu) return cpu.ranks(size);
-        throw new kiln.config.ConfigException("--tp " + size + ": tensor parallelism on the " + like.name()
+        String which = like instanceof CudaBackend ? "CUDA" : like.name();
+        throw new kiln.config.ConfigException("--tp " + size + ": tensor parallelism on the " + which
                 + " backend is not built yet; --device cpu runs it");
     }
 

@@ -13,6 +13,7 @@ import kiln.engine.SamplingParams;
 import kiln.model.Model;
 import kiln.model.Models;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -36,12 +37,14 @@ final class EngineBenchCommand implements Callable<Integer> {
     @Option(names = "--output-len", defaultValue = "64") int outputLen;
     @Option(names = "--rounds", defaultValue = "2", description = "Requests per slot at each concurrency (default: ${DEFAULT-VALUE}).") int rounds;
     @Option(names = "--max-total-tokens", defaultValue = "65536") int maxTotalTokens;
+    @Mixin ParallelFlags parallel = new ParallelFlags();
 
     @Override
     public Integer call() throws Exception {
+        parallel.device("cpu");
         ModelConfig config = ModelConfig.load(modelPath);
         Backend backend = new CpuBackend();
-        try (Model model = Models.load(config, modelPath, loadFormat.equals("dummy") ? Models.LoadFormat.DUMMY : Models.LoadFormat.AUTO, backend);
+        try (Model model = Models.load(config, modelPath, loadFormat.equals("dummy") ? Models.LoadFormat.DUMMY : Models.LoadFormat.AUTO, backend, parallel.tp);
              Engine engine = new Engine(model, EngineConfig.defaults().withMaxTotalTokens(maxTotalTokens)
                      .withMaxRunningRequests(Math.max(256, max(concurrency))), Set.of(), null)) {
             Random random = new Random(1);

@@ -12,6 +12,7 @@ import kiln.model.Models;
 import kiln.tokenizer.Tokenizer;
 import kiln.tokenizer.Tokenizers;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -69,6 +70,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--dtype", defaultValue = "auto", description = "GPU activation precision: auto (= bfloat16), bfloat16 or float32 (default: ${DEFAULT-VALUE}).")
     String dtype;
 
+    @Mixin
+    ParallelFlags parallel = new ParallelFlags();
+
     @Option(names = "--cuda-graph-max-bs", defaultValue = "160", description = "Largest decode batch replayed as a CUDA graph (default: ${DEFAULT-VALUE}).")
     int cudaGraphMaxBs;
 
@@ -98,8 +102,8 @@ final class GenerateCommand implements Callable<Integer> {
                 throw new IllegalArgumentException((prompt != null ? "--prompt: token " : "--input-ids: ") + id + " is outside the model's vocabulary [0, " + config.vocabSize() + ")");
             }
         }
-        try (Backend backend = Backends.create(device, dtype);
-             Model model = withGraphs(Models.load(config, modelPath, format, backend));
+        try (Backend backend = Backends.create(parallel.device(device), dtype);
+             Model model = withGraphs(Models.load(config, modelPath, format, backend, parallel.tp));
              SimpleGenerator gen = new SimpleGenerator(model, (warmup + 1) * batch * (inputIds.length + maxNewTokens))) {
             Run run = null;
             for (int i = 0; i <= warmup; i++) run = generateOnce(model, gen);

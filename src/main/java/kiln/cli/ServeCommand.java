@@ -19,6 +19,7 @@ import kiln.tokenizer.TokenizerException;
 import kiln.tokenizer.Tokenizers;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Files;
@@ -70,8 +71,8 @@ public final class ServeCommand implements Callable<Integer> {
     // ---- device and parallelism ----
     @Option(names = "--device", defaultValue = "auto", description = "auto (the GPU when one is usable), cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
     String device;
-    @Option(names = {"--tp", "--tp-size"}, defaultValue = "1", description = "Tensor parallel size (1 until multi-GPU lands).")
-    int tp;
+    @Mixin
+    ParallelFlags parallel = new ParallelFlags();
 
     // ---- memory and scheduling ----
     @Option(names = "--mem-fraction-static", description = "Fraction of memory for weights and KV cache (CPU: of free memory for the KV pool).")
@@ -147,7 +148,7 @@ public final class ServeCommand implements Callable<Integer> {
         }
         check();
         Log.info("server_args=%s", serverArgs());
-        Backend backend = createBackend(device, dtype);
+        Backend backend = createBackend(parallel.device(device), dtype);
         if (!backend.name().startsWith("cuda") && (enableTorchCompile || torchCompileMaxBs != null || cudaGraphMaxBs != null || disableCudaGraph)) {
             Log.info("--enable-torch-compile, --torch-compile-max-bs, --cuda-graph-max-bs and --disable-cuda-graph apply "
                     + "to the GPU backend; the %s backend ignores them", backend.name());
@@ -167,7 +168,7 @@ public final class ServeCommand implements Callable<Integer> {
         Log.info("Load weight begin. format=%s", format.name().toLowerCase());
         Model model;
         try {
-            model = servedModel(Models.load(config, embedded ? null : Path.of(modelPath), format, backend));
+            model = servedModel(Models.load(config, embedded ? null : Path.of(modelPath), format, backend, parallel.tp));
         } catch (RuntimeException e) {
             backend.close();
             throw e;
@@ -231,7 +232,7 @@ public final class ServeCommand implements Callable<Integer> {
     }
 
     private void check() {
-        if (tp != 1) throw new IllegalArgumentException("--tp " + tp + ": tensor parallelism needs the multi-GPU backend, which is not built yet; use --tp 1");
+        parallel.check();
         if (!loadFormat.equals("auto") && !loadFormat.equals("dummy")) throw new IllegalArgumentException("--load-format must be auto or dummy, not " + loadFormat);
         oneOf("--dtype", dtype, List.of("auto", "bfloat16", "float16", "half", "float32", "float"));
         oneOf("--kv-cache-dtype", kvCacheDtype, List.of("auto", "fp8_e4m3", "fp8_e5m2", "bf16", "bfloat16"));
@@ -315,7 +316,9 @@ public final class ServeCommand implements Callable<Integer> {
         m.put("reasoning_parser", reasoningParser);
         m.put("tool_call_parser", toolCallParser);
         m.put("device", device);
-        m.put("tp_size", tp);
+        m.put("tp_size", parallel.tp);
+        m.put("ep_size", parallel.epSize);
+        m.put("base_gpu_id", parallel.baseGpuId);
         m.put("mem_fraction_static", memFractionStatic);
         m.put("max_total_tokens", maxTotalTokens);
         m.put("chunked_prefill_size", chunkedPrefillSize);

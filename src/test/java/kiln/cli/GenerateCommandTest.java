@@ -70,4 +70,30 @@ class GenerateCommandTest {
         assertTrue(run.out().contains("output_ids: ["), run.out());
         assertTrue(!run.out().contains("text:"), run.out());
     }
+
+    @Test
+    void tensorParallelRanksGenerateWhatOneRankDoes() throws Exception {
+        String[] base = {"generate", "--device", "cpu", "--model-path", Path.of("testdata", "fixtures", "llama-tiny").toString(),
+                "--input-ids", "5,6,7,8,9", "--max-new-tokens", "8", "--json"};
+        JsonNode one = json(kiln(base)), four = json(kiln(append(base, "--tp-size", "4")));
+        assertEquals(one.get("output_ids"), four.get("output_ids"));
+        assertTrue(four.get("backend").asText().contains("tp rank 0 of 4"), four.toString());
+        Run gpu = kiln(append(base, "--tp", "2", "--base-gpu-id", "1"));
+        assertEquals(2, gpu.exit());
+        assertTrue(gpu.err().contains("--base-gpu-id 1: the CPU backend has no GPUs"), gpu.err());
+        Run bench = kiln("engine-bench", "--model-path", "testdata/fixtures/llama-tiny", "--ep", "4");
+        assertEquals(2, bench.exit());
+        assertTrue(bench.err().contains("--ep-size 4: expert parallelism is not built"), bench.err());
+    }
+
+    private static JsonNode json(Run run) throws Exception {
+        assertEquals(0, run.exit(), run.err());
+        return new ObjectMapper().readTree(run.out().lines().filter(l -> l.startsWith("{")).findFirst().orElseThrow());
+    }
+
+    private static String[] append(String[] args, String... more) {
+        String[] all = java.util.Arrays.copyOf(args, args.length + more.length);
+        System.arraycopy(more, 0, all, args.length, more.length);
+        return all;
+    }
 }

@@ -32,8 +32,9 @@ class ServeCommandTest {
 
     @Test
     void sglangFlagsThatKilnCannotHonourFailClearly() {
-        assertTrue(run("serve", "--tp", "2").err().contains("--tp 2: tensor parallelism needs the multi-GPU backend"));
-        assertTrue(run("serve", "--tp-size", "8").err().contains("--tp 8"));
+        assertTrue(run("serve", "--tp", "0").err().contains("--tp must be at least 1, not 0"));
+        assertTrue(run("serve", "--ep-size", "2").err().contains("--ep-size 2: expert parallelism is not built"));
+        assertTrue(run("serve", "--device", "cpu", "--base-gpu-id", "1").err().contains("--base-gpu-id 1: the CPU backend has no GPUs"));
         assertTrue(run("serve", "--device", "tpu").err().contains("--device must be auto, cpu, cuda or cuda:N"));
         assertTrue(run("serve", "--schedule-policy", "lof").err().contains("--schedule-policy must be one of fcfs, lpm"));
         assertTrue(run("serve", "--load-format", "gguf").err().contains("--load-format must be auto or dummy"));
@@ -47,5 +48,19 @@ class ServeCommandTest {
         Run noTokenizer = run("serve", "--model-path", "testdata/fixtures/qwen2-tiny", "--max-total-tokens", "1024");
         assertEquals(2, noTokenizer.code());
         assertTrue(noTokenizer.err().contains("has no tokenizer.json") && noTokenizer.err().contains("--skip-tokenizer-init"), noTokenizer.err());
+    }
+
+    @Test
+    void aTpThatCannotSplitTheModelFailsNamingTheFlagAndTheTensor() {
+        Run heads = run("serve", "--device", "cpu", "--model-path", "testdata/fixtures/qwen2-tiny", "--skip-tokenizer-init",
+                "--tp-size", "4", "--max-total-tokens", "1024");
+        assertEquals(2, heads.code());
+        assertTrue(heads.err().contains("--tp 4: model.layers.0.self_attn.q_proj.weight [192, 192] (split by rows in 6 heads) "
+                + "cannot be shared evenly by 4 ranks; --tp must divide 6: 1, 2, 3, 6"), heads.err());
+        // the default model's FP8 query projection: 4 heads of 48 rows, 96 rows per rank, inside a 128-row scale block
+        Run fp8 = run("serve", "--device", "cpu", "--tp", "2", "--skip-tokenizer-init", "--max-total-tokens", "1024");
+        assertEquals(2, fp8.code());
+        assertTrue(fp8.err().contains("--tp 2: model.layers.0.self_attn.q_b_proj.weight [192, 128]")
+                && fp8.err().contains("tp values that keep whole blocks: 1"), fp8.err());
     }
 }

@@ -52,13 +52,19 @@ class DefaultModelServerTest {
 
     @Test
     void officialOpenAiNodeSdk() throws Exception {
+        runOfficialNodeSdk(live, KEY);
+        live.awaitMetric("kiln_kv_used_tokens", 0);
+    }
+
+    /** src/test/node's tests with the official OpenAI Node SDK against {@code live} (the default model, key {@code key}). */
+    static void runOfficialNodeSdk(LiveServer live, String key) throws Exception {
         if (!Files.isDirectory(NODE_PROJECT.resolve("node_modules").resolve("openai"))) {
             fail("the OpenAI Node SDK is not installed: run `npm ci` in " + NODE_PROJECT + " (.ci/run and ./kiln test do)");
         }
         ProcessBuilder pb = new ProcessBuilder("node", "--test", "--test-reporter=spec", "openai-sdk.test.mjs")
                 .directory(NODE_PROJECT.toFile()).redirectErrorStream(true);
         pb.environment().put("KILN_BASE_URL", live.url);
-        pb.environment().put("KILN_API_KEY", KEY);
+        pb.environment().put("KILN_API_KEY", key);
         Process node;
         try {
             node = pb.start();
@@ -73,7 +79,6 @@ class DefaultModelServerTest {
         System.out.println(output);
         assertEquals(0, node.exitValue(), "OpenAI Node SDK tests failed:\n" + output);
         assertTrue(output.contains("pass 7") && output.contains("fail 0"), output);
-        live.awaitMetric("kiln_kv_used_tokens", 0);
     }
 
     private List<JsonNode> referenceCases(String template) throws IOException {
