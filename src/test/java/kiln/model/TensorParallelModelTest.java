@@ -7,6 +7,7 @@ import kiln.backend.KvLayout;
 import kiln.backend.RankGroup;
 import kiln.backend.Tensor;
 import kiln.backend.cpu.CpuBackend;
+import kiln.config.ConfigException;
 import kiln.config.ModelConfig;
 import kiln.engine.SimpleGenerator;
 import org.junit.jupiter.api.Test;
@@ -70,6 +71,13 @@ class TensorParallelModelTest {
             assertEquals(SimpleGenerator.argmax(alone, 0, vocab), SimpleGenerator.argmax(after, 0, vocab));
             for (int i = 0; i < vocab; i++) assertEquals(alone[i], after[i], 1e-4, "logit " + i);
         }
+    }
+
+    @Test
+    void aBackendWithoutRanksRefusesTpBeforeLoading() {
+        ConfigException e = assertThrows(ConfigException.class,
+                () -> Models.load(QWEN, Models.LoadFormat.AUTO, new kiln.backend.cpu.Bf16CpuBackend(false), 2));
+        assertEquals("--tp 2: tensor parallelism on the cpu with bf16 storage simulated backend is not built yet; --device cpu runs it", e.getMessage());
     }
 
     @Test
