@@ -27,7 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class TensorParallelFixtureTest {
-    private final CpuBackend backend = new CpuBackend();
+    private final CpuBackend backend = new CpuBackend(), mhaBackend = new CpuBackend(true);
     private final Map<String, Model> single = new HashMap<>();
 
     @AfterAll
@@ -37,6 +37,21 @@ class TensorParallelFixtureTest {
 
     private Model load(String name, int tp) {
         return Models.load(Fixture.ROOT.resolve(name), Models.LoadFormat.AUTO, backend, tp);
+    }
+
+    /** DeepSeek prefill in the MHA form (as on a GPU) at tp 2: each rank expands only its heads' keys and values. */
+    @Test
+    void mhaFormPrefillOnRanksMatchesTransformers() {
+        Fixture f = Fixture.load("deepseek-v3-tiny");
+        try (Model model = Models.load(f.dir(), Models.LoadFormat.AUTO, mhaBackend, 2)) {
+            for (int p = 0; p < f.prompts().length; p++) {
+                float[] ref = f.logits()[p];
+                double scale = 0;
+                for (float v : ref) scale = Math.max(scale, Math.abs(v));
+                double err = maxError(ref, allLogits(model, f.prompts()[p]));
+                assertTrue(err <= FixtureTest.TOLERANCE * scale, "prompt " + p + ": max logit error " + err + " exceeds " + FixtureTest.TOLERANCE + " x " + scale);
+            }
+        }
     }
 
     /** Greedy tokens of prompt p, up to the first step where HF's top-1/top-2 margin is too small to compare. */
