@@ -107,7 +107,8 @@ final class ChatApi {
     private void chat(ServerRequest req, ServerResponse res) throws Exception {
         long arrival = System.nanoTime();
         Request r = new Request(Fields.of(Http.body(req)));
-        try (Generation g = serving.submit(r.id.substring("chatcmpl-".length()), r.prompt, r.params, r.maxTokensField(), arrival, true)) {
+        String rid = r.id.substring("chatcmpl-".length());
+        try (Generation g = serving.submit(new Serving.Submission(rid, r.prompt, r.params, r.maxTokensField()), arrival, true)) {
             if (r.stream) stream(res, r, g);
             else respond(res, r, g.complete());
         }

@@ -30,22 +30,19 @@ final class GenerateApi {
         r.put("/generate", Http.guarded(this::generate));
     }
 
-    /** One prompt of the request, with how to sample it and what to report. */
-    private record Item(String rid, int[] prompt, SamplingParams params) {}
-
     private record Reporting(boolean logprobs, int topLogprobs, boolean textInLogprobs) {}
 
     private void generate(ServerRequest req, ServerResponse res) throws Exception {
         long arrival = System.nanoTime();
         Fields body = Fields.of(Http.body(req));
-        List<Item> items = items(body);
+        List<Serving.Submission> items = items(body);
         boolean batch = body.has("text") ? body.raw("text").isArray() : body.raw("input_ids").get(0).isArray();
         boolean stream = Boolean.TRUE.equals(body.bool("stream"));
         Reporting reporting = new Reporting(items.getFirst().params().returnLogprob(), items.getFirst().params().topLogprobsNum(),
                 Boolean.TRUE.equals(body.bool("return_text_in_logprobs")));
-        List<Generation> gens = new ArrayList<>();
+        List<Generation> gens = List.of();
         try {
-            for (Item it : items) gens.add(serving.submit(it.rid(), it.prompt(), it.params(), null, arrival, true));
+            gens = serving.submit(items, arrival, true);
             boolean list = batch || items.getFirst().params().n() > 1;
             if (stream) {
                 stream(res, gens, reporting, list);
@@ -81,7 +78,7 @@ final class GenerateApi {
         }
     }
 
-    private List<Item> items(Fields body) {
+    private List<Serving.Submission> items(Fields body) {
         boolean hasText = body.has("text"), hasIds = body.has("input_ids");
         if (hasText == hasIds) throw ApiException.badRequest("give exactly one of text and input_ids", hasText ? "input_ids" : "text");
         for (String unsupported : List.of("input_embeds", "image_data", "lora_path", "audio_data", "video_data")) {
@@ -122,7 +119,7 @@ final class GenerateApi {
         boolean logprob = Boolean.TRUE.equals(body.bool("return_logprob"));
         Integer start = body.integer("logprob_start_len");
         Integer top = body.integer("top_logprobs_num");
-        List<Item> items = new ArrayList<>();
+        List<Serving.Submission> items = new ArrayList<>();
         for (int i = 0; i < prompts.size(); i++) {
             int[] prompt = prompts.get(i);
             SamplingParams.Builder b = SamplingJson.fromSglang(spList.get(i)).returnLogprob(logprob);
@@ -136,7 +133,8 @@ final class GenerateApi {
             }
             String prefix = spList.get(i) == null ? "sampling_params." : spList.get(i).prefix();
             SamplingParams params = SamplingJson.build(b, prefix);
-            items.add(new Item(rids != null ? rids.get(i) : Engine.newRequestId(), prompt, params));
+            String maxField = spList.get(i) != null && spList.get(i).has("max_new_tokens") ? prefix + "max_new_tokens" : null;
+            items.add(new Serving.Submission(rids != null ? rids.get(i) : Engine.newRequestId(), prompt, params, maxField));
         }
         return items;
     }

@@ -35,6 +35,8 @@ public final class KilnServer implements AutoCloseable {
     private final WebServer web;
     private final Object stopLock = new Object();
     private volatile boolean stopped;
+    /** What requests still open when the server stops are told (their finish reason's message). */
+    private volatile String shutdownMessage = "the server shut down before the request finished";
 
     private KilnServer(Serving serving, WebServer web) {
         this.serving = serving;
@@ -128,9 +130,10 @@ public final class KilnServer implements AutoCloseable {
 
     /**
      * Graceful stop (SIGTERM): new work gets 503, running requests finish and their responses are written (up to
-     * {@code timeoutMs}), then the engine and the listener stop.
+     * {@code timeoutMs}), then the engine and the listener stop. True when every request finished in time; false
+     * when some had to be aborted (they end with a message saying the drain ran out).
      */
-    public void drain(long timeoutMs) {
+    public boolean drain(long timeoutMs) {
         serving.state(Serving.State.DRAINING);
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
         int running = serving.inFlight();
@@ -143,8 +146,13 @@ public final class KilnServer implements AutoCloseable {
                 break;
             }
         }
-        if (serving.inFlight() > 0) Log.warn("drain timed out; aborting %d request(s)", serving.inFlight());
+        boolean clean = serving.inFlight() == 0;
+        if (!clean) {
+            Log.warn("drain timed out; aborting %d request(s)", serving.inFlight());
+            shutdownMessage = "the server shut down: its drain of " + timeoutMs / 1000 + " s ran out before the request finished";
+        }
         close();
+        return clean;
     }
 
     /** Stops at once: unfinished requests end with "abort"; the engine and its model are closed. */
@@ -154,7 +162,7 @@ public final class KilnServer implements AutoCloseable {
             if (stopped) return;
             stopped = true;
             serving.state(Serving.State.DRAINING);
-            serving.abortAll();
+            serving.abortAll(shutdownMessage);
             web.stop();
             serving.engine.close();
             serving.engine.model().close();

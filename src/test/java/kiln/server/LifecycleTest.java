@@ -34,7 +34,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class LifecycleTest {
     private static final String LONG = "{\"input_ids\": [5, 6, 7, 8], \"stream\": true, "
-            + "\"sampling_params\": {\"max_new_tokens\": 100000, \"ignore_eos\": true}}";
+            + "\"sampling_params\": {\"max_new_tokens\": 4000, \"ignore_eos\": true}}";
     private LiveServer live;
 
     @BeforeAll
