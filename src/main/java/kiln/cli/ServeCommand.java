@@ -28,6 +28,9 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicReference;
+
+import sun.misc.Signal;
 
 /**
  * {@code kiln serve}: SGLang's {@code launch_server} for Kiln. Flag names are SGLang's, so the commands in SGLang's
@@ -124,12 +127,29 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--skip-server-warmup", description = "Be ready at once, without the warmup request.")
     boolean skipServerWarmup;
 
+    /**
+     * Serves until SIGTERM or SIGINT, then drains: the exit status is 0 when every running request finished, 1 when
+     * the drain ran out of time and aborted some. The signals are handled here rather than by the JVM's shutdown,
+     * whose exit status after a signal is always 128 + the signal's number (143), clean or not.
+     */
     @Override
     public Integer call() throws Exception {
         KilnServer server = launch();
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> server.drain(DRAIN_TIMEOUT_MS), "kiln-drain"));
+        AtomicReference<Boolean> clean = new AtomicReference<>();
+        Runnable drain = () -> {
+            synchronized (clean) {
+                if (clean.get() == null) clean.set(server.drain(DRAIN_TIMEOUT_MS));
+            }
+        };
+        for (String name : List.of("TERM", "INT")) {
+            Signal.handle(new Signal(name), sig -> Thread.ofPlatform().name("kiln-drain").start(drain));
+        }
+        // any other way the JVM goes down (System.exit, SIGHUP) still drains
+        Runtime.getRuntime().addShutdownHook(new Thread(drain, "kiln-drain-hook"));
         server.awaitStop();
-        return 0;
+        synchronized (clean) {
+            return Boolean.FALSE.equals(clean.get()) ? 1 : 0;
+        }
     }
 
     /** Parses SGLang-style flags and starts a server, ready when this returns (tests and embedders use this). */
