@@ -340,12 +340,13 @@ final class ChatApi {
 
     /** Whether the tool-call parser should look at the output: tools given and tool_choice not "none". */
     private static boolean usesTools(Fields body) {
-        JsonNode tools = body.raw("tools");
-        if (tools == null || tools.isEmpty()) return false;
         JsonNode choice = body.raw("tool_choice");
-        if (choice == null || (choice.isTextual() && choice.asText().equals("auto"))) return true;
-        if (choice.isTextual() && choice.asText().equals("none")) return false;
-        throw ApiException.badRequest("tool_choice " + choice + " needs constrained decoding, which Kiln does not do; use \"auto\" or \"none\"",
-                "tool_choice");
+        boolean auto = choice == null || (choice.isTextual() && choice.asText().equals("auto"));
+        if (!auto && !(choice.isTextual() && choice.asText().equals("none"))) {
+            throw ApiException.badRequest("tool_choice " + choice + " needs constrained decoding, which Kiln does not do; use \"auto\" or \"none\"",
+                    "tool_choice");
+        }
+        JsonNode tools = body.raw("tools");
+        return auto && tools != null && !tools.isEmpty();
     }
 }
