@@ -27,6 +27,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -126,6 +127,12 @@ public final class ServeCommand implements Callable<Integer> {
     int streamInterval;
     @Option(names = "--skip-server-warmup", description = "Be ready at once, without the warmup request.")
     boolean skipServerWarmup;
+    @Option(names = "--allowed-origins", split = ",", description = "Browser origins allowed to call the server (CORS), e.g. https://app.example; * for any. Default: none (requests with an Origin get 403).")
+    List<String> allowedOrigins;
+    @Option(names = "--max-connections", description = "Open connections at most; past it new ones wait in the listen backlog (default: what the file descriptor limit leaves room for).")
+    Integer maxConnections;
+    @Option(names = "--timeout-keep-alive", defaultValue = "30", description = "Close a connection idle this many seconds between requests (default: ${DEFAULT-VALUE}).")
+    int timeoutKeepAlive;
 
     /**
      * Serves until SIGTERM or SIGINT, then drains: the exit status is 0 when every running request finished, 1 when
@@ -206,7 +213,9 @@ public final class ServeCommand implements Callable<Integer> {
         String name = servedModelName != null ? servedModelName : embedded ? DefaultModel.NAME : modelPath;
         ServerOptions options = new ServerOptions(host, port, name, embedded ? DefaultModel.NAME : modelPath,
                 tokenizer == null ? null : tokenizerPath != null ? tokenizerPath : embedded ? "bundled:deepseek-v3" : modelPath,
-                apiKey, enableMetrics, logRequests, streamInterval, chatTemplate, reasoningParser, toolCallParser, serverArgs());
+                apiKey, enableMetrics, logRequests, streamInterval, chatTemplate, reasoningParser, toolCallParser,
+                allowedOrigins == null ? Set.of() : Set.copyOf(allowedOrigins), maxConnections == null ? 0 : maxConnections,
+                timeoutKeepAlive, serverArgs());
         KilnServer server;
         try {
             server = KilnServer.start(engine, tokenizer, options);
@@ -267,6 +276,15 @@ public final class ServeCommand implements Callable<Integer> {
         positive("--max-queued-requests", maxQueuedRequests);
         positive("--context-length", contextLength);
         positive("--cuda-graph-max-bs", cudaGraphMaxBs);
+        positive("--max-connections", maxConnections);
+        positive("--timeout-keep-alive", timeoutKeepAlive);
+        if (allowedOrigins != null) {
+            for (String o : allowedOrigins) {
+                if (!o.equals("*") && !o.matches("https?://[^/\\s]+")) {
+                    throw new IllegalArgumentException("--allowed-origins: '" + o + "' is not an origin (scheme://host[:port], no path) or *");
+                }
+            }
+        }
         positive("--torch-compile-max-bs", torchCompileMaxBs);
         if (chunkedPrefillSize != null && chunkedPrefillSize == 0) throw new IllegalArgumentException("--chunked-prefill-size must be positive or -1 (no chunking)");
         if (memFractionStatic != null && !(memFractionStatic > 0 && memFractionStatic < 1)) {
@@ -361,6 +379,9 @@ public final class ServeCommand implements Callable<Integer> {
         m.put("log_level", logLevel);
         m.put("stream_interval", streamInterval);
         m.put("skip_server_warmup", skipServerWarmup);
+        m.put("allowed_origins", allowedOrigins == null ? List.of() : allowedOrigins);
+        m.put("max_connections", maxConnections);
+        m.put("timeout_keep_alive", timeoutKeepAlive);
         return m;
     }
 

@@ -1,6 +1,7 @@
 package kiln.server;
 
 import io.helidon.webserver.WebServer;
+import io.helidon.webserver.WebServerConfig;
 import io.helidon.webserver.http.HttpRouting;
 import kiln.Log;
 import kiln.engine.Engine;
@@ -48,6 +49,8 @@ public final class KilnServer implements AutoCloseable {
         HELIDON_LOG.setLevel(Level.WARNING);
         Serving serving = new Serving(engine, tokenizer, options);
         HttpRouting.Builder routing = HttpRouting.builder();
+        routing.addFilter(HttpEdge.honourConnectionClose());
+        routing.addFilter(new BrowserPolicy(options.allowedOrigins(), BrowserPolicy.isLoopbackBind(options.host())));
         if (options.apiKey() != null) routing.addFilter(new Auth(options.apiKey()));
         new GenerateApi(serving).register(routing);
         new CompletionsApi(serving).register(routing);
@@ -63,14 +66,13 @@ public final class KilnServer implements AutoCloseable {
             }
             throw ApiException.notFound("no route " + req.prologue().method().text() + " " + path + " (see docs/server.md)", "not_found");
         }));
-        WebServer web = WebServer.builder()
+        WebServerConfig.Builder config = WebServer.builder()
                 .host(options.host())
                 .port(options.port())
                 .shutdownHook(false) // Kiln drains on SIGTERM itself
-                .maxPayloadSize(64L << 20)
-                .routing(routing)
-                .build()
-                .start();
+                .routing(routing);
+        HttpEdge.configure(config, options);
+        WebServer web = config.build().start();
         KilnServer server = new KilnServer(serving, web);
         Log.info("HTTP server listening on %s (model %s)", server.url(), options.servedModelName());
         return server;
