@@ -9,6 +9,6 @@ seconds=${1:-600}
 report=${2:-target/soak-report.txt}
 mkdir -p "$(dirname "$report")"
 KILN_SKIP_CUDA=${KILN_SKIP_CUDA:-1} ./kiln test -q -Dtest=SoakTest -Dsurefire.failIfNoSpecifiedTests=false \
-  -Dkiln.soak.seconds="$seconds" -Dkiln.soak.report="$(pwd)/$report"
+  -Dsoak.seconds="$seconds" -Dsoak.report="$(pwd)/$report"
 cat "$report"
 echo
