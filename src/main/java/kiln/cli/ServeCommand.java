@@ -27,7 +27,11 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicReference;
+
+import sun.misc.Signal;
 
 /**
  * {@code kiln serve}: SGLang's {@code launch_server} for Kiln. Flag names are SGLang's, so the commands in SGLang's
@@ -123,13 +127,36 @@ public final class ServeCommand implements Callable<Integer> {
     int streamInterval;
     @Option(names = "--skip-server-warmup", description = "Be ready at once, without the warmup request.")
     boolean skipServerWarmup;
+    @Option(names = "--allowed-origins", split = ",", description = "Browser origins allowed to call the server (CORS), e.g. https://app.example; * for any. Default: none (requests with an Origin get 403).")
+    List<String> allowedOrigins;
+    @Option(names = "--max-connections", description = "Open connections at most; past it new ones wait in the listen backlog (default: what the file descriptor limit leaves room for).")
+    Integer maxConnections;
+    @Option(names = "--timeout-keep-alive", defaultValue = "30", description = "Close a connection idle this many seconds between requests (default: ${DEFAULT-VALUE}).")
+    int timeoutKeepAlive;
 
+    /**
+     * Serves until SIGTERM or SIGINT, then drains: the exit status is 0 when every running request finished, 1 when
+     * the drain ran out of time and aborted some. The signals are handled here rather than by the JVM's shutdown,
+     * whose exit status after a signal is always 128 + the signal's number (143), clean or not.
+     */
     @Override
     public Integer call() throws Exception {
         KilnServer server = launch();
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> server.drain(DRAIN_TIMEOUT_MS), "kiln-drain"));
+        AtomicReference<Boolean> clean = new AtomicReference<>();
+        Runnable drain = () -> {
+            synchronized (clean) {
+                if (clean.get() == null) clean.set(server.drain(DRAIN_TIMEOUT_MS));
+            }
+        };
+        for (String name : List.of("TERM", "INT")) {
+            Signal.handle(new Signal(name), sig -> Thread.ofPlatform().name("kiln-drain").start(drain));
+        }
+        // any other way the JVM goes down (System.exit, SIGHUP) still drains
+        Runtime.getRuntime().addShutdownHook(new Thread(drain, "kiln-drain-hook"));
         server.awaitStop();
-        return 0;
+        synchronized (clean) {
+            return Boolean.FALSE.equals(clean.get()) ? 1 : 0;
+        }
     }
 
     /** Parses SGLang-style flags and starts a server, ready when this returns (tests and embedders use this). */
@@ -186,7 +213,9 @@ public final class ServeCommand implements Callable<Integer> {
         String name = servedModelName != null ? servedModelName : embedded ? DefaultModel.NAME : modelPath;
         ServerOptions options = new ServerOptions(host, port, name, embedded ? DefaultModel.NAME : modelPath,
                 tokenizer == null ? null : tokenizerPath != null ? tokenizerPath : embedded ? "bundled:deepseek-v3" : modelPath,
-                apiKey, enableMetrics, logRequests, streamInterval, chatTemplate, reasoningParser, toolCallParser, serverArgs());
+                apiKey, enableMetrics, logRequests, streamInterval, chatTemplate, reasoningParser, toolCallParser,
+                allowedOrigins == null ? Set.of() : Set.copyOf(allowedOrigins), maxConnections == null ? 0 : maxConnections,
+                timeoutKeepAlive, serverArgs());
         KilnServer server;
         try {
             server = KilnServer.start(engine, tokenizer, options);
@@ -247,6 +276,15 @@ public final class ServeCommand implements Callable<Integer> {
         positive("--max-queued-requests", maxQueuedRequests);
         positive("--context-length", contextLength);
         positive("--cuda-graph-max-bs", cudaGraphMaxBs);
+        positive("--max-connections", maxConnections);
+        positive("--timeout-keep-alive", timeoutKeepAlive);
+        if (allowedOrigins != null) {
+            for (String o : allowedOrigins) {
+                if (!o.equals("*") && !o.matches("https?://[^/\\s]+")) {
+                    throw new IllegalArgumentException("--allowed-origins: '" + o + "' is not an origin (scheme://host[:port], no path) or *");
+                }
+            }
+        }
         positive("--torch-compile-max-bs", torchCompileMaxBs);
         if (chunkedPrefillSize != null && chunkedPrefillSize == 0) throw new IllegalArgumentException("--chunked-prefill-size must be positive or -1 (no chunking)");
         if (memFractionStatic != null && !(memFractionStatic > 0 && memFractionStatic < 1)) {
@@ -341,6 +379,9 @@ public final class ServeCommand implements Callable<Integer> {
         m.put("log_level", logLevel);
         m.put("stream_interval", streamInterval);
         m.put("skip_server_warmup", skipServerWarmup);
+        m.put("allowed_origins", allowedOrigins == null ? List.of() : allowedOrigins);
+        m.put("max_connections", maxConnections);
+        m.put("timeout_keep_alive", timeoutKeepAlive);
         return m;
     }
 

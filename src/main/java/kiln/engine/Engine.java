@@ -5,6 +5,8 @@ import kiln.backend.KvCache;
 import kiln.model.Model;
 import kiln.tokenizer.Tokenizer;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
@@ -23,6 +25,7 @@ public final class Engine implements AutoCloseable {
     private final EngineConfig config;
     private final int contextLength;
     private final boolean hasTokenizer;
+    private final Admission admission;
 
     /**
      * @param tokenizer turns output ids into text (and enables stop strings); null when the server runs with
@@ -48,7 +51,8 @@ public final class Engine implements AutoCloseable {
         }
         this.cache = model.newKvCache(slots);
         Log.info("KV Cache is allocated. #tokens: %d, KV size: %.2f GB", slots, cache.bytes() / 1e9);
-        this.scheduler = new Scheduler(model, cache, config, contextLength, eosIds, tokenizer);
+        this.admission = new Admission(config.maxQueuedRequests());
+        this.scheduler = new Scheduler(model, cache, config, contextLength, eosIds, tokenizer, admission);
         this.thread = Thread.ofPlatform().name("kiln-scheduler").daemon(true).start(scheduler);
     }
 
@@ -72,11 +76,30 @@ public final class Engine implements AutoCloseable {
         return scheduler.stats();
     }
 
-    /**
-     * Queues a request. Fails with {@link EngineException} when it can never run (invalid parameters, a prompt
-     * beyond the context or the KV pool) or, marked overloaded, when the waiting queue is full.
-     */
+    /** Queues one request (see {@link #submit(List)}). */
     public RequestHandle submit(Request request) {
+        return submit(List.of(request)).getFirst();
+    }
+
+    /**
+     * Queues requests, all or none. Fails with {@link EngineException} when one can never run (invalid parameters, a
+     * prompt beyond the context, a prompt plus max_new_tokens beyond the KV pool, an id already in flight) or, marked
+     * overloaded, when the waiting queue has no room for every sequence they bring.
+     */
+    public List<RequestHandle> submit(List<Request> requests) {
+        for (Request r : requests) check(r);
+        if (!thread.isAlive()) throw new EngineException("the engine is shut down", true);
+        admission.admit(requests);
+        List<RequestHandle> handles = new ArrayList<>();
+        for (Request r : requests) {
+            RequestHandle h = new RequestHandle(r.id(), r.params().n(), this);
+            scheduler.inbox.add(new Scheduler.Command.Submit(r, h));
+            handles.add(h);
+        }
+        return handles;
+    }
+
+    private void check(Request request) {
         String problem = request.params().validate();
         if (problem != null) throw new EngineException(problem, false);
         int prompt = request.promptIds().length;
@@ -88,6 +111,12 @@ public final class Engine implements AutoCloseable {
             throw new EngineException("the prompt has " + prompt + " tokens but the KV pool holds " + cache.slots()
                     + " tokens", false);
         }
+        long needed = (long) prompt + request.params().maxNewTokens();
+        if (needed > cache.slots()) {
+            throw new EngineException("the prompt (" + prompt + " tokens) plus max_new_tokens (" + request.params().maxNewTokens()
+                    + ") needs " + needed + " KV slots, but the KV pool holds " + cache.slots() + " tokens, so this request "
+                    + "could never finish", false, "max_new_tokens");
+        }
         if (!request.params().stop().isEmpty() && !hasTokenizer) {
             throw new EngineException("stop strings need a tokenizer (the server runs with --skip-tokenizer-init); use stop_token_ids", false);
         }
@@ -95,23 +124,25 @@ public final class Engine implements AutoCloseable {
         for (int id : request.promptIds()) {
             if (id < 0 || id >= vocab) throw new EngineException("token id " + id + " is outside the vocabulary [0, " + vocab + ")", false);
         }
-        EngineStats s = stats();
-        if (s.queuedRequests() >= config.maxQueuedRequests()) {
-            throw new EngineException("the waiting queue is full (" + s.queuedRequests() + " requests)", true);
-        }
-        if (!thread.isAlive()) throw new EngineException("the engine is shut down", true);
-        RequestHandle h = new RequestHandle(request.id(), request.params().n(), this);
-        scheduler.inbox.add(new Scheduler.Command.Submit(request, h));
-        return h;
+    }
+
+    /** Sequences waiting to start, as admission counts them (at most --max-queued-requests). */
+    public int queuedSequences() {
+        return admission.queued();
     }
 
     public static String newRequestId() {
         return UUID.randomUUID().toString().replace("-", "");
     }
 
-    /** Cancels a request wherever it is; unknown ids are ignored. */
+    /** Cancels a request wherever it is, as its client asked; unknown ids are ignored. */
     public void abort(String requestId) {
-        scheduler.inbox.add(new Scheduler.Command.Abort(requestId));
+        abort(requestId, Scheduler.ABORTED_BY_CLIENT);
+    }
+
+    /** Cancels a request wherever it is; its unfinished samples end with "abort" and {@code message}. */
+    public void abort(String requestId, String message) {
+        scheduler.inbox.add(new Scheduler.Command.Abort(requestId, message));
     }
 
     /** Empties the prefix cache; refused (false) while requests run or wait. */
@@ -128,8 +159,9 @@ public final class Engine implements AutoCloseable {
     /**
      * Checks on the scheduler thread that every KV slot is where the accounting says ({@link KvSlots#checkIntegrity}),
      * and that no check the scheduler made when it last went idle failed. Throws IllegalStateException when broken.
+     * Public for tests and load checks outside this package (the server's soak test); it costs one pass over the pool.
      */
-    void checkIntegrity() {
+    public void checkIntegrity() {
         CompletableFuture<Void> done = new CompletableFuture<>();
         scheduler.inbox.add(new Scheduler.Command.CheckIntegrity(done));
         try {
@@ -160,7 +192,7 @@ public final class Engine implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        scheduler.abortAll("the engine shut down");
+        scheduler.abortAll("the engine shut down before the request finished");
         cache.close();
     }
 }

@@ -55,6 +55,11 @@ public final class RequestHandle {
         engine.abort(id);
     }
 
+    /** As {@link #cancel()}, for a reason other than the client asking: {@code message} says what happened. */
+    public void cancel(String message) {
+        engine.abort(id, message);
+    }
+
     void deliver(Output o) {
         outputs.add(o);
     }

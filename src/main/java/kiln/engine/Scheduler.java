@@ -31,7 +31,7 @@ final class Scheduler implements Runnable {
     sealed interface Command {
         record Submit(Request request, RequestHandle handle) implements Command {}
 
-        record Abort(String requestId) implements Command {}
+        record Abort(String requestId, String message) implements Command {}
 
         record Flush(CompletableFuture<Boolean> done) implements Command {}
 
@@ -41,8 +41,15 @@ final class Scheduler implements Runnable {
         record Shutdown() implements Command {}
     }
 
+    /** The abort message of a request its client (or an operator through /abort_request) cancelled. */
+    static final String ABORTED_BY_CLIENT = "aborted by the client";
+
+    /** How the abort message of a sample cut short for lack of KV memory begins. */
+    static final String OUT_OF_KV = "out of KV memory";
+
     private final Model model;
     private final KvCache cache;
+    private final Admission admission;
     private final Tokenizer tokenizer;
     private final Counters counters = new Counters();
     private final KvSlots kv;
@@ -59,12 +66,14 @@ final class Scheduler implements Runnable {
     private IllegalStateException brokenAtIdle;
     private volatile EngineStats stats;
 
-    Scheduler(Model model, KvCache cache, EngineConfig config, int contextLength, Set<Integer> eosIds, Tokenizer tokenizer) {
+    Scheduler(Model model, KvCache cache, EngineConfig config, int contextLength, Set<Integer> eosIds, Tokenizer tokenizer,
+              Admission admission) {
         this.model = model;
         this.cache = cache;
+        this.admission = admission;
         this.tokenizer = tokenizer;
         this.kv = new KvSlots(cache.slots(), !config.disableRadixCache());
-        this.planner = new StepPlanner(config, kv, counters);
+        this.planner = new StepPlanner(config, kv, counters, this::leaveQueue);
         this.emitter = new OutputEmitter(eosIds, contextLength, counters);
         this.sampler = new StepSampler(model.backend(), config.deviceSampling(), model.config().vocabSize(), emitter::bannedNow, counters);
         publishStats();
@@ -104,7 +113,7 @@ final class Scheduler implements Runnable {
     private void handle(Command c) {
         switch (c) {
             case Command.Submit s -> admit(s.request(), s.handle());
-            case Command.Abort a -> abort(a.requestId(), "aborted by the client");
+            case Command.Abort a -> abort(a.requestId(), a.message());
             case Command.Flush f -> {
                 boolean flushed = flush();
                 publishStats();
@@ -148,6 +157,7 @@ final class Scheduler implements Runnable {
     /** The parent's next pending n-sibling: its own index and random stream, the parent's prompt results. */
     private Sequence sibling(Sequence parent) {
         Sequence sib = newSequence(parent.request, parent.request.params().n() - parent.pendingSiblings, parent.baseSeed);
+        sib.queued = false; // its place was the parent's, given back when the parent started
         sib.cachedTokens = parent.cachedTokens;
         sib.promptLogprobs.addAll(parent.promptLogprobs);
         return sib;
@@ -158,8 +168,9 @@ final class Scheduler implements Runnable {
     private void step() {
         StepPlanner.Plan plan = planner.plan();
         for (Sequence s : plan.exhausted()) {
-            Log.warn("KV pool of %d tokens is exhausted by one sequence of %d tokens; ending it", kv.capacity(), s.length);
-            finish(s, Output.FinishReason.length(), null);
+            Log.warn("KV pool of %d tokens has no slot for the next token of a sequence of %d tokens; ending it", kv.capacity(), s.length);
+            finish(s, Output.FinishReason.abort(OUT_OF_KV + ": the KV pool (" + kv.capacity() + " tokens) had no slot for token "
+                    + (s.outputLength() + 1) + " of this sample"), null);
         }
         List<Entry> entries = plan.entries();
         if (entries.isEmpty()) {
@@ -246,6 +257,7 @@ final class Scheduler implements Runnable {
 
     /** Ends a sample: its slots go to the tree (or back to the pool on abort) and its final output is sent. */
     private void finish(Sequence s, Output.FinishReason reason, Emitted last) {
+        leaveQueue(s);
         kv.release(s, !reason.type().equals("abort"));
         planner.remove(s);
         counters.finishedByReason.merge(reason.type(), 1L, Long::sum);
@@ -261,7 +273,20 @@ final class Scheduler implements Runnable {
     }
 
     private void sampleEnded(String requestId) {
-        if (emitter.sampleEnded(requestId)) sequences.remove(requestId);
+        if (emitter.sampleEnded(requestId)) {
+            sequences.remove(requestId);
+            admission.ended(requestId);
+        }
+    }
+
+    /**
+     * Gives back the queue places a sequence took at admission, once: when it first starts (its pending n-siblings
+     * with it, as they start from its prefill) or when it ends without having started.
+     */
+    private void leaveQueue(Sequence s) {
+        if (!s.queued) return;
+        s.queued = false;
+        admission.dequeued(1 + s.pendingSiblings);
     }
 
     private void abort(String requestId, String message) {
@@ -272,8 +297,11 @@ final class Scheduler implements Runnable {
         }
     }
 
-    /** Ends every request (after the thread has stopped). */
+    /** Ends every request (after the thread has stopped), those still in the inbox too. */
     void abortAll(String message) {
+        for (Command c; (c = inbox.poll()) != null; ) {
+            if (c instanceof Command.Submit s) admit(s.request(), s.handle());
+        }
         for (String id : List.copyOf(sequences.keySet())) abort(id, message);
     }
 

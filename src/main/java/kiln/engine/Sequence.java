@@ -31,6 +31,8 @@ final class Sequence {
     /** Streamed text, when the engine has a tokenizer. */
     TextStream text;
     boolean sentFirst;
+    /** Holds its place (and its pending siblings') in the admission queue until it first starts or ends. */
+    boolean queued = true;
     long firstTokenNanos;
 
     final long baseSeed;

@@ -43,6 +43,8 @@ final class StepPlanner {
     private final EngineConfig config;
     private final KvSlots kv;
     private final Counters counters;
+    /** Told when a sequence starts for the first time (it leaves the admission queue). */
+    private final java.util.function.Consumer<Sequence> started;
     private final List<Sequence> waiting = new ArrayList<>();
     private final List<Sequence> running = new ArrayList<>();
     /** The running sequence whose prompt is only partly prefilled (at most one). */
@@ -51,8 +53,9 @@ final class StepPlanner {
     private double newTokenRatio;
     private boolean lastWasPrefill;
 
-    StepPlanner(EngineConfig config, KvSlots kv, Counters counters) {
+    StepPlanner(EngineConfig config, KvSlots kv, Counters counters, java.util.function.Consumer<Sequence> started) {
         this.config = config;
+        this.started = started;
         this.kv = kv;
         this.counters = counters;
         initRatio = Math.min(0.7 * config.scheduleConservativeness(), 1.0);
@@ -152,6 +155,7 @@ final class StepPlanner {
             int n = Math.min(extend, budget);
             if (!kv.start(s, m, n)) break;
             if (s.cachedTokens < 0) {
+                started.accept(s);
                 s.cachedTokens = m.length();
                 counters.promptTokens += s.promptLength;
                 counters.cachedPromptTokens += m.length();

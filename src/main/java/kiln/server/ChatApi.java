@@ -107,7 +107,8 @@ final class ChatApi {
     private void chat(ServerRequest req, ServerResponse res) throws Exception {
         long arrival = System.nanoTime();
         Request r = new Request(Fields.of(Http.body(req)));
-        try (Generation g = serving.submit(r.id.substring("chatcmpl-".length()), r.prompt, r.params, r.maxTokensField(), arrival, true)) {
+        String rid = r.id.substring("chatcmpl-".length());
+        try (Generation g = serving.submit(new Serving.Submission(rid, r.prompt, r.params, r.maxTokensField()), arrival, true)) {
             if (r.stream) stream(res, r, g);
             else respond(res, r, g.complete());
         }
@@ -339,12 +340,13 @@ final class ChatApi {
 
     /** Whether the tool-call parser should look at the output: tools given and tool_choice not "none". */
     private static boolean usesTools(Fields body) {
-        JsonNode tools = body.raw("tools");
-        if (tools == null || tools.isEmpty()) return false;
         JsonNode choice = body.raw("tool_choice");
-        if (choice == null || (choice.isTextual() && choice.asText().equals("auto"))) return true;
-        if (choice.isTextual() && choice.asText().equals("none")) return false;
-        throw ApiException.badRequest("tool_choice " + choice + " needs constrained decoding, which Kiln does not do; use \"auto\" or \"none\"",
-                "tool_choice");
+        boolean auto = choice == null || (choice.isTextual() && choice.asText().equals("auto"));
+        if (!auto && !(choice.isTextual() && choice.asText().equals("none"))) {
+            throw ApiException.badRequest("tool_choice " + choice + " needs constrained decoding, which Kiln does not do; use \"auto\" or \"none\"",
+                    "tool_choice");
+        }
+        JsonNode tools = body.raw("tools");
+        return auto && tools != null && !tools.isEmpty();
     }
 }

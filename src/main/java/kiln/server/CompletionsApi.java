@@ -66,9 +66,11 @@ final class CompletionsApi {
     private void complete(ServerRequest req, ServerResponse res) throws Exception {
         long arrival = System.nanoTime();
         Request r = new Request(Fields.of(Http.body(req)));
-        List<Generation> gens = new ArrayList<>();
+        List<Serving.Submission> subs = new ArrayList<>();
+        for (Prompt p : r.prompts) subs.add(new Serving.Submission(Engine.newRequestId(), p.ids(), r.params, r.maxTokensField()));
+        List<Generation> gens = List.of();
         try {
-            for (Prompt p : r.prompts) gens.add(serving.submit(Engine.newRequestId(), p.ids(), r.params, r.maxTokensField(), arrival, true));
+            gens = serving.submit(subs, arrival, true);
             if (r.stream) stream(res, r, gens);
             else respond(res, r, gens);
         } finally {

@@ -30,25 +30,23 @@ final class GenerateApi {
         r.put("/generate", Http.guarded(this::generate));
     }
 
-    /** One prompt of the request, with how to sample it and what to report. */
-    private record Item(String rid, int[] prompt, SamplingParams params) {}
-
     private record Reporting(boolean logprobs, int topLogprobs, boolean textInLogprobs) {}
 
     private void generate(ServerRequest req, ServerResponse res) throws Exception {
         long arrival = System.nanoTime();
         Fields body = Fields.of(Http.body(req));
-        List<Item> items = items(body);
+        List<Integer> intervals = new ArrayList<>();
+        List<Serving.Submission> items = items(body, intervals);
         boolean batch = body.has("text") ? body.raw("text").isArray() : body.raw("input_ids").get(0).isArray();
         boolean stream = Boolean.TRUE.equals(body.bool("stream"));
         Reporting reporting = new Reporting(items.getFirst().params().returnLogprob(), items.getFirst().params().topLogprobsNum(),
                 Boolean.TRUE.equals(body.bool("return_text_in_logprobs")));
-        List<Generation> gens = new ArrayList<>();
+        List<Generation> gens = List.of();
         try {
-            for (Item it : items) gens.add(serving.submit(it.rid(), it.prompt(), it.params(), null, arrival, true));
+            gens = serving.submit(items, arrival, true);
             boolean list = batch || items.getFirst().params().n() > 1;
             if (stream) {
-                stream(res, gens, reporting, list);
+                stream(res, gens, intervals, reporting, list);
             } else {
                 ArrayNode all = Json.array();
                 for (Generation g : gens) {
@@ -64,13 +62,13 @@ final class GenerateApi {
         }
     }
 
-    private void stream(ServerResponse res, List<Generation> gens, Reporting reporting, boolean list) throws InterruptedException {
-        int interval = serving.options.streamInterval();
+    private void stream(ServerResponse res, List<Generation> gens, List<Integer> intervals, Reporting reporting, boolean list)
+            throws InterruptedException {
         int n = gens.getFirst().params.n();
         try (Sse sse = new Sse(res)) {
             try {
                 Streams.merge(gens, (gi, s) -> {
-                    if (s.unsentTokens < interval && !s.finished()) return null;
+                    if (s.unsentTokens < intervals.get(gi) && !s.finished()) return null;
                     s.unsentTokens = 0;
                     return result(gens.get(gi), s, reporting, list ? gi * n + s.index : null);
                 }, sse::event);
@@ -81,7 +79,8 @@ final class GenerateApi {
         }
     }
 
-    private List<Item> items(Fields body) {
+    /** The request's prompts; {@code intervals} gets each one's stream interval (its sampling_params', else the server's). */
+    private List<Serving.Submission> items(Fields body, List<Integer> intervals) {
         boolean hasText = body.has("text"), hasIds = body.has("input_ids");
         if (hasText == hasIds) throw ApiException.badRequest("give exactly one of text and input_ids", hasText ? "input_ids" : "text");
         for (String unsupported : List.of("input_embeds", "image_data", "lora_path", "audio_data", "video_data")) {
@@ -122,7 +121,7 @@ final class GenerateApi {
         boolean logprob = Boolean.TRUE.equals(body.bool("return_logprob"));
         Integer start = body.integer("logprob_start_len");
         Integer top = body.integer("top_logprobs_num");
-        List<Item> items = new ArrayList<>();
+        List<Serving.Submission> items = new ArrayList<>();
         for (int i = 0; i < prompts.size(); i++) {
             int[] prompt = prompts.get(i);
             SamplingParams.Builder b = SamplingJson.fromSglang(spList.get(i)).returnLogprob(logprob);
@@ -136,7 +135,10 @@ final class GenerateApi {
             }
             String prefix = spList.get(i) == null ? "sampling_params." : spList.get(i).prefix();
             SamplingParams params = SamplingJson.build(b, prefix);
-            items.add(new Item(rids != null ? rids.get(i) : Engine.newRequestId(), prompt, params));
+            Integer interval = spList.get(i) == null ? null : spList.get(i).integer("stream_interval");
+            intervals.add(interval != null ? interval : serving.options.streamInterval());
+            String maxField = spList.get(i) != null && spList.get(i).has("max_new_tokens") ? prefix + "max_new_tokens" : null;
+            items.add(new Serving.Submission(rids != null ? rids.get(i) : Engine.newRequestId(), prompt, params, maxField));
         }
         return items;
     }

@@ -153,6 +153,11 @@ final class Generation implements AutoCloseable {
         handle.cancel();
     }
 
+    /** As {@link #cancel()}, for a reason the client did not give (a shutdown): {@code message} says what happened. */
+    void cancel(String message) {
+        handle.cancel(message);
+    }
+
     @Override
     public void close() {
         if (closed) return;

@@ -2,6 +2,7 @@ package kiln.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.helidon.http.RequestException;
 import io.helidon.http.Status;
 import io.helidon.webserver.http.Handler;
 import io.helidon.webserver.http.ServerRequest;
@@ -29,17 +30,30 @@ final class Http {
                 route.handle(req, res);
             } catch (ApiException e) {
                 if (!res.isSent()) sendError(res, e);
+            } catch (RequestException e) {
+                throw e; // an HTTP-level refusal: Helidon answers it through the direct handlers (HttpEdge)
             } catch (Sse.ClientGone e) {
                 // the client closed the connection; its request was cancelled where it was being followed
             } catch (Exception e) {
+                // the details go to the log, not to the client
                 Log.warn("%s %s failed: %s", req.prologue().method().text(), req.path().rawPath(), e);
-                if (!res.isSent()) sendError(res, ApiException.internal("internal server error: " + e));
+                if (!res.isSent()) sendError(res, ApiException.internal("internal server error (the server's log has the details)"));
             }
         };
     }
 
     static ObjectNode body(ServerRequest req) {
-        byte[] bytes = req.content().hasEntity() ? req.content().as(byte[].class) : new byte[0];
+        byte[] bytes;
+        try {
+            bytes = req.content().hasEntity() ? req.content().as(byte[].class) : new byte[0];
+        } catch (RequestException e) {
+            throw e; // Helidon's own answer (413 for a chunked body past the limit), written by its direct handlers
+        } catch (RuntimeException e) {
+            // Helidon reports a malformed chunked body (a chunk size that is not hex, a missing CRLF) as a plain
+            // runtime exception: the client sent something that is not HTTP
+            throw new ApiException(400, "invalid_request_error", "the request body could not be read: malformed chunked "
+                    + "encoding, or the body ended early", null, "malformed_body", null);
+        }
         return Json.parseObject(bytes);
     }
 

@@ -47,7 +47,8 @@ final class InfoApi {
     private void healthGenerate(ServerRequest req, ServerResponse res) throws InterruptedException {
         checkUp();
         SamplingParams p = SamplingParams.builder().temperature(0).maxNewTokens(1).ignoreEos(true).build();
-        try (Generation g = serving.submit("HEALTH_CHECK_" + Engine.newRequestId(), new int[]{0}, p, null, System.nanoTime(), false)) {
+        try (Generation g = serving.submit(new Serving.Submission("HEALTH_CHECK_" + Engine.newRequestId(), new int[]{0}, p, null),
+                System.nanoTime(), false)) {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(HEALTH_TIMEOUT_SECONDS);
             while (!g.ended() && System.nanoTime() < deadline) g.poll(deadline - System.nanoTime(), TimeUnit.NANOSECONDS);
             if (!g.ended()) throw ApiException.unavailable("no token within " + HEALTH_TIMEOUT_SECONDS + " s: the engine is stuck", 5);
@@ -139,7 +140,7 @@ final class InfoApi {
         String rid = body.string("rid");
         boolean all = Boolean.TRUE.equals(body.bool("abort_all"));
         if (rid == null && !all) throw ApiException.badRequest("give rid (a request id) or abort_all: true", "rid");
-        if (all) serving.abortAll();
+        if (all) serving.abortAll(Aborts.BY_CLIENT);
         else serving.engine.abort(rid);
         res.status(Status.OK_200).send();
     }

@@ -1,6 +1,7 @@
 package kiln.server;
 
 import io.helidon.webserver.WebServer;
+import io.helidon.webserver.WebServerConfig;
 import io.helidon.webserver.http.HttpRouting;
 import kiln.Log;
 import kiln.engine.Engine;
@@ -35,6 +36,8 @@ public final class KilnServer implements AutoCloseable {
     private final WebServer web;
     private final Object stopLock = new Object();
     private volatile boolean stopped;
+    /** What requests still open when the server stops are told (their finish reason's message). */
+    private volatile String shutdownMessage = "the server shut down before the request finished";
 
     private KilnServer(Serving serving, WebServer web) {
         this.serving = serving;
@@ -46,6 +49,8 @@ public final class KilnServer implements AutoCloseable {
         HELIDON_LOG.setLevel(Level.WARNING);
         Serving serving = new Serving(engine, tokenizer, options);
         HttpRouting.Builder routing = HttpRouting.builder();
+        routing.addFilter(HttpEdge.honourConnectionClose());
+        routing.addFilter(new BrowserPolicy(options.allowedOrigins(), BrowserPolicy.isLoopbackBind(options.host())));
         if (options.apiKey() != null) routing.addFilter(new Auth(options.apiKey()));
         new GenerateApi(serving).register(routing);
         new CompletionsApi(serving).register(routing);
@@ -61,14 +66,13 @@ public final class KilnServer implements AutoCloseable {
             }
             throw ApiException.notFound("no route " + req.prologue().method().text() + " " + path + " (see docs/server.md)", "not_found");
         }));
-        WebServer web = WebServer.builder()
+        WebServerConfig.Builder config = WebServer.builder()
                 .host(options.host())
                 .port(options.port())
                 .shutdownHook(false) // Kiln drains on SIGTERM itself
-                .maxPayloadSize(64L << 20)
-                .routing(routing)
-                .build()
-                .start();
+                .routing(routing);
+        HttpEdge.configure(config, options);
+        WebServer web = config.build().start();
         KilnServer server = new KilnServer(serving, web);
         Log.info("HTTP server listening on %s (model %s)", server.url(), options.servedModelName());
         return server;
@@ -128,9 +132,10 @@ public final class KilnServer implements AutoCloseable {
 
     /**
      * Graceful stop (SIGTERM): new work gets 503, running requests finish and their responses are written (up to
-     * {@code timeoutMs}), then the engine and the listener stop.
+     * {@code timeoutMs}), then the engine and the listener stop. True when every request finished in time; false
+     * when some had to be aborted (they end with a message saying the drain ran out).
      */
-    public void drain(long timeoutMs) {
+    public boolean drain(long timeoutMs) {
         serving.state(Serving.State.DRAINING);
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
         int running = serving.inFlight();
@@ -143,8 +148,13 @@ public final class KilnServer implements AutoCloseable {
                 break;
             }
         }
-        if (serving.inFlight() > 0) Log.warn("drain timed out; aborting %d request(s)", serving.inFlight());
+        boolean clean = serving.inFlight() == 0;
+        if (!clean) {
+            Log.warn("drain timed out; aborting %d request(s)", serving.inFlight());
+            shutdownMessage = "the server shut down: its drain of " + timeoutMs / 1000 + " s ran out before the request finished";
+        }
         close();
+        return clean;
     }
 
     /** Stops at once: unfinished requests end with "abort"; the engine and its model are closed. */
@@ -154,7 +164,7 @@ public final class KilnServer implements AutoCloseable {
             if (stopped) return;
             stopped = true;
             serving.state(Serving.State.DRAINING);
-            serving.abortAll();
+            serving.abortAll(shutdownMessage);
             web.stop();
             serving.engine.close();
             serving.engine.model().close();

@@ -41,6 +41,11 @@ final class OpenAi {
         return Json.MAPPER.getNodeFactory().textNode(f.matched().toString());
     }
 
+    /** Fields of OpenAI-compatible servers (vLLM's guided decoding, SGLang's) that constrain decoding, which Kiln does not do. */
+    private static final List<String> CONSTRAINED = List.of("guided_json", "guided_regex", "guided_choice", "guided_grammar",
+            "guided_decoding_backend", "guided_whitespace_pattern", "structured_outputs", "regex", "json_schema", "ebnf",
+            "structural_tag");
+
     /** Refuses OpenAI features Kiln does not have, so that a client never silently gets something else. */
     static void refuseUnsupported(Fields body) {
         if (body.has("suffix")) throw ApiException.badRequest("suffix is not supported", "suffix");
@@ -49,11 +54,22 @@ final class OpenAi {
         Integer bestOf = body.integer("best_of");
         Integer n = body.integer("n");
         if (bestOf != null && bestOf != (n == null ? 1 : n)) throw ApiException.badRequest("best_of other than n is not supported", "best_of");
-        for (String f : List.of("response_format", "guided_json", "guided_regex", "regex", "json_schema", "ebnf")) {
-            JsonNode v = body.raw(f);
-            if (v == null) continue;
-            if (f.equals("response_format") && v.path("type").asText("text").equals("text")) continue;
-            throw ApiException.badRequest(f + " (constrained decoding) is not supported by Kiln", f);
+        JsonNode format = body.raw("response_format");
+        if (format != null) {
+            if (!format.isObject() || !format.path("type").isTextual()) {
+                throw body.wrongType("response_format", "an object such as {\"type\": \"text\"}", format);
+            }
+            if (!format.get("type").asText().equals("text")) {
+                throw ApiException.badRequest("response_format " + format.get("type").asText() + " (constrained decoding) is not "
+                        + "supported by Kiln; only {\"type\": \"text\"}", "response_format");
+            }
+        }
+        for (String f : CONSTRAINED) {
+            if (body.has(f)) throw ApiException.badRequest(f + " (constrained decoding) is not supported by Kiln", f);
+        }
+        if (body.has("reasoning_effort")) {
+            throw ApiException.badRequest("reasoning_effort is not supported: DeepSeek-R1 and its distills have no effort levels",
+                    "reasoning_effort");
         }
     }
 

@@ -1,5 +1,6 @@
 package kiln.server;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import kiln.engine.SamplingParams;
 
 import java.util.List;
@@ -10,13 +11,20 @@ import java.util.TreeSet;
 final class SamplingJson {
     private SamplingJson() {}
 
-    /** The keys of SGLang's {@code sampling_params} that Kiln honours. */
+    /**
+     * The keys of SGLang's {@code sampling_params} that Kiln honours. {@code stream_interval} is read by the
+     * /generate route; {@code spaces_between_special_tokens} changes nothing for the byte-level BPE tokenizers Kiln
+     * loads (as in SGLang, whose fast tokenizers ignore it too), so either value is what Kiln does.
+     */
     static final Set<String> SGLANG_KEYS = Set.of("max_new_tokens", "min_new_tokens", "temperature", "top_p", "top_k",
             "min_p", "frequency_penalty", "presence_penalty", "repetition_penalty", "stop", "stop_token_ids",
-            "ignore_eos", "n", "sampling_seed", "seed", "skip_special_tokens");
-    /** SGLang keys accepted and ignored (fine points of text shaping and streaming that Kiln does not vary). */
-    static final Set<String> SGLANG_IGNORED = Set.of("spaces_between_special_tokens",
-            "no_stop_trim", "stream_interval", "custom_params", "logit_bias");
+            "ignore_eos", "n", "sampling_seed", "seed", "skip_special_tokens", "spaces_between_special_tokens",
+            "stream_interval");
+    /**
+     * SGLang keys Kiln accepts only at the value that asks for nothing it lacks: {@code no_stop_trim} false (stop
+     * strings are always trimmed), {@code logit_bias} and {@code custom_params} empty. Any other value is a 400.
+     */
+    static final Set<String> SGLANG_ONLY_DEFAULT = Set.of("no_stop_trim", "logit_bias", "custom_params");
     /** SGLang keys for constrained decoding, which Kiln does not do: a clear 400 beats silently ignoring them. */
     static final Set<String> SGLANG_UNSUPPORTED = Set.of("json_schema", "regex", "ebnf", "structural_tag");
 
@@ -29,9 +37,17 @@ final class SamplingJson {
             if (SGLANG_UNSUPPORTED.contains(key) && sp.has(key)) {
                 throw ApiException.badRequest(sp.path(key) + " (constrained decoding) is not supported by Kiln", sp.path(key));
             }
-            if (!SGLANG_KEYS.contains(key) && !SGLANG_IGNORED.contains(key) && !SGLANG_UNSUPPORTED.contains(key)) {
+            if (SGLANG_ONLY_DEFAULT.contains(key)) {
+                JsonNode v = sp.raw(key);
+                boolean asksNothing = v == null || (v.isBoolean() && !v.asBoolean()) || (v.isObject() && v.isEmpty());
+                if (!asksNothing) {
+                    throw ApiException.badRequest(sp.path(key) + " " + Fields.describe(v) + " is not supported by Kiln"
+                            + (key.equals("no_stop_trim") ? " (stop strings are always trimmed from the text)" : ""), sp.path(key));
+                }
+            }
+            if (!SGLANG_KEYS.contains(key) && !SGLANG_ONLY_DEFAULT.contains(key) && !SGLANG_UNSUPPORTED.contains(key)) {
                 Set<String> known = new TreeSet<>(SGLANG_KEYS);
-                known.addAll(SGLANG_IGNORED);
+                known.addAll(SGLANG_ONLY_DEFAULT);
                 throw ApiException.badRequest("unknown sampling parameter " + sp.path(key) + "; known: " + String.join(", ", known), sp.path(key));
             }
         }
@@ -40,6 +56,9 @@ final class SamplingJson {
         Integer min = sp.integer("min_new_tokens");
         if (min != null) b.minNewTokens(min);
         common(sp, b);
+        sp.bool("spaces_between_special_tokens");
+        Integer interval = sp.integer("stream_interval");
+        if (interval != null && interval < 1) throw ApiException.badRequest(sp.path("stream_interval") + " must be at least 1, got " + interval, sp.path("stream_interval"));
         Long seed = sp.has("sampling_seed") ? sp.longValue("sampling_seed") : sp.longValue("seed");
         if (seed != null) b.seed(seed);
         return b;

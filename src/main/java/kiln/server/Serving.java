@@ -8,6 +8,8 @@ import kiln.engine.RequestHandle;
 import kiln.engine.SamplingParams;
 import kiln.tokenizer.Tokenizer;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -60,37 +62,74 @@ final class Serving {
     }
 
     /**
-     * Submits one prompt. {@code maxTokensField} names the request's max-tokens field when it set one explicitly, so a
-     * prompt plus completion beyond the context is refused with the numbers, as SGLang does.
+     * One prompt to generate from. {@code maxTokensField} names the request's max-tokens field (by its path) when the
+     * request set it; a default is shortened to what the context and the KV pool leave, an explicit value that does
+     * not fit is refused with the numbers, as SGLang does.
      */
-    Generation submit(String id, int[] prompt, SamplingParams params, String maxTokensField, long arrivalNanos, boolean observe) {
+    record Submission(String id, int[] prompt, SamplingParams params, String maxTokensField) {}
+
+    Generation submit(Submission s, long arrivalNanos, boolean observe) {
+        return submit(List.of(s), arrivalNanos, observe).getFirst();
+    }
+
+    /** Submits every prompt of one request, all or none: ids and queue places are taken together. */
+    List<Generation> submit(List<Submission> subs, long arrivalNanos, boolean observe) {
         if (state == State.DRAINING) throw ApiException.unavailable("the server is shutting down", 5);
+        List<Request> requests = new ArrayList<>();
+        for (Submission s : subs) requests.add(new Request(s.id(), s.prompt(), fitted(s)));
+        List<RequestHandle> handles;
+        try {
+            handles = engine.submit(requests);
+        } catch (EngineException e) {
+            if (e.overloaded()) throw ApiException.unavailable(e.getMessage() + "; retry later", 1);
+            String field = e.field();
+            if ("max_new_tokens".equals(field)) field = subs.getFirst().maxTokensField();
+            throw ApiException.badRequest(e.getMessage(), field);
+        }
+        List<Generation> gens = new ArrayList<>();
+        for (int i = 0; i < subs.size(); i++) {
+            Request r = requests.get(i);
+            if (options.logRequests()) Log.info("Receive: rid=%s, prompt_tokens=%d, %s", r.id(), r.promptIds().length, r.params());
+            gens.add(new Generation(this, handles.get(i), r.promptIds().length, r.params(), arrivalNanos, observe && metrics != null));
+        }
+        return gens;
+    }
+
+    /** The request's parameters after the checks against the context length and the KV pool (see {@link Submission}). */
+    private SamplingParams fitted(Submission s) {
+        int[] prompt = s.prompt();
+        SamplingParams params = s.params();
         if (prompt.length == 0) throw ApiException.badRequest("the prompt is empty", null);
         if (tokenizer == null && !params.stop().isEmpty()) {
             throw ApiException.badRequest("stop strings need the tokenizer, but the server runs with --skip-tokenizer-init; "
                     + "use stop_token_ids", "stop");
         }
         int context = engine.contextLength();
+        int pool = engine.kvCapacity();
         if (prompt.length >= context) {
             throw ApiException.badRequest("the prompt has " + prompt.length + " tokens, but this model's context length is "
                     + context + " tokens (and at least one must be left to generate)", null);
         }
-        if (maxTokensField != null && (long) prompt.length + params.maxNewTokens() > context) {
-            throw ApiException.badRequest("requested " + (prompt.length + params.maxNewTokens()) + " tokens ("
-                    + prompt.length + " in the prompt + " + params.maxNewTokens() + " from " + maxTokensField
-                    + "), but this model's context length is " + context + " tokens", maxTokensField);
+        if (prompt.length >= pool) {
+            throw ApiException.badRequest("the prompt has " + prompt.length + " tokens, but the KV pool holds " + pool
+                    + " tokens (and at least one must be left to generate); raise --max-total-tokens", null);
         }
-        RequestHandle handle;
-        try {
-            handle = engine.submit(new Request(id, prompt, params));
-        } catch (EngineException e) {
-            if (e.overloaded()) throw ApiException.unavailable(e.getMessage() + "; retry later", 1);
-            throw ApiException.badRequest(e.getMessage(), null);
+        long total = (long) prompt.length + params.maxNewTokens();
+        String field = s.maxTokensField();
+        if (field == null) {
+            int room = Math.min(context, pool) - prompt.length;
+            return params.maxNewTokens() <= room ? params : params.toBuilder().maxNewTokens(room).build();
         }
-        if (options.logRequests()) {
-            Log.info("Receive: rid=%s, prompt_tokens=%d, %s", id, prompt.length, params);
+        if (total > context) {
+            throw ApiException.badRequest("requested " + total + " tokens (" + prompt.length + " in the prompt + "
+                    + params.maxNewTokens() + " from " + field + "), but this model's context length is " + context + " tokens", field);
         }
-        return new Generation(this, handle, prompt.length, params, arrivalNanos, observe && metrics != null);
+        if (total > pool) {
+            throw ApiException.badRequest("requested " + total + " tokens (" + prompt.length + " in the prompt + "
+                    + params.maxNewTokens() + " from " + field + "), but the KV pool holds " + pool + " tokens, so the "
+                    + "request could never finish; lower " + field + " or raise --max-total-tokens", field);
+        }
+        return params;
     }
 
     /** Open generations are tracked so that a drain can wait for their responses, and abort_all can reach them. */
@@ -106,7 +145,8 @@ final class Serving {
         return open.size();
     }
 
-    void abortAll() {
-        for (Generation g : open) g.cancel();
+    /** Ends every open generation; its unfinished samples end with "abort" and {@code message}. */
+    void abortAll(String message) {
+        for (Generation g : open) g.cancel(message);
     }
 }

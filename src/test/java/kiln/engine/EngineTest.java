@@ -224,7 +224,7 @@ class EngineTest {
             Result r = collect(prefill);
             assertEquals("abort", r.finish().type());
 
-            RequestHandle decode = engine.submit(greedy(new int[]{5, 6, 7}, 100_000));
+            RequestHandle decode = engine.submit(greedy(new int[]{5, 6, 7}, 4000));
             Output first = decode.poll(30, TimeUnit.SECONDS);
             assertNotNull(first);
             decode.cancel();

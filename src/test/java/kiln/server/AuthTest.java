@@ -30,7 +30,7 @@ class AuthTest {
     }
 
     private LiveServer.Response post(String authorization) {
-        HttpRequest.Builder b = live.request("/generate").POST(HttpRequest.BodyPublishers.ofString(
+        HttpRequest.Builder b = live.request("/generate").header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(
                 "{\"input_ids\": [5, 6], \"sampling_params\": {\"max_new_tokens\": 2}}"));
         if (authorization != null) b.header("Authorization", authorization);
         return live.send(b.build());

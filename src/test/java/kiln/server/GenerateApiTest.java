@@ -109,6 +109,15 @@ class GenerateApiTest {
     }
 
     @Test
+    void streamIntervalInSamplingParamsSetsTheEventSpacing() {
+        ObjectNode req = request(ids(fixture.prompts()[1]), 10).put("stream", true);
+        ((ObjectNode) req.get("sampling_params")).put("stream_interval", 4);
+        List<JsonNode> events = live.stream("/generate", req);
+        assertEquals(List.of(4, 8, 10), events.stream().map(e -> e.get("output_ids").size()).toList(),
+                "an event every 4 tokens, and the last one");
+    }
+
+    @Test
     void batchStreamTagsEventsWithTheirIndex() {
         ArrayNode batch = LiveServer.JSON.createArrayNode();
         batch.add(ids(fixture.prompts()[1])).add(ids(fixture.prompts()[2]));

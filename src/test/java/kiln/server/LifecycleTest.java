@@ -34,7 +34,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class LifecycleTest {
     private static final String LONG = "{\"input_ids\": [5, 6, 7, 8], \"stream\": true, "
-            + "\"sampling_params\": {\"max_new_tokens\": 100000, \"ignore_eos\": true}}";
+            + "\"sampling_params\": {\"max_new_tokens\": 4000, \"ignore_eos\": true}}";
     private LiveServer live;
 
     @BeforeAll
@@ -143,7 +143,7 @@ class LifecycleTest {
             assertEquals(200, client.send(HttpRequest.newBuilder(URI.create(url + "/health")).build(), HttpResponse.BodyHandlers.ofString()).statusCode());
 
             // a streaming request is running when the drain starts: it still finishes normally
-            HttpRequest req = HttpRequest.newBuilder(URI.create(url + "/generate")).POST(HttpRequest.BodyPublishers.ofString(
+            HttpRequest req = HttpRequest.newBuilder(URI.create(url + "/generate")).header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(
                     "{\"input_ids\": [5, 6], \"stream\": true, \"sampling_params\": {\"max_new_tokens\": 120, \"ignore_eos\": true}}")).build();
             HttpResponse<InputStream> res = client.send(req, HttpResponse.BodyHandlers.ofInputStream());
             BufferedReader in = new BufferedReader(new InputStreamReader(res.body(), StandardCharsets.UTF_8));
@@ -151,7 +151,7 @@ class LifecycleTest {
             Thread drain = Thread.ofVirtual().start(() -> server.drain(60_000));
             while (server.ready()) Thread.sleep(5);
             assertEquals(503, client.send(HttpRequest.newBuilder(URI.create(url + "/health")).build(), HttpResponse.BodyHandlers.ofString()).statusCode());
-            HttpResponse<String> refused = client.send(HttpRequest.newBuilder(URI.create(url + "/generate")).POST(
+            HttpResponse<String> refused = client.send(HttpRequest.newBuilder(URI.create(url + "/generate")).header("Content-Type", "application/json").POST(
                     HttpRequest.BodyPublishers.ofString("{\"input_ids\": [5]}")).build(), HttpResponse.BodyHandlers.ofString());
             assertEquals(503, refused.statusCode(), "no new work while draining");
             assertTrue(refused.headers().firstValue("Retry-After").isPresent());

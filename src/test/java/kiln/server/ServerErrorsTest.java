@@ -56,6 +56,12 @@ class ServerErrorsTest {
                 "{\"input_ids\": [5], \"sampling_params\": {\"n\": 1000}}",
                 "{\"input_ids\": [5], \"sampling_params\": {\"max_tokens\": 5}}",
                 "{\"input_ids\": [5], \"sampling_params\": {\"regex\": \"a+\"}}",
+                "{\"input_ids\": [5], \"sampling_params\": {\"logit_bias\": {\"5\": 100}}}",
+                "{\"input_ids\": [5], \"sampling_params\": {\"no_stop_trim\": true}}",
+                "{\"input_ids\": [5], \"sampling_params\": {\"custom_params\": {\"x\": 1}}}",
+                "{\"input_ids\": [5], \"sampling_params\": {\"stream_interval\": 0}}",
+                "{\"input_ids\": [5], \"sampling_params\": {\"spaces_between_special_tokens\": \"no\"}}",
+                "{\"input_ids\": [5], \"sampling_params\": {\"max_new_tokens\": 2147483647}}",
                 "{\"input_ids\": [5], \"sampling_params\": {\"stop\": \"x\"}}",
                 "{\"input_ids\": [5], \"sampling_params\": {\"stop_token_ids\": [\"x\"]}}",
                 "{\"input_ids\": [5], \"sampling_params\": 5}",
@@ -74,6 +80,9 @@ class ServerErrorsTest {
                 "{\"prompt\": [5], \"model\": \"no-such-model\"}", "{\"prompt\": [5], \"logprobs\": 50}",
                 "{\"prompt\": [5], \"suffix\": \"end\"}", "{\"prompt\": [5], \"temperature\": -0.5}",
                 "{\"prompt\": [5], \"logit_bias\": {\"5\": 100}}", "{\"prompt\": [5], \"stream_options\": 3}",
+                "{\"prompt\": [5], \"guided_choice\": [\"a\", \"b\"]}", "{\"prompt\": [5], \"structured_outputs\": {\"choice\": [\"a\"]}}",
+                "{\"prompt\": [5], \"reasoning_effort\": \"low\"}", "{\"prompt\": [5], \"response_format\": \"text\"}",
+                "{\"prompt\": [5], \"response_format\": {\"type\": \"json_object\"}}",
                 "{\"prompt\": " + ids(500) + ", \"max_tokens\": 100}")) {
             b.add(new String[]{"/v1/completions", body});
         }
@@ -118,6 +127,15 @@ class ServerErrorsTest {
         e = live.post("/v1/completions", "{\"prompt\": [5], \"model\": \"no-such-model\"}").json().get("error");
         assertEquals("model_not_found", e.get("code").asText());
         assertEquals("model", e.get("param").asText());
+
+        e = live.post("/generate", "{\"input_ids\": [5], \"sampling_params\": {\"no_stop_trim\": true}}").json().get("error");
+        assertEquals("sampling_params.no_stop_trim", e.get("param").asText());
+        e = live.post("/v1/completions", "{\"prompt\": [5], \"guided_choice\": [\"a\"]}").json().get("error");
+        assertEquals("guided_choice", e.get("param").asText());
+        // the values that ask for nothing Kiln lacks are fine
+        assertEquals(200, live.post("/generate", "{\"input_ids\": [5], \"sampling_params\": {\"max_new_tokens\": 1, "
+                + "\"no_stop_trim\": false, \"logit_bias\": {}, \"spaces_between_special_tokens\": false}}").status());
+        assertEquals(200, live.post("/v1/completions", "{\"prompt\": [5], \"max_tokens\": 1, \"response_format\": {\"type\": \"text\"}}").status());
 
         e = live.post("/generate", "{\"input_ids\": [5], \"sampling_params\": {\"temperature\": \"hot\"}}").json().get("error");
         assertTrue(e.get("message").asText().contains("sampling_params.temperature must be a number"), e.toString());
