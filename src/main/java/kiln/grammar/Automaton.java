@@ -129,8 +129,9 @@ final class Automaton {
             if (dfas[r] != null && !productive[r] && (stuck < 0 || (!callsItself(dfas, stuck) && callsItself(dfas, r)))) stuck = r;
         }
         if (stuck >= 0) {
-            throw new GrammarException(g.source() + ": rule '" + names[stuck] + "' can never be completed"
-                    + " (every way through it needs an unfinished rule again: a recursion without a way out)");
+            throw new GrammarException(g.source() + ": rule '" + names[stuck] + "' can never be completed" + (callsItself(dfas, stuck)
+                    ? " (every way through it needs an unfinished rule again: a recursion without a way out)"
+                    : " (it matches no text at all: its constraints contradict each other)"));
         }
         for (int r = 0; r < names.length; r++) if (dfas[r] != null) dfas[r] = dfas[r].trim();
         checkLeftRecursion(g.source(), names, dfas);

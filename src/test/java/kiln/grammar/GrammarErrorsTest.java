@@ -32,6 +32,7 @@ class GrammarErrorsTest {
             {"type": "array", "maxItems": "3"}                  | json_schema at #/maxItems: 'maxItems' must be a non-negative integer
             {"enum": []}                                        | json_schema at #/enum: 'enum' must be a non-empty array
             {"type": "string", "maxLength": 1000000}            | is too large to compile
+            {"properties": {"zip": {"type": "string", "pattern": "^[0-9]{5}$", "maxLength": 3}}} | json_schema: rule '#/properties/zip' can never be completed (it matches no text at all
             """)
     void jsonSchemas(String schema, String message) {
         assertMessage(() -> COMPILER.jsonSchema(schema), message);
