@@ -214,3 +214,38 @@ add("string-or-array", "a string or an array of strings (common in tool argument
 
 json.dump(S, open(__import__('os').path.join(__import__('os').path.dirname(__file__), 'json-schemas.json'), 'w'), ensure_ascii=False, indent=1)
 print(len(S))
+
+# The documents MaskBenchmark replays token by token: one realistic output per schema (what a model answers), by
+# the schema's name in json-schemas.json ("json_object" is the any-object response format).
+BENCH = [
+ ("openai-weather-function", '{"location": "Bogotá, Colombia", "units": "celsius"}'),
+ ("function-search-flights", '{"origin": "CDG", "destination": "JFK", "date": "2026-12-24", "passengers": 2, "cabin": "premium_economy"}'),
+ ("openai-math-reasoning", json.dumps({"steps": [
+     {"explanation": "Start with the equation 8x + 7 = -23 and subtract 7 from both sides to isolate the term with x.", "output": "8x = -30"},
+     {"explanation": "Divide both sides by 8 to solve for x.", "output": "x = -30 / 8"},
+     {"explanation": "Simplify the fraction by dividing numerator and denominator by 2.", "output": "x = -15 / 4"},
+     {"explanation": "Write the result as a decimal to check it: -15 / 4 = -3.75, and 8 * -3.75 + 7 = -23.", "output": "x = -3.75"}],
+     "final_answer": "x = -15/4 = -3.75"}, ensure_ascii=False, indent=2)),
+ ("openai-ui-recursive", json.dumps({"type": "form", "label": "Create your account", "children": [
+     {"type": "field", "label": "Full name", "children": [], "attributes": [{"name": "type", "value": "text"}, {"name": "required", "value": "true"}]},
+     {"type": "field", "label": "Email address", "children": [], "attributes": [{"name": "type", "value": "email"}, {"name": "placeholder", "value": "you@example.com"}]},
+     {"type": "section", "label": "Preferences", "children": [
+         {"type": "field", "label": "Newsletter", "children": [], "attributes": [{"name": "type", "value": "checkbox"}]}], "attributes": []},
+     {"type": "button", "label": "Sign up", "children": [], "attributes": [{"name": "variant", "value": "primary"}]}],
+     "attributes": [{"name": "method", "value": "post"}, {"name": "action", "value": "/signup"}]}, ensure_ascii=False)),
+ ("nested-company", json.dumps({"company": "Acme Robotics", "departments": [
+     {"name": "Research", "employees": [
+         {"id": "3f2b8c1e-9a4d-4e7b-8c21-5d6f7a8b9c0d", "name": "Ada Lovelace", "salary": 185000.5, "manager": True},
+         {"id": "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d", "name": "Alan Turing", "salary": 172500, "manager": False}]},
+     {"name": "Operations", "employees": [
+         {"id": "0f9e8d7c-6b5a-4f3e-9d2c-1b0a9f8e7d6c", "name": "Grace Hopper", "salary": 164000, "manager": True}]}]}, ensure_ascii=False, indent=2)),
+ ("tool-calls-array", json.dumps([{"name": "get_weather", "arguments": {"city": "Oslo", "unit": "c"}},
+     {"name": "get_time", "arguments": {"timezone": "Europe/Oslo"}}, {"name": "get_weather", "arguments": {"city": "Kyoto", "unit": "c"}}])),
+ ("array-of-enums", '{"colors": ["red", "green", "blue", "red"], "sizes": ["S", "M", "L", "XL", "M"]}'),
+ ("openai-research-paper", json.dumps({"title": "Efficient Memory Management for Large Language Model Serving with PagedAttention",
+     "authors": ["Woosuk Kwon", "Zhuohan Li", "Siyuan Zhuang", "Ying Sheng", "Lianmin Zheng", "Cody Hao Yu", "Joseph E. Gonzalez", "Hao Zhang", "Ion Stoica"],
+     "abstract": "High throughput serving of large language models (LLMs) requires batching sufficiently many requests at a time. However, existing systems struggle because the key-value cache (KV cache) memory for each request is huge and grows and shrinks dynamically. When managed inefficiently, this memory can be significantly wasted by fragmentation and redundant duplication, limiting the batch size. To address this problem, we propose PagedAttention, an attention algorithm inspired by the classical virtual memory and paging techniques in operating systems.",
+     "keywords": ["LLM serving", "KV cache", "PagedAttention", "memory management", "throughput"]}, ensure_ascii=False)),
+ ("json_object", json.dumps({"answer": "Paris", "confidence": 0.97, "sources": [{"title": "Paris - Wikipedia", "year": 2024}], "follow_up": None, "tags": ["geography", "capitals"]}, ensure_ascii=False)),
+]
+json.dump([{"name": n, "document": d} for n, d in BENCH], open(__import__('os').path.join(__import__('os').path.dirname(__file__), 'mask-benchmark.json'), 'w'), ensure_ascii=False, indent=1)
