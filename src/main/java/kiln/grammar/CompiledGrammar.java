@@ -19,10 +19,10 @@ public final class CompiledGrammar {
         this.compileNanos = compileNanos;
     }
 
-    static CompiledGrammar compile(Grammar grammar, Vocabulary vocab) {
+    static CompiledGrammar compile(Grammar grammar, Vocabulary vocab, RuleTables shared) {
         long t0 = System.nanoTime();
         Automaton a = Automaton.compile(grammar);
-        StateTokens[] tables = StateTokens.build(a, vocab);
+        StateTokens[] tables = StateTokens.build(a, vocab, shared);
         return new CompiledGrammar(a, tables, vocab, System.nanoTime() - t0);
     }
 

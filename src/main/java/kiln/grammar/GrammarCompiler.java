@@ -11,7 +11,9 @@ import java.util.concurrent.CompletionException;
 /**
  * Compiles JSON schemas, regular expressions and EBNF grammars against one tokenizer's vocabulary, and keeps the
  * recent results: a schema sent again (every request of a structured-output client sends the same one) costs a
- * map lookup. Thread-safe; concurrent requests for the same text compile it once and share the result.
+ * map lookup, and a new schema reuses the token tables of the rules it shares with earlier ones ({@link RuleTables}:
+ * the JSON string, number and any-value rules above all). Thread-safe; concurrent requests for the same text
+ * compile it once and share the result.
  *
  * <pre>
  * GrammarCompiler compiler = GrammarCompiler.of(tokenizer, modelVocabSize);   // once per model
@@ -30,6 +32,8 @@ public final class GrammarCompiler {
     private static final Map<Tokenizer, Map<Integer, GrammarCompiler>> COMPILERS = new WeakHashMap<>();
 
     private final Vocabulary vocab;
+    /** Token tables of rules seen in earlier grammars (the JSON string rule above all). */
+    final RuleTables ruleTables = new RuleTables();
     private final Map<Key, CompletableFuture<CompiledGrammar>> cache = new LinkedHashMap<>(16, 0.75f, true) {
         @Override
         protected boolean removeEldestEntry(Map.Entry<Key, CompletableFuture<CompiledGrammar>> e) {
@@ -77,9 +81,14 @@ public final class GrammarCompiler {
         return cached("ebnf", grammar, () -> EbnfParser.parse(grammar, "root"));
     }
 
-    /** Compiles a grammar built in code; not cached. */
+    /** Compiles a grammar built in code; not cached (its rules' token tables are shared as usual). */
     public CompiledGrammar compile(Grammar grammar) {
-        return CompiledGrammar.compile(grammar, vocab);
+        return CompiledGrammar.compile(grammar, vocab, ruleTables);
+    }
+
+    /** Compiles with the given rule tables (null: none shared), bypassing every cache: for measurements. */
+    CompiledGrammar compile(Grammar grammar, RuleTables shared) {
+        return CompiledGrammar.compile(grammar, vocab, shared);
     }
 
     private CompiledGrammar cached(String kind, String text, java.util.function.Supplier<Grammar> parse) {
@@ -91,7 +100,7 @@ public final class GrammarCompiler {
         }
         if (f == null) {
             try {
-                mine.complete(CompiledGrammar.compile(parse.get(), vocab));
+                mine.complete(CompiledGrammar.compile(parse.get(), vocab, ruleTables));
             } catch (RuntimeException | Error e) {
                 synchronized (cache) {
                     cache.remove(key, mine);

@@ -11,7 +11,8 @@ import java.util.Arrays;
  *       end exactly where R may end. They are allowed whatever the stack below holds.</li>
  *   <li>{@code tails}: tokens that can only go on by leaving R, at some byte offset; what follows that offset
  *       must be matched by the context below R. The trie holds those remaining bytes (a token may appear under
- *       several offsets), already filtered by FOLLOW(R), so most are gone before run time.</li>
+ *       several offsets), already filtered by FOLLOW(R) (or a superset of it, when the tables are shared with
+ *       other grammars: {@link RuleTables}), so most are gone before run time.</li>
  *   <li>all other tokens are rejected whatever the context.</li>
  * </ul>
  *
@@ -45,12 +46,32 @@ record StateTokens(int[] sparse, long[] dense, ByteTrie tails) {
         return (sparse != null ? sparse.length * 4L : dense.length * 8L) + (tails == null ? 0 : tails.bytesUsed());
     }
 
-    /** Classifies every token of {@code vocab} for every state of {@code a} that has byte edges (null for the others). */
-    static StateTokens[] build(Automaton a, Vocabulary vocab) {
+    /**
+     * Classifies every token of {@code vocab} for every state of {@code a} that has byte edges (null for the
+     * others), taking the tables of rules already classified in another grammar from {@code shared} (may be null).
+     */
+    static StateTokens[] build(Automaton a, Vocabulary vocab, RuleTables shared) {
         StackSpace space = new StackSpace(a);
-        Walk walk = new Walk(vocab);
+        Walk walk = null;
         StateTokens[] out = new StateTokens[a.states];
-        for (int s = 0; s < a.states; s++) if (a.hasBytes(s)) out[s] = walk.classify(a, space, s);
+        for (int r = 0; r < a.ruleNames.length; r++) {
+            int from = a.ruleStart[r], to = a.ruleStart[r + 1];
+            if (from == to) continue;
+            RuleTables.Key key = shared == null ? null : RuleTables.key(a, r);
+            RuleTables.Entry known = shared == null ? null : shared.get(key);
+            StateTokens[] tables;
+            if (known != null && known.covers(a.follow[r])) {
+                tables = known.tables();
+            } else {
+                long[] follow = a.follow[r].clone();
+                if (known != null) for (int i = 0; i < 4; i++) follow[i] |= known.follow()[i];
+                if (walk == null) walk = new Walk(vocab);
+                tables = new StateTokens[to - from];
+                for (int s = from; s < to; s++) if (a.hasBytes(s)) tables[s - from] = walk.classify(space, s, follow);
+                if (shared != null) shared.put(key, new RuleTables.Entry(follow, tables));
+            }
+            System.arraycopy(tables, 0, out, from, to - from);
+        }
         return out;
     }
 
@@ -69,8 +90,8 @@ record StateTokens(int[] sparse, long[] dense, ByteTrie tails) {
             this.acceptedIn = new int[vocab.size];
         }
 
-        StateTokens classify(Automaton a, StackSpace space, int s) {
-            long[] follow = a.follow[a.stateRule[s]];
+        /** The table of state s, keeping the tails whose first byte is in {@code follow}. */
+        StateTokens classify(StackSpace space, int s, long[] follow) {
             boolean mayLeave = follow[0] != 0 || follow[1] != 0 || follow[2] != 0 || follow[3] != 0;
             accepted.clear();
             tailTokens.clear();

@@ -138,6 +138,43 @@ class GrammarMatcherTest {
     }
 
     @Test
+    void ruleTablesAreSharedBetweenGrammarsWhenTheirFollowSetsAllow() {
+        // the JSON string rule is followed by , ] in an array and by , } in an object: the second schema rebuilds
+        // its tables for the union, the third (the first again) reuses them, and all masks stay exact
+        RuleTables shared = new RuleTables();
+        String inArray = "{\"type\": \"array\", \"items\": {\"type\": \"string\"}}";
+        String inObject = "{\"type\": \"object\", \"properties\": {\"s\": {\"type\": \"string\"}}, \"required\": [\"s\"]}";
+        CompiledGrammar a = COMPILER.compile(JsonSchemaGrammar.fromSchema(inArray), shared);
+        CompiledGrammar b = COMPILER.compile(JsonSchemaGrammar.fromSchema(inObject), shared);
+        CompiledGrammar c = COMPILER.compile(JsonSchemaGrammar.fromSchema(inArray), shared);
+        int stringState = stringBodyState(b);
+        assertTrue(stringState >= 0);
+        assertSame(b.tables[stringState], c.tables[stringBodyState(c)], "reused");
+        assertFalse(a.tables[stringBodyState(a)] == b.tables[stringState], "rebuilt for the wider FOLLOW set");
+        for (var g : java.util.List.of(a, c)) {
+            long[] mask = new long[g.maskWords()];
+            GrammarMatcher m = g.newMatcher();
+            for (int id : GrammarTesting.encode("[\"x\", \"y")) assertTrue(m.accept(id));
+            m.fillMask(mask);
+            GrammarTesting.checkMaskExhaustively(m, mask, "inside a string of an array");
+        }
+        GrammarMatcher m = b.newMatcher();
+        long[] mask = new long[b.maskWords()];
+        for (int id : GrammarTesting.encode("{\"s\": \"ab")) assertTrue(m.accept(id));
+        m.fillMask(mask);
+        GrammarTesting.checkMaskExhaustively(m, mask, "inside a string of an object");
+    }
+
+    /** The state inside the builtin JSON string rule (after the opening quote), or -1. */
+    private static int stringBodyState(CompiledGrammar g) {
+        Automaton a = g.automaton;
+        for (int r = 0; r < a.ruleNames.length; r++) {
+            if (a.ruleNames[r].equals("json_string")) return a.target(a.ruleStart[r], '"');
+        }
+        return -1;
+    }
+
+    @Test
     void jsonObjectModeIsAnyObject() {
         CompiledGrammar g = COMPILER.jsonObject();
         long[] mask = new long[g.maskWords()];

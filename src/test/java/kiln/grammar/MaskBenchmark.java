@@ -38,9 +38,13 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@code replay}: time per document (JMH); every mask's own time is recorded too (System.nanoTime around
  *       fillMask, its ~20 ns included) and the mean, median, p99 and maximum over all measured masks are printed
  *       at the end of the trial and appended to target/grammar-mask-bench.tsv.</li>
- *   <li>{@code compile}: schema text to first mask, the compiler's cache bypassed (parse, automaton, every state's
- *       token table, a matcher, its first mask). The first compilation of the fork, in a cold JVM, is printed and
- *       written to the TSV as well.</li>
+ *   <li>{@code compile}: schema text to first mask for a schema the server has not seen (the compiled-grammar
+ *       cache bypassed): parse, automaton, every state's token table, a matcher, its first mask. The rule tables
+ *       shared between grammars ({@link RuleTables}) hold what any earlier JSON schema leaves there, the builtin
+ *       string, number and any-value rules; each call starts from a copy of that state.</li>
+ *   <li>{@code compileCold}: the same with no shared rule tables at all (the first schema a server compiles).
+ *       The first compilation of the fork, in a cold JVM and with no shared tables, is printed and written to the
+ *       TSV as well.</li>
  * </ul>
  *
  * Run (see docs/performance.md):
@@ -65,6 +69,10 @@ public class MaskBenchmark {
     int[] tokens;
     long[] mask;
     long firstCompileNanos;
+    /** Rule tables as a server has them after any JSON schema: the builtin rules in all their usual contexts. */
+    RuleTables builtins;
+    static final String BUILTINS_SCHEMA = "{\"type\": \"object\", \"properties\": {\"any\": {}, \"int\": {\"type\": \"integer\"}, "
+            + "\"num\": {\"type\": \"number\"}, \"str\": {\"type\": \"string\"}, \"arr\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}}}}";
 
     int[] maskNanos = new int[1 << 22];
     int samples;
@@ -85,9 +93,11 @@ public class MaskBenchmark {
         if (document == null || (schemaText == null && !schema.equals("json_object"))) throw new IllegalArgumentException("unknown schema " + schema);
         mask = new long[(VOCAB + 63) / 64];
         long t0 = System.nanoTime();
-        compiled = compileUncached();
+        compiled = compileUncached(null);
         compiled.newMatcher().fillMask(mask);
         firstCompileNanos = System.nanoTime() - t0;
+        builtins = new RuleTables();
+        compiler.compile(JsonSchemaGrammar.fromSchema(BUILTINS_SCHEMA), builtins);
         tokens = tok.encode(document, false);
         GrammarMatcher m = compiled.newMatcher();
         for (int t : tokens) if (!m.accept(t)) throw new IllegalStateException(schema + ": the benchmark document is refused at '" + tok.tokenText(t) + "'");
@@ -96,8 +106,8 @@ public class MaskBenchmark {
                 schema, tokens.length, compiled.states(), compiled.tableBytes() / 1024, firstCompileNanos / 1e6);
     }
 
-    private CompiledGrammar compileUncached() {
-        return compiler.compile(schema.equals("json_object") ? JsonSchemaGrammar.anyObject() : JsonSchemaGrammar.fromSchema(schemaText));
+    private CompiledGrammar compileUncached(RuleTables shared) {
+        return compiler.compile(schema.equals("json_object") ? JsonSchemaGrammar.anyObject() : JsonSchemaGrammar.fromSchema(schemaText), shared);
     }
 
     @Benchmark
@@ -122,7 +132,14 @@ public class MaskBenchmark {
 
     @Benchmark
     public long compile() {
-        CompiledGrammar g = compileUncached();
+        CompiledGrammar g = compileUncached(builtins.copy());
+        g.newMatcher().fillMask(mask);
+        return mask[0];
+    }
+
+    @Benchmark
+    public long compileCold() {
+        CompiledGrammar g = compileUncached(null);
         g.newMatcher().fillMask(mask);
         return mask[0];
     }
