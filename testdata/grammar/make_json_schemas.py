@@ -208,6 +208,10 @@ add("sglang-example", "SGLang's structured output test schema",
 add("plain-numbers", "unbounded numbers with exponents, and integers", obj({"x": n, "y": i, "z": {"type": "number", "multipleOf": 1}}),
     ['{"x": -0.5e-10, "y": -0, "z": 12}', '{"x": 1E+2, "y": 0, "z": 0}'], [['{"x": 0', '1, "y": 0, "z": 0}'], ['{"x": 1, "y": 0, "z": 1', '.5}']])
 add("min-length-only", "minLength without maxLength", obj({"password": {"type": "string", "minLength": 5}}), ['{"password": "hunter2"}'], [['{"password": "abcd', '"}']])
+add("type-beside-anyof", "a type beside anyOf applies to the alternatives; enum values of another type are left out",
+    obj({"code": {"type": "string", "anyOf": [{"maxLength": 3}, {"pattern": "^x+$"}]}, "level": {"type": "string", "enum": ["low", 1, "high", None]}}),
+    ['{"code": "ab", "level": "low"}', '{"code": "xxxxx", "level": "high"}'],
+    [['{"code": "abc', 'd", "level": "low"}'], ['{"code": "ab", "level": ', '1}']])
 add("string-or-array", "a string or an array of strings (common in tool arguments)",
     obj({"query": {"anyOf": [s, {"type": "array", "items": s, "minItems": 1}]}, "limit": {"type": "integer", "minimum": 1, "maximum": 100}}, req=["query"]),
     ['{"query": ["a", "b"], "limit": 100}', '{"query": "x"}'], [['{"query": "x", "limit": 10', '1}']])

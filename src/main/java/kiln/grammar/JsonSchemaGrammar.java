@@ -108,12 +108,17 @@ final class JsonSchemaGrammar {
             }
             return ref(refRule(text(schema.get("$ref"), path + "/$ref"), path));
         }
-        if (schema.has("const")) return literal(schema.get("const"));
+        List<String> declared = schema.has("type") ? types(schema, path) : null;
+        if (schema.has("const")) {
+            if (declared != null && !ofType(schema.get("const"), declared)) throw error(path + "/const", "'const' is not of the declared type " + declared);
+            return literal(schema.get("const"));
+        }
         if (schema.has("enum")) {
             JsonNode values = schema.get("enum");
             if (!values.isArray() || values.isEmpty()) throw error(path + "/enum", "'enum' must be a non-empty array");
             List<Expr> options = new ArrayList<>();
-            for (JsonNode v : values) options.add(literal(v));
+            for (JsonNode v : values) if (declared == null || ofType(v, declared)) options.add(literal(v));
+            if (options.isEmpty()) throw error(path + "/enum", "no value of 'enum' is of the declared type " + declared);
             return new Expr.Alt(options);
         }
         for (String combinator : new String[] {"anyOf", "oneOf", "allOf"}) {
@@ -133,7 +138,7 @@ final class JsonSchemaGrammar {
             }
             // oneOf is taken as anyOf: a grammar cannot exclude text that two alternatives both match
             List<Expr> options = new ArrayList<>();
-            for (int i = 0; i < parts.size(); i++) options.add(value(parts.get(i), at + "/" + i));
+            for (int i = 0; i < parts.size(); i++) options.add(value(withType(parts.get(i), schema.get("type")), at + "/" + i));
             return new Expr.Alt(options);
         }
         List<String> types = types(schema, path);
@@ -157,6 +162,32 @@ final class JsonSchemaGrammar {
         if (has(schema, "pattern", "format", "minLength", "maxLength")) return List.of("string");
         if (has(schema, "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")) return List.of("number");
         return List.of("any");
+    }
+
+    /** Whether a JSON value is of one of the given schema types. */
+    private static boolean ofType(JsonNode v, List<String> types) {
+        for (String t : types) {
+            boolean ok = switch (t) {
+                case "null" -> v.isNull();
+                case "boolean" -> v.isBoolean();
+                case "integer" -> v.isIntegralNumber() || (v.isNumber() && v.decimalValue().stripTrailingZeros().scale() <= 0);
+                case "number" -> v.isNumber();
+                case "string" -> v.isTextual();
+                case "object" -> v.isObject();
+                case "array" -> v.isArray();
+                default -> false;
+            };
+            if (ok) return true;
+        }
+        return false;
+    }
+
+    /** An alternative of anyOf / oneOf with the 'type' declared beside the combinator, when it declares none itself. */
+    private static JsonNode withType(JsonNode part, JsonNode type) {
+        if (type == null) return part;
+        if (part.isBoolean() && part.booleanValue()) return JSON.createObjectNode().set("type", type);
+        if (!part.isObject() || part.has("type") || part.has("$ref")) return part;
+        return ((com.fasterxml.jackson.databind.node.ObjectNode) part.deepCopy()).set("type", type);
     }
 
     private static boolean has(JsonNode schema, String... keys) {

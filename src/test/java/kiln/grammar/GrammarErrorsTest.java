@@ -31,6 +31,8 @@ class GrammarErrorsTest {
             {"$defs": {"n": {"type": "object", "properties": {"next": {"$ref": "#/$defs/n"}}, "required": ["next"]}}, "$ref": "#/$defs/n"} | json_schema: rule '#/$defs/n' can never be completed
             {"type": "array", "maxItems": "3"}                  | json_schema at #/maxItems: 'maxItems' must be a non-negative integer
             {"enum": []}                                        | json_schema at #/enum: 'enum' must be a non-empty array
+            {"type": "string", "const": 1}                      | json_schema at #/const: 'const' is not of the declared type [string]
+            {"type": "integer", "enum": ["a", "b"]}             | json_schema at #/enum: no value of 'enum' is of the declared type [integer]
             {"type": "string", "maxLength": 1000000}            | is too large to compile
             {"properties": {"zip": {"type": "string", "pattern": "^[0-9]{5}$", "maxLength": 3}}} | json_schema: rule '#/properties/zip' can never be completed (it matches no text at all
             """)
