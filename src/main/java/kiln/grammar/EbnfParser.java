@@ -204,6 +204,7 @@ final class EbnfParser {
                 pos++;
                 return Expr.Chars.of(0, Expr.Chars.MAX);
             }
+            case '<', '!' -> throw error("token references ('<[id]>', '<token>', '!<...>') are not supported: write the text");
             case '(' -> {
                 int open = pos;
                 pos++;

@@ -78,6 +78,7 @@ class GrammarErrorsTest {
             root ::= (= "a")                            | ebnf at line 1, column 11: lookahead assertions '(= ...)' are not supported
             root ::= "a"{3,1}                           | ebnf at line 1, column 13: repetition {3,1} has its maximum below its minimum
             root := "a"                                 | ebnf at line 1, column 6: expected '::=' after rule name 'root'
+            root ::= <think> "x"                        | ebnf at line 1, column 10: token references ('<[id]>', '<token>', '!<...>') are not supported
             root ::= [^\\x00-\\U0010FFFF]               | ebnf at line 1, column 10: the character class matches no character
             """)
     void ebnf(String grammar, String message) {
