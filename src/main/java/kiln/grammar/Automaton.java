@@ -2,9 +2,7 @@ package kiln.grammar;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -334,15 +332,8 @@ final class Automaton {
         return (set[b >> 6] & (1L << b)) != 0;
     }
 
-    /** Rule name to state count, for diagnostics. */
-    Map<String, Integer> ruleSizes() {
-        Map<String, Integer> m = new LinkedHashMap<>();
-        for (int r = 0; r < ruleNames.length; r++) if (ruleStart[r + 1] > ruleStart[r]) m.put(ruleNames[r], ruleStart[r + 1] - ruleStart[r]);
-        return m;
-    }
-
     @Override
     public String toString() {
-        return "Automaton[" + source + ", " + states + " states, " + Arrays.stream(ruleStart).distinct().count() + " rules, " + classCount + " byte classes]";
+        return "Automaton[" + source + ", " + states + " states, " + ruleNames.length + " rules, " + classCount + " byte classes]";
     }
 }

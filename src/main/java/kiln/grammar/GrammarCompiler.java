@@ -124,8 +124,4 @@ public final class GrammarCompiler {
             return cache.size();
         }
     }
-
-    int vocabSize() {
-        return vocab.size;
-    }
 }

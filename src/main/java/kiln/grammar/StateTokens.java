@@ -1,7 +1,5 @@
 package kiln.grammar;
 
-import java.util.Arrays;
-
 /**
  * The context-independent token cache of one automaton state s (a state with byte edges, in rule R): what every
  * token does when matched from s alone, with nothing known below R's frame.
@@ -159,15 +157,5 @@ record StateTokens(int[] sparse, long[] dense, ByteTrie tails) {
     @Override
     public String toString() {
         return "StateTokens[" + acceptedCount() + " accepted, " + (tails == null ? 0 : tails.tokens.length) + " tails]";
-    }
-
-    @Override
-    public boolean equals(Object o) {
-        return o instanceof StateTokens st && Arrays.equals(sparse, st.sparse) && Arrays.equals(dense, st.dense) && tails == st.tails;
-    }
-
-    @Override
-    public int hashCode() {
-        return Arrays.hashCode(sparse) * 31 + Arrays.hashCode(dense);
     }
 }
