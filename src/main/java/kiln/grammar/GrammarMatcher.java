@@ -33,7 +33,7 @@ public final class GrammarMatcher {
         this.current = space.startSet(automaton.ruleStart[automaton.root]);
         this.stateSeen = new int[automaton.states];
         this.tailFrom = new int[automaton.states];
-        this.setAt = new int[vocab.trie.maxDepth + 1];
+        this.setAt = new int[vocab.maxTokenBytes + 1];
     }
 
     /**
@@ -63,17 +63,19 @@ public final class GrammarMatcher {
                 stateSeen[s] = epoch;
                 st.orInto(bitmask);
                 tailFrom[s] = -1;
-                if (st.tails() != null) pending.add(s);
+                if (st.hasTails()) pending.add(s);
             }
             int parent = space.parent(f);
-            if (st.tails() != null && parent != StackSpace.BOTTOM) {
+            if (st.hasTails() && parent != StackSpace.BOTTOM) {
                 int resumed = space.popSet(parent);
                 tailFrom[s] = tailFrom[s] < 0 ? resumed : space.union(tailFrom[s], resumed);
             }
         }
         for (int i = 0; i < pending.size(); i++) {
             int s = pending.get(i);
-            if (tailFrom[s] >= 0) markTails(tables[s].tails(), tailFrom[s], bitmask);
+            if (tailFrom[s] < 0) continue;
+            if (tables[s].shortTokens().tails() != null) markTails(tables[s].shortTokens().tails(), tailFrom[s], bitmask);
+            if (tables[s].longTokens().tails() != null) markTails(tables[s].longTokens().tails(), tailFrom[s], bitmask);
         }
         if (space.canEnd(set)) setEnds(bitmask);
     }

@@ -1,47 +1,49 @@
 package kiln.grammar;
 
+import java.util.HashMap;
+import java.util.Map;
+
 /**
  * The context-independent token cache of one automaton state s (a state with byte edges, in rule R): what every
  * token does when matched from s alone, with nothing known below R's frame.
  *
  * <ul>
- *   <li>{@code accepted}: tokens matched entirely inside R (sub-rules pushed and popped along the way), or that
- *       end exactly where R may end. They are allowed whatever the stack below holds.</li>
- *   <li>{@code tails}: tokens that can only go on by leaving R, at some byte offset; what follows that offset
- *       must be matched by the context below R. The trie holds those remaining bytes (a token may appear under
- *       several offsets), already filtered by FOLLOW(R) (or a superset of it, when the tables are shared with
- *       other grammars: {@link RuleTables}), so most are gone before run time.</li>
+ *   <li>accepted: tokens matched entirely inside R (sub-rules pushed and popped along the way), or that end
+ *       exactly where R may end. They are allowed whatever the stack below holds.</li>
+ *   <li>tails: tokens that can only go on by leaving R, at some byte offset; what follows that offset must be
+ *       matched by the context below R. A trie holds those remaining bytes (a token may appear under several
+ *       offsets), already filtered by FOLLOW(R) (or a superset of it, when the tables are shared with other
+ *       grammars: {@link RuleTables}), so most are gone before run time.</li>
  *   <li>all other tokens are rejected whatever the context.</li>
  * </ul>
  *
- * <p>A mask for a run-time stack set is then the union over its top frames of {@code accepted}, plus the tails
+ * <p>A mask for a run-time stack set is then the union over its top frames of the accepted tokens, plus the tails
  * walked from each frame's parent, a few dozen trie nodes instead of 129,280 tokens.
  *
- * @param sparse accepted token ids, when few; else null
- * @param dense  accepted tokens as a bitmask, when many; else null
- * @param tails  token tails to match against the context, or null when there are none
+ * <p>The vocabulary is classified in two parts. Short tokens (at most {@link Vocabulary#SHORT} bytes: 99% of
+ * DeepSeek's) only see the states within that many bytes, so states that no string of that length tells apart
+ * share one short table: the counted states of a {@code maxLength: 500} string are all alike until the last few
+ * characters, and are classified once, not 500 times. The few long tokens are classified state by state.
+ *
+ * @param shortTokens the table of the short tokens, shared between equivalent states
+ * @param longTokens  the table of the long tokens, this state's own
  */
-record StateTokens(int[] sparse, long[] dense, ByteTrie tails) {
-    /** Above this many accepted tokens a state keeps a bitmask (OR-ing it costs about as much as setting that many bits). */
-    static final int DENSE_ABOVE = 1024;
-
+record StateTokens(TokenTable shortTokens, TokenTable longTokens) {
     void orInto(long[] mask) {
-        if (dense != null) {
-            for (int i = 0; i < dense.length; i++) mask[i] |= dense[i];
-        } else {
-            for (int t : sparse) mask[t >>> 6] |= 1L << t;
-        }
+        shortTokens.orInto(mask);
+        longTokens.orInto(mask);
+    }
+
+    boolean hasTails() {
+        return shortTokens.tails() != null || longTokens.tails() != null;
     }
 
     int acceptedCount() {
-        if (sparse != null) return sparse.length;
-        int c = 0;
-        for (long w : dense) c += Long.bitCount(w);
-        return c;
+        return shortTokens.acceptedCount() + longTokens.acceptedCount();
     }
 
     long bytesUsed() {
-        return (sparse != null ? sparse.length * 4L : dense.length * 8L) + (tails == null ? 0 : tails.bytesUsed());
+        return shortTokens.bytesUsed() + longTokens.bytesUsed();
     }
 
     /**
@@ -64,8 +66,7 @@ record StateTokens(int[] sparse, long[] dense, ByteTrie tails) {
                 long[] follow = a.follow[r].clone();
                 if (known != null) for (int i = 0; i < 4; i++) follow[i] |= known.follow()[i];
                 if (walk == null) walk = new Walk(vocab);
-                tables = new StateTokens[to - from];
-                for (int s = from; s < to; s++) if (a.hasBytes(s)) tables[s - from] = walk.classify(space, s, follow);
+                tables = classifyRule(a, space, walk, from, to, follow);
                 if (shared != null) shared.put(key, new RuleTables.Entry(follow, tables));
             }
             System.arraycopy(tables, 0, out, from, to - from);
@@ -73,31 +74,86 @@ record StateTokens(int[] sparse, long[] dense, ByteTrie tails) {
         return out;
     }
 
+    private static StateTokens[] classifyRule(Automaton a, StackSpace space, Walk walk, int from, int to, long[] follow) {
+        int[] cls = alikeWithin(a, from, to, Vocabulary.SHORT);
+        Map<Integer, TokenTable> shortTables = new HashMap<>();
+        StateTokens[] tables = new StateTokens[to - from];
+        for (int s = from; s < to; s++) {
+            if (!a.hasBytes(s)) continue;
+            TokenTable shortTable = shortTables.get(cls[s - from]);
+            if (shortTable == null) shortTables.put(cls[s - from], shortTable = walk.classify(walk.vocab.shortTrie, space, s, follow));
+            tables[s - from] = new StateTokens(shortTable, walk.classify(walk.vocab.longTrie, space, s, follow));
+        }
+        return tables;
+    }
+
+    /**
+     * Classes of the states of one rule (indexes {@code from..to}) that no byte string of at most {@code depth}
+     * bytes tells apart: bounded Moore refinement. States start apart unless they agree on accepting, on having
+     * byte edges and on their calls (callee and return state exactly, since a call may consume any number of
+     * bytes); each round splits the states whose byte edges lead to different classes of the previous round.
+     */
+    static int[] alikeWithin(Automaton a, int from, int to, int depth) {
+        int n = to - from;
+        int[] cls = new int[n];
+        Map<Dfa.Key, Integer> ids = new HashMap<>();
+        for (int s = from; s < to; s++) {
+            IntList sig = new IntList();
+            sig.add(a.accepting[s] ? 1 : 0, a.hasBytes(s) ? 1 : 0);
+            for (int i = a.callStart[s]; i < a.callStart[s + 1]; i++) sig.add(a.callRule[i], a.callTo[i]);
+            cls[s - from] = ids.computeIfAbsent(new Dfa.Key(sig.toArray()), k -> ids.size());
+        }
+        int count = ids.size();
+        for (int round = 0; round < depth && count < n; round++) {
+            ids.clear();
+            int[] next = new int[n];
+            for (int s = from; s < to; s++) {
+                IntList sig = new IntList();
+                sig.add(cls[s - from]);
+                int lastTo = -1, lastHi = -2;
+                for (int i = a.rangeStart[s]; i < a.rangeStart[s + 1]; i++) {
+                    int t = cls[a.rangeTo[i] - from];
+                    if (t == lastTo && a.rangeLo[i] == lastHi + 1) {
+                        sig.set(sig.size() - 2, a.rangeHi[i]);
+                    } else {
+                        sig.add(a.rangeLo[i], a.rangeHi[i], t);
+                    }
+                    lastTo = t;
+                    lastHi = a.rangeHi[i];
+                }
+                next[s - from] = ids.computeIfAbsent(new Dfa.Key(sig.toArray()), k -> ids.size());
+            }
+            boolean stable = ids.size() == count;
+            cls = next;
+            count = ids.size();
+            if (stable) break;
+        }
+        return cls;
+    }
+
     /** Scratch for classifying one state after another. */
     private static final class Walk {
         final Vocabulary vocab;
-        final ByteTrie trie;
         final int[] setAt;
-        final int[] acceptedIn;  // per token: the state (+1) that last accepted it
+        final int[] acceptedIn;  // per token: the walk (mark) that last accepted it
         final IntList accepted = new IntList(1024), tailTokens = new IntList(), tailOffsets = new IntList();
+        int mark;
 
         Walk(Vocabulary vocab) {
             this.vocab = vocab;
-            this.trie = vocab.trie;
-            this.setAt = new int[trie.maxDepth + 1];
+            this.setAt = new int[vocab.maxTokenBytes + 1];
             this.acceptedIn = new int[vocab.size];
         }
 
-        /** The table of state s, keeping the tails whose first byte is in {@code follow}. */
-        StateTokens classify(StackSpace space, int s, long[] follow) {
+        /** The table of state s for the tokens of trie t, keeping the tails whose first byte is in {@code follow}. */
+        TokenTable classify(ByteTrie t, StackSpace space, int s, long[] follow) {
             boolean mayLeave = follow[0] != 0 || follow[1] != 0 || follow[2] != 0 || follow[3] != 0;
             accepted.clear();
             tailTokens.clear();
             tailOffsets.clear();
-            ByteTrie t = trie;
             int[] sub = t.subtreeEnd, ts = t.tokenStart, toks = t.tokens;
             setAt[0] = space.positionSet(s);
-            int mark = s + 1;
+            mark++;
             for (int i = 1; i < t.nodes; ) {
                 int d = t.depth[i];
                 int next = space.step(setAt[d - 1], t.label[i] & 0xFF);
@@ -122,24 +178,10 @@ record StateTokens(int[] sparse, long[] dense, ByteTrie tails) {
                 }
                 i = space.frameCount(next) == 0 ? sub[i] : i + 1;
             }
-            return new StateTokens(sparseOrNull(), denseOrNull(), tails(mark));
+            return TokenTable.of(accepted, vocab.words(), tails());
         }
 
-        private int[] sparseOrNull() {
-            return accepted.size() > DENSE_ABOVE ? null : accepted.toArray();
-        }
-
-        private long[] denseOrNull() {
-            if (accepted.size() <= DENSE_ABOVE) return null;
-            long[] m = new long[vocab.words()];
-            for (int i = 0; i < accepted.size(); i++) {
-                int tok = accepted.get(i);
-                m[tok >>> 6] |= 1L << tok;
-            }
-            return m;
-        }
-
-        private ByteTrie tails(int mark) {
+        private ByteTrie tails() {
             int n = 0;
             int[] ids = new int[tailTokens.size()], offs = new int[tailTokens.size()];
             byte[][] bytes = new byte[tailTokens.size()][];
@@ -156,6 +198,6 @@ record StateTokens(int[] sparse, long[] dense, ByteTrie tails) {
 
     @Override
     public String toString() {
-        return "StateTokens[" + acceptedCount() + " accepted, " + (tails == null ? 0 : tails.tokens.length) + " tails]";
+        return "StateTokens[" + acceptedCount() + " accepted, short " + shortTokens + ", long " + longTokens + "]";
     }
 }

@@ -5,7 +5,7 @@ import kiln.tokenizer.Tokenizer;
 import java.util.Arrays;
 
 /**
- * The tokens a grammar chooses among: each id's bytes, which ids end the output, and the trie over all of them.
+ * The tokens a grammar chooses among: each id's bytes, which ids end the output, and the tries over them.
  * Special tokens (BOS, EOS, padding, DeepSeek's placeholders) are not text: they are never allowed, except the
  * end tokens where the grammar may end. Ids at and above the tokenizer's vocabulary, up to the model's (its
  * embedding rows are padded: DeepSeek-V3 has 129,280 rows for 128,815 tokens), are never allowed.
@@ -16,23 +16,35 @@ final class Vocabulary {
     /** Per token id: its bytes, or null for special and empty tokens. */
     final byte[][] bytes;
     final int[] endIds;
-    final ByteTrie trie;
+    /** The tokens of at most {@link #SHORT} bytes, and the longer ones (see {@link StateTokens}). */
+    final ByteTrie shortTrie, longTrie;
+    final int maxTokenBytes;
+
+    /** Where short tokens end: 99.3% of DeepSeek's tokens have at most 16 bytes. */
+    static final int SHORT = 16;
 
     Vocabulary(int size, byte[][] bytes, int[] endIds) {
         if (size < bytes.length) throw new IllegalArgumentException("vocabulary size " + size + " is below the tokenizer's " + bytes.length);
         this.size = size;
         this.bytes = bytes;
         this.endIds = endIds;
+        this.shortTrie = trie(bytes, true);
+        this.longTrie = trie(bytes, false);
+        int max = 0;
+        for (byte[] b : bytes) if (b != null) max = Math.max(max, b.length);
+        this.maxTokenBytes = max;
+    }
+
+    private static ByteTrie trie(byte[][] bytes, boolean shortOnes) {
         int[] ids = new int[bytes.length];
-        int[] offsets = new int[bytes.length];
-        byte[][] present = new byte[bytes.length][];
+        byte[][] chosen = new byte[bytes.length][];
         int n = 0;
         for (int id = 0; id < bytes.length; id++) {
-            if (bytes[id] == null) continue;
-            present[n] = bytes[id];
+            if (bytes[id] == null || (bytes[id].length <= SHORT) != shortOnes) continue;
+            chosen[n] = bytes[id];
             ids[n++] = id;
         }
-        this.trie = ByteTrie.build(present, offsets, ids, n);
+        return ByteTrie.build(chosen, new int[n], ids, n);
     }
 
     static Vocabulary of(Tokenizer tokenizer, int size) {
@@ -58,6 +70,6 @@ final class Vocabulary {
 
     @Override
     public String toString() {
-        return "Vocabulary[" + size + " ids, " + trie.nodes + " trie nodes, end " + Arrays.toString(endIds) + "]";
+        return "Vocabulary[" + size + " ids, " + (shortTrie.nodes + longTrie.nodes) + " trie nodes, end " + Arrays.toString(endIds) + "]";
     }
 }

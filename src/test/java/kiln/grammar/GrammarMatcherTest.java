@@ -175,6 +175,28 @@ class GrammarMatcherTest {
     }
 
     @Test
+    void countedStringsAreExactAtEveryLength() {
+        // the counted states share their short-token tables far from the bounds and classify long tokens (over 16
+        // bytes, like a run of 32 spaces) one by one: every mask along the string must still be exact
+        CompiledGrammar g = COMPILER.jsonSchema("{\"type\": \"string\", \"minLength\": 30, \"maxLength\": 70}");
+        String spaces = " ".repeat(32);
+        int longToken = TOKENIZER.encode(spaces, false).length == 1 ? TOKENIZER.encode(spaces, false)[0] : -1;
+        assertTrue(longToken >= 0 && TOKENIZER.tokenBytes(longToken).length > Vocabulary.SHORT, "DeepSeek has a 32-space token");
+        GrammarMatcher m = g.newMatcher();
+        long[] mask = new long[g.maskWords()];
+        assertTrue(m.accept(TOKENIZER.idOf("\"").getAsInt()));
+        int a = TOKENIZER.idOf("a").getAsInt();
+        for (int chars = 0; chars <= 70; chars++) {
+            m.fillMask(mask);
+            if (chars % 3 == 0 || chars >= 28) GrammarTesting.checkMaskExhaustively(m, mask, chars + " characters in");
+            assertEquals(chars + 32 <= 70, bit(mask, longToken), "32 spaces fit after " + chars + " characters");
+            assertEquals(chars >= 30, m.allows(TOKENIZER.idOf("\"").getAsInt()), "the string may close after " + chars);
+            if (chars < 70) assertTrue(m.accept(a));
+        }
+        assertFalse(m.allows(a), "no 71st character");
+    }
+
+    @Test
     void jsonObjectModeIsAnyObject() {
         CompiledGrammar g = COMPILER.jsonObject();
         long[] mask = new long[g.maskWords()];
