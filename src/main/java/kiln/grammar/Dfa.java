@@ -33,12 +33,21 @@ final class Dfa {
         this.calls = calls;
     }
 
-    /** The minimal DFA of {@code e}. */
+    /**
+     * Above this many states a DFA is left as the subset construction made it: Moore's refinement takes one round
+     * per character a counted repetition counts ({@code maxLength: 2000}: 2,000 rounds over 28,000 states), and
+     * merging equivalent states only saves token tables, which {@link StateTokens} shares between alike states
+     * anyway.
+     */
+    static final int MINIMIZE_UP_TO = 4_000;
+
+    /** The DFA of {@code e}, minimal unless it is large. */
     static Dfa of(Expr e, ToIntFunction<String> ruleIds, String where) {
         Nfa nfa = new Nfa(ruleIds, where);
         int start = nfa.newState();
         int end = nfa.build(e, start);
-        return determinize(nfa, start, end, where).minimize();
+        Dfa d = determinize(nfa, start, end, where);
+        return d.size <= MINIMIZE_UP_TO ? d.minimize() : d;
     }
 
     static Dfa determinize(Nfa nfa, int start, int accept, String where) {

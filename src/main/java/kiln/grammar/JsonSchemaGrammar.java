@@ -480,8 +480,16 @@ final class JsonSchemaGrammar {
                 List<Expr> options = new ArrayList<>();
                 Expr.Chars plain = c.minus(new Expr.Chars(new int[] {0, 0x1F, '"', '"', '\\', '\\'}));
                 if (!plain.isEmpty()) options.add(plain);
-                for (int cp : new int[] {'"', '\\'}) if (c.contains(cp)) options.add(escaped(lit(Character.toString(cp))));
-                for (int cp = 0; cp < 0x20; cp++) if (c.contains(cp)) options.add(escaped(lit(Character.toString(cp))));
+                for (int cp : new int[] {'"', '\\', '\b', '\t', '\n', '\f', '\r'}) if (c.contains(cp)) options.add(escaped(lit(Character.toString(cp))));
+                // the other control characters as backslash-u 00XX (upper-case hex, as Jackson writes them), by class
+                IntList low = new IntList(), high = new IntList();
+                for (int cp = 0; cp < 0x20; cp++) {
+                    if (!c.contains(cp) || "\b\t\n\f\r".indexOf(cp) >= 0) continue;
+                    int digit = Character.toUpperCase(Character.forDigit(cp & 0xF, 16));
+                    (cp < 0x10 ? low : high).add(digit, digit);
+                }
+                if (low.size() > 0) options.add(seq(lit("\\u000"), new Expr.Chars(low.toArray())));
+                if (high.size() > 0) options.add(seq(lit("\\u001"), new Expr.Chars(high.toArray())));
                 yield options.size() == 1 ? options.get(0) : new Expr.Alt(options);
             }
             case Expr.Seq s -> new Expr.Seq(s.items().stream().map(JsonSchemaGrammar::escaped).toList());
