@@ -33,21 +33,12 @@ final class Dfa {
         this.calls = calls;
     }
 
-    /**
-     * Above this many states a DFA is left as the subset construction made it: Moore's refinement takes one round
-     * per character a counted repetition counts ({@code maxLength: 2000}: 2,000 rounds over 28,000 states), and
-     * merging equivalent states only saves token tables, which {@link StateTokens} shares between alike states
-     * anyway.
-     */
-    static final int MINIMIZE_UP_TO = 4_000;
-
-    /** The DFA of {@code e}, minimal unless it is large. */
+    /** The minimal DFA of {@code e}. */
     static Dfa of(Expr e, ToIntFunction<String> ruleIds, String where) {
         Nfa nfa = new Nfa(ruleIds, where);
         int start = nfa.newState();
         int end = nfa.build(e, start);
-        Dfa d = determinize(nfa, start, end, where);
-        return d.size <= MINIMIZE_UP_TO ? d.minimize() : d;
+        return determinize(nfa, start, end, where).minimize();
     }
 
     static Dfa determinize(Nfa nfa, int start, int accept, String where) {
@@ -133,59 +124,184 @@ final class Dfa {
         return set;
     }
 
-    /** Moore's partition refinement: states with the same future merge. The start stays state 0. */
+    /**
+     * Hopcroft's partition refinement: states with the same future merge, in O(n log n) splits (Moore's rounds
+     * would take one per character a counted repetition counts). The alphabet is this DFA's byte classes plus one
+     * symbol per called rule; a sink state completes the DFA and is dropped at the end. The start stays state 0.
+     */
     Dfa minimize() {
-        int[] cls = new int[size];
-        for (int s = 0; s < size; s++) cls[s] = accepting[s] ? 1 : 0;
-        int count = -1;
-        while (true) {
-            Map<Key, Integer> sigs = new HashMap<>();
-            int[] next = new int[size];
-            for (int s = 0; s < size; s++) {
-                Key k = new Key(signature(s, cls));
-                Integer id = sigs.get(k);
-                if (id == null) sigs.put(k, id = sigs.size());
-                next[s] = id;
+        // symbols: the byte classes of this DFA's ranges, then the called rules
+        boolean[] cut = new boolean[257];
+        cut[0] = cut[256] = true;
+        java.util.TreeSet<Integer> rules = new java.util.TreeSet<>();
+        for (int s = 0; s < size; s++) {
+            for (int i = 0; i < ranges[s].length; i += 3) {
+                cut[ranges[s][i]] = true;
+                cut[ranges[s][i + 1] + 1] = true;
             }
-            cls = next;
-            if (sigs.size() == count) break;
-            count = sigs.size();
+            for (int i = 0; i < calls[s].length; i += 2) rules.add(calls[s][i]);
         }
-        // renumber so that the start's class is 0, in order of first appearance
-        int[] renum = new int[count];
-        Arrays.fill(renum, -1);
-        int[] order = new int[count];
+        int[] classStart = new int[257];
+        int byteClasses = 0;
+        for (int b = 0; b < 256; b++) if (cut[b]) classStart[byteClasses++] = b;
+        Map<Integer, Integer> ruleSymbol = new HashMap<>();
+        for (int r : rules) ruleSymbol.put(r, byteClasses + ruleSymbol.size());
+        int symbols = byteClasses + rules.size();
+        int n = size + 1, sink = size;
+        int[] delta = new int[n * symbols];
+        java.util.Arrays.fill(delta, sink);
+        for (int s = 0; s < size; s++) {
+            int c = 0;
+            for (int i = 0; i < ranges[s].length; i += 3) {
+                while (classStart[c] < ranges[s][i]) c++;
+                for (int k = c; k < byteClasses && classStart[k] <= ranges[s][i + 1]; k++) delta[s * symbols + k] = ranges[s][i + 2];
+            }
+            for (int i = 0; i < calls[s].length; i += 2) delta[s * symbols + ruleSymbol.get(calls[s][i])] = calls[s][i + 1];
+        }
+        // inverse transitions, per symbol and target
+        int[] invStart = new int[symbols * n + 1];
+        for (int s = 0; s < n; s++) for (int a = 0; a < symbols; a++) invStart[a * n + delta[s * symbols + a] + 1]++;
+        for (int i = 0; i < symbols * n; i++) invStart[i + 1] += invStart[i];
+        int[] inv = new int[n * symbols], fill = invStart.clone();
+        for (int s = 0; s < n; s++) for (int a = 0; a < symbols; a++) inv[fill[a * n + delta[s * symbols + a]]++] = s;
+
+        Partition p = new Partition(n);
+        for (int s = 0; s < size; s++) if (accepting[s]) p.mark(s);
+        p.splitMarked();
+        ArrayDeque<long[]> work = new ArrayDeque<>();
+        java.util.BitSet waiting = new java.util.BitSet();
+        for (int b = 0; b < p.blocks; b++) for (int a = 0; a < symbols; a++) {
+            work.add(new long[] {b, a});
+            waiting.set(b * symbols + a);
+        }
+        while (!work.isEmpty()) {
+            long[] w = work.poll();
+            int splitter = (int) w[0], a = (int) w[1];
+            waiting.clear(splitter * symbols + a);
+            int[] members = p.members(splitter);
+            for (int t : members) for (int i = invStart[a * n + t]; i < invStart[a * n + t + 1]; i++) p.mark(inv[i]);
+            for (int[] split : p.splitMarked()) {
+                int old = split[0], made = split[1];
+                for (int d = 0; d < symbols; d++) {
+                    if (waiting.get(old * symbols + d)) {
+                        work.add(new long[] {made, d});
+                        waiting.set(made * symbols + d);
+                    } else {
+                        int smaller = p.size(made) <= p.size(old) ? made : old;
+                        work.add(new long[] {smaller, d});
+                        waiting.set(smaller * symbols + d);
+                    }
+                }
+            }
+        }
+        // rebuild: blocks in order of first appearance from state 0, the sink's block left out
+        int sinkBlock = p.blockOf(sink);
+        int[] renum = new int[p.blocks];
+        java.util.Arrays.fill(renum, -1);
         int m = 0;
-        renum[cls[0]] = m;
-        order[m++] = 0;
-        for (int s = 1; s < size; s++) if (renum[cls[s]] < 0) {
-            renum[cls[s]] = m;
-            order[m++] = s;
+        int[] order = new int[p.blocks];
+        for (int s = 0; s < size; s++) {
+            int b = p.blockOf(s);
+            if (renum[b] < 0 && (b != sinkBlock || s == 0)) {
+                renum[b] = m;
+                order[m++] = s;
+            }
         }
-        boolean[] acc = new boolean[count];
-        int[][] rs = new int[count][], cs = new int[count][];
-        int[] finalCls = cls;
-        for (int c = 0; c < count; c++) {
+        boolean[] acc = new boolean[m];
+        int[][] rs = new int[m][], cs = new int[m][];
+        for (int c = 0; c < m; c++) {
             int s = order[c];
             acc[c] = accepting[s];
-            rs[c] = mergeRanges(ranges[s], t -> renum[finalCls[t]]);
-            cs[c] = calls[s].clone();
-            for (int i = 0; i < cs[c].length; i += 2) cs[c][i + 1] = renum[cls[cs[c][i + 1]]];
+            IntList r = new IntList();
+            for (int i = 0; i < ranges[s].length; i += 3) {
+                int b = p.blockOf(ranges[s][i + 2]);
+                if (b == sinkBlock) continue;
+                r.add(ranges[s][i], ranges[s][i + 1], renum[b]);
+            }
+            rs[c] = mergeRanges(r.toArray(), t -> t);
+            IntList k = new IntList();
+            for (int i = 0; i < calls[s].length; i += 2) {
+                int b = p.blockOf(calls[s][i + 1]);
+                if (b != sinkBlock) k.add(calls[s][i], renum[b]);
+            }
+            cs[c] = k.toArray();
         }
-        return new Dfa(count, acc, rs, cs);
+        return new Dfa(m, acc, rs, cs);
     }
 
-    private int[] signature(int s, int[] cls) {
-        int[] r = mergeRanges(ranges[s], t -> cls[t]);
-        int[] sig = new int[2 + r.length + calls[s].length];
-        sig[0] = cls[s];
-        System.arraycopy(r, 0, sig, 1, r.length);
-        sig[1 + r.length] = -1;
-        for (int i = 0; i < calls[s].length; i += 2) {
-            sig[2 + r.length + i] = calls[s][i];
-            sig[3 + r.length + i] = cls[calls[s][i + 1]];
+    /**
+     * A refinable partition of 0..n-1: each block's elements lie together in one array; marking moves an element
+     * to the front of its block, and splitting makes the marked front of every touched block a block of its own.
+     */
+    private static final class Partition {
+        final int[] elements, location, blockOfElement;
+        int[] start, end, markedEnd;
+        int blocks = 1;
+        final IntList touched = new IntList();
+
+        Partition(int n) {
+            elements = new int[n];
+            location = new int[n];
+            blockOfElement = new int[n];
+            for (int i = 0; i < n; i++) {
+                elements[i] = i;
+                location[i] = i;
+            }
+            start = new int[] {0};
+            end = new int[] {n};
+            markedEnd = new int[] {0};
         }
-        return sig;
+
+        int blockOf(int x) {
+            return blockOfElement[x];
+        }
+
+        int size(int b) {
+            return end[b] - start[b];
+        }
+
+        int[] members(int b) {
+            return java.util.Arrays.copyOfRange(elements, start[b], end[b]);
+        }
+
+        void mark(int x) {
+            int b = blockOfElement[x], i = location[x];
+            if (i < markedEnd[b]) return;
+            if (markedEnd[b] == start[b]) touched.add(b);
+            int j = markedEnd[b]++;
+            int y = elements[j];
+            elements[j] = x;
+            location[x] = j;
+            elements[i] = y;
+            location[y] = i;
+        }
+
+        /** Splits every touched block whose marked part is neither empty nor whole; returns (old, new) block pairs. */
+        List<int[]> splitMarked() {
+            List<int[]> made = new ArrayList<>();
+            for (int k = 0; k < touched.size(); k++) {
+                int b = touched.get(k);
+                int mid = markedEnd[b];
+                markedEnd[b] = start[b];
+                if (mid == end[b]) continue;  // all marked: nothing to split
+                if (blocks == start.length) {
+                    int cap = blocks * 2;
+                    start = java.util.Arrays.copyOf(start, cap);
+                    end = java.util.Arrays.copyOf(end, cap);
+                    markedEnd = java.util.Arrays.copyOf(markedEnd, cap);
+                }
+                int nb = blocks++;
+                start[nb] = start[b];
+                end[nb] = mid;
+                markedEnd[nb] = start[nb];
+                start[b] = mid;
+                markedEnd[b] = mid;
+                for (int i = start[nb]; i < end[nb]; i++) blockOfElement[elements[i]] = nb;
+                made.add(new int[] {b, nb});
+            }
+            touched.clear();
+            return made;
+        }
     }
 
     private static int[] mergeRanges(int[] r, java.util.function.IntUnaryOperator map) {
