@@ -212,6 +212,10 @@ add("type-beside-anyof", "a type beside anyOf applies to the alternatives; enum 
     obj({"code": {"type": "string", "anyOf": [{"maxLength": 3}, {"pattern": "^x+$"}]}, "level": {"type": "string", "enum": ["low", 1, "high", None]}}),
     ['{"code": "ab", "level": "low"}', '{"code": "xxxxx", "level": "high"}'],
     [['{"code": "abc', 'd", "level": "low"}'], ['{"code": "ab", "level": ', '1}']])
+add("long-length-bounds", "strings with long length bounds (hundreds of counted states)",
+    obj({"title": {"type": "string", "minLength": 5, "maxLength": 120}, "summary": {"type": "string", "maxLength": 300}}),
+    ['{"title": "Kiln", "summary": ""}'.replace('"Kiln"', '"Kiln: a serving engine"'), '{"title": "' + "x" * 120 + '", "summary": "' + "y" * 300 + '"}'],
+    [['{"title": "' + "x" * 120, 'x", "summary": ""}'], ['{"title": "abcd', '", "summary": ""}']])
 add("string-or-array", "a string or an array of strings (common in tool arguments)",
     obj({"query": {"anyOf": [s, {"type": "array", "items": s, "minItems": 1}]}, "limit": {"type": "integer", "minimum": 1, "maximum": 100}}, req=["query"]),
     ['{"query": ["a", "b"], "limit": 100}', '{"query": "x"}'], [['{"query": "x", "limit": 10', '1}']])

@@ -51,10 +51,16 @@ public final class CompiledGrammar {
         return automaton.states;
     }
 
-    /** Bytes held by the token tables (the bulk of a compiled grammar's memory). */
+    /** Bytes held by the token tables (the bulk of a compiled grammar's memory), each shared table counted once. */
     public long tableBytes() {
+        var seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<TokenTable, Boolean>());
         long b = 0;
-        for (StateTokens t : tables) if (t != null) b += t.bytesUsed();
+        for (StateTokens t : tables) {
+            if (t == null) continue;
+            b += 16;
+            if (seen.add(t.shortTokens())) b += t.shortTokens().bytesUsed();
+            if (seen.add(t.longTokens())) b += t.longTokens().bytesUsed();
+        }
         return b;
     }
 

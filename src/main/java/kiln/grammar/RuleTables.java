@@ -74,8 +74,14 @@ final class RuleTables {
     }
 
     private static long bytesOf(StateTokens[] t) {
+        var seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<TokenTable, Boolean>());
         long b = 64;
-        for (StateTokens s : t) if (s != null) b += s.bytesUsed();
+        for (StateTokens s : t) {
+            if (s == null) continue;
+            b += 16;
+            if (seen.add(s.shortTokens())) b += s.shortTokens().bytesUsed();
+            if (seen.add(s.longTokens())) b += s.longTokens().bytesUsed();
+        }
         return b;
     }
 

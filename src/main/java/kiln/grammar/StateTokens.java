@@ -42,10 +42,6 @@ record StateTokens(TokenTable shortTokens, TokenTable longTokens) {
         return shortTokens.acceptedCount() + longTokens.acceptedCount();
     }
 
-    long bytesUsed() {
-        return shortTokens.bytesUsed() + longTokens.bytesUsed();
-    }
-
     /**
      * Classifies every token of {@code vocab} for every state of {@code a} that has byte edges (null for the
      * others), taking the tables of rules already classified in another grammar from {@code shared} (may be null).
@@ -75,27 +71,28 @@ record StateTokens(TokenTable shortTokens, TokenTable longTokens) {
     }
 
     private static StateTokens[] classifyRule(Automaton a, StackSpace space, Walk walk, int from, int to, long[] follow) {
-        int[] cls = alikeWithin(a, from, to, Vocabulary.SHORT);
-        Map<Integer, TokenTable> shortTables = new HashMap<>();
+        Vocabulary vocab = walk.vocab;
+        int[] shortClass = alike(a, from, to, initialClasses(a, from, to), Vocabulary.SHORT);
+        int[] longClass = alike(a, from, to, shortClass, vocab.maxTokenBytes - Vocabulary.SHORT);
+        Map<Integer, TokenTable> shortTables = new HashMap<>(), longTables = new HashMap<>();
         StateTokens[] tables = new StateTokens[to - from];
         for (int s = from; s < to; s++) {
             if (!a.hasBytes(s)) continue;
-            TokenTable shortTable = shortTables.get(cls[s - from]);
-            if (shortTable == null) shortTables.put(cls[s - from], shortTable = walk.classify(walk.vocab.shortTrie, space, s, follow));
-            tables[s - from] = new StateTokens(shortTable, walk.classify(walk.vocab.longTrie, space, s, follow));
+            TokenTable shortTable = shortTables.get(shortClass[s - from]);
+            if (shortTable == null) shortTables.put(shortClass[s - from], shortTable = walk.classify(vocab.shortTrie, space, s, follow));
+            TokenTable longTable = longTables.get(longClass[s - from]);
+            if (longTable == null) longTables.put(longClass[s - from], longTable = walk.classify(vocab.longTrie, space, s, follow));
+            tables[s - from] = new StateTokens(shortTable, longTable);
         }
         return tables;
     }
 
     /**
-     * Classes of the states of one rule (indexes {@code from..to}) that no byte string of at most {@code depth}
-     * bytes tells apart: bounded Moore refinement. States start apart unless they agree on accepting, on having
-     * byte edges and on their calls (callee and return state exactly, since a call may consume any number of
-     * bytes); each round splits the states whose byte edges lead to different classes of the previous round.
+     * The states of one rule (indexes {@code from..to}) apart unless they agree on accepting, on having byte edges
+     * and on their calls (callee and return state exactly, since a call may consume any number of bytes).
      */
-    static int[] alikeWithin(Automaton a, int from, int to, int depth) {
-        int n = to - from;
-        int[] cls = new int[n];
+    static int[] initialClasses(Automaton a, int from, int to) {
+        int[] cls = new int[to - from];
         Map<Dfa.Key, Integer> ids = new HashMap<>();
         for (int s = from; s < to; s++) {
             IntList sig = new IntList();
@@ -103,32 +100,73 @@ record StateTokens(TokenTable shortTokens, TokenTable longTokens) {
             for (int i = a.callStart[s]; i < a.callStart[s + 1]; i++) sig.add(a.callRule[i], a.callTo[i]);
             cls[s - from] = ids.computeIfAbsent(new Dfa.Key(sig.toArray()), k -> ids.size());
         }
-        int count = ids.size();
-        for (int round = 0; round < depth && count < n; round++) {
-            ids.clear();
+        return cls;
+    }
+
+    /**
+     * Bounded Moore refinement: {@code rounds} more rounds from {@code start}, each splitting the states whose byte
+     * edges lead to different classes of the round before. After k rounds from {@link #initialClasses}, states of
+     * one class are told apart by no byte string of at most k bytes, so they give every token of at most k bytes
+     * the same fate. Stops early when a round splits nothing (the classes are then those of the minimal DFA).
+     */
+    static int[] alike(Automaton a, int from, int to, int[] start, int rounds) {
+        int n = to - from;
+        int[] cls = start;
+        int count = 0;
+        for (int c : cls) count = Math.max(count, c + 1);
+        int[] table = new int[Integer.highestOneBit(Math.max(n, 8) * 2) * 2];
+        for (int round = 0; round < rounds && count < n; round++) {
             int[] next = new int[n];
+            java.util.Arrays.fill(table, -1);
+            int mask = table.length - 1, made = 0;
             for (int s = from; s < to; s++) {
-                IntList sig = new IntList();
-                sig.add(cls[s - from]);
-                int lastTo = -1, lastHi = -2;
-                for (int i = a.rangeStart[s]; i < a.rangeStart[s + 1]; i++) {
-                    int t = cls[a.rangeTo[i] - from];
-                    if (t == lastTo && a.rangeLo[i] == lastHi + 1) {
-                        sig.set(sig.size() - 2, a.rangeHi[i]);
-                    } else {
-                        sig.add(a.rangeLo[i], a.rangeHi[i], t);
-                    }
-                    lastTo = t;
-                    lastHi = a.rangeHi[i];
+                int h = signatureHash(a, s, from, cls);
+                int i = h & mask;
+                while (table[i] >= 0 && !sameSignature(a, s, from + table[i], from, cls)) i = (i + 1) & mask;
+                if (table[i] < 0) {
+                    table[i] = s - from;
+                    next[s - from] = made++;
+                } else {
+                    next[s - from] = next[table[i]];
                 }
-                next[s - from] = ids.computeIfAbsent(new Dfa.Key(sig.toArray()), k -> ids.size());
             }
-            boolean stable = ids.size() == count;
             cls = next;
-            count = ids.size();
-            if (stable) break;
+            if (made == count) break;
+            count = made;
         }
         return cls;
+    }
+
+    private static int signatureHash(Automaton a, int s, int from, int[] cls) {
+        int h = cls[s - from] * 0x9E3779B1;
+        int lastTo = -1, lastHi = -2;
+        for (int i = a.rangeStart[s]; i < a.rangeStart[s + 1]; i++) {
+            int t = cls[a.rangeTo[i] - from];
+            // a range continuing the run of one class changes nothing: runs are what sameSignature compares
+            if (t != lastTo || a.rangeLo[i] != lastHi + 1) h = (h * 31 + a.rangeLo[i]) * 31 + t;
+            lastTo = t;
+            lastHi = a.rangeHi[i];
+        }
+        h ^= h >>> 16;
+        return h * 0x85ebca6b;
+    }
+
+    /** Whether s and t are in one class and their byte edges, runs of one target class merged, match. */
+    private static boolean sameSignature(Automaton a, int s, int t, int from, int[] cls) {
+        if (cls[s - from] != cls[t - from]) return false;
+        int i = a.rangeStart[s], iEnd = a.rangeStart[s + 1], j = a.rangeStart[t], jEnd = a.rangeStart[t + 1];
+        while (i < iEnd && j < jEnd) {
+            int ci = cls[a.rangeTo[i] - from], cj = cls[a.rangeTo[j] - from];
+            if (ci != cj || a.rangeLo[i] != a.rangeLo[j]) return false;
+            // extend both runs over adjacent ranges of the same class
+            int hi = a.rangeHi[i], hj = a.rangeHi[j];
+            while (i + 1 < iEnd && a.rangeLo[i + 1] == hi + 1 && cls[a.rangeTo[i + 1] - from] == ci) hi = a.rangeHi[++i];
+            while (j + 1 < jEnd && a.rangeLo[j + 1] == hj + 1 && cls[a.rangeTo[j + 1] - from] == cj) hj = a.rangeHi[++j];
+            if (hi != hj) return false;
+            i++;
+            j++;
+        }
+        return i == iEnd && j == jEnd;
     }
 
     /** Scratch for classifying one state after another. */
