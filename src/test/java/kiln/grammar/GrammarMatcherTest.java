@@ -176,24 +176,33 @@ class GrammarMatcherTest {
 
     @Test
     void countedStringsAreExactAtEveryLength() {
-        // the counted states share their short-token tables far from the bounds and classify long tokens (over 16
-        // bytes, like a run of 32 spaces) one by one: every mask along the string must still be exact
-        CompiledGrammar g = COMPILER.jsonSchema("{\"type\": \"string\", \"minLength\": 30, \"maxLength\": 70}");
-        String spaces = " ".repeat(32);
-        int longToken = TOKENIZER.encode(spaces, false).length == 1 ? TOKENIZER.encode(spaces, false)[0] : -1;
-        assertTrue(longToken >= 0 && TOKENIZER.tokenBytes(longToken).length > Vocabulary.SHORT, "DeepSeek has a 32-space token");
+        // the counted states share their tables far from the bounds; long tokens (over 32 bytes: 48 dashes, or 16
+        // em dashes, 48 bytes but 16 characters) are classified apart: every mask along the string must stay exact
+        CompiledGrammar g = COMPILER.jsonSchema("{\"type\": \"string\", \"minLength\": 30, \"maxLength\": 100}");
+        int dashes = single("-".repeat(48)), emDashes = single("—".repeat(16));
+        assertTrue(TOKENIZER.tokenBytes(dashes).length > Vocabulary.SHORT && TOKENIZER.tokenBytes(emDashes).length > Vocabulary.SHORT);
         GrammarMatcher m = g.newMatcher();
         long[] mask = new long[g.maskWords()];
-        assertTrue(m.accept(TOKENIZER.idOf("\"").getAsInt()));
-        int a = TOKENIZER.idOf("a").getAsInt();
-        for (int chars = 0; chars <= 70; chars++) {
+        int quote = TOKENIZER.idOf("\"").getAsInt(), a = TOKENIZER.idOf("a").getAsInt();
+        assertTrue(m.accept(quote));
+        for (int chars = 0; chars <= 100; chars++) {
             m.fillMask(mask);
-            if (chars % 3 == 0 || chars >= 28) GrammarTesting.checkMaskExhaustively(m, mask, chars + " characters in");
-            assertEquals(chars + 32 <= 70, bit(mask, longToken), "32 spaces fit after " + chars + " characters");
-            assertEquals(chars >= 30, m.allows(TOKENIZER.idOf("\"").getAsInt()), "the string may close after " + chars);
-            if (chars < 70) assertTrue(m.accept(a));
+            if (chars % 6 == 0 || Math.abs(chars - 52) <= 1 || Math.abs(chars - 84) <= 1 || chars >= 98) {
+                GrammarTesting.checkMaskExhaustively(m, mask, chars + " characters in");
+            }
+            assertEquals(chars + 48 <= 100, bit(mask, dashes), "48 dashes fit after " + chars + " characters");
+            assertEquals(chars + 16 <= 100, bit(mask, emDashes), "16 em dashes fit after " + chars + " characters");
+            assertEquals(chars >= 30, m.allows(quote), "the string may close after " + chars);
+            if (chars < 100) assertTrue(m.accept(a));
         }
-        assertFalse(m.allows(a), "no 71st character");
+        assertFalse(m.allows(a), "no 101st character");
+    }
+
+    /** The one token DeepSeek encodes {@code text} as. */
+    private static int single(String text) {
+        int[] ids = TOKENIZER.encode(text, false);
+        assertEquals(1, ids.length, "'" + text + "' is one token");
+        return ids[0];
     }
 
     @Test
