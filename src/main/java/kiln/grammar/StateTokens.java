@@ -20,13 +20,14 @@ import java.util.Map;
  * <p>A mask for a run-time stack set is then the union over its top frames of the accepted tokens, plus the tails
  * walked from each frame's parent, a few dozen trie nodes instead of 129,280 tokens.
  *
- * <p>The vocabulary is classified in two parts. Short tokens (at most {@link Vocabulary#SHORT} bytes: 99% of
- * DeepSeek's) only see the states within that many bytes, so states that no string of that length tells apart
- * share one short table: the counted states of a {@code maxLength: 500} string are all alike until the last few
- * characters, and are classified once, not 500 times. The few long tokens are classified state by state.
+ * <p>The vocabulary is classified in two parts. Short tokens (at most {@link Vocabulary#SHORT} bytes: all but 71
+ * of DeepSeek's) only see the states within that many bytes, so states that no string of that length tells apart
+ * share one short table: the counted states of a {@code maxLength: 500} string are all alike until their last 32
+ * characters, and are classified once, not 500 times. The few long tokens share tables the same way, with the
+ * bound at the longest token.
  *
- * @param shortTokens the table of the short tokens, shared between equivalent states
- * @param longTokens  the table of the long tokens, this state's own
+ * @param shortTokens the table of the short tokens, shared between states alike within {@link Vocabulary#SHORT} bytes
+ * @param longTokens  the table of the long tokens, shared between states alike within the longest token
  */
 record StateTokens(TokenTable shortTokens, TokenTable longTokens) {
     void orInto(long[] mask) {
