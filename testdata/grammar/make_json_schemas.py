@@ -216,6 +216,11 @@ add("long-length-bounds", "strings with long length bounds (hundreds of counted 
     obj({"title": {"type": "string", "minLength": 5, "maxLength": 120}, "summary": {"type": "string", "maxLength": 300}}),
     ['{"title": "Kiln", "summary": ""}'.replace('"Kiln"', '"Kiln: a serving engine"'), '{"title": "' + "x" * 120 + '", "summary": "' + "y" * 300 + '"}'],
     [['{"title": "' + "x" * 120, 'x", "summary": ""}'], ['{"title": "abcd', '", "summary": ""}']])
+add("many-optional", "25 properties, most optional, two required in the middle, extra keys allowed",
+    {"type": "object", "properties": {"p%d" % k: ({"type": "integer"} if k % 3 else {"type": "string", "maxLength": 10}) for k in range(25)},
+     "required": ["p7", "p15"], "additionalProperties": {"type": "boolean"}},
+    ['{"p7": 1, "p15": "x"}', '{"p0": "a", "p7": 2, "p8": 3, "p15": "", "p24": "z", "more": true}'],
+    [['{"p7": 1, "p', '3": 1, "p15": ""}', 'order'], ['{"p1', '5": ""}']])
 add("string-or-array", "a string or an array of strings (common in tool arguments)",
     obj({"query": {"anyOf": [s, {"type": "array", "items": s, "minItems": 1}]}, "limit": {"type": "integer", "minimum": 1, "maximum": 100}}, req=["query"]),
     ['{"query": ["a", "b"], "limit": 100}', '{"query": "x"}'], [['{"query": "x", "limit": 10', '1}']])

@@ -171,6 +171,20 @@ public sealed interface Expr {
      */
     record Intersect(Expr a, Expr b) implements Expr {}
 
+    /**
+     * The items in order with {@code separator} between the ones present: required items always present, optional
+     * ones possibly absent, and the last item repeatable when {@code lastRepeats} (a JSON object's members with
+     * their commas, additional properties last). Written with Seq, Alt and Repeat this needs the rest of the list
+     * once per possible first item, a size quadratic in the items; as one node it is built in linear size.
+     */
+    record Members(List<Expr> items, List<Boolean> required, Expr separator, boolean lastRepeats) implements Expr {
+        public Members {
+            items = List.copyOf(items);
+            required = List.copyOf(required);
+            if (items.size() != required.size()) throw new IllegalArgumentException("one required flag per item");
+        }
+    }
+
     Expr EMPTY = new Seq(List.of());
     Expr NOTHING = new Alt(List.of());
 

@@ -34,6 +34,10 @@ public record Grammar(Map<String, Expr> rules, String root, String source) {
                     case Expr.Seq s -> s.items().forEach(todo::push);
                     case Expr.Alt a -> a.options().forEach(todo::push);
                     case Expr.Repeat r -> todo.push(r.body());
+                    case Expr.Members m -> {
+                        m.items().forEach(todo::push);
+                        todo.push(m.separator());
+                    }
                     case Expr.Intersect i -> {
                         todo.push(i.a());
                         todo.push(i.b());

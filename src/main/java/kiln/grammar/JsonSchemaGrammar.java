@@ -286,27 +286,13 @@ final class JsonSchemaGrammar {
             members.add(member(r, extraSchema == null ? builtin("json_value") : value(extraSchema, path + "/additionalProperties")));
             isRequired.add(true);
         }
-        Expr extra = extras ? seq(builtin("json_string"), WS, lit(":"), WS,
-                extraSchema == null ? builtin("json_value") : value(extraSchema, path + "/additionalProperties")) : null;
-        return seq(lit("{"), WS, firstMember(members, isRequired, 0, extra), WS, lit("}"));
-    }
-
-    /** The members from index i on when none has been written yet. */
-    private static Expr firstMember(List<Expr> members, List<Boolean> required, int i, Expr extra) {
-        if (i == members.size()) return extra == null ? Expr.EMPTY : opt(seq(extra, star(seq(COMMA, extra))));
-        Expr withThis = seq(members.get(i), laterMembers(members, required, i + 1, extra));
-        return required.get(i) ? withThis : alt(withThis, firstMember(members, required, i + 1, extra));
-    }
-
-    /** The members from index i on after one has been written: each preceded by a comma. */
-    private static Expr laterMembers(List<Expr> members, List<Boolean> required, int i, Expr extra) {
-        List<Expr> items = new ArrayList<>();
-        for (int k = i; k < members.size(); k++) {
-            Expr m = seq(COMMA, members.get(k));
-            items.add(required.get(k) ? m : opt(m));
+        if (extras) {
+            // any further keys come after the declared ones, as many as the model writes
+            members.add(seq(builtin("json_string"), WS, lit(":"), WS,
+                    extraSchema == null ? builtin("json_value") : value(extraSchema, path + "/additionalProperties")));
+            isRequired.add(false);
         }
-        if (extra != null) items.add(star(seq(COMMA, extra)));
-        return new Expr.Seq(items);
+        return seq(lit("{"), WS, new Expr.Members(members, isRequired, COMMA, extras), WS, lit("}"));
     }
 
     private static Expr member(String key, Expr value) {
@@ -496,6 +482,8 @@ final class JsonSchemaGrammar {
             case Expr.Alt a -> new Expr.Alt(a.options().stream().map(JsonSchemaGrammar::escaped).toList());
             case Expr.Repeat r -> new Expr.Repeat(escaped(r.body()), r.min(), r.max());
             case Expr.Intersect i -> new Expr.Intersect(escaped(i.a()), escaped(i.b()));
+            case Expr.Members m -> new Expr.Members(m.items().stream().map(JsonSchemaGrammar::escaped).toList(), m.required(),
+                    escaped(m.separator()), m.lastRepeats());
             case Expr.Ref r -> throw new IllegalStateException("a string pattern refers to a rule");
         };
     }

@@ -129,6 +129,25 @@ final class Nfa {
                 edge(from, CALL, ruleIds.applyAsInt(ref.rule()), 0, end);
                 yield end;
             }
+            case Expr.Members m -> {
+                // chain[j]: at item j with at least one item written (the next one needs the separator first)
+                int n = m.items().size();
+                int end = newState();
+                int[] chain = new int[n + 1];
+                for (int j = 0; j <= n; j++) chain[j] = newState();
+                boolean allOptionalSoFar = true;
+                for (int j = 0; j < n; j++) {
+                    Expr item = m.items().get(j);
+                    if (allOptionalSoFar) eps(build(item, from), chain[j + 1]);  // the first item written
+                    eps(build(item, build(m.separator(), chain[j])), chain[j + 1]);
+                    if (!m.required().get(j)) eps(chain[j], chain[j + 1]);
+                    allOptionalSoFar &= !m.required().get(j);
+                }
+                if (m.lastRepeats() && n > 0) eps(chain[n], chain[n - 1]);
+                eps(chain[n], end);
+                if (allOptionalSoFar) eps(from, end);  // no item at all
+                yield end;
+            }
             case Expr.Intersect i -> {
                 Dfa product = Dfa.intersect(Dfa.of(i.a(), ruleIds, where), Dfa.of(i.b(), ruleIds, where)).trim();
                 int end = newState();
