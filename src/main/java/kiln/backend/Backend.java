@@ -1,5 +1,7 @@
 package kiln.backend;
 
+import kiln.io.DType;
+
 import kiln.io.TensorData;
 
 import java.util.List;
@@ -49,9 +51,14 @@ public interface Backend extends DenseOps, AttentionOps, MoeOps, SamplingOps, Co
     /** The default {@code --mem-fraction-static} of this backend. */
     double defaultMemFractionStatic();
 
+    /** The element type of this backend's KV cache (float32 unless it says otherwise). */
+    default DType kvCacheDtype() {
+        return DType.F32;
+    }
+
     /** Bytes one token occupies in a KV pool of this layout. */
     default long kvBytesPerToken(KvLayout layout) {
-        return (long) layout.layers() * layout.valuesPerToken() * Float.BYTES;
+        return (long) layout.layers() * layout.valuesPerToken() * kvCacheDtype().bytes;
     }
 
     // ---- one forward ----

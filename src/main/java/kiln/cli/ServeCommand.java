@@ -9,6 +9,7 @@ import kiln.config.ModelConfig;
 import kiln.engine.Engine;
 import kiln.engine.EngineConfig;
 import kiln.engine.EosIds;
+import kiln.io.DType;
 import kiln.model.DefaultModel;
 import kiln.model.Model;
 import kiln.model.Models;
@@ -57,7 +58,7 @@ public final class ServeCommand implements Callable<Integer> {
     String modelOverrides;
     @Option(names = "--dtype", defaultValue = "auto", description = "auto, bfloat16, float16, half, float32, float (the CPU computes in float32 whatever the dtype).")
     String dtype;
-    @Option(names = "--kv-cache-dtype", defaultValue = "auto", description = "auto, fp8_e4m3, fp8_e5m2, bf16, bfloat16 (the CPU backend stores float32).")
+    @Option(names = "--kv-cache-dtype", defaultValue = "auto", description = "auto (the backend's own: float32 on the CPU, the --dtype on the GPU) or bf16/bfloat16 where that is it; fp8_e4m3 and fp8_e5m2 are refused (an FP8 KV cache is not built yet).")
     String kvCacheDtype;
     @Option(names = "--trust-remote-code", description = "Accepted for SGLang compatibility (Kiln runs no model code from checkpoints).")
     boolean trustRemoteCode;
@@ -180,8 +181,11 @@ public final class ServeCommand implements Callable<Integer> {
             Log.info("--enable-torch-compile, --torch-compile-max-bs, --cuda-graph-max-bs and --disable-cuda-graph apply "
                     + "to the GPU backend; the %s backend ignores them", backend.name());
         }
-        if (!kvCacheDtype.equals("auto") && backend.name().startsWith("cpu")) {
-            Log.info("--kv-cache-dtype %s: the CPU backend keeps the KV cache in float32", kvCacheDtype);
+        try {
+            checkKvCacheDtype(backend.kvCacheDtype());
+        } catch (IllegalArgumentException e) {
+            backend.close();
+            throw e;
         }
         boolean embedded = modelPath == null;
         ModelConfig config = embedded ? DefaultModel.config(modelOverrides) : ModelConfig.load(Path.of(modelPath), modelOverrides);
@@ -258,6 +262,31 @@ public final class ServeCommand implements Callable<Integer> {
         if (maxRunningRequests != null) maxBs = Math.min(maxBs, Math.max(1, maxRunningRequests));
         Log.info("CUDA graphs for decode batches up to %d%s", maxBs, enableTorchCompile ? " (--enable-torch-compile: the same graphs)" : "");
         return new CudaGraphRunner(model, maxBs);
+    }
+
+    /**
+     * The KV cache is stored in the backend's own type (float32 on the CPU, the activation dtype on the GPU); an
+     * FP8 cache is not built yet. A --kv-cache-dtype that names another type is refused rather than ignored.
+     */
+    void checkKvCacheDtype(DType stored) {
+        if (kvCacheDtype.equals("auto")) return;
+        if (kvCacheDtype.startsWith("fp8")) {
+            throw new IllegalArgumentException("--kv-cache-dtype " + kvCacheDtype + " is not supported yet: Kiln keeps the KV cache in "
+                    + dtypeName(stored) + " on this backend; pass --kv-cache-dtype auto");
+        }
+        if (stored != DType.BF16) {
+            throw new IllegalArgumentException("--kv-cache-dtype " + kvCacheDtype + ": this backend keeps the KV cache in "
+                    + dtypeName(stored) + (stored == DType.F32 ? " (bfloat16 needs --device cuda with --dtype bfloat16)" : "")
+                    + "; pass --kv-cache-dtype auto");
+        }
+    }
+
+    private static String dtypeName(DType type) {
+        return switch (type) {
+            case F32 -> "float32";
+            case BF16 -> "bfloat16";
+            default -> type.name().toLowerCase(java.util.Locale.ROOT);
+        };
     }
 
     private void check() {

@@ -51,6 +51,16 @@ class ServeCommandTest {
     }
 
     @Test
+    void aKvCacheDtypeTheBackendDoesNotStoreIsRefusedNotIgnored() {
+        Run fp8 = run("serve", "--device", "cpu", "--kv-cache-dtype", "fp8_e4m3", "--max-total-tokens", "1024");
+        assertEquals(2, fp8.code());
+        assertTrue(fp8.err().contains("--kv-cache-dtype fp8_e4m3 is not supported yet: Kiln keeps the KV cache in float32"), fp8.err());
+        Run bf16 = run("serve", "--device", "cpu", "--kv-cache-dtype", "bf16", "--max-total-tokens", "1024");
+        assertEquals(2, bf16.code());
+        assertTrue(bf16.err().contains("--kv-cache-dtype bf16: this backend keeps the KV cache in float32"), bf16.err());
+    }
+
+    @Test
     void aTpThatCannotSplitTheModelFailsNamingTheFlagAndTheTensor() {
         Run heads = run("serve", "--device", "cpu", "--model-path", "testdata/fixtures/qwen2-tiny", "--skip-tokenizer-init",
                 "--tp-size", "4", "--max-total-tokens", "1024");

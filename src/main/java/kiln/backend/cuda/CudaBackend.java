@@ -11,6 +11,7 @@ import kiln.backend.MoeRouting;
 import kiln.backend.Rope;
 import kiln.backend.Tensor;
 import kiln.backend.Weight;
+import kiln.io.DType;
 import kiln.io.TensorData;
 
 import java.util.List;
@@ -143,8 +144,8 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public long kvBytesPerToken(KvLayout layout) {
-        return (long) layout.layers() * layout.valuesPerToken() * options.precision().dtype.bytes;
+    public DType kvCacheDtype() {
+        return options.precision().dtype;
     }
 
     // ---- one forward ----
