@@ -92,7 +92,7 @@ for c in $conc; do
   t=$(date +%s)
   timeout -k 5 $(( $(left) - 10 )) "$JAVA" "${JOPTS[@]}" -cp "$CP" kiln.cli.Main bench --backend sglang --host 127.0.0.1 --port "$port" \
     --dataset-name random --random-input-len "$in_len" --random-output-len "$out_len" --random-range-ratio 1 --max-concurrency "$c" \
-    --num-prompts "$p" --tokenizer "$tok" --output-file "$OUT/serve.jsonl" --tag "kiln v2-lite dummy bf16 c$c" --disable-tqdm \
+    --num-prompts "$p" --tokenizer "$tok" --output-file "$OUT/serve.jsonl" --tag "kiln v2-lite dummy bf16" --disable-tqdm \
     --ready-check-timeout-sec 0 2>&1 | grep -v '^WARNING: Using incubator'
   rc=${PIPESTATUS[0]}
   last=$(( $(date +%s) - t )) last_p=$p

@@ -15,6 +15,8 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * The HTML report of a sweep, from its JSONL lines: the three charts (embedded as PNG, and also written as files
@@ -36,7 +38,7 @@ public final class SweepReport {
         for (ObjectNode l : lines) {
             JsonNode c = l.get("max_concurrency");
             if (c == null || !c.canConvertToInt()) continue;
-            String tag = l.path("tag").isTextual() ? l.get("tag").asText() : "default";
+            String tag = configuration(l.path("tag").isTextual() ? l.get("tag").asText() : "default", c.asInt());
             grouped.computeIfAbsent(tag, k -> new LinkedHashMap<>()).put(c.asInt(), new Point(c.asInt(),
                     num(l, "total_throughput"), num(l, "output_throughput"), num(l, "request_throughput"),
                     num(l, "median_e2e_latency_ms"), num(l, "median_ttft_ms"), num(l, "median_itl_ms"),
@@ -46,6 +48,20 @@ public final class SweepReport {
         grouped.forEach((tag, byC) -> out.put(tag, byC.values().stream().sorted(Comparator.comparingInt(Point::concurrency)).toList()));
         return out;
     }
+
+    /**
+     * The server configuration a run belongs to: its tag, less a trailing mark of the run's own concurrency
+     * ("c16", "c=16", "concurrency 16") that scripts add to tell runs apart, so that runs of one configuration
+     * tagged per run still make one curve.
+     */
+    static String configuration(String tag, int concurrency) {
+        Matcher m = CONCURRENCY_MARK.matcher(tag);
+        if (!m.find() || Integer.parseInt(m.group(1)) != concurrency) return tag;
+        String rest = tag.substring(0, m.start());
+        return rest.isEmpty() ? "default" : rest;
+    }
+
+    private static final Pattern CONCURRENCY_MARK = Pattern.compile("(?i)(?:^|[\\s,;:/_-]+)\\(?(?:c=?|conc(?:urrency)?[\\s=]*)(\\d+)\\)?$");
 
     /** The highest concurrency whose {@code itl} stays strictly under {@code limitMs}, or null. */
     public static Integer highestUnder(List<Point> points, double limitMs, boolean p99) {

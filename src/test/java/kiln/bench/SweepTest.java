@@ -81,6 +81,30 @@ class SweepTest {
     }
 
     @Test
+    void runsTaggedWithTheirOwnConcurrencyMakeOneCurvePerConfiguration() {
+        List<ObjectNode> lines = new java.util.ArrayList<>();
+        for (int c : List.of(4, 1, 16)) {
+            for (String config : List.of("kiln v2-lite bf16 c" + c, "sglang (c=" + c + ")")) {
+                ObjectNode l = ResultJson.MAPPER.createObjectNode();
+                l.put("max_concurrency", c);
+                l.put("tag", config);
+                l.put("median_itl_ms", c);
+                lines.add(l);
+            }
+        }
+        ObjectNode other = ResultJson.MAPPER.createObjectNode();
+        other.put("max_concurrency", 2);
+        other.put("tag", "kiln v2-lite bf16 c16"); // a mark that is not the run's concurrency stays in the name
+        lines.add(other);
+        Map<String, List<SweepReport.Point>> points = SweepReport.points(lines);
+        assertEquals(List.of("kiln v2-lite bf16", "sglang", "kiln v2-lite bf16 c16"), List.copyOf(points.keySet()));
+        assertEquals(List.of(1, 4, 16), points.get("kiln v2-lite bf16").stream().map(SweepReport.Point::concurrency).toList());
+        assertEquals(List.of(1, 4, 16), points.get("sglang").stream().map(SweepReport.Point::concurrency).toList());
+        assertEquals("bf16", SweepReport.configuration("bf16", 16));
+        assertEquals("tp2 xc16", SweepReport.configuration("tp2 xc16", 16));
+    }
+
+    @Test
     void reportOfNoConcurrencyRunsIsAClearError() {
         ObjectNode l = ResultJson.MAPPER.createObjectNode();
         l.putNull("max_concurrency");
