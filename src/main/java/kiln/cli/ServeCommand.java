@@ -69,7 +69,7 @@ public final class ServeCommand implements Callable<Integer> {
     String chatTemplate;
     @Option(names = "--reasoning-parser", description = "deepseek-r1: split reasoning_content from content.")
     String reasoningParser;
-    @Option(names = "--tool-call-parser", description = "deepseekv3: parse DeepSeek tool calls into tool_calls.")
+    @Option(names = "--tool-call-parser", description = "deepseekv3 (DeepSeek-V3/R1) or deepseekv31 (DeepSeek-V3.1): parse DeepSeek tool calls into tool_calls.")
     String toolCallParser;
 
     // ---- device and parallelism ----
@@ -267,7 +267,7 @@ public final class ServeCommand implements Callable<Integer> {
         oneOf("--kv-cache-dtype", kvCacheDtype, List.of("auto", "fp8_e4m3", "fp8_e5m2", "bf16", "bfloat16"));
         oneOf("--schedule-policy", schedulePolicy, List.of("fcfs", "lpm"));
         if (reasoningParser != null) oneOf("--reasoning-parser", reasoningParser, List.of("deepseek-r1"));
-        if (toolCallParser != null) oneOf("--tool-call-parser", toolCallParser, List.of("deepseekv3"));
+        if (toolCallParser != null) oneOf("--tool-call-parser", toolCallParser, kiln.chat.ToolCallParser.NAMES);
         if (port < 0 || port > 65535) throw new IllegalArgumentException("--port must be in [0, 65535], not " + port);
         if (streamInterval < 1) throw new IllegalArgumentException("--stream-interval must be at least 1, not " + streamInterval);
         positive("--max-total-tokens", maxTotalTokens);
