@@ -84,9 +84,6 @@ final class GenerateApi {
         RequestFields.check(body, RequestFields.Route.GENERATE);
         boolean hasText = body.has("text"), hasIds = body.has("input_ids");
         if (hasText == hasIds) throw ApiException.badRequest("give exactly one of text and input_ids", hasText ? "input_ids" : "text");
-        for (String unsupported : List.of("input_embeds", "image_data", "lora_path", "audio_data", "video_data")) {
-            if (body.has(unsupported)) throw ApiException.badRequest(unsupported + " is not supported by Kiln", unsupported);
-        }
         List<int[]> prompts = new ArrayList<>();
         if (hasText) {
             var tok = serving.requireTokenizer("text");
