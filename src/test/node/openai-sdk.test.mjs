@@ -177,6 +177,23 @@ test('errors: bad requests, unknown model, wrong key', async () => {
     client.completions.create({ model, prompt: 'x', logprobs: 99 }),
     (e) => e instanceof OpenAI.BadRequestError && e.param === 'logprobs',
   );
+  // fields Kiln does not implement, and unknown ones, are refused by name (the SDK sends extra keys as given)
+  await assert.rejects(
+    client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }], store: true }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === 'store' && /not supported/.test(e.message),
+  );
+  await assert.rejects(
+    client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }], custom_logit_processor: '{}' }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === 'custom_logit_processor',
+  );
+  await assert.rejects(
+    client.completions.create({ model, prompt: 'x', max_tokens: 1, temprature: 0 }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === 'temprature' && /unknown field/.test(e.message),
+  );
+  await assert.rejects(
+    client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }], priority: 1 }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === 'priority' && /--enable-priority-scheduling/.test(e.message),
+  );
   await assert.rejects(
     client.models.retrieve('no-such-model'),
     (e) => e instanceof OpenAI.NotFoundError,

@@ -19,11 +19,12 @@ public interface ToolCallParser {
     }
 
     /** Parser names accepted by {@link #create}, as SGLang's {@code --tool-call-parser} spells them. */
-    List<String> NAMES = List.of("deepseekv3");
+    List<String> NAMES = List.of("deepseekv3", "deepseekv31");
 
     static ToolCallParser create(String name) {
         return switch (name) {
             case "deepseekv3" -> new DeepSeekV3ToolCallParser();
+            case "deepseekv31" -> new DeepSeekV31ToolCallParser();
             default -> throw new IllegalArgumentException("--tool-call-parser " + name + " is not known (known: " + String.join(", ", NAMES) + ")");
         };
     }

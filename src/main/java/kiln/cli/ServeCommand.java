@@ -70,7 +70,7 @@ public final class ServeCommand implements Callable<Integer> {
     String chatTemplate;
     @Option(names = "--reasoning-parser", description = "deepseek-r1: split reasoning_content from content.")
     String reasoningParser;
-    @Option(names = "--tool-call-parser", description = "deepseekv3: parse DeepSeek tool calls into tool_calls.")
+    @Option(names = "--tool-call-parser", description = "deepseekv3 (DeepSeek-V3/R1) or deepseekv31 (DeepSeek-V3.1): parse DeepSeek tool calls into tool_calls.")
     String toolCallParser;
 
     // ---- device and parallelism ----
@@ -100,6 +100,20 @@ public final class ServeCommand implements Callable<Integer> {
     boolean disableRadixCache;
     @Option(names = "--enable-mixed-chunk", description = "Run decode tokens in the same batch as prefill chunks.")
     boolean enableMixedChunk;
+    @Option(names = "--enable-priority-scheduling", description = "Order the waiting queue by each request's priority (higher values first), arrival among equals; without it a request that names a priority gets 400.")
+    boolean enablePriorityScheduling;
+    @Option(names = "--schedule-low-priority-values-first", description = "With --enable-priority-scheduling: lower priority values first.")
+    boolean scheduleLowPriorityValuesFirst;
+    @Option(names = "--default-priority-value", description = "With --enable-priority-scheduling: the priority of a request that names none (default: after every request that names one).")
+    Integer defaultPriorityValue;
+    @Option(names = "--disable-priority-preemption", description = "With --enable-priority-scheduling: never retract a running request for a waiting one of higher priority.")
+    boolean disablePriorityPreemption;
+    @Option(names = "--priority-scheduling-preemption-threshold", description = "With --enable-priority-scheduling: how much higher a waiting request's priority must be to retract a running one (default 10).")
+    Integer priorityPreemptionThreshold;
+    @Option(names = "--abort-on-priority-when-disabled", description = "Accepted for SGLang compatibility: Kiln always refuses (400) a priority when priority scheduling is off.")
+    boolean abortOnPriorityWhenDisabled;
+    @Option(names = "--req-waiting-timeout", description = "Seconds a request may wait to start before it is ended with 503 (SGLang's SGLANG_REQ_WAITING_TIMEOUT; default 0: no limit).")
+    Double reqWaitingTimeout;
 
     // ---- GPU-only (accepted everywhere) ----
     @Option(names = "--enable-torch-compile", description = "GPU: the same as CUDA graphs (on by default); no effect on the CPU.")
@@ -296,7 +310,7 @@ public final class ServeCommand implements Callable<Integer> {
         oneOf("--kv-cache-dtype", kvCacheDtype, List.of("auto", "fp8_e4m3", "fp8_e5m2", "bf16", "bfloat16"));
         oneOf("--schedule-policy", schedulePolicy, List.of("fcfs", "lpm"));
         if (reasoningParser != null) oneOf("--reasoning-parser", reasoningParser, List.of("deepseek-r1"));
-        if (toolCallParser != null) oneOf("--tool-call-parser", toolCallParser, List.of("deepseekv3"));
+        if (toolCallParser != null) oneOf("--tool-call-parser", toolCallParser, kiln.chat.ToolCallParser.NAMES);
         if (port < 0 || port > 65535) throw new IllegalArgumentException("--port must be in [0, 65535], not " + port);
         if (streamInterval < 1) throw new IllegalArgumentException("--stream-interval must be at least 1, not " + streamInterval);
         positive("--max-total-tokens", maxTotalTokens);
@@ -327,6 +341,17 @@ public final class ServeCommand implements Callable<Integer> {
         }
         if (chatTemplate != null && !Files.isRegularFile(Path.of(chatTemplate))) {
             throw new IllegalArgumentException("--chat-template " + chatTemplate + ": no such file");
+        }
+        if (!enablePriorityScheduling && (scheduleLowPriorityValuesFirst || defaultPriorityValue != null || disablePriorityPreemption
+                || priorityPreemptionThreshold != null)) {
+            throw new IllegalArgumentException("--schedule-low-priority-values-first, --default-priority-value, --disable-priority-preemption "
+                    + "and --priority-scheduling-preemption-threshold need --enable-priority-scheduling");
+        }
+        if (priorityPreemptionThreshold != null && priorityPreemptionThreshold < 0) {
+            throw new IllegalArgumentException("--priority-scheduling-preemption-threshold must be >= 0, not " + priorityPreemptionThreshold);
+        }
+        if (reqWaitingTimeout != null && !(reqWaitingTimeout >= 0 && reqWaitingTimeout < 1e9)) {
+            throw new IllegalArgumentException("--req-waiting-timeout must be a number of seconds >= 0 (0: no limit), not " + reqWaitingTimeout);
         }
         if (skipTokenizerInit && (chatTemplate != null || reasoningParser != null || toolCallParser != null || tokenizerPath != null)) {
             throw new IllegalArgumentException("--skip-tokenizer-init runs without a tokenizer, so --tokenizer-path, --chat-template, "
@@ -363,6 +388,11 @@ public final class ServeCommand implements Callable<Integer> {
         if (maxQueuedRequests != null) c = c.withMaxQueuedRequests(maxQueuedRequests);
         if (scheduleConservativeness != null) c = c.withScheduleConservativeness(scheduleConservativeness);
         if (contextLength != null) c = c.withContextLength(contextLength);
+        if (enablePriorityScheduling) {
+            c = c.withPriorityScheduling(new EngineConfig.PriorityScheduling(true, scheduleLowPriorityValuesFirst, defaultPriorityValue,
+                    !disablePriorityPreemption, priorityPreemptionThreshold == null ? 10 : priorityPreemptionThreshold));
+        }
+        if (reqWaitingTimeout != null) c = c.withWaitingTimeoutSeconds(reqWaitingTimeout);
         return c;
     }
 
@@ -396,6 +426,13 @@ public final class ServeCommand implements Callable<Integer> {
         m.put("schedule_conservativeness", scheduleConservativeness);
         m.put("disable_radix_cache", disableRadixCache);
         m.put("enable_mixed_chunk", enableMixedChunk);
+        m.put("enable_priority_scheduling", enablePriorityScheduling);
+        m.put("schedule_low_priority_values_first", scheduleLowPriorityValuesFirst);
+        m.put("default_priority_value", defaultPriorityValue);
+        m.put("disable_priority_preemption", disablePriorityPreemption);
+        m.put("priority_scheduling_preemption_threshold", priorityPreemptionThreshold == null ? 10 : priorityPreemptionThreshold);
+        m.put("abort_on_priority_when_disabled", abortOnPriorityWhenDisabled);
+        m.put("req_waiting_timeout", reqWaitingTimeout == null ? 0.0 : reqWaitingTimeout);
         m.put("enable_torch_compile", enableTorchCompile);
         m.put("torch_compile_max_bs", torchCompileMaxBs);
         m.put("cuda_graph_max_bs", cudaGraphMaxBs);

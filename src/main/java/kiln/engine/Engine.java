@@ -18,6 +18,9 @@ import java.util.concurrent.TimeUnit;
  * Thread-safe: HTTP handlers submit and cancel from any thread; all state lives on the scheduler thread.
  */
 public final class Engine implements AutoCloseable {
+    /** How the abort message of a sample that waited past the waiting timeout begins (SGLang's words). */
+    public static final String WAITING_TIMEOUT = "Request waiting timeout reached";
+
     private final Model model;
     private final KvCache cache;
     private final Scheduler scheduler;
@@ -102,6 +105,10 @@ public final class Engine implements AutoCloseable {
     private void check(Request request) {
         String problem = request.params().validate();
         if (problem != null) throw new EngineException(problem, false);
+        if (request.priority() != null && !config.priority().enabled()) {
+            throw new EngineException("priority " + request.priority() + " needs priority scheduling, which this server runs "
+                    + "without (start it with --enable-priority-scheduling); send the request without a priority", false, "priority");
+        }
         int prompt = request.promptIds().length;
         if (prompt >= contextLength) {
             throw new EngineException("the prompt has " + prompt + " tokens; this model's context length is "

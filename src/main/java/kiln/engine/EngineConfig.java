@@ -8,11 +8,49 @@ import kiln.KilnProperty;
  * {@code deviceSampling} lets steps whose rows need nothing beyond temperature / top-k / top-p sample on the
  * backend (only token ids leave the device); off, every step downloads its logits and samples on the host. Its
  * default comes from the system property {@code kiln.engine.deviceSampling} ({@link KilnProperty#ENGINE_DEVICE_SAMPLING}).
+ * {@code priority} is SGLang's priority scheduling (off: a request that names a priority is refused);
+ * {@code waitingTimeoutSeconds} ends a request that waited longer than this to start (0: never), as SGLang's
+ * {@code SGLANG_REQ_WAITING_TIMEOUT} does.
  */
 public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chunkedPrefillSize, int maxPrefillTokens,
                            int maxRunningRequests, SchedulePolicy schedulePolicy, double scheduleConservativeness,
                            boolean disableRadixCache, boolean enableMixedChunk, int contextLength, int maxQueuedRequests,
-                           boolean deviceSampling) {
+                           boolean deviceSampling, PriorityScheduling priority, double waitingTimeoutSeconds) {
+
+    public EngineConfig {
+        if (priority == null) priority = PriorityScheduling.OFF;
+        if (!(waitingTimeoutSeconds >= 0) || Double.isInfinite(waitingTimeoutSeconds)) {
+            throw new IllegalArgumentException("the waiting timeout must be a finite number of seconds >= 0, got " + waitingTimeoutSeconds);
+        }
+    }
+
+    /**
+     * SGLang's --enable-priority-scheduling and its companions. The waiting queue is ordered by priority first
+     * (higher values first, or lower with {@code lowValuesFirst}), arrival among equals; a request without one takes
+     * {@code defaultValue}, or, when that is null, the least preferred value of all (it goes after every request
+     * that has one). With {@code preemption}, a waiting request that cannot start for lack of room retracts running
+     * ones whose priority it beats by at least {@code preemptionThreshold}.
+     */
+    public record PriorityScheduling(boolean enabled, boolean lowValuesFirst, Integer defaultValue, boolean preemption,
+                                     int preemptionThreshold) {
+        public static final PriorityScheduling OFF = new PriorityScheduling(false, false, null, false, 10);
+
+        public PriorityScheduling {
+            if (preemptionThreshold < 0) throw new IllegalArgumentException("the preemption threshold must be >= 0, got " + preemptionThreshold);
+        }
+
+        /** Orders priorities: a negative result means {@code a} is served before {@code b}. */
+        int compare(int a, int b) {
+            return lowValuesFirst ? Integer.compare(a, b) : Integer.compare(b, a);
+        }
+
+        /** The priority a request is scheduled with. */
+        int of(Request r) {
+            if (r.priority() != null) return r.priority();
+            if (defaultValue != null) return defaultValue;
+            return lowValuesFirst ? Integer.MAX_VALUE : Integer.MIN_VALUE;
+        }
+    }
 
     public enum SchedulePolicy {
         /** First come, first served. */
@@ -23,7 +61,7 @@ public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chu
 
     public static EngineConfig defaults() {
         return new EngineConfig(0, 0, 8192, 16384, 256, SchedulePolicy.FCFS, 1.0, false, false, 0, 4096,
-                KilnProperty.ENGINE_DEVICE_SAMPLING.flag());
+                KilnProperty.ENGINE_DEVICE_SAMPLING.flag(), PriorityScheduling.OFF, 0);
     }
 
     public EngineConfig withMaxTotalTokens(int v) {
@@ -74,6 +112,14 @@ public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chu
         return edit(b -> b.deviceSampling = enabled);
     }
 
+    public EngineConfig withPriorityScheduling(PriorityScheduling v) {
+        return edit(b -> b.priority = v);
+    }
+
+    public EngineConfig withWaitingTimeoutSeconds(double v) {
+        return edit(b -> b.waitingTimeoutSeconds = v);
+    }
+
     /** A copy with some fields changed: records have no withers, so the copies go through one mutable form. */
     private EngineConfig edit(java.util.function.Consumer<Fields> change) {
         Fields f = new Fields(this);
@@ -86,6 +132,8 @@ public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chu
         double memFractionStatic, scheduleConservativeness;
         SchedulePolicy schedulePolicy;
         boolean disableRadixCache, enableMixedChunk, deviceSampling;
+        PriorityScheduling priority;
+        double waitingTimeoutSeconds;
 
         Fields(EngineConfig c) {
             maxTotalTokens = c.maxTotalTokens;
@@ -100,12 +148,14 @@ public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chu
             contextLength = c.contextLength;
             maxQueuedRequests = c.maxQueuedRequests;
             deviceSampling = c.deviceSampling;
+            priority = c.priority;
+            waitingTimeoutSeconds = c.waitingTimeoutSeconds;
         }
 
         EngineConfig build() {
             return new EngineConfig(maxTotalTokens, memFractionStatic, chunkedPrefillSize, maxPrefillTokens,
                     maxRunningRequests, schedulePolicy, scheduleConservativeness, disableRadixCache, enableMixedChunk,
-                    contextLength, maxQueuedRequests, deviceSampling);
+                    contextLength, maxQueuedRequests, deviceSampling, priority, waitingTimeoutSeconds);
         }
     }
 }

@@ -51,6 +51,7 @@ final class Scheduler implements Runnable {
     private final KvCache cache;
     private final Admission admission;
     private final Tokenizer tokenizer;
+    private final long waitingTimeoutNanos;
     private final Counters counters = new Counters();
     private final KvSlots kv;
     private final StepPlanner planner;
@@ -72,6 +73,7 @@ final class Scheduler implements Runnable {
         this.cache = cache;
         this.admission = admission;
         this.tokenizer = tokenizer;
+        this.waitingTimeoutNanos = (long) (config.waitingTimeoutSeconds() * 1e9);
         this.kv = new KvSlots(cache.slots(), !config.disableRadixCache());
         this.planner = new StepPlanner(config, kv, counters, this::leaveQueue);
         this.emitter = new OutputEmitter(eosIds, contextLength, counters);
@@ -99,6 +101,7 @@ final class Scheduler implements Runnable {
                     handle(c);
                     c = inbox.poll();
                 }
+                if (waitingTimeoutNanos > 0) expireWaiting();
                 if (!planner.idle()) {
                     step();
                     checked = false;
@@ -303,6 +306,26 @@ final class Scheduler implements Runnable {
             if (c instanceof Command.Submit s) admit(s.request(), s.handle());
         }
         for (String id : List.copyOf(sequences.keySet())) abort(id, message);
+    }
+
+    /**
+     * Ends the samples that have waited to start for longer than the waiting timeout (a retracted sample, which
+     * already streamed output, is not waiting to start and runs on).
+     */
+    private void expireWaiting() {
+        long now = System.nanoTime();
+        for (Sequence s : planner.waiting()) {
+            long waited = now - s.arrivalNanos;
+            if (s.queued && waited > waitingTimeoutNanos) {
+                finish(s, Output.FinishReason.abort(String.format("%s: the request waited %.1f s in the queue without starting "
+                        + "(--req-waiting-timeout %s)", Engine.WAITING_TIMEOUT, waited / 1e9, seconds(waitingTimeoutNanos))), null);
+            }
+        }
+    }
+
+    private static String seconds(long nanos) {
+        double s = nanos / 1e9;
+        return s == Math.rint(s) ? String.valueOf((long) s) : String.valueOf(s);
     }
 
     /** A waiting prompt that cannot run even alone (larger than the whole KV pool) is refused. */

@@ -98,6 +98,11 @@ final class StepPlanner {
         return waiting.size();
     }
 
+    /** The waiting sequences, as a copy. */
+    List<Sequence> waiting() {
+        return new ArrayList<>(waiting);
+    }
+
     /** Every sequence that may hold slots: running, then waiting. */
     List<Sequence> live() {
         List<Sequence> live = new ArrayList<>(running);
@@ -145,13 +150,25 @@ final class StepPlanner {
         double reserve = 0;
         for (Sequence s : running) reserve += futureTokens(s);
         for (Sequence s : ordered()) {
-            if (budget <= 0 || chunked != null || running.size() >= config.maxRunningRequests()) break;
-            RadixCache.Match m = kv.match(s.tokens, matchLimit(s));
-            int extend = s.length - m.length();
-            double future = futureTokens(s);
-            double available = kv.available() - reserve;
-            boolean nothingElse = running.isEmpty() && entries.isEmpty();
-            if (extend + future > available && !nothingElse) break;
+            if (budget <= 0 || chunked != null) break;
+            RadixCache.Match m;
+            int extend;
+            double future;
+            boolean room, fits;
+            while (true) {
+                m = kv.match(s.tokens, matchLimit(s));
+                extend = s.length - m.length();
+                future = futureTokens(s);
+                room = running.size() < config.maxRunningRequests();
+                fits = extend + future <= kv.available() - reserve || (running.isEmpty() && entries.isEmpty());
+                if (room && fits) break;
+                // priority preemption: a running sequence this one outranks gives up its place and slots
+                Sequence victim = preemptible(s, entries);
+                if (victim == null) break;
+                reserve -= futureTokens(victim);
+                retract(victim);
+            }
+            if (!room || !fits) break;
             int n = Math.min(extend, budget);
             if (!kv.start(s, m, n)) break;
             if (s.cachedTokens < 0) {
@@ -198,6 +215,30 @@ final class StepPlanner {
         return entries;
     }
 
+    /**
+     * With priority preemption, the running sequence to retract so that {@code s} can start: of those {@code s}
+     * outranks by at least the threshold and that this step does not feed, the least preferred (the one with the
+     * least output among equals); null when there is none.
+     */
+    private Sequence preemptible(Sequence s, List<Entry> entries) {
+        EngineConfig.PriorityScheduling p = config.priority();
+        if (!p.enabled() || !p.preemption()) return null;
+        int mine = p.of(s.request);
+        Sequence victim = null;
+        for (Sequence r : running) {
+            int theirs = p.of(r.request);
+            if (r == chunked || p.compare(mine, theirs) >= 0 || Math.abs((long) mine - theirs) < p.preemptionThreshold()) continue;
+            if (entries.stream().anyMatch(e -> e.seq() == r)) continue;
+            if (victim == null) {
+                victim = r;
+                continue;
+            }
+            int c = p.compare(p.of(victim.request), theirs);
+            if (c < 0 || (c == 0 && r.outputLength() < victim.outputLength())) victim = r;
+        }
+        return victim;
+    }
+
     /** Back to the head of the queue, its slots freed: it prefills its prompt and output again when readmitted. */
     private void retract(Sequence s) {
         kv.release(s, false);
@@ -236,14 +277,21 @@ final class StepPlanner {
         return remaining * newTokenRatio;
     }
 
+    /**
+     * The waiting sequences in the order they may start: by priority first when priority scheduling is on, then by
+     * policy; the sort is stable, so equals keep queue order (arrival, retracted sequences at the head).
+     */
     private List<Sequence> ordered() {
-        if (config.schedulePolicy() != EngineConfig.SchedulePolicy.LPM || waiting.size() > LPM_MAX_QUEUE || !kv.cachesPrefixes()) {
-            return new ArrayList<>(waiting);
-        }
-        Map<Sequence, Integer> matched = new HashMap<>();
-        for (Sequence s : waiting) matched.put(s, kv.match(s.tokens, matchLimit(s)).length());
         List<Sequence> out = new ArrayList<>(waiting);
-        out.sort(Comparator.comparingInt((Sequence s) -> matched.get(s)).reversed());
+        EngineConfig.PriorityScheduling p = config.priority();
+        Comparator<Sequence> order = p.enabled() ? (a, b) -> p.compare(p.of(a.request), p.of(b.request)) : null;
+        if (config.schedulePolicy() == EngineConfig.SchedulePolicy.LPM && waiting.size() <= LPM_MAX_QUEUE && kv.cachesPrefixes()) {
+            Map<Sequence, Integer> matched = new HashMap<>();
+            for (Sequence s : waiting) matched.put(s, kv.match(s.tokens, matchLimit(s)).length());
+            Comparator<Sequence> longestPrefix = Comparator.comparingInt((Sequence s) -> matched.get(s)).reversed();
+            order = order == null ? longestPrefix : order.thenComparing(longestPrefix);
+        }
+        if (order != null) out.sort(order);
         return out;
     }
 }

@@ -32,6 +32,8 @@ import java.util.Set;
  */
 final class ChatApi {
     private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant", "tool");
+    /** Template variables Kiln fills from the request, which chat_template_kwargs may not name. */
+    private static final Set<String> TEMPLATE_INPUTS = Set.of("messages", "tools", "add_generation_prompt");
     private final Serving serving;
     private final ChatTemplate template;
 
@@ -57,7 +59,16 @@ final class ChatApi {
         }
         Map<String, Object> vars = new LinkedHashMap<>();
         Fields kwargs = body.object("chat_template_kwargs");
-        if (kwargs != null) kwargs.node().properties().forEach(e -> vars.put(e.getKey(), Json.MAPPER.convertValue(e.getValue(), Object.class)));
+        if (kwargs != null) {
+            for (var e : kwargs.node().properties()) {
+                // these come from the request itself; a second value for one of them would be silently dropped
+                if (TEMPLATE_INPUTS.contains(e.getKey())) {
+                    throw ApiException.badRequest(kwargs.path(e.getKey()) + " is not allowed: the request's own " + e.getKey()
+                            + " fills that template variable", kwargs.path(e.getKey()));
+                }
+                vars.put(e.getKey(), Json.MAPPER.convertValue(e.getValue(), Object.class));
+            }
+        }
         vars.put("messages", messages(body));
         List<Object> tools = tools(body);
         if (tools != null) vars.put("tools", tools);
@@ -82,6 +93,7 @@ final class ChatApi {
         Request(Fields body) {
             this.body = body;
             serving.checkModel(body.string("model"));
+            RequestFields.check(body, RequestFields.Route.CHAT);
             OpenAi.refuseUnsupported(body);
             prompt = serving.requireTokenizer("a chat conversation").encode(render(body, true), false);
             stream = Boolean.TRUE.equals(body.bool("stream"));
@@ -108,7 +120,7 @@ final class ChatApi {
         long arrival = System.nanoTime();
         Request r = new Request(Fields.of(Http.body(req)));
         String rid = r.id.substring("chatcmpl-".length());
-        try (Generation g = serving.submit(new Serving.Submission(rid, r.prompt, r.params, r.maxTokensField()), arrival, true)) {
+        try (Generation g = serving.submit(new Serving.Submission(rid, r.prompt, r.params, r.maxTokensField(), r.body.integer("priority")), arrival, true)) {
             if (r.stream) stream(res, r, g);
             else respond(res, r, g.complete());
         }
@@ -154,6 +166,8 @@ final class ChatApi {
             }
             Streams.merge(List.of(g), (gi, s) -> {
                 if (s.unsentTokens < interval && !s.finished()) return null;
+                // as SGLang: a sample the engine failed (a waiting timeout, a shutdown) ends in an error event
+                if (s.finished() && Aborts.isFailure(s.finish)) return Http.errorBody(Aborts.toError(s.finish));
                 s.unsentTokens = 0;
                 String piece = s.text.substring(s.sentTextLength);
                 s.sentTextLength = s.text.length();

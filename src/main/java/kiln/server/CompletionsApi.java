@@ -45,6 +45,7 @@ final class CompletionsApi {
         Request(Fields body) {
             this.body = body;
             serving.checkModel(body.string("model"));
+            RequestFields.check(body, RequestFields.Route.COMPLETIONS);
             OpenAi.refuseUnsupported(body);
             prompts = prompts(body);
             echo = Boolean.TRUE.equals(body.bool("echo"));
@@ -67,7 +68,8 @@ final class CompletionsApi {
         long arrival = System.nanoTime();
         Request r = new Request(Fields.of(Http.body(req)));
         List<Serving.Submission> subs = new ArrayList<>();
-        for (Prompt p : r.prompts) subs.add(new Serving.Submission(Engine.newRequestId(), p.ids(), r.params, r.maxTokensField()));
+        Integer priority = r.body.integer("priority");
+        for (Prompt p : r.prompts) subs.add(new Serving.Submission(Engine.newRequestId(), p.ids(), r.params, r.maxTokensField(), priority));
         List<Generation> gens = List.of();
         try {
             gens = serving.submit(subs, arrival, true);
@@ -116,6 +118,8 @@ final class CompletionsApi {
             Streams.merge(gens, (gi, s) -> {
                 boolean first = s.sentLength == 0 && s.sentTextLength == 0 && s.sentLogprobs == 0;
                 if (s.unsentTokens < interval && !s.finished() && !(first && r.echo)) return null;
+                // as SGLang: a sample the engine failed (a waiting timeout, a shutdown) ends in an error event
+                if (s.finished() && Aborts.isFailure(s.finish)) return Http.errorBody(Aborts.toError(s.finish));
                 s.unsentTokens = 0;
                 ObjectNode chunk = envelope(r);
                 ObjectNode c = chunk.putArray("choices").addObject();

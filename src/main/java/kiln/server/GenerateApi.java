@@ -81,11 +81,9 @@ final class GenerateApi {
 
     /** The request's prompts; {@code intervals} gets each one's stream interval (its sampling_params', else the server's). */
     private List<Serving.Submission> items(Fields body, List<Integer> intervals) {
+        RequestFields.check(body, RequestFields.Route.GENERATE);
         boolean hasText = body.has("text"), hasIds = body.has("input_ids");
         if (hasText == hasIds) throw ApiException.badRequest("give exactly one of text and input_ids", hasText ? "input_ids" : "text");
-        for (String unsupported : List.of("input_embeds", "image_data", "lora_path", "audio_data", "video_data")) {
-            if (body.has(unsupported)) throw ApiException.badRequest(unsupported + " is not supported by Kiln", unsupported);
-        }
         List<int[]> prompts = new ArrayList<>();
         if (hasText) {
             var tok = serving.requireTokenizer("text");
@@ -121,6 +119,7 @@ final class GenerateApi {
         boolean logprob = Boolean.TRUE.equals(body.bool("return_logprob"));
         Integer start = body.integer("logprob_start_len");
         Integer top = body.integer("top_logprobs_num");
+        Integer priority = body.integer("priority");
         List<Serving.Submission> items = new ArrayList<>();
         for (int i = 0; i < prompts.size(); i++) {
             int[] prompt = prompts.get(i);
@@ -138,7 +137,7 @@ final class GenerateApi {
             Integer interval = spList.get(i) == null ? null : spList.get(i).integer("stream_interval");
             intervals.add(interval != null ? interval : serving.options.streamInterval());
             String maxField = spList.get(i) != null && spList.get(i).has("max_new_tokens") ? prefix + "max_new_tokens" : null;
-            items.add(new Serving.Submission(rids != null ? rids.get(i) : Engine.newRequestId(), prompt, params, maxField));
+            items.add(new Serving.Submission(rids != null ? rids.get(i) : Engine.newRequestId(), prompt, params, maxField, priority));
         }
         return items;
     }

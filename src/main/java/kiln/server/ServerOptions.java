@@ -12,7 +12,7 @@ import java.util.Set;
  * @param apiKey           null: no authentication
  * @param streamInterval   stream an event every this many tokens (SGLang's --stream-interval)
  * @param chatTemplate     a Jinja file replacing the tokenizer's chat template, or null
- * @param reasoningParser  "deepseek-r1" or null; toolCallParser: "deepseekv3" or null
+ * @param reasoningParser  "deepseek-r1" or null; toolCallParser: "deepseekv3", "deepseekv31" or null
  * @param allowedOrigins   browser origins allowed to call the server (CORS), or {@code *}; empty: none
  * @param maxConnections   open connections at most; 0: as many as the process's file descriptors leave room for
  * @param keepAliveSeconds a connection idle this long between requests is closed

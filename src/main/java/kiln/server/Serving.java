@@ -64,9 +64,13 @@ final class Serving {
     /**
      * One prompt to generate from. {@code maxTokensField} names the request's max-tokens field (by its path) when the
      * request set it; a default is shortened to what the context and the KV pool leave, an explicit value that does
-     * not fit is refused with the numbers, as SGLang does.
+     * not fit is refused with the numbers, as SGLang does. {@code priority} is the request's, or null.
      */
-    record Submission(String id, int[] prompt, SamplingParams params, String maxTokensField) {}
+    record Submission(String id, int[] prompt, SamplingParams params, String maxTokensField, Integer priority) {
+        Submission(String id, int[] prompt, SamplingParams params, String maxTokensField) {
+            this(id, prompt, params, maxTokensField, null);
+        }
+    }
 
     Generation submit(Submission s, long arrivalNanos, boolean observe) {
         return submit(List.of(s), arrivalNanos, observe).getFirst();
@@ -76,7 +80,7 @@ final class Serving {
     List<Generation> submit(List<Submission> subs, long arrivalNanos, boolean observe) {
         if (state == State.DRAINING) throw ApiException.unavailable("the server is shutting down", 5);
         List<Request> requests = new ArrayList<>();
-        for (Submission s : subs) requests.add(new Request(s.id(), s.prompt(), fitted(s)));
+        for (Submission s : subs) requests.add(new Request(s.id(), s.prompt(), fitted(s), s.priority()));
         List<RequestHandle> handles;
         try {
             handles = engine.submit(requests);

@@ -37,6 +37,11 @@ class OutputParserTest {
         return new Sample(output, reasoningParser, "deepseekv3", new ParsedOutput(reasoning, content, List.of(calls)));
     }
 
+    /** A DeepSeek-V3.1 tool-call sample: no "function" type before the name, no json fence around the arguments. */
+    static Sample v31(String output, String reasoningParser, String reasoning, String content, ToolCall... calls) {
+        return new Sample(output, reasoningParser, "deepseekv31", new ParsedOutput(reasoning, content, List.of(calls)));
+    }
+
     static final List<Sample> SAMPLES = List.of(
             // R1 after its template's "<think>\n": no opening tag in the output
             reasoning("Let me think.\nStep 1.\n</think>\n\nThe answer is 4.", "Let me think.\nStep 1.", "The answer is 4."),
@@ -59,7 +64,20 @@ class OutputParserTest {
                     call(0, "get_weather", "{\"city\": \"Par")),
             tools("Need the weather.\n</think>\n\n" + CALLS + CALL + "function" + SEP + "get_weather\n```json\n{\"city\": \"東京\"}\n```"
                     + CALL_END + CALLS_END, "deepseek-r1", "Need the weather.", "", call(0, "get_weather", "{\"city\": \"東京\"}")),
-            tools("Thinking without end " + CALLS, "deepseek-r1", "Thinking without end " + CALLS, ""));
+            tools("Thinking without end " + CALLS, "deepseek-r1", "Thinking without end " + CALLS, ""),
+            // DeepSeek-V3.1 (SGLang's deepseekv31_detector examples' shape)
+            v31("Let me check.\n\n" + CALLS + CALL + "get_current_weather" + SEP + "{\"location\": \"Tokyo\"}" + CALL_END + CALL
+                    + "get_current_weather" + SEP + "{\"location\": \"Paris\"}" + CALL_END + CALLS_END, null, "", "Let me check.",
+                    call(0, "get_current_weather", "{\"location\": \"Tokyo\"}"), call(1, "get_current_weather", "{\"location\": \"Paris\"}")),
+            v31(CALLS + CALL + " search " + SEP + " \n{\"q\": \"a < b\", \"n\": [1, {}]}\n " + CALL_END + "\n" + CALL + "noop" + SEP + "{}"
+                    + CALL_END + CALLS_END + " after", null, "", "after", call(0, "search", "{\"q\": \"a < b\", \"n\": [1, {}]}"), call(1, "noop", "{}")),
+            v31(CALLS + CALL + "ping" + CALL_END + CALLS_END, null, "", "", call(0, "ping", "")),
+            v31(CALLS + CALL + "get_weather" + SEP + "{\"city\": \"Par", null, "", "", call(0, "get_weather", "{\"city\": \"Par")),
+            v31("Plain text with <｜ inside and a function word", null, "", "Plain text with <｜ inside and a function word"),
+            // V3's markup under the V3.1 parser: the name is everything before the separator
+            v31(CALL + "function" + SEP + "f\n```json\n{}\n```" + CALL_END, null, "", "", call(0, "function", "f\n```json\n{}\n```")),
+            v31("Need the weather.\n</think>\n\n" + CALLS + CALL + "get_weather" + SEP + "{\"city\": \"東京\"}" + CALL_END + CALLS_END,
+                    "deepseek-r1", "Need the weather.", "", call(0, "get_weather", "{\"city\": \"東京\"}")));
 
     /** Ids are random; compare them as present or not. */
     static ParsedOutput withoutIds(ParsedOutput p) {
@@ -160,6 +178,18 @@ class OutputParserTest {
         assertEquals("{\"ci", named.toolCalls().get(1).arguments());
         assertEquals("ty\": 1}", p.feed("ty\": 1}\n``").toolCalls().getFirst().arguments()); // the fence is held back
         assertTrue(p.feed("`" + CALL_END).isEmpty());
+    }
+
+    @Test
+    void deepSeekV31ArgumentsStreamBeforeTheCallEnds() {
+        OutputParser p = new OutputParser(null, "deepseekv31");
+        assertTrue(p.feed(CALLS + CALL + "get_wea").isEmpty());
+        ChatDelta named = p.feed("ther" + SEP + " {\"ci");
+        assertEquals(2, named.toolCalls().size());
+        assertEquals("get_weather", named.toolCalls().get(0).name());
+        assertEquals("{\"ci", named.toolCalls().get(1).arguments(), "leading whitespace dropped");
+        assertEquals("ty\": 1}", p.feed("ty\": 1} <｜tool▁call").toolCalls().getFirst().arguments()); // a partial end is held back
+        assertTrue(p.feed("▁end｜>" + CALLS_END).isEmpty());
     }
 
     @Test

@@ -42,6 +42,12 @@ class ServeCommandTest {
         assertTrue(run("serve", "--mem-fraction-static", "1.5").err().contains("--mem-fraction-static must be in (0, 1)"));
         assertTrue(run("serve", "--reasoning-parser", "qwen3").err().contains("--reasoning-parser must be one of deepseek-r1"));
         assertTrue(run("serve", "--port", "70000").err().contains("--port must be in [0, 65535]"));
+        assertTrue(run("serve", "--tool-call-parser", "llama3").err().contains("--tool-call-parser must be one of deepseekv3, deepseekv31"));
+        assertTrue(run("serve", "--schedule-low-priority-values-first").err().contains("need --enable-priority-scheduling"));
+        assertTrue(run("serve", "--default-priority-value", "3").err().contains("need --enable-priority-scheduling"));
+        assertTrue(run("serve", "--enable-priority-scheduling", "--priority-scheduling-preemption-threshold", "-1")
+                .err().contains("--priority-scheduling-preemption-threshold must be >= 0"));
+        assertTrue(run("serve", "--req-waiting-timeout", "-2").err().contains("--req-waiting-timeout must be a number of seconds >= 0"));
         assertTrue(run("serve", "--model-path", "testdata/fixtures/qwen2-tiny", "--context-length", "999999")
                 .err().contains("exceeds the model's max_position_embeddings 131072"));
         assertTrue(run("serve", "--skip-tokenizer-init", "--reasoning-parser", "deepseek-r1").err().contains("--skip-tokenizer-init"));
