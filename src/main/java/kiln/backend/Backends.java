@@ -47,7 +47,7 @@ public final class Backends {
     public static RankGroup group(Backend like, int size) {
         if (like instanceof CpuBackend cpu) return cpu.ranks(size);
         if (like instanceof CudaBackend cuda) return cuda.ranks(size);
-        throw new kiln.config.ConfigException("--tp " + size + ": tensor parallelism on the " + like.name() + " backend is not built");
+        throw new kiln.config.ConfigException("--tp " + size + ": tensor parallelism on the " + like.name() + " backend is not built yet; --device cpu runs it");
     }
 
     private static Backend cuda(int ordinal, String dtype) {

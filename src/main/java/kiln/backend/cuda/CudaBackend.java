@@ -104,7 +104,12 @@ public final class CudaBackend implements Backend {
      * caller's). Without the property, refused with a message naming it.
      */
     public kiln.backend.RankGroup ranks(int size) {
-        return CudaRankGroup.create(this, size, TpRanksConfig.fromProperties());
+        return ranks(size, TpRanksConfig.fromProperties());
+    }
+
+    /** {@code size} ranks of the kind {@code config} names (tests pick the kind without the property). */
+    public kiln.backend.RankGroup ranks(int size, TpRanksConfig config) {
+        return CudaRankGroup.create(this, size, config);
     }
 
     // ---- tensor-parallel collectives ----

@@ -31,4 +31,8 @@ public record TpRanksConfig(Kind kind, String ncclLibrary) {
         };
         return new TpRanksConfig(k, KilnProperty.CUDA_NCCL_LIBRARY.value());
     }
+
+    public TpRanksConfig withKind(Kind k) {
+        return new TpRanksConfig(k, ncclLibrary);
+    }
 }
