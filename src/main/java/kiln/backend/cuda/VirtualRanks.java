@@ -147,6 +147,12 @@ final class VirtualRanks implements CudaRankGroup {
 
     /** Arrives and waits for every rank (the last one enqueues the collective); throws when the group is broken. */
     private void await(int rank) {
+        // the device thread must stay free to run the ranks' ops (and the collective itself): a rank waiting on it
+        // would wait forever
+        if (device.onOwnerThread()) {
+            throw new IllegalStateException("tensor-parallel rank " + rank + ": a collective of virtual ranks was entered on the"
+                    + " device thread; run the group's forward from another thread (CudaGraphRunner and TensorParallelModel do)");
+        }
         Phaser b = barrier;
         int phase = b.arrive();
         try {
