@@ -97,7 +97,7 @@ public final class CudaGraphRunner implements Model {
     private boolean replayable(ForwardBatch b, KvCache cache) {
         int n = b.seqs().size();
         if (n == 0 || n > maxBs || b.numTokens() != n || b.logitRows().length != n || !b.isDecode()) return false;
-        if (group != cache instanceof RankCaches) return false;
+        if (group != (cache instanceof RankCaches)) return false;
         for (int r = 0; r < ranks.size(); r++) {
             if (!(rankCache(cache, r) instanceof CudaKvCache c) || c.backend() != ranks.get(r)) return false;
         }
