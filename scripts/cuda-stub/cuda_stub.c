@@ -9,7 +9,8 @@ int cuGetErrorName(int e, const char **s) { *s = "CUDA_STUB_ERROR"; return 0; }
 int cuGetErrorString(int e, const char **s) { *s = "stub"; return 0; }
 int cuInit(unsigned f) { return 0; }
 int cuDriverGetVersion(int *v) { *v = 13000; return 0; }
-int cuDeviceGetCount(int *n) { *n = 1; return 0; }
+// KILN_STUB_DEVICES=N pretends N devices (all sharing the one memory range): NCCL ranks on several GPUs, host paths only
+int cuDeviceGetCount(int *n) { const char *e = getenv("KILN_STUB_DEVICES"); *n = e && atoi(e) > 0 ? atoi(e) : 1; return 0; }
 int cuDeviceGet(int *d, int o) { *d = o; return 0; }
 int cuDeviceGetName(char *n, int len, int d) { strncpy(n, "Stub GPU", len); return 0; }
 int cuDeviceGetAttribute(int *v, int a, int d) { *v = a == 16 ? 132 : a == 75 ? 9 : a == 76 ? 0 : a == 38 ? 50331648 : a == 97 ? 232448 : 1; return 0; }

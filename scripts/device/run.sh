@@ -27,8 +27,13 @@
 #                 sets, ',' within): the step time each set saves is what its kernels cost inside a replayed graph
 #                 (never the grouped gate/up without the down projection: that one reads the routing before its wait)
 #   serve-bench   kiln serve --device cuda (V2-Lite dummy) + kiln bench 3200/800 at concurrency 1..64 (serve_bench.sh)
+#   tp-check      the tensor-parallel collectives against the host (virtual ranks 2, 3, 4; NCCL with one rank)
+#   tp-fixtures   CudaTensorParallelFixtureTest: the fixture tests on virtual ranks at tp 2 and 4 and on NCCL with
+#                 one rank, float32, eager and graphed
+#   bench-v2-tp   V2-Lite decode bs 1, 8, 64 (graphs) and the 4,096-token prefill at tp 1, then at virtual tp 2 on
+#                 the same GPU (a JVM each; KILN_TP_SIZES="1 2 4" picks others)
 # Logs and results go to $OUT (run.log, check.txt, fixtures.txt, bench.jsonl, torch_*.json, serve.jsonl,
-# summary.txt: 8 files at most come back); each section has a time cap and the whole run stops starting sections
+# tp-check.txt, tp-fixtures.txt, summary.txt: 8 files at most come back, so a call runs sections writing no more); each section has a time cap and the whole run stops starting sections
 # past KILN_DEVICE_BUDGET_S (default 560 s).
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -71,6 +76,11 @@ for f in deepseek-v3-tiny deepseek-v3-tiny-fp8 deepseek-v2-lite-tiny qwen2-tiny 
   if [[ ! -d testdata/fixtures/$f && -d $here/fixtures/$f ]]; then mkdir -p testdata/fixtures && ln -s "$here/fixtures/$f" "testdata/fixtures/$f"; fi
 done
 bandwidth=0
+# NCCL: the library PyTorch's wheels carry (nvidia-nccl-*), else whatever the loader finds
+nccl=$(find $(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null) -name 'libnccl.so.2' 2>/dev/null | head -n 1)
+[[ -z $nccl ]] && nccl=$(ldconfig -p 2>/dev/null | sed -n 's/.*libnccl.so.2 .*=> //p' | head -n 1)
+[[ -n $nccl ]] && JOPTS+=("-Dkiln.cuda.ncclLibrary=$nccl")
+export NCCL_NVLS_ENABLE=0
 
 # run_section NAME CAP_SECONDS COMMAND...: runs with the smaller of its cap and the time left, records rc and time
 run_section() {
@@ -185,6 +195,20 @@ for s in "${sections[@]}"; do
       now=$(date +%s)
       JAVA=$JAVA JOPTS_STR="${JOPTS[*]}" CP=$CP OUT=$OUT SERVE_BENCH_END=$(( t_start + budget - 15 )) \
         run_section serve-bench $(( budget - (now - t_start) - 5 )) bash "$here/serve_bench.sh" ;;
+    tp-check)
+      echo "NCCL library: ${nccl:-none found}"
+      run_section tp-check 120 "$JAVA" "${JOPTS[@]}" $SYNC -cp "$CP" kiln.backend.cuda.CudaKernelCheck tp_ --out "$OUT/tp-check.txt" ;;
+    tp-fixtures)
+      [[ -n $console ]] || { echo "tp-fixtures: no JUnit console in this payload"; summary+=("$(printf '%-14s %-24s' tp-fixtures 'SKIPPED (no JUnit console)')"); continue; }
+      run_section tp-fixtures 240 bash -c "set -o pipefail; '$JAVA' ${JOPTS[*]} $SYNC -cp '$CP:$console' org.junit.platform.console.ConsoleLauncher execute \
+        --disable-banner --disable-ansi-colors --details=tree --details-theme=ascii --select-class kiln.model.CudaTensorParallelFixtureTest \
+        2>&1 | tee '$OUT/tp-fixtures.txt'" ;;
+    bench-v2-tp)
+      for n in ${KILN_TP_SIZES:-1 2}; do
+        run_section "bench-v2-tp$n" 200 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.tp=$n -Dkiln.cuda.tpRanks=virtual -Dkiln.bench.batches=1,8,64 \
+          -Dkiln.bench.steps=20 -Dkiln.bench.eager=false -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench \
+          decode prefill --models v2 --out "$OUT/bench.jsonl"
+      done ;;
     *) echo "unknown section $s (run.sh --help lists them)"; summary+=("$(printf '%-14s UNKNOWN' "$s")") ;;
   esac
 done
@@ -197,6 +221,8 @@ done
   [[ -f $OUT/torch_ceilings.json ]] && python3 -c "import json;[print(f\"ceiling  {r['name']:28s} {r['gbs']:8.0f} GB/s {r['tflops']:7.1f} TFLOP/s\") for r in json.load(open('$OUT/torch_ceilings.json'))]" 2>/dev/null
   [[ -f $OUT/check.txt ]] && { grep -E 'FAIL' "$OUT/check.txt" | head -n 25; grep -E '^[0-9]+ checks, ' "$OUT/check.txt"; }
   [[ -f $OUT/fixtures.txt ]] && grep -E 'tests (successful|failed|aborted|skipped)|containers (failed|aborted)' "$OUT/fixtures.txt"
+  [[ -f $OUT/tp-check.txt ]] && { grep -E 'FAIL' "$OUT/tp-check.txt" | head -n 25; grep -E '^[0-9]+ checks, ' "$OUT/tp-check.txt"; }
+  [[ -f $OUT/tp-fixtures.txt ]] && grep -E 'tests (successful|failed|aborted|skipped)|containers (failed|aborted)' "$OUT/tp-fixtures.txt"
   grep -hE '^generate [a-z0-9-]+ (float32|bfloat16):' "$OUT/run.log" 2>/dev/null | tail -n 4
   grep -h '^\[bench\] \(decode\|prefill\|kernel\|skip\) \|^\[bench\].*failed' "$OUT/run.log" 2>/dev/null | sed 's/^\[bench\] /kiln  /'
   grep -h '^\[torch\] kernel ' "$OUT/run.log" 2>/dev/null | sed 's/^\[torch\] /torch /'

@@ -26,6 +26,10 @@ public enum KilnProperty {
     // ---- CUDA backend: memory and libraries ----
     CUDA_ACTIVATION_GB("kiln.cuda.activationGb", "4", "GiB of device memory for one forward's activations"),
     CUDA_NO_FP8_LT("kiln.cuda.noFp8Lt", "false", "true: FP8 weights of more than 8 rows go through a bf16 copy instead of cuBLASLt's block-scaled FP8 GEMM"),
+    CUDA_TP_RANKS("kiln.cuda.tpRanks", "none",
+            "--tp > 1 on the CUDA backend: virtual (every rank on the one GPU, collectives by a sum kernel), nccl (rank r on GPU base + r,"
+                    + " collectives through NCCL); none refuses --tp > 1"),
+    CUDA_NCCL_LIBRARY("kiln.cuda.ncclLibrary", "libnccl.so.2", "the NCCL library the nccl ranks load (a file name the loader finds, or a path)"),
 
     // ---- CUDA backend: kernel choices (CudaFlags); each has a plain fallback that CudaKernelCheck keeps checked ----
     CUDA_GEMV2("kiln.cuda.gemv2", "true", "decode GEMVs (linear, SwiGLU, experts, per-head matrices; up to 8 rows) on gemv2.cuh (false: gemm.cuh's first GEMVs)"),
@@ -55,7 +59,8 @@ public enum KilnProperty {
     BENCH_STEPS("kiln.bench.steps", "10", "CudaBench: timed decode steps per batch size"),
     BENCH_PDL_COMPARE("kiln.bench.pdlCompare", "false", "CudaBench: also time each graph with programmatic dependent launch off"),
     BENCH_SKIP("kiln.bench.skip", "", "CudaBench: kernel sets left out of the decode graph (';' between sets, ',' within), to read each set's cost"),
-    BENCH_EAGER("kiln.bench.eager", "true", "CudaBench: also time batches 1 and 64 eagerly (without CUDA graphs)");
+    BENCH_EAGER("kiln.bench.eager", "true", "CudaBench: also time batches 1 and 64 eagerly (without CUDA graphs)"),
+    BENCH_TP("kiln.bench.tp", "1", "CudaBench: tensor-parallel ranks of the whole-model benchmarks (the kind from kiln.cuda.tpRanks)");
 
     private final String key, defaultValue, description;
 

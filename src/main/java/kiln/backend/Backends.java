@@ -42,13 +42,12 @@ public final class Backends {
 
     /**
      * {@code size} tensor-parallel ranks set up like {@code like}. The CPU runs them in this process; the CUDA
-     * backend's ranks (one per GPU over NCCL, or virtual ranks on one GPU) are not built yet.
+     * backend as {@code kiln.cuda.tpRanks} says (virtual ranks on one GPU, or one GPU per rank over NCCL).
      */
     public static RankGroup group(Backend like, int size) {
         if (like instanceof CpuBackend cpu) return cpu.ranks(size);
-        String which = like instanceof CudaBackend ? "CUDA" : like.name();
-        throw new kiln.config.ConfigException("--tp " + size + ": tensor parallelism on the " + which
-                + " backend is not built yet; --device cpu runs it");
+        if (like instanceof CudaBackend cuda) return cuda.ranks(size);
+        throw new kiln.config.ConfigException("--tp " + size + ": tensor parallelism on the " + like.name() + " backend is not built yet; --device cpu runs it");
     }
 
     private static Backend cuda(int ordinal, String dtype) {

@@ -7,13 +7,14 @@ import java.util.Locale;
 
 /**
  * SGLang's parallelism flags, shared by serve, generate and engine-bench: {@code --tp} ranks each hold a part of every
- * layer (on the CPU, in-process ranks; the CUDA backend's ranks are not built yet and it refuses tp > 1),
+ * layer (on the CPU, in-process ranks; on CUDA, the ranks {@code kiln.cuda.tpRanks} names, else tp > 1 is refused),
  * {@code --base-gpu-id} picks rank 0's GPU, and expert parallelism is refused (routed experts are split by --tp).
  */
 final class ParallelFlags {
     @Option(names = {"--tp", "--tp-size", "--tensor-parallel-size"}, defaultValue = "1",
             description = "Tensor parallel size: ranks each holding a part of every layer (default: ${DEFAULT-VALUE}). "
-                    + "The CPU runs the ranks in this process; the CUDA backend runs 1 until its ranks are built.")
+                    + "The CPU runs the ranks in this process; the CUDA backend needs -Dkiln.cuda.tpRanks=nccl (GPUs --base-gpu-id "
+                    + "to --base-gpu-id + tp - 1) or =virtual (every rank on one GPU, a check without speed-up).")
     int tp;
 
     @Option(names = "--base-gpu-id", defaultValue = "0",

@@ -129,6 +129,11 @@ public final class TensorParallelModel implements Model {
         return ranks.size();
     }
 
+    /** Rank {@code rank}'s backend (CUDA graphs capture every rank's launches). */
+    public Backend rankBackend(int rank) {
+        return ranks.get(rank).backend();
+    }
+
     @Override
     public KvCache newKvCache(int slots) {
         List<KvCache> caches = new ArrayList<>();

@@ -34,6 +34,9 @@ public final class CudaBackend implements Backend {
     private final CudaDevice device;
     private final boolean ownsDevice;
     private final CudaOptions options;
+    /** The tensor-parallel group this backend is a rank of, or null alone (rank 0 of 1). */
+    private final CudaRankGroup group;
+    private final int rank;
     private CudaContext ctx;
     private DeviceWeights weights;
     private ElementwiseOps elementwise;
@@ -52,9 +55,16 @@ public final class CudaBackend implements Backend {
 
     /** A backend on an existing device (several backends may share one device thread; the first loads the kernels). */
     public CudaBackend(CudaDevice device, boolean ownsDevice, CudaOptions options) {
+        this(device, ownsDevice, options, null, 0);
+    }
+
+    /** Rank {@code rank} of {@code group} (made by the group). */
+    CudaBackend(CudaDevice device, boolean ownsDevice, CudaOptions options, CudaRankGroup group, int rank) {
         this.device = device;
         this.ownsDevice = ownsDevice;
         this.options = options;
+        this.group = group;
+        this.rank = rank;
         device.run(() -> {
             ctx = new CudaContext(device, options);
             weights = new DeviceWeights(ctx);
@@ -85,6 +95,47 @@ public final class CudaBackend implements Backend {
         return options;
     }
 
+    CudaContext context() {
+        return ctx;
+    }
+
+    /**
+     * {@code size} tensor-parallel ranks set up like this backend, of the kind {@code kiln.cuda.tpRanks} names:
+     * virtual ranks on this backend's GPU, or NCCL ranks on GPUs this one's ordinal + r (this backend stays the
+     * caller's). Without the property, refused with a message naming it.
+     */
+    public kiln.backend.RankGroup ranks(int size) {
+        return ranks(size, TpRanksConfig.fromProperties());
+    }
+
+    /** {@code size} ranks of the kind {@code config} names (tests pick the kind without the property). */
+    public kiln.backend.RankGroup ranks(int size, TpRanksConfig config) {
+        return CudaRankGroup.create(this, size, config);
+    }
+
+    // ---- tensor-parallel collectives ----
+
+    @Override
+    public int tpRank() {
+        return rank;
+    }
+
+    @Override
+    public int tpSize() {
+        return group == null ? 1 : group.size();
+    }
+
+    @Override
+    public void allReduceSum(Tensor t) {
+        if (group != null) group.allReduceSum(rank, ctx.check(t));
+    }
+
+    @Override
+    public void allGatherColumns(Tensor part, Tensor out) {
+        if (group != null) group.allGatherColumns(rank, ctx.check(part), ctx.check(out));
+        else Backend.super.allGatherColumns(part, out);
+    }
+
     /** Do FP8 weights of more than 8 rows take cuBLASLt's block-scaled FP8 GEMM (activations quantised to fp8)? */
     public boolean fp8LtActive() {
         return linear.fp8Layout() >= 0;
@@ -93,7 +144,9 @@ public final class CudaBackend implements Backend {
     @Override
     public String name() {
         return "cuda:" + device.ordinal + " (" + device.name + ", " + options.precision().name().toLowerCase() + " activations"
-                + (linear.cublas() ? ", cuBLASLt" : "") + ")";
+                + (linear.cublas() ? ", cuBLASLt" : "")
+                + (group == null ? "" : ", tp rank " + rank + " of " + group.size() + (group instanceof NcclRanks ? " over NCCL" : " sharing the GPU"))
+                + ")";
     }
 
     // ---- weights and the KV cache ----
@@ -130,12 +183,15 @@ public final class CudaBackend implements Backend {
         return device.memInfo()[0];
     }
 
-    /** SGLang's rule: weights and KV together take the fraction of total memory; the rest stays for activations. */
+    /**
+     * SGLang's rule: weights and KV together take the fraction of total memory; the rest stays for activations.
+     * Virtual ranks sharing the GPU each get their share of what is left (every rank's weights are already in).
+     */
     @Override
     public long kvMemoryBudget(double memFractionStatic) {
         long[] m = device.memInfo();
         long used = m[1] - m[0];
-        return (long) (memFractionStatic * m[1]) - used;
+        return ((long) (memFractionStatic * m[1]) - used) / (group == null ? 1 : group.ranksPerDevice());
     }
 
     @Override

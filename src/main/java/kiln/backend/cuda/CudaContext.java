@@ -39,6 +39,7 @@ final class CudaContext {
     final MoeKernels moe;
     final MoeMmaKernels moeMma;
     final FusedDecodeKernels fused;
+    final CollectiveKernels collective;
     final ActivationArena arena;
     final BatchMeta meta;
     final Transfers transfers;
@@ -63,6 +64,7 @@ final class CudaContext {
         moe = new MoeKernels(kernels);
         moeMma = new MoeMmaKernels(kernels);
         fused = new FusedDecodeKernels(kernels);
+        collective = new CollectiveKernels(kernels);
         arena = new ActivationArena(options.activationBytes());
         meta = new BatchMeta(options.maxBatchTokens(), options.maxSlotEntries(), device.stream());
         transfers = new Transfers(this);

@@ -3,6 +3,7 @@ package kiln.backend.cuda;
 import kiln.KilnProperty;
 import kiln.backend.Backend;
 import kiln.backend.ForwardBatch;
+import kiln.backend.KvCache;
 import kiln.backend.KvLayout;
 import kiln.backend.MlaQuery;
 import kiln.backend.MoeRouting;
@@ -13,6 +14,8 @@ import kiln.io.DType;
 import kiln.io.TensorData;
 import kiln.model.Model;
 import kiln.model.Models;
+import kiln.model.RankCaches;
+import kiln.model.TensorParallelModel;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -124,11 +127,13 @@ public final class CudaBench {
             }
             int cut = KilnProperty.BENCH_LAYERS.intValue(Integer.MAX_VALUE);  // e.g. a short model for a profiler run
             if (cut < c.numLayers()) c = ModelConfig.load(path, "{\"num_hidden_layers\": " + cut + "}");
+            int tp = KilnProperty.BENCH_TP.intValue(1);  // tensor-parallel ranks, of the kind kiln.cuda.tpRanks names
             String tag = (which.equals("v2") ? "v2-lite bf16" + (c.numLayers() < base.numLayers() ? " " + c.numLayers() + "L" : "")
                     : which.equals("r1") ? "r1 fp8 " + c.numLayers() + "L" : path.getFileName().toString())
+                    + (tp > 1 ? " tp" + tp + " " + TpRanksConfig.fromProperties().kind().name().toLowerCase(Locale.ROOT) : "")
                     + KilnProperty.BENCH_TAG.value();  // e.g. " nopdl" for a run with a switch off
             long t0 = System.nanoTime();
-            try (Model m = Models.load(c, path, Models.LoadFormat.DUMMY, g)) {
+            try (Model m = Models.load(c, path, Models.LoadFormat.DUMMY, g, tp)) {
                 System.out.printf("[bench] %s loaded: %.1f GB of weights in %.0f s%n", tag, m.weightBytes() / 1e9, (System.nanoTime() - t0) / 1e9);
                 if (decode) decode(g, m, c, tag);
                 if (prefill) prefill(g, m, c, tag);
@@ -165,19 +170,34 @@ public final class CudaBench {
         return 0;
     }
 
-    /** Bytes a decode step of {@code b} sequences reads: weights touched (expected distinct experts) + KV. */
+    /**
+     * Bytes a decode step of {@code b} sequences reads: weights touched (expected distinct experts) + KV. For
+     * tensor-parallel ranks, one rank's (its shards, its part of each touched expert, the whole latent cache), times
+     * the ranks when they share one GPU (virtual ranks), whose bandwidth they then split.
+     */
     static double decodeBytes(Model m, ModelConfig c, int b, int ctx) {
+        int ranks = m instanceof TensorParallelModel tp ? tp.size() : 1;
         double perToken = m.decodeBytesPerToken();
         if (c.nRoutedExperts() > 0) {
             int moeLayers = 0;
             for (int l = 0; l < c.numLayers(); l++) if (c.isMoeLayer(l)) moeLayers++;
-            double perExpert = 3.0 * c.hiddenSize() * c.moeIntermediateSize() * (c.fp8BlockSize() != null ? 1.0 : 2.0);
+            double perExpert = 3.0 * c.hiddenSize() * c.moeIntermediateSize() * (c.fp8BlockSize() != null ? 1.0 : 2.0) / ranks;
             double e = c.nRoutedExperts(), k = c.numExpertsPerTok();
             double touched = e * (1 - Math.pow(1 - k / e, b));
             perToken += moeLayers * (touched - k) * perExpert;
         }
-        double kvPerToken = c.isMla() ? (c.kvLoraRank() + c.qkRopeHeadDim()) : 2.0 * c.numKvHeads() * c.headDim();
-        return perToken + (double) b * (ctx + 1) * c.numLayers() * kvPerToken * 2;
+        double kvPerToken = c.isMla() ? (c.kvLoraRank() + c.qkRopeHeadDim()) : 2.0 * c.numKvHeads() * c.headDim() / ranks;
+        double perRank = perToken + (double) b * (ctx + 1) * c.numLayers() * kvPerToken * 2;
+        return sharesOneGpu(m) ? perRank * ranks : perRank;
+    }
+
+    /** Are all the model's ranks on one GPU (a model alone, or virtual ranks)? */
+    static boolean sharesOneGpu(Model m) {
+        if (!(m instanceof TensorParallelModel tp)) return true;
+        for (int r = 1; r < tp.size(); r++) {
+            if (((CudaBackend) tp.rankBackend(r)).device() != ((CudaBackend) tp.rankBackend(0)).device()) return false;
+        }
+        return true;
     }
 
     private static ForwardBatch decodeBatch(int b, int ctx, Random r, int vocab) {
@@ -194,16 +214,41 @@ public final class CudaBench {
         return new ForwardBatch(tokens, positions, seqs, rows);
     }
 
+    /** The model's KV pool (one cache per rank for a tensor-parallel model), zeroed. */
+    private static KvCache zeroedCache(Model m, int slots) {
+        KvCache cache = m.newKvCache(slots);
+        if (cache instanceof RankCaches rc) {
+            for (int r = 0; r < ((TensorParallelModel) m).size(); r++) ((CudaKvCache) rc.rank(r)).zero();
+        } else {
+            ((CudaKvCache) cache).zero();
+        }
+        return cache;
+    }
+
+    /** An eager forward: on the device thread, or from here for tensor-parallel ranks (their threads hand over each op). */
+    private static void eager(CudaBackend g, Model m, ForwardBatch batch, KvCache cache) {
+        if (m instanceof TensorParallelModel) m.forward(batch, cache);
+        else g.device().call(() -> m.forward(batch, cache));
+    }
+
+    /** Waits for every rank's device (one for virtual ranks). */
+    private static void synchronize(CudaBackend g, Model m) {
+        if (m instanceof TensorParallelModel tp) {
+            for (int r = 0; r < tp.size(); r++) ((CudaBackend) tp.rankBackend(r)).device().synchronize();
+        } else {
+            g.device().synchronize();
+        }
+    }
+
     private void decode(CudaBackend g, Model m, ModelConfig c, String tag) {
         Random r = new Random(1);
         CudaGraphRunner runner = new CudaGraphRunner(m, 128);
         for (int b : BATCHES) {
-            try (CudaKvCache cache = (CudaKvCache) g.kvCache(m.kvLayout(), b * (CTX + 1) + 8)) {
-                cache.zero();
+            try (KvCache cache = zeroedCache(m, b * (CTX + 1) + 8)) {
                 ForwardBatch batch = decodeBatch(b, CTX, r, c.vocabSize());
                 double bytes = decodeBytes(m, c, b, CTX);
                 int steps = KilnProperty.BENCH_STEPS.intValue(10);
-                double ms = graphStepMs(g, runner, batch, cache, steps, true);
+                double ms = graphStepMs(g, m, runner, batch, cache, steps, true);
                 String mode = g.profiling() ? " profiled" : " graph";
                 record("decode", tag + mode, "bs " + b + " ctx " + CTX, ms, bytes, 0, "\"batch\":" + b + ",\"tok_s\":" + String.format(Locale.ROOT, "%.1f", b * 1000 / ms));
                 System.out.print(g.profileTable("decode " + tag + " bs " + b + " ctx " + CTX + " (eager, events around every op)", steps, ms));
@@ -211,7 +256,7 @@ public final class CudaBench {
                     // the same graphs captured without programmatic dependent launch, same process and weights
                     g.setProgrammaticLaunch(false);
                     runner.releaseGraphs();
-                    record("decode", tag + " nopdl graph", "bs " + b + " ctx " + CTX, graphStepMs(g, runner, batch, cache, steps, false), bytes, 0, "\"batch\":" + b);
+                    record("decode", tag + " nopdl graph", "bs " + b + " ctx " + CTX, graphStepMs(g, m, runner, batch, cache, steps, false), bytes, 0, "\"batch\":" + b);
                     g.setProgrammaticLaunch(true);
                     runner.releaseGraphs();
                 }
@@ -221,18 +266,18 @@ public final class CudaBench {
                     for (String set : skip.split(";")) {
                         g.skipKernels(java.util.Set.of(set.split(",")));
                         runner.releaseGraphs();
-                        double sms = graphStepMs(g, runner, batch, cache, steps, false);
+                        double sms = graphStepMs(g, m, runner, batch, cache, steps, false);
                         System.out.printf(Locale.ROOT, "[bench] skip      %-60s bs %d  %8.3f ms  saves %7.1f us per step%n", set, b, sms, 1000 * (ms - sms));
                     }
                     g.skipKernels(java.util.Set.of());
                     runner.releaseGraphs();
                 }
                 if ((b == 1 || b == 64) && !g.profiling() && KilnProperty.BENCH_EAGER.flag()) {
-                    g.device().call(() -> m.forward(batch, cache));
-                    g.device().synchronize();
+                    eager(g, m, batch, cache);
+                    synchronize(g, m);
                     long t0 = System.nanoTime();
-                    for (int i = 0; i < 3; i++) g.device().call(() -> m.forward(batch, cache));
-                    g.device().synchronize();
+                    for (int i = 0; i < 3; i++) eager(g, m, batch, cache);
+                    synchronize(g, m);
                     record("decode", tag + " eager", "bs " + b + " ctx " + CTX, (System.nanoTime() - t0) / 1e6 / 3, bytes, 0, "\"batch\":" + b);
                 }
             } catch (RuntimeException e) {
@@ -245,13 +290,13 @@ public final class CudaBench {
     }
 
     /** Milliseconds per decode step over {@code steps} replays, after two forwards that capture and warm the graph. */
-    private static double graphStepMs(CudaBackend g, CudaGraphRunner runner, ForwardBatch batch, CudaKvCache cache, int steps, boolean resetProfile) {
+    private static double graphStepMs(CudaBackend g, Model m, CudaGraphRunner runner, ForwardBatch batch, KvCache cache, int steps, boolean resetProfile) {
         for (int i = 0; i < 2; i++) runner.forward(batch, cache);
-        g.device().synchronize();
+        synchronize(g, m);
         if (resetProfile) g.profileReset();
         long t0 = System.nanoTime();
         for (int i = 0; i < steps; i++) runner.forward(batch, cache);
-        g.device().synchronize();
+        synchronize(g, m);
         return (System.nanoTime() - t0) / 1e6 / steps;
     }
 
@@ -260,7 +305,9 @@ public final class CudaBench {
         double lmHeadBytes = 2.0 * c.vocabSize() * c.hiddenSize();
         double bytesPerParam = c.fp8BlockSize() != null ? 1.0 : 2.0;
         // an estimate: the few bf16 matrices of an FP8 model (absorbed MLA projections) are counted at the fp8 rate
-        double activeParams = (m.decodeBytesPerToken() - lmHeadBytes) / bytesPerParam;
+        // tensor-parallel ranks: every rank's share (the replicated projections counted once per rank)
+        int ranks = m instanceof TensorParallelModel tp ? tp.size() : 1;
+        double activeParams = (ranks * m.decodeBytesPerToken() - lmHeadBytes) / bytesPerParam;
         return 2 * activeParams * tokens + 2.0 * c.vocabSize() * c.hiddenSize();
     }
 
@@ -286,13 +333,13 @@ public final class CudaBench {
             positions[i] = slots[i] = i;
         }
         ForwardBatch batch = new ForwardBatch(tokens, positions, List.of(new ForwardBatch.Seq(0, t, 0, slots)), new int[]{t - 1});
-        try (CudaKvCache cache = (CudaKvCache) g.kvCache(m.kvLayout(), t + 8)) {
-            g.device().call(() -> m.forward(batch, cache));
-            g.device().synchronize();
+        try (KvCache cache = m.newKvCache(t + 8)) {
+            eager(g, m, batch, cache);
+            synchronize(g, m);
             g.profileReset();
             long t0 = System.nanoTime();
-            g.device().call(() -> m.forward(batch, cache));
-            g.device().synchronize();
+            eager(g, m, batch, cache);
+            synchronize(g, m);
             double ms = (System.nanoTime() - t0) / 1e6;
             System.out.print(g.profileTable("prefill " + tag + " " + t + " tokens", 1, ms));
             // the form Deepseek picks for this batch (kiln.cuda.mhaPrefill, shape, context size)

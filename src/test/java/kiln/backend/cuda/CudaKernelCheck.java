@@ -8,6 +8,7 @@ import kiln.backend.KvLayout;
 import kiln.backend.MlaInputs;
 import kiln.backend.MlaQuery;
 import kiln.backend.MoeRouting;
+import kiln.backend.RankGroup;
 import kiln.backend.Rope;
 import kiln.backend.Tensor;
 import kiln.backend.TracingBackend;
@@ -195,11 +196,42 @@ public final class CudaKernelCheck {
                 run("argmax", g, tol, this::argmax);
                 run("sample", g, tol, this::sample);
                 run("model_r1_mini", g, f32 ? 1e-3 : 5e-2, this::model);
+                run("tp_collectives", g, 0, (b, t) -> collectives(b, f32));
                 if (!f32) {
                     run("model_mha_vs_absorbed", g, 5e-2, this::modelMhaVsAbsorbed);
                     run("model_vs_sim (mha dims)", g, 5e-2, (b, t) -> modelVsSim(b, t, NO_FLIP_MHA));
                     run("model_vs_sim", g, 5e-2, this::modelVsSim);
                     run("generate_vs_sim", g, 0, this::generateVsSim);
+                }
+            }
+        }
+    }
+
+    /**
+     * The tensor-parallel collectives: virtual ranks (2, 3 and 4 on this GPU; the sum bit-identical to the host's
+     * rank-ordered one) and NCCL with one rank (all-reduce, all-gather, broadcast leave the one rank's tensor as it
+     * was). On the CPU (the dry run), the CPU's in-process ranks go through the same rows.
+     */
+    private void collectives(Backend g, boolean f32) {
+        if (g instanceof CudaBackend cg) {
+            TpRanksConfig config = TpRanksConfig.fromProperties();
+            for (int n : new int[]{2, 3, 4}) {
+                try (RankGroup group = cg.ranks(n, config.withKind(TpRanksConfig.Kind.VIRTUAL))) {
+                    CollectiveChecks.allReduce(this, "tp_all_reduce virtual", group, !f32, 3, 2048 + 5, true);
+                    CollectiveChecks.allReduce(this, "tp_all_reduce virtual", group, !f32, 130, 7168, true);
+                    CollectiveChecks.allGather(this, "tp_all_gather virtual", group, 3, 1000);
+                }
+            }
+            try (NcclRanks group = (NcclRanks) cg.ranks(1, config.withKind(TpRanksConfig.Kind.NCCL))) {
+                CollectiveChecks.allReduce(this, "tp_all_reduce nccl", group, !f32, 4, 7168, true);
+                CollectiveChecks.allGather(this, "tp_all_gather nccl", group, 4, 2000);
+                CollectiveChecks.broadcast(this, "tp_broadcast nccl", group, 4, 7168);
+            }
+        } else if (g instanceof CpuBackend cpu) {
+            for (int n : new int[]{2, 3, 4}) {
+                try (RankGroup group = cpu.ranks(n)) {
+                    CollectiveChecks.allReduce(this, "tp_all_reduce cpu", group, false, 3, 2048 + 5, true);
+                    CollectiveChecks.allGather(this, "tp_all_gather cpu", group, 3, 1000);
                 }
             }
         }
@@ -229,7 +261,7 @@ public final class CudaKernelCheck {
         System.out.flush();
     }
 
-    private void compare(String name, String shape, float[] ref, float[] got, double tol) {
+    void compare(String name, String shape, float[] ref, float[] got, double tol) {
         double scale = 0, worst = 0;
         boolean nan = false;
         if (ref.length != got.length) {
@@ -246,7 +278,7 @@ public final class CudaKernelCheck {
         results.add(new Result(name, precisionTag, shape, worst, rel, tol, !nan && rel <= tol, nan ? "NaN in output" : ""));
     }
 
-    private void compareExact(String name, String shape, float[] ref, float[] got) {
+    void compareExact(String name, String shape, float[] ref, float[] got) {
         int diff = 0;
         double worst = 0;
         for (int i = 0; i < Math.min(ref.length, got.length); i++) {

@@ -192,6 +192,12 @@ class KernelSignaturesTest {
             f.prepare(m, h, 0, h, 512, 16, rh, rh, rt, norm);
         }
         f.normRope(rh, rh, rt, norm, 1);
+
+        CollectiveKernels c = new CollectiveKernels(r);
+        for (Precision p : Precision.values()) {
+            c.sum(p, 2, new long[]{0, 0}, new long[]{64, 64}, 64, 1);
+            c.gatherColumns(p, 2, 0, 128, new long[]{0, 0}, new long[]{64, 64}, new int[]{64, 64}, 1);
+        }
         return r.calls;
     }
 
@@ -223,7 +229,7 @@ class KernelSignaturesTest {
         calls.forEach(c -> ran.add(c.launcher()));
         Set<String> idle = new TreeSet<>();
         for (Class<?> k : List.of(ElementwiseKernels.class, GemmKernels.class, Gemv2Kernels.class, AttentionKernels.class, MlaDecodeKernels.class,
-                MlaPrefillKernels.class, MoeKernels.class, MoeMmaKernels.class, FusedDecodeKernels.class)) {
+                MlaPrefillKernels.class, MoeKernels.class, MoeMmaKernels.class, FusedDecodeKernels.class, CollectiveKernels.class)) {
             for (Method m : k.getDeclaredMethods()) {
                 if (Modifier.isStatic(m.getModifiers()) || Modifier.isPrivate(m.getModifiers()) || m.isSynthetic()) continue;
                 if (!ran.contains(k.getSimpleName() + "." + m.getName())) idle.add(k.getSimpleName() + "." + m.getName());
