@@ -26,9 +26,9 @@ public enum KilnProperty {
     // ---- CUDA backend: memory and libraries ----
     CUDA_ACTIVATION_GB("kiln.cuda.activationGb", "4", "GiB of device memory for one forward's activations"),
     CUDA_NO_FP8_LT("kiln.cuda.noFp8Lt", "false", "true: FP8 weights of more than 8 rows go through a bf16 copy instead of cuBLASLt's block-scaled FP8 GEMM"),
-    CUDA_TP_RANKS("kiln.cuda.tpRanks", "none",
-            "--tp > 1 on the CUDA backend: virtual (every rank on the one GPU, collectives by a sum kernel), nccl (rank r on GPU base + r,"
-                    + " collectives through NCCL); none refuses --tp > 1"),
+    CUDA_TP_RANKS("kiln.cuda.tpRanks", "nccl",
+            "--tp > 1 on the CUDA backend: nccl (rank r on GPU base + r, collectives through NCCL), virtual (every rank on the one GPU,"
+                    + " collectives by a sum kernel: for checking the tensor-parallel path, no speed-up); none refuses --tp > 1"),
     CUDA_NCCL_LIBRARY("kiln.cuda.ncclLibrary", "libnccl.so.2", "the NCCL library the nccl ranks load (a file name the loader finds, or a path)"),
 
     // ---- CUDA backend: kernel choices (CudaFlags); each has a plain fallback that CudaKernelCheck keeps checked ----

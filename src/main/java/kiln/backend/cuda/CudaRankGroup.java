@@ -23,9 +23,9 @@ sealed interface CudaRankGroup extends RankGroup permits VirtualRanks, NcclRanks
         return switch (config.kind()) {
             case VIRTUAL -> new VirtualRanks(like, size);
             case NCCL -> new NcclRanks(like, size, Nccl.load(config.ncclLibrary()));
-            case NONE -> throw new ConfigException("--tp " + size + " on the CUDA backend needs -Dkiln.cuda.tpRanks=nccl (rank r on GPU"
-                    + " --base-gpu-id + r, through NCCL) or =virtual (every rank on one GPU, for checking the tensor-parallel path;"
-                    + " no speed-up); neither is the default yet: docs/tensor-parallel.md says what each has been checked on");
+            case NONE -> throw new ConfigException("--tp " + size + " on the CUDA backend is off (-Dkiln.cuda.tpRanks=none): "
+                    + "=nccl puts rank r on GPU --base-gpu-id + r, =virtual every rank on one GPU (for checking the tensor-parallel "
+                    + "path; no speed-up)");
         };
     }
 }

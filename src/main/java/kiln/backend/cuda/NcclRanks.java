@@ -38,7 +38,8 @@ final class NcclRanks implements CudaRankGroup {
         int present = like.device().call(Driver::deviceCount);
         if (base + size > present) {
             throw new kiln.config.ConfigException("--tp " + size + " with NCCL ranks needs GPUs " + base + ".." + (base + size - 1)
-                    + ", but " + present + " GPU(s) are present");
+                    + ", but " + present + " GPU(s) are present (-Dkiln.cuda.tpRanks=virtual runs every rank on one GPU: for checking"
+                    + " the tensor-parallel path, no speed-up)");
         }
         ranks = new CudaBackend[size];
         comms = new MemorySegment[size];

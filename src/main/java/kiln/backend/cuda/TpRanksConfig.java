@@ -13,11 +13,11 @@ import java.util.Locale;
  */
 public record TpRanksConfig(Kind kind, String ncclLibrary) {
     public enum Kind {
-        /** --tp > 1 is refused, naming the property (the default). */
+        /** --tp > 1 is refused, naming the property. */
         NONE,
         /** N ranks on rank 0's GPU, one stream, collectives by a sum kernel ({@link VirtualRanks}). */
         VIRTUAL,
-        /** Rank r on GPU base + r, collectives through NCCL ({@link NcclRanks}). */
+        /** Rank r on GPU base + r, collectives through NCCL ({@link NcclRanks}); the default. */
         NCCL
     }
 

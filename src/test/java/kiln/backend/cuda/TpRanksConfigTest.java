@@ -9,7 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** kiln.cuda.tpRanks: what it accepts, and --tp > 1 on the CUDA backend refused without it, naming it. */
+/** kiln.cuda.tpRanks: what it accepts (NCCL ranks by default), and none refusing --tp > 1, naming it. */
 class TpRanksConfigTest {
     private final String key = KilnProperty.CUDA_TP_RANKS.key();
 
@@ -19,13 +19,15 @@ class TpRanksConfigTest {
     }
 
     @Test
-    void noRanksByDefaultAndTheRefusalNamesTheProperty() {
+    void ncclRanksByDefaultAndNoneRefusesNamingTheProperty() {
         TpRanksConfig c = TpRanksConfig.fromProperties();
-        assertEquals(TpRanksConfig.Kind.NONE, c.kind());
+        assertEquals(TpRanksConfig.Kind.NCCL, c.kind());
         assertEquals("libnccl.so.2", c.ncclLibrary());
+        System.setProperty(key, "none");
+        TpRanksConfig none = TpRanksConfig.fromProperties();
         // refused before any backend or GPU is touched
-        ConfigException e = assertThrows(ConfigException.class, () -> CudaRankGroup.create(null, 2, c));
-        assertTrue(e.getMessage().startsWith("--tp 2 on the CUDA backend needs -Dkiln.cuda.tpRanks=nccl"), e.getMessage());
+        ConfigException e = assertThrows(ConfigException.class, () -> CudaRankGroup.create(null, 2, none));
+        assertTrue(e.getMessage().startsWith("--tp 2 on the CUDA backend is off (-Dkiln.cuda.tpRanks=none)"), e.getMessage());
         assertTrue(e.getMessage().contains("=virtual"), e.getMessage());
     }
 
