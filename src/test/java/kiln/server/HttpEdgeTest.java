@@ -180,6 +180,9 @@ class HttpEdgeTest {
         Exchange health = exchange(live.url, "GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n", 5000);
         assertEquals(200, health.status(), health.text());
         assertTrue(health.closedByServer(), "HTTP/1.0 without keep-alive closes after the answer: " + health.text());
+        Exchange kept = exchange(live.url, "GET /health HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n", 1000);
+        assertEquals(200, kept.status(), kept.text());
+        assertFalse(kept.closedByServer(), "HTTP/1.0 with keep-alive stays open: " + kept.text());
 
         String body = "{\"input_ids\": [5, 6, 7], \"sampling_params\": {\"max_new_tokens\": 4, \"temperature\": 0, \"ignore_eos\": true}}";
         String post = "POST /generate HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ";
