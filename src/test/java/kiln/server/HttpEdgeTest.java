@@ -250,6 +250,39 @@ class HttpEdgeTest {
         assertEquals(200, live.get("/health").status(), "the server still serves");
     }
 
+    /** The idle timeout is for connections with no request under way, not for a request waiting on the engine. */
+    @Test
+    void aRequestWaitingOnTheEngineOutlastsTheIdleTimeout() throws Exception {
+        try (LiveServer one = new LiveServer("--model-path", Fixture.ROOT.resolve("llama-tiny").toString(), "--skip-tokenizer-init",
+                "--max-total-tokens", "4096", "--max-running-requests", "1", "--skip-server-warmup", "--timeout-keep-alive", "1");
+             java.net.http.HttpClient client = java.net.http.HttpClient.newHttpClient()) {
+            // a long stream (its only event at the end) holds the only running place until it is aborted
+            var holder = client.sendAsync(java.net.http.HttpRequest.newBuilder(URI.create(one.url + "/generate"))
+                    .header("Content-Type", "application/json").POST(java.net.http.HttpRequest.BodyPublishers.ofString(
+                            "{\"rid\": \"hold\", \"input_ids\": [5, 6, 7, 8], \"stream\": true, \"sampling_params\": "
+                                    + "{\"max_new_tokens\": 4000, \"ignore_eos\": true, \"stream_interval\": 100000}}")).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString());
+            while (one.get("/server_info").json().at("/internal_states/0/num_running_reqs").asInt() != 1) Thread.sleep(10);
+            String body = "{\"input_ids\": [5, 6, 7], \"sampling_params\": {\"max_new_tokens\": 2, \"ignore_eos\": true}}";
+            var waiting = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                try {
+                    return exchange(one.url, "POST /generate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                            + "Connection: close\r\nContent-Length: " + body.length() + "\r\n\r\n" + body, 30_000);
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            Thread.sleep(3000); // three idle timeouts with both connections silent
+            assertFalse(holder.isDone(), () -> "the stream is still running: " + holder.join().body());
+            assertFalse(waiting.isDone(), () -> "the second request waits for the running place: " + waiting.join().text());
+            assertEquals(200, one.post("/abort_request", "{\"rid\": \"hold\"}").status());
+            Exchange answered = waiting.get();
+            assertEquals(200, answered.status(), answered.text());
+            assertEquals(2, answered.json().get("output_ids").size(), answered.text());
+            assertTrue(holder.get().body().contains("\"abort\""), "the stream ends with its abort: " + holder.get().body());
+        }
+    }
+
     @Test
     void connectionsPastTheCapAreRefusedAtOnce() throws Exception {
         try (LiveServer capped = new LiveServer("--model-path", Fixture.ROOT.resolve("llama-tiny").toString(), "--skip-tokenizer-init",
