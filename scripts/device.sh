@@ -64,7 +64,7 @@ fi
 # Modules of the server and the benchmark as well as the tests (jdeps --print-module-deps over kiln.jar and
 # target/lib says: java.net.http for the benchmark's client, java.desktop for java.beans (jinjava), java.sql,
 # java.management/jdk.management (metrics), java.naming, java.compiler and java.instrument (annotations and
-# agents some libraries reference); jdk.attach/jdk.jdi only serve agents and stay out). Helidon needs no
+# agents some libraries reference); jdk.attach/jdk.jdi only serve agents and stay out). Jetty needs no
 # jdk.httpserver. The runtime is rebuilt when this list changes.
 modules=java.base,jdk.incubator.vector,java.logging,jdk.unsupported
 flavour=slim

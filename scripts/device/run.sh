@@ -188,7 +188,7 @@ for s in "${sections[@]}"; do
       run_section profile-r1 300 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.profile=true -Dkiln.bench.batches=1,64 -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" \
         kiln.backend.cuda.CudaBench decode prefill --models r1 ;;
     serve-bench)
-      if ! ls "$kiln"/lib/helidon-webserver-*.jar >/dev/null 2>&1; then
+      if ! ls "$kiln"/lib/jetty-server-*.jar >/dev/null 2>&1; then
         echo "serve-bench: this payload has no server libraries (stage it with scripts/device.sh --serve)"
         summary+=("$(printf '%-14s %-24s' serve-bench 'SKIPPED (payload without --serve)')"); continue
       fi

@@ -144,9 +144,9 @@ public final class ServeCommand implements Callable<Integer> {
     boolean skipServerWarmup;
     @Option(names = "--allowed-origins", split = ",", description = "Browser origins allowed to call the server (CORS), e.g. https://app.example; * for any. Default: none (requests with an Origin get 403).")
     List<String> allowedOrigins;
-    @Option(names = "--max-connections", description = "Open connections at most; past it new ones wait in the listen backlog (default: what the file descriptor limit leaves room for).")
+    @Option(names = "--max-connections", description = "Open connections at most; one past it is closed as soon as it is accepted (default: what the file descriptor limit leaves room for).")
     Integer maxConnections;
-    @Option(names = "--timeout-keep-alive", defaultValue = "30", description = "Close a connection idle this many seconds between requests (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--timeout-keep-alive", defaultValue = "30", description = "Close a connection with no request under way after this many seconds without a byte, and one whose request takes longer than this plus 1 s per KiB to arrive (default: ${DEFAULT-VALUE}).")
     int timeoutKeepAlive;
 
     /**

@@ -1,13 +1,5 @@
 package kiln.server;
 
-import io.helidon.http.HeaderNames;
-import io.helidon.http.Method;
-import io.helidon.http.Status;
-import io.helidon.webserver.http.Filter;
-import io.helidon.webserver.http.FilterChain;
-import io.helidon.webserver.http.RoutingRequest;
-import io.helidon.webserver.http.RoutingResponse;
-
 import java.util.Locale;
 import java.util.Set;
 
@@ -29,7 +21,7 @@ import java.util.Set;
  * Clients that are not browsers (curl, the OpenAI SDKs, SGLang's tools) send none of these headers and are not
  * affected, except that their bodies must be labelled JSON, as SGLang requires on its OpenAI routes.
  */
-final class BrowserPolicy implements Filter {
+final class BrowserPolicy implements Routes.Filter {
     private static final String METHODS = "GET, POST, PUT, OPTIONS";
     private final Set<String> allowedOrigins;
     private final boolean loopbackOnly;
@@ -46,52 +38,53 @@ final class BrowserPolicy implements Filter {
     }
 
     @Override
-    public void filter(FilterChain chain, RoutingRequest req, RoutingResponse res) {
+    public boolean admit(ServerRequest req, ServerResponse res) {
         if (loopbackOnly) {
-            String host = req.headers().first(HeaderNames.HOST).orElse("");
+            String host = orEmpty(req.header("Host"));
             if (!isLoopbackBind(hostName(host))) {
-                refuse(res, 403, "the Host header '" + host + "' does not name this machine's loopback interface, which is "
+                return refuse(res, 403, "the Host header '" + host + "' does not name this machine's loopback interface, which is "
                         + "the only one the server listens on (a defence against DNS rebinding); send Host: localhost, or "
                         + "start the server with --host to listen elsewhere", "host_not_allowed");
-                return;
             }
         }
-        String origin = req.headers().first(HeaderNames.ORIGIN).orElse(null);
+        String origin = req.header("Origin");
         boolean allowed = origin != null && (allowedOrigins.contains("*") || allowedOrigins.contains(origin));
         if (origin != null && !allowed) {
-            refuse(res, 403, "cross-origin requests from " + origin + " are not allowed; start the server with "
+            return refuse(res, 403, "cross-origin requests from " + origin + " are not allowed; start the server with "
                     + "--allowed-origins " + origin + " to allow them", "origin_not_allowed");
-            return;
         }
-        String site = req.headers().first(HeaderNames.create("Sec-Fetch-Site")).orElse("").toLowerCase(Locale.ROOT);
+        String site = orEmpty(req.header("Sec-Fetch-Site")).toLowerCase(Locale.ROOT);
         if (!allowed && (site.equals("cross-site") || site.equals("same-site"))) {
-            refuse(res, 403, "requests a browser sends on behalf of another site are not allowed (Sec-Fetch-Site: "
+            return refuse(res, 403, "requests a browser sends on behalf of another site are not allowed (Sec-Fetch-Site: "
                     + site + "); see --allowed-origins", "origin_not_allowed");
-            return;
         }
         if (allowed) {
             res.header("Access-Control-Allow-Origin", allowedOrigins.contains("*") ? "*" : origin);
             res.header("Vary", "Origin");
-            if (req.prologue().method() == Method.OPTIONS && req.headers().contains(HeaderNames.create("Access-Control-Request-Method"))) {
+            if (req.method().equals("OPTIONS") && req.hasHeader("Access-Control-Request-Method")) {
                 res.header("Access-Control-Allow-Methods", METHODS);
-                res.header("Access-Control-Allow-Headers", req.headers().first(HeaderNames.create("Access-Control-Request-Headers"))
-                        .orElse("Content-Type, Authorization"));
+                String asked = req.header("Access-Control-Request-Headers");
+                res.header("Access-Control-Allow-Headers", asked != null ? asked : "Content-Type, Authorization");
                 res.header("Access-Control-Max-Age", "600");
-                res.status(Status.NO_CONTENT_204).send();
-                return;
+                res.status(204).send();
+                return false;
             }
         }
-        Method m = req.prologue().method();
-        if ((m == Method.POST || m == Method.PUT) && req.content().hasEntity() && !isJson(req)) {
-            refuse(res, 415, "the request body must be JSON sent with Content-Type: application/json (got "
-                    + req.headers().first(HeaderNames.CONTENT_TYPE).orElse("no Content-Type") + ")", "unsupported_media_type");
-            return;
+        String m = req.method();
+        if ((m.equals("POST") || m.equals("PUT")) && req.hasBody() && !isJson(req)) {
+            String type = req.header("Content-Type");
+            return refuse(res, 415, "the request body must be JSON sent with Content-Type: application/json (got "
+                    + (type != null ? type : "no Content-Type") + ")", "unsupported_media_type");
         }
-        chain.proceed();
+        return true;
     }
 
-    private static boolean isJson(RoutingRequest req) {
-        String type = req.headers().first(HeaderNames.CONTENT_TYPE).orElse("");
+    private static String orEmpty(String header) {
+        return header == null ? "" : header;
+    }
+
+    private static boolean isJson(ServerRequest req) {
+        String type = orEmpty(req.header("Content-Type"));
         int semi = type.indexOf(';');
         return (semi < 0 ? type : type.substring(0, semi)).trim().equalsIgnoreCase(Http.JSON);
     }
@@ -106,7 +99,8 @@ final class BrowserPolicy implements Filter {
         return (colon < 0 ? host : host.substring(0, colon)).toLowerCase(Locale.ROOT);
     }
 
-    private static void refuse(RoutingResponse res, int status, String message, String code) {
+    private static boolean refuse(ServerResponse res, int status, String message, String code) {
         Http.sendError(res, new ApiException(status, "invalid_request_error", message, null, code, null));
+        return false;
     }
 }

@@ -3,9 +3,6 @@ package kiln.server;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.helidon.webserver.http.HttpRouting;
-import io.helidon.webserver.http.ServerRequest;
-import io.helidon.webserver.http.ServerResponse;
 import kiln.chat.ChatDelta;
 import kiln.chat.ChatTemplate;
 import kiln.chat.ChatTemplateException;
@@ -46,7 +43,7 @@ final class ChatApi {
         else template = tok.chatTemplate().orElse(null);
     }
 
-    void register(HttpRouting.Builder r) {
+    void register(Routes r) {
         r.post("/v1/chat/completions", Http.guarded(this::chat));
     }
 

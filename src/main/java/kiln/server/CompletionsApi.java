@@ -3,9 +3,6 @@ package kiln.server;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.helidon.webserver.http.HttpRouting;
-import io.helidon.webserver.http.ServerRequest;
-import io.helidon.webserver.http.ServerResponse;
 import kiln.engine.Engine;
 import kiln.engine.Output;
 import kiln.engine.SamplingParams;
@@ -26,7 +23,7 @@ final class CompletionsApi {
         this.serving = serving;
     }
 
-    void register(HttpRouting.Builder r) {
+    void register(Routes r) {
         r.post("/v1/completions", Http.guarded(this::complete));
     }
 

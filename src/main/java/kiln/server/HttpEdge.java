@@ -1,22 +1,32 @@
 package kiln.server;
 
-import io.helidon.http.DirectHandler;
-import io.helidon.http.HeaderNames;
-import io.helidon.http.HeaderValues;
-import io.helidon.webserver.CloseConnectionException;
-import io.helidon.webserver.http.Filter;
-import io.helidon.webserver.WebServerConfig;
-import io.helidon.webserver.http.DirectHandlers;
 import kiln.Log;
+import org.eclipse.jetty.http.HttpException;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpStatus;
+import org.eclipse.jetty.http.UriCompliance;
+import org.eclipse.jetty.io.Connection;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.server.handler.ErrorHandler;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
 import java.lang.management.ManagementFactory;
+import java.nio.ByteBuffer;
 import java.time.Duration;
+import java.util.concurrent.Executors;
 
 /**
- * The connection-level settings of Kiln's listener, all Helidon's own options: how many connections may be open,
- * when an idle one is closed, how big a request may be, and what the answers Helidon gives before any route runs
- * (a malformed request line, a URI or headers too long, a body too large) look like: the same OpenAI error JSON
- * as every other error.
+ * Kiln's listener: Jetty's HTTP/1.1 (and 1.0) server, through its core API, with the connection settings (the cap,
+ * idle and read timeouts: {@link ConnectionGuard}), the size limit, and the same OpenAI error JSON on the answers
+ * Jetty gives before any route runs (a malformed request line, a URI or headers too long) as on every other error.
+ * Each request runs its route on a virtual thread, which may block on the engine and on the socket.
  */
 final class HttpEdge {
     private HttpEdge() {}
@@ -25,24 +35,52 @@ final class HttpEdge {
     static final long MAX_PAYLOAD_BYTES = 64L << 20;
     /** File descriptors kept out of the connection cap: the JVM's jars, the model's files, the KV pool, logs. */
     static final int DESCRIPTOR_RESERVE = 512;
+    /** The connector's listen backlog. */
+    private static final int ACCEPT_QUEUE = 1024;
 
-    /** Applies connection limits, idle timeouts and the error bodies to the server's (default) listener. */
-    static void configure(WebServerConfig.Builder web, ServerOptions options) {
+    /** Listens on the options' host and port, answering with the routes; the connector's server is started. */
+    static ServerConnector start(Routes routes, ServerOptions options) {
         int cap = connectionCap(options.maxConnections());
-        Duration idle = Duration.ofSeconds(options.keepAliveSeconds());
-        web.maxPayloadSize(MAX_PAYLOAD_BYTES)
-                .maxTcpConnections(cap)
-                .idleConnectionTimeout(idle)
-                // Helidon checks for idle connections on this period; a fifth of the timeout keeps the overshoot small
-                .idleConnectionPeriod(Duration.ofMillis(Math.max(1000, idle.toMillis() / 5)))
-                .directHandlers(errorBodies());
-        Log.info("Connections: at most %d open, closed after %d s idle", cap, options.keepAliveSeconds());
+        Duration keepAlive = Duration.ofSeconds(options.keepAliveSeconds());
+        QueuedThreadPool threads = new QueuedThreadPool();
+        threads.setName("kiln-http");
+        threads.setVirtualThreadsExecutor(Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("kiln-http-", 0).factory()));
+        Server server = new Server(threads);
+        HttpConfiguration http = new HttpConfiguration();
+        http.setSendServerVersion(false);
+        http.setSendXPoweredBy(false);
+        // a served model's name is often a path (/models/DeepSeek-R1), which clients encode into /v1/models/{id}
+        http.setUriCompliance(UriCompliance.DEFAULT.with("kiln", UriCompliance.Violation.AMBIGUOUS_PATH_SEPARATOR));
+        ServerConnector connector = new ServerConnector(server, new HttpConnectionFactory(http));
+        connector.setHost(options.host());
+        connector.setPort(options.port());
+        connector.setAcceptQueueSize(ACCEPT_QUEUE);
+        // closes connections with no request under way: silent since connecting, or idle between requests
+        connector.setIdleTimeout(keepAlive.toMillis());
+        ConnectionGuard guard = new ConnectionGuard(cap, keepAlive);
+        connector.addBean(guard);
+        server.addConnector(connector);
+        server.setHandler(new Dispatch(routes, guard));
+        server.setErrorHandler(HttpEdge::errorBody);
+        try {
+            server.start();
+        } catch (Exception e) {
+            try {
+                server.stop();
+            } catch (Exception ignored) {
+                // it did not start; nothing more to release
+            }
+            throw new IllegalStateException("cannot listen on " + options.host() + ":" + options.port() + ": " + e.getMessage(), e);
+        }
+        Log.info("Connections: at most %d open (more are refused), closed after %d s idle or when a request arrives slower "
+                + "than %d s plus 1 s per %d bytes", cap, options.keepAliveSeconds(), options.keepAliveSeconds(), ConnectionGuard.READ_RATE);
+        return connector;
     }
 
     /**
      * The open-connection cap: the one asked for, within what the process's descriptor limit leaves after
-     * {@link #DESCRIPTOR_RESERVE}. Past the cap the listener accepts no more until one closes, so it can never run
-     * out of descriptors itself (Helidon's listener stops for good when an accept fails).
+     * {@link #DESCRIPTOR_RESERVE}. Connections past it are refused, so the process never runs out of descriptors
+     * for its own files.
      */
     static int connectionCap(int requested) {
         long fds = maxDescriptors();
@@ -62,38 +100,59 @@ final class HttpEdge {
         return -1;
     }
 
-    /**
-     * Closes the connection after answering a request that asked for it with {@code Connection: close}. Helidon
-     * 4.5 says so in the response but keeps reading the socket when the request had no body, so the client's
-     * connection stayed open until the idle timeout; the exception is how a route tells Helidon to close it.
-     */
-    static Filter honourConnectionClose() {
-        return (chain, req, res) -> {
-            chain.proceed();
-            if (req.headers().containsToken(HeaderValues.CONNECTION_CLOSE) && res.isSent()) {
-                throw new CloseConnectionException("the client asked for Connection: close");
-            }
-        };
+    static ApiException tooLarge() {
+        return new ApiException(413, "invalid_request_error", "the request body is larger than " + (MAX_PAYLOAD_BYTES >> 20)
+                + " MB", null, "payload_too_large", null);
     }
 
-    private static DirectHandlers errorBodies() {
-        DirectHandler json = (request, type, status, headers, message) -> {
-            String text = message == null || message.isBlank() ? status.reasonPhrase() : message;
-            if (type == DirectHandler.EventType.HTTP_VERSION_NOT_SUPPORTED) {
-                text += " (HTTP/1.1 is required: a proxy in front of Kiln must speak it upstream, e.g. nginx's proxy_http_version 1.1)";
+    /** Runs each request's route (on the virtual thread Jetty gives a blocking handler) and completes its response. */
+    private static final class Dispatch extends Handler.Abstract {
+        private final Routes routes;
+        private final ConnectionGuard guard;
+
+        Dispatch(Routes routes, ConnectionGuard guard) {
+            this.routes = routes;
+            this.guard = guard;
+        }
+
+        @Override
+        public boolean handle(Request request, Response response, Callback callback) {
+            Connection connection = request.getConnectionMetaData().getConnection();
+            ServerRequest req = new ServerRequest(request, () -> guard.bodyRead(connection));
+            guard.started(connection, req.hasBody());
+            // a generation may read and write nothing for longer than the idle timeout: only a stalled read or write
+            // (which Jetty times out itself) ends a request, not the silence between them
+            request.addIdleTimeoutListener(timeout -> false);
+            ServerResponse res = new ServerResponse(response);
+            try {
+                if (req.declaredLength() > MAX_PAYLOAD_BYTES) Http.sendError(res, tooLarge());
+                else routes.handle(req, res);
+                res.finish();
+                callback.succeeded();
+            } catch (Throwable t) {
+                callback.failed(t);
+            } finally {
+                guard.finished(connection);
             }
-            ApiException e = new ApiException(status.code(), status.code() >= 500 ? "server_error" : "invalid_request_error",
-                    text, null, null, null);
-            headers.set(HeaderNames.CONTENT_TYPE, Http.JSON);
-            return DirectHandler.TransportResponse.builder()
-                    .status(status)
-                    .headers(headers)
-                    .entity(Json.bytes(Http.errorBody(e)))
-                    .keepAlive(false)
-                    .build();
-        };
-        DirectHandlers.Builder b = DirectHandlers.builder();
-        for (DirectHandler.EventType t : DirectHandler.EventType.values()) b.addHandler(t, json);
-        return b.build();
+            return true;
+        }
+    }
+
+    /**
+     * The body of the answers Jetty writes itself (a request it could not parse, a URI or headers too long, a route
+     * that failed): the OpenAI error JSON, with the protocol's reason but no Java internals.
+     */
+    private static boolean errorBody(Request request, Response response, Callback callback) {
+        int status = request.getAttribute(ErrorHandler.ERROR_STATUS) instanceof Integer s ? s : response.getStatus();
+        String text = HttpStatus.getMessage(status);
+        if (request.getAttribute(ErrorHandler.ERROR_EXCEPTION) instanceof HttpException h && h.getReason() != null
+                && !h.getReason().isBlank() && !h.getReason().equalsIgnoreCase(text)) {
+            text += ": " + h.getReason();
+        }
+        ApiException e = new ApiException(status, status >= 500 ? "server_error" : "invalid_request_error", text, null, null, null);
+        response.setStatus(status);
+        response.getHeaders().put(HttpHeader.CONTENT_TYPE, Http.JSON);
+        response.write(true, ByteBuffer.wrap(Json.bytes(Http.errorBody(e))), callback);
+        return true;
     }
 }

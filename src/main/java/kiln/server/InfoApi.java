@@ -2,10 +2,6 @@ package kiln.server;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.helidon.http.Status;
-import io.helidon.webserver.http.HttpRouting;
-import io.helidon.webserver.http.ServerRequest;
-import io.helidon.webserver.http.ServerResponse;
 import kiln.engine.Engine;
 import kiln.engine.EngineStats;
 import kiln.engine.SamplingParams;
@@ -23,7 +19,7 @@ final class InfoApi {
         this.serving = serving;
     }
 
-    void register(HttpRouting.Builder r) {
+    void register(Routes r) {
         r.get("/health", Http.guarded(this::health));
         r.get("/health_generate", Http.guarded(this::healthGenerate));
         r.get("/v1/models", Http.guarded(this::models));
@@ -40,7 +36,7 @@ final class InfoApi {
 
     private void health(ServerRequest req, ServerResponse res) {
         checkUp();
-        res.status(Status.OK_200).send();
+        res.status(200).send();
     }
 
     /** Up only if a one-token generation comes back within the timeout (SGLang's /health_generate). */
@@ -53,7 +49,7 @@ final class InfoApi {
             while (!g.ended() && System.nanoTime() < deadline) g.poll(deadline - System.nanoTime(), TimeUnit.NANOSECONDS);
             if (!g.ended()) throw ApiException.unavailable("no token within " + HEALTH_TIMEOUT_SECONDS + " s: the engine is stuck", 5);
         }
-        res.status(Status.OK_200).send();
+        res.status(200).send();
     }
 
     private void checkUp() {
@@ -84,7 +80,7 @@ final class InfoApi {
     }
 
     private void model(ServerRequest req, ServerResponse res) {
-        String id = req.path().pathParameters().get("id");
+        String id = req.pathParameter("id");
         if (!id.equals(serving.modelName)) {
             throw new ApiException(404, "invalid_request_error", "the model '" + id + "' does not exist; this server serves '"
                     + serving.modelName + "'", "model", "model_not_found", null);
@@ -142,14 +138,14 @@ final class InfoApi {
         if (rid == null && !all) throw ApiException.badRequest("give rid (a request id) or abort_all: true", "rid");
         if (all) serving.abortAll(Aborts.BY_CLIENT);
         else serving.engine.abort(rid);
-        res.status(Status.OK_200).send();
+        res.status(200).send();
     }
 
     private void metrics(ServerRequest req, ServerResponse res) throws Exception {
         if (serving.metrics == null) throw ApiException.notFound("metrics are off: start the server with --enable-metrics", "not_found");
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         serving.metrics.write(out);
-        res.status(Status.OK_200);
+        res.status(200);
         res.header("Content-Type", ServerMetrics.CONTENT_TYPE);
         res.send(out.toByteArray());
     }

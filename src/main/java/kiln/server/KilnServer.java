@@ -1,25 +1,22 @@
 package kiln.server;
 
-import io.helidon.webserver.WebServer;
-import io.helidon.webserver.WebServerConfig;
-import io.helidon.webserver.http.HttpRouting;
 import kiln.Log;
 import kiln.engine.Engine;
 import kiln.tokenizer.Tokenizer;
+import org.eclipse.jetty.server.ServerConnector;
 
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
-import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * Kiln's HTTP server: SGLang's native API and the OpenAI-compatible one over an {@link Engine}, on Helidon's
- * virtual-thread web server. It owns the engine (and the engine's model) from {@link #start} on.
+ * Kiln's HTTP server: SGLang's native API and the OpenAI-compatible one over an {@link Engine}, on Jetty
+ * ({@link HttpEdge}). It owns the engine (and the engine's model) from {@link #start} on.
  *
  * <p>Lifecycle: {@link #start} listens at once, with {@code /health} answering 503; {@link #warmup} (or
  * {@link #markReady}) makes it ready; {@link #drain} refuses new work, lets running requests finish, and stops.
@@ -27,59 +24,41 @@ import java.util.logging.Logger;
 public final class KilnServer implements AutoCloseable {
     public static final String VERSION = "0.1.0";
     /** Held so that the level set on it is not lost when the logger is collected. */
-    private static final Logger HELIDON_LOG = Logger.getLogger("io.helidon");
-    private static final Set<String> KNOWN_PATHS = Set.of("/generate", "/v1/completions", "/v1/chat/completions",
-            "/v1/models", "/v1/tokenize", "/v1/detokenize", "/tokenize", "/detokenize", "/health", "/health_generate",
-            "/model_info", "/get_model_info", "/server_info", "/get_server_info", "/flush_cache", "/abort_request", "/metrics");
+    private static final Logger JETTY_LOG = Logger.getLogger("org.eclipse.jetty");
 
     private final Serving serving;
-    private final WebServer web;
+    private final ServerConnector web;
     private final Object stopLock = new Object();
     private volatile boolean stopped;
     /** What requests still open when the server stops are told (their finish reason's message). */
     private volatile String shutdownMessage = "the server shut down before the request finished";
 
-    private KilnServer(Serving serving, WebServer web) {
+    private KilnServer(Serving serving, ServerConnector web) {
         this.serving = serving;
         this.web = web;
     }
 
     /** Binds and starts serving; not ready (health 503) until {@link #warmup} or {@link #markReady}. */
     public static KilnServer start(Engine engine, Tokenizer tokenizer, ServerOptions options) {
-        HELIDON_LOG.setLevel(Level.WARNING);
+        JETTY_LOG.setLevel(Level.WARNING);
         Serving serving = new Serving(engine, tokenizer, options);
-        HttpRouting.Builder routing = HttpRouting.builder();
-        routing.addFilter(HttpEdge.honourConnectionClose());
-        routing.addFilter(new BrowserPolicy(options.allowedOrigins(), BrowserPolicy.isLoopbackBind(options.host())));
-        if (options.apiKey() != null) routing.addFilter(new Auth(options.apiKey()));
+        Routes routing = new Routes();
+        routing.filter(new BrowserPolicy(options.allowedOrigins(), BrowserPolicy.isLoopbackBind(options.host())));
+        if (options.apiKey() != null) routing.filter(new Auth(options.apiKey()));
         new GenerateApi(serving).register(routing);
         new CompletionsApi(serving).register(routing);
         ChatApi chat = new ChatApi(serving);
         chat.register(routing);
         new TokenizeApi(serving, chat).register(routing);
         new InfoApi(serving).register(routing);
-        routing.any(Http.guarded((req, res) -> {
-            String path = req.path().path();
-            if (KNOWN_PATHS.contains(path)) {
-                throw new ApiException(405, "invalid_request_error", req.prologue().method().text() + " is not allowed on "
-                        + path, null, "method_not_allowed", null);
-            }
-            throw ApiException.notFound("no route " + req.prologue().method().text() + " " + path + " (see docs/server.md)", "not_found");
-        }));
-        WebServerConfig.Builder config = WebServer.builder()
-                .host(options.host())
-                .port(options.port())
-                .shutdownHook(false) // Kiln drains on SIGTERM itself
-                .routing(routing);
-        HttpEdge.configure(config, options);
-        WebServer web = config.build().start();
+        ServerConnector web = HttpEdge.start(routing, options);
         KilnServer server = new KilnServer(serving, web);
         Log.info("HTTP server listening on %s (model %s)", server.url(), options.servedModelName());
         return server;
     }
 
     public int port() {
-        return web.port();
+        return web.getLocalPort();
     }
 
     public String url() {
@@ -165,7 +144,11 @@ public final class KilnServer implements AutoCloseable {
             stopped = true;
             serving.state(Serving.State.DRAINING);
             serving.abortAll(shutdownMessage);
-            web.stop();
+            try {
+                web.getServer().stop();
+            } catch (Exception e) {
+                Log.warn("the HTTP listener did not stop cleanly: %s", e);
+            }
             serving.engine.close();
             serving.engine.model().close();
             stopLock.notifyAll();

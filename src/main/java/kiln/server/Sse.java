@@ -1,8 +1,6 @@
 package kiln.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.helidon.http.Status;
-import io.helidon.webserver.http.ServerResponse;
 
 import java.io.IOException;
 import java.io.OutputStream;
@@ -11,15 +9,14 @@ import java.nio.charset.StandardCharsets;
 
 /**
  * A server-sent event stream as SGLang and OpenAI write it: {@code data: <json>\n\n} per event, then
- * {@code data: [DONE]\n\n}. (Helidon's SSE sink writes {@code data:} without the space, which SGLang's clients
- * strip as a fixed prefix, so events are written here directly.) Each event is flushed at once; a write that fails
- * means the client has gone and surfaces as {@link ClientGone}.
+ * {@code data: [DONE]\n\n}, with the space after {@code data:} that SGLang's clients strip as a fixed prefix. Each
+ * event is flushed at once; a write that fails means the client has gone and surfaces as {@link ClientGone}.
  */
 final class Sse implements AutoCloseable {
     private static final byte[] DATA = "data: ".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] END = "\n\n".getBytes(StandardCharsets.US_ASCII);
 
-    /** The client closed the connection while events were being written. */
+    /** The client closed the connection while an answer was being written. */
     static final class ClientGone extends RuntimeException {
         ClientGone(Throwable cause) {
             super("the client disconnected", cause, false, false);
@@ -29,7 +26,7 @@ final class Sse implements AutoCloseable {
     private final OutputStream out;
 
     Sse(ServerResponse res) {
-        res.status(Status.OK_200);
+        res.status(200);
         res.header("Content-Type", "text/event-stream; charset=utf-8");
         res.header("Cache-Control", "no-cache");
         this.out = res.outputStream();
@@ -52,7 +49,7 @@ final class Sse implements AutoCloseable {
         } catch (IOException | UncheckedIOException e) {
             throw new ClientGone(e);
         } catch (RuntimeException e) {
-            // Helidon reports a closed socket as its own ServerConnectionException (or similar) from write/flush
+            // a response whose connection has already failed may refuse further writes unchecked
             throw new ClientGone(e);
         }
     }

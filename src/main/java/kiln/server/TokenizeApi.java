@@ -3,9 +3,6 @@ package kiln.server;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.helidon.webserver.http.HttpRouting;
-import io.helidon.webserver.http.ServerRequest;
-import io.helidon.webserver.http.ServerResponse;
 import kiln.tokenizer.Tokenizer;
 
 /**
@@ -21,7 +18,7 @@ final class TokenizeApi {
         this.chat = chat;
     }
 
-    void register(HttpRouting.Builder r) {
+    void register(Routes r) {
         for (String prefix : new String[]{"/v1", ""}) {
             r.post(prefix + "/tokenize", Http.guarded(this::tokenize));
             r.post(prefix + "/detokenize", Http.guarded(this::detokenize));
