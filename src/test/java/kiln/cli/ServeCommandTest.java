@@ -73,10 +73,10 @@ class ServeCommandTest {
         assertEquals(2, heads.code());
         assertTrue(heads.err().contains("--tp 4: model.layers.0.self_attn.q_proj.weight [192, 192] (split by rows in 6 heads) "
                 + "cannot be shared evenly by 4 ranks; --tp must divide 6: 1, 2, 3, 6"), heads.err());
-        // the default model's FP8 query projection: 4 heads of 48 rows, 96 rows per rank, inside a 128-row scale block
-        Run fp8 = run("serve", "--device", "cpu", "--tp", "2", "--skip-tokenizer-init", "--max-total-tokens", "1024");
+        // the default model's FP8 output projection: 8 heads of 64 values, 64 columns per rank at tp 8, inside a 128-column block
+        Run fp8 = run("serve", "--device", "cpu", "--tp", "8", "--skip-tokenizer-init", "--max-total-tokens", "1024");
         assertEquals(2, fp8.code());
-        assertTrue(fp8.err().contains("--tp 2: model.layers.0.self_attn.q_b_proj.weight [192, 128]")
-                && fp8.err().contains("tp values that keep whole blocks: 1"), fp8.err());
+        assertTrue(fp8.err().contains("--tp 8: model.layers.0.self_attn.o_proj.weight [256, 512]")
+                && fp8.err().contains("tp values that keep whole blocks: 1, 2, 4"), fp8.err());
     }
 }

@@ -16,19 +16,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code kiln serve --tp 2} on the CPU with the default model: the official OpenAI Node SDK runs against it, and its
  * greedy answers through the OpenAI routes are those of the same server with one rank.
  *
- * <p>The default model's FP8 weights cannot be split in two whole 128x128 scale blocks (4 heads of 48 query rows,
- * 32-wide values, 128-wide experts), so both servers run it with head and expert sizes that can (heads of 64 + 64
- * query rows, 64-wide values, 256-wide experts), still FP8 with R1's architecture; R1's own dimensions split at tp 2
- * to 16 (DeepseekR1ShardsTest).
+ * <p>The default model's FP8 weights split into whole 128x128 scale blocks at tp 2 (8 heads of 64 + 64 query rows,
+ * 64-wide values, 512-wide experts); R1's own dimensions split at tp 2 to 16 (DeepseekR1ShardsTest).
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class TensorParallelServerTest {
-    static final String SPLITTABLE = "{\"qk_nope_head_dim\": 64, \"qk_rope_head_dim\": 64, \"v_head_dim\": 64, \"moe_intermediate_size\": 256}";
     private static final String KEY = "sk-kiln-node-sdk";
     private LiveServer one, two;
 
     private static LiveServer serve(int tp) {
-        return new LiveServer("--device", "cpu", "--tp", String.valueOf(tp), "--json-model-override-args", SPLITTABLE,
+        return new LiveServer("--device", "cpu", "--tp", String.valueOf(tp),
                 "--api-key", KEY, "--reasoning-parser", "deepseek-r1", "--tool-call-parser", "deepseekv3",
                 "--max-total-tokens", "16384", "--enable-metrics").withKey(KEY);
     }
