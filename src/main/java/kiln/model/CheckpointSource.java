@@ -5,13 +5,12 @@ import kiln.io.CheckpointException;
 import kiln.io.DType;
 import kiln.io.TensorData;
 
-import java.lang.foreign.Arena;
 import java.util.Arrays;
 
 /**
  * Tensors read from a mapped HuggingFace checkpoint, checked against the shapes the model expects. A piece of rows
  * is a view of the mapped file (nothing read until used); a piece of columns is copied, only the piece, into memory
- * freed when the copy is unreachable (after a GPU upload, at once).
+ * freed when the copy is unreachable (after a GPU upload, at the next garbage collection).
  */
 final class CheckpointSource implements WeightSource {
     private final Checkpoint checkpoint;
@@ -59,7 +58,7 @@ final class CheckpointSource implements WeightSource {
 
     private static TensorData slice(TensorData t, Split.Piece p) {
         if (p.start() == 0 && p.count() == t.shape()[p.axis()]) return t;
-        return p.axis() == 0 ? t.rows(p.start(), p.count()) : t.columns(p.start(), p.count(), Arena.ofAuto());
+        return p.axis() == 0 ? t.rows(p.start(), p.count()) : t.columns(p.start(), p.count(), (bytes, align) -> PieceMemory.allocate(bytes));
     }
 
     @Override

@@ -3,7 +3,6 @@ package kiln.model;
 import kiln.io.DType;
 import kiln.io.TensorData;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -18,8 +17,8 @@ import java.util.stream.LongStream;
  * a tensor-parallel rank generates only its own piece, directly, and gets the same values as the same elements of
  * the whole tensor: TP N computes what TP 1 does, and no rank spends the time or memory of whole tensors.
  *
- * <p>Each piece is generated in parallel blocks on the common pool and lives in memory of its own, freed once the
- * piece is unreachable: a backend that copies weights to a device holds no host copy of the model.
+ * <p>Each piece is generated in parallel blocks on the common pool into memory of its own ({@link PieceMemory}),
+ * freed once the piece is unreachable: a backend that copies weights to a device holds no host copy of the model.
  */
 final class DummySource implements WeightSource {
     private static final long SEED = 0x6b696c6eL; // "kiln"
@@ -44,9 +43,9 @@ final class DummySource implements WeightSource {
     public TensorData tensor(String name, long[] shape, Kind kind, Split.Piece piece) {
         DType dtype = dtype(name, shape, kind);
         Layout at = Layout.of(shape, piece);
-        MemorySegment m = Arena.ofAuto().allocate(Math.max(1, at.elements() * dtype.bytes), 64);
+        MemorySegment m = PieceMemory.allocate(at.elements() * dtype.bytes);
         fill(m, at, dtype, kind, SEED ^ name.hashCode() * GOLDEN);
-        return new TensorData(name, dtype, at.pieceShape(), m.asSlice(0, at.elements() * dtype.bytes), "dummy weights");
+        return new TensorData(name, dtype, at.pieceShape(), m, "dummy weights");
     }
 
     /**
@@ -131,7 +130,7 @@ final class DummySource implements WeightSource {
         long[] s = scaleShape.clone();
         s[piece.axis()] = piece.count();
         long n = s[0] * s[1];
-        MemorySegment m = Arena.ofAuto().allocate(n * 4, 64);
+        MemorySegment m = PieceMemory.allocate(n * 4);
         for (long i = 0; i < n; i++) m.setAtIndex(FLOAT, i, STD / 2f);
         return new TensorData(weightName + "_scale_inv", DType.F32, s, m, "dummy weights");
     }
