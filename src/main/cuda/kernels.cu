@@ -13,3 +13,4 @@
 #include "gemv2.cuh"
 #include "mla_prefill.cuh"
 #include "fused_decode.cuh"
+#include "logit_mask.cuh"

@@ -192,6 +192,12 @@ class KernelSignaturesTest {
             f.prepare(m, h, 0, h, 512, 16, rh, rh, rt, norm);
         }
         f.normRope(rh, rh, rt, norm, 1);
+
+        LogitMaskKernels lm = new LogitMaskKernels(r);
+        for (Precision p : Precision.values()) {
+            lm.mask(p, 0, 64, 64, 0, 0, 1, 1);
+            lm.bias(p, 0, 64, 0, 0, 0, 1);
+        }
         return r.calls;
     }
 
@@ -223,7 +229,7 @@ class KernelSignaturesTest {
         calls.forEach(c -> ran.add(c.launcher()));
         Set<String> idle = new TreeSet<>();
         for (Class<?> k : List.of(ElementwiseKernels.class, GemmKernels.class, Gemv2Kernels.class, AttentionKernels.class, MlaDecodeKernels.class,
-                MlaPrefillKernels.class, MoeKernels.class, MoeMmaKernels.class, FusedDecodeKernels.class)) {
+                MlaPrefillKernels.class, MoeKernels.class, MoeMmaKernels.class, FusedDecodeKernels.class, LogitMaskKernels.class)) {
             for (Method m : k.getDeclaredMethods()) {
                 if (Modifier.isStatic(m.getModifiers()) || Modifier.isPrivate(m.getModifiers()) || m.isSynthetic()) continue;
                 if (!ran.contains(k.getSimpleName() + "." + m.getName())) idle.add(k.getSimpleName() + "." + m.getName());
