@@ -129,6 +129,9 @@ public final class Engine implements AutoCloseable {
             throw new EngineException("the " + c.kind() + " grammar was compiled for a vocabulary of " + c.grammar().vocabSize()
                     + " tokens; this model has " + vocab, false);
         }
+        if (c != null && c.startAfter() != null && !hasTokenizer) {
+            throw new EngineException("a grammar that starts after '" + c.startAfter() + "' needs a tokenizer to find it", false);
+        }
         for (int id : request.promptIds()) {
             if (id < 0 || id >= vocab) throw new EngineException("token id " + id + " is outside the vocabulary [0, " + vocab + ")", false);
         }

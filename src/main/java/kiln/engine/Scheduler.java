@@ -153,6 +153,8 @@ final class Scheduler implements Runnable {
     private Sequence newSequence(Request r, int index, long baseSeed) {
         Sequence s = new Sequence(r, index, baseSeed);
         if (tokenizer != null) s.text = new TextStream(tokenizer, r.params());
+        Constraint c = r.params().constraint();
+        if (c != null) s.grammar = new GrammarState(c, id -> tokenizer == null ? new byte[0] : tokenizer.tokenBytes(id));
         return s;
     }
 

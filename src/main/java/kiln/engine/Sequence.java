@@ -37,7 +37,7 @@ final class Sequence {
 
     final long baseSeed;
     /** Where the sample stands in its grammar (structured output); null without one. */
-    final GrammarState grammar;
+    GrammarState grammar;
 
     /** Sample {@code index} draws from its own stream, seeded with baseSeed + index. */
     Sequence(Request request, int index, long baseSeed) {
@@ -49,7 +49,6 @@ final class Sequence {
         this.tokens = Arrays.copyOf(request.promptIds(), promptLength + Math.min(request.params().maxNewTokens(), 1 << 16) + 1);
         this.length = promptLength;
         this.arrivalNanos = System.nanoTime();
-        this.grammar = request.params().constraint() == null ? null : new GrammarState(request.params().constraint());
     }
 
     SamplingParams params() {

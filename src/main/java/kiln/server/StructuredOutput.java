@@ -27,6 +27,9 @@ final class StructuredOutput {
     /** One constraint as the request gave it: its kind, its text, and the field (full path) that gave it. */
     record Spec(String kind, String text, String field) {}
 
+    /** DeepSeek-R1's reasoning markers (--reasoning-parser deepseek-r1). */
+    private static final String THINK_START = "<think>", THINK_END = "</think>";
+
     private final Serving serving;
 
     StructuredOutput(Serving serving) {
@@ -103,7 +106,7 @@ final class StructuredOutput {
             throw ApiException.badRequest("give at most one output constraint; the request has tool_choice " + toolChoice.describe()
                     + " and " + spec.field(), spec.field());
         }
-        int start = thinkEnd();
+        boolean start = serving.options.reasoningParser() != null;
         if (toolChoice != null) return toolCalls(toolChoice, start);
         return spec == null ? null : constraint(spec, start);
     }
@@ -120,7 +123,7 @@ final class StructuredOutput {
         }
     }
 
-    private Constraint toolCalls(ToolChoice choice, int start) {
+    private Constraint toolCalls(ToolChoice choice, boolean start) {
         String parser = serving.options.toolCallParser();
         if (parser == null) {
             throw ApiException.badRequest("tool_choice " + choice.describe() + " needs a tool-call parser to read the calls back; start "
@@ -141,10 +144,10 @@ final class StructuredOutput {
         CompiledGrammar g = compileOrRefuse(() -> compiler.taggedJson(format.open(), alternatives, format.separator(), 1,
                 choice.many() ? -1 : 1, format.close(), serving.options.jsonAnyWhitespace()), "tool_choice");
         Constraint c = Constraint.of(g, "tool calls");
-        return start >= 0 ? c.afterToken(start) : c;
+        return start ? c.after(THINK_END) : c;
     }
 
-    private Constraint constraint(Spec spec, int start) {
+    private Constraint constraint(Spec spec, boolean start) {
         GrammarCompiler compiler = compiler(spec.field());
         CompiledGrammar g = compileOrRefuse(() -> switch (spec.kind()) {
             case "json_schema" -> compiler.jsonSchema(spec.text(), serving.options.jsonAnyWhitespace());
@@ -154,7 +157,7 @@ final class StructuredOutput {
             default -> throw new IllegalArgumentException(spec.kind());
         }, spec.field());
         Constraint c = Constraint.of(g, spec.kind());
-        return start >= 0 ? c.afterToken(start) : c;
+        return start ? c.after(THINK_END) : c;
     }
 
     /** Invalid grammars are a 400 whose message is the grammar engine's (it names the kind and where). */
@@ -171,21 +174,13 @@ final class StructuredOutput {
         return GrammarCompiler.of(tok, serving.engine.model().config().vocabSize());
     }
 
-    /** {@code </think>}'s id when --reasoning-parser is on (the grammar waits for it), else -1. */
-    private int thinkEnd() {
-        if (serving.options.reasoningParser() == null || serving.tokenizer == null) return -1;
-        return serving.tokenizer.idOf("</think>").orElse(-1);
-    }
-
-    /** With a reasoning parser, {@code </think>}'s id when the prompt ends inside a think block, else -1. */
-    private int startInPrompt(int[] prompt) {
-        int end = thinkEnd();
-        if (end < 0) return -1;
-        int begin = serving.tokenizer.idOf("<think>").orElse(-1);
-        for (int i = prompt.length - 1; i >= 0; i--) {
-            if (prompt[i] == end) return -1;
-            if (prompt[i] == begin) return end;
-        }
-        return -1;
+    /**
+     * With a reasoning parser, whether the prompt ends inside a think block (its last {@code <think>} after its last
+     * {@code </think>}), so that the grammar waits for the reasoning to end.
+     */
+    private boolean startInPrompt(int[] prompt) {
+        if (serving.options.reasoningParser() == null || serving.tokenizer == null) return false;
+        String text = serving.tokenizer.decode(prompt, false);
+        return text.lastIndexOf(THINK_START) > text.lastIndexOf(THINK_END);
     }
 }
