@@ -47,8 +47,15 @@ public record LogitConstraints(int[] maskRows, long[] masks, int words, int[] bi
         for (int i = 0; i < biasRows.length; i++) v[offset + biasRows[i] * stride + biasIds[i]] += biasValues[i];
         for (int m = 0; m < maskRows.length; m++) {
             int base = offset + maskRows[m] * stride;
-            for (int c = 0; c < cols; c++) {
-                if ((masks[m * words + (c >>> 6)] >>> (c & 63) & 1L) == 0) v[base + c] = Float.NEGATIVE_INFINITY;
+            for (int w = 0; w < words; w++) {
+                long bits = masks[m * words + w];
+                if (bits == -1L) continue;  // all 64 allowed: most words inside a free string
+                int first = w << 6, end = Math.min(cols, first + 64);
+                if (bits == 0) {  // none allowed: most words after a JSON value's last character
+                    java.util.Arrays.fill(v, base + first, base + end, Float.NEGATIVE_INFINITY);
+                    continue;
+                }
+                for (int c = first; c < end; c++) if ((bits >>> (c - first) & 1L) == 0) v[base + c] = Float.NEGATIVE_INFINITY;
             }
         }
     }
