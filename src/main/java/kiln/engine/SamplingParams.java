@@ -1,5 +1,6 @@
 package kiln.engine;
 
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -18,7 +19,7 @@ public record SamplingParams(float temperature, float topP, int topK, float minP
                              boolean skipSpecialTokens, Map<Integer, Float> logitBias, Constraint constraint) {
 
     public SamplingParams {
-        logitBias = logitBias == null ? Map.of() : java.util.Collections.unmodifiableMap(new TreeMap<>(logitBias));
+        logitBias = logitBias == null ? Map.of() : Collections.unmodifiableMap(new TreeMap<>(logitBias));
         stop = stop == null ? List.of() : List.copyOf(stop);
         stopTokenIds = stopTokenIds == null ? List.of() : List.copyOf(stopTokenIds);
         if (topK == 0) topK = -1;

@@ -109,6 +109,8 @@ final class Scheduler implements Runnable {
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        } finally {
+            constraints.close();
         }
     }
 

@@ -81,6 +81,11 @@ final class StepConstraints {
         return backend.constrain(logits, new LogitConstraints(p.maskRows(), masks, p.words(), p.biasRows(), p.biasIds(), p.biasValues()));
     }
 
+    /** Stops the mask worker (the scheduler's loop has ended). */
+    void close() {
+        if (worker != null) worker.shutdownNow();
+    }
+
     private ExecutorService worker() {
         if (worker == null) {
             worker = Executors.newSingleThreadExecutor(r -> {
