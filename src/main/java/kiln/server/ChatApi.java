@@ -95,7 +95,7 @@ final class ChatApi {
             int room = Math.max(1, serving.engine.contextLength() - prompt.length);
             SamplingParams.Builder b = SamplingJson.fromOpenAi(body, room);
             if (logprobs) b.returnLogprob(true).topLogprobsNum(top == null ? 0 : top);
-            b.constraint(structured.chat(body, forcedToolCalls(body)));
+            b.constraint(structured.chat(body));
             params = SamplingJson.build(b, "");
             Boolean separate = body.bool("separate_reasoning");
             reasoningParser = separate == null || separate ? serving.options.reasoningParser() : null;
@@ -347,43 +347,5 @@ final class ChatApi {
         boolean none = choice != null && choice.isTextual() && choice.asText().equals("none");
         JsonNode tools = body.raw("tools");
         return !none && tools != null && !tools.isEmpty();
-    }
-
-    /**
-     * The calls tool_choice forces: "required" (one or more calls of any tool) or {"type": "function", "function":
-     * {"name": ...}} (one call of that tool), each tool with its parameter schema; null for "auto", "none" or absent.
-     */
-    private static StructuredOutput.ToolChoice forcedToolCalls(Fields body) {
-        JsonNode choice = body.raw("tool_choice");
-        if (choice == null || choice.isTextual() && (choice.asText().equals("auto") || choice.asText().equals("none"))) return null;
-        String named = null;
-        if (choice.isObject()) {
-            JsonNode name = choice.path("function").path("name");
-            if (!choice.path("type").asText("function").equals("function") || !name.isTextual()) {
-                throw ApiException.badRequest("tool_choice must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", \"function\": "
-                        + "{\"name\": ...}}, got " + Fields.describe(choice), "tool_choice");
-            }
-            named = name.asText();
-        } else if (!(choice.isTextual() && choice.asText().equals("required"))) {
-            throw ApiException.badRequest("tool_choice must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", \"function\": "
-                    + "{\"name\": ...}}, got " + Fields.describe(choice), "tool_choice");
-        }
-        JsonNode tools = body.raw("tools");
-        if (tools == null || !tools.isArray() || tools.isEmpty()) {
-            throw ApiException.badRequest("tool_choice " + choice + " needs a non-empty tools list", "tool_choice");
-        }
-        List<StructuredOutput.ToolChoice.Tool> out = new ArrayList<>();
-        for (int i = 0; i < tools.size(); i++) {
-            JsonNode f = tools.get(i).path("function");
-            String name = f.path("name").asText();
-            if (named != null && !named.equals(name)) continue;
-            JsonNode params = f.path("parameters");
-            // OpenAI: a function without parameters takes none
-            String schema = params.isMissingNode() || params.isNull() ? "{\"type\": \"object\", \"properties\": {}}" : params.toString();
-            out.add(new StructuredOutput.ToolChoice.Tool(name, schema, "tools[" + i + "].function.parameters"));
-            if (named != null) break;
-        }
-        if (out.isEmpty()) throw ApiException.badRequest("tool_choice names the function '" + named + "', which tools does not declare", "tool_choice");
-        return new StructuredOutput.ToolChoice(out, named == null);
     }
 }

@@ -98,9 +98,10 @@ final class StructuredOutput {
 
     /**
      * The constraint of a chat request: its response format or SGLang field, or the tool calls that tool_choice
-     * demands ({@code toolChoice} from {@link ChatApi}: null, or the tools the output must call).
+     * demands (the request's tools must have been checked, as rendering the prompt does).
      */
-    Constraint chat(Fields body, ToolChoice toolChoice) {
+    Constraint chat(Fields body) {
+        ToolChoice toolChoice = ToolChoice.forced(body);
         Spec spec = openAi(body);
         if (toolChoice != null && spec != null) {
             throw ApiException.badRequest("give at most one output constraint; the request has tool_choice " + toolChoice.describe()
@@ -117,6 +118,44 @@ final class StructuredOutput {
      */
     record ToolChoice(List<Tool> tools, boolean many) {
         record Tool(String name, String parameters, String field) {}
+
+        /**
+         * The calls tool_choice forces: "required" (one or more calls of any tool) or {"type": "function", "function":
+         * {"name": ...}} (one call of that tool), each tool with its parameter schema; null for "auto", "none" or absent.
+         */
+        static ToolChoice forced(Fields body) {
+            JsonNode choice = body.raw("tool_choice");
+            if (choice == null || choice.isTextual() && (choice.asText().equals("auto") || choice.asText().equals("none"))) return null;
+            String named = null;
+            if (choice.isObject()) {
+                JsonNode name = choice.path("function").path("name");
+                if (!choice.path("type").asText("function").equals("function") || !name.isTextual()) {
+                    throw ApiException.badRequest("tool_choice must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", \"function\": "
+                            + "{\"name\": ...}}, got " + Fields.describe(choice), "tool_choice");
+                }
+                named = name.asText();
+            } else if (!(choice.isTextual() && choice.asText().equals("required"))) {
+                throw ApiException.badRequest("tool_choice must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", \"function\": "
+                        + "{\"name\": ...}}, got " + Fields.describe(choice), "tool_choice");
+            }
+            JsonNode tools = body.raw("tools");
+            if (tools == null || !tools.isArray() || tools.isEmpty()) {
+                throw ApiException.badRequest("tool_choice " + choice + " needs a non-empty tools list", "tool_choice");
+            }
+            List<Tool> out = new ArrayList<>();
+            for (int i = 0; i < tools.size(); i++) {
+                JsonNode f = tools.get(i).path("function");
+                String name = f.path("name").asText();
+                if (named != null && !named.equals(name)) continue;
+                JsonNode params = f.path("parameters");
+                // OpenAI: a function without parameters takes none
+                String schema = params.isMissingNode() || params.isNull() ? "{\"type\": \"object\", \"properties\": {}}" : params.toString();
+                out.add(new Tool(name, schema, "tools[" + i + "].function.parameters"));
+                if (named != null) break;
+            }
+            if (out.isEmpty()) throw ApiException.badRequest("tool_choice names the function '" + named + "', which tools does not declare", "tool_choice");
+            return new ToolChoice(out, named == null);
+        }
 
         String describe() {
             return many ? "\"required\"" : "{\"type\": \"function\", \"function\": {\"name\": \"" + tools.getFirst().name() + "\"}}";
