@@ -20,7 +20,7 @@ import java.util.concurrent.Executors;
  * parent's mask is theirs.
  */
 final class StepConstraints {
-    /** What a step applies: the mask rows, their sequences' states, and the bias entries. */
+    /** What a step applies: the mask rows and their masks (being filled on the worker), and the bias entries. */
     record Pending(int[] maskRows, CompletableFuture<long[]> masks, int words, int[] biasRows, int[] biasIds, float[] biasValues) {}
 
     private final Backend backend;

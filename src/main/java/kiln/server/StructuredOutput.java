@@ -22,7 +22,7 @@ import java.util.function.Supplier;
  */
 final class StructuredOutput {
     /** SGLang's constraint fields, in the order they are reported. */
-    static final List<String> KINDS = List.of("json_schema", "regex", "ebnf");
+    private static final List<String> KINDS = List.of("json_schema", "regex", "ebnf");
 
     /** One constraint as the request gave it: its kind, its text, and the field (full path) that gave it. */
     record Spec(String kind, String text, String field) {}
