@@ -286,7 +286,7 @@ __device__ void sample_rows(const T* x, long ldx, int cols, const float* tempera
     for (int c = threadIdx.x; c < cols; c += blockDim.x) {
         float z = to_f(row[c]) * inv;
         hi = fmaxf(hi, z);
-        lo = fminf(lo, z);
+        if (z > -INFINITY) lo = fminf(lo, z);  // tokens masked to -inf (structured output) stay below every cut
     }
     hi = block_max(hi, scratch);
     lo = -block_max(-lo, scratch);

@@ -14,3 +14,4 @@
 #include "mla_prefill.cuh"
 #include "fused_decode.cuh"
 #include "collective.cuh"
+#include "logit_mask.cuh"

@@ -59,8 +59,9 @@ public final class RowSampling {
         return pick;
     }
 
+    /** A -inf logit (masked by structured output, banned) is never kept, whatever the cuts. */
     private static boolean kept(float z, float hi, float tau, float minP) {
-        return z >= tau && (minP <= 0 || Math.exp(z - hi) >= minP);
+        return z >= tau && z != Float.NEGATIVE_INFINITY && (minP <= 0 || Math.exp(z - hi) >= minP);
     }
 
     /** Summed in index order, as the walk that picks the token. */

@@ -26,6 +26,18 @@ public interface SamplingOps extends TensorOps {
         return out;
     }
 
+    /**
+     * {@code logits} with the constraints applied ({@link LogitConstraints}: biases added, masked tokens at -inf),
+     * before any sampling or logprob reads them. Devices write in place and return {@code logits}; this default goes
+     * through the host and returns a new tensor.
+     */
+    default Tensor constrain(Tensor logits, LogitConstraints c) {
+        if (c.isEmpty()) return logits;
+        float[] v = download(logits);
+        c.applyTo(v, 0, logits.cols(), logits.rows(), logits.cols());
+        return upload(v, logits.rows(), logits.cols());
+    }
+
     /** Per row of {@code logits}, the index of the largest value, lowest index on ties (greedy sampling). */
     default int[] argmax(Tensor logits) {
         float[] v = download(logits);

@@ -26,6 +26,9 @@ final class DeepSeekV3ToolCallParser implements ToolCallParser {
     static final String CALL_END = "<｜tool▁call▁end｜>";
     static final String SEP = "<｜tool▁sep｜>";
     static final String FENCE = "```json\n";
+    /** As R1's chat template writes calls: one per line between the block's markers, arguments fenced as JSON. */
+    static final ToolCallFormat FORMAT = new ToolCallFormat(CALLS_BEGIN, "\n", CALLS_END, CALL_BEGIN + "function" + SEP,
+            "\n" + FENCE, "\n```" + CALL_END);
 
     private enum State { CONTENT, BETWEEN_CALLS, HEADER, FENCE, ARGUMENTS }
 

@@ -72,6 +72,8 @@ public final class ServeCommand implements Callable<Integer> {
     String reasoningParser;
     @Option(names = "--tool-call-parser", description = "deepseekv3 (DeepSeek-V3/R1) or deepseekv31 (DeepSeek-V3.1): parse DeepSeek tool calls into tool_calls.")
     String toolCallParser;
+    @Option(names = "--constrained-json-disable-any-whitespace", description = "Structured JSON output without whitespace between tokens (compact JSON).")
+    boolean constrainedJsonDisableAnyWhitespace;
 
     // ---- device and parallelism ----
     @Option(names = "--device", defaultValue = "auto", description = "auto (the GPU when one is usable), cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
@@ -232,7 +234,7 @@ public final class ServeCommand implements Callable<Integer> {
         ServerOptions options = new ServerOptions(host, port, name, embedded ? DefaultModel.NAME : modelPath,
                 tokenizer == null ? null : tokenizerPath != null ? tokenizerPath : embedded ? "bundled:deepseek-v3" : modelPath,
                 apiKey, enableMetrics, logRequests, streamInterval, chatTemplate, reasoningParser, toolCallParser,
-                allowedOrigins == null ? Set.of() : Set.copyOf(allowedOrigins), maxConnections == null ? 0 : maxConnections,
+                !constrainedJsonDisableAnyWhitespace, allowedOrigins == null ? Set.of() : Set.copyOf(allowedOrigins), maxConnections == null ? 0 : maxConnections,
                 timeoutKeepAlive, serverArgs());
         KilnServer server;
         try {
@@ -412,6 +414,7 @@ public final class ServeCommand implements Callable<Integer> {
         m.put("chat_template", chatTemplate);
         m.put("reasoning_parser", reasoningParser);
         m.put("tool_call_parser", toolCallParser);
+        m.put("constrained_json_disable_any_whitespace", constrainedJsonDisableAnyWhitespace);
         m.put("device", device);
         m.put("tp_size", parallel.tp);
         m.put("ep_size", parallel.epSize);

@@ -128,6 +128,17 @@ public final class Engine implements AutoCloseable {
             throw new EngineException("stop strings need a tokenizer (the server runs with --skip-tokenizer-init); use stop_token_ids", false);
         }
         int vocab = model.config().vocabSize();
+        for (int id : request.params().logitBias().keySet()) {
+            if (id >= vocab) throw new EngineException("logit_bias token id " + id + " is outside the vocabulary [0, " + vocab + ")", false, "logit_bias");
+        }
+        Constraint c = request.params().constraint();
+        if (c != null && c.grammar().vocabSize() != vocab) {
+            throw new EngineException("the " + c.kind() + " grammar was compiled for a vocabulary of " + c.grammar().vocabSize()
+                    + " tokens; this model has " + vocab, false);
+        }
+        if (c != null && c.startAfter() != null && !hasTokenizer) {
+            throw new EngineException("a grammar that starts after '" + c.startAfter() + "' needs a tokenizer to find it", false);
+        }
         for (int id : request.promptIds()) {
             if (id < 0 || id >= vocab) throw new EngineException("token id " + id + " is outside the vocabulary [0, " + vocab + ")", false);
         }

@@ -42,11 +42,14 @@ final class OutputEmitter {
         return true;
     }
 
-    /** Appends a sampled token and decides whether it streams on or ends the sample (stop token, stop string, length). */
-    Emitted accept(Sequence q, int token, Output.TokenLogprob lp) {
+    /**
+     * Appends a sampled token and decides whether it streams on or ends the sample (stop token, the end of its
+     * grammar, stop string, length). A grammar that ends ends the sample with "stop" even at max_new_tokens.
+     */
+    Emitted accept(Sequence q, int token, Output.TokenLogprob lp, boolean grammarEnded) {
         q.append(token);
         counters.generationTokens++;
-        Output.FinishReason reason = finishReason(q, token);
+        Output.FinishReason reason = finishReason(q, token, grammarEnded);
         // a stop token ends the text without appearing in it; otherwise the token's text may meet a stop string
         String text = q.text == null || reason != null && reason.matched() instanceof Integer ? "" : q.text.add(token);
         if (reason == null && q.text != null && q.text.matchedStop() != null) reason = Output.FinishReason.stop(q.text.matchedStop());
@@ -64,10 +67,11 @@ final class OutputEmitter {
         return b.stream().mapToInt(Integer::intValue).toArray();
     }
 
-    private Output.FinishReason finishReason(Sequence s, int token) {
+    private Output.FinishReason finishReason(Sequence s, int token, boolean grammarEnded) {
         SamplingParams p = s.params();
         if (!p.ignoreEos() && eosIds.contains(token)) return Output.FinishReason.stop(token);
         if (p.stopTokenIds().contains(token)) return Output.FinishReason.stop(token);
+        if (grammarEnded) return eosIds.contains(token) ? Output.FinishReason.stop(token) : Output.FinishReason.stop(null);
         if (s.outputLength() >= p.maxNewTokens()) return Output.FinishReason.length();
         if (s.length >= contextLength) return Output.FinishReason.length();
         return null;

@@ -1,19 +1,25 @@
 package kiln.engine;
 
+import java.util.Collections;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * How one request samples and when it stops; defaults as SGLang's. {@code stop} strings need a tokenizer;
  * {@code skipSpecialTokens} leaves special tokens out of the streamed text. {@code topK} -1 (or 0) keeps every token;
- * {@code logprobStartLen} -1 asks for no prompt logprobs; {@code seed} null draws a fresh seed.
+ * {@code logprobStartLen} -1 asks for no prompt logprobs; {@code seed} null draws a fresh seed. {@code logitBias} adds
+ * to single logits before sampling and logprobs (OpenAI's -100..100); {@code constraint} (null: none) restricts the
+ * output to a grammar (structured output).
  */
 public record SamplingParams(float temperature, float topP, int topK, float minP, float repetitionPenalty,
                              float frequencyPenalty, float presencePenalty, Long seed, List<String> stop,
                              List<Integer> stopTokenIds, boolean ignoreEos, int maxNewTokens, int minNewTokens, int n,
                              boolean returnLogprob, int topLogprobsNum, int logprobStartLen,
-                             boolean skipSpecialTokens) {
+                             boolean skipSpecialTokens, Map<Integer, Float> logitBias, Constraint constraint) {
 
     public SamplingParams {
+        logitBias = logitBias == null ? Map.of() : Collections.unmodifiableMap(new TreeMap<>(logitBias));
         stop = stop == null ? List.of() : List.copyOf(stop);
         stopTokenIds = stopTokenIds == null ? List.of() : List.copyOf(stopTokenIds);
         if (topK == 0) topK = -1;
@@ -42,6 +48,10 @@ public record SamplingParams(float temperature, float topP, int topK, float minP
         if (topLogprobsNum < 0 || topLogprobsNum > 20) return "top_logprobs_num must be in [0, 20], got " + topLogprobsNum;
         if (logprobStartLen < -1) return "logprob_start_len must be >= -1, got " + logprobStartLen;
         for (String s : stop) if (s.isEmpty()) return "stop strings must not be empty";
+        for (var e : logitBias.entrySet()) {
+            if (e.getKey() < 0) return "logit_bias token id " + e.getKey() + " is negative";
+            if (!(e.getValue() >= -100 && e.getValue() <= 100)) return "logit_bias values must be in [-100, 100], got " + e.getValue() + " for token " + e.getKey();
+        }
         return null;
     }
 
@@ -56,6 +66,7 @@ public record SamplingParams(float temperature, float topP, int topK, float minP
         b.seed = seed; b.stop = stop; b.stopTokenIds = stopTokenIds; b.ignoreEos = ignoreEos;
         b.maxNewTokens = maxNewTokens; b.minNewTokens = minNewTokens; b.n = n; b.returnLogprob = returnLogprob;
         b.topLogprobsNum = topLogprobsNum; b.logprobStartLen = logprobStartLen; b.skipSpecialTokens = skipSpecialTokens;
+        b.logitBias = logitBias; b.constraint = constraint;
         return b;
     }
 
@@ -66,6 +77,8 @@ public record SamplingParams(float temperature, float topP, int topK, float minP
         private List<String> stop = List.of();
         private List<Integer> stopTokenIds = List.of();
         private boolean ignoreEos, returnLogprob, skipSpecialTokens = true;
+        private Map<Integer, Float> logitBias = Map.of();
+        private Constraint constraint;
 
         public Builder temperature(float v) { temperature = v; return this; }
         public Builder topP(float v) { topP = v; return this; }
@@ -85,11 +98,13 @@ public record SamplingParams(float temperature, float topP, int topK, float minP
         public Builder topLogprobsNum(int v) { topLogprobsNum = v; return this; }
         public Builder logprobStartLen(int v) { logprobStartLen = v; return this; }
         public Builder skipSpecialTokens(boolean v) { skipSpecialTokens = v; return this; }
+        public Builder logitBias(Map<Integer, Float> v) { logitBias = v; return this; }
+        public Builder constraint(Constraint v) { constraint = v; return this; }
 
         public SamplingParams build() {
             return new SamplingParams(temperature, topP, topK, minP, repetitionPenalty, frequencyPenalty, presencePenalty,
                     seed, stop, stopTokenIds, ignoreEos, maxNewTokens, minNewTokens, n, returnLogprob, topLogprobsNum,
-                    logprobStartLen, skipSpecialTokens);
+                    logprobStartLen, skipSpecialTokens, logitBias, constraint);
         }
     }
 }

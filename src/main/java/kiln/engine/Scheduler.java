@@ -56,6 +56,7 @@ final class Scheduler implements Runnable {
     private final KvSlots kv;
     private final StepPlanner planner;
     private final StepSampler sampler;
+    private final StepConstraints constraints;
     private final OutputEmitter emitter;
     final BlockingQueue<Command> inbox = new LinkedBlockingQueue<>();
 
@@ -78,6 +79,7 @@ final class Scheduler implements Runnable {
         this.planner = new StepPlanner(config, kv, counters, this::leaveQueue);
         this.emitter = new OutputEmitter(eosIds, contextLength, counters);
         this.sampler = new StepSampler(model.backend(), config.deviceSampling(), model.config().vocabSize(), emitter::bannedNow, counters);
+        this.constraints = new StepConstraints(model.backend(), model.config().vocabSize());
         publishStats();
     }
 
@@ -110,6 +112,8 @@ final class Scheduler implements Runnable {
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        } finally {
+            constraints.close();
         }
     }
 
@@ -154,6 +158,8 @@ final class Scheduler implements Runnable {
     private Sequence newSequence(Request r, int index, long baseSeed) {
         Sequence s = new Sequence(r, index, baseSeed);
         if (tokenizer != null) s.text = new TextStream(tokenizer, r.params());
+        Constraint c = r.params().constraint();
+        if (c != null) s.grammar = new GrammarState(c, id -> tokenizer == null ? new byte[0] : tokenizer.tokenBytes(id));
         return s;
     }
 
@@ -194,7 +200,9 @@ final class Scheduler implements Runnable {
 
     /** The forward of the planned entries, then its results applied in entry order. */
     private void execute(List<Entry> entries) {
-        Tensor out = model.forward(forwardBatch(entries), cache);
+        // structured output's masks are computed on the mask worker while the forward runs, and joined after it
+        StepConstraints.Pending pending = constraints.start(entries);
+        Tensor out = constraints.apply(pending, model.forward(forwardBatch(entries), cache));
         StepSampler.Logits logits = sampler.logits(out, entries);
         List<Draw> draws = new ArrayList<>();
         int row = 0;
@@ -251,9 +259,21 @@ final class Scheduler implements Runnable {
         return samplers;
     }
 
-    /** Appends a sampled token, then streams it or ends the sample. */
+    /** Feeds a sampled token to the sample's grammar, appends it, then streams it or ends the sample. */
     private void accept(Sequence q, int token, Output.TokenLogprob lp) {
-        Emitted e = emitter.accept(q, token, lp);
+        boolean grammarEnded = false;
+        if (q.grammar != null) {
+            switch (q.grammar.accept(token, q.params().stopTokenIds().contains(token))) {
+                case REFUSED -> {
+                    finish(q, Output.FinishReason.abort("internal error: token " + token + " was sampled outside the request's "
+                            + q.params().constraint().kind()), null);
+                    return;
+                }
+                case ENDED -> grammarEnded = true;
+                case ON -> {}
+            }
+        }
+        Emitted e = emitter.accept(q, token, lp, grammarEnded);
         if (e.finish() != null) finish(q, e.finish(), e);
         else emitter.emit(q, e, null);
     }

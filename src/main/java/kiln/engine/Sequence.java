@@ -36,6 +36,8 @@ final class Sequence {
     long firstTokenNanos;
 
     final long baseSeed;
+    /** Where the sample stands in its grammar (structured output); null without one. */
+    GrammarState grammar;
 
     /** Sample {@code index} draws from its own stream, seeded with baseSeed + index. */
     Sequence(Request request, int index, long baseSeed) {

@@ -63,12 +63,22 @@ public final class GrammarCompiler {
      * SGLang's {@code json_schema}); the supported subset is in docs/grammar.md.
      */
     public CompiledGrammar jsonSchema(String schema) {
-        return cached("json_schema", schema, () -> JsonSchemaGrammar.fromSchema(schema));
+        return jsonSchema(schema, true);
+    }
+
+    /** As {@link #jsonSchema(String)}; {@code anyWhitespace} false allows no whitespace between tokens (compact JSON). */
+    public CompiledGrammar jsonSchema(String schema, boolean anyWhitespace) {
+        return cached(anyWhitespace ? "json_schema" : "json_schema compact", schema, () -> JsonSchemaGrammar.fromSchema(schema, anyWhitespace));
     }
 
     /** Output that is one JSON object, any keys and values (OpenAI's {@code response_format} json_object). */
     public CompiledGrammar jsonObject() {
-        return cached("json_object", "", JsonSchemaGrammar::anyObject);
+        return jsonObject(true);
+    }
+
+    /** As {@link #jsonObject()}; {@code anyWhitespace} false: compact JSON. */
+    public CompiledGrammar jsonObject(boolean anyWhitespace) {
+        return cached(anyWhitespace ? "json_object" : "json_object compact", "", () -> JsonSchemaGrammar.anyObject(anyWhitespace));
     }
 
     /** Output that matches {@code pattern} as a whole (SGLang's {@code regex}). */
@@ -79,6 +89,23 @@ public final class GrammarCompiler {
     /** Output that the grammar's {@code root} rule matches (SGLang's {@code ebnf}, GBNF dialect). */
     public CompiledGrammar ebnf(String grammar) {
         return cached("ebnf", grammar, () -> EbnfParser.parse(grammar, "root"));
+    }
+
+    /** One alternative of {@link #taggedJson}: fixed text, a JSON value valid under {@code schema}, fixed text. */
+    public record Tagged(String begin, String schema, String end) {}
+
+    /**
+     * Output that is {@code open}, then {@code min} to {@code max} items ({@code max} -1: no limit) separated by
+     * {@code separator}, each one of the alternatives, then {@code close}: tool calls in a model's format (markers
+     * around a function's name, its arguments under the tool's parameter schema). Cached like the others;
+     * {@code anyWhitespace} as in {@link #jsonSchema(String, boolean)}.
+     */
+    public CompiledGrammar taggedJson(String open, java.util.List<Tagged> alternatives, String separator, int min, int max, String close,
+                                      boolean anyWhitespace) {
+        StringBuilder key = new StringBuilder().append(anyWhitespace).append('\0').append(open).append('\0').append(separator).append('\0').append(min).append('\0')
+                .append(max).append('\0').append(close);
+        for (Tagged t : alternatives) key.append('\0').append(t.begin()).append('\0').append(t.schema()).append('\0').append(t.end());
+        return cached("tagged_json", key.toString(), () -> TaggedJson.grammar(open, alternatives, separator, min, max, close, anyWhitespace));
     }
 
     /** Compiles a grammar built in code; not cached (its rules' token tables are shared as usual). */

@@ -36,8 +36,7 @@ import static kiln.grammar.Expr.star;
 final class JsonSchemaGrammar {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private static final Expr WS = star(Expr.Chars.anyOf(" \t\n\r"));
-    private static final Expr COMMA = seq(WS, lit(","), WS);
+    private static final Expr ANY_WS = star(Expr.Chars.anyOf(" \t\n\r"));
     private static final Expr.Chars HEX = new Expr.Chars(new int[] {'0', '9', 'A', 'F', 'a', 'f'});
     /** Characters a JSON string holds unescaped. */
     private static final Expr.Chars PLAIN = new Expr.Chars(new int[] {0x20, 0x21, 0x23, 0x5B, 0x5D, Expr.Chars.MAX});
@@ -55,15 +54,25 @@ final class JsonSchemaGrammar {
             Map.entry("$dynamicRef", "'$dynamicRef'"), Map.entry("$recursiveRef", "'$recursiveRef'"));
 
     private final JsonNode rootSchema;
+    /** Between tokens: any whitespace, or none (compact JSON, SGLang's --constrained-json-disable-any-whitespace). */
+    private final Expr WS;
+    private final Expr COMMA;
     private final Map<String, Expr> rules = new LinkedHashMap<>();
     private final Map<String, String> ruleOfRef = new HashMap<>();
     private final Map<String, String> ruleOfSchema = new HashMap<>();
 
-    private JsonSchemaGrammar(JsonNode rootSchema) {
+    private JsonSchemaGrammar(JsonNode rootSchema, boolean anyWhitespace) {
         this.rootSchema = rootSchema;
+        this.WS = anyWhitespace ? ANY_WS : Expr.EMPTY;
+        this.COMMA = seq(WS, lit(","), WS);
     }
 
     static Grammar fromSchema(String schemaText) {
+        return fromSchema(schemaText, true);
+    }
+
+    /** {@code anyWhitespace} false: no whitespace between tokens (compact JSON). */
+    static Grammar fromSchema(String schemaText, boolean anyWhitespace) {
         JsonNode schema;
         try {
             schema = JSON.readTree(schemaText);
@@ -72,7 +81,7 @@ final class JsonSchemaGrammar {
                     + (e.getLocation() != null ? " (line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr() + ")" : ""));
         }
         if (schema == null || schema.isMissingNode()) throw new GrammarException("json_schema: the schema is empty");
-        JsonSchemaGrammar g = new JsonSchemaGrammar(schema);
+        JsonSchemaGrammar g = new JsonSchemaGrammar(schema, anyWhitespace);
         g.rules.put("root", Expr.EMPTY);
         g.rules.put("root", g.value(schema, "#"));
         return new Grammar(g.rules, "root", "json_schema");
@@ -80,7 +89,11 @@ final class JsonSchemaGrammar {
 
     /** Any one JSON object (OpenAI's json_object response format). */
     static Grammar anyObject() {
-        JsonSchemaGrammar g = new JsonSchemaGrammar(null);
+        return anyObject(true);
+    }
+
+    static Grammar anyObject(boolean anyWhitespace) {
+        JsonSchemaGrammar g = new JsonSchemaGrammar(null, anyWhitespace);
         g.rules.put("root", Expr.EMPTY);
         g.rules.put("root", g.builtin("json_object"));
         return new Grammar(g.rules, "root", "json_object");
@@ -295,7 +308,7 @@ final class JsonSchemaGrammar {
         return seq(lit("{"), WS, new Expr.Members(members, isRequired, COMMA, extras), WS, lit("}"));
     }
 
-    private static Expr member(String key, Expr value) {
+    private Expr member(String key, Expr value) {
         return seq(lit(quote(key)), WS, lit(":"), WS, value);
     }
 
@@ -325,7 +338,7 @@ final class JsonSchemaGrammar {
     }
 
     /** Items from index i on, i items written already. */
-    private static Expr moreItems(List<Expr> tuple, Expr item, int i, int min, int max) {
+    private Expr moreItems(List<Expr> tuple, Expr item, int i, int min, int max) {
         if (max != Expr.UNBOUNDED && i >= max) return Expr.EMPTY;
         if (i >= tuple.size()) {
             if (item == null) return Expr.EMPTY;
@@ -420,7 +433,10 @@ final class JsonSchemaGrammar {
                         seq(lit("u"), alt(seq(new Expr.Chars(new int[] {'0', '9', 'A', 'C', 'E', 'F', 'a', 'c', 'e', 'f'}), HEX, HEX, HEX),
                                 seq(Expr.Chars.anyOf("Dd"), Expr.Chars.of('0', '7'), HEX, HEX))))))), lit("\""));
                 case "json_number" -> seq(opt(lit("-")), NumberRanges.NAT, opt(seq(lit("."), Expr.plus(Expr.Chars.of('0', '9')))),
-                        opt(seq(Expr.Chars.anyOf("eE"), opt(Expr.Chars.anyOf("+-")), Expr.plus(Expr.Chars.of('0', '9')))));
+                        // an exponent of at most 3 digits: every finite double's fits, and a longer one makes a
+                        // number no JSON parser reads as one (a model can run on in digits where nothing stops it)
+                        opt(seq(Expr.Chars.anyOf("eE"), opt(Expr.Chars.anyOf("+-")), Expr.Chars.of('0', '9'),
+                                opt(Expr.Chars.of('0', '9')), opt(Expr.Chars.of('0', '9')))));
                 case "json_integer" -> seq(opt(lit("-")), NumberRanges.NAT);
                 case "json_object" -> {
                     Expr member = seq(builtin("json_string"), WS, lit(":"), WS, builtin("json_value"));

@@ -33,9 +33,11 @@ final class ChatApi {
     private static final Set<String> TEMPLATE_INPUTS = Set.of("messages", "tools", "add_generation_prompt");
     private final Serving serving;
     private final ChatTemplate template;
+    private final StructuredOutput structured;
 
     ChatApi(Serving serving) {
         this.serving = serving;
+        this.structured = new StructuredOutput(serving);
         Tokenizer tok = serving.tokenizer;
         String file = serving.options.chatTemplate();
         if (tok == null) template = null;
@@ -102,6 +104,7 @@ final class ChatApi {
             int room = Math.max(1, serving.engine.contextLength() - prompt.length);
             SamplingParams.Builder b = SamplingJson.fromOpenAi(body, room);
             if (logprobs) b.returnLogprob(true).topLogprobsNum(top == null ? 0 : top);
+            b.constraint(structured.chat(body));
             params = SamplingJson.build(b, "");
             Boolean separate = body.bool("separate_reasoning");
             reasoningParser = separate == null || separate ? serving.options.reasoningParser() : null;
@@ -352,12 +355,8 @@ final class ChatApi {
     /** Whether the tool-call parser should look at the output: tools given and tool_choice not "none". */
     private static boolean usesTools(Fields body) {
         JsonNode choice = body.raw("tool_choice");
-        boolean auto = choice == null || (choice.isTextual() && choice.asText().equals("auto"));
-        if (!auto && !(choice.isTextual() && choice.asText().equals("none"))) {
-            throw ApiException.badRequest("tool_choice " + choice + " needs constrained decoding, which Kiln does not do; use \"auto\" or \"none\"",
-                    "tool_choice");
-        }
+        boolean none = choice != null && choice.isTextual() && choice.asText().equals("none");
         JsonNode tools = body.raw("tools");
-        return auto && tools != null && !tools.isEmpty();
+        return !none && tools != null && !tools.isEmpty();
     }
 }

@@ -18,9 +18,11 @@ import java.util.List;
 final class CompletionsApi {
     private static final int DEFAULT_MAX_TOKENS = 16;
     private final Serving serving;
+    private final StructuredOutput structured;
 
     CompletionsApi(Serving serving) {
         this.serving = serving;
+        this.structured = new StructuredOutput(serving);
     }
 
     void register(Routes r) {
@@ -33,6 +35,8 @@ final class CompletionsApi {
         final Fields body;
         final List<Prompt> prompts;
         final SamplingParams params;
+        /** response_format or json_schema / regex / ebnf, compiled per prompt (the grammar may wait for the reasoning). */
+        final StructuredOutput.Spec constraint;
         final boolean echo, stream, usage;
         final int logprobs; // -1: none
         final String id = "cmpl-" + Engine.newRequestId();
@@ -45,6 +49,7 @@ final class CompletionsApi {
             RequestFields.check(body, RequestFields.Route.COMPLETIONS);
             OpenAi.refuseUnsupported(body);
             prompts = prompts(body);
+            constraint = StructuredOutput.openAi(body);
             echo = Boolean.TRUE.equals(body.bool("echo"));
             stream = Boolean.TRUE.equals(body.bool("stream"));
             usage = OpenAi.includeUsage(body);
@@ -66,7 +71,10 @@ final class CompletionsApi {
         Request r = new Request(Fields.of(Http.body(req)));
         List<Serving.Submission> subs = new ArrayList<>();
         Integer priority = r.body.integer("priority");
-        for (Prompt p : r.prompts) subs.add(new Serving.Submission(Engine.newRequestId(), p.ids(), r.params, r.maxTokensField(), priority));
+        for (Prompt p : r.prompts) {
+            SamplingParams params = r.constraint == null ? r.params : r.params.toBuilder().constraint(structured.compile(r.constraint, p.ids())).build();
+            subs.add(new Serving.Submission(Engine.newRequestId(), p.ids(), params, r.maxTokensField(), priority));
+        }
         List<Generation> gens = List.of();
         try {
             gens = serving.submit(subs, arrival, true);

@@ -17,9 +17,11 @@ import java.util.List;
  */
 final class GenerateApi {
     private final Serving serving;
+    private final StructuredOutput structured;
 
     GenerateApi(Serving serving) {
         this.serving = serving;
+        this.structured = new StructuredOutput(serving);
     }
 
     void register(Routes r) {
@@ -121,6 +123,7 @@ final class GenerateApi {
         for (int i = 0; i < prompts.size(); i++) {
             int[] prompt = prompts.get(i);
             SamplingParams.Builder b = SamplingJson.fromSglang(spList.get(i)).returnLogprob(logprob);
+            b.constraint(structured.compile(StructuredOutput.sglang(spList.get(i)), prompt));
             if (logprob) {
                 int s = start == null ? -1 : start;
                 if (s >= prompt.length) {

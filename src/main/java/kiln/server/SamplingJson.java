@@ -3,7 +3,9 @@ package kiln.server;
 import com.fasterxml.jackson.databind.JsonNode;
 import kiln.engine.SamplingParams;
 
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 
@@ -19,15 +21,16 @@ final class SamplingJson {
     static final Set<String> SGLANG_KEYS = Set.of("max_new_tokens", "min_new_tokens", "temperature", "top_p", "top_k",
             "min_p", "frequency_penalty", "presence_penalty", "repetition_penalty", "stop", "stop_token_ids",
             "ignore_eos", "n", "sampling_seed", "seed", "skip_special_tokens", "spaces_between_special_tokens",
-            "stream_interval");
+            "stream_interval", "logit_bias", "json_schema", "regex", "ebnf");
     /**
      * SGLang keys Kiln accepts only at the value that asks for nothing it lacks: {@code no_stop_trim} false (stop
-     * strings are always trimmed), {@code logit_bias} and {@code custom_params} empty. Any other value is a 400.
+     * strings are always trimmed), {@code custom_params} empty. Any other value is a 400.
      */
-    static final Set<String> SGLANG_ONLY_DEFAULT = Set.of("no_stop_trim", "logit_bias", "custom_params");
-    /** SGLang keys for constrained decoding, which Kiln does not do: a clear 400 beats silently ignoring them. */
-    static final Set<String> SGLANG_UNSUPPORTED = Set.of("json_schema", "regex", "ebnf", "structural_tag");
+    static final Set<String> SGLANG_ONLY_DEFAULT = Set.of("no_stop_trim", "custom_params");
+    /** SGLang keys Kiln does not implement (XGrammar's structural tags): a clear 400 beats silently ignoring them. */
+    static final Set<String> SGLANG_UNSUPPORTED = Set.of("structural_tag");
 
+    /** json_schema / regex / ebnf are read by {@link StructuredOutput#sglang}, which needs the tokenizer and the prompt. */
     static SamplingParams.Builder fromSglang(Fields sp) {
         SamplingParams.Builder b = SamplingParams.builder();
         if (sp == null) return b;
@@ -35,7 +38,8 @@ final class SamplingJson {
         while (names.hasNext()) {
             String key = names.next();
             if (SGLANG_UNSUPPORTED.contains(key) && sp.has(key)) {
-                throw ApiException.badRequest(sp.path(key) + " (constrained decoding) is not supported by Kiln", sp.path(key));
+                throw ApiException.badRequest(sp.path(key) + " (XGrammar's structural tags) is not supported by Kiln; use json_schema, "
+                        + "regex or ebnf", sp.path(key));
             }
             if (SGLANG_ONLY_DEFAULT.contains(key)) {
                 JsonNode v = sp.raw(key);
@@ -114,6 +118,30 @@ final class SamplingJson {
         }
         List<Integer> stopIds = f.integers("stop_token_ids");
         if (stopIds != null) b.stopTokenIds(stopIds);
+        Map<Integer, Float> bias = logitBias(f);
+        if (bias != null) b.logitBias(bias);
+    }
+
+    /**
+     * OpenAI's (and SGLang's) {@code logit_bias}: token ids as strings to values in [-100, 100], added to the logits
+     * before sampling. The range is checked with the other parameters, the ids against the vocabulary by the engine.
+     */
+    private static Map<Integer, Float> logitBias(Fields f) {
+        Fields bias = f.object("logit_bias");
+        if (bias == null) return null;
+        Map<Integer, Float> out = new LinkedHashMap<>();
+        for (var e : bias.node().properties()) {
+            int id;
+            try {
+                id = Integer.parseInt(e.getKey().strip());
+            } catch (NumberFormatException x) {
+                throw ApiException.badRequest(f.path("logit_bias") + " keys must be token ids, got '" + e.getKey() + "'", f.path("logit_bias"));
+            }
+            Double v = bias.number(e.getKey());
+            if (v == null) throw ApiException.badRequest(bias.path(e.getKey()) + " must be a number, got null", f.path("logit_bias"));
+            out.put(id, v.floatValue());
+        }
+        return out;
     }
 
     /** Validates the finished parameters, naming the field as the request spelled it. */

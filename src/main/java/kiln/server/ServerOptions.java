@@ -13,13 +13,15 @@ import java.util.Set;
  * @param streamInterval   stream an event every this many tokens (SGLang's --stream-interval)
  * @param chatTemplate     a Jinja file replacing the tokenizer's chat template, or null
  * @param reasoningParser  "deepseek-r1" or null; toolCallParser: "deepseekv3", "deepseekv31" or null
+ * @param jsonAnyWhitespace structured JSON output may put whitespace between tokens (false:
+ *                         --constrained-json-disable-any-whitespace, compact JSON)
  * @param allowedOrigins   browser origins allowed to call the server (CORS), or {@code *}; empty: none
  * @param maxConnections   open connections at most; 0: as many as the process's file descriptors leave room for
  * @param keepAliveSeconds a connection idle this long between requests is closed
  */
 public record ServerOptions(String host, int port, String servedModelName, String modelPath, String tokenizerPath,
                             String apiKey, boolean enableMetrics, boolean logRequests, int streamInterval,
-                            String chatTemplate, String reasoningParser, String toolCallParser,
+                            String chatTemplate, String reasoningParser, String toolCallParser, boolean jsonAnyWhitespace,
                             Set<String> allowedOrigins, int maxConnections, int keepAliveSeconds,
                             Map<String, Object> serverArgs) {
     public ServerOptions {
@@ -32,7 +34,7 @@ public record ServerOptions(String host, int port, String servedModelName, Strin
 
     /** Loopback on an ephemeral port, metrics on, no key: what tests and embedders start from. */
     public static ServerOptions local(String modelName) {
-        return new ServerOptions("127.0.0.1", 0, modelName, modelName, null, null, true, false, 1, null, null, null,
+        return new ServerOptions("127.0.0.1", 0, modelName, modelName, null, null, true, false, 1, null, null, null, true,
                 Set.of(), 0, 30, Map.of());
     }
 }

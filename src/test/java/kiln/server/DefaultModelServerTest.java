@@ -58,13 +58,20 @@ class DefaultModelServerTest {
 
     /** src/test/node's tests with the official OpenAI Node SDK against {@code live} (the default model, key {@code key}). */
     static void runOfficialNodeSdk(LiveServer live, String key) throws Exception {
+        String output = runNodeTests("openai-sdk.test.mjs", live, key, Map.of());
+        assertTrue(output.contains("pass 7") && output.contains("fail 0"), output);
+    }
+
+    /** One test file of src/test/node against {@code live}; {@code env} adds variables. Returns node's report. */
+    static String runNodeTests(String file, LiveServer live, String key, Map<String, String> env) throws Exception {
         if (!Files.isDirectory(NODE_PROJECT.resolve("node_modules").resolve("openai"))) {
             fail("the OpenAI Node SDK is not installed: run `npm ci` in " + NODE_PROJECT + " (.ci/run and ./kiln test do)");
         }
-        ProcessBuilder pb = new ProcessBuilder("node", "--test", "--test-reporter=spec", "openai-sdk.test.mjs")
+        ProcessBuilder pb = new ProcessBuilder("node", "--test", "--test-reporter=spec", file)
                 .directory(NODE_PROJECT.toFile()).redirectErrorStream(true);
         pb.environment().put("KILN_BASE_URL", live.url);
         pb.environment().put("KILN_API_KEY", key);
+        pb.environment().putAll(env);
         Process node;
         try {
             node = pb.start();
@@ -78,7 +85,7 @@ class DefaultModelServerTest {
         assertTrue(node.waitFor(5, TimeUnit.MINUTES), "the Node SDK tests did not finish");
         System.out.println(output);
         assertEquals(0, node.exitValue(), "OpenAI Node SDK tests failed:\n" + output);
-        assertTrue(output.contains("pass 7") && output.contains("fail 0"), output);
+        return output;
     }
 
     private List<JsonNode> referenceCases(String template) throws IOException {
@@ -181,15 +188,15 @@ class DefaultModelServerTest {
                 {"{\"messages\": [{\"role\": \"robot\", \"content\": \"x\"}]}", "messages[0].role"},
                 {"{\"messages\": [{\"role\": \"user\"}]}", "messages[0].content is required"},
                 {"{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"image_url\", \"image_url\": {\"url\": \"x\"}}]}]}", "image_url"},
-                {"{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"tool_choice\": \"required\", \"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"f\"}}]}", "constrained decoding"},
-                {"{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"tool_choice\": \"required\"}", "constrained decoding"},
+                {"{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"tool_choice\": {\"type\": \"function\", \"function\": {\"name\": \"g\"}}, \"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"f\"}}]}", "'g', which tools does not declare"},
+                {"{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"tool_choice\": \"required\"}", "needs a non-empty tools list"},
                 {"{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"response_format\": \"json_object\"}", "response_format"},
                 {"{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"reasoning_effort\": \"high\"}", "reasoning_effort"},
                 {"{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"guided_choice\": [\"a\"]}", "guided_choice"},
                 {"{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"top_logprobs\": 3}", "needs logprobs"},
                 {"{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"tools\": [{\"type\": \"function\"}]}", "tools[0]"},
                 {"{\"messages\": \"hi\"}", "non-empty list"},
-                {"{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"response_format\": {\"type\": \"json_object\"}}", "response_format"},
+                {"{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"response_format\": {\"type\": \"xml\"}}", "response_format.type xml"},
                 {"{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"max_tokens\": 200000}", "context length is 163840"},
         };
         for (String[] c : cases) {

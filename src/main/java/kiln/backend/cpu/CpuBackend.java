@@ -3,6 +3,7 @@ package kiln.backend.cpu;
 import kiln.backend.Backend;
 import kiln.backend.ForwardBatch;
 import kiln.backend.Heads;
+import kiln.backend.LogitConstraints;
 import kiln.backend.KvCache;
 import kiln.backend.KvLayout;
 import kiln.backend.MlaQuery;
@@ -173,6 +174,13 @@ public final class CpuBackend implements Backend {
     public Tensor upload(float[] values, int rows, int cols) {
         if (values.length != (long) rows * cols) throw new IllegalArgumentException(values.length + " values for " + rows + "x" + cols);
         return new CpuTensor(values.clone(), 0, rows, cols, cols);
+    }
+
+    @Override
+    public Tensor constrain(Tensor logits, LogitConstraints c) {
+        CpuTensor t = (CpuTensor) logits;
+        c.applyTo(t.data(), t.offset(), t.stride(), t.rows(), t.cols());
+        return logits;
     }
 
     @Override

@@ -5,6 +5,7 @@ import kiln.backend.ForwardBatch;
 import kiln.backend.Heads;
 import kiln.backend.KvCache;
 import kiln.backend.KvLayout;
+import kiln.backend.LogitConstraints;
 import kiln.backend.MlaInputs;
 import kiln.backend.MlaQuery;
 import kiln.backend.MoeRouting;
@@ -392,6 +393,11 @@ public final class CudaBackend implements Backend {
     @Override
     public int[] argmax(Tensor logits) {
         return sampling.argmax(logits);
+    }
+
+    @Override
+    public Tensor constrain(Tensor logits, LogitConstraints c) {
+        return sampling.constrain(logits, c);
     }
 
     @Override

@@ -5,6 +5,7 @@ import kiln.backend.Backends;
 import kiln.backend.ForwardBatch;
 import kiln.backend.KvCache;
 import kiln.backend.KvLayout;
+import kiln.backend.LogitConstraints;
 import kiln.backend.MlaInputs;
 import kiln.backend.MlaQuery;
 import kiln.backend.MoeRouting;
@@ -195,6 +196,7 @@ public final class CudaKernelCheck {
                 run("moe_bf16", g, tol, this::moeBf16);
                 run("argmax", g, tol, this::argmax);
                 run("sample", g, tol, this::sample);
+                run("constrain + sample", g, tol, this::constrainedSample);
                 run("model_r1_mini", g, f32 ? 1e-3 : 5e-2, this::model);
                 run("tp_collectives", g, 0, (b, t) -> collectives(b, f32));
                 if (!f32) {
@@ -886,6 +888,65 @@ public final class CudaKernelCheck {
         int allowed = precisionTag.startsWith("bf16") ? rows / 4 : 2;
         results.add(new Result("sample (temperature, top-k, top-p)", precisionTag, rows + "x" + vocab, diff, (double) diff / rows, allowed,
                 diff <= allowed, diff + " rows differ"));
+    }
+
+    /**
+     * Structured output's masks and logit_bias applied on the device (LogitConstraints): the masked positions must be
+     * -inf exactly where the CPU has them, the biased values within rounding, and sampling the constrained rows must
+     * pick only allowed tokens (and mostly the CPU's).
+     */
+    private void constrainedSample(Backend g, double tol) {
+        Random r = new Random(21);
+        int rows = 16, vocab = 129280, words = (vocab + 63) / 64;
+        float[] v = normal(r, rows * vocab, 3);
+        int[] maskRows = {0, 3, 4, 9, 15};
+        long[] masks = new long[maskRows.length * words];
+        for (int i = 0; i < maskRows.length; i++) {
+            // a few allowed tokens, half the vocabulary, or a band: what JSON punctuation, free strings and enums give
+            for (int c = 0; c < vocab; c++) {
+                boolean allowed = switch (i % 3) {
+                    case 0 -> r.nextInt(20000) == 0;
+                    case 1 -> r.nextBoolean();
+                    default -> c >= 1000 && c < 1300;
+                };
+                if (allowed) masks[i * words + (c >>> 6)] |= 1L << (c & 63);
+            }
+            masks[i * words] |= 1L << (5 + i);  // never empty
+        }
+        int[] biasRows = {0, 1, 1, 3, 7, 15}, biasIds = {5, 17, 129279, 8, 0, 20};
+        float[] biasValues = {100f, -100f, 42.5f, 30f, -7f, 100f};
+        LogitConstraints c = new LogitConstraints(maskRows, masks, words, biasRows, biasIds, biasValues);
+        begin(g, simple(rows));
+        float[] want = cpu.download(cpu.constrain(cpu.upload(v, rows, vocab), c));
+        Tensor gl = g.constrain(g.upload(v, rows, vocab), c);
+        float[] got = g.download(gl);
+        double maxAbs = 0;
+        int infWrong = 0;
+        for (int i = 0; i < want.length; i++) {
+            boolean wi = want[i] == Float.NEGATIVE_INFINITY, gi = got[i] == Float.NEGATIVE_INFINITY;
+            if (wi != gi) infWrong++;
+            else if (!wi) maxAbs = Math.max(maxAbs, Math.abs(want[i] - got[i]));
+        }
+        double allowedAbs = precisionTag.startsWith("bf16") ? 0.5 : 1e-5;  // bf16 holds 100 + x to about 0.5
+        results.add(new Result("constrain (masks + logit_bias)", precisionTag, rows + "x" + vocab, maxAbs, maxAbs, allowedAbs,
+                infWrong == 0 && maxAbs <= allowedAbs, infWrong + " masked positions differ"));
+        float[] temp = new float[rows], topP = new float[rows], u = new float[rows];
+        int[] topK = new int[rows];
+        for (int i = 0; i < rows; i++) {
+            temp[i] = i % 4 == 0 ? 0f : 0.7f + r.nextFloat();
+            topK[i] = i % 3 == 0 ? 0 : 1 + r.nextInt(50);
+            topP[i] = i % 2 == 0 ? 1f : 0.6f + 0.4f * r.nextFloat();
+            u[i] = r.nextFloat();
+        }
+        int[] cs = cpu.sample(cpu.upload(want, rows, vocab), temp, topK, topP, u), gs = g.sample(gl, temp, topK, topP, u);
+        int diff = 0, banned = 0;
+        for (int i = 0; i < rows; i++) {
+            if (cs[i] != gs[i]) diff++;
+            if (want[i * vocab + gs[i]] == Float.NEGATIVE_INFINITY) banned++;
+        }
+        int allowed = precisionTag.startsWith("bf16") ? rows / 4 : 2;
+        results.add(new Result("sample of constrained rows", precisionTag, rows + "x" + vocab, diff, (double) diff / rows, allowed,
+                banned == 0 && diff <= allowed, diff + " rows differ, " + banned + " masked tokens sampled"));
     }
 
     // ---- a whole model ----

@@ -198,6 +198,12 @@ class KernelSignaturesTest {
             c.sum(p, 2, new long[]{0, 0}, new long[]{64, 64}, 64, 1);
             c.gatherColumns(p, 2, 0, 128, new long[]{0, 0}, new long[]{64, 64}, new int[]{64, 64}, 1);
         }
+
+        LogitMaskKernels lm = new LogitMaskKernels(r);
+        for (Precision p : Precision.values()) {
+            lm.mask(p, 0, 64, 64, 0, 0, 1, 1);
+            lm.bias(p, 0, 64, 0, 0, 0, 1);
+        }
         return r.calls;
     }
 
@@ -229,7 +235,8 @@ class KernelSignaturesTest {
         calls.forEach(c -> ran.add(c.launcher()));
         Set<String> idle = new TreeSet<>();
         for (Class<?> k : List.of(ElementwiseKernels.class, GemmKernels.class, Gemv2Kernels.class, AttentionKernels.class, MlaDecodeKernels.class,
-                MlaPrefillKernels.class, MoeKernels.class, MoeMmaKernels.class, FusedDecodeKernels.class, CollectiveKernels.class)) {
+                MlaPrefillKernels.class, MoeKernels.class, MoeMmaKernels.class, FusedDecodeKernels.class, CollectiveKernels.class,
+                LogitMaskKernels.class)) {
             for (Method m : k.getDeclaredMethods()) {
                 if (Modifier.isStatic(m.getModifiers()) || Modifier.isPrivate(m.getModifiers()) || m.isSynthetic()) continue;
                 if (!ran.contains(k.getSimpleName() + "." + m.getName())) idle.add(k.getSimpleName() + "." + m.getName());
