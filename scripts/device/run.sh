@@ -32,8 +32,12 @@
 #                 one rank, float32, eager and graphed
 #   bench-v2-tp   V2-Lite decode bs 1, 8, 64 (graphs) and the 4,096-token prefill at tp 1, then at virtual tp 2 on
 #                 the same GPU (a JVM each; KILN_TP_SIZES="1 2 4" picks others)
+#   load-r1-rank0 kiln load --rank 0 of --tp 8 of DeepSeek-R1 (dummy FP8) alone on GPU 0: rank 0's weights, load time,
+#                 host memory and KV pool (the whole 61 layers need an H200; KILN_R1_LAYERS=N cuts them for an H100)
+#   r1-tp8        issue 21 on 8 GPUs: kiln serve --tp 8 of DeepSeek-R1 (dummy FP8, graphs) + kiln bench 3200/800 at
+#                 concurrency 1..128, chunked prefill 8192 then 16384 as time allows (r1_tp8.sh; --serve payload)
 # Logs and results go to $OUT (run.log, check.txt, fixtures.txt, bench.jsonl, torch_*.json, serve.jsonl,
-# tp-check.txt, tp-fixtures.txt, summary.txt: 8 files at most come back, so a call runs sections writing no more); each section has a time cap and the whole run stops starting sections
+# tp-check.txt, tp-fixtures.txt, r1_tp8.jsonl, r1_tp8_server.log, summary.txt: 8 files at most come back, so a call runs sections writing no more); each section has a time cap and the whole run stops starting sections
 # past KILN_DEVICE_BUDGET_S (default 560 s).
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -209,6 +213,19 @@ for s in "${sections[@]}"; do
           -Dkiln.bench.steps=20 -Dkiln.bench.eager=false -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench \
           decode prefill --models v2 --out "$OUT/bench.jsonl"
       done ;;
+    load-r1-rank0)
+      layers=()
+      [[ -n ${KILN_R1_LAYERS:-} ]] && layers=(--json-model-override-args "{\"num_hidden_layers\": $KILN_R1_LAYERS}")
+      run_section load-r1-rank0 300 "$JAVA" "${JOPTS[@]}" -cp "$CP" kiln.cli.Main load --device cuda --model-path configs/deepseek-r1.json \
+        --load-format dummy --tp 8 --rank 0 "${layers[@]}" ;;
+    r1-tp8)
+      if ! ls "$kiln"/lib/jetty-server-*.jar >/dev/null 2>&1; then
+        echo "r1-tp8: this payload has no server libraries (stage it with scripts/device.sh --serve)"
+        summary+=("$(printf '%-14s %-24s' r1-tp8 'SKIPPED (payload without --serve)')"); continue
+      fi
+      now=$(date +%s)
+      JAVA=$JAVA JOPTS_STR="${JOPTS[*]}" CP=$CP OUT=$OUT R1_TP8_END=$(( t_start + budget - 15 )) \
+        run_section r1-tp8 $(( budget - (now - t_start) - 5 )) bash "$here/r1_tp8.sh" ;;
     *) echo "unknown section $s (run.sh --help lists them)"; summary+=("$(printf '%-14s UNKNOWN' "$s")") ;;
   esac
 done
@@ -230,6 +247,8 @@ done
   awk '/^\[profile\] [a-z]/ {n=0; print; next} /^\[profile\] +ms\/step/ {print; next}
        /^\[profile\]/ { if ($0 ~ /sum of ops|outside ops/ || ++n <= 12) print }' "$OUT/run.log" 2>/dev/null
   grep -h '^\[serve-bench\] \( *conc\| *[0-9]\|largest\|/generate greedy\|stopping\)' "$OUT/run.log" 2>/dev/null
+  grep -h '^\[r1-tp8\] \( *conc\| *[0-9]\|kiln r1\|largest\|server\|stopping\|no time\|needs\)' "$OUT/run.log" 2>/dev/null
+  grep -h '^DeepseekV3ForCausalLM, [0-9]* layers, rank\|^weights: \|^host memory: \|^KV pool at' "$OUT/run.log" 2>/dev/null
 } | tee "$OUT/summary.txt"
 # the exit status says whether a section failed (the summary's last grep would otherwise decide it)
 ! printf '%s\n' "${summary[@]}" | grep -q -e 'FAILED' -e 'TIMED OUT'

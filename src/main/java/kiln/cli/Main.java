@@ -15,7 +15,7 @@ import java.util.List;
 @Command(name = "kiln", mixinStandardHelpOptions = true, version = "kiln 0.1.0",
         description = "Serving engine for DeepSeek-R1 and its family.",
         subcommands = {GenerateCommand.class, ServeCommand.class, BenchCommand.class, SweepCommand.class,
-                BandwidthCommand.class, EngineBenchCommand.class})
+                BandwidthCommand.class, EngineBenchCommand.class, LoadCommand.class})
 public final class Main implements Runnable {
     @Override
     public void run() {

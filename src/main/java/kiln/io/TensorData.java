@@ -1,7 +1,7 @@
 package kiln.io;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SegmentAllocator;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.Arrays;
@@ -41,15 +41,15 @@ public record TensorData(String name, DType dtype, long[] shape, MemorySegment d
     }
 
     /**
-     * Columns [start, start + count) of a matrix: every row's run copied into memory of {@code arena} (a matrix's
-     * columns are not contiguous), so only the shard is copied.
+     * Columns [start, start + count) of a matrix: every row's run copied into memory from {@code allocator} (an
+     * arena, say; a matrix's columns are not contiguous), so only the shard is copied.
      */
-    public TensorData columns(long start, long count, Arena arena) {
+    public TensorData columns(long start, long count, SegmentAllocator allocator) {
         if (shape.length != 2 || start < 0 || count < 0 || start + count > shape[1]) {
             throw new IllegalArgumentException(describe() + ": no columns [" + start + ", " + (start + count) + ")");
         }
         long rows = shape[0], rowBytes = shape[1] * dtype.bytes, runBytes = count * dtype.bytes;
-        MemorySegment out = arena.allocate(Math.max(1, rows * runBytes), 64);
+        MemorySegment out = allocator.allocate(Math.max(1, rows * runBytes), 64);
         for (long r = 0; r < rows; r++) {
             MemorySegment.copy(data, r * rowBytes + start * dtype.bytes, out, r * runBytes, runBytes);
         }

@@ -1,6 +1,5 @@
 package kiln.model;
 
-import kiln.Log;
 import kiln.backend.Backend;
 import kiln.backend.ForwardBatch;
 import kiln.backend.KvCache;
@@ -22,19 +21,17 @@ abstract class CausalLm implements Model {
     protected final ModelConfig config;
     protected final Backend backend;
     protected final Shard shard;
-    private final WeightSource source;
     protected final Weights weights;
     private final Weight embed, finalNorm, lmHead;
     private final Weight[] inputNorm, postAttentionNorm;
     private long weightBytes;
     private ForwardBatch current;
 
-    CausalLm(ModelConfig config, WeightSource source, Backend backend) {
+    CausalLm(ModelConfig config, Weights weights) {
         this.config = config;
-        this.backend = backend;
-        this.shard = Shard.of(backend);
-        this.source = source;
-        this.weights = new Weights(source, backend, config, shard);
+        this.backend = weights.backend();
+        this.shard = weights.shard();
+        this.weights = weights;
         int h = config.hiddenSize(), layers = config.numLayers(), vocab = config.vocabSize();
         embed = weights.dense("model.embed_tokens.weight", vocab, h);
         Split byVocabulary = Split.rows(vocab, "vocabulary rows");
@@ -48,18 +45,12 @@ abstract class CausalLm implements Model {
     /** Loads every layer; called once by the subclass constructor after its own fields exist. */
     protected final void loadLayers() {
         int layers = config.numLayers();
-        long start = System.nanoTime(), lastLog = start;
         for (int l = 0; l < layers; l++) {
             String p = "model.layers." + l + ".";
             inputNorm[l] = weights.norm(p + "input_layernorm.weight", config.hiddenSize());
             postAttentionNorm[l] = weights.norm(p + "post_attention_layernorm.weight", config.hiddenSize());
             loadLayer(l, p);
-            long now = System.nanoTime();
-            if (now - lastLog > 2_000_000_000L || l == layers - 1) {
-                Log.info("Loading weights from %s: %d/%d layers, %.2f GB (%.1f s)", source.describe(), l + 1, layers,
-                        weights.bytes() / 1e9, (now - start) / 1e9);
-                lastLog = now;
-            }
+            weights.layerLoaded(l + 1, layers);
         }
         weightBytes = weights.bytes();
     }
@@ -79,6 +70,10 @@ abstract class CausalLm implements Model {
 
     @Override
     public Tensor forward(ForwardBatch batch, KvCache cache) {
+        if (shard.size() != backend.tpSize()) {
+            throw new IllegalStateException("rank " + shard.rank() + " of " + shard.size() + " was loaded alone (Models.loadRankAlone, "
+                    + "a load-only measurement) and runs no forward: its collectives have no other ranks");
+        }
         backend.begin(batch);
         current = batch;
         int tokens = batch.numTokens(), h = config.hiddenSize();
@@ -161,6 +156,6 @@ abstract class CausalLm implements Model {
 
     @Override
     public void close() {
-        source.close();
+        weights.close();
     }
 }

@@ -5,20 +5,31 @@ import kiln.io.CheckpointException;
 import kiln.io.DType;
 import kiln.io.TensorData;
 
-import java.lang.foreign.Arena;
 import java.util.Arrays;
 
-/** Tensors read from a mapped HuggingFace checkpoint, checked against the shapes the model expects. */
+/**
+ * Tensors read from a mapped HuggingFace checkpoint, checked against the shapes the model expects. A piece of rows
+ * is a view of the mapped file (nothing read until used); a piece of columns is copied, only the piece, into memory
+ * freed when the copy is unreachable (after a GPU upload, at the next garbage collection).
+ */
 final class CheckpointSource implements WeightSource {
     private final Checkpoint checkpoint;
-    private final Arena copies = Arena.ofShared();
 
     CheckpointSource(Checkpoint checkpoint) {
         this.checkpoint = checkpoint;
     }
 
     @Override
-    public TensorData tensor(String name, long[] shape, Kind kind) {
+    public DType dtype(String name, long[] shape, Kind kind) {
+        return checked(name, shape, kind).dtype();
+    }
+
+    @Override
+    public TensorData tensor(String name, long[] shape, Kind kind, Split.Piece piece) {
+        return slice(checked(name, shape, kind), piece);
+    }
+
+    private TensorData checked(String name, long[] shape, Kind kind) {
         TensorData t = checkpoint.get(name);
         if (!Arrays.equals(t.shape(), shape)) {
             throw new CheckpointException(t.source() + ": tensor " + name + " has shape " + Arrays.toString(t.shape())
@@ -32,28 +43,27 @@ final class CheckpointSource implements WeightSource {
     }
 
     @Override
-    public TensorData scaleFor(TensorData weight, long[] scaleShape) {
-        if (weight.dtype() != DType.F8_E4M3) return null;
-        String name = weight.name() + "_scale_inv";
+    public TensorData scales(String weightName, long[] scaleShape, Split.Piece piece) {
+        String name = weightName + "_scale_inv";
         if (!checkpoint.has(name)) {
-            throw new CheckpointException(weight.source() + ": FP8 tensor " + weight.name() + " has no " + name);
+            throw new CheckpointException(checkpoint.get(weightName).source() + ": FP8 tensor " + weightName + " has no " + name);
         }
         TensorData s = checkpoint.get(name);
         if (!Arrays.equals(s.shape(), scaleShape) || s.dtype() != DType.F32 && s.dtype() != DType.BF16) {
             throw new CheckpointException(s.source() + ": tensor " + name + " is " + s.dtype() + Arrays.toString(s.shape())
                     + ", expected F32" + Arrays.toString(scaleShape) + " (one scale per 128x128 block)");
         }
-        return s;
+        return slice(s, piece);
+    }
+
+    private static TensorData slice(TensorData t, Split.Piece p) {
+        if (p.start() == 0 && p.count() == t.shape()[p.axis()]) return t;
+        return p.axis() == 0 ? t.rows(p.start(), p.count()) : t.columns(p.start(), p.count(), (bytes, align) -> PieceMemory.allocate(bytes));
     }
 
     @Override
     public boolean has(String name) {
         return checkpoint.has(name);
-    }
-
-    @Override
-    public Arena arena() {
-        return copies;
     }
 
     @Override
@@ -65,6 +75,5 @@ final class CheckpointSource implements WeightSource {
     @Override
     public void close() {
         checkpoint.close();
-        copies.close();
     }
 }

@@ -73,8 +73,8 @@ final class Deepseek extends CausalLm {
     private final boolean mhaPrefill;
     private long unchosenExpertBytes;
 
-    Deepseek(ModelConfig c, WeightSource source, Backend backend) {
-        super(c, source, backend);
+    Deepseek(ModelConfig c, Weights weights) {
+        super(c, weights);
         heads = shard.share(c.numHeads());
         nope = c.qkNopeHeadDim();
         ropeDim = c.qkRopeHeadDim();

@@ -27,8 +27,8 @@ final class Llama extends CausalLm {
     private final Rope rope;
     private final Layer[] layers;
 
-    Llama(ModelConfig c, WeightSource source, Backend backend) {
-        super(c, source, backend);
+    Llama(ModelConfig c, Weights weights) {
+        super(c, weights);
         heads = shard.share(c.numHeads());
         kvHeads = Math.max(1, shard.share(c.numKvHeads()));
         headDim = c.headDim();

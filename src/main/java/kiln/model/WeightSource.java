@@ -1,10 +1,14 @@
 package kiln.model;
 
+import kiln.io.DType;
 import kiln.io.TensorData;
 
-import java.lang.foreign.Arena;
-
-/** Where a model's tensors come from: a checkpoint on disk, or deterministic dummy values. */
+/**
+ * Where a model's tensors come from: a checkpoint on disk, or deterministic dummy values. A tensor-parallel rank asks
+ * only for its own piece of each tensor ({@link Split.Piece}), so that a source never has to hold the whole tensor
+ * for one rank: a checkpoint maps the file and copies only the piece's columns, dummy weights generate only the
+ * piece's elements.
+ */
 public interface WeightSource extends AutoCloseable {
     /** What a tensor is for, so that dummy weights get a sensible distribution and precision. */
     enum Kind {
@@ -17,16 +21,24 @@ public interface WeightSource extends AutoCloseable {
         SCORE_BIAS
     }
 
-    /** The tensor {@code name}, checked to have {@code shape}. */
-    TensorData tensor(String name, long[] shape, Kind kind);
+    /** The stored dtype of tensor {@code name}, after checking that it has {@code shape} and a dtype {@code kind} allows. */
+    DType dtype(String name, long[] shape, Kind kind);
 
-    /** The fp8 block scales belonging to weight {@code name}, or null when it is not stored in fp8. */
-    TensorData scaleFor(TensorData weight, long[] scaleShape);
+    /**
+     * Piece {@code piece} of tensor {@code name} (whole shape {@code shape}): rows are [start, start + count) of
+     * axis 0, columns of axis 1. The tensor stays valid while it is reachable and this source is open; memory made
+     * for it alone (generated values, copied columns) is freed once it is unreachable, so a backend that copies each
+     * weight to a device does not keep a host copy of the model.
+     */
+    TensorData tensor(String name, long[] shape, Kind kind, Split.Piece piece);
+
+    /**
+     * Piece {@code piece} of the FP8 block scales of weight {@code weightName}, whose whole scale tensor has
+     * {@code scaleShape} (one scale per block).
+     */
+    TensorData scales(String weightName, long[] scaleShape, Split.Piece piece);
 
     boolean has(String name);
-
-    /** Memory for the copies a tensor-parallel rank makes of its parts (column slices); freed when this source closes. */
-    Arena arena();
 
     String describe();
 

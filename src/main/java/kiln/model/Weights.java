@@ -10,20 +10,28 @@ import kiln.io.TensorData;
  * What model code loads weights through: it names each tensor with the full shape the config implies and how the
  * tensor divides among tensor-parallel ranks ({@link Split}), and gets back this rank's part as a backend weight
  * in stored precision. Shape, dtype, FP8 scales and FP8 block alignment of the split are checked here, once for
- * every architecture. A rank reads only its own part: rows of a mapped checkpoint are a view of the file, columns
- * are copied (just the part).
+ * every architecture. A rank asks its source for its own piece only: rows of a mapped checkpoint are a view of the
+ * file, columns are copied (just the piece), dummy weights generate just the piece.
  */
 public final class Weights {
     private final WeightSource source;
     private final Backend backend;
     private final Shard shard;
+    private final int rankInProgress;
+    private final LoadProgress progress;
     private final int[] block;
     private long bytes;
 
-    Weights(WeightSource source, Backend backend, ModelConfig config, Shard shard) {
+    /**
+     * Rank {@code shard} of a model on {@code backend}, reporting its layers to {@code progress} as its rank
+     * {@code rankInProgress} (0 when the progress follows this rank alone).
+     */
+    Weights(WeightSource source, Backend backend, ModelConfig config, Shard shard, LoadProgress progress, int rankInProgress) {
         this.source = source;
         this.backend = backend;
         this.shard = shard;
+        this.progress = progress;
+        this.rankInProgress = rankInProgress;
         this.block = config.fp8BlockSize() == null ? new int[]{128, 128} : config.fp8BlockSize();
     }
 
@@ -70,21 +78,17 @@ public final class Weights {
     private record Stored(TensorData data, TensorData scale) {}
 
     private Stored stored(String name, int out, int in, WeightSource.Kind kind, Split split) {
-        TensorData t = source.tensor(name, new long[]{out, in}, kind);
-        boolean fp8 = t.dtype() == DType.F8_E4M3;
-        Split.Piece piece = split.piece(name, t.shape(), shard, fp8 ? block : null);
-        TensorData scale = source.scaleFor(t, new long[]{ceilDiv(out, block[0]), ceilDiv(in, block[1])});
-        if (scale != null) {
-            int b = block[piece.axis()];
-            long first = piece.start() / b, end = ceilDiv(piece.start() + piece.count(), b);
-            scale = slice(scale, new Split.Piece(piece.axis(), first, end - first));
-        }
-        return new Stored(slice(t, piece), scale);
-    }
-
-    private TensorData slice(TensorData t, Split.Piece p) {
-        if (p.start() == 0 && p.count() == t.shape()[p.axis()]) return t;
-        return p.axis() == 0 ? t.rows(p.start(), p.count()) : t.columns(p.start(), p.count(), source.arena());
+        long[] shape = {out, in};
+        boolean fp8 = source.dtype(name, shape, kind) == DType.F8_E4M3;
+        Split.Piece piece = split.piece(name, shape, shard, fp8 ? block : null);
+        TensorData t = source.tensor(name, shape, kind, piece);
+        if (!fp8) return new Stored(t, null);
+        // the piece keeps whole blocks (Split.piece checked), so its scales are whole rows or columns of the scales
+        int b = block[piece.axis()];
+        long first = piece.start() / b, end = ceilDiv(piece.start() + piece.count(), b);
+        TensorData scale = source.scales(name, new long[]{ceilDiv(out, block[0]), ceilDiv(in, block[1])},
+                new Split.Piece(piece.axis(), first, end - first));
+        return new Stored(t, scale);
     }
 
     public Weight norm(String name, int n) {
@@ -101,8 +105,9 @@ public final class Weights {
     }
 
     private Weight vector(String name, int n, WeightSource.Kind kind, Split split) {
-        TensorData t = source.tensor(name, new long[]{n}, kind);
-        float[] v = slice(t, split.piece(name, t.shape(), shard, null)).toFloatArray();
+        long[] shape = {n};
+        source.dtype(name, shape, kind);
+        float[] v = source.tensor(name, shape, kind, split.piece(name, shape, shard, null)).toFloatArray();
         bytes += 4L * v.length;
         return backend.vector(v);
     }
@@ -125,6 +130,16 @@ public final class Weights {
 
     public boolean has(String name) {
         return source.has(name);
+    }
+
+    /** Reports that {@code done} of {@code of} layers are loaded (the load's progress lines). */
+    void layerLoaded(int done, int of) {
+        progress.layer(rankInProgress, done, of, bytes, source.describe());
+    }
+
+    /** Closes the source: rows of a mapped checkpoint are views of its files. */
+    void close() {
+        source.close();
     }
 
     private static int ceilDiv(int a, int b) {

@@ -94,4 +94,54 @@ class TensorParallelModelTest {
             assertArrayEquals(new int[]{0, 4}, new int[]{tp.backend().tpRank(), tp.backend().tpSize()});
         }
     }
+
+    /**
+     * Dummy weights generated per rank (each rank only its piece): the embedded default model (FP8 blocks that split
+     * at tp 2) at tp 2 gives the logits of tp 1 within the row-parallel layers' rounding.
+     */
+    @Test
+    @Timeout(120)
+    void dummyWeightsGeneratedPerRankGiveTheOneRankModelsLogits() {
+        ModelConfig c = DefaultModel.config(null);
+        int[] prompt = {5, 6, 7, 8, 9, 10};
+        float[] one, two;
+        try (Model m = Models.load(c, null, Models.LoadFormat.DUMMY, new CpuBackend(), 1); var gen = new SimpleGenerator(m, 64)) {
+            one = gen.step(List.of(gen.start(prompt)), 0, false);
+        }
+        try (Model m = Models.load(c, null, Models.LoadFormat.DUMMY, new CpuBackend(), 2); var gen = new SimpleGenerator(m, 64)) {
+            two = gen.step(List.of(gen.start(prompt)), 0, false);
+        }
+        int vocab = c.vocabSize();
+        float largest = 0;
+        for (int i = 0; i < vocab; i++) largest = Math.max(largest, Math.abs(one[i]));
+        assertTrue(largest > 0);
+        for (int i = 0; i < vocab; i++) assertEquals(one[i], two[i], 1e-4 * Math.max(1, largest), "logit " + i);
+        assertEquals(SimpleGenerator.argmax(one, 0, vocab), SimpleGenerator.argmax(two, 0, vocab));
+    }
+
+    /** A rank loaded alone (kiln load --rank) holds what that rank of the group holds, and refuses to run a forward. */
+    @Test
+    @Timeout(120)
+    void aRankLoadedAloneHoldsItsShareOfTheGroupAndRunsNoForward() {
+        ModelConfig c = DefaultModel.config(null);
+        long group;
+        try (Model m = Models.load(c, null, Models.LoadFormat.DUMMY, new CpuBackend(), 2)) {
+            group = m.weightBytes();
+        }
+        long whole;
+        try (Model m = Models.load(c, null, Models.LoadFormat.DUMMY, new CpuBackend(), 1)) {
+            whole = m.weightBytes();
+        }
+        try (Model r0 = Models.loadRankAlone(c, null, Models.LoadFormat.DUMMY, new CpuBackend(), new Shard(0, 2));
+             Model r1 = Models.loadRankAlone(c, null, Models.LoadFormat.DUMMY, new CpuBackend(), new Shard(1, 2))) {
+            assertEquals(group, r0.weightBytes() + r1.weightBytes());
+            assertTrue(r0.weightBytes() < whole && r0.weightBytes() > whole / 2, r0.weightBytes() + " of " + whole);
+            try (var gen = new SimpleGenerator(r1, 64)) {
+                IllegalStateException e = assertThrows(IllegalStateException.class, () -> gen.step(List.of(gen.start(new int[]{5, 6})), 0, false));
+                assertTrue(e.getMessage().startsWith("rank 1 of 2 was loaded alone"), e.getMessage());
+            }
+        }
+        assertThrows(IllegalArgumentException.class,
+                () -> Models.loadRankAlone(c, null, Models.LoadFormat.DUMMY, new CpuBackend().ranks(2).rank(0), new Shard(0, 2)));
+    }
 }
