@@ -27,7 +27,8 @@ import java.util.concurrent.TimeUnit;
  * slow upload of a large body is not.</li>
  * </ul>
  * Connections with no request under way (silent after connecting, or idle between requests) are closed by the
- * connector's idle timeout; while a route runs, only its reads and writes are timed (a generation may take long).
+ * connector's idle timeout, which is off while a route runs (a generation may take long): then a stalled body is
+ * this guard's to close, and a stalled write {@link ServerResponse}'s.
  */
 final class ConnectionGuard extends AbstractLifeCycle implements SelectorManager.AcceptListener, Connection.Listener {
     /** Bytes per second a request must average, past its slack. */

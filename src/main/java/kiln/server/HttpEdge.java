@@ -6,6 +6,7 @@ import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.http.HttpStatus;
 import org.eclipse.jetty.http.UriCompliance;
 import org.eclipse.jetty.io.Connection;
+import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
@@ -60,7 +61,7 @@ final class HttpEdge {
         ConnectionGuard guard = new ConnectionGuard(cap, keepAlive);
         connector.addBean(guard);
         server.addConnector(connector);
-        server.setHandler(new Dispatch(routes, guard));
+        server.setHandler(new Dispatch(routes, guard, keepAlive));
         server.setErrorHandler(HttpEdge::errorBody);
         try {
             server.start();
@@ -105,25 +106,35 @@ final class HttpEdge {
                 + " MB", null, "payload_too_large", null);
     }
 
-    /** Runs each request's route (on the virtual thread Jetty gives a blocking handler) and completes its response. */
+    /**
+     * Runs each request's route (on the virtual thread Jetty gives a blocking handler) and completes its response.
+     *
+     * <p>While a route runs, the connection has no idle timeout: a generation may read and write nothing for longer
+     * than it, and Jetty fails a write that happens to be under way when an idle period ends (a race between its
+     * timer and a token written after a long wait in the queue, which cut streams short). A stalled body is the
+     * {@link ConnectionGuard}'s to close, a stalled write {@link ServerResponse}'s; the keep-alive timeout returns
+     * when the route has finished.
+     */
     private static final class Dispatch extends Handler.Abstract {
         private final Routes routes;
         private final ConnectionGuard guard;
+        /** The keep-alive timeout, which is also how long a write may make no progress. */
+        private final Duration stall;
 
-        Dispatch(Routes routes, ConnectionGuard guard) {
+        Dispatch(Routes routes, ConnectionGuard guard, Duration stall) {
             this.routes = routes;
             this.guard = guard;
+            this.stall = stall;
         }
 
         @Override
         public boolean handle(Request request, Response response, Callback callback) {
             Connection connection = request.getConnectionMetaData().getConnection();
+            EndPoint endPoint = connection.getEndPoint();
+            endPoint.setIdleTimeout(0);
             ServerRequest req = new ServerRequest(request, () -> guard.bodyRead(connection));
             guard.started(connection, req.hasBody());
-            // a generation may read and write nothing for longer than the idle timeout: only a stalled read or write
-            // (which Jetty times out itself) ends a request, not the silence between them
-            request.addIdleTimeoutListener(timeout -> false);
-            ServerResponse res = new ServerResponse(response);
+            ServerResponse res = new ServerResponse(response, stall, endPoint::close);
             try {
                 if (req.declaredLength() > MAX_PAYLOAD_BYTES) Http.sendError(res, tooLarge());
                 else routes.handle(req, res);
@@ -133,6 +144,7 @@ final class HttpEdge {
                 callback.failed(t);
             } finally {
                 guard.finished(connection);
+                endPoint.setIdleTimeout(stall.toMillis());
             }
             return true;
         }

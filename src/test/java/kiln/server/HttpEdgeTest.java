@@ -283,6 +283,37 @@ class HttpEdgeTest {
         }
     }
 
+    /**
+     * A client that stops reading its stream: once the socket buffers are full, the write waits the stall timeout
+     * (--timeout-keep-alive), then the connection is closed and the request aborted, its KV slots freed.
+     */
+    @Test
+    void aStreamTheClientStopsReadingIsAborted() throws Exception {
+        try (LiveServer one = new LiveServer("--model-path", Fixture.ROOT.resolve("llama-tiny").toString(), "--skip-tokenizer-init",
+                "--max-total-tokens", "8192", "--skip-server-warmup", "--timeout-keep-alive", "1")) {
+            // /generate streams every output id so far in each event: 6,000 tokens are tens of megabytes
+            String body = "{\"rid\": \"unread\", \"input_ids\": [5, 6, 7], \"stream\": true, "
+                    + "\"sampling_params\": {\"max_new_tokens\": 6000, \"ignore_eos\": true}}";
+            URI uri = URI.create(one.url);
+            try (Socket s = new Socket()) {
+                s.setReceiveBufferSize(4096);
+                s.connect(new java.net.InetSocketAddress(uri.getHost(), uri.getPort()));
+                s.getOutputStream().write(("POST /generate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                        + "Content-Length: " + body.length() + "\r\n\r\n" + body).getBytes(StandardCharsets.US_ASCII));
+                s.getOutputStream().flush();
+                long deadline = System.nanoTime() + 60_000_000_000L;
+                kiln.engine.EngineStats stats;
+                while ((stats = one.server.engine().stats()).finishedByReason().isEmpty() && System.nanoTime() < deadline) {
+                    Thread.sleep(100);
+                }
+                assertEquals(java.util.Map.of("abort", 1L), stats.finishedByReason(), "the unread stream was aborted, not run to its length");
+                while ((stats = one.server.engine().stats()).kvUsedTokens() > 0 && System.nanoTime() < deadline) Thread.sleep(50);
+                assertEquals(0, stats.kvUsedTokens(), "its KV slots were freed");
+            }
+            assertEquals(200, one.get("/health").status(), "the server still serves");
+        }
+    }
+
     @Test
     void connectionsPastTheCapAreRefusedAtOnce() throws Exception {
         try (LiveServer capped = new LiveServer("--model-path", Fixture.ROOT.resolve("llama-tiny").toString(), "--skip-tokenizer-init",

@@ -227,6 +227,7 @@ class SoakTest {
         int dropAfter = 1 + rnd.nextInt(maxNew - 1);
         byte[] body = generateBody(prompt, maxNew, rid).put("stream", true).toString().getBytes(StandardCharsets.UTF_8);
         requests.incrementAndGet();
+        long sent = System.nanoTime();
         try (Socket socket = new Socket(base.getHost(), base.getPort())) {
             socket.setSoTimeout(300_000);
             OutputStream out = socket.getOutputStream();
@@ -256,9 +257,12 @@ class SoakTest {
                     problems.add("stream " + rid + " went backwards: " + e);
                 }
                 last = e;
-                if (drop && ++events == dropAfter) return; // hang up mid-stream
+                if (++events == dropAfter && drop) return; // hang up mid-stream
             }
-            if (!done || last == null) problems.add("stream " + rid + " ended without [DONE]");
+            if (!done || last == null) {
+                problems.add(String.format("stream %s ended without [DONE] after %d events, %.1f s after it was sent; the last: %s",
+                        rid, events, (System.nanoTime() - sent) / 1e9, last));
+            }
             else checkOwn(last, rid, prompt.length, maxNew);
         }
     }
