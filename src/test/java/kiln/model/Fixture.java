@@ -6,7 +6,8 @@ import java.nio.file.Path;
 
 /** One tiny checkpoint of testdata/fixtures with its HuggingFace reference outputs. */
 public record Fixture(String name, Path dir, int[][] prompts, float[][] logits, int[][] greedy, float[][] margins) {
-    public static final String[] NAMES = {"deepseek-v3-tiny", "deepseek-v3-tiny-fp8", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny"};
+    public static final String[] NAMES = {"deepseek-v3-tiny", "deepseek-v3-tiny-fp8", "deepseek-v3-tp-fp8", "deepseek-v2-lite-tiny", "qwen2-tiny",
+            "llama-tiny"};
     public static final Path ROOT = Path.of("testdata", "fixtures");
 
     public static Fixture load(String name) {

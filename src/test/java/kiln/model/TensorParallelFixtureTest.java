@@ -72,7 +72,8 @@ class TensorParallelFixtureTest {
     }
 
     @ParameterizedTest(name = "{0} at tp {1}")
-    @CsvSource({"deepseek-v3-tiny, 2", "deepseek-v3-tiny, 4", "deepseek-v2-lite-tiny, 2", "deepseek-v2-lite-tiny, 4",
+    @CsvSource({"deepseek-v3-tiny, 2", "deepseek-v3-tiny, 4", "deepseek-v3-tp-fp8, 2", "deepseek-v3-tp-fp8, 4",
+            "deepseek-v2-lite-tiny, 2", "deepseek-v2-lite-tiny, 4",
             "qwen2-tiny, 2", "llama-tiny, 2", "llama-tiny, 4"})
     void logitsAndGreedyTokensMatchOneRankAndTransformers(String name, int tp) {
         Fixture f = Fixture.load(name);
