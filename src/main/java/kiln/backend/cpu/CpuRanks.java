@@ -1,6 +1,7 @@
 package kiln.backend.cpu;
 
 import kiln.backend.Backend;
+import kiln.backend.GroupBrokenException;
 import kiln.backend.RankGroup;
 
 import java.util.concurrent.Phaser;
@@ -22,14 +23,6 @@ public final class CpuRanks implements RankGroup {
     private final CpuTensor[] posted;
     private volatile Phaser barrier;
     private volatile Throwable cause;
-
-    /** Thrown by a collective of a broken group; the rank that broke it threw the real failure. */
-    public static final class GroupBrokenException extends IllegalStateException {
-        GroupBrokenException(int rank, Throwable cause) {
-            super("tensor-parallel rank " + rank + ": the group was broken by a failed rank"
-                    + (cause == null ? "" : " (" + cause + ")"), cause);
-        }
-    }
 
     CpuRanks(int size, boolean mhaPrefill) {
         if (size < 1) throw new IllegalArgumentException("a tensor-parallel group needs at least one rank, not " + size);

@@ -1,6 +1,7 @@
 package kiln.backend.cuda;
 
 import kiln.backend.Backend;
+import kiln.backend.GroupBrokenException;
 
 import java.util.concurrent.Phaser;
 
@@ -30,13 +31,6 @@ final class VirtualRanks implements CudaRankGroup {
     private volatile Throwable cause;
     /** What the phase in progress does once every rank has posted (set by each rank before it arrives; all agree). */
     private volatile boolean gathering;
-
-    /** Thrown by a collective of a broken group; the rank that broke it threw the real failure. */
-    static final class GroupBrokenException extends IllegalStateException {
-        GroupBrokenException(int rank, Throwable cause) {
-            super("tensor-parallel rank " + rank + ": the group was broken by a failed rank" + (cause == null ? "" : " (" + cause + ")"), cause);
-        }
-    }
 
     VirtualRanks(CudaBackend like, int size) {
         if (size < 1 || size > CollectiveKernels.MAX_RANKS) {

@@ -1,6 +1,7 @@
 package kiln.backend.cpu;
 
 import kiln.backend.Backend;
+import kiln.backend.GroupBrokenException;
 import kiln.backend.Tensor;
 import org.junit.jupiter.api.Test;
 
@@ -89,9 +90,9 @@ class CpuRanksTest {
                 }
             });
             // the ranks that waited throw, naming the failure that broke the group; so does a later collective
-            for (int r : new int[]{0, 2}) assertEquals(fault, assertInstanceOf(CpuRanks.GroupBrokenException.class, thrown.get(r)).getCause());
+            for (int r : new int[]{0, 2}) assertEquals(fault, assertInstanceOf(GroupBrokenException.class, thrown.get(r)).getCause());
             Backend rank0 = group.rank(0);
-            CpuRanks.GroupBrokenException broken = assertThrows(CpuRanks.GroupBrokenException.class,
+            GroupBrokenException broken = assertThrows(GroupBrokenException.class,
                     () -> rank0.allReduceSum(rank0.upload(new float[]{1}, 1, 1)));
             assertEquals(fault, broken.getCause());
 
