@@ -148,7 +148,7 @@ public final class ServeCommand implements Callable<Integer> {
     List<String> allowedOrigins;
     @Option(names = "--max-connections", description = "Open connections at most; one past it is closed as soon as it is accepted (default: what the file descriptor limit leaves room for).")
     Integer maxConnections;
-    @Option(names = "--timeout-keep-alive", defaultValue = "30", description = "Close a connection with no request under way after this many seconds without a byte, and one whose request takes longer than this plus 1 s per KiB to arrive (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--timeout-keep-alive", defaultValue = "30", description = "Close a connection with no request under way after this many seconds without a byte, one whose request takes longer than this plus 1 s per KiB to arrive, and one whose client takes no answer bytes for this long (default: ${DEFAULT-VALUE}).")
     int timeoutKeepAlive;
 
     /**
