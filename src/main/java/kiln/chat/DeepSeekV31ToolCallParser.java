@@ -18,6 +18,10 @@ import java.util.function.Supplier;
  * more text tells them apart. Content before the calls is stripped of surrounding whitespace, as for V3.
  */
 final class DeepSeekV31ToolCallParser implements ToolCallParser {
+    /** As V3.1's chat template writes calls: back to back between the block's markers, bare JSON arguments. */
+    static final ToolCallFormat FORMAT = new ToolCallFormat(DeepSeekV3ToolCallParser.CALLS_BEGIN, "", DeepSeekV3ToolCallParser.CALLS_END,
+            DeepSeekV3ToolCallParser.CALL_BEGIN, DeepSeekV3ToolCallParser.SEP, DeepSeekV3ToolCallParser.CALL_END);
+
     private enum State { CONTENT, BETWEEN_CALLS, NAME, ARGUMENTS }
 
     private final Supplier<String> ids;

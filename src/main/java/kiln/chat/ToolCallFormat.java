@@ -17,6 +17,7 @@ public record ToolCallFormat(String open, String separator, String close, String
     public static Optional<ToolCallFormat> of(String parserName) {
         return switch (parserName) {
             case "deepseekv3" -> Optional.of(DeepSeekV3ToolCallParser.FORMAT);
+            case "deepseekv31" -> Optional.of(DeepSeekV31ToolCallParser.FORMAT);
             default -> Optional.empty();
         };
     }

@@ -166,7 +166,7 @@ final class StructuredOutput {
         String parser = serving.options.toolCallParser();
         if (parser == null) {
             throw ApiException.badRequest("tool_choice " + choice.describe() + " needs a tool-call parser to read the calls back; start "
-                    + "the server with --tool-call-parser deepseekv3", "tool_choice");
+                    + "the server with --tool-call-parser deepseekv3 (or deepseekv31)", "tool_choice");
         }
         ToolCallFormat format = ToolCallFormat.of(parser).orElseThrow(() -> ApiException.badRequest("tool_choice "
                 + choice.describe() + " is not supported with --tool-call-parser " + parser, "tool_choice"));

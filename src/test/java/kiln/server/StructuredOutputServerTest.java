@@ -288,6 +288,21 @@ class StructuredOutputServerTest {
         }
     }
 
+    /** DeepSeek-V3.1's format (bare arguments, no fence), read back by --tool-call-parser deepseekv31. */
+    @Test
+    void toolChoiceWorksWithTheV31Format() {
+        try (LiveServer v31 = new LiveServer("--tool-call-parser", "deepseekv31", "--constrained-json-disable-any-whitespace",
+                "--max-total-tokens", "16384")) {
+            for (long seed = 1; seed <= 2; seed++) {
+                checkCalls(v31.post("/v1/chat/completions", toolRequest(LiveServer.JSON.getNodeFactory().textNode("required"), seed))
+                        .json().at("/choices/0"));
+                ObjectNode named = LiveServer.JSON.createObjectNode().put("type", "function");
+                named.putObject("function").put("name", "get_weather");
+                assertEquals(List.of("get_weather"), checkCalls(v31.post("/v1/chat/completions", toolRequest(named, seed)).json().at("/choices/0")));
+            }
+        }
+    }
+
     @Test
     void logitBiasForcesAndBans() {
         int forced = tokenizer.encode(" kiln", false)[0];
