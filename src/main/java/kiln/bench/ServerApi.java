@@ -18,6 +18,24 @@ import java.util.Map;
 public final class ServerApi {
     private static final String AUTH_HINT = " (the server wants an API key: set OPENAI_API_KEY, sent as "
             + "'Authorization: Bearer KEY', or give --header Authorization='Bearer KEY')";
+    /**
+     * Why the server refused: its own error message when it gave one that is not about the key (Kiln's 403 for a
+     * Host header or an origin), else the hint about API keys.
+     */
+    private static String refusal(HttpResponse<String> r) {
+        try {
+            var error = ResultJson.MAPPER.readTree(r.body()).path("error");
+            String message = error.path("message").asText(""), code = error.path("code").asText("");
+            boolean aboutTheKey = code.contains("key") || message.toLowerCase(java.util.Locale.ROOT).contains("api key");
+            if (r.statusCode() == 403 && !message.isEmpty() && !aboutTheKey) {
+                return ": " + message;
+            }
+        } catch (IOException | RuntimeException e) {
+            // not JSON: the status alone says it
+        }
+        return AUTH_HINT;
+    }
+
     private final String baseUrl;
     private final Map<String, String> headers;
     private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
@@ -64,14 +82,14 @@ public final class ServerApi {
         String lastError = "no answer";
         while (true) {
             try {
-                HttpResponse<Void> r = http.send(request("/v1/models").GET().build(), HttpResponse.BodyHandlers.discarding());
+                HttpResponse<String> r = http.send(request("/v1/models").GET().build(), HttpResponse.BodyHandlers.ofString());
                 if (r.statusCode() == 200) {
                     log.printf("Server ready in %.1fs.%n", (System.nanoTime() - start) / 1e9);
                     return;
                 }
                 // waiting does not make a missing key valid
                 if (r.statusCode() == 401 || r.statusCode() == 403) throw new BenchException(url + " answered HTTP "
-                        + r.statusCode() + AUTH_HINT);
+                        + r.statusCode() + refusal(r));
                 lastError = "HTTP " + r.statusCode();
             } catch (IOException e) {
                 lastError = e instanceof java.net.ConnectException ? "connection refused" : e.toString();
@@ -99,7 +117,7 @@ public final class ServerApi {
         try {
             HttpResponse<String> r = http.send(request("/v1/models").GET().build(), HttpResponse.BodyHandlers.ofString());
             if (r.statusCode() == 401 || r.statusCode() == 403)
-                throw new BenchException("Failed to fetch model from " + url + ": HTTP " + r.statusCode() + AUTH_HINT);
+                throw new BenchException("Failed to fetch model from " + url + ": HTTP " + r.statusCode() + refusal(r));
             if (r.statusCode() != 200) throw new BenchException("Failed to fetch model from " + url + ": HTTP " + r.statusCode()
                     + ". Give the model with --model, or the right server with --host/--port/--base-url.");
             models = ResultJson.MAPPER.readTree(r.body());

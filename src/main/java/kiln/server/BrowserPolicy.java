@@ -16,7 +16,9 @@ import java.util.Set;
  * <li>A request with a body must say {@code Content-Type: application/json} (415 otherwise): HTML forms and
  * {@code text/plain} fetches, the requests a page may send without a CORS preflight, never do.</li>
  * <li>When the server listens on loopback only, the {@code Host} must be a loopback name: a page whose domain
- * was rebound to 127.0.0.1 still sends its own domain as the Host.</li>
+ * was rebound to 127.0.0.1 still sends its own domain as the Host. The wildcard addresses {@code 0.0.0.0} and
+ * {@code ::} count as loopback names: connecting to them reaches this machine, SGLang's bench_serving uses
+ * {@code 0.0.0.0} by default, and a page that names them is a cross-origin request, refused by the rules above.</li>
  * </ul>
  * Clients that are not browsers (curl, the OpenAI SDKs, SGLang's tools) send none of these headers and are not
  * affected, except that their bodies must be labelled JSON, as SGLang requires on its OpenAI routes.
@@ -41,7 +43,8 @@ final class BrowserPolicy implements Routes.Filter {
     public boolean admit(ServerRequest req, ServerResponse res) {
         if (loopbackOnly) {
             String host = orEmpty(req.header("Host"));
-            if (!isLoopbackBind(hostName(host))) {
+            String name = hostName(host);
+            if (!isLoopbackBind(name) && !name.equals("0.0.0.0") && !name.equals("::")) {
                 return refuse(res, 403, "the Host header '" + host + "' does not name this machine's loopback interface, which is "
                         + "the only one the server listens on (a defence against DNS rebinding); send Host: localhost, or "
                         + "start the server with --host to listen elsewhere", "host_not_allowed");

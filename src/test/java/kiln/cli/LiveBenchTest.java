@@ -282,6 +282,14 @@ class LiveBenchTest {
         assertTrue(run.out().contains("Total input tokens:                      " + (counted - outs.getFirst().promptLen())), run.out());
     }
 
+    /** Only --port, as most bench_serving command lines give it: the default host 0.0.0.0 reaches a loopback server. */
+    @Test
+    void theDefaultHostReachesALoopbackServer() throws IOException {
+        Run r = run("--port", Integer.toString(server.port()), "--dataset-name", "random-ids", "--random-input", "8", "--random-output", "3",
+                "--random-range-ratio", "1", "--num-prompts", "2", "--disable-tqdm", "--output-file", dir.resolve("default-host.jsonl").toString());
+        assertEquals(2, r.line().get("completed").asInt(), r.out());
+    }
+
     @Test
     void aServerWithoutTokenizerBehindAnApiKey() throws Exception {
         // token ids in, token ids out (no text in the stream), and every route but /health behind the key

@@ -134,6 +134,11 @@ class HttpEdgeTest {
         e = exchange(live.url, "GET /v1/models HTTP/1.1\r\nHost: evil.example:30000\r\nConnection: close\r\n\r\n", 5000);
         assertOpenAiError(e, 403);
         assertEquals("host_not_allowed", e.json().at("/error/code").asText());
+        // the wildcard address reaches loopback too (SGLang's bench_serving sends Host: 0.0.0.0 by default)
+        for (String wildcard : new String[]{"0.0.0.0:30000", "[::]:30000"}) {
+            e = exchange(live.url, "GET /v1/models HTTP/1.1\r\nHost: " + wildcard + "\r\nConnection: close\r\n\r\n", 5000);
+            assertEquals(200, e.status(), e.text());
+        }
         // a preflight from a page that was not allowed gets no CORS headers
         e = exchange(live.url, "OPTIONS /generate HTTP/1.1\r\nHost: localhost\r\nOrigin: http://evil.example\r\n"
                 + "Access-Control-Request-Method: POST\r\nConnection: close\r\n\r\n", 5000);
