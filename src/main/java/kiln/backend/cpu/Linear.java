@@ -21,9 +21,11 @@ import java.nio.ByteOrder;
  * in: a vector accumulator over whole lanes of each column block, a scalar tail, one lane reduction. So a
  * request's logits do not depend on what else is in the batch, and greedy output is batch-invariant.
  *
- * <p>Fewer than four tokens (decode): weights are widened in registers, 1 token x 4 rows so that four independent
- * FMA chains run (the four rows in different 4 KiB pages, see {@link #pageStride}). Four or more: two rows at a time are widened (and scaled) once into a float scratch row, then
- * 4 tokens x 2 rows tiles reuse them from L1. Both paths compute x * (w * scale) in the same order.
+ * <p>Fewer than {@link #WIDEN_FROM} tokens (decode batches): weights are widened in registers, 1 token x 4 rows so
+ * that four independent FMA chains run (the four rows in different 4 KiB pages, see {@link #pageStride}), the four
+ * rows re-read from L1 for each token. {@link #WIDEN_FROM} or more (prefill): two rows at a time are widened (and
+ * scaled) once into a float scratch row, then 4 tokens x 2 rows tiles reuse them from L1. Both paths compute
+ * x * (w * scale) in the same order, so where the line between them lies changes speed, not results.
  */
 final class Linear {
     private Linear() {}
@@ -131,11 +133,18 @@ final class Linear {
 
     private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[0]);
 
+    /**
+     * Tokens from which widening rows into scratch pays. Measured on the Xeon VM (performance.md, "Batched CPU
+     * decode"): register tiles are faster up to 8 tokens on the default model (4 tokens: 10 against 24 ms a step)
+     * and on r1-arch-mini, even at 16 on the default model; the scratch path wins at 16 on r1-arch-mini.
+     */
+    static final int WIDEN_FROM = 16;
+
     private static void rows(CpuTensor x, CpuWeight w, float[] bias, CpuTensor out, int r0, int r1) {
         int tokens = x.rows();
-        if (tokens < 4) {
+        if (tokens < WIDEN_FROM) {
             // Tiles of four rows `stride` apart, so that each row streams from its own 4 KiB page; rows outer,
-            // tokens inner: the four rows stay in cache for the second and third token.
+            // tokens inner: the four rows stay in cache for the tokens after the first.
             int r = r0, pageRows = pageStride(w);
             while (r1 - r >= 4) {
                 int stride = Math.min(pageRows, (r1 - r) / 4);
