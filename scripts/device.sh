@@ -119,7 +119,7 @@ for name in os.listdir(d):
 PY
 echo "== packing"
 XZ_OPT=-9e tar cJf "$dev/payload.tar.xz" -C "$stage" jre lib
-cp scripts/device/run.sh scripts/device/torch_bench.py scripts/device/serve_bench.sh scripts/device/r1_tp8.sh scripts/device/ncu_summary.py \
+cp scripts/device/run.sh scripts/device/torch_bench.py scripts/device/serve_bench.sh scripts/device/serve_lib.sh scripts/device/r1_tp8.sh scripts/device/ncu_summary.py \
   scripts/device/compare_builds.sh "$dev/"
 chmod +x "$dev/run.sh" "$dev/compare_builds.sh"
 if [[ -n $other_build ]]; then

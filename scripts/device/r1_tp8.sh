@@ -34,6 +34,8 @@ kiln_jar=${CP%%:*}
 
 say() { echo "[r1-tp8] $(date -u +%T) $*"; }
 left() { echo $(( R1_TP8_END - $(date +%s) )); }
+# shellcheck source=serve_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/serve_lib.sh"
 
 if [[ $device == cuda ]]; then
   gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ')
@@ -46,20 +48,7 @@ fi
 free -g | head -n 2 | sed 's/^/[r1-tp8] host /'
 
 # the bundled DeepSeek tokenizer (R1's vocabulary), out of kiln.jar
-rm -rf "$tok" && mkdir -p "$tok"
-python3 - "$kiln_jar" "$tok" <<'PY' || { say "cannot extract the tokenizer from kiln.jar"; exit 1; }
-import sys, zipfile, os, gzip
-jar, out = sys.argv[1], sys.argv[2]
-with zipfile.ZipFile(jar) as z:
-    for n in z.namelist():
-        if not n.startswith("kiln/deepseek-tokenizer/") or n.endswith("/"):
-            continue
-        data, name = z.read(n), os.path.basename(n)
-        if name.endswith(".gz"):  # tokenizer.json is stored gzipped in the jar
-            data, name = gzip.decompress(data), name[:-3]
-        with open(os.path.join(out, name), "wb") as f:
-            f.write(data)
-PY
+extract_tokenizer "$kiln_jar" "$tok" || { say "cannot extract the tokenizer from kiln.jar"; exit 1; }
 
 server=
 stop_server() {
@@ -101,28 +90,7 @@ PY
 # sweep CHUNK CONCURRENCIES...: one kiln bench per concurrency while the time left holds it
 sweep() {
   local chunk=$1; shift
-  local last=0 last_p=0 c p est t rc
-  for c in "$@"; do
-    p=$(( 2 * c < 4 ? 4 : 2 * c ))
-    # the next run takes at least the last one's time, more when it sends more prompts
-    est=$(( last == 0 ? 60 : last * p / (last_p > 0 ? last_p : p) ))
-    (( est < last )) && est=$last
-    if (( $(left) - 15 < est )); then
-      say "stopping before concurrency $c: about ${est}s needed, $(left)s left"
-      break
-    fi
-    say "chunk $chunk, concurrency $c, $p prompts ($in_len in / $out_len out)"
-    t=$(date +%s)
-    timeout -k 5 $(( $(left) - 10 )) "$JAVA" "${JOPTS[@]}" -cp "$CP" kiln.cli.Main bench --backend sglang --host 127.0.0.1 --port "$port" \
-      --dataset-name random --random-input-len "$in_len" --random-output-len "$out_len" --random-range-ratio 1 --max-concurrency "$c" \
-      --num-prompts "$p" --tokenizer "$tok" --output-file "$results" --tag "kiln r1 tp$tp dummy chunk $chunk" --disable-tqdm \
-      --ready-check-timeout-sec 0 2>&1 | grep -v '^WARNING: Using incubator'
-    rc=${PIPESTATUS[0]}
-    last=$(( $(date +%s) - t )) last_p=$p
-    say "concurrency $c took ${last}s (rc $rc)"
-    if ! kill -0 "$server" 2>/dev/null; then say "the server died:"; tail -n 40 "$log"; return 1; fi
-    (( rc == 0 )) || return 1
-  done
+  bench_concurrencies "$results" "kiln r1 tp$tp dummy chunk $chunk" "chunk $chunk, " "$@"
 }
 
 rm -f "$results" "$log"
@@ -140,24 +108,7 @@ done
 stop_server
 
 [[ -f $results ]] || { say "no results"; exit 1; }
-python3 - "$results" <<'PY'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-configs = {}
-for r in rows:
-    configs.setdefault(r.get("tag", "?"), []).append(r)
-for tag, rs in configs.items():
-    print("[r1-tp8] %s" % tag)
-    print("[r1-tp8] %5s %6s %9s %10s %12s %12s %12s" % ("conc", "done", "req/s", "out tok/s", "med TTFT ms", "med ITL ms", "p99 ITL ms"))
-    best = None
-    for r in sorted(rs, key=lambda r: r.get("max_concurrency", 0)):
-        c = r.get("max_concurrency")
-        print("[r1-tp8] %5s %6s %9.3f %10.1f %12.1f %12.2f %12.2f" % (c, r.get("completed"), r.get("request_throughput", 0),
-              r.get("output_throughput", 0), r.get("median_ttft_ms", 0), r.get("median_itl_ms", 0), r.get("p99_itl_ms", 0)))
-        if r.get("median_itl_ms", 1e9) < 50 and (best is None or c > best):
-            best = c
-    print("[r1-tp8] largest concurrency with median ITL under 50 ms: %s" % (best if best is not None else "none of those run"))
-PY
+results_table "[r1-tp8]" "$results"
 
 kiln_lib=$(dirname "$kiln_jar")
 if ls "$kiln_lib"/jfreechart-*.jar >/dev/null 2>&1; then

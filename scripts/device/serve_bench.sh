@@ -20,24 +20,10 @@ kiln_jar=${CP%%:*}
 
 say() { echo "[serve-bench] $(date -u +%T) $*"; }
 left() { echo $(( SERVE_BENCH_END - $(date +%s) )); }
+# shellcheck source=serve_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/serve_lib.sh"
 
-# the bundled DeepSeek tokenizer, out of kiln.jar
-rm -rf "$tok" && mkdir -p "$tok"
-python3 - "$kiln_jar" "$tok" <<'PY' || { say "cannot extract the tokenizer from kiln.jar"; exit 1; }
-import sys, zipfile, os, gzip
-jar, out = sys.argv[1], sys.argv[2]
-written = []
-with zipfile.ZipFile(jar) as z:
-    names = [n for n in z.namelist() if n.startswith("kiln/deepseek-tokenizer/") and not n.endswith("/")]
-    for n in names:
-        data, name = z.read(n), os.path.basename(n)
-        if name.endswith(".gz"):  # tokenizer.json is stored gzipped in the jar
-            data, name = gzip.decompress(data), name[:-3]
-        with open(os.path.join(out, name), "wb") as f:
-            f.write(data)
-        written.append(name)
-print("tokenizer files:", ", ".join(sorted(written)))
-PY
+extract_tokenizer "$kiln_jar" "$tok" || { say "cannot extract the tokenizer from kiln.jar"; exit 1; }
 
 say "starting kiln serve --device cuda ($model, dummy weights); log in $log"
 "$JAVA" "${JOPTS[@]}" -cp "$CP" kiln.cli.Main serve --device cuda --model-path "$model" --load-format dummy \
@@ -78,42 +64,10 @@ print("[serve-bench] /generate greedy repeat:", "SAME" if ids[0] == ids[1] else 
 PY
 
 rm -f "$OUT/serve.jsonl"
-last=0 last_p=0
-for c in $conc; do
-  p=$(( 2 * c < 4 ? 4 : 2 * c ))
-  # the next run: at least the last one's time, more when it sends more prompts (prefill grows with them)
-  est=$(( last == 0 ? 60 : last * p / (last_p > 0 ? last_p : p) ))
-  (( est < last )) && est=$last
-  if (( $(left) - 15 < est )); then
-    say "stopping before concurrency $c: about ${est}s needed, $(left)s left"
-    break
-  fi
-  say "concurrency $c, $p prompts ($in_len in / $out_len out)"
-  t=$(date +%s)
-  timeout -k 5 $(( $(left) - 10 )) "$JAVA" "${JOPTS[@]}" -cp "$CP" kiln.cli.Main bench --backend sglang --host 127.0.0.1 --port "$port" \
-    --dataset-name random --random-input-len "$in_len" --random-output-len "$out_len" --random-range-ratio 1 --max-concurrency "$c" \
-    --num-prompts "$p" --tokenizer "$tok" --output-file "$OUT/serve.jsonl" --tag "kiln v2-lite dummy bf16" --disable-tqdm \
-    --ready-check-timeout-sec 0 2>&1 | grep -v '^WARNING: Using incubator'
-  rc=${PIPESTATUS[0]}
-  last=$(( $(date +%s) - t )) last_p=$p
-  say "concurrency $c took ${last}s (rc $rc)"
-  if ! kill -0 "$server" 2>/dev/null; then say "the server died:"; tail -n 40 "$log"; break; fi
-  (( rc == 0 )) || break
-done
+# shellcheck disable=SC2086  # the concurrencies are words
+bench_concurrencies "$OUT/serve.jsonl" "kiln v2-lite dummy bf16" "" $conc
 
 say "server log (last lines):"
 tail -n 15 "$log" | sed 's/^/[serve] /'
 [[ -f $OUT/serve.jsonl ]] || { say "no results"; exit 1; }
-python3 - "$OUT/serve.jsonl" <<'PY'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-print("[serve-bench] %5s %6s %9s %10s %12s %12s %12s" % ("conc", "done", "req/s", "out tok/s", "med TTFT ms", "med ITL ms", "p99 ITL ms"))
-best = None
-for r in rows:
-    c = r.get("max_concurrency")
-    print("[serve-bench] %5s %6s %9.3f %10.1f %12.1f %12.2f %12.2f" % (c, r.get("completed"), r.get("request_throughput", 0),
-          r.get("output_throughput", 0), r.get("median_ttft_ms", 0), r.get("median_itl_ms", 0), r.get("p99_itl_ms", 0)))
-    if r.get("median_itl_ms", 1e9) < 50 and (best is None or c > best):
-        best = c
-print("[serve-bench] largest concurrency with median ITL under 50 ms: %s" % (best if best is not None else "none of those run"))
-PY
+results_table "[serve-bench]" "$OUT/serve.jsonl"

@@ -1,0 +1,75 @@
+# Device harness: what the serving sections (serve_bench.sh, r1_tp8.sh) share; sourced, not run. The caller sets
+# JAVA, JOPTS (array), CP, port, in_len, out_len, tok, log, server (the server's pid) and defines say and left.
+
+# extract_tokenizer JAR DIR: the bundled DeepSeek tokenizer out of kiln.jar into DIR (tokenizer.json un-gzipped)
+extract_tokenizer() {
+  rm -rf "$2" && mkdir -p "$2"
+  python3 - "$1" "$2" <<'PY'
+import sys, zipfile, os, gzip
+jar, out = sys.argv[1], sys.argv[2]
+written = []
+with zipfile.ZipFile(jar) as z:
+    for n in z.namelist():
+        if not n.startswith("kiln/deepseek-tokenizer/") or n.endswith("/"):
+            continue
+        data, name = z.read(n), os.path.basename(n)
+        if name.endswith(".gz"):  # tokenizer.json is stored gzipped in the jar
+            data, name = gzip.decompress(data), name[:-3]
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
+        written.append(name)
+print("tokenizer files:", ", ".join(sorted(written)))
+PY
+}
+
+# bench_concurrencies RESULTS TAG LABEL C...: one kiln bench (sglang backend, random in_len / out_len, range ratio 1)
+# per concurrency C with max(4, 2C) prompts, each JSON line appended to RESULTS with TAG, while the time left holds
+# the next run (at least the last one's time, more when it sends more prompts: prefill grows with them). LABEL
+# opens each progress line. Returns 1 when a run fails or the server dies.
+bench_concurrencies() {
+  local results=$1 tag=$2 label=$3; shift 3
+  local last=0 last_p=0 c p est t rc
+  for c in "$@"; do
+    p=$(( 2 * c < 4 ? 4 : 2 * c ))
+    est=$(( last == 0 ? 60 : last * p / (last_p > 0 ? last_p : p) ))
+    (( est < last )) && est=$last
+    if (( $(left) - 15 < est )); then
+      say "stopping before concurrency $c: about ${est}s needed, $(left)s left"
+      break
+    fi
+    say "${label}concurrency $c, $p prompts ($in_len in / $out_len out)"
+    t=$(date +%s)
+    timeout -k 5 $(( $(left) - 10 )) "$JAVA" "${JOPTS[@]}" -cp "$CP" kiln.cli.Main bench --backend sglang --host 127.0.0.1 --port "$port" \
+      --dataset-name random --random-input-len "$in_len" --random-output-len "$out_len" --random-range-ratio 1 --max-concurrency "$c" \
+      --num-prompts "$p" --tokenizer "$tok" --output-file "$results" --tag "$tag" --disable-tqdm \
+      --ready-check-timeout-sec 0 2>&1 | grep -v '^WARNING: Using incubator'
+    rc=${PIPESTATUS[0]}
+    last=$(( $(date +%s) - t )) last_p=$p
+    say "concurrency $c took ${last}s (rc $rc)"
+    if ! kill -0 "$server" 2>/dev/null; then say "the server died:"; tail -n 40 "$log"; return 1; fi
+    (( rc == 0 )) || return 1
+  done
+}
+
+# results_table PREFIX RESULTS: per tag, each run's throughput and latencies in concurrency order, and the largest
+# concurrency whose median ITL stays under 50 ms; every line starts with PREFIX
+results_table() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+prefix, rows = sys.argv[1], [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+configs = {}
+for r in rows:
+    configs.setdefault(r.get("tag", "?"), []).append(r)
+for tag, rs in configs.items():
+    print("%s %s" % (prefix, tag))
+    print("%s %5s %6s %9s %10s %12s %12s %12s" % (prefix, "conc", "done", "req/s", "out tok/s", "med TTFT ms", "med ITL ms", "p99 ITL ms"))
+    best = None
+    for r in sorted(rs, key=lambda r: r.get("max_concurrency", 0)):
+        c = r.get("max_concurrency")
+        print("%s %5s %6s %9.3f %10.1f %12.1f %12.2f %12.2f" % (prefix, c, r.get("completed"), r.get("request_throughput", 0),
+              r.get("output_throughput", 0), r.get("median_ttft_ms", 0), r.get("median_itl_ms", 0), r.get("p99_itl_ms", 0)))
+        if r.get("median_itl_ms", 1e9) < 50 and (best is None or c > best):
+            best = c
+    print("%s largest concurrency with median ITL under 50 ms: %s" % (prefix, best if best is not None else "none of those run"))
+PY
+}
