@@ -18,24 +18,6 @@ import java.util.Map;
 public final class ServerApi {
     private static final String AUTH_HINT = " (the server wants an API key: set OPENAI_API_KEY, sent as "
             + "'Authorization: Bearer KEY', or give --header Authorization='Bearer KEY')";
-    /**
-     * Why the server refused: its own error message when it gave one that is not about the key (Kiln's 403 for a
-     * Host header or an origin), else the hint about API keys.
-     */
-    private static String refusal(HttpResponse<String> r) {
-        try {
-            var error = ResultJson.MAPPER.readTree(r.body()).path("error");
-            String message = error.path("message").asText(""), code = error.path("code").asText("");
-            boolean aboutTheKey = code.contains("key") || message.toLowerCase(java.util.Locale.ROOT).contains("api key");
-            if (r.statusCode() == 403 && !message.isEmpty() && !aboutTheKey) {
-                return ": " + message;
-            }
-        } catch (IOException | RuntimeException e) {
-            // not JSON: the status alone says it
-        }
-        return AUTH_HINT;
-    }
-
     private final String baseUrl;
     private final Map<String, String> headers;
     private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
@@ -169,5 +151,21 @@ public final class ServerApi {
         HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(baseUrl + path)).timeout(Duration.ofSeconds(5));
         headers.forEach(b::header);
         return b;
+    }
+
+    /**
+     * Why the server refused: a 403's own error message when it gave one (Kiln's for a Host header or an origin;
+     * a missing key is a 401), else the hint about API keys.
+     */
+    private static String refusal(HttpResponse<String> r) {
+        if (r.statusCode() == 403) {
+            try {
+                String message = ResultJson.MAPPER.readTree(r.body()).path("error").path("message").asText("");
+                if (!message.isEmpty()) return ": " + message;
+            } catch (IOException | RuntimeException e) {
+                // not JSON: the hint below
+            }
+        }
+        return AUTH_HINT;
     }
 }

@@ -1,11 +1,9 @@
 package kiln.chat;
 
-import java.util.Optional;
-
 /**
  * How a tool-call parser's format writes calls, for constraining output to it ({@code tool_choice} "required" or
  * a named function): {@code open}, then calls separated by {@code separator}, each {@link #begin}(name), the
- * arguments as JSON, {@link #end}; then {@code close}. The parser reads back what this writes.
+ * arguments as JSON, {@link #end}; then {@code close}. The parser reads back what this writes; {@link ToolCallParser#format} gives each parser's.
  */
 public record ToolCallFormat(String open, String separator, String close, String beforeName, String afterName, String end) {
     /** The text of a call up to its arguments. */
@@ -13,12 +11,4 @@ public record ToolCallFormat(String open, String separator, String close, String
         return beforeName + name + afterName;
     }
 
-    /** The format of the parser {@code name} (--tool-call-parser), if Kiln can constrain output to it. */
-    public static Optional<ToolCallFormat> of(String parserName) {
-        return switch (parserName) {
-            case "deepseekv3" -> Optional.of(DeepSeekV3ToolCallParser.FORMAT);
-            case "deepseekv31" -> Optional.of(DeepSeekV31ToolCallParser.FORMAT);
-            default -> Optional.empty();
-        };
-    }
 }

@@ -25,7 +25,20 @@ public interface ToolCallParser {
         return switch (name) {
             case "deepseekv3" -> new DeepSeekV3ToolCallParser();
             case "deepseekv31" -> new DeepSeekV31ToolCallParser();
-            default -> throw new IllegalArgumentException("--tool-call-parser " + name + " is not known (known: " + String.join(", ", NAMES) + ")");
+            default -> throw unknown(name);
         };
+    }
+
+    /** How the parser {@code name} reads calls, for constraining output to them (tool_choice required or named). */
+    static ToolCallFormat format(String name) {
+        return switch (name) {
+            case "deepseekv3" -> DeepSeekV3ToolCallParser.FORMAT;
+            case "deepseekv31" -> DeepSeekV31ToolCallParser.FORMAT;
+            default -> throw unknown(name);
+        };
+    }
+
+    private static IllegalArgumentException unknown(String name) {
+        return new IllegalArgumentException("--tool-call-parser " + name + " is not known (known: " + String.join(", ", NAMES) + ")");
     }
 }

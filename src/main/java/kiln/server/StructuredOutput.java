@@ -2,6 +2,7 @@ package kiln.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import kiln.chat.ToolCallFormat;
+import kiln.chat.ToolCallParser;
 import kiln.engine.Constraint;
 import kiln.grammar.CompiledGrammar;
 import kiln.grammar.GrammarCompiler;
@@ -168,8 +169,7 @@ final class StructuredOutput {
             throw ApiException.badRequest("tool_choice " + choice.describe() + " needs a tool-call parser to read the calls back; start "
                     + "the server with --tool-call-parser deepseekv3 (or deepseekv31)", "tool_choice");
         }
-        ToolCallFormat format = ToolCallFormat.of(parser).orElseThrow(() -> ApiException.badRequest("tool_choice "
-                + choice.describe() + " is not supported with --tool-call-parser " + parser, "tool_choice"));
+        ToolCallFormat format = ToolCallParser.format(parser);
         GrammarCompiler compiler = compiler("tool_choice");
         List<GrammarCompiler.Tagged> alternatives = new ArrayList<>();
         for (ToolChoice.Tool t : choice.tools()) {

@@ -121,10 +121,9 @@ final class Linear {
     private static final int PAGE = 4096;
 
     /**
-     * Rows between the members of a decode tile: enough that four rows never share a 4 KiB page. Measured on the
-     * Xeon (AVX-512) development VM, one thread, weights far larger than the caches: four adjacent 1 KiB FP8 rows
-     * stream at 4.8 GB/s, the same four-row kernel over rows 4 KiB apart at 9.4 GB/s (bf16: +15-25%). Intel's L2
-     * streamer follows one ascending stream per page, so four rows in one page are mostly fetched on demand.
+     * Rows between the members of a decode tile: enough that four rows never share a 4 KiB page. Intel's L2
+     * streamer follows one ascending stream per page, so four rows in one page are mostly fetched on demand
+     * (performance.md, "CPU model runtime", has the figures).
      */
     private static int pageStride(CpuWeight w) {
         long rowBytes = (long) w.cols() * bytesPer(kind(w.dtype()));
@@ -134,9 +133,8 @@ final class Linear {
     private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[0]);
 
     /**
-     * Tokens from which widening rows into scratch pays. Measured on the Xeon VM (performance.md, "Batched CPU
-     * decode"): register tiles are faster up to 8 tokens on the default model (4 tokens: 10 against 24 ms a step)
-     * and on r1-arch-mini, even at 16 on the default model; the scratch path wins at 16 on r1-arch-mini.
+     * Tokens from which widening rows into scratch pays: below it, re-widening each row per token in registers is
+     * faster than the scratch row's 4 x 2 tiles (performance.md, "Batched CPU decode").
      */
     static final int WIDEN_FROM = 16;
 
