@@ -2,12 +2,13 @@
 # Kiln device harness, local half: builds everything the GPU machine needs and stages it in .device/ (ignored by
 # git; carry it with the device tool's `carry: [".device"]`). The GPU machine has no Java and no network.
 #
-#   scripts/device.sh [--serve] [--fixtures NAME,NAME|all|none] [--alt-nvcc-flags FLAGS] [--other-build CHECKOUT]
+#   scripts/device.sh [--serve [--junit]] [--fixtures NAME,NAME|all|none] [--alt-nvcc-flags FLAGS] [--other-build CHECKOUT]
 #
 # Two payloads: the default one runs the checks, the fixture tests and the benchmarks (a small runtime, the test
 # classes, the JUnit console launcher); --serve adds what `kiln serve` and `kiln bench` need on the GPU machine
 # (every runtime jar, a runtime with java.desktop for java.beans, java.net.http, ...) for the serve-bench
-# section and drops the JUnit launcher. Neither fits one 64 MiB call beside the whole checkout since the sixth
+# section and drops the JUnit launcher (--junit keeps it, for a call that runs engine tests beside the serving
+# benchmark: about 1 MiB more). Neither fits one 64 MiB call beside the whole checkout since the sixth
 # fixture (~74 MiB): for the default one move two fixtures out of the tree (e.g. deepseek-v2-lite-tiny and
 # deepseek-v3-tiny; their fixture tests then fail for want of them), for the --serve one all of testdata/fixtures (serve-bench reads none; the tokenizer
 # comes out of kiln.jar). Move them back before committing: `git add -A` would record them as deleted.
@@ -28,15 +29,17 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 fixtures=none
 serve=0
+junit=0
 alt_flags=
 other_build=
 while [[ $# -gt 0 ]]; do
   case $1 in
     --fixtures) fixtures=$2; shift 2 ;;
     --serve) serve=1; shift ;;
+    --junit) junit=1; shift ;;
     --alt-nvcc-flags) alt_flags=$2; shift 2 ;;
     --other-build) other_build=$(cd "$2" && pwd); shift 2 ;;
-    *) echo "usage: scripts/device.sh [--serve] [--fixtures NAME,NAME|all|none] [--alt-nvcc-flags FLAGS] [--other-build CHECKOUT]" >&2; exit 2 ;;
+    *) echo "usage: scripts/device.sh [--serve [--junit]] [--fixtures NAME,NAME|all|none] [--alt-nvcc-flags FLAGS] [--other-build CHECKOUT]" >&2; exit 2 ;;
   esac
 done
 
@@ -99,6 +102,7 @@ fi
 if (( serve )); then
   cp target/kiln.jar "$stage/lib/"
   for j in target/lib/*.jar; do [[ $(basename "$j") == jfreechart-* ]] || cp "$j" "$stage/lib/"; done
+  (( junit )) && cp "$console" "$stage/lib/"
 else
   cp target/kiln.jar target/lib/jackson-*.jar target/lib/picocli-*.jar "$console" "$stage/lib/"
 fi

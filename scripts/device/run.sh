@@ -7,6 +7,8 @@
 #   check         GPU-vs-CPU checks of every op at R1/Llama shapes, both precisions, + a whole model with graphs
 #   fixtures      the fixture tests (HF float32 references) on the CUDA backend, eager and with CUDA graphs
 #   generate      kiln generate --device cuda against --device cpu on a fixture (the CLI path)
+#   engine        the engine tests alone on the CUDA backend (CudaEngineTest, CudaOverlapScheduleTest; fixtures
+#                 deepseek-v3-tiny and qwen2-tiny), for a --serve --junit payload beside serve-bench
 #   bench-v2      decode (bs 1..128) and 4,096-token prefill of deepseek-v2-lite, dummy bf16
 #   bench-r1      the same for deepseek-r1 cut to the layers that fit, dummy FP8
 #   bench-v2-base V2-Lite decode bs 1 and 64 with the phase-3 kernels switched off (same-card baseline, tag "p2")
@@ -26,7 +28,8 @@
 #   bench-v2-skip V2-Lite decode bs 1 (graphs) with each of a list of kernel sets left out (KILN_SKIP, ';' between
 #                 sets, ',' within): the step time each set saves is what its kernels cost inside a replayed graph
 #                 (never the grouped gate/up without the down projection: that one reads the routing before its wait)
-#   serve-bench   kiln serve --device cuda (V2-Lite dummy) + kiln bench 3200/800 at concurrency 1..64 (serve_bench.sh)
+#   serve-bench   kiln serve --device cuda (V2-Lite dummy) + kiln bench 3200/800 at concurrency 1..64 (serve_bench.sh;
+#                 KILN_SERVE_CONFIGS="tag=server flags;tag=flags" runs one server per configuration, e.g. overlap on/off)
 #   tp-check      the tensor-parallel collectives against the host (virtual ranks 2, 3, 4; NCCL with one rank)
 #   tp-fixtures   CudaTensorParallelFixtureTest: the fixture tests on virtual ranks at tp 2 and 4 and on NCCL with
 #                 one rank, float32, eager and graphed
@@ -118,8 +121,13 @@ for s in "${sections[@]}"; do
     fixtures)
       [[ -n $console ]] || { echo "fixtures: no JUnit console in this payload (the --serve payload leaves it out)"; summary+=("$(printf '%-14s %-24s' fixtures 'SKIPPED (no JUnit console)')"); continue; }
       run_section fixtures 240 bash -c "set -o pipefail; '$JAVA' ${JOPTS[*]} $SYNC -cp '$CP:$console' org.junit.platform.console.ConsoleLauncher execute \
-        --disable-banner --disable-ansi-colors --details=tree --details-theme=ascii --select-class kiln.model.CudaFixtureTest --select-class kiln.model.CudaGraphFixtureTest --select-class kiln.engine.CudaEngineTest \
+        --disable-banner --disable-ansi-colors --details=tree --details-theme=ascii --select-class kiln.model.CudaFixtureTest --select-class kiln.model.CudaGraphFixtureTest --select-class kiln.engine.CudaEngineTest --select-class kiln.engine.CudaOverlapScheduleTest \
         2>&1 | tee '$OUT/fixtures.txt'" ;;
+    engine)
+      [[ -n $console ]] || { echo "engine: no JUnit console in this payload (stage it with --junit)"; summary+=("$(printf '%-14s %-24s' engine 'SKIPPED (no JUnit console)')"); continue; }
+      run_section engine 240 bash -c "set -o pipefail; '$JAVA' ${JOPTS[*]} $SYNC -cp '$CP:$console' org.junit.platform.console.ConsoleLauncher execute \
+        --disable-banner --disable-ansi-colors --details=tree --details-theme=ascii --select-class kiln.engine.CudaEngineTest --select-class kiln.engine.CudaOverlapScheduleTest \
+        2>&1 | tee '$OUT/engine.txt'" ;;
     generate)
       run_section generate 120 bash -c "
         rc=0
@@ -238,6 +246,7 @@ done
   [[ -f $OUT/torch_ceilings.json ]] && python3 -c "import json;[print(f\"ceiling  {r['name']:28s} {r['gbs']:8.0f} GB/s {r['tflops']:7.1f} TFLOP/s\") for r in json.load(open('$OUT/torch_ceilings.json'))]" 2>/dev/null
   [[ -f $OUT/check.txt ]] && { grep -E 'FAIL' "$OUT/check.txt" | head -n 25; grep -E '^[0-9]+ checks, ' "$OUT/check.txt"; }
   [[ -f $OUT/fixtures.txt ]] && grep -E 'tests (successful|failed|aborted|skipped)|containers (failed|aborted)' "$OUT/fixtures.txt"
+  [[ -f $OUT/engine.txt ]] && grep -E 'tests (successful|failed|aborted|skipped)|containers (failed|aborted)' "$OUT/engine.txt"
   [[ -f $OUT/tp-check.txt ]] && { grep -E 'FAIL' "$OUT/tp-check.txt" | head -n 25; grep -E '^[0-9]+ checks, ' "$OUT/tp-check.txt"; }
   [[ -f $OUT/tp-fixtures.txt ]] && grep -E 'tests (successful|failed|aborted|skipped)|containers (failed|aborted)' "$OUT/tp-fixtures.txt"
   grep -hE '^generate [a-z0-9-]+ (float32|bfloat16):' "$OUT/run.log" 2>/dev/null | tail -n 4

@@ -25,32 +25,43 @@ source "$(dirname "${BASH_SOURCE[0]}")/serve_lib.sh"
 
 extract_tokenizer "$kiln_jar" "$tok" || { say "cannot extract the tokenizer from kiln.jar"; exit 1; }
 
-say "starting kiln serve --device cuda ($model, dummy weights); log in $log"
-"$JAVA" "${JOPTS[@]}" -cp "$CP" kiln.cli.Main serve --device cuda --model-path "$model" --load-format dummy \
-  --json-model-override-args '{"vocab_size": 129280}' --tokenizer-path "$tok" --host 127.0.0.1 --port "$port" \
-  --cuda-graph-max-bs 64 --max-running-requests 64 ${KILN_SERVE_ARGS:-} >"$log" 2>&1 &
-server=$!
+# KILN_SERVE_CONFIGS="tag=flags;tag=flags": one server per configuration (the flags added to its command line),
+# each benched at the same concurrencies into serve.jsonl under its own tag; default: one, untagged
+IFS=';' read -r -a configs <<< "${KILN_SERVE_CONFIGS:-=}"
+rm -f "$OUT/serve.jsonl"
+server=
 stop_server() {
-  if kill -0 "$server" 2>/dev/null; then
+  if [[ -n $server ]] && kill -0 "$server" 2>/dev/null; then
     kill "$server" 2>/dev/null
     for _ in $(seq 1 20); do kill -0 "$server" 2>/dev/null || break; sleep 0.5; done
     kill -9 "$server" 2>/dev/null
   fi
-  wait "$server" 2>/dev/null
+  [[ -n $server ]] && wait "$server" 2>/dev/null
+  server=
 }
 trap stop_server EXIT
 
-t0=$(date +%s)
-until python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/health', timeout=2)" 2>/dev/null; do
-  if ! kill -0 "$server" 2>/dev/null; then say "the server exited during start-up:"; tail -n 40 "$log"; exit 1; fi
-  if (( $(left) < 60 )); then say "the server was not ready in time:"; tail -n 20 "$log"; exit 1; fi
-  sleep 2
-done
-say "server ready after $(( $(date +%s) - t0 )) s"
-grep -E 'max_total_num_tokens|CUDA graphs|Load weight end|cuBLASLt' "$log" | sed 's/^/[serve] /'
+for config in "${configs[@]}"; do
+  ctag=${config%%=*}; ctag=${ctag# }
+  read -r -a cflags <<< "${config#*=}"
+  tag="kiln v2-lite dummy bf16${ctag:+ $ctag}"
+  say "starting kiln serve --device cuda ($model, dummy weights${ctag:+, $ctag: ${cflags[*]}}); log in $log"
+  "$JAVA" "${JOPTS[@]}" -cp "$CP" kiln.cli.Main serve --device cuda --model-path "$model" --load-format dummy \
+    --json-model-override-args '{"vocab_size": 129280}' --tokenizer-path "$tok" --host 127.0.0.1 --port "$port" \
+    --cuda-graph-max-bs 64 --max-running-requests 64 ${KILN_SERVE_ARGS:-} "${cflags[@]}" >"$log" 2>&1 &
+  server=$!
 
-# a quick functional check: one greedy /generate request, twice (same ids both times)
-python3 - "$port" <<'PY' || say "WARNING: the /generate check failed"
+  t0=$(date +%s)
+  until python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/health', timeout=2)" 2>/dev/null; do
+    if ! kill -0 "$server" 2>/dev/null; then say "the server exited during start-up:"; tail -n 40 "$log"; exit 1; fi
+    if (( $(left) < 60 )); then say "the server was not ready in time:"; tail -n 20 "$log"; exit 1; fi
+    sleep 2
+  done
+  say "server ready after $(( $(date +%s) - t0 )) s"
+  grep -E 'max_total_num_tokens|CUDA graphs|Load weight end|cuBLASLt' "$log" | sed 's/^/[serve] /'
+
+  # a quick functional check: one greedy /generate request, twice (same ids both times)
+  python3 - "$port" <<'PY' || say "WARNING: the /generate check failed"
 import json, sys, urllib.request
 port = sys.argv[1]
 body = json.dumps({"text": "The capital of France is", "sampling_params": {"temperature": 0, "max_new_tokens": 16}}).encode()
@@ -63,11 +74,15 @@ for _ in range(2):
 print("[serve-bench] /generate greedy repeat:", "SAME" if ids[0] == ids[1] else "DIFFERENT", ids[0])
 PY
 
-rm -f "$OUT/serve.jsonl"
-# shellcheck disable=SC2086  # the concurrencies are words
-bench_concurrencies "$OUT/serve.jsonl" "kiln v2-lite dummy bf16" "" $conc
+  # shellcheck disable=SC2086  # the concurrencies are words
+  bench_concurrencies "$OUT/serve.jsonl" "$tag" "${ctag:+$ctag: }" $conc
+  say "server log (last lines):"
+  tail -n 15 "$log" | sed 's/^/[serve] /'
+  # with --enable-metrics in KILN_SERVE_ARGS: how many steps overlapped
+  python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$port/metrics', timeout=5).read().decode())" 2>/dev/null \
+    | grep -E '^kiln_(overlapped_steps|generation_tokens)_total' | sed 's/^/[serve] /'
+  stop_server
+done
 
-say "server log (last lines):"
-tail -n 15 "$log" | sed 's/^/[serve] /'
 [[ -f $OUT/serve.jsonl ]] || { say "no results"; exit 1; }
 results_table "[serve-bench]" "$OUT/serve.jsonl"

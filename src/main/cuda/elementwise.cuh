@@ -456,6 +456,14 @@ __device__ void quant_fp8_rows(const bf16* x, long ldx, int cols, uint8_t* q, fl
 ELEMENTWISE_KERNELS(float, f32)
 ELEMENTWISE_KERNELS(bf16, bf16)
 
+// A step's future tokens: token t < 0 is the id the previous step sampled into row -1 - t of `previous`. The
+// overlapped scheduler plans step N+1 before step N's ids reach the host; this runs after N+1's batch is staged
+// and before its embedding, in stream order behind N's sampling.
+extern "C" __global__ void resolve_future_tokens(int* tokens, const int* previous, int n) { KILN_ENTRY;
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n && tokens[i] < 0) tokens[i] = previous[-1 - tokens[i]];
+}
+
 extern "C" __global__ void dequant_fp8_bf16(const uint8_t* w, const float* scales, int scale_cols, int block_rows,
                                             int block_cols, bf16* out, int cols) { KILN_ENTRY;
     dequant_fp8_row(w, scales, scale_cols, block_rows, block_cols, out, cols);

@@ -63,6 +63,14 @@ public interface Backend extends DenseOps, AttentionOps, MoeOps, SamplingOps, Co
 
     // ---- one forward ----
 
+    /**
+     * Whether a forward and its sampling return before the device has computed them (a GPU's stream), so that the
+     * host can prepare the next step meanwhile (the overlapped scheduler). The CPU computes before it returns.
+     */
+    default boolean runsAhead() {
+        return false;
+    }
+
     void begin(ForwardBatch batch);
 
     /**

@@ -38,6 +38,19 @@ public interface SamplingOps extends TensorOps {
         return upload(v, logits.rows(), logits.cols());
     }
 
+    /**
+     * {@link #sample}, returned before the ids reach the host where the device runs ahead of it: they stay on the
+     * device for the next forward to read as future tokens, and {@link SampledIds#await} brings them over.
+     */
+    default SampledIds sampleAsync(Tensor logits, float[] temperature, int[] topK, float[] topP, float[] uniform) {
+        return SampledIds.ready(sample(logits, temperature, topK, topP, uniform));
+    }
+
+    /** {@link #argmax}, returned before the ids reach the host where the device runs ahead of it ({@link #sampleAsync}). */
+    default SampledIds argmaxAsync(Tensor logits) {
+        return SampledIds.ready(argmax(logits));
+    }
+
     /** Per row of {@code logits}, the index of the largest value, lowest index on ties (greedy sampling). */
     default int[] argmax(Tensor logits) {
         float[] v = download(logits);

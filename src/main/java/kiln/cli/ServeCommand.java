@@ -102,6 +102,9 @@ public final class ServeCommand implements Callable<Integer> {
     boolean disableRadixCache;
     @Option(names = "--enable-mixed-chunk", description = "Run decode tokens in the same batch as prefill chunks.")
     boolean enableMixedChunk;
+    @Option(names = "--disable-overlap-schedule", description = "Apply each step's tokens before planning the next. By default, on a GPU, "
+            + "the next step is launched first (its input tokens read on the device) and the last one's streamed while it runs; the CPU never overlaps.")
+    boolean disableOverlapSchedule;
     @Option(names = "--enable-priority-scheduling", description = "Order the waiting queue by each request's priority (higher values first), arrival among equals; without it a request that names a priority gets 400.")
     boolean enablePriorityScheduling;
     @Option(names = "--schedule-low-priority-values-first", description = "With --enable-priority-scheduling: lower priority values first.")
@@ -381,6 +384,7 @@ public final class ServeCommand implements Callable<Integer> {
         EngineConfig c = EngineConfig.defaults()
                 .withRadixCache(!disableRadixCache)
                 .withMixedChunk(enableMixedChunk)
+                .withOverlapSchedule(disableOverlapSchedule ? EngineConfig.OverlapSchedule.OFF : EngineConfig.OverlapSchedule.AUTO)
                 .withSchedulePolicy(schedulePolicy.equals("lpm") ? EngineConfig.SchedulePolicy.LPM : EngineConfig.SchedulePolicy.FCFS);
         if (maxTotalTokens != null) c = c.withMaxTotalTokens(maxTotalTokens);
         if (memFractionStatic != null) c = c.withMemFractionStatic(memFractionStatic);

@@ -5,12 +5,12 @@ import java.util.Map;
 
 /**
  * The scheduler's running totals, each counted by the part that sees the event: admissions and retractions in
- * StepPlanner, generated tokens in OutputEmitter, where steps sampled in StepSampler, finishes and step times in
- * Scheduler. Only the scheduler thread writes them; readers get {@link EngineStats} snapshots.
+ * StepPlanner, generated tokens in OutputEmitter, where steps sampled in StepSampler, finishes, step times and
+ * overlapped steps in Scheduler. Only the scheduler thread writes them; readers get {@link EngineStats} snapshots.
  */
 final class Counters {
     long promptTokens, cachedPromptTokens, generationTokens, retracted;
-    long decodeSteps, decodeStepNanos, decodeStepSequences, deviceSampledSteps, hostSampledSteps;
+    long decodeSteps, decodeStepNanos, decodeStepSequences, deviceSampledSteps, hostSampledSteps, overlappedSteps;
     final Map<String, Long> finishedByReason = new LinkedHashMap<>();
 
     /** A step that only decoded (no prefill chunk), for the step-time-against-batch figures. */
@@ -23,6 +23,6 @@ final class Counters {
     EngineStats snapshot(int running, int queued, KvSlots kv, double newTokenRatio) {
         return new EngineStats(running, queued, kv.usedTokens(), kv.cachedTokens(), kv.capacity(), promptTokens,
                 generationTokens, cachedPromptTokens, Map.copyOf(finishedByReason), retracted, newTokenRatio,
-                decodeSteps, decodeStepNanos, decodeStepSequences, deviceSampledSteps, hostSampledSteps);
+                decodeSteps, decodeStepNanos, decodeStepSequences, deviceSampledSteps, hostSampledSteps, overlappedSteps);
     }
 }

@@ -10,15 +10,18 @@ import kiln.KilnProperty;
  * default comes from the system property {@code kiln.engine.deviceSampling} ({@link KilnProperty#ENGINE_DEVICE_SAMPLING}).
  * {@code priority} is SGLang's priority scheduling (off: a request that names a priority is refused);
  * {@code waitingTimeoutSeconds} ends a request that waited longer than this to start (0: never), as SGLang's
- * {@code SGLANG_REQ_WAITING_TIMEOUT} does.
+ * {@code SGLANG_REQ_WAITING_TIMEOUT} does. {@code overlapSchedule} is SGLang's overlap scheduler (the host plans
+ * step N+1 and streams step N while the device runs; see {@link OverlapSchedule}).
  */
 public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chunkedPrefillSize, int maxPrefillTokens,
                            int maxRunningRequests, SchedulePolicy schedulePolicy, double scheduleConservativeness,
                            boolean disableRadixCache, boolean enableMixedChunk, int contextLength, int maxQueuedRequests,
-                           boolean deviceSampling, PriorityScheduling priority, double waitingTimeoutSeconds) {
+                           boolean deviceSampling, PriorityScheduling priority, double waitingTimeoutSeconds,
+                           OverlapSchedule overlapSchedule) {
 
     public EngineConfig {
         if (priority == null) priority = PriorityScheduling.OFF;
+        if (overlapSchedule == null) overlapSchedule = OverlapSchedule.AUTO;
         if (!(waitingTimeoutSeconds >= 0) || Double.isInfinite(waitingTimeoutSeconds)) {
             throw new IllegalArgumentException("the waiting timeout must be a finite number of seconds >= 0, got " + waitingTimeoutSeconds);
         }
@@ -52,6 +55,26 @@ public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chu
         }
     }
 
+    /**
+     * Whether the scheduler launches step N+1 before it applies step N's sampled tokens, as SGLang's default
+     * scheduler does: the next step's tokens are read on the device from N's samples, and N's results are streamed
+     * while N+1 runs. It pays where the device runs ahead of the host (a GPU); on the CPU a forward returns only once
+     * computed, so overlapping would only deliver each token a step later. A step whose sequences need their tokens
+     * on the host before the next (structured output, logprobs, penalties, min_new_tokens) runs without overlap.
+     */
+    public enum OverlapSchedule {
+        /** On where the backend runs ahead of the host (CUDA), off on the CPU. */
+        AUTO,
+        /** On whatever the backend (tests use it to run the overlapped path on the CPU). */
+        ON,
+        /** Off (SGLang's --disable-overlap-schedule). */
+        OFF;
+
+        boolean enabled(boolean backendRunsAhead) {
+            return this == ON || this == AUTO && backendRunsAhead;
+        }
+    }
+
     public enum SchedulePolicy {
         /** First come, first served. */
         FCFS,
@@ -61,7 +84,7 @@ public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chu
 
     public static EngineConfig defaults() {
         return new EngineConfig(0, 0, 8192, 16384, 256, SchedulePolicy.FCFS, 1.0, false, false, 0, 4096,
-                KilnProperty.ENGINE_DEVICE_SAMPLING.flag(), PriorityScheduling.OFF, 0);
+                KilnProperty.ENGINE_DEVICE_SAMPLING.flag(), PriorityScheduling.OFF, 0, OverlapSchedule.AUTO);
     }
 
     public EngineConfig withMaxTotalTokens(int v) {
@@ -120,6 +143,10 @@ public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chu
         return edit(b -> b.waitingTimeoutSeconds = v);
     }
 
+    public EngineConfig withOverlapSchedule(OverlapSchedule v) {
+        return edit(b -> b.overlapSchedule = v);
+    }
+
     /** A copy with some fields changed: records have no withers, so the copies go through one mutable form. */
     private EngineConfig edit(java.util.function.Consumer<Fields> change) {
         Fields f = new Fields(this);
@@ -134,6 +161,7 @@ public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chu
         boolean disableRadixCache, enableMixedChunk, deviceSampling;
         PriorityScheduling priority;
         double waitingTimeoutSeconds;
+        OverlapSchedule overlapSchedule;
 
         Fields(EngineConfig c) {
             maxTotalTokens = c.maxTotalTokens;
@@ -150,12 +178,13 @@ public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chu
             deviceSampling = c.deviceSampling;
             priority = c.priority;
             waitingTimeoutSeconds = c.waitingTimeoutSeconds;
+            overlapSchedule = c.overlapSchedule;
         }
 
         EngineConfig build() {
             return new EngineConfig(maxTotalTokens, memFractionStatic, chunkedPrefillSize, maxPrefillTokens,
                     maxRunningRequests, schedulePolicy, scheduleConservativeness, disableRadixCache, enableMixedChunk,
-                    contextLength, maxQueuedRequests, deviceSampling, priority, waitingTimeoutSeconds);
+                    contextLength, maxQueuedRequests, deviceSampling, priority, waitingTimeoutSeconds, overlapSchedule);
         }
     }
 }

@@ -6,13 +6,14 @@ import java.util.Map;
  * A snapshot of the scheduler's state and counters, published after every step (for metrics and server info). The
  * decode counters cover steps that only decoded (no prefill chunk), for the step-time-against-batch figures. The
  * sampling counters split the steps that sampled (or took prompt logprobs) by where: on the device (only ids came
- * back) or on the host (the logits were downloaded).
+ * back) or on the host (the logits were downloaded). {@code overlappedSteps} counts the steps launched before the
+ * one before them was applied (the overlapped scheduler).
  */
 public record EngineStats(int runningRequests, int queuedRequests, int kvUsedTokens, int kvCachedTokens,
                           int kvTotalTokens, long promptTokensTotal, long generationTokensTotal,
                           long cachedPromptTokensTotal, Map<String, Long> finishedByReason, long retractedTotal,
                           double newTokenRatio, long decodeSteps, long decodeStepNanos, long decodeStepSequences,
-                          long deviceSampledSteps, long hostSampledSteps) {
+                          long deviceSampledSteps, long hostSampledSteps, long overlappedSteps) {
 
     /** Mean wall time of a decode step (forward, sampling, streaming) so far, in milliseconds. */
     public double meanDecodeStepMs() {

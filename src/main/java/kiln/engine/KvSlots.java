@@ -44,7 +44,7 @@ final class KvSlots {
             return slots;
         }
 
-        /** Tokens whose KV is computed. */
+        /** Tokens whose KV is computed, or queued on the device by a launched step (later steps run after it). */
         int computed() {
             return computed;
         }
@@ -132,7 +132,10 @@ final class KvSlots {
         return true;
     }
 
-    /** The forward has written the KV of the sequence's next {@code fed} tokens into the slots allocated for them. */
+    /**
+     * The forward has written (or, on a device that runs ahead, queued the writing of) the KV of the sequence's next
+     * {@code fed} tokens into the slots allocated for them.
+     */
     void computed(Sequence s, int fed) {
         Held h = s.kv;
         if (h.computed + fed > h.allocated) throw broken("sequence %s computed %d tokens past its allocated slots", name(s), h.computed + fed - h.allocated);

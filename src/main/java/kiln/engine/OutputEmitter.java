@@ -72,8 +72,8 @@ final class OutputEmitter {
         if (!p.ignoreEos() && eosIds.contains(token)) return Output.FinishReason.stop(token);
         if (p.stopTokenIds().contains(token)) return Output.FinishReason.stop(token);
         if (grammarEnded) return eosIds.contains(token) ? Output.FinishReason.stop(token) : Output.FinishReason.stop(null);
-        if (s.outputLength() >= p.maxNewTokens()) return Output.FinishReason.length();
-        if (s.length >= contextLength) return Output.FinishReason.length();
+        if (s.settledOutputLength() >= p.maxNewTokens()) return Output.FinishReason.length();
+        if (s.settled >= contextLength) return Output.FinishReason.length();
         return null;
     }
 
@@ -98,6 +98,6 @@ final class OutputEmitter {
         if (s.text != null) text = (e == null ? "" : e.text()) + (finish != null ? s.text.finish() : "");
         h.deliver(new Output(s.request.id(), s.index, e == null ? new int[0] : new int[]{e.token()}, text,
                 e == null || e.logprob() == null ? List.of() : List.of(e.logprob()), promptLp, finish,
-                s.promptLength, s.outputLength(), Math.max(0, s.cachedTokens)));
+                s.promptLength, s.settledOutputLength(), Math.max(0, s.cachedTokens)));
     }
 }

@@ -3,6 +3,7 @@ package kiln.engine;
 import kiln.Log;
 import kiln.backend.ForwardBatch;
 import kiln.backend.KvCache;
+import kiln.backend.SampledIds;
 import kiln.backend.Tensor;
 import kiln.engine.OutputEmitter.Emitted;
 import kiln.engine.StepPlanner.Entry;
@@ -23,9 +24,19 @@ import java.util.concurrent.LinkedBlockingQueue;
 /**
  * The one thread that owns all serving state. Its loop: drain the inbox (submit, abort, flush, integrity check,
  * shutdown), plan a step ({@link StepPlanner}: a prefill batch or a decode step, with the KV slots it needs from
- * {@link KvSlots}), run the model's forward on it, then apply the results: computed prompts into the radix cache,
- * n-siblings forked, tokens sampled ({@link StepSampler}) and streamed or ended ({@link OutputEmitter}). Callers
- * talk to it only through its inbox; nothing here is locked.
+ * {@link KvSlots}), launch it (the forward, computed prompts into the radix cache, n-siblings forked, tokens
+ * sampled by {@link StepSampler}), then apply its sampled tokens (streamed or ended by {@link OutputEmitter}).
+ * Callers talk to it only through its inbox; nothing here is locked.
+ *
+ * <p>Overlapped ({@link EngineConfig.OverlapSchedule}), a step is applied one iteration late:
+ * <pre>
+ *   host:    plan N+1 | launch N+1 | apply N (await N's ids, stream) | plan N+2 | launch N+2 | apply N+1 ...
+ *   device:  ... N ............ | N+1 ........................................ | N+2 ...
+ * </pre>
+ * Step N+1 feeds each sequence's unsettled last token as a future token (row of N's samples, read on the device),
+ * so the device never waits for the host between steps. A sample that ends at N (EOS, a stop string) has had one
+ * more token computed by N+1, which is dropped. Whenever a live sequence needs its tokens on the host before its
+ * next step ({@link #needsHost}), the scheduler applies the step in flight before it plans, and does not overlap.
  */
 final class Scheduler implements Runnable {
     sealed interface Command {
@@ -63,6 +74,12 @@ final class Scheduler implements Runnable {
     /** The samples of each request still streaming, n-siblings included once forked: what an abort ends. */
     private final Map<String, List<Sequence>> sequences = new HashMap<>();
     private final SplittableRandom seeds = new SplittableRandom();
+    /** Launch steps before applying the last one (EngineConfig.OverlapSchedule, resolved for this backend). */
+    private final boolean overlap;
+    /** The launched step whose samples are not applied yet (overlapped scheduling); null when none is. */
+    private LaunchedStep inFlight;
+    /** When the last decode step's samples were applied: the next one's step time starts no earlier. */
+    private long lastApplied;
     private boolean shuttingDown;
     /** The first failed check at idle, reported to the next CheckIntegrity. */
     private IllegalStateException brokenAtIdle;
@@ -80,6 +97,7 @@ final class Scheduler implements Runnable {
         this.emitter = new OutputEmitter(eosIds, contextLength, counters);
         this.sampler = new StepSampler(model.backend(), config.deviceSampling(), model.config().vocabSize(), emitter::bannedNow, counters);
         this.constraints = new StepConstraints(model.backend(), model.config().vocabSize());
+        this.overlap = config.overlapSchedule().enabled(model.backend().runsAhead());
         publishStats();
     }
 
@@ -92,7 +110,7 @@ final class Scheduler implements Runnable {
         try {
             boolean checked = true;  // nothing has run since the last check at idle
             while (!Thread.currentThread().isInterrupted()) {
-                boolean idle = planner.idle();
+                boolean idle = planner.idle() && inFlight == null;
                 if (idle && !checked) {
                     checkAtIdle();
                     checked = true;
@@ -104,7 +122,7 @@ final class Scheduler implements Runnable {
                     c = inbox.poll();
                 }
                 if (waitingTimeoutNanos > 0) expireWaiting();
-                if (!planner.idle()) {
+                if (!planner.idle() || inFlight != null) {
                     step();
                     checked = false;
                 }
@@ -172,37 +190,74 @@ final class Scheduler implements Runnable {
         return sib;
     }
 
-    // ---- one step: plan, run, apply ----
+    // ---- one step: plan, launch, apply ----
+
+    /** A launched step: its entries, its draws (sequence and logit row, in sample order), logits and sampled ids. */
+    private record LaunchedStep(List<Entry> entries, List<Draw> draws, StepSampler.Logits logits, SampledIds ids,
+                                boolean decode, long startNanos) {}
 
     private void step() {
+        boolean overlapNow = overlap && planner.live().stream().noneMatch(this::needsHost);
+        if (!overlapNow) applyInFlight();
         StepPlanner.Plan plan = planner.plan();
-        for (Sequence s : plan.exhausted()) {
-            Log.warn("KV pool of %d tokens has no slot for the next token of a sequence of %d tokens; ending it", kv.capacity(), s.length);
-            finish(s, Output.FinishReason.abort(OUT_OF_KV + ": the KV pool (" + kv.capacity() + " tokens) had no slot for token "
-                    + (s.outputLength() + 1) + " of this sample"), null);
-        }
         List<Entry> entries = plan.entries();
+        if (!plan.exhausted().isEmpty()) {
+            // their last samples may be in flight: seen first, so that nothing they sampled is lost
+            applyInFlight();
+            entries = withoutEnded(entries);
+            for (Sequence s : plan.exhausted()) {
+                if (s.ended) continue;
+                Log.warn("KV pool of %d tokens has no slot for the next token of a sequence of %d tokens; ending it", kv.capacity(), s.length);
+                finish(s, Output.FinishReason.abort(OUT_OF_KV + ": the KV pool (" + kv.capacity() + " tokens) had no slot for token "
+                        + (s.settledOutputLength() + 1) + " of this sample"), null);
+            }
+        }
         if (entries.isEmpty()) {
+            if (inFlight != null) {
+                applyInFlight();
+                return;
+            }
             Sequence stuck = planner.stuck();
             if (stuck != null) rejectUnschedulable(stuck);
             return;
         }
-        long start = System.nanoTime();
+        LaunchedStep launched;
         try {
-            execute(entries);
-            if (!plan.prefill()) counters.decodeStep(System.nanoTime() - start, entries.size());
+            launched = launch(entries, overlapNow);
         } catch (RuntimeException e) {
-            Log.warn("forward failed, aborting its %d sequences: %s", entries.size(), e);
-            // by request, so that n-siblings forked in this step end too
-            for (Entry en : entries) abort(en.seq().request.id(), "internal error: " + e.getMessage());
+            fail(entries, e);
+            applyInFlight();
+            return;
         }
+        if (inFlight != null) counters.overlappedSteps++;
+        applyInFlight();
+        if (overlapNow) inFlight = launched;
+        else apply(launched);
     }
 
-    /** The forward of the planned entries, then its results applied in entry order. */
-    private void execute(List<Entry> entries) {
+    /**
+     * Whether the sequence's next step needs the tokens it sampled on the host first: structured output (its mask
+     * follows the last token), logprobs, penalties and min_new_tokens (sampled on the host), or an unsampled prompt
+     * whose logprobs are wanted.
+     */
+    private boolean needsHost(Sequence s) {
+        return s.grammar != null || s.wantsPromptLogprobs() || !sampler.samplesOnDevice(s);
+    }
+
+    /**
+     * Runs the forward of the planned entries and samples it. The KV of every fed token counts as computed from
+     * here (later steps run after this one on the device); prompts are cached, n-siblings forked, and each
+     * sample's token is drawn. With {@code overlapped}, each draw's sequence gets a placeholder for its token.
+     */
+    private LaunchedStep launch(List<Entry> entries, boolean overlapped) {
+        long start = System.nanoTime();
         // structured output's masks are computed on the mask worker while the forward runs, and joined after it
         StepConstraints.Pending pending = constraints.start(entries);
-        Tensor out = constraints.apply(pending, model.forward(forwardBatch(entries), cache));
+        Tensor out = constraints.apply(pending, model.forward(forwardBatch(entries, inFlight), cache));
+        for (Entry e : entries) {
+            kv.computed(e.seq(), e.fed());
+            if (e.prefill()) kv.cacheUnfinished(e.seq());
+        }
         StepSampler.Logits logits = sampler.logits(out, entries);
         List<Draw> draws = new ArrayList<>();
         int row = 0;
@@ -211,39 +266,95 @@ final class Scheduler implements Runnable {
             for (int p : e.promptLogprobPositions()) {
                 s.promptLogprobs.add(logits.logprob(row++, s.tokens[p + 1], s.params().topLogprobsNum()));
             }
-            kv.computed(s, e.fed());
-            if (e.prefill()) kv.cacheUnfinished(s);
             if (!e.samples()) continue;
             int r = row++;
             if (s.params().maxNewTokens() == 0) finish(s, Output.FinishReason.length(), null);
             else for (Sequence q : withForkedSiblings(s)) draws.add(new Draw(q, r));
         }
-        int[] tokens = sampler.sample(logits, draws);
-        for (int i = 0; i < draws.size(); i++) {
-            Draw d = draws.get(i);
-            SamplingParams p = d.seq().params();
-            accept(d.seq(), tokens[i], p.returnLogprob() ? logits.logprob(d.row(), tokens[i], p.topLogprobsNum()) : null);
-        }
+        SampledIds ids = sampler.sample(logits, draws);
+        if (overlapped) for (int i = 0; i < draws.size(); i++) draws.get(i).seq().reserve(i);
+        return new LaunchedStep(entries, draws, logits, ids, entries.stream().noneMatch(Entry::prefill), start);
     }
 
-    /** The flat token batch of the entries; logit rows in the order {@link #execute} reads them back. */
-    private static ForwardBatch forwardBatch(List<Entry> entries) {
+    /** Applies the step in flight, if there is one. */
+    private void applyInFlight() {
+        LaunchedStep l = inFlight;
+        if (l == null) return;
+        inFlight = null;
+        apply(l);
+    }
+
+    /** Each draw's token to its sequence (unless the sequence ended meanwhile), in sample order. */
+    private void apply(LaunchedStep l) {
+        int[] tokens;
+        try {
+            tokens = l.ids().await();
+        } catch (RuntimeException e) {
+            fail(l.entries(), e);
+            return;
+        }
+        for (int i = 0; i < tokens.length; i++) {
+            Draw d = l.draws().get(i);
+            Sequence q = d.seq();
+            if (q.ended) continue;
+            SamplingParams p = q.params();
+            accept(q, tokens[i], p.returnLogprob() ? l.logits().logprob(d.row(), tokens[i], p.topLogprobsNum()) : null);
+        }
+        long now = System.nanoTime();
+        if (l.decode()) counters.decodeStep(now - Math.max(l.startNanos(), lastApplied), l.entries().size());
+        lastApplied = now;
+    }
+
+    /** A step that failed: its sequences' requests end (by request, so that n-siblings forked in it end too). */
+    private void fail(List<Entry> entries, RuntimeException e) {
+        Log.warn("forward failed, aborting its %d sequences: %s", entries.size(), e);
+        for (Entry en : entries) abort(en.seq().request.id(), "internal error: " + e.getMessage());
+    }
+
+    /** The entries whose sequences have not ended, packed again from token 0 (their slots stay as planned). */
+    private static List<Entry> withoutEnded(List<Entry> entries) {
+        List<Entry> kept = new ArrayList<>();
+        int start = 0;
+        for (Entry e : entries) {
+            if (e.seq().ended) continue;
+            kept.add(new Entry(e.seq(), start, e.fed(), e.promptLogprobPositions(), e.samples(), e.prefill()));
+            start += e.fed();
+        }
+        return kept;
+    }
+
+    /**
+     * The flat token batch of the entries; logit rows in the order {@link #launch} reads them back. A token not yet
+     * settled is the in-flight step's sample: a future token, read from that step's ids where they are.
+     */
+    private static ForwardBatch forwardBatch(List<Entry> entries, LaunchedStep inFlight) {
         int total = entries.stream().mapToInt(Entry::fed).sum();
         int[] tokens = new int[total], positions = new int[total];
         List<ForwardBatch.Seq> seqs = new ArrayList<>();
         List<Integer> rows = new ArrayList<>();
+        boolean future = false;
         for (Entry e : entries) {
             Sequence s = e.seq();
             int computed = s.kv.computed();
             for (int i = 0; i < e.fed(); i++) {
-                tokens[e.start() + i] = s.tokens[computed + i];
+                int t = s.tokens[computed + i];
+                if (t == Sequence.UNSETTLED) {
+                    if (inFlight == null || computed + i != s.length - 1 || s.futureRow < 0) {
+                        throw new IllegalStateException("sequence " + s.request.id() + " feeds an unsettled token at " + (computed + i)
+                                + " with no step in flight to read it from");
+                    }
+                    t = -1 - s.futureRow;
+                    future = true;
+                }
+                tokens[e.start() + i] = t;
                 positions[e.start() + i] = computed + i;
             }
             seqs.add(new ForwardBatch.Seq(e.start(), e.fed(), computed, s.kv.slots()));
             for (int p : e.promptLogprobPositions()) rows.add(e.start() + p - computed);
             if (e.samples()) rows.add(e.start() + e.fed() - 1);
         }
-        return new ForwardBatch(tokens, positions, seqs, rows.stream().mapToInt(Integer::intValue).toArray());
+        return new ForwardBatch(tokens, positions, seqs, rows.stream().mapToInt(Integer::intValue).toArray(),
+                future ? inFlight.ids() : null);
     }
 
     /** The sequence and, on its first sample with the radix cache on, its n-siblings forked from its prefill. */
@@ -278,8 +389,14 @@ final class Scheduler implements Runnable {
         else emitter.emit(q, e, null);
     }
 
-    /** Ends a sample: its slots go to the tree (or back to the pool on abort) and its final output is sent. */
+    /**
+     * Ends a sample: its slots go to the tree (or back to the pool on abort) and its final output is sent. Tokens it
+     * sampled in a step still in flight are dropped (that step's KV of the last settled token is kept: later steps
+     * run after it on the device).
+     */
     private void finish(Sequence s, Output.FinishReason reason, Emitted last) {
+        s.ended = true;
+        s.dropUnsettled();
         leaveQueue(s);
         kv.release(s, !reason.type().equals("abort"));
         planner.remove(s);
@@ -326,6 +443,7 @@ final class Scheduler implements Runnable {
             if (c instanceof Command.Submit s) admit(s.request(), s.handle());
         }
         for (String id : List.copyOf(sequences.keySet())) abort(id, message);
+        inFlight = null;
     }
 
     /**
@@ -355,7 +473,7 @@ final class Scheduler implements Runnable {
     }
 
     private boolean flush() {
-        if (!planner.idle()) return false;
+        if (!planner.idle() || inFlight != null) return false;
         kv.flush();
         Log.info("Cache flushed successfully!");
         return true;

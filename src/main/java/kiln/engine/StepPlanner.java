@@ -122,7 +122,7 @@ final class StepPlanner {
     // ---- planning ----
 
     Plan plan() {
-        boolean decodeWaiting = running.stream().anyMatch(s -> s != chunked && s.pending() == 1);
+        boolean decodeWaiting = running.stream().anyMatch(this::decodable);
         boolean prefillWaiting = chunked != null || !waiting.isEmpty();
         List<Entry> entries = List.of();
         List<Sequence> exhausted = new ArrayList<>();
@@ -151,6 +151,7 @@ final class StepPlanner {
         for (Sequence s : running) reserve += futureTokens(s);
         for (Sequence s : ordered()) {
             if (budget <= 0 || chunked != null) break;
+            if (s.hasUnsettled()) continue;  // retracted while its last sample was in flight: it restarts once that is seen
             RadixCache.Match m;
             int extend;
             double future;
@@ -186,7 +187,7 @@ final class StepPlanner {
         }
         if (config.enableMixedChunk() && !entries.isEmpty()) {
             for (Sequence s : running) {
-                if (s == chunked || s.pending() != 1 || entries.stream().anyMatch(e -> e.seq() == s)) continue;
+                if (!decodable(s) || entries.stream().anyMatch(e -> e.seq() == s)) continue;
                 if (!kv.allocate(s, 1)) break;
                 add(entries, s, 1);
             }
@@ -195,7 +196,7 @@ final class StepPlanner {
     }
 
     private List<Entry> decode(List<Sequence> exhausted) {
-        List<Sequence> decode = new ArrayList<>(running.stream().filter(s -> s != chunked && s.pending() == 1).toList());
+        List<Sequence> decode = new ArrayList<>(running.stream().filter(this::decodable).toList());
         boolean retracted = false;
         while (decode.size() > 1 && kv.available() < decode.size()) {
             // retract the sequence that has generated least (longest prompt first among equals): least work lost
@@ -213,6 +214,14 @@ final class StepPlanner {
         }
         newTokenRatio = Math.max(minRatio, newTokenRatio - ratioDecay);
         return entries;
+    }
+
+    /**
+     * A running sequence that takes one more token: its prompt is done and its last token's KV is not computed yet.
+     * One whose unsettled samples (overlapped scheduling) already reach max_new_tokens ends when they are seen.
+     */
+    private boolean decodable(Sequence s) {
+        return s != chunked && s.pending() == 1 && s.outputLength() < s.params().maxNewTokens();
     }
 
     /**

@@ -1,6 +1,7 @@
 package kiln.engine;
 
 import kiln.backend.Backend;
+import kiln.backend.SampledIds;
 import kiln.backend.Tensor;
 import kiln.engine.StepPlanner.Entry;
 
@@ -54,9 +55,16 @@ final class StepSampler {
         return new Logits(out, host, vocab);
     }
 
-    /** Every draw's token, in order: on the device when the logits stayed there, else on the host. */
-    int[] sample(Logits logits, List<Draw> draws) {
+    /**
+     * Every draw's token, in order: on the device when the logits stayed there (returned before they reach the
+     * host on a device that runs ahead), else on the host.
+     */
+    SampledIds sample(Logits logits, List<Draw> draws) {
         if (logits.onDevice()) return sampleOnDevice(logits.device(), draws);
+        return SampledIds.ready(sampleOnHost(logits, draws));
+    }
+
+    private int[] sampleOnHost(Logits logits, List<Draw> draws) {
         int[] tokens = new int[draws.size()];
         for (int i = 0; i < tokens.length; i++) {
             Sequence q = draws.get(i).seq();
@@ -81,11 +89,17 @@ final class StepSampler {
      */
     private boolean deviceCanServe(Entry e) {
         if (e.promptLogprobPositions().length > 0) return false;
-        if (!e.samples()) return true;
-        Sequence s = e.seq();
+        return !e.samples() || samplesOnDevice(e.seq());
+    }
+
+    /**
+     * Whether the sequence's next sample can be drawn on the device (see {@link #deviceCanServe}); a sequence that
+     * wants prompt logprobs wants output logprobs too, so this answers for its prefill as well.
+     */
+    boolean samplesOnDevice(Sequence s) {
         SamplingParams p = s.params();
-        return p.maxNewTokens() == 0 || !p.returnLogprob() && p.repetitionPenalty() == 1f && p.frequencyPenalty() == 0f
-                && p.presencePenalty() == 0f && p.minP() == 0f && bannedNow.apply(s).length == 0;
+        return deviceSampling && (p.maxNewTokens() == 0 || !p.returnLogprob() && p.repetitionPenalty() == 1f && p.frequencyPenalty() == 0f
+                && p.presencePenalty() == 0f && p.minP() == 0f && bannedNow.apply(s).length == 0);
     }
 
     /**
@@ -94,15 +108,15 @@ final class StepSampler {
      * top_k 1 goes as greedy (temperature 0): Sampler treats it so, while Backend.sample would keep tokens tied
      * with the best and pick among them.
      */
-    private int[] sampleOnDevice(Tensor logits, List<Draw> draws) {
+    private SampledIds sampleOnDevice(Tensor logits, List<Draw> draws) {
         int n = draws.size();
-        if (n == 0) return new int[0];
+        if (n == 0) return SampledIds.ready(new int[0]);
         int[] rows = new int[n];
         boolean same = n == logits.rows();
         for (int i = 0; i < n; i++) same &= (rows[i] = draws.get(i).row()) == i;
         // n-siblings share their parent's row, and rows of max_new_tokens 0 are not sampled
         Tensor t = same ? logits : backend.gatherRows(logits, rows);
-        if (draws.stream().allMatch(d -> d.seq().params().isGreedy())) return backend.argmax(t);
+        if (draws.stream().allMatch(d -> d.seq().params().isGreedy())) return backend.argmaxAsync(t);
         float[] temperature = new float[n], topP = new float[n], uniform = new float[n];
         int[] topK = new int[n];
         for (int i = 0; i < n; i++) {
@@ -115,6 +129,6 @@ final class StepSampler {
             topP[i] = p.topP();
             uniform[i] = Sampler.uniform(q.rng);
         }
-        return backend.sample(t, temperature, topK, topP, uniform);
+        return backend.sampleAsync(t, temperature, topK, topP, uniform);
     }
 }

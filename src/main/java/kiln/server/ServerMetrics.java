@@ -44,6 +44,7 @@ public final class ServerMetrics {
         counter("kiln_generation_tokens_total", "Tokens generated.", EngineStats::generationTokensTotal);
         counter("kiln_cached_prompt_tokens_total", "Prompt tokens found in the prefix cache.", EngineStats::cachedPromptTokensTotal);
         counter("kiln_retracted_requests_total", "Requests retracted when decode ran out of KV slots.", EngineStats::retractedTotal);
+        counter("kiln_overlapped_steps_total", "Steps launched before the previous step's tokens were applied (overlap scheduler).", EngineStats::overlappedSteps);
         register(CounterWithCallback.builder().name("kiln_requests_total").help("Finished samples by finish reason.")
                 .labelNames("finish_reason")
                 .callback(cb -> stats.get().finishedByReason().forEach((reason, n) -> cb.call(n, reason))));

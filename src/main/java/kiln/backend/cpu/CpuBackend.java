@@ -149,7 +149,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void begin(ForwardBatch batch) {
-        this.batch = batch;
+        this.batch = batch.resolved();
     }
 
     ForwardBatch batch() {

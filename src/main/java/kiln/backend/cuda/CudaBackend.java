@@ -9,6 +9,7 @@ import kiln.backend.LogitConstraints;
 import kiln.backend.MlaInputs;
 import kiln.backend.MlaQuery;
 import kiln.backend.MoeRouting;
+import kiln.backend.SampledIds;
 import kiln.backend.Rope;
 import kiln.backend.Tensor;
 import kiln.backend.Weight;
@@ -208,6 +209,11 @@ public final class CudaBackend implements Backend {
     // ---- one forward ----
 
     @Override
+    public boolean runsAhead() {
+        return true;
+    }
+
+    @Override
     public void begin(ForwardBatch batch) {
         device.run(() -> {
             ctx.arena.reset();
@@ -216,9 +222,15 @@ public final class CudaBackend implements Backend {
         });
     }
 
-    /** Uploads the batch metadata into the fixed device buffers (also used before a graph replay). */
+    /**
+     * Uploads the batch metadata into the fixed device buffers (also used before a graph replay). Future tokens
+     * whose ids are still in this device's sampling ring are resolved there, in stream order; any others (ids of
+     * another device, a tensor-parallel rank's) on the host, which waits for them.
+     */
     void stage(ForwardBatch b) {
-        ctx.meta.stage(b);
+        ForwardBatch s = b.hasFutureTokens() && !sampling.onDevice(b.previous()) ? b.resolved() : b;
+        ctx.meta.stage(s);
+        if (s.hasFutureTokens()) sampling.resolveFutureTokens(ctx.meta.tokens(), s.numTokens(), s.previous());
         staged = b;
     }
 
@@ -396,6 +408,16 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public SampledIds argmaxAsync(Tensor logits) {
+        return sampling.argmaxAsync(logits);
+    }
+
+    @Override
+    public SampledIds sampleAsync(Tensor logits, float[] temperature, int[] topK, float[] topP, float[] uniform) {
+        return sampling.sampleAsync(logits, temperature, topK, topP, uniform);
+    }
+
+    @Override
     public Tensor constrain(Tensor logits, LogitConstraints c) {
         return sampling.constrain(logits, c);
     }
@@ -464,6 +486,7 @@ public final class CudaBackend implements Backend {
         device.run(() -> {
             Driver.synchronize(device.stream(), "backend close");
             linear.close();
+            sampling.close();
             ctx.close();
         });
         if (ownsDevice) device.close();

@@ -174,7 +174,7 @@ public final class CudaGraphRunner implements Model {
         for (int i = n; i < size; i++) seqs.add(new ForwardBatch.Seq(i, 1, 0, new int[]{paddingSlot}));
         int[] rows = new int[size];
         for (int i = 0; i < size; i++) rows[i] = i;
-        return new ForwardBatch(tokens, positions, seqs, rows);
+        return new ForwardBatch(tokens, positions, seqs, rows, b.previous());
     }
 
     private Graph capture(int size, KvCache cache) {

@@ -133,6 +133,11 @@ final class ElementwiseKernels {
         k.fn("argmax_" + act(act)).ptr(x).i64(ldx).i32(cols).ptr(out).launch(rows, 256);
     }
 
+    /** tokens[i] = previous[-1 - tokens[i]] where tokens[i] < 0 (ForwardBatch's future tokens), {@code n} tokens. */
+    void resolveFutureTokens(long tokens, long previous, int n) {
+        k.fn("resolve_future_tokens").ptr(tokens).ptr(previous).i32(n).launch(ceilDiv(n, 256), 256);
+    }
+
     /** One token per row by temperature, top-k, top-p and a caller-drawn uniform (Backend.sample's definition). */
     void sample(Precision act, long x, long ldx, int cols, long temperature, long topK, long topP, long uniform, long out, int rows) {
         k.fn("sample_" + act(act)).ptr(x).i64(ldx).i32(cols).ptr(temperature).ptr(topK).ptr(topP).ptr(uniform).ptr(out).launch(rows, 1024);

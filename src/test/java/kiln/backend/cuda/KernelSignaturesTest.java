@@ -127,6 +127,7 @@ class KernelSignaturesTest {
             e.sample(p, 0, 64, 64, 0, 0, 0, 0, 0, 1);
         }
         e.rmsnormVec(0, 64, 0, 64, 0, 1e-6f, 0, 64, 64, 1);
+        e.resolveFutureTokens(0, 0, 1);
         e.dequantFp8(0, 0, 1, 128, 128, 0, 128, 1);
         e.quantFp8(0, 128, 128, 0, 0, 1, true);
 
