@@ -25,8 +25,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/serve_lib.sh"
 
 extract_tokenizer "$kiln_jar" "$tok" || { say "cannot extract the tokenizer from kiln.jar"; exit 1; }
 
-# KILN_SERVE_CONFIGS="tag=flags;tag=flags": one server per configuration (the flags added to its command line),
-# each benched at the same concurrencies into serve.jsonl under its own tag; default: one, untagged
+# KILN_SERVE_CONFIGS="tag=flags[@C C ...];...": one server per configuration (the flags added to its command line),
+# each benched into serve.jsonl under its own tag, at its own concurrencies after '@' or else KILN_SERVE_CONCURRENCY's;
+# default: one configuration, untagged
 IFS=';' read -r -a configs <<< "${KILN_SERVE_CONFIGS:-=}"
 rm -f "$OUT/serve.jsonl"
 server=
@@ -43,7 +44,10 @@ trap stop_server EXIT
 
 for config in "${configs[@]}"; do
   ctag=${config%%=*}; ctag=${ctag# }
-  read -r -a cflags <<< "${config#*=}"
+  rest=${config#*=}
+  cconc=$conc
+  [[ $rest == *@* ]] && { cconc=${rest#*@}; rest=${rest%%@*}; }
+  read -r -a cflags <<< "$rest"
   tag="kiln v2-lite dummy bf16${ctag:+ $ctag}"
   say "starting kiln serve --device cuda ($model, dummy weights${ctag:+, $ctag: ${cflags[*]}}); log in $log"
   "$JAVA" "${JOPTS[@]}" -cp "$CP" kiln.cli.Main serve --device cuda --model-path "$model" --load-format dummy \
@@ -75,7 +79,7 @@ print("[serve-bench] /generate greedy repeat:", "SAME" if ids[0] == ids[1] else 
 PY
 
   # shellcheck disable=SC2086  # the concurrencies are words
-  bench_concurrencies "$OUT/serve.jsonl" "$tag" "${ctag:+$ctag: }" $conc
+  bench_concurrencies "$OUT/serve.jsonl" "$tag" "${ctag:+$ctag: }" $cconc
   say "server log (last lines):"
   tail -n 15 "$log" | sed 's/^/[serve] /'
   # with --enable-metrics in KILN_SERVE_ARGS: how many steps overlapped
