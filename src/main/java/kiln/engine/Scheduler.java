@@ -1,7 +1,6 @@
 package kiln.engine;
 
 import kiln.Log;
-import kiln.backend.ForwardBatch;
 import kiln.backend.KvCache;
 import kiln.backend.SampledIds;
 import kiln.backend.Tensor;
@@ -25,7 +24,7 @@ import java.util.concurrent.LinkedBlockingQueue;
  * The one thread that owns all serving state. Its loop: drain the inbox (submit, abort, flush, integrity check,
  * shutdown), plan a step ({@link StepPlanner}: a prefill batch or a decode step, with the KV slots it needs from
  * {@link KvSlots}), launch it (the forward, computed prompts into the radix cache, n-siblings forked, tokens
- * sampled by {@link StepSampler}), then apply its sampled tokens (streamed or ended by {@link OutputEmitter}).
+ * sampled by {@link StepSampler}; the batch by {@link StepBatch}), then apply its sampled tokens (streamed or ended by {@link OutputEmitter}).
  * Callers talk to it only through its inbox; nothing here is locked.
  *
  * <p>Overlapped ({@link EngineConfig.OverlapSchedule}), a step is applied one iteration late:
@@ -204,7 +203,7 @@ final class Scheduler implements Runnable {
         if (!plan.exhausted().isEmpty()) {
             // their last samples may be in flight: seen first, so that nothing they sampled is lost
             applyInFlight();
-            entries = withoutEnded(entries);
+            entries = StepBatch.withoutEnded(entries);
             for (Sequence s : plan.exhausted()) {
                 if (s.ended) continue;
                 Log.warn("KV pool of %d tokens has no slot for the next token of a sequence of %d tokens; ending it", kv.capacity(), s.length);
@@ -253,7 +252,7 @@ final class Scheduler implements Runnable {
         long start = System.nanoTime();
         // structured output's masks are computed on the mask worker while the forward runs, and joined after it
         StepConstraints.Pending pending = constraints.start(entries);
-        Tensor out = constraints.apply(pending, model.forward(forwardBatch(entries, inFlight), cache));
+        Tensor out = constraints.apply(pending, model.forward(StepBatch.of(entries, inFlight == null ? null : inFlight.ids()), cache));
         for (Entry e : entries) {
             kv.computed(e.seq(), e.fed());
             if (e.prefill()) kv.cacheUnfinished(e.seq());
@@ -309,52 +308,6 @@ final class Scheduler implements Runnable {
     private void fail(List<Entry> entries, RuntimeException e) {
         Log.warn("forward failed, aborting its %d sequences: %s", entries.size(), e);
         for (Entry en : entries) abort(en.seq().request.id(), "internal error: " + e.getMessage());
-    }
-
-    /** The entries whose sequences have not ended, packed again from token 0 (their slots stay as planned). */
-    private static List<Entry> withoutEnded(List<Entry> entries) {
-        List<Entry> kept = new ArrayList<>();
-        int start = 0;
-        for (Entry e : entries) {
-            if (e.seq().ended) continue;
-            kept.add(new Entry(e.seq(), start, e.fed(), e.promptLogprobPositions(), e.samples(), e.prefill()));
-            start += e.fed();
-        }
-        return kept;
-    }
-
-    /**
-     * The flat token batch of the entries; logit rows in the order {@link #launch} reads them back. A token not yet
-     * settled is the in-flight step's sample: a future token, read from that step's ids where they are.
-     */
-    private static ForwardBatch forwardBatch(List<Entry> entries, LaunchedStep inFlight) {
-        int total = entries.stream().mapToInt(Entry::fed).sum();
-        int[] tokens = new int[total], positions = new int[total];
-        List<ForwardBatch.Seq> seqs = new ArrayList<>();
-        List<Integer> rows = new ArrayList<>();
-        boolean future = false;
-        for (Entry e : entries) {
-            Sequence s = e.seq();
-            int computed = s.kv.computed();
-            for (int i = 0; i < e.fed(); i++) {
-                int t = s.tokens[computed + i];
-                if (t == Sequence.UNSETTLED) {
-                    if (inFlight == null || computed + i != s.length - 1 || s.futureRow < 0) {
-                        throw new IllegalStateException("sequence " + s.request.id() + " feeds an unsettled token at " + (computed + i)
-                                + " with no step in flight to read it from");
-                    }
-                    t = -1 - s.futureRow;
-                    future = true;
-                }
-                tokens[e.start() + i] = t;
-                positions[e.start() + i] = computed + i;
-            }
-            seqs.add(new ForwardBatch.Seq(e.start(), e.fed(), computed, s.kv.slots()));
-            for (int p : e.promptLogprobPositions()) rows.add(e.start() + p - computed);
-            if (e.samples()) rows.add(e.start() + e.fed() - 1);
-        }
-        return new ForwardBatch(tokens, positions, seqs, rows.stream().mapToInt(Integer::intValue).toArray(),
-                future ? inFlight.ids() : null);
     }
 
     /** The sequence and, on its first sample with the radix cache on, its n-siblings forked from its prefill. */
