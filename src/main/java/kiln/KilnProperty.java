@@ -57,6 +57,7 @@ public enum KilnProperty {
     BENCH_LAYERS("kiln.bench.layers", "", "CudaBench: cut the model to this many layers (default: as many as fit)"),
     BENCH_TAG("kiln.bench.tag", "", "CudaBench: text appended to each result's configuration"),
     BENCH_STEPS("kiln.bench.steps", "10", "CudaBench: timed decode steps per batch size"),
+    BENCH_CTX("kiln.bench.ctx", "1024", "CudaBench: tokens of context each decode sequence attends to"),
     BENCH_PDL_COMPARE("kiln.bench.pdlCompare", "false", "CudaBench: also time each graph with programmatic dependent launch off"),
     BENCH_SKIP("kiln.bench.skip", "", "CudaBench: kernel sets left out of the decode graph (';' between sets, ',' within), to read each set's cost"),
     BENCH_EAGER("kiln.bench.eager", "true", "CudaBench: also time batches 1 and 64 eagerly (without CUDA graphs)"),

@@ -28,8 +28,11 @@ final class ElementwiseOps {
         CudaWeight w = (CudaWeight) table;
         CudaTensor o = ctx.check(out);
         int[] tokens = ctx.batch().tokens();
+        // a future token (< 0, ForwardBatch checked its row) is an id the model sampled, resolved on the device by now
         for (int t : tokens) {
-            if (t < 0 || t >= w.rows()) throw new IllegalArgumentException("token id " + t + " outside the vocabulary [0, " + w.rows() + ")");
+            if (t >= w.rows() || t < 0 && ctx.batch().previous() == null) {
+                throw new IllegalArgumentException("token id " + t + " outside the vocabulary [0, " + w.rows() + ")");
+            }
         }
         if (w.dtype() != DType.BF16 && w.dtype() != DType.F32) throw new IllegalArgumentException("embedding of " + w.dtype() + " is not supported on CUDA");
         ctx.op(() -> "embed m=" + tokens.length, () ->

@@ -45,7 +45,7 @@ import java.util.stream.IntStream;
  * Each measurement is printed and appended as one JSON line to the output file.
  */
 public final class CudaBench {
-    private static final int CTX = 1024;
+    private static final int CTX = KilnProperty.BENCH_CTX.intValue(1024);
     /** Decode batch sizes; -Dkiln.bench.batches=1,64 narrows them (profiling runs). */
     private static final int[] BATCHES = java.util.Arrays.stream(KilnProperty.BENCH_BATCHES.value().split(","))
             .mapToInt(Integer::parseInt).toArray();
