@@ -45,12 +45,17 @@ class OverlapScheduleTest {
         return model;
     }
 
+    /** Tensor-parallel ranks of each model (TensorParallelOverlapScheduleTest: 2). */
+    protected int tp() {
+        return 1;
+    }
+
     @BeforeAll
     void load() {
         for (String name : List.of("qwen2-tiny", "deepseek-v3-tiny")) {
             Backend b = backend();
             backends.add(b);
-            models.put(name, prepare(Models.load(Fixture.ROOT.resolve(name), Models.LoadFormat.AUTO, b)));
+            models.put(name, prepare(Models.load(Fixture.ROOT.resolve(name), Models.LoadFormat.AUTO, b, tp())));
         }
     }
 
