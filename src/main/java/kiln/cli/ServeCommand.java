@@ -433,6 +433,7 @@ public final class ServeCommand implements Callable<Integer> {
         m.put("schedule_conservativeness", scheduleConservativeness);
         m.put("disable_radix_cache", disableRadixCache);
         m.put("enable_mixed_chunk", enableMixedChunk);
+        m.put("disable_overlap_schedule", disableOverlapSchedule);
         m.put("enable_priority_scheduling", enablePriorityScheduling);
         m.put("schedule_low_priority_values_first", scheduleLowPriorityValuesFirst);
         m.put("default_priority_value", defaultPriorityValue);

@@ -24,6 +24,9 @@ final class Auth implements Routes.Filter {
     public boolean admit(ServerRequest req, ServerResponse res) {
         if (req.method().equals("OPTIONS") || open(req.path()) || authorized(req)) return true;
         res.header("WWW-Authenticate", "Bearer");
+        // answered without reading the body (no unauthenticated upload is read): the connection cannot be reused,
+        // and the client must know before it sends the next request on it
+        if (req.hasBody()) res.header("Connection", "close");
         Http.sendError(res, ApiException.unauthorized());
         return false;
     }

@@ -79,6 +79,7 @@ final class Routes {
 
     private void unmatched(ServerRequest req, ServerResponse res) {
         String path = req.path();
+        if (req.hasBody()) res.header("Connection", "close");  // its body stays unread (see Auth)
         if (exact.containsKey(path)) {
             throw new ApiException(405, "invalid_request_error", req.method() + " is not allowed on " + path, null,
                     "method_not_allowed", null);

@@ -43,6 +43,8 @@ class AuthTest {
             assertEquals(401, r.status(), "Authorization: " + auth + " -> " + r.body());
             assertEquals("invalid_api_key", r.json().at("/error/code").asText());
             assertTrue(r.headers().firstValue("WWW-Authenticate").isPresent());
+            // the body was never read, so the server closes the connection: the client must not reuse it
+            assertEquals("close", r.headers().firstValue("Connection").orElse(null), "Authorization: " + auth);
         }
         assertEquals(401, live.get("/v1/models").status());
         assertEquals(401, live.get("/server_info").status());
