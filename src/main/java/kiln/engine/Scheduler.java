@@ -426,7 +426,8 @@ final class Scheduler implements Runnable {
     }
 
     private boolean flush() {
-        if (!planner.idle() || inFlight != null) return false;
+        if (!planner.idle()) return false;
+        applyInFlight();  // a last step whose samples all ended: nothing of it is still wanted
         kv.flush();
         Log.info("Cache flushed successfully!");
         return true;

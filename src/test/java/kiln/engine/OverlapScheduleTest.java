@@ -174,6 +174,9 @@ class OverlapScheduleTest {
             EngineTest.assertKvIntact(engine);
             assertEquals(0, engine.stats().kvUsedTokens(), "slots still in use after every request ended");
             assertTrue(engine.stats().overlappedSteps() > 0);
+            assertTrue(engine.flushCache(), "an idle engine flushes, whatever step it launched last");
+            assertEquals(0, engine.stats().kvCachedTokens());
+            EngineTest.assertKvIntact(engine);
         }
     }
 }
