@@ -1,16 +1,10 @@
 package kiln.engine;
 
 import kiln.backend.Backend;
-import kiln.backend.cpu.CpuBackend;
-import kiln.model.Fixture;
 import kiln.model.Model;
-import kiln.model.Models;
 import kiln.tokenizer.Tokenizer;
 import kiln.tokenizer.Tokenizers;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -30,41 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The scheduler on real fixture models: batching, chunking, prefix reuse and retraction never change greedy output. */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class EngineTest {
-    private final Map<String, Model> models = new HashMap<>();
-    private final List<Backend> backends = new ArrayList<>();
-
-    /** The backend the models run on (CudaEngineTest: the GPU). */
-    protected Backend backend() {
-        return new CpuBackend();
-    }
-
-    /** The model as the engine drives it (CudaEngineTest: behind CUDA graphs). */
-    protected Model prepare(Model model) {
-        return model;
-    }
-
-    /** Tensor-parallel ranks of each model (TensorParallelEngineTest: 2). */
-    protected int tp() {
-        return 1;
-    }
-
-    @BeforeAll
-    void load() {
-        for (String name : List.of("deepseek-v3-tiny", "qwen2-tiny")) {
-            Backend b = backend();
-            backends.add(b);
-            models.put(name, prepare(Models.load(Fixture.ROOT.resolve(name), Models.LoadFormat.AUTO, b, tp())));
-        }
-    }
-
-    @AfterAll
-    void close() {
-        models.values().forEach(Model::close);
-        backends.forEach(Backend::close);
-    }
-
+class EngineTest extends FixtureModels {
     static List<int[]> prompts(int count, long seed) {
         Random r = new Random(seed);
         List<int[]> out = new ArrayList<>();
@@ -113,7 +73,7 @@ class EngineTest {
     @ParameterizedTest
     @ValueSource(strings = {"deepseek-v3-tiny", "qwen2-tiny"})
     void batchingChunkingAndPrefixReuseKeepGreedyOutput(String name) throws Exception {
-        Model model = models.get(name);
+        Model model = model(name);
         List<int[]> prompts = prompts(16, 7);
         int newTokens = 12;
         List<int[]> expected = prompts.stream().map(p -> alone(model, p, newTokens)).toList();
@@ -144,7 +104,7 @@ class EngineTest {
     @ParameterizedTest
     @ValueSource(strings = {"mixed-chunk", "lpm", "no-radix-cache", "no-chunking"})
     void schedulingVariantsKeepGreedyOutput(String variant) throws Exception {
-        Model model = models.get("deepseek-v3-tiny");
+        Model model = model("deepseek-v3-tiny");
         List<int[]> prompts = prompts(12, 13);
         // shared prefixes, so that lpm has something to prefer
         for (int i = 1; i < prompts.size(); i += 2) {
@@ -190,7 +150,7 @@ class EngineTest {
 
     @Test
     void tooSmallAPoolRetractsAndStillFinishesEverything() throws Exception {
-        Model model = models.get("deepseek-v3-tiny");
+        Model model = model("deepseek-v3-tiny");
         List<int[]> prompts = prompts(32, 11);
         int newTokens = 24;
         List<int[]> expected = prompts.stream().map(p -> alone(model, p, newTokens)).toList();
@@ -213,7 +173,7 @@ class EngineTest {
 
     @Test
     void abortMidPrefillAndMidDecodeFreesSlots() throws Exception {
-        Model model = models.get("deepseek-v3-tiny");
+        Model model = model("deepseek-v3-tiny");
         EngineConfig cfg = EngineConfig.defaults().withMaxTotalTokens(4096).withChunkedPrefillSize(16);
         try (Engine engine = new Engine(model, cfg, Set.of(), null)) {
             int[] longPrompt = prompts(1, 3).getFirst();
@@ -239,7 +199,7 @@ class EngineTest {
 
     @Test
     void seedsReproduceAndNSamplesShareOnePrefill() throws Exception {
-        Model model = models.get("qwen2-tiny");
+        Model model = model("qwen2-tiny");
         try (Engine engine = new Engine(model, EngineConfig.defaults().withMaxTotalTokens(4096), Set.of(), null)) {
             int[] prompt = prompts(1, 5).getFirst();
             SamplingParams p = SamplingParams.builder().temperature(1.0f).topP(0.95f).topK(50).seed(1234L).maxNewTokens(16).ignoreEos(true).build();
@@ -276,7 +236,7 @@ class EngineTest {
     void stopStringsMatchAcrossTokenBoundariesAndStayOutOfTheText() throws Exception {
         // the fixture model's ids (< 1024) are real byte-level tokens of the DeepSeek vocabulary
         Tokenizer tok = Tokenizers.bundled();
-        Model model = models.get("deepseek-v3-tiny");
+        Model model = model("deepseek-v3-tiny");
         try (Engine engine = new Engine(model, EngineConfig.defaults().withMaxTotalTokens(4096), Set.of(), tok)) {
             int[] prompt = prompts(1, 21).getFirst();
             List<String> pieces = new ArrayList<>();
@@ -311,7 +271,7 @@ class EngineTest {
 
     @Test
     void minNewTokensHoldsBackStopTokensAndEos() throws Exception {
-        Model model = models.get("qwen2-tiny");
+        Model model = model("qwen2-tiny");
         int[] prompt = prompts(1, 17).getFirst();
         int[] free = alone(model, prompt, 6);
         // the greedy first token is both EOS and a stop token here: without min_new_tokens the request ends at once
@@ -383,7 +343,7 @@ class EngineTest {
      */
     @Test
     void deviceAndHostSamplingGiveTheSameTokens() throws Exception {
-        Model model = models.get("qwen2-tiny");
+        Model model = model("qwen2-tiny");
         List<Request> requests = plainRequests(31);
         Map<Boolean, List<Transcript>> runs = new HashMap<>();
         for (boolean device : new boolean[]{true, false}) {
@@ -414,7 +374,7 @@ class EngineTest {
      */
     @Test
     void aFailedForwardEndsItsRequestsAndLosesNoSlots() throws Exception {
-        Model model = models.get("qwen2-tiny");
+        Model model = model("qwen2-tiny");
         int poison = 999;
         Model failing = new Model() {
             public kiln.config.ModelConfig config() { return model.config(); }

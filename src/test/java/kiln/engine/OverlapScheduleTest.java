@@ -1,22 +1,13 @@
 package kiln.engine;
 
-import kiln.backend.Backend;
-import kiln.backend.cpu.CpuBackend;
 import kiln.engine.EngineConfig.OverlapSchedule;
-import kiln.model.Fixture;
 import kiln.model.Model;
-import kiln.model.Models;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -30,41 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * the overlapped path must really have run. On the CPU both schedules compute the same arithmetic, so any
  * difference is the scheduler's: a token fed twice or skipped, a sample of an ended sequence kept, a slot lost.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class OverlapScheduleTest {
-    private final Map<String, Model> models = new HashMap<>();
-    private final List<Backend> backends = new ArrayList<>();
-
-    /** The backend the models run on (CudaOverlapScheduleTest: the GPU). */
-    protected Backend backend() {
-        return new CpuBackend();
-    }
-
-    /** The model as the engine drives it (CudaOverlapScheduleTest: behind CUDA graphs). */
-    protected Model prepare(Model model) {
-        return model;
-    }
-
-    /** Tensor-parallel ranks of each model (TensorParallelOverlapScheduleTest: 2). */
-    protected int tp() {
-        return 1;
-    }
-
-    @BeforeAll
-    void load() {
-        for (String name : List.of("qwen2-tiny", "deepseek-v3-tiny")) {
-            Backend b = backend();
-            backends.add(b);
-            models.put(name, prepare(Models.load(Fixture.ROOT.resolve(name), Models.LoadFormat.AUTO, b, tp())));
-        }
-    }
-
-    @AfterAll
-    void close() {
-        models.values().forEach(Model::close);
-        backends.forEach(Backend::close);
-    }
-
+class OverlapScheduleTest extends FixtureModels {
     private record Run(List<String> texts, EngineStats stats) {}
 
     private static Run run(Model model, EngineConfig cfg, Set<Integer> eos, List<Request> requests) throws Exception {
@@ -95,7 +52,7 @@ class OverlapScheduleTest {
     @ParameterizedTest
     @ValueSource(strings = {"qwen2-tiny", "deepseek-v3-tiny"})
     void everyKindOfRequestStreamsWhatItStreamsWithoutOverlap(String name) throws Exception {
-        Model model = models.get(name);
+        Model model = model(name);
         List<Request> requests = new ArrayList<>(EngineTest.plainRequests(51));
         List<int[]> prompts = EngineTest.prompts(6, 53);
         int[] greedy0 = EngineTest.alone(model, prompts.get(0), 12), greedy1 = EngineTest.alone(model, prompts.get(1), 12);
@@ -123,7 +80,7 @@ class OverlapScheduleTest {
     @ParameterizedTest
     @ValueSource(booleans = {false, true})
     void retractionAndChunkedPrefillUnderOverlapKeepGreedyOutput(boolean mixedChunk) throws Exception {
-        Model model = models.get("qwen2-tiny");
+        Model model = model("qwen2-tiny");
         List<int[]> prompts = EngineTest.prompts(12, 57);
         int newTokens = 30;
         List<Request> requests = new ArrayList<>();
@@ -150,7 +107,7 @@ class OverlapScheduleTest {
      */
     @Test
     void abortsBetweenOverlappedStepsLoseNothingElse() throws Exception {
-        Model model = models.get("qwen2-tiny");
+        Model model = model("qwen2-tiny");
         List<int[]> prompts = EngineTest.prompts(4, 59);
         int newTokens = 60;
         // computed first: the model's backend serves one forward at a time
