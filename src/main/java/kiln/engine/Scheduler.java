@@ -196,7 +196,7 @@ final class Scheduler implements Runnable {
                                 boolean decode, long startNanos) {}
 
     private void step() {
-        boolean overlapNow = overlap && planner.live().stream().noneMatch(this::needsHost);
+        boolean overlapNow = overlap && !planner.anyLive(this::needsHost);
         if (!overlapNow) applyInFlight();
         StepPlanner.Plan plan = planner.plan();
         List<Entry> entries = plan.entries();

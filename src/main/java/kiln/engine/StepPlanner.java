@@ -110,6 +110,11 @@ final class StepPlanner {
         return live;
     }
 
+    /** Whether some running or waiting sequence matches (without copying the queues, as {@link #live} does). */
+    boolean anyLive(java.util.function.Predicate<Sequence> test) {
+        return running.stream().anyMatch(test) || waiting.stream().anyMatch(test);
+    }
+
     /** With nothing running, a waiting prompt that still got no step cannot run even alone; null otherwise. */
     Sequence stuck() {
         return running.isEmpty() && !waiting.isEmpty() ? waiting.getFirst() : null;

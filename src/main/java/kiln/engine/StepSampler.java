@@ -93,8 +93,8 @@ final class StepSampler {
     }
 
     /**
-     * Whether the sequence's next sample can be drawn on the device (see {@link #deviceCanServe}); a sequence that
-     * wants prompt logprobs wants output logprobs too, so this answers for its prefill as well.
+     * Whether the sequence's next sample can be drawn on the device (see {@link #deviceCanServe}). Prompt logprobs
+     * are not its concern: a prefill entry that takes them downloads its step's logits whatever this answers.
      */
     boolean samplesOnDevice(Sequence s) {
         SamplingParams p = s.params();
