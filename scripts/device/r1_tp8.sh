@@ -51,15 +51,6 @@ free -g | head -n 2 | sed 's/^/[r1-tp8] host /'
 extract_tokenizer "$kiln_jar" "$tok" || { say "cannot extract the tokenizer from kiln.jar"; exit 1; }
 
 server=
-stop_server() {
-  if [[ -n $server ]] && kill -0 "$server" 2>/dev/null; then
-    kill "$server" 2>/dev/null
-    for _ in $(seq 1 30); do kill -0 "$server" 2>/dev/null || break; sleep 0.5; done
-    kill -9 "$server" 2>/dev/null
-  fi
-  [[ -n $server ]] && wait "$server" 2>/dev/null
-  server=
-}
 trap stop_server EXIT
 
 # start_server CHUNK: kiln serve --tp 8 with that --chunked-prefill-size; returns once /health answers
@@ -71,11 +62,7 @@ start_server() {
   "$JAVA" "${JOPTS[@]}" -cp "$CP" kiln.cli.Main serve --device "$device" --tp "$tp" --model-path "$model" --load-format dummy \
     --tokenizer-path "$tok" --host 127.0.0.1 --port "$port" --chunked-prefill-size "$chunk" ${KILN_R1_SERVE_ARGS:-} >>"$log" 2>&1 &
   server=$!
-  until python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/health', timeout=2)" 2>/dev/null; do
-    if ! kill -0 "$server" 2>/dev/null; then say "the server exited during start-up:"; tail -n 40 "$log"; server=; return 1; fi
-    if (( $(left) < 30 )); then say "the server was not ready in time:"; tail -n 20 "$log"; return 1; fi
-    sleep 2
-  done
+  wait_healthy 30 || return 1
   load_s=$(( $(date +%s) - t0 ))
   say "server ready after ${load_s} s (JVM start, weights, KV pool, CUDA graphs, warm-up)"
   grep -E 'Load weight (begin|end)|Loading weights|KV Cache is allocated|CUDA graph|cuBLASLt|NCCL' "$log" | tail -n 12 | sed 's/^/[serve] /'

@@ -31,15 +31,6 @@ extract_tokenizer "$kiln_jar" "$tok" || { say "cannot extract the tokenizer from
 IFS=';' read -r -a configs <<< "${KILN_SERVE_CONFIGS:-=}"
 rm -f "$OUT/serve.jsonl"
 server=
-stop_server() {
-  if [[ -n $server ]] && kill -0 "$server" 2>/dev/null; then
-    kill "$server" 2>/dev/null
-    for _ in $(seq 1 20); do kill -0 "$server" 2>/dev/null || break; sleep 0.5; done
-    kill -9 "$server" 2>/dev/null
-  fi
-  [[ -n $server ]] && wait "$server" 2>/dev/null
-  server=
-}
 trap stop_server EXIT
 
 for config in "${configs[@]}"; do
@@ -56,11 +47,7 @@ for config in "${configs[@]}"; do
   server=$!
 
   t0=$(date +%s)
-  until python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/health', timeout=2)" 2>/dev/null; do
-    if ! kill -0 "$server" 2>/dev/null; then say "the server exited during start-up:"; tail -n 40 "$log"; exit 1; fi
-    if (( $(left) < 60 )); then say "the server was not ready in time:"; tail -n 20 "$log"; exit 1; fi
-    sleep 2
-  done
+  wait_healthy 60 || exit 1
   say "server ready after $(( $(date +%s) - t0 )) s"
   grep -E 'max_total_num_tokens|CUDA graphs|Load weight end|cuBLASLt' "$log" | sed 's/^/[serve] /'
 

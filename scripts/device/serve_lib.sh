@@ -22,6 +22,27 @@ print("tokenizer files:", ", ".join(sorted(written)))
 PY
 }
 
+# stop_server: ends the server of pid $server, if any (SIGTERM, SIGKILL after 15 s), and forgets it
+stop_server() {
+  if [[ -n $server ]] && kill -0 "$server" 2>/dev/null; then
+    kill "$server" 2>/dev/null
+    for _ in $(seq 1 30); do kill -0 "$server" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$server" 2>/dev/null
+  fi
+  [[ -n $server ]] && wait "$server" 2>/dev/null
+  server=
+}
+
+# wait_healthy MIN_LEFT: waits until the server's /health answers; returns 1, after the end of its log, when the
+# server exits (it is then forgotten) or fewer than MIN_LEFT seconds remain
+wait_healthy() {
+  until python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/health', timeout=2)" 2>/dev/null; do
+    if ! kill -0 "$server" 2>/dev/null; then say "the server exited during start-up:"; tail -n 40 "$log"; server=; return 1; fi
+    if (( $(left) < $1 )); then say "the server was not ready in time:"; tail -n 20 "$log"; return 1; fi
+    sleep 2
+  done
+}
+
 # bench_concurrencies RESULTS TAG LABEL C...: one kiln bench (sglang backend, random in_len / out_len, range ratio 1)
 # per concurrency C with max(4, 2C) prompts, each JSON line appended to RESULTS with TAG, while the time left holds
 # the next run (at least the last one's time, more when it sends more prompts: prefill grows with them). LABEL
