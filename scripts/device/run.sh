@@ -107,6 +107,18 @@ run_section() {
 
 console=$(ls "$kiln"/lib/junit-platform-console-standalone-*.jar 2>/dev/null | head -n 1)
 
+# junit_section NAME CLASS...: the JUnit console on those test classes (240 s cap), its tree also in $OUT/NAME.txt
+junit_section() {
+  local name=$1 selects=() c; shift
+  if [[ -z $console ]]; then
+    echo "$name: no JUnit console in this payload (scripts/device.sh without --serve, or with --serve --junit)"
+    summary+=("$(printf '%-14s %-24s' "$name" 'SKIPPED (no JUnit console)')"); return
+  fi
+  for c in "$@"; do selects+=(--select-class "$c"); done
+  run_section "$name" 240 bash -c "set -o pipefail; '$JAVA' ${JOPTS[*]} $SYNC -cp '$CP:$console' org.junit.platform.console.ConsoleLauncher execute \
+    --disable-banner --disable-ansi-colors --details=tree --details-theme=ascii ${selects[*]} 2>&1 | tee '$OUT/$name.txt'"
+}
+
 for s in "${sections[@]}"; do
   case $s in
     env)
@@ -119,15 +131,9 @@ for s in "${sections[@]}"; do
     check)
       run_section check 300 "$JAVA" "${JOPTS[@]}" $SYNC -cp "$CP" kiln.backend.cuda.CudaKernelCheck --out "$OUT/check.txt" ;;
     fixtures)
-      [[ -n $console ]] || { echo "fixtures: no JUnit console in this payload (the --serve payload leaves it out)"; summary+=("$(printf '%-14s %-24s' fixtures 'SKIPPED (no JUnit console)')"); continue; }
-      run_section fixtures 240 bash -c "set -o pipefail; '$JAVA' ${JOPTS[*]} $SYNC -cp '$CP:$console' org.junit.platform.console.ConsoleLauncher execute \
-        --disable-banner --disable-ansi-colors --details=tree --details-theme=ascii --select-class kiln.model.CudaFixtureTest --select-class kiln.model.CudaGraphFixtureTest --select-class kiln.engine.CudaEngineTest --select-class kiln.engine.CudaOverlapScheduleTest \
-        2>&1 | tee '$OUT/fixtures.txt'" ;;
+      junit_section fixtures kiln.model.CudaFixtureTest kiln.model.CudaGraphFixtureTest kiln.engine.CudaEngineTest kiln.engine.CudaOverlapScheduleTest ;;
     engine)
-      [[ -n $console ]] || { echo "engine: no JUnit console in this payload (stage it with --junit)"; summary+=("$(printf '%-14s %-24s' engine 'SKIPPED (no JUnit console)')"); continue; }
-      run_section engine 240 bash -c "set -o pipefail; '$JAVA' ${JOPTS[*]} $SYNC -cp '$CP:$console' org.junit.platform.console.ConsoleLauncher execute \
-        --disable-banner --disable-ansi-colors --details=tree --details-theme=ascii --select-class kiln.engine.CudaEngineTest --select-class kiln.engine.CudaOverlapScheduleTest \
-        2>&1 | tee '$OUT/engine.txt'" ;;
+      junit_section engine kiln.engine.CudaEngineTest kiln.engine.CudaOverlapScheduleTest ;;
     generate)
       run_section generate 120 bash -c "
         rc=0
@@ -211,10 +217,7 @@ for s in "${sections[@]}"; do
       echo "NCCL library: ${nccl:-none found}"
       run_section tp-check 120 "$JAVA" "${JOPTS[@]}" $SYNC -cp "$CP" kiln.backend.cuda.CudaKernelCheck tp_ --out "$OUT/tp-check.txt" ;;
     tp-fixtures)
-      [[ -n $console ]] || { echo "tp-fixtures: no JUnit console in this payload"; summary+=("$(printf '%-14s %-24s' tp-fixtures 'SKIPPED (no JUnit console)')"); continue; }
-      run_section tp-fixtures 240 bash -c "set -o pipefail; '$JAVA' ${JOPTS[*]} $SYNC -cp '$CP:$console' org.junit.platform.console.ConsoleLauncher execute \
-        --disable-banner --disable-ansi-colors --details=tree --details-theme=ascii --select-class kiln.model.CudaTensorParallelFixtureTest \
-        2>&1 | tee '$OUT/tp-fixtures.txt'" ;;
+      junit_section tp-fixtures kiln.model.CudaTensorParallelFixtureTest ;;
     bench-v2-tp)
       for n in ${KILN_TP_SIZES:-1 2}; do
         run_section "bench-v2-tp$n" 200 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.tp=$n -Dkiln.cuda.tpRanks=virtual -Dkiln.bench.batches=1,8,64 \
