@@ -5,6 +5,7 @@
 #   env           GPU, driver, CUDA libraries, PyTorch
 #   ceilings      PyTorch: device-to-device copy bandwidth, bf16 and FP8 matmul rates (feeds the decode floors)
 #   check         GPU-vs-CPU checks of every op at R1/Llama shapes, both precisions, + a whole model with graphs
+#                 (KILN_CHECK="moe mla": only the checks whose names contain one of the words)
 #   fixtures      the fixture tests (HF float32 references) on the CUDA backend, eager and with CUDA graphs
 #   generate      kiln generate --device cuda against --device cpu on a fixture (the CLI path)
 #   engine        the engine tests alone on the CUDA backend (CudaEngineTest, CudaOverlapScheduleTest; fixtures
@@ -14,6 +15,9 @@
 #   bench-v2-base V2-Lite decode bs 1 and 64 with the phase-3 kernels switched off (same-card baseline, tag "p2")
 #   kernels       Kiln's FP8 linear, MLA decode and R1 MoE layer timings
 #   torch-kernels PyTorch's timings of the same kernels
+#   moe           the MoE layer alone, R1 (FP8) and V2-Lite (bf16) shapes, 16 to 8,192 tokens, without and with moe_mma
+#   prefill-v2-moe V2-Lite prefill of 512, 1,024 and 4,096 tokens with moe_mma up to 256 tokens (the default before
+#                 2026-12-07) and for every size (KILN_MMA_CAPS="256 1000000" picks the limits)
 #   profile       per-op device time (-Dkiln.cuda.profile=true, eager) of V2-Lite decode bs 1 and 64 and prefill
 #   profile-r1    the same for R1 cut to the layers that fit (FP8)
 #   bench-v2-pdl  V2-Lite decode bs 1, 8, 64 with programmatic dependent launch off (tag "nopdl")
@@ -129,7 +133,7 @@ for s in "${sections[@]}"; do
       bandwidth=$(sed -n 's/^BANDWIDTH_GBS=//p' "$OUT/.ceilings.txt" 2>/dev/null | tail -n 1); bandwidth=${bandwidth:-0}
       rm -f "$OUT/.ceilings.txt" ;;
     check)
-      run_section check 300 "$JAVA" "${JOPTS[@]}" $SYNC -cp "$CP" kiln.backend.cuda.CudaKernelCheck --out "$OUT/check.txt" ;;
+      run_section check 300 "$JAVA" "${JOPTS[@]}" $SYNC -cp "$CP" kiln.backend.cuda.CudaKernelCheck ${KILN_CHECK:-} --out "$OUT/check.txt" ;;
     fixtures)
       junit_section fixtures kiln.model.CudaFixtureTest kiln.model.CudaGraphFixtureTest kiln.engine.CudaEngineTest kiln.engine.CudaOverlapScheduleTest ;;
     engine)
@@ -197,6 +201,13 @@ for s in "${sections[@]}"; do
         -Dkiln.bench.steps=2 -cp '$CP' kiln.backend.cuda.CudaBench decode --models ${KILN_NCU_MODEL:-v2} 2>&1 | grep -v '^\[\|^WARNING' | tail -n 400" ;;
     kernels)
       run_section kernels 200 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench kernels --models none --out "$OUT/bench.jsonl" ;;
+    moe)
+      run_section moe 240 "$JAVA" "${JOPTS[@]}" -cp "$CP" kiln.backend.cuda.CudaBench moe --models none --out "$OUT/bench.jsonl" ;;
+    prefill-v2-moe)
+      for cap in ${KILN_MMA_CAPS:-256 1000000}; do
+        run_section "prefill-v2-mma$cap" 150 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.moeMmaMaxTokens=$cap -Dkiln.bench.prefillTokens=512,1024,4096 \
+          "-Dkiln.bench.tag= mma<=$cap" -cp "$CP" kiln.backend.cuda.CudaBench prefill --models v2 --out "$OUT/bench.jsonl"
+      done ;;
     torch-kernels)
       run_section torch-kernels 200 bash -c "PYTHONUNBUFFERED=1 python3 '$here/torch_bench.py' kernels --out '$OUT/torch_kernels.json'" ;;
     profile)

@@ -1,4 +1,4 @@
-// Grouped expert GEMM on the tensor cores for batches of 9..256 tokens (bf16 activations; bf16 or fp8 weights).
+// Grouped expert GEMM on the tensor cores for batches of more than 8 tokens (bf16 activations; bf16 or fp8 weights).
 //
 // The old paths read each active expert's weights once per 8 rows (grouped GEMV) or ran WMMA tiles with scalar
 // loads through shared memory; at 64 tokens of V2-Lite (6 rows per expert) that was 1.39 ms per layer for 1.1 GB
@@ -227,7 +227,7 @@ __device__ void moe_mma_gate_up(const bf16* x, long ldx, const int* row_index, i
 }
 
 // ---- entry points: launched by MoeMmaKernels.java (KernelSignaturesTest checks that the two argument lists agree) ----
-// Grouped expert GEMM on the tensor cores for 9..256 tokens (moe_mma.cuh); tiles from moe_align with tile_rows 64.
+// Grouped expert GEMM on the tensor cores for more than 8 tokens (moe_mma.cuh); tiles from moe_align with tile_rows 64.
 #define MOE_MMA(TW, SW)                                                                                                \
     extern "C" __global__ void __launch_bounds__(MMA_WARPS * 32) moe_mma_bf16_##SW(                                    \
         const bf16* x, long ldx, const int* row_index, int row_div, const long long* w_ptrs, const long long* s_ptrs,  \

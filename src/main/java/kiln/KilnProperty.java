@@ -33,7 +33,8 @@ public enum KilnProperty {
 
     // ---- CUDA backend: kernel choices (CudaFlags); each has a plain fallback that CudaKernelCheck keeps checked ----
     CUDA_GEMV2("kiln.cuda.gemv2", "true", "decode GEMVs (linear, SwiGLU, experts, per-head matrices; up to 8 rows) on gemv2.cuh (false: gemm.cuh's first GEMVs)"),
-    CUDA_MOE_MMA("kiln.cuda.moeMma", "true", "MoE of 9..256 tokens on the tensor-core grouped kernel, moe_mma.cuh (false: grouped GEMV / GEMM)"),
+    CUDA_MOE_MMA("kiln.cuda.moeMma", "true", "MoE of more than 8 tokens on the tensor-core grouped kernel, moe_mma.cuh (false: grouped GEMV / GEMM)"),
+    CUDA_MOE_MMA_MAX_TOKENS("kiln.cuda.moeMmaMaxTokens", "256", "the most tokens moe_mma takes; larger bf16 prefill batches go per expert through cuBLASLt"),
     CUDA_MOE_BY_EXPERT("kiln.cuda.moeByExpert", "true", "prefill MoE per expert through cuBLASLt (false: Kiln's grouped GEMM)"),
     CUDA_MLA_TC("kiln.cuda.mlaTc", "true", "MLA attention in bf16 on the tensor-core kernels, mla_decode.cuh (false: the generic attention kernel)"),
     CUDA_MLA_SPLIT64("kiln.cuda.mlaSplit64", "true", "MLA decode in splits of >= 64 keys with cp.async queries, mla_attention_tc2 (false: mla_attention_tc, >= 256)"),
@@ -57,6 +58,8 @@ public enum KilnProperty {
     BENCH_LAYERS("kiln.bench.layers", "", "CudaBench: cut the model to this many layers (default: as many as fit)"),
     BENCH_TAG("kiln.bench.tag", "", "CudaBench: text appended to each result's configuration"),
     BENCH_STEPS("kiln.bench.steps", "10", "CudaBench: timed decode steps per batch size"),
+    BENCH_MODEL_OVERRIDE("kiln.bench.modelOverride", "", "CudaBench: JSON merged into the model configs, as --json-model-override-args"),
+    BENCH_PREFILL_TOKENS("kiln.bench.prefillTokens", "4096", "CudaBench: prefill chunk sizes, one fresh sequence each"),
     BENCH_CTX("kiln.bench.ctx", "1024", "CudaBench: tokens of context each decode sequence attends to"),
     BENCH_PDL_COMPARE("kiln.bench.pdlCompare", "false", "CudaBench: also time each graph with programmatic dependent launch off"),
     BENCH_SKIP("kiln.bench.skip", "", "CudaBench: kernel sets left out of the decode graph (';' between sets, ',' within), to read each set's cost"),

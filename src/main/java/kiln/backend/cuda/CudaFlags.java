@@ -8,7 +8,8 @@ import kiln.KilnProperty;
  * off; none is needed for correctness. Defaults come from the {@code kiln.cuda.*} properties ({@link #fromProperties}).
  *
  * @param gemv2          decode GEMVs of up to 8 rows on gemv2.cuh (off: gemm.cuh's first GEMVs)
- * @param moeMma         MoE of 9..256 tokens on the tensor-core grouped kernel (moe_mma.cuh)
+ * @param moeMma         MoE of more than 8 tokens on the tensor-core grouped kernel (moe_mma.cuh)
+ * @param moeMmaMaxTokens the most tokens moe_mma takes; larger bf16 prefill batches go per expert through cuBLASLt
  * @param moeByExpert    prefill MoE per expert through cuBLASLt instead of Kiln's grouped GEMM
  * @param mlaTc          MLA attention in bf16 on the tensor-core kernels (mla_decode.cuh) instead of the generic one
  * @param mlaSplit64     MLA decode in splits of >= 64 keys (mla_attention_tc2) instead of >= 256 (mla_attention_tc)
@@ -23,30 +24,37 @@ import kiln.KilnProperty;
  * @param fatbin         a kernels image to load instead of the jar's, or null
  * @param trace          a file every launch is appended to, or null
  */
-public record CudaFlags(boolean gemv2, boolean moeMma, boolean moeByExpert, boolean mlaTc, boolean mlaSplit64, int mlaSplitMin,
+public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, boolean moeByExpert, boolean mlaTc, boolean mlaSplit64, int mlaSplitMin,
                         boolean mhaPrefill, boolean fuseDecode, boolean routeAlign, boolean sideStream, boolean pdl,
                         boolean syncEachLaunch, boolean profile, String fatbin, String trace) {
 
     public CudaFlags {
+        if (moeMmaMaxTokens < 0) throw new IllegalArgumentException("kiln.cuda.moeMmaMaxTokens must not be negative, not " + moeMmaMaxTokens);
         if (mlaSplitMin < 1) throw new IllegalArgumentException("kiln.cuda.mlaSplitMin must be at least 1, not " + mlaSplitMin);
     }
 
     /** The switches as the {@code kiln.cuda.*} system properties set them (defaults: everything on). */
     public static CudaFlags fromProperties() {
-        return new CudaFlags(KilnProperty.CUDA_GEMV2.flag(), KilnProperty.CUDA_MOE_MMA.flag(), KilnProperty.CUDA_MOE_BY_EXPERT.flag(),
+        return new CudaFlags(KilnProperty.CUDA_GEMV2.flag(), KilnProperty.CUDA_MOE_MMA.flag(),
+                KilnProperty.CUDA_MOE_MMA_MAX_TOKENS.intValue(0), KilnProperty.CUDA_MOE_BY_EXPERT.flag(),
                 KilnProperty.CUDA_MLA_TC.flag(), KilnProperty.CUDA_MLA_SPLIT64.flag(), KilnProperty.CUDA_MLA_SPLIT_MIN.intValue(64),
                 KilnProperty.CUDA_MHA_PREFILL.flag(), KilnProperty.CUDA_FUSE_DECODE.flag(), KilnProperty.CUDA_ROUTE_ALIGN.flag(),
                 KilnProperty.CUDA_SIDE_STREAM.flag(), KilnProperty.CUDA_PDL.flag(), KilnProperty.CUDA_SYNC.flag(),
                 KilnProperty.CUDA_PROFILE.flag(), KilnProperty.CUDA_FATBIN.valueOrNull(), KilnProperty.CUDA_TRACE.valueOrNull());
     }
 
+    public CudaFlags withMoeMmaMaxTokens(int tokens) {
+        return new CudaFlags(gemv2, moeMma, tokens, moeByExpert, mlaTc, mlaSplit64, mlaSplitMin, mhaPrefill, fuseDecode, routeAlign, sideStream, pdl,
+                syncEachLaunch, profile, fatbin, trace);
+    }
+
     public CudaFlags withMlaTc(boolean on) {
-        return new CudaFlags(gemv2, moeMma, moeByExpert, on, mlaSplit64, mlaSplitMin, mhaPrefill, fuseDecode, routeAlign, sideStream, pdl,
+        return new CudaFlags(gemv2, moeMma, moeMmaMaxTokens, moeByExpert, on, mlaSplit64, mlaSplitMin, mhaPrefill, fuseDecode, routeAlign, sideStream, pdl,
                 syncEachLaunch, profile, fatbin, trace);
     }
 
     public CudaFlags withMhaPrefill(boolean on) {
-        return new CudaFlags(gemv2, moeMma, moeByExpert, mlaTc, mlaSplit64, mlaSplitMin, on, fuseDecode, routeAlign, sideStream, pdl,
+        return new CudaFlags(gemv2, moeMma, moeMmaMaxTokens, moeByExpert, mlaTc, mlaSplit64, mlaSplitMin, on, fuseDecode, routeAlign, sideStream, pdl,
                 syncEachLaunch, profile, fatbin, trace);
     }
 }

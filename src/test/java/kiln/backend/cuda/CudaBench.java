@@ -1,5 +1,8 @@
 package kiln.backend.cuda;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import kiln.KilnProperty;
 import kiln.backend.Backend;
 import kiln.backend.ForwardBatch;
@@ -38,10 +41,11 @@ import java.util.stream.IntStream;
  *   decode   step time at batch 1, 8, 32, 64, 128 (CUDA graphs; eager at 1 and 64 too) for deepseek-v2-lite
  *            (dummy bf16) and deepseek-r1 cut to the layers that fit (dummy FP8), context 1024 per sequence,
  *            against the bytes the step must read (weights touched + KV) over -Dkiln.bench.bandwidthGBs
- *   prefill  one 4,096-token chunk of each model: linear and total TFLOP/s
+ *   prefill  one 4,096-token chunk of each model (-Dkiln.bench.prefillTokens=512,4096: each size): linear and total TFLOP/s
  *   kernels  FP8 linear at R1 shapes, MLA decode over 4,096 keys, an R1 MoE layer (256 FP8 experts, top 8)
+ *   moe      the MoE layer of R1 (FP8) and V2-Lite (bf16) alone, 16 to 8,192 tokens, without moe_mma and with it
  * </pre>
- * {@code java ... kiln.backend.cuda.CudaBench [decode] [prefill] [kernels] [--out FILE.jsonl] [--models v2,r1]}.
+ * {@code java ... kiln.backend.cuda.CudaBench [decode] [prefill] [kernels] [moe] [--out FILE.jsonl] [--models v2,r1]}.
  * Each measurement is printed and appended as one JSON line to the output file.
  */
 public final class CudaBench {
@@ -84,6 +88,15 @@ public final class CudaBench {
                 }
             }
         }
+        if (sections.contains("moe")) {
+            try {
+                b.moe();
+            } catch (Throwable e) {
+                System.out.println("[bench] moe failed: " + e);
+                e.printStackTrace(System.out);
+                b.summary.add("moe FAILED: " + e);
+            }
+        }
         if (sections.contains("kernels")) {
             try {
                 b.kernels();
@@ -119,14 +132,12 @@ public final class CudaBench {
     private void model(String which, boolean decode, boolean prefill) {
         Path path = which.endsWith(".json") ? Path.of(which) : Path.of("configs", which.equals("v2") ? "deepseek-v2-lite.json" : "deepseek-r1.json");
         try (CudaBackend g = backend(6L << 30)) {
-            ModelConfig base = ModelConfig.load(path);
+            String override = KilnProperty.BENCH_MODEL_OVERRIDE.value();  // e.g. the served vocabulary
+            ModelConfig base = ModelConfig.load(path, override);
             ModelConfig c = base;
-            if (which.equals("r1")) {
-                int layers = r1LayersThatFit(base, g.device().memInfo()[0]);
-                c = ModelConfig.load(path, "{\"num_hidden_layers\": " + layers + "}");
-            }
+            if (which.equals("r1")) c = withLayers(path, override, r1LayersThatFit(base, g.device().memInfo()[0]));
             int cut = KilnProperty.BENCH_LAYERS.intValue(Integer.MAX_VALUE);  // e.g. a short model for a profiler run
-            if (cut < c.numLayers()) c = ModelConfig.load(path, "{\"num_hidden_layers\": " + cut + "}");
+            if (cut < c.numLayers()) c = withLayers(path, override, cut);
             int tp = KilnProperty.BENCH_TP.intValue(1);  // tensor-parallel ranks, of the kind kiln.cuda.tpRanks names
             String tag = (which.equals("v2") ? "v2-lite bf16" + (c.numLayers() < base.numLayers() ? " " + c.numLayers() + "L" : "")
                     : which.equals("r1") ? "r1 fp8 " + c.numLayers() + "L" : path.getFileName().toString())
@@ -138,6 +149,16 @@ public final class CudaBench {
                 if (decode) decode(g, m, c, tag);
                 if (prefill) prefill(g, m, c, tag);
             }
+        }
+    }
+
+    /** The config at {@code path} with the overrides and its first {@code layers} layers. */
+    private static ModelConfig withLayers(Path path, String override, int layers) {
+        try {
+            ObjectNode o = override.isBlank() ? JsonNodeFactory.instance.objectNode() : (ObjectNode) new ObjectMapper().readTree(override);
+            return ModelConfig.load(path, o.put("num_hidden_layers", layers).toString());
+        } catch (IOException e) {
+            throw new IllegalArgumentException("-Dkiln.bench.modelOverride=" + override + ": " + e.getMessage(), e);
         }
     }
 
@@ -325,7 +346,10 @@ public final class CudaBench {
     }
 
     private void prefill(CudaBackend g, Model m, ModelConfig c, String tag) {
-        int t = 4096;
+        for (String t : KilnProperty.BENCH_PREFILL_TOKENS.value().split(",")) prefill(g, m, c, tag, Integer.parseInt(t.strip()));
+    }
+
+    private void prefill(CudaBackend g, Model m, ModelConfig c, String tag, int t) {
         Random r = new Random(2);
         int[] tokens = new int[t], positions = new int[t], slots = new int[t];
         for (int i = 0; i < t; i++) {
@@ -378,6 +402,22 @@ public final class CudaBench {
             }
         });
         return new TensorData(name, DType.F8_E4M3, new long[]{rows, cols}, m, "bench");
+    }
+
+    /** bf16 weights of about the scale of a trained layer's (normal, standard deviation 1 / sqrt(cols)). */
+    private TensorData bf16(String name, int rows, int cols, long seed) {
+        long n = (long) rows * cols;
+        MemorySegment m = arena.allocate(2 * n, 64);
+        float sd = (float) (1 / Math.sqrt(cols));
+        int chunks = (int) Math.max(1, Math.min(1024, n >> 20));
+        IntStream.range(0, chunks).parallel().forEach(ch -> {
+            SplittableRandom r = new SplittableRandom(seed * 7919 + ch);
+            for (long i = n * ch / chunks, end = n * (ch + 1) / chunks; i < end; i++) {
+                float v = (float) (r.nextDouble(-1.7320508, 1.7320508) * sd);  // uniform with the normal's variance
+                m.set(ValueLayout.JAVA_SHORT_UNALIGNED, 2 * i, (short) (Float.floatToRawIntBits(v) >>> 16));
+            }
+        });
+        return new TensorData(name, DType.BF16, new long[]{rows, cols}, m, "bench");
     }
 
     private TensorData scales(int rows, int cols) {
@@ -464,30 +504,72 @@ public final class CudaBench {
                 double ms = g.device().timeMs(step, 3);
                 record("kernel", "mla prefill absorbed", pt + " tok " + h + "h", ms, 2.0 * pt * 576, pairs * h * 2 * (576 + 512), "");
             }
-            // one R1 MoE layer: 256 FP8 experts (7168 x 2048), top 8 of 8 groups (4 kept), sigmoid + bias
-            int e = 256, hidden = 7168, inter = 2048;
+            moeLayers(g, null, r, new int[]{1, 8, 64, 512, 4096}, true);
+        }
+    }
+
+    /**
+     * The MoE layer alone at R1's shape (256 FP8 experts of 7168 x 2048, top 8 of 8 groups, 4 kept, sigmoid + bias)
+     * and, unless {@code r1Only}, V2-Lite's (64 bf16 experts of 2048 x 1408, top 6, softmax), at each token count; with
+     * {@code other} also on a second backend (other switches) reading the same experts, for a side-by-side row.
+     */
+    private void moeLayers(CudaBackend g, CudaBackend other, Random r, int[] tokenCounts, boolean r1Only) {
+        record Shape(String tag, DType dt, int experts, int hidden, int inter, MoeRouting routing) {}
+        List<Shape> shapes = new ArrayList<>(List.of(new Shape("fp8 256e top8", DType.F8_E4M3, 256, 7168, 2048,
+                new MoeRouting(MoeRouting.Scoring.SIGMOID, MoeRouting.Method.GROUP_LIMITED, 256, 8, 8, 4, true, 2.5f))));
+        if (!r1Only) shapes.add(new Shape("bf16 64e top6", DType.BF16, 64, 2048, 1408,
+                new MoeRouting(MoeRouting.Scoring.SOFTMAX, MoeRouting.Method.GREEDY, 64, 6, 1, 1, false, 1f)));
+        for (Shape sh : shapes) {
+            int e = sh.experts(), hidden = sh.hidden(), inter = sh.inter(), topK = sh.routing().topK();
             List<Weight> gate = new ArrayList<>(), up = new ArrayList<>(), down = new ArrayList<>();
             TensorData sIn = scales(inter, hidden), sOut = scales(hidden, inter);
             for (int i = 0; i < e; i++) {
-                gate.add(g.weight(fp8("g", inter, hidden, 10L * i), sIn, 128, 128));
-                up.add(g.weight(fp8("u", inter, hidden, 10L * i + 1), sIn, 128, 128));
-                down.add(g.weight(fp8("d", hidden, inter, 10L * i + 2), sOut, 128, 128));
+                if (sh.dt() == DType.F8_E4M3) {
+                    gate.add(g.weight(fp8("g", inter, hidden, 10L * i), sIn, 128, 128));
+                    up.add(g.weight(fp8("u", inter, hidden, 10L * i + 1), sIn, 128, 128));
+                    down.add(g.weight(fp8("d", hidden, inter, 10L * i + 2), sOut, 128, 128));
+                } else {
+                    gate.add(g.weight(bf16("g", inter, hidden, 10L * i), null, 0, 0));
+                    up.add(g.weight(bf16("u", inter, hidden, 10L * i + 1), null, 0, 0));
+                    down.add(g.weight(bf16("d", hidden, inter, 10L * i + 2), null, 0, 0));
+                }
             }
             Backend.Experts experts = g.experts(gate, up, down);
-            MoeRouting routing = new MoeRouting(MoeRouting.Scoring.SIGMOID, MoeRouting.Method.GROUP_LIMITED, e, 8, 8, 4, true, 2.5f);
-            Weight bias = g.vector(new float[e]);
-            for (int t : new int[]{1, 8, 64, 512, 4096}) {
-                g.begin(simple(t));
-                Tensor x = g.upload(normal(r, t * hidden), t, hidden), logits = g.upload(normal(r, t * e), t, e), out = g.tensor(t, hidden);
-                Runnable layer = () -> g.moe(x, g.route(logits, bias, routing), experts, out);
-                layer.run();
-                long mark = g.mark();
-                double ms = g.device().timeMs(() -> {
+            float[] zeroBias = new float[e];
+            for (int t : tokenCounts) {
+                float[] x = normal(r, t * hidden), logits = normal(r, t * e);
+                for (CudaBackend k : other == null ? new CudaBackend[]{g} : new CudaBackend[]{g, other}) {
+                    k.begin(simple(t));
+                    Tensor xt = k.upload(x, t, hidden), lt = k.upload(logits, t, e), out = k.tensor(t, hidden);
+                    Weight bias = sh.routing().scoring() == MoeRouting.Scoring.SIGMOID ? k.vector(zeroBias) : null;
+                    Runnable layer = () -> k.moe(xt, k.route(lt, bias, sh.routing()), experts, out);
                     layer.run();
-                    g.release(mark);
-                }, 10);
-                double touched = e * (1 - Math.pow(1 - 8.0 / e, t));
-                record("kernel", "moe layer fp8", t + " tok 256e top8", ms, touched * 3.0 * hidden * inter, 2.0 * t * 8 * 3 * hidden * inter, "");
+                    long mark = k.mark();
+                    double ms = k.device().timeMs(() -> {
+                        layer.run();
+                        k.release(mark);
+                    }, t >= 2048 ? 5 : 10);
+                    double touched = e * (1 - Math.pow(1 - (double) topK / e, t));
+                    String form = other == null ? "" : k == g ? " " + moeTag(g) : " " + moeTag(other);
+                    record("kernel", "moe layer " + sh.tag() + form, t + " tok", ms, touched * 3.0 * hidden * inter * (sh.dt() == DType.BF16 ? 2 : 1),
+                            2.0 * t * topK * 3 * hidden * inter, "");
+                }
+            }
+        }
+    }
+
+    private static String moeTag(CudaBackend b) {
+        CudaFlags f = b.options().flags();
+        return f.moeMma() && f.moeMmaMaxTokens() > 8 ? "mma<=" + f.moeMmaMaxTokens() : "no-mma";
+    }
+
+    /** The MoE layers of R1 and V2-Lite from 16 to 8,192 tokens with moe_mma off and with moe_mma for every size. */
+    private void moe() {
+        try (CudaBackend base = backend(8L << 30)) {
+            CudaOptions o = base.options();
+            try (CudaBackend noMma = new CudaBackend(base.device(), false, o.withFlags(o.flags().withMoeMmaMaxTokens(0)));
+                 CudaBackend mma = new CudaBackend(base.device(), false, o.withFlags(o.flags().withMoeMmaMaxTokens(Integer.MAX_VALUE)))) {
+                moeLayers(noMma, mma, new Random(5), new int[]{16, 64, 256, 512, 1024, 2048, 4096, 8192}, false);
             }
         }
     }

@@ -194,6 +194,16 @@ public final class CudaKernelCheck {
                 run("moe_route", g, tol, this::route);
                 run("moe_fp8", g, tol, this::moeFp8);
                 run("moe_bf16", g, tol, this::moeBf16);
+                if (!f32 && g instanceof CudaBackend cg) {  // moe_mma past its default limit (by default those sizes go per expert)
+                    CudaOptions o = cg.options();
+                    try (CudaBackend mma = new CudaBackend(cg.device(), false,
+                            o.withActivationBytes(2L << 30).withFlags(o.flags().withMoeMmaMaxTokens(Integer.MAX_VALUE)))) {
+                        withTag("mma", () -> {
+                            run("moe_fp8 (moe_mma, every size)", mma, tol, (b, t) -> moe(b, t, DType.F8_E4M3, 32, 7168, 2048, r1Routing(32), new int[]{272}));
+                            run("moe_bf16 (moe_mma, every size)", mma, tol, (b, t) -> moe(b, t, DType.BF16, 8, 2048, 1408, v2Routing(8), new int[]{600}));
+                        });
+                    }
+                }
                 run("argmax", g, tol, this::argmax);
                 run("sample", g, tol, this::sample);
                 run("constrain + sample", g, tol, this::constrainedSample);
@@ -844,16 +854,24 @@ public final class CudaKernelCheck {
         }
     }
 
+    private static MoeRouting r1Routing(int experts) {
+        return new MoeRouting(MoeRouting.Scoring.SIGMOID, MoeRouting.Method.GROUP_LIMITED, experts, 8, 8, 4, true, 2.5f);
+    }
+
+    private static MoeRouting v2Routing(int experts) {
+        return new MoeRouting(MoeRouting.Scoring.SOFTMAX, MoeRouting.Method.GREEDY, experts, 6, 1, 1, false, 1f);
+    }
+
     private void moeFp8(Backend g, double tol) {
-        moe(g, tol, DType.F8_E4M3, 32, 7168, 2048, new MoeRouting(MoeRouting.Scoring.SIGMOID, MoeRouting.Method.GROUP_LIMITED, 32, 8, 8, 4, true, 2.5f),
-                new int[]{1, 5, 16, 128});  // bf16: 1 and 5 on the grouped GEMV (gemv2), 16 and 128 on moe_mma
+        // bf16: 1 and 5 on the grouped GEMV (gemv2), 16 and 128 on moe_mma, 272 per expert through cuBLASLt (moe_mma's
+        // default limit is 256 tokens)
+        moe(g, tol, DType.F8_E4M3, 32, 7168, 2048, r1Routing(32), new int[]{1, 5, 16, 128, 272});
     }
 
     private void moeBf16(Backend g, double tol) {
         // bf16: 1 token on gemv2 _m1, 32 and 200 on moe_mma (200 x 6 of 8 experts: 150 rows per expert, 3 tiles of
-        // up to 64 rows each, all four m-tiles live)
-        moe(g, tol, DType.BF16, 8, 2048, 1408, new MoeRouting(MoeRouting.Scoring.SOFTMAX, MoeRouting.Method.GREEDY, 8, 6, 1, 1, false, 1f),
-                new int[]{1, 32, 200});
+        // up to 64 rows each, all four m-tiles live), 600 per expert through cuBLASLt
+        moe(g, tol, DType.BF16, 8, 2048, 1408, v2Routing(8), new int[]{1, 32, 200, 600});
     }
 
     private void argmax(Backend g, double tol) {
