@@ -34,7 +34,7 @@ public enum KilnProperty {
     // ---- CUDA backend: kernel choices (CudaFlags); each has a plain fallback that CudaKernelCheck keeps checked ----
     CUDA_GEMV2("kiln.cuda.gemv2", "true", "decode GEMVs (linear, SwiGLU, experts, per-head matrices; up to 8 rows) on gemv2.cuh (false: gemm.cuh's first GEMVs)"),
     CUDA_MOE_MMA("kiln.cuda.moeMma", "true", "MoE of more than 8 tokens on the tensor-core grouped kernel, moe_mma.cuh (false: grouped GEMV / GEMM)"),
-    CUDA_MOE_MMA_MAX_TOKENS("kiln.cuda.moeMmaMaxTokens", "256", "the most tokens moe_mma takes; larger bf16 prefill batches go per expert through cuBLASLt"),
+    CUDA_MOE_MMA_MAX_TOKENS("kiln.cuda.moeMmaMaxTokens", "1024", "the most tokens moe_mma takes; larger bf16 prefill batches go per expert through cuBLASLt"),
     CUDA_MOE_BY_EXPERT("kiln.cuda.moeByExpert", "true", "prefill MoE per expert through cuBLASLt (false: Kiln's grouped GEMM)"),
     CUDA_MLA_TC("kiln.cuda.mlaTc", "true", "MLA attention in bf16 on the tensor-core kernels, mla_decode.cuh (false: the generic attention kernel)"),
     CUDA_MLA_SPLIT64("kiln.cuda.mlaSplit64", "true", "MLA decode in splits of >= 64 keys with cp.async queries, mla_attention_tc2 (false: mla_attention_tc, >= 256)"),

@@ -25,7 +25,8 @@ final class DeviceSampling {
 
     /**
      * Structured output's masks and logit_bias written into the logits in place: one upload of the rows, masks and
-     * bias entries (a mask is ceil(vocab / 64) longs), two launches; nothing comes back.
+     * bias entries (a mask is ceil(vocab / 64) longs) queued without waiting for the stream, two launches; nothing
+     * comes back.
      */
     Tensor constrain(Tensor logits, LogitConstraints c) {
         CudaTensor l = ctx.check(logits);
@@ -44,7 +45,7 @@ final class DeviceSampling {
             MemorySegment.copy(c.biasRows(), 0, host, ValueLayout.JAVA_INT_UNALIGNED, biasAt, n);
             MemorySegment.copy(c.biasIds(), 0, host, ValueLayout.JAVA_INT_UNALIGNED, biasAt + 4L * n, n);
             MemorySegment.copy(c.biasValues(), 0, host, ValueLayout.JAVA_FLOAT_UNALIGNED, biasAt + 8L * n, n);
-            ctx.transfers.uploadAsync(dev, host, bytes);
+            ctx.transfers.uploadQueued(dev, host, bytes);
             if (n > 0) masks.bias(ctx.precision, l.ptr(), l.ld(), dev + biasAt, dev + biasAt + 4L * n, dev + biasAt + 8L * n, n);
             if (m > 0) masks.mask(ctx.precision, l.ptr(), l.ld(), l.cols(), dev + maskBytes, dev, c.words(), m);
             ctx.arena.release(mark);

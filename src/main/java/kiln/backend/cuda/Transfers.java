@@ -16,6 +16,9 @@ final class Transfers implements AutoCloseable {
     private final CudaDevice device;
     private final List<Long> allocations = new ArrayList<>();
     private MemorySegment pinned;
+    /** Per-step uploads that must not wait for the stream ({@link #uploadQueued}), two buffers used in turn. */
+    private final Staging[] staging = new Staging[2];
+    private int stagingTurn;
 
     Transfers(CudaContext ctx) {
         this.ctx = ctx;
@@ -60,6 +63,47 @@ final class Transfers implements AutoCloseable {
         Driver.synchronize(device.stream(), "staging upload");
         p.copyFrom(src.asSlice(0, bytes));
         Driver.copyToDevice(dst, p, bytes, device.stream());
+    }
+
+    /**
+     * A small host array into existing device memory, queued on the stream without waiting for it: the bytes go
+     * through the staging buffer the upload before last used, once that copy has finished (its event; normally long
+     * done), so the host can prepare the next step while the device runs this one.
+     */
+    void uploadQueued(long dst, MemorySegment src, long bytes) {
+        stagingTurn ^= 1;
+        Staging s = staging[stagingTurn];
+        if (s != null) s.awaitCopy();
+        if (s == null || s.buffer.byteSize() < bytes) {
+            if (s != null) s.close();
+            s = staging[stagingTurn] = new Staging(Math.max(bytes, 64L << 10));
+        }
+        s.buffer.copyFrom(src.asSlice(0, bytes));
+        Driver.copyToDevice(dst, s.buffer, bytes, device.stream());
+        Driver.record(s.copied, device.stream());
+        s.pending = true;
+    }
+
+    /** A page-locked buffer and the event recorded after the copy that last read it. */
+    private static final class Staging {
+        final MemorySegment buffer, copied;
+        boolean pending;
+
+        Staging(long bytes) {
+            buffer = Driver.allocHost(bytes);
+            copied = Driver.createEvent(Driver.EVENT_DISABLE_TIMING);
+        }
+
+        void awaitCopy() {
+            if (pending) Driver.synchronizeEvent(copied);
+            pending = false;
+        }
+
+        void close() {
+            awaitCopy();
+            Driver.destroyEvent(copied);
+            Driver.freeHost(buffer);
+        }
     }
 
     /** {@code count} ints from the device, after everything queued (the side stream joined). */
@@ -107,6 +151,10 @@ final class Transfers implements AutoCloseable {
 
     @Override
     public void close() {
+        for (int i = 0; i < staging.length; i++) {  // their copies finished before the memory they wrote is freed
+            if (staging[i] != null) staging[i].close();
+            staging[i] = null;
+        }
         for (long p : allocations) Driver.free(p);
         allocations.clear();
         if (pinned != null) Driver.freeHost(pinned);

@@ -194,13 +194,13 @@ public final class CudaKernelCheck {
                 run("moe_route", g, tol, this::route);
                 run("moe_fp8", g, tol, this::moeFp8);
                 run("moe_bf16", g, tol, this::moeBf16);
-                if (!f32 && g instanceof CudaBackend cg) {  // moe_mma past its default limit (by default those sizes go per expert)
+                if (!f32 && g instanceof CudaBackend cg) {  // the per-expert cuBLASLt path, which takes batches past moe_mma's limit
                     CudaOptions o = cg.options();
-                    try (CudaBackend mma = new CudaBackend(cg.device(), false,
-                            o.withActivationBytes(2L << 30).withFlags(o.flags().withMoeMmaMaxTokens(Integer.MAX_VALUE)))) {
-                        withTag("mma", () -> {
-                            run("moe_fp8 (moe_mma, every size)", mma, tol, (b, t) -> moe(b, t, DType.F8_E4M3, 32, 7168, 2048, r1Routing(32), new int[]{272}));
-                            run("moe_bf16 (moe_mma, every size)", mma, tol, (b, t) -> moe(b, t, DType.BF16, 8, 2048, 1408, v2Routing(8), new int[]{600}));
+                    try (CudaBackend byExpert = new CudaBackend(cg.device(), false,
+                            o.withActivationBytes(2L << 30).withFlags(o.flags().withMoeMmaMaxTokens(8)))) {
+                        withTag("x", () -> {  // FP8: activations quantised to FP8 for cuBLASLt, as in linear_fp8
+                            run("moe_fp8 (per expert)", byExpert, 5e-2, (b, t) -> moe(b, t, DType.F8_E4M3, 32, 7168, 2048, r1Routing(32), new int[]{272}));
+                            run("moe_bf16 (per expert)", byExpert, tol, (b, t) -> moe(b, t, DType.BF16, 8, 2048, 1408, v2Routing(8), new int[]{600}));
                         });
                     }
                 }
@@ -863,14 +863,13 @@ public final class CudaKernelCheck {
     }
 
     private void moeFp8(Backend g, double tol) {
-        // bf16: 1 and 5 on the grouped GEMV (gemv2), 16 and 128 on moe_mma, 272 per expert through cuBLASLt (moe_mma's
-        // default limit is 256 tokens)
+        // bf16: 1 and 5 on the grouped GEMV (gemv2), 16, 128 and 272 on moe_mma
         moe(g, tol, DType.F8_E4M3, 32, 7168, 2048, r1Routing(32), new int[]{1, 5, 16, 128, 272});
     }
 
     private void moeBf16(Backend g, double tol) {
         // bf16: 1 token on gemv2 _m1, 32 and 200 on moe_mma (200 x 6 of 8 experts: 150 rows per expert, 3 tiles of
-        // up to 64 rows each, all four m-tiles live), 600 per expert through cuBLASLt
+        // up to 64 rows each, all four m-tiles live) and 600
         moe(g, tol, DType.BF16, 8, 2048, 1408, v2Routing(8), new int[]{1, 32, 200, 600});
     }
 
