@@ -2,6 +2,7 @@ package kiln.model;
 
 import kiln.Log;
 import kiln.backend.Backend;
+import kiln.backend.DeviceMemoryException;
 import kiln.backend.Backends;
 import kiln.backend.RankGroup;
 import kiln.config.ConfigException;
@@ -91,6 +92,8 @@ public final class Models {
             };
         } catch (RuntimeException e) {
             weights.close();
+            DeviceMemoryException oom = DeviceMemoryException.in(e);
+            if (oom != null) throw new ConfigException(weights.outOfMemory(oom), e);
             throw e;
         }
     }

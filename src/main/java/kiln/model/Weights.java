@@ -1,6 +1,7 @@
 package kiln.model;
 
 import kiln.backend.Backend;
+import kiln.backend.DeviceMemoryException;
 import kiln.backend.Weight;
 import kiln.config.ModelConfig;
 import kiln.io.DType;
@@ -21,6 +22,8 @@ public final class Weights {
     private final LoadProgress progress;
     private final int[] block;
     private long bytes;
+    /** Layers loaded so far, of how many (for the out-of-memory message). */
+    private int layersDone, layersOf;
 
     /**
      * Rank {@code shard} of a model on {@code backend}, reporting its layers to {@code progress} as its rank
@@ -134,7 +137,18 @@ public final class Weights {
 
     /** Reports that {@code done} of {@code of} layers are loaded (the load's progress lines). */
     void layerLoaded(int done, int of) {
+        layersDone = done;
+        layersOf = of;
         progress.layer(rankInProgress, done, of, bytes, source.describe());
+    }
+
+    /** What a refused device allocation during the load means for the user: how far the load got, and what to do. */
+    String outOfMemory(DeviceMemoryException e) {
+        String rank = shard.size() > 1 ? String.format(" (rank %d of --tp %d)", shard.rank(), shard.size()) : "";
+        String device = e.total() > 0 ? String.format("; %.2f GiB free of %.2f GiB", e.free() / 1073741824.0, e.total() / 1073741824.0) : "";
+        return String.format("the weights do not fit on %s%s: out of device memory after %.2f GB of weights, %d of %s layers loaded%s. "
+                        + "Use more ranks (--tp) or a device with more memory", backend.name(), rank, bytes / 1e9, layersDone,
+                layersOf > 0 ? String.valueOf(layersOf) : "the", device);
     }
 
     /** Closes the source: rows of a mapped checkpoint are views of its files. */

@@ -1,5 +1,7 @@
 package kiln.backend.cuda;
 
+import kiln.backend.DeviceMemoryException;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
@@ -234,11 +236,13 @@ final class Driver {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(LONG);
             int rc = (int) H.memAlloc.invokeExact(v, Math.max(bytes, 1L));
-            if (rc != 0) {
-                long[] info = rc == 2 ? safeMemInfo() : null;
-                throw new CudaException("cuMemAlloc_v2(" + bytes + " bytes) failed: " + describe(rc)
-                        + (info == null ? "" : String.format(" (%.2f GiB free of %.2f GiB)", info[0] / 1073741824.0, info[1] / 1073741824.0)));
+            if (rc == 2) {  // CUDA_ERROR_OUT_OF_MEMORY: the caller may know what it was allocating and say so
+                long[] info = safeMemInfo();
+                throw new DeviceMemoryException("cuMemAlloc_v2(" + bytes + " bytes) failed: " + describe(rc)
+                        + (info == null ? "" : String.format(" (%.2f GiB free of %.2f GiB)", info[0] / 1073741824.0, info[1] / 1073741824.0)),
+                        bytes, info == null ? -1 : info[0], info == null ? -1 : info[1]);
             }
+            if (rc != 0) throw new CudaException("cuMemAlloc_v2(" + bytes + " bytes) failed: " + describe(rc));
             return v.get(LONG, 0);
         } catch (Throwable t) {
             throw rethrow(t, "cuMemAlloc_v2");

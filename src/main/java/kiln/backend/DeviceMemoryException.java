@@ -1,0 +1,35 @@
+package kiln.backend;
+
+/**
+ * A device allocation refused for want of memory (CUDA_ERROR_OUT_OF_MEMORY), with what was asked and what the device
+ * had, so that a caller who knows what was being allocated (the weight loader, the KV pool) can say it plainly.
+ */
+public final class DeviceMemoryException extends RuntimeException {
+    private final long requested, free, total;
+
+    /** {@code free} and {@code total} are -1 where the device could not say. */
+    public DeviceMemoryException(String message, long requested, long free, long total) {
+        super(message);
+        this.requested = requested;
+        this.free = free;
+        this.total = total;
+    }
+
+    public long requested() {
+        return requested;
+    }
+
+    public long free() {
+        return free;
+    }
+
+    public long total() {
+        return total;
+    }
+
+    /** The first DeviceMemoryException in {@code t}'s cause chain, or null. */
+    public static DeviceMemoryException in(Throwable t) {
+        for (Throwable c = t; c != null; c = c.getCause()) if (c instanceof DeviceMemoryException d) return d;
+        return null;
+    }
+}
