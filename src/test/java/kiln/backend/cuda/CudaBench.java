@@ -142,7 +142,7 @@ public final class CudaBench {
             String tag = (which.equals("v2") ? "v2-lite bf16" + (c.numLayers() < base.numLayers() ? " " + c.numLayers() + "L" : "")
                     : which.equals("r1") ? "r1 fp8 " + c.numLayers() + "L" : path.getFileName().toString())
                     + (tp > 1 ? " tp" + tp + " " + TpRanksConfig.fromProperties().kind().name().toLowerCase(Locale.ROOT) : "")
-                    + KilnProperty.BENCH_TAG.value();  // e.g. " nopdl" for a run with a switch off
+                    + (KilnProperty.BENCH_TAG.value().isEmpty() ? "" : " " + KilnProperty.BENCH_TAG.value());  // e.g. "nopdl": a switch off
             long t0 = System.nanoTime();
             try (Model m = Models.load(c, path, Models.LoadFormat.DUMMY, g, tp)) {
                 System.out.printf("[bench] %s loaded: %.1f GB of weights in %.0f s%n", tag, m.weightBytes() / 1e9, (System.nanoTime() - t0) / 1e9);
