@@ -1,7 +1,9 @@
 package kiln.engine;
 
 import kiln.Log;
+import kiln.backend.DeviceMemoryException;
 import kiln.backend.KvCache;
+import kiln.config.ConfigException;
 import kiln.model.Model;
 import kiln.tokenizer.Tokenizer;
 
@@ -52,11 +54,28 @@ public final class Engine implements AutoCloseable {
                 slots = 1024;
             }
         }
-        this.cache = model.newKvCache(slots);
+        this.cache = allocateKvCache(model, slots, perToken, config.maxTotalTokens() > 0);
         Log.info("KV Cache is allocated. #tokens: %d, KV size: %.2f GB", slots, cache.bytes() / 1e9);
         this.admission = new Admission(config.maxQueuedRequests());
         this.scheduler = new Scheduler(model, cache, config, contextLength, eosIds, tokenizer, admission);
         this.thread = Thread.ofPlatform().name("kiln-scheduler").daemon(true).start(scheduler);
+    }
+
+    /** The KV pool; a device that cannot hold it is a configuration error naming the flags that size it. */
+    private static KvCache allocateKvCache(Model model, int slots, long perToken, boolean fixedByFlag) {
+        try {
+            return model.newKvCache(slots);
+        } catch (RuntimeException e) {
+            DeviceMemoryException oom = DeviceMemoryException.in(e);
+            if (oom == null) throw e;
+            throw new ConfigException(kvOutOfMemory(slots, perToken, fixedByFlag, oom), e);
+        }
+    }
+
+    static String kvOutOfMemory(int slots, long perToken, boolean fixedByFlag, DeviceMemoryException e) {
+        String device = e.total() > 0 ? String.format(" (%.2f GiB free of %.2f GiB)", e.free() / 1073741824.0, e.total() / 1073741824.0) : "";
+        return String.format("the KV cache of %d tokens (%.2f GB) does not fit on the device%s after the weights; %s", slots, slots * (double) perToken / 1e9,
+                device, fixedByFlag ? "lower --max-total-tokens" : "lower --mem-fraction-static or set --max-total-tokens");
     }
 
     public Model model() {
