@@ -1,4 +1,5 @@
-// MLA prefill in the MHA form on the tensor cores (FlashAttention-2 style), bf16 in, float accumulate.
+// MLA prefill in the MHA form on the tensor cores (FlashAttention-2 style), bf16 in, float accumulate; the same
+// kernel without the rope part runs the grouped-query attention prefill of the dense models (gqa_prefill_*).
 //
 // Inputs (all bf16, row-major with a leading dimension, heads at a column stride): the queries of the extend batch
 // as q_nope [T, heads x NOPE] and q_rope [T, heads x ROPE] (views into one projection output), and for every
@@ -47,7 +48,7 @@ constexpr int mla_prefill_smem(int nope, int rope, int vd) {
 template <int NOPE, int ROPE, int VD>
 __device__ void mla_prefill(const bf16* qn, long ldqn, int qn_stride, const bf16* qr, long ldqr, int qr_stride,
                             const bf16* kn, long ldkn, int kn_stride, const bf16* kr, long ldkr,
-                            const bf16* v, long ldv, int v_stride, const int* blocks, float scale_log2,
+                            const bf16* v, long ldv, int v_stride, int group, const int* blocks, float scale_log2,
                             bf16* out, long ldo, int o_stride) {
     constexpr int QK = NOPE + ROPE, KP = QK + 8, VP = VD + 8;
     constexpr int KSTEPS = QK / 16, NF = MLAP_KT / 8, VF = VD / 8;
@@ -57,7 +58,7 @@ __device__ void mla_prefill(const bf16* qn, long ldqn, int qn_stride, const bf16
     bf16* ks = reinterpret_cast<bf16*>(mlap_smem);  // [2][64][KP]
     bf16* vs = ks + 2 * MLAP_KT * KP;                // [2][64][VP]
 
-    const int h = blockIdx.x, tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int h = blockIdx.x, kvh = h / group, tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int* blk = blocks + 5 * blockIdx.y;
     const int q_row0 = blk[0], rows = blk[1], first_vis = blk[2], ctx0 = blk[3], ctx_len = blk[4];
     const int last_key = first_vis + rows - 1;  // the block's last row sees keys [0, last_key]
@@ -71,13 +72,13 @@ __device__ void mla_prefill(const bf16* qn, long ldqn, int qn_stride, const bf16
             int j = i / KCH, c = i - j * KCH, d = c * 8;
             bool valid = j0 + j < ctx_len;
             long row = ctx0 + j0 + j;
-            const bf16* src = !valid ? kn : d < NOPE ? kn + row * ldkn + (long)h * kn_stride + d : kr + row * ldkr + (d - NOPE);
+            const bf16* src = !valid ? kn : d < NOPE ? kn + row * ldkn + (long)kvh * kn_stride + d : kr + row * ldkr + (d - NOPE);
             cp_async16(smem_u32(kd + j * KP + d), src, valid ? 16 : 0);
         }
         for (int i = tid; i < MLAP_KT * VCH; i += MLAP_THREADS) {
             int j = i / VCH, c = i - j * VCH;
             bool valid = j0 + j < ctx_len;
-            const bf16* src = valid ? v + (long)(ctx0 + j0 + j) * ldv + (long)h * v_stride + c * 8 : v;
+            const bf16* src = valid ? v + (long)(ctx0 + j0 + j) * ldv + (long)kvh * v_stride + c * 8 : v;
             cp_async16(smem_u32(vd + j * VP + c * 8), src, valid ? 16 : 0);
         }
     };
@@ -234,6 +235,18 @@ extern "C" __global__ void __launch_bounds__(MLAP_THREADS, 2) mla_prefill_bf16_n
     const bf16* qn, long ldqn, int qn_stride, const bf16* qr, long ldqr, int qr_stride, const bf16* kn, long ldkn,
     int kn_stride, const bf16* kr, long ldkr, const bf16* v, long ldv, int v_stride, const int* blocks, float scale_log2,
     bf16* out, long ldo, int o_stride) {
-    mla_prefill<128, 64, 128>(qn, ldqn, qn_stride, qr, ldqr, qr_stride, kn, ldkn, kn_stride, kr, ldkr, v, ldv, v_stride,
+    mla_prefill<128, 64, 128>(qn, ldqn, qn_stride, qr, ldqr, qr_stride, kn, ldkn, kn_stride, kr, ldkr, v, ldv, v_stride, 1,
                               blocks, scale_log2, out, ldo, o_stride);
 }
+
+// Grouped-query attention prefill (Llama, Qwen2) on the same kernel: keys without a rope part, query head h reading
+// kv head h / group of the context gathered from the cache. grid (heads, blocks of the table), 128 threads.
+#define GQA_PREFILL(D)                                                                                                 \
+    extern "C" __global__ void __launch_bounds__(MLAP_THREADS, 2) gqa_prefill_bf16_d##D(                               \
+        const bf16* q, long ldq, int q_stride, const bf16* k, long ldk, int k_stride, const bf16* v, long ldv,         \
+        int v_stride, int group, const int* blocks, float scale_log2, bf16* out, long ldo, int o_stride) {             \
+        mla_prefill<D, 0, D>(q, ldq, q_stride, q, ldq, 0, k, ldk, k_stride, k, 0, v, ldv, v_stride, group, blocks,      \
+                             scale_log2, out, ldo, o_stride);                                                          \
+    }
+GQA_PREFILL(64)
+GQA_PREFILL(128)

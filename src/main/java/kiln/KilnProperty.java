@@ -40,6 +40,7 @@ public enum KilnProperty {
     CUDA_MLA_SPLIT64("kiln.cuda.mlaSplit64", "true", "MLA decode in splits of >= 64 keys with cp.async queries, mla_attention_tc2 (false: mla_attention_tc, >= 256)"),
     CUDA_MLA_SPLIT_MIN("kiln.cuda.mlaSplitMin", "64", "fewest keys per split of mla_attention_tc2 (64: one tile; 32: half a tile for twice the CTAs)"),
     CUDA_MHA_PREFILL("kiln.cuda.mhaPrefill", "true", "DeepSeek MLA prefill in the MHA form, mla_prefill.cuh (false: the absorbed form)"),
+    CUDA_GQA_PREFILL("kiln.cuda.gqaPrefill", "false", "grouped-query attention of bf16 prefill on the tensor-core kernel of mla_prefill.cuh (not yet checked on a GPU)"),
     CUDA_FUSE_DECODE("kiln.cuda.fuseDecode", "true",
             "decode fusions of up to 8 tokens: router GEMV + routing, latent norm + ropes (+ W_UK), W_UV from the attention splits (false: separate launches)"),
     CUDA_ROUTE_ALIGN("kiln.cuda.routeAlign", "true", "up to 8 tokens: MoE routing and alignment in one launch (false: moe_route + moe_align)"),

@@ -48,6 +48,11 @@ final class ActivationArena implements AutoCloseable {
         offset = 0;
     }
 
+    /** Bytes still free above the current offset. */
+    long remaining() {
+        return capacity - offset;
+    }
+
     long peak() {
         return peak;
     }

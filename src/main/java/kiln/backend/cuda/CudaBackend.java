@@ -72,9 +72,10 @@ public final class CudaBackend implements Backend {
             weights = new DeviceWeights(ctx);
             elementwise = new ElementwiseOps(ctx);
             linear = new LinearLayers(ctx);
-            paged = new PagedAttention(ctx);
+            PrefillBlocks prefillBlocks = new PrefillBlocks(ctx);
+            paged = new PagedAttention(ctx, new GqaPrefill(ctx, prefillBlocks));
             mlaDecode = new MlaDecode(ctx, paged, elementwise, linear);
-            mlaPrefill = new MlaPrefill(ctx, paged);
+            mlaPrefill = new MlaPrefill(ctx, paged, prefillBlocks);
             moe = new MoeLayer(ctx, linear, this);
             sampling = new DeviceSampling(ctx);
         });

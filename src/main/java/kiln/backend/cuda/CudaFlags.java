@@ -15,6 +15,7 @@ import kiln.KilnProperty;
  * @param mlaSplit64     MLA decode in splits of >= 64 keys (mla_attention_tc2) instead of >= 256 (mla_attention_tc)
  * @param mlaSplitMin    fewest keys per split of mla_attention_tc2
  * @param mhaPrefill     DeepSeek MLA prefill in the MHA form (mla_prefill.cuh) instead of the absorbed form
+ * @param gqaPrefill     grouped-query attention of bf16 extend batches on mla_prefill.cuh's tensor-core kernel
  * @param fuseDecode     decode fusions of up to 8 tokens (router + routing, latent norm + ropes + W_UK, W_UV merge)
  * @param routeAlign     routing and alignment of up to 8 tokens in one launch
  * @param sideStream     DeepSeek's shared experts on a side stream in captured decode graphs of up to 8 tokens
@@ -25,7 +26,7 @@ import kiln.KilnProperty;
  * @param trace          a file every launch is appended to, or null
  */
 public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, boolean moeByExpert, boolean mlaTc, boolean mlaSplit64, int mlaSplitMin,
-                        boolean mhaPrefill, boolean fuseDecode, boolean routeAlign, boolean sideStream, boolean pdl,
+                        boolean mhaPrefill, boolean gqaPrefill, boolean fuseDecode, boolean routeAlign, boolean sideStream, boolean pdl,
                         boolean syncEachLaunch, boolean profile, String fatbin, String trace) {
 
     public CudaFlags {
@@ -38,23 +39,28 @@ public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, bool
         return new CudaFlags(KilnProperty.CUDA_GEMV2.flag(), KilnProperty.CUDA_MOE_MMA.flag(),
                 KilnProperty.CUDA_MOE_MMA_MAX_TOKENS.intValue(0), KilnProperty.CUDA_MOE_BY_EXPERT.flag(),
                 KilnProperty.CUDA_MLA_TC.flag(), KilnProperty.CUDA_MLA_SPLIT64.flag(), KilnProperty.CUDA_MLA_SPLIT_MIN.intValue(64),
-                KilnProperty.CUDA_MHA_PREFILL.flag(), KilnProperty.CUDA_FUSE_DECODE.flag(), KilnProperty.CUDA_ROUTE_ALIGN.flag(),
+                KilnProperty.CUDA_MHA_PREFILL.flag(), KilnProperty.CUDA_GQA_PREFILL.flag(), KilnProperty.CUDA_FUSE_DECODE.flag(), KilnProperty.CUDA_ROUTE_ALIGN.flag(),
                 KilnProperty.CUDA_SIDE_STREAM.flag(), KilnProperty.CUDA_PDL.flag(), KilnProperty.CUDA_SYNC.flag(),
                 KilnProperty.CUDA_PROFILE.flag(), KilnProperty.CUDA_FATBIN.valueOrNull(), KilnProperty.CUDA_TRACE.valueOrNull());
     }
 
     public CudaFlags withMoeMmaMaxTokens(int tokens) {
-        return new CudaFlags(gemv2, moeMma, tokens, moeByExpert, mlaTc, mlaSplit64, mlaSplitMin, mhaPrefill, fuseDecode, routeAlign, sideStream, pdl,
+        return new CudaFlags(gemv2, moeMma, tokens, moeByExpert, mlaTc, mlaSplit64, mlaSplitMin, mhaPrefill, gqaPrefill, fuseDecode, routeAlign, sideStream, pdl,
                 syncEachLaunch, profile, fatbin, trace);
     }
 
     public CudaFlags withMlaTc(boolean on) {
-        return new CudaFlags(gemv2, moeMma, moeMmaMaxTokens, moeByExpert, on, mlaSplit64, mlaSplitMin, mhaPrefill, fuseDecode, routeAlign, sideStream, pdl,
+        return new CudaFlags(gemv2, moeMma, moeMmaMaxTokens, moeByExpert, on, mlaSplit64, mlaSplitMin, mhaPrefill, gqaPrefill, fuseDecode, routeAlign, sideStream, pdl,
                 syncEachLaunch, profile, fatbin, trace);
     }
 
+    public CudaFlags withGqaPrefill(boolean on) {
+        return new CudaFlags(gemv2, moeMma, moeMmaMaxTokens, moeByExpert, mlaTc, mlaSplit64, mlaSplitMin, mhaPrefill, on, fuseDecode, routeAlign,
+                sideStream, pdl, syncEachLaunch, profile, fatbin, trace);
+    }
+
     public CudaFlags withMhaPrefill(boolean on) {
-        return new CudaFlags(gemv2, moeMma, moeMmaMaxTokens, moeByExpert, mlaTc, mlaSplit64, mlaSplitMin, on, fuseDecode, routeAlign, sideStream, pdl,
+        return new CudaFlags(gemv2, moeMma, moeMmaMaxTokens, moeByExpert, mlaTc, mlaSplit64, mlaSplitMin, on, gqaPrefill, fuseDecode, routeAlign, sideStream, pdl,
                 syncEachLaunch, profile, fatbin, trace);
     }
 }

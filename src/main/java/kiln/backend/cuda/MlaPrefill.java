@@ -6,54 +6,25 @@ import kiln.backend.KvCache;
 import kiln.backend.KvLayout;
 import kiln.backend.Tensor;
 
-import java.lang.foreign.MemorySegment;
-import java.util.Arrays;
-import java.util.Comparator;
 
 /**
  * DeepSeek MLA prefill in the MHA form (bf16): this step's entries stored and each sequence's whole visible context
- * gathered from the cache (the model expands it into per-head k_nope and v), then mla_prefill.cuh's kernel over a
- * block table built on the host once per batch.
+ * gathered from the cache (the model expands it into per-head k_nope and v), then mla_prefill.cuh's kernel over the
+ * batch's block table ({@link PrefillBlocks}).
  */
 final class MlaPrefill {
     private final CudaContext ctx;
     private final PagedAttention paged;
-    /** The block table on the device (uploaded once per batch) and the batch it describes. */
-    private long table;
-    private ForwardBatch tableBatch;
-    private int blocks;
+    private final PrefillBlocks blocks;
 
-    MlaPrefill(CudaContext ctx, PagedAttention paged) {
+    MlaPrefill(CudaContext ctx, PagedAttention paged, PrefillBlocks blocks) {
         this.ctx = ctx;
         this.paged = paged;
+        this.blocks = blocks;
     }
 
     boolean wants(int nope, int rope, int vDim) {
         return ctx.flags.mhaPrefill() && ctx.bf16() && MlaPrefillKernels.supports(nope, rope, vDim);
-    }
-
-    /**
-     * One entry per block of up to 64 new tokens of one sequence, five ints each (first query row in the flat batch,
-     * rows, the context index the block's first row sees up to, the sequence's first context row, its context
-     * length). Longest blocks first: a CTA's work grows with its causal prefix, and starting the long ones first keeps
-     * the end of the grid from waiting on a few of them.
-     */
-    static int[] blockTable(ForwardBatch b) {
-        int rows = MlaPrefillKernels.ROWS;
-        int n = 0;
-        for (ForwardBatch.Seq s : b.seqs()) n += (s.newTokens() + rows - 1) / rows;
-        int[][] entries = new int[n][];
-        int at = 0, ctx = 0;
-        for (ForwardBatch.Seq s : b.seqs()) {
-            for (int q0 = 0; q0 < s.newTokens(); q0 += rows) {
-                entries[at++] = new int[]{s.tokenStart() + q0, Math.min(rows, s.newTokens() - q0), s.cachedTokens() + q0, ctx, s.totalTokens()};
-            }
-            ctx += s.totalTokens();
-        }
-        Arrays.sort(entries, Comparator.comparingInt((int[] e) -> -(e[2] + e[1])));
-        int[] table = new int[MlaPrefillKernels.TABLE_INTS * n];
-        for (int i = 0; i < n; i++) System.arraycopy(entries[i], 0, table, MlaPrefillKernels.TABLE_INTS * i, MlaPrefillKernels.TABLE_INTS);
-        return table;
     }
 
     void storeGather(CudaBackend owner, KvCache cache, int layer, Tensor latent, Tensor keyRope, Tensor out) {
@@ -102,17 +73,9 @@ final class MlaPrefill {
         for (long st : strides) if (st % 8 != 0) throw new IllegalArgumentException("mlaPrefillAttention: row or head stride " + st + " not a multiple of 8");
         ctx.op(() -> "mla_prefill_mha " + heads + "h m=" + b.numTokens() + " ctx=" + rows, () -> {
             if (b.numTokens() == 0) return;
-            if (b != tableBatch) uploadTable(b);
-            ctx.mlaPrefill.prefill(qnh, qrh, knh, krt.ptr(), krt.ld(), vh, table, (float) (scale / Math.log(2)), DeviceHeads.of(ot, out), heads, blocks);
+            long table = blocks.table();
+            ctx.mlaPrefill.prefill(qnh, qrh, knh, krt.ptr(), krt.ld(), vh, table, (float) (scale / Math.log(2)), DeviceHeads.of(ot, out), heads,
+                    blocks.blocks());
         });
-    }
-
-    private void uploadTable(ForwardBatch b) {
-        if (ctx.capturing()) throw new IllegalStateException("mlaPrefillAttention: extend batches are not graph-captured");
-        int[] t = blockTable(b);
-        if (table == 0) table = ctx.transfers.allocate(4L * MlaPrefillKernels.TABLE_INTS * ctx.options.maxBatchTokens());
-        ctx.transfers.uploadAsync(table, MemorySegment.ofArray(t), 4L * t.length);
-        tableBatch = b;
-        blocks = t.length / MlaPrefillKernels.TABLE_INTS;
     }
 }

@@ -9,8 +9,9 @@ import kiln.backend.cuda.AttentionKernels.Partials;
 import kiln.backend.cuda.AttentionKernels.Shape;
 
 /**
- * Attention over the paged KV cache with attention.cuh's kernel: grouped-query attention (Llama, Qwen2), and MLA
- * wherever its tensor-core kernels do not apply (float32, other widths). Decode tokens are cut into KV splits
+ * Attention over the paged KV cache with attention.cuh's kernel: grouped-query attention (Llama, Qwen2) of decode
+ * batches (and of extend batches where {@link GqaPrefill} does not take them), and MLA wherever its tensor-core
+ * kernels do not apply (float32, other widths). Decode tokens are cut into KV splits
  * merged by a combine; in float32 the split count is fixed, so a token's result does not depend on its batch.
  */
 final class PagedAttention {
@@ -18,9 +19,11 @@ final class PagedAttention {
     static final int MAX_SPLITS = 16;
 
     private final CudaContext ctx;
+    private final GqaPrefill gqaPrefill;
 
-    PagedAttention(CudaContext ctx) {
+    PagedAttention(CudaContext ctx, GqaPrefill gqaPrefill) {
         this.ctx = ctx;
+        this.gqaPrefill = gqaPrefill;
     }
 
     CudaKvCache cacheOf(KvCache cache, CudaBackend owner) {
@@ -40,6 +43,10 @@ final class PagedAttention {
             AttentionKernels.checkWidths(g.headDim(), g.headDim());
             store(c, layer, (CudaTensor) k.tensor().columns(k.column(0), kvw), 0);
             store(c, layer, (CudaTensor) v.tensor().columns(v.column(0), kvw), kvw);
+            if (gqaPrefill.takes(g, q.count())) {  // extend batches in bf16: the tensor-core kernel over the gathered context
+                gqaPrefill.attention(c, layer, q, scale, out);
+                return;
+            }
             CudaTensor qt = ctx.check(q.tensor()), ot = ctx.check(out.tensor());
             int headsPerKv = q.count() / g.kvHeads();
             Shape s = new Shape(q.count(), headsPerKv, AttentionKernels.blocksPerKv(headsPerKv), g.headDim(), 0, g.headDim(), c.layout().valuesPerToken(),

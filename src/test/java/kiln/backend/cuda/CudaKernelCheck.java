@@ -191,6 +191,12 @@ public final class CudaKernelCheck {
                     run("mla_prefill_mha", g, tol, this::mlaPrefillMha);
                 }
                 run("gqa_attention", g, tol, this::gqa);
+                if (!f32 && g instanceof CudaBackend cg) {  // bf16 prefill and extend on mla_prefill.cuh's kernel (kiln.cuda.gqaPrefill)
+                    CudaOptions o = cg.options();
+                    try (CudaBackend tc = new CudaBackend(cg.device(), false, o.withActivationBytes(2L << 30).withFlags(o.flags().withGqaPrefill(true)))) {
+                        withTag("p", () -> run("gqa_attention (tensor-core prefill)", tc, tol, this::gqa));
+                    }
+                }
                 run("moe_route", g, tol, this::route);
                 run("moe_fp8", g, tol, this::moeFp8);
                 run("moe_bf16", g, tol, this::moeBf16);

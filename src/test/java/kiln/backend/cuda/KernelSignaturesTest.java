@@ -175,7 +175,9 @@ class KernelSignaturesTest {
         md.attentionTc(h, h, 0, 576, 16, 512, 64, pb, 0.1f, h, new Partials(0, 0), 1, 2);
         md.attentionTc2(h, h, 0, 576, 16, 512, 64, pb, 0.1f, h, new Partials(0, 0), 64, MlaDecodeKernels.NewEntries.none(0), 1, 2);
         md.combine2(0, 2, 16, 512, new Partials(0, 0), h, 64, 1);
-        new MlaPrefillKernels(r).prefill(h, h, h, 0, 64, h, 0, 0.1f, h, 16, 4);
+        MlaPrefillKernels mp = new MlaPrefillKernels(r);
+        mp.prefill(h, h, h, 0, 64, h, 0, 0.1f, h, 16, 4);
+        for (int dim : new int[]{64, 128}) mp.gqaPrefill(h, h, h, 4, 0, 0.1f, h, 32, dim, 4);
 
         MoeKernels moe = new MoeKernels(r);
         MoeKernels.Gate gate = MoeKernels.Gate.of(new MoeRouting(MoeRouting.Scoring.SIGMOID, MoeRouting.Method.GROUP_LIMITED, 64, 6, 8, 4, true, 2.5f), 0);
