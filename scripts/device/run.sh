@@ -41,6 +41,9 @@
 #                 the same GPU (a JVM each; KILN_TP_SIZES="1 2 4" picks others)
 #   load-r1-rank0 kiln load --rank 0 of --tp 8 of DeepSeek-R1 (dummy FP8) alone on GPU 0: rank 0's weights, load time,
 #                 host memory and KV pool (the whole 61 layers need an H200; KILN_R1_LAYERS=N cuts them for an H100)
+#   gqa-prefill   the tensor-core GQA prefill (kiln.cuda.gqaPrefill, off by default until this passes): the gqa kernel
+#                 checks (rows tagged bf16p), greedy ids of R1-Distill-Qwen-1.5B (dummy bf16, a 600-token prompt) with
+#                 the switch off and on, and CudaBench decode + 4,096-token prefill of the 8B shape with it on
 #   peers         llama.cpp beside Kiln on the same GPU (issue 18): V2-Lite and the R1-Distill-Llama-8B shape, random bf16
 #                 weights, vocabulary 129,280; llama-batched-bench (512-token prompts, 128 new, 1/8/32/64 sequences;
 #                 one 4,096-token prompt) and CudaBench (decode at context 576, the same batch sizes; prefill 4,096).
@@ -246,6 +249,17 @@ for s in "${sections[@]}"; do
       [[ -n ${KILN_R1_LAYERS:-} ]] && layers=(--json-model-override-args "{\"num_hidden_layers\": $KILN_R1_LAYERS}")
       run_section load-r1-rank0 300 "$JAVA" "${JOPTS[@]}" -cp "$CP" kiln.cli.Main load --device cuda --model-path configs/deepseek-r1.json \
         --load-format dummy --tp 8 --rank 0 "${layers[@]}" ;;
+    gqa-prefill)
+      run_section gqa-check 120 "$JAVA" "${JOPTS[@]}" $SYNC -cp "$CP" kiln.backend.cuda.CudaKernelCheck gqa --out "$OUT/check.txt"
+      ids=$(python3 -c "print(','.join(str(1000 + 7 * i % 50000) for i in range(600)))")
+      for on in false true; do
+        run_section "gqa-generate-$on" 90 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.gqaPrefill=$on -cp "$CP" kiln.cli.Main generate --device cuda \
+          --model-path configs/deepseek-r1-distill-qwen-1.5b.json --load-format dummy --input-ids "$ids" --max-new-tokens 16 --json
+      done
+      python3 -c "import json; c = json.load(open('configs/deepseek-r1-distill-llama-8b.json')); c['vocab_size'] = 129280; json.dump(c, open('/tmp/llama-8b.json', 'w'))"
+      run_section gqa-bench-8b 150 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.gqaPrefill=true -Dkiln.bench.ctx=576 -Dkiln.bench.batches=1,8,32,64 \
+        -Dkiln.bench.eager=false -Dkiln.bench.tag=gqaPrefill -cp "$CP" kiln.backend.cuda.CudaBench decode prefill --models /tmp/llama-8b.json \
+        --out "$OUT/bench.jsonl" ;;
     peers)
       if [[ ! -f $here/llama/llama-bin.tar.xz ]]; then
         echo "peers: no .device/llama/llama-bin.tar.xz staged"; summary+=("$(printf '%-14s %-24s' peers 'SKIPPED (no llama.cpp)')"); continue
