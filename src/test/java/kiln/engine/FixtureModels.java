@@ -2,9 +2,12 @@ package kiln.engine;
 
 import kiln.backend.Backend;
 import kiln.backend.cpu.CpuBackend;
+import kiln.backend.cuda.CudaGraphRunner;
+import kiln.model.CudaFixtureAccess;
 import kiln.model.Fixture;
 import kiln.model.Model;
 import kiln.model.Models;
+import kiln.model.TensorParallelModel;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.TestInstance;
@@ -14,37 +17,53 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 /**
- * The fixture models the engine tests drive (deepseek-v3-tiny and qwen2-tiny), loaded once per class. Subclasses
- * pick where they run: the backend (GPU variants), how the engine wraps them (CUDA graphs), and tensor-parallel
- * ranks.
+ * The fixture models the engine tests drive (deepseek-v3-tiny and qwen2-tiny), loaded once per class, where the
+ * subclass places them ({@link #placement}).
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 abstract class FixtureModels {
+    /** Where the models run: the CPU, two in-process CPU ranks, or the GPU in float32 with decode behind CUDA graphs. */
+    protected enum Placement {
+        CPU, TWO_CPU_RANKS, CUDA_GRAPHS;
+
+        Backend backend() {
+            return this == CUDA_GRAPHS ? CudaFixtureAccess.cudaFloat32() : new CpuBackend();
+        }
+
+        int tp() {
+            return this == TWO_CPU_RANKS ? 2 : 1;
+        }
+
+        /** The model as the engine drives it. */
+        Model prepare(Model model) {
+            return switch (this) {
+                case CPU -> model;
+                case TWO_CPU_RANKS -> {
+                    assertTrue(model instanceof TensorParallelModel m && m.size() == 2, model.backend().name());
+                    yield model;
+                }
+                case CUDA_GRAPHS -> new CudaGraphRunner(model, 32);
+            };
+        }
+    }
+
     private final Map<String, Model> models = new HashMap<>();
     private final List<Backend> backends = new ArrayList<>();
 
-    /** The backend the models run on (the Cuda* variants: the GPU). */
-    protected Backend backend() {
-        return new CpuBackend();
-    }
-
-    /** The model as the engine drives it (the Cuda* variants: behind CUDA graphs). */
-    protected Model prepare(Model model) {
-        return model;
-    }
-
-    /** Tensor-parallel ranks of each model (the TensorParallel* variants: 2). */
-    protected int tp() {
-        return 1;
+    protected Placement placement() {
+        return Placement.CPU;
     }
 
     @BeforeAll
     void load() {
+        Placement p = placement();
         for (String name : List.of("deepseek-v3-tiny", "qwen2-tiny")) {
-            Backend b = backend();
+            Backend b = p.backend();
             backends.add(b);
-            models.put(name, prepare(Models.load(Fixture.ROOT.resolve(name), Models.LoadFormat.AUTO, b, tp())));
+            models.put(name, p.prepare(Models.load(Fixture.ROOT.resolve(name), Models.LoadFormat.AUTO, b, p.tp())));
         }
     }
 
