@@ -17,9 +17,9 @@ import java.lang.foreign.ValueLayout;
 final class BatchMeta implements AutoCloseable {
     final int maxTokens, maxSlots;
     private final long device;
-    private final MemorySegment host, copied;
+    private final MemorySegment host;
     private final MemorySegment stream;
-    private boolean pending;
+    private final CopyFence copied = new CopyFence();
     /** Ints between the first seven regions: the staged batch's token count (its sequences and logit rows are no more). */
     private int stride;
 
@@ -30,7 +30,6 @@ final class BatchMeta implements AutoCloseable {
         long bytes = 4L * (7L * maxTokens + maxSlots);
         this.device = Driver.alloc(bytes);
         this.host = Driver.allocHost(bytes);
-        this.copied = Driver.createEvent();
         this.stride = maxTokens;
     }
 
@@ -58,7 +57,7 @@ final class BatchMeta implements AutoCloseable {
             throw new IllegalArgumentException("batch references " + slotTotal + " KV slots, more than the CUDA backend's "
                     + maxSlots + " (CudaOptions.maxSlotEntries)");
         }
-        if (pending) Driver.synchronizeEvent(copied);
+        copied.await();
         stride = Math.max(1, Math.max(n, Math.max(seqs, rows)));
         ValueLayout.OfInt I = ValueLayout.JAVA_INT;
         MemorySegment.copy(b.tokens(), 0, host, I, region(0), n);
@@ -81,13 +80,12 @@ final class BatchMeta implements AutoCloseable {
         }
         long bytes = region(7) + 4L * slotIndex;
         Driver.copyToDevice(device, host.asSlice(0, bytes), bytes, stream);
-        Driver.record(copied, stream);
-        pending = true;
+        copied.record(stream);
     }
 
     @Override
     public void close() {
-        Driver.destroyEvent(copied);
+        copied.close();
         Driver.freeHost(host);
         Driver.free(device);
     }

@@ -116,25 +116,24 @@ final class DeviceSampling {
 
     /**
      * One slot of the ring: device memory for a step's ids and sampling parameters, their page-locked host
-     * mirrors, and an event recorded after the ids' copy to the host.
+     * mirrors, and the fence of the ids' copy to the host.
      */
     private static final class IdSlot {
         final long ids, params;
-        final MemorySegment hostIds, hostParams, copied;
+        final MemorySegment hostIds, hostParams;
+        final CopyFence copied = new CopyFence();
         /** Which use of the slot its current ids are (a DeviceIds of an older use may no longer read them). */
         long use;
-        boolean inFlight;
 
         IdSlot(int maxRows) {
             ids = Driver.alloc(4L * maxRows);
             params = Driver.alloc(16L * maxRows);
             hostIds = Driver.allocHost(4L * maxRows);
             hostParams = Driver.allocHost(16L * maxRows);
-            copied = Driver.createEvent(Driver.EVENT_DISABLE_TIMING);
         }
 
         void close() {
-            Driver.destroyEvent(copied);
+            copied.close();
             Driver.freeHost(hostParams);
             Driver.freeHost(hostIds);
             Driver.free(params);
@@ -164,8 +163,7 @@ final class DeviceSampling {
             turn ^= 1;
             if (slots[turn] == null) slots[turn] = new IdSlot(ctx.meta.maxTokens);
             IdSlot s = slots[turn];
-            if (s.inFlight) Driver.synchronizeEvent(s.copied);
-            s.inFlight = false;
+            s.copied.await();
             s.use++;
             return s;
         }
@@ -174,8 +172,7 @@ final class DeviceSampling {
         DeviceIds send(IdSlot s, int rows) {
             Driver.copyToHost(s.hostIds, s.ids, 4L * rows, ctx.device.stream());
             ctx.device.joinSide();
-            Driver.record(s.copied, ctx.device.stream());
-            s.inFlight = true;
+            s.copied.record(ctx.device.stream());
             return new DeviceIds(this, s, s.use, rows);
         }
 
@@ -215,7 +212,7 @@ final class DeviceSampling {
                     if (!ring.current(this)) {
                         throw new IllegalStateException("sampled ids read after their ring slot was reused (await them before the step after next samples)");
                     }
-                    Driver.synchronizeEvent(slot.copied);
+                    slot.copied.await();
                     return slot.hostIds.asSlice(0, 4L * rows).toArray(ValueLayout.JAVA_INT);
                 });
             }

@@ -73,35 +73,24 @@ final class Transfers implements AutoCloseable {
     void uploadQueued(long dst, MemorySegment src, long bytes) {
         stagingTurn ^= 1;
         Staging s = staging[stagingTurn];
-        if (s != null) s.awaitCopy();
-        if (s == null || s.buffer.byteSize() < bytes) {
+        if (s != null) s.copied().await();
+        if (s == null || s.buffer().byteSize() < bytes) {
             if (s != null) s.close();
             s = staging[stagingTurn] = new Staging(Math.max(bytes, 64L << 10));
         }
-        s.buffer.copyFrom(src.asSlice(0, bytes));
-        Driver.copyToDevice(dst, s.buffer, bytes, device.stream());
-        Driver.record(s.copied, device.stream());
-        s.pending = true;
+        s.buffer().copyFrom(src.asSlice(0, bytes));
+        Driver.copyToDevice(dst, s.buffer(), bytes, device.stream());
+        s.copied().record(device.stream());
     }
 
-    /** A page-locked buffer and the event recorded after the copy that last read it. */
-    private static final class Staging {
-        final MemorySegment buffer, copied;
-        boolean pending;
-
+    /** A page-locked buffer and the fence of the copy that last read it. */
+    private record Staging(MemorySegment buffer, CopyFence copied) {
         Staging(long bytes) {
-            buffer = Driver.allocHost(bytes);
-            copied = Driver.createEvent(Driver.EVENT_DISABLE_TIMING);
-        }
-
-        void awaitCopy() {
-            if (pending) Driver.synchronizeEvent(copied);
-            pending = false;
+            this(Driver.allocHost(bytes), new CopyFence());
         }
 
         void close() {
-            awaitCopy();
-            Driver.destroyEvent(copied);
+            copied.close();
             Driver.freeHost(buffer);
         }
     }
