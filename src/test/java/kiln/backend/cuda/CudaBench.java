@@ -73,43 +73,31 @@ public final class CudaBench {
             }
         }
         if (sections.isEmpty()) sections = List.of("decode", "prefill", "kernels");
+        boolean decode = sections.contains("decode"), prefill = sections.contains("prefill");
         PrintStream js = out == null ? new PrintStream(PrintStream.nullOutputStream())
                 : new PrintStream(Files.newOutputStream(out, StandardOpenOption.CREATE, StandardOpenOption.APPEND), true);
         CudaBench b = new CudaBench(js);
         for (String model : models) {
             if (model.equals("none")) continue;
-            if (sections.contains("decode") || sections.contains("prefill")) {
-                try {
-                    b.model(model, sections.contains("decode"), sections.contains("prefill"));
-                } catch (Throwable e) {
-                    System.out.println("[bench] " + model + " failed: " + e);
-                    e.printStackTrace(System.out);
-                    b.summary.add(String.format("%-28s FAILED: %s", model, e));
-                }
-            }
+            if (decode || prefill) b.section(String.format("%-28s", model), () -> b.model(model, decode, prefill));
         }
-        if (sections.contains("moe")) {
-            try {
-                b.moe();
-            } catch (Throwable e) {
-                System.out.println("[bench] moe failed: " + e);
-                e.printStackTrace(System.out);
-                b.summary.add("moe FAILED: " + e);
-            }
-        }
-        if (sections.contains("kernels")) {
-            try {
-                b.kernels();
-            } catch (Throwable e) {
-                System.out.println("[bench] kernels failed: " + e);
-                e.printStackTrace(System.out);
-                b.summary.add("kernels FAILED: " + e);
-            }
-        }
+        if (sections.contains("moe")) b.section("moe", b::moe);
+        if (sections.contains("kernels")) b.section("kernels", b::kernels);
         System.out.println("==== Kiln CUDA benchmark summary" + (b.bandwidth > 0 ? String.format(" (bandwidth ceiling %.0f GB/s)", b.bandwidth) : ""));
         b.summary.forEach(System.out::println);
         js.close();
         System.exit(0);
+    }
+
+    /** Runs one section; a failure is printed and listed in the summary, and the next section still runs. */
+    private void section(String name, Runnable body) {
+        try {
+            body.run();
+        } catch (Throwable e) {
+            System.out.println("[bench] " + name.strip() + " failed: " + e);
+            e.printStackTrace(System.out);
+            summary.add(name + " FAILED: " + e);
+        }
     }
 
     private void record(String section, String name, String shape, double ms, double bytes, double flops, String extra) {
