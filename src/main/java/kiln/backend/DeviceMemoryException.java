@@ -27,6 +27,15 @@ public final class DeviceMemoryException extends RuntimeException {
         return total;
     }
 
+    /** "F GiB free of T GiB", or null where the device could not say. */
+    public String freeOfTotal() {
+        return freeOfTotal(free, total);
+    }
+
+    public static String freeOfTotal(long free, long total) {
+        return total > 0 ? String.format("%.2f GiB free of %.2f GiB", free / 1073741824.0, total / 1073741824.0) : null;
+    }
+
     /** The first DeviceMemoryException in {@code t}'s cause chain, or null. */
     public static DeviceMemoryException in(Throwable t) {
         for (Throwable c = t; c != null; c = c.getCause()) if (c instanceof DeviceMemoryException d) return d;

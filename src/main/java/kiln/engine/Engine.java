@@ -73,7 +73,7 @@ public final class Engine implements AutoCloseable {
     }
 
     static String kvOutOfMemory(int slots, long perToken, boolean fixedByFlag, DeviceMemoryException e) {
-        String device = e.total() > 0 ? String.format(" (%.2f GiB free of %.2f GiB)", e.free() / 1073741824.0, e.total() / 1073741824.0) : "";
+        String device = e.freeOfTotal() == null ? "" : " (" + e.freeOfTotal() + ")";
         return String.format("the KV cache of %d tokens (%.2f GB) does not fit on the device%s after the weights; %s", slots, slots * (double) perToken / 1e9,
                 device, fixedByFlag ? "lower --max-total-tokens" : "lower --mem-fraction-static or set --max-total-tokens");
     }

@@ -145,7 +145,7 @@ public final class Weights {
     /** What a refused device allocation during the load means for the user: how far the load got, and what to do. */
     String outOfMemory(DeviceMemoryException e) {
         String rank = shard.size() > 1 ? String.format(" (rank %d of --tp %d)", shard.rank(), shard.size()) : "";
-        String device = e.total() > 0 ? String.format("; %.2f GiB free of %.2f GiB", e.free() / 1073741824.0, e.total() / 1073741824.0) : "";
+        String device = e.freeOfTotal() == null ? "" : "; " + e.freeOfTotal();
         return String.format("the weights do not fit on %s%s: out of device memory after %.2f GB of weights, %d of %s layers loaded%s. "
                         + "Use more ranks (--tp) or a device with more memory", backend.name(), rank, bytes / 1e9, layersDone,
                 layersOf > 0 ? String.valueOf(layersOf) : "the", device);

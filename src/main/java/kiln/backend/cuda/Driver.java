@@ -238,9 +238,10 @@ final class Driver {
             int rc = (int) H.memAlloc.invokeExact(v, Math.max(bytes, 1L));
             if (rc == 2) {  // CUDA_ERROR_OUT_OF_MEMORY: the caller may know what it was allocating and say so
                 long[] info = safeMemInfo();
-                throw new DeviceMemoryException("cuMemAlloc_v2(" + bytes + " bytes) failed: " + describe(rc)
-                        + (info == null ? "" : String.format(" (%.2f GiB free of %.2f GiB)", info[0] / 1073741824.0, info[1] / 1073741824.0)),
-                        bytes, info == null ? -1 : info[0], info == null ? -1 : info[1]);
+                long free = info == null ? -1 : info[0], total = info == null ? -1 : info[1];
+                String room = DeviceMemoryException.freeOfTotal(free, total);
+                throw new DeviceMemoryException("cuMemAlloc_v2(" + bytes + " bytes) failed: " + describe(rc) + (room == null ? "" : " (" + room + ")"),
+                        bytes, free, total);
             }
             if (rc != 0) throw new CudaException("cuMemAlloc_v2(" + bytes + " bytes) failed: " + describe(rc));
             return v.get(LONG, 0);
