@@ -46,8 +46,7 @@ final class GqaPrefill {
         int rows = (int) b.contextTokens();
         long mark = ctx.arena.mark();
         CudaTensor context = ctx.tensor(rows, entry);
-        // BatchMeta's flat slot list is every sequence's slots [0, totalTokens) in batch order: the context rows
-        ctx.elementwise.gatherRows(ctx.precision, c.layer(layer), entry, ctx.meta.slots(), entry, context.ptr(), context.ld(), rows, 128);
+        blocks.gatherContext(c, layer, context);
         DeviceHeads k = new DeviceHeads(context.ptr(), context.ld(), g.headDim()),
                 v = new DeviceHeads(context.ptr() + (long) kvw * context.elementBytes(), context.ld(), g.headDim());
         long table = blocks.table();

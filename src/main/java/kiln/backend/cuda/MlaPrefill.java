@@ -40,8 +40,7 @@ final class MlaPrefill {
             long entry = l.valuesPerToken();
             ctx.elementwise.kvStore2(ctx.precision, lat.ptr(), lat.ld(), lat.cols(), kr.ptr(), kr.ld(), kr.cols(), ctx.meta.newSlots(), c.layer(layer),
                     entry, lat.rows());
-            // BatchMeta's flat slot list is every sequence's slots [0, totalTokens) in batch order: the context rows
-            ctx.elementwise.gatherRows(ctx.precision, c.layer(layer), entry, ctx.meta.slots(), (int) entry, o.ptr(), o.ld(), (int) rows, 128);
+            blocks.gatherContext(c, layer, o);
         });
     }
 

@@ -45,6 +45,16 @@ final class PrefillBlocks {
         return table;
     }
 
+    /**
+     * Every sequence's whole context (cached prefix and this step's entries, already stored) from layer
+     * {@code layer} of the cache into rows of {@code out}, in batch order: BatchMeta's flat slot list is every
+     * sequence's slots [0, totalTokens), which is the order the table's context rows count in.
+     */
+    void gatherContext(CudaKvCache cache, int layer, CudaTensor out) {
+        int entry = cache.layout().valuesPerToken();
+        ctx.elementwise.gatherRows(ctx.precision, cache.layer(layer), entry, ctx.meta.slots(), entry, out.ptr(), out.ld(), out.rows(), 128);
+    }
+
     /** The current batch's table on the device (uploaded by its first launch). */
     long table() {
         ForwardBatch b = ctx.batch();
