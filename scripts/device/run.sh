@@ -120,6 +120,11 @@ run_section() {
 
 console=$(ls "$kiln"/lib/junit-platform-console-standalone-*.jar 2>/dev/null | head -n 1)
 
+# llama8b_config: /tmp/llama-8b.json, R1-Distill-Llama-8B's config with DeepSeek's vocabulary (129,280), the peers' shape
+llama8b_config() {
+  python3 -c "import json; c = json.load(open('configs/deepseek-r1-distill-llama-8b.json')); c['vocab_size'] = 129280; json.dump(c, open('/tmp/llama-8b.json', 'w'))"
+}
+
 # junit_section NAME CLASS...: the JUnit console on those test classes (240 s cap), its tree also in $OUT/NAME.txt
 junit_section() {
   local name=$1 selects=() c; shift
@@ -256,7 +261,7 @@ for s in "${sections[@]}"; do
         run_section "gqa-generate-$on" 90 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.gqaPrefill=$on -cp "$CP" kiln.cli.Main generate --device cuda \
           --model-path configs/deepseek-r1-distill-qwen-1.5b.json --load-format dummy --input-ids "$ids" --max-new-tokens 16 --json
       done
-      python3 -c "import json; c = json.load(open('configs/deepseek-r1-distill-llama-8b.json')); c['vocab_size'] = 129280; json.dump(c, open('/tmp/llama-8b.json', 'w'))"
+      llama8b_config
       run_section gqa-bench-8b 150 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.gqaPrefill=true -Dkiln.bench.ctx=576 -Dkiln.bench.batches=1,8,32,64 \
         -Dkiln.bench.eager=false -Dkiln.bench.tag=gqaPrefill -cp "$CP" kiln.backend.cuda.CudaBench decode prefill --models /tmp/llama-8b.json \
         --out "$OUT/bench.jsonl" ;;
@@ -267,7 +272,7 @@ for s in "${sections[@]}"; do
       mkdir -p /tmp/llama && tar -xJf "$here/llama/llama-bin.tar.xz" -C /tmp/llama
       source "$here/serve_lib.sh"  # the tokenizer is stored gzipped in kiln.jar
       extract_tokenizer "${CP%%:*}" /tmp/kiln-tokenizer >/dev/null && tok=/tmp/kiln-tokenizer/tokenizer.json
-      python3 -c "import json; c = json.load(open('configs/deepseek-r1-distill-llama-8b.json')); c['vocab_size'] = 129280; json.dump(c, open('/tmp/llama-8b.json', 'w'))"
+      llama8b_config
       for shape in ${KILN_PEERS_SHAPES:-v2 8b}; do
         if [[ $shape == v2 ]]; then cfg=configs/deepseek-v2-lite.json; writer=make_gguf_deepseek2.py; else cfg=/tmp/llama-8b.json; writer=make_gguf.py; fi
         run_section "peers-gguf-$shape" 150 python3 "$here/llama/$writer" "$cfg" "$tok" /tmp/peer.gguf
