@@ -181,10 +181,7 @@ public final class CudaKernelCheck {
                 run("mla_attention", g, tol, this::mla);
                 run("mla_attention + W_UV", g, tol, this::mlaValues);
                 if (!f32 && g instanceof CudaBackend cg) {  // bf16 MLA runs on the tensor-core kernel; the generic one stays checked as its fallback
-                    CudaOptions o = cg.options();
-                    try (CudaBackend generic = new CudaBackend(cg.device(), false, o.withActivationBytes(2L << 30).withFlags(o.flags().withMlaTc(false)))) {
-                        withTag("g", () -> run("mla_attention (generic kernel)", generic, tol, this::mla));
-                    }
+                    withVariant(cg, "g", f -> f.withMlaTc(false), generic -> run("mla_attention (generic kernel)", generic, tol, this::mla));
                 }
                 if (!f32 || !(g instanceof CudaBackend)) {  // the GPU's MHA prefill is bf16 only; the dry run checks the logic
                     run("mla_store_gather", g, tol, this::mlaStoreGather);
@@ -192,23 +189,16 @@ public final class CudaKernelCheck {
                 }
                 run("gqa_attention", g, tol, this::gqa);
                 if (!f32 && g instanceof CudaBackend cg) {  // bf16 prefill and extend on mla_prefill.cuh's kernel (kiln.cuda.gqaPrefill)
-                    CudaOptions o = cg.options();
-                    try (CudaBackend tc = new CudaBackend(cg.device(), false, o.withActivationBytes(2L << 30).withFlags(o.flags().withGqaPrefill(true)))) {
-                        withTag("p", () -> run("gqa_attention (tensor-core prefill)", tc, tol, this::gqa));
-                    }
+                    withVariant(cg, "p", f -> f.withGqaPrefill(true), tc -> run("gqa_attention (tensor-core prefill)", tc, tol, this::gqa));
                 }
                 run("moe_route", g, tol, this::route);
                 run("moe_fp8", g, tol, this::moeFp8);
                 run("moe_bf16", g, tol, this::moeBf16);
                 if (!f32 && g instanceof CudaBackend cg) {  // the per-expert cuBLASLt path, which takes batches past moe_mma's limit
-                    CudaOptions o = cg.options();
-                    try (CudaBackend byExpert = new CudaBackend(cg.device(), false,
-                            o.withActivationBytes(2L << 30).withFlags(o.flags().withMoeMmaMaxTokens(8)))) {
-                        withTag("x", () -> {  // FP8: activations quantised to FP8 for cuBLASLt, as in linear_fp8
-                            run("moe_fp8 (per expert)", byExpert, 5e-2, (b, t) -> moe(b, t, DType.F8_E4M3, 32, 7168, 2048, r1Routing(32), new int[]{272}));
-                            run("moe_bf16 (per expert)", byExpert, tol, (b, t) -> moe(b, t, DType.BF16, 8, 2048, 1408, v2Routing(8), new int[]{600}));
-                        });
-                    }
+                    withVariant(cg, "x", f -> f.withMoeMmaMaxTokens(8), byExpert -> {  // FP8: activations quantised to FP8, as in linear_fp8
+                        run("moe_fp8 (per expert)", byExpert, 5e-2, (b, t) -> moe(b, t, DType.F8_E4M3, 32, 7168, 2048, r1Routing(32), new int[]{272}));
+                        run("moe_bf16 (per expert)", byExpert, tol, (b, t) -> moe(b, t, DType.BF16, 8, 2048, 1408, v2Routing(8), new int[]{600}));
+                    });
                 }
                 run("argmax", g, tol, this::argmax);
                 run("sample", g, tol, this::sample);
@@ -252,6 +242,18 @@ public final class CudaKernelCheck {
                     CollectiveChecks.allGather(this, "tp_all_gather cpu", group, 3, 1000);
                 }
             }
+        }
+    }
+
+    /**
+     * Runs {@code checks} on a second backend on {@code g}'s device whose switches {@code flags} changes (the path a
+     * switch selects, or the fallback it turns off), with {@code tagSuffix} on the precision tag.
+     */
+    private void withVariant(CudaBackend g, String tagSuffix, java.util.function.UnaryOperator<CudaFlags> flags,
+                             java.util.function.Consumer<CudaBackend> checks) {
+        CudaOptions o = g.options();
+        try (CudaBackend variant = new CudaBackend(g.device(), false, o.withActivationBytes(2L << 30).withFlags(flags.apply(o.flags())))) {
+            withTag(tagSuffix, () -> checks.accept(variant));
         }
     }
 
