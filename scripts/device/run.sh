@@ -8,7 +8,7 @@
 #                 (KILN_CHECK="moe mla": only the checks whose names contain one of the words)
 #   fixtures      the fixture tests (HF float32 references) on the CUDA backend, eager and with CUDA graphs
 #   generate      kiln generate --device cuda against --device cpu on a fixture (the CLI path)
-#   engine        the engine tests alone on the CUDA backend (CudaEngineTest, CudaOverlapScheduleTest; fixtures
+#   engine        the engine tests alone on the CUDA backend (CudaEngineTest, CudaOverlapScheduleTest, CudaConstrainedDecodingTest; fixtures
 #                 deepseek-v3-tiny and qwen2-tiny), for a --serve --junit payload beside serve-bench
 #   bench-v2      decode (bs 1..128) and 4,096-token prefill of deepseek-v2-lite, dummy bf16
 #   bench-r1      the same for deepseek-r1 cut to the layers that fit, dummy FP8
@@ -18,6 +18,8 @@
 #   moe           the MoE layer alone, R1 (FP8) and V2-Lite (bf16) shapes, 16 to 8,192 tokens, without and with moe_mma
 #   prefill-v2-moe V2-Lite prefill of 512, 1,024 and 4,096 tokens with moe_mma up to 256 tokens (the default before
 #                 2026-12-07) and for every size (KILN_MMA_CAPS="256 1000000" picks the limits)
+#   prefill-cached V2-Lite prefill chunks of 512 and 1,024 tokens fresh and after 1,536 and 2,688 cached tokens (later chunks
+#                 of a 3,200-token prompt, as chunked prefill serves them), per-op device time (eager, kiln.cuda.profile)
 #   profile       per-op device time (-Dkiln.cuda.profile=true, eager) of V2-Lite decode bs 1 and 64 and prefill
 #   profile-r1    the same for R1 cut to the layers that fit (FP8)
 #   bench-v2-pdl  V2-Lite decode bs 1, 8, 64 with programmatic dependent launch off (tag "nopdl")
@@ -41,9 +43,10 @@
 #                 the same GPU (a JVM each; KILN_TP_SIZES="1 2 4" picks others)
 #   load-r1-rank0 kiln load --rank 0 of --tp 8 of DeepSeek-R1 (dummy FP8) alone on GPU 0: rank 0's weights, load time,
 #                 host memory and KV pool (the whole 61 layers need an H200; KILN_R1_LAYERS=N cuts them for an H100)
-#   gqa-prefill   the tensor-core GQA prefill (kiln.cuda.gqaPrefill, off by default until this passes): the gqa kernel
-#                 checks (rows tagged bf16p), greedy ids of R1-Distill-Qwen-1.5B (dummy bf16, a 600-token prompt) with
-#                 the switch off and on, and CudaBench decode + 4,096-token prefill of the 8B shape with it on
+#   gqa           the tensor-core GQA kernels (kiln.cuda.gqaPrefill, kiln.cuda.gqaTc; off by default until this passes): the gqa
+#                 kernel checks (rows tagged bf16p: prefill kernel, bf16t: decode kernel), greedy ids of R1-Distill-Qwen-1.5B
+#                 (dummy bf16, a 600-token prompt) with the switches off, the prefill one on and both on, and CudaBench decode +
+#                 4,096-token prefill of the 8B shape with both off and both on
 #   peers         llama.cpp beside Kiln on the same GPU (issue 18): V2-Lite and the R1-Distill-Llama-8B shape, random bf16
 #                 weights, vocabulary 129,280; llama-batched-bench (512-token prompts, 128 new, 1/8/32/64 sequences;
 #                 one 4,096-token prompt) and CudaBench (decode at context 576, the same batch sizes; prefill 4,096).
@@ -149,9 +152,10 @@ for s in "${sections[@]}"; do
     check)
       run_section check 300 "$JAVA" "${JOPTS[@]}" $SYNC -cp "$CP" kiln.backend.cuda.CudaKernelCheck ${KILN_CHECK:-} --out "$OUT/check.txt" ;;
     fixtures)
-      junit_section fixtures kiln.model.CudaFixtureTest kiln.model.CudaGraphFixtureTest kiln.engine.CudaEngineTest kiln.engine.CudaOverlapScheduleTest ;;
+      junit_section fixtures kiln.model.CudaFixtureTest kiln.model.CudaGraphFixtureTest kiln.engine.CudaEngineTest kiln.engine.CudaOverlapScheduleTest \
+        kiln.engine.CudaConstrainedDecodingTest ;;
     engine)
-      junit_section engine kiln.engine.CudaEngineTest kiln.engine.CudaOverlapScheduleTest ;;
+      junit_section engine kiln.engine.CudaEngineTest kiln.engine.CudaOverlapScheduleTest kiln.engine.CudaConstrainedDecodingTest ;;
     generate)
       run_section generate 120 bash -c "
         rc=0
@@ -222,6 +226,11 @@ for s in "${sections[@]}"; do
         run_section "prefill-v2-mma$cap" 150 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.moeMmaMaxTokens=$cap -Dkiln.bench.prefillTokens=512,1024,4096 \
           "-Dkiln.bench.tag= mma<=$cap" -cp "$CP" kiln.backend.cuda.CudaBench prefill --models v2 --out "$OUT/bench.jsonl"
       done ;;
+    prefill-cached)
+      for cached in ${KILN_PREFILL_CACHED:-0 1536 2688}; do
+        run_section "prefill-cached-$cached" 120 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.profile=true -Dkiln.bench.prefillTokens=512,1024 \
+          -Dkiln.bench.prefillCached=$cached -cp "$CP" kiln.backend.cuda.CudaBench prefill --models v2 --out "$OUT/bench.jsonl"
+      done ;;
     torch-kernels)
       run_section torch-kernels 200 bash -c "PYTHONUNBUFFERED=1 python3 '$here/torch_bench.py' kernels --out '$OUT/torch_kernels.json'" ;;
     profile)
@@ -254,17 +263,19 @@ for s in "${sections[@]}"; do
       [[ -n ${KILN_R1_LAYERS:-} ]] && layers=(--json-model-override-args "{\"num_hidden_layers\": $KILN_R1_LAYERS}")
       run_section load-r1-rank0 300 "$JAVA" "${JOPTS[@]}" -cp "$CP" kiln.cli.Main load --device cuda --model-path configs/deepseek-r1.json \
         --load-format dummy --tp 8 --rank 0 "${layers[@]}" ;;
-    gqa-prefill)
-      run_section gqa-check 120 "$JAVA" "${JOPTS[@]}" $SYNC -cp "$CP" kiln.backend.cuda.CudaKernelCheck gqa --out "$OUT/check.txt"
+    gqa)
+      run_section gqa-check 180 "$JAVA" "${JOPTS[@]}" $SYNC -cp "$CP" kiln.backend.cuda.CudaKernelCheck gqa --out "$OUT/check.txt"
       ids=$(python3 -c "print(','.join(str(1000 + 7 * i % 50000) for i in range(600)))")
-      for on in false true; do
-        run_section "gqa-generate-$on" 90 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.gqaPrefill=$on -cp "$CP" kiln.cli.Main generate --device cuda \
-          --model-path configs/deepseek-r1-distill-qwen-1.5b.json --load-format dummy --input-ids "$ids" --max-new-tokens 16 --json
+      for on in "false false" "true false" "true true"; do
+        read -r prefill tc <<< "$on"
+        run_section "gqa-generate-$prefill-$tc" 90 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.gqaPrefill=$prefill -Dkiln.cuda.gqaTc=$tc -cp "$CP" kiln.cli.Main \
+          generate --device cuda --model-path configs/deepseek-r1-distill-qwen-1.5b.json --load-format dummy --input-ids "$ids" --max-new-tokens 16 --json
       done
       llama8b_config
-      run_section gqa-bench-8b 150 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.gqaPrefill=true -Dkiln.bench.ctx=576 -Dkiln.bench.batches=1,8,32,64 \
-        -Dkiln.bench.eager=false -Dkiln.bench.tag=gqaPrefill -cp "$CP" kiln.backend.cuda.CudaBench decode prefill --models /tmp/llama-8b.json \
-        --out "$OUT/bench.jsonl" ;;
+      for on in false true; do
+        run_section "gqa-bench-8b-$on" 150 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.gqaPrefill=$on -Dkiln.cuda.gqaTc=$on -Dkiln.bench.ctx=576 -Dkiln.bench.batches=1,8,32,64 \
+          -Dkiln.bench.eager=false -Dkiln.bench.tag=" gqa-tc-$on" -cp "$CP" kiln.backend.cuda.CudaBench decode prefill --models /tmp/llama-8b.json --out "$OUT/bench.jsonl"
+      done ;;
     peers)
       if [[ ! -f $here/llama/llama-bin.tar.xz ]]; then
         echo "peers: no .device/llama/llama-bin.tar.xz staged"; summary+=("$(printf '%-14s %-24s' peers 'SKIPPED (no llama.cpp)')"); continue

@@ -10,6 +10,11 @@
 //
 // Shapes: kd1 % 64 == 0 (<= 512), kd2 % 16 == 0, entry % 8 == 0; shared memory 288 * (kd + 8) + 6592 bytes
 // (175 KB for DeepSeek's 576-wide entries).
+//
+// The same kernel does grouped-query attention (SPLIT_V, gqa_attention_tc_bf16): a CTA's 16 rows are query heads
+// of one kv head (heads_per_kv of them, in ceil(heads_per_kv / 16) CTAs), keys of head_dim = kd1 at
+// k_off + kvh * kv_stride of each cache entry and values of the same width at v_off + kvh * kv_stride, double-
+// buffered in a second tile beside the keys; shared memory 288 * (kd + 8) + 256 * (kd + 8) + 6592 bytes.
 #pragma once
 #include "common.cuh"
 #include "attention.cuh"
@@ -52,29 +57,44 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
+// Grouped-query attention's cache layout for the SPLIT_V form: query head h reads kv head h / heads_per_kv.
+struct TcGqa {
+    int heads_per_kv, k_off, v_off, kv_stride;
+};
+
 // KD1/KD2 (0: runtime): DeepSeek's 512 + 64 as constants turn the tile loops' divisions and the fragment loops'
 // bounds into compile-time values (the kernel is instruction-bound: docs/cuda.md has its Nsight Compute figures).
-template <int KD1 = 0, int KD2 = 0>
+template <int KD1 = 0, int KD2 = 0, bool SPLIT_V = false>
 __device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const bf16* q2, long ldq2, int q2_stride,
                                  const bf16* cache, long entry, int heads, int kd1_arg, int kd2_arg, const int* token_seq,
                                  const int* token_visible, const int* seq_slot_start, const int* slots, float scale,
                                  bf16* out, long ldo, int o_stride, float* partial_acc, float* partial_ml,
                                  int split_min = ATT_SPLIT_MIN, bool q_async = false, bool early_tile = false,
                                  const bf16* new_lat = nullptr, long ld_lat = 0, const bf16* new_rope = nullptr, long ld_rope = 0,
-                                 const int* new_slots = nullptr) {
+                                 const int* new_slots = nullptr, TcGqa gqa = {}) {
     extern __shared__ __align__(16) unsigned char mla_smem[];
     const int kd1 = KD1 ? KD1 : kd1_arg, kd2 = KD2 ? KD2 : kd2_arg;
-    const int kd = kd1 + kd2, vd = kd1, kdp = kd + 8;
+    const int kd = kd1 + kd2, vd = kd1, kdp = kd + 8, vdp = vd + 8;
+    const int vstride = SPLIT_V ? vdp : kdp;                       // row pitch of the tile the values are read from
     bf16* qs = reinterpret_cast<bf16*>(mla_smem);                  // [16][kdp]
     bf16* ks = qs + MLA_H * kdp;                                    // [2][64][kdp]
-    float* sf = reinterpret_cast<float*>(ks + 2 * MLA_KT * kdp);    // [16][64] scaled scores
+    bf16* vs = ks + 2 * MLA_KT * kdp;                               // SPLIT_V: [2][64][vdp]
+    float* sf = reinterpret_cast<float*>(vs + (SPLIT_V ? 2 * MLA_KT * vdp : 0));  // [16][64] scaled scores
     bf16* ps = reinterpret_cast<bf16*>(sf + MLA_H * MLA_KT);        // [16][72] probabilities
     float* m_s = reinterpret_cast<float*>(ps + MLA_H * MLA_PLD);    // running max, sum, tile rescale per row
     float* l_s = m_s + MLA_H;
     float* a_s = l_s + MLA_H;
 
     const int t = blockIdx.y, split = blockIdx.z, tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-    const int h0 = blockIdx.x * MLA_H, G = min(MLA_H, heads - h0);
+    int h0 = blockIdx.x * MLA_H, G = min(MLA_H, heads - h0);
+    long k_at = 0, v_at = 0;  // offsets of this CTA's key and value in a cache entry (SPLIT_V)
+    if constexpr (SPLIT_V) {
+        const int per_kv = (gqa.heads_per_kv + MLA_H - 1) / MLA_H, kvh = blockIdx.x / per_kv, g0 = (blockIdx.x - kvh * per_kv) * MLA_H;
+        h0 = kvh * gqa.heads_per_kv + g0;
+        G = min(MLA_H, gqa.heads_per_kv - g0);
+        k_at = gqa.k_off + (long)kvh * gqa.kv_stride;
+        v_at = gqa.v_off + (long)kvh * gqa.kv_stride;
+    }
     const int visible = token_visible[t];
     const int splits = att_splits(visible, gridDim.z, split_min);
     if (split >= splits) return;
@@ -89,7 +109,7 @@ __device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const
     const int newest = new_lat ? visible - 1 : -1;
     auto entry_src = [&](int jj, int c) -> const bf16* {
         if (jj == newest) return c < kd1 / 8 ? new_lat + t * ld_lat + c * 8 : new_rope + t * ld_rope + (c - kd1 / 8) * 8;
-        return cache + (long)seq_slots[jj] * entry + c * 8;
+        return cache + (long)seq_slots[jj] * entry + k_at + c * 8;
     };
     auto load_tile = [&](int j0, int buf) {
         bf16* dst = ks + buf * MLA_KT * kdp;
@@ -97,6 +117,15 @@ __device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const
             int j = i / cpr, c = i - j * cpr;
             bool valid = j0 + j < key_end;
             cp_async16(smem_u32(dst + j * kdp + c * 8), valid ? entry_src(j0 + j, c) : cache, valid ? 16 : 0);
+        }
+        if constexpr (SPLIT_V) {
+            bf16* vdst = vs + buf * MLA_KT * vdp;
+            const int cpv = vd >> 3;
+            for (int i = tid; i < MLA_KT * cpv; i += MLA_THREADS) {
+                int j = i / cpv, c = i - j * cpv;
+                bool valid = j0 + j < key_end;
+                cp_async16(smem_u32(vdst + j * vdp + c * 8), valid ? cache + (long)seq_slots[j0 + j] * entry + v_at + c * 8 : cache, valid ? 16 : 0);
+            }
         }
         cp_async_commit();
     };
@@ -157,6 +186,7 @@ __device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const
         }
         __syncthreads();
         const bf16* kb = ks + (it & 1) * MLA_KT * kdp;
+        const bf16* vb = SPLIT_V ? vs + (it & 1) * MLA_KT * vdp : kb;
         {   // S = Q K^T for keys 8w..8w+7, in four independent accumulator chains (one chain of kd / 16 dependent
             // mma was the tile's longest latency)
             float c[4][4];
@@ -217,7 +247,7 @@ __device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const
                     acc[f][3] *= al1;
                 }
             }
-            const uint32_t vbase = smem_u32(kb + (lane & 15) * kdp + warp * cw);
+            const uint32_t vbase = smem_u32(vb + (lane & 15) * vstride + warp * cw);
 #pragma unroll
             for (int kk = 0; kk < MLA_KT; kk += 16) {
                 uint32_t a0, a1, a2, a3;
@@ -226,7 +256,7 @@ __device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const
                 for (int f = 0; f < 8; f++) {
                     if (f < nf) {
                         uint32_t b0, b1;
-                        ldsm_x2_trans(b0, b1, vbase + 2 * (kk * kdp + f * 8));
+                        ldsm_x2_trans(b0, b1, vbase + 2 * (kk * vstride + f * 8));
                         mma_bf16_16816(acc[f][0], acc[f][1], acc[f][2], acc[f][3], a0, a1, a2, a3, b0, b1);
                     }
                 }
@@ -289,6 +319,24 @@ extern "C" __global__ void __launch_bounds__(MLA_THREADS) mla_attention_tc2_bf16
         mla_attention_tc(q1, ldq1, q1_stride, q2, ldq2, q2_stride, cache, entry, heads, kd1, kd2, token_seq, token_visible,
                          seq_slot_start, slots, scale, out, ldo, o_stride, partial_acc, partial_ml, split_min, true, true,
                          new_lat, ld_lat, new_rope, ld_rope, new_slots);
+}
+// Grouped-query attention (Llama, Qwen2) on the same kernel, bf16: decode and extend batches, keys and values
+// head_dim wide (a multiple of 64, at most 256) per kv head, this step's entries stored before the launch; splits
+// of >= split_min keys merged by attention_combine2_bf16. decode != 0: every token's only new key is its newest,
+// so a split without it may load its first tile before the PDL wait.
+extern "C" __global__ void __launch_bounds__(MLA_THREADS) gqa_attention_tc_bf16(
+    const bf16* q, long ldq, int q_stride, const bf16* cache, long entry, int heads, int heads_per_kv, int head_dim, int k_off,
+    int v_off, int kv_stride, const int* token_seq, const int* token_visible, const int* seq_slot_start, const int* slots, float scale,
+    bf16* out, long ldo, int o_stride, float* partial_acc, float* partial_ml, int split_min, int decode) { pdl_trigger();
+    const TcGqa gqa{heads_per_kv, k_off, v_off, kv_stride};
+#define GQA_TC_CALL(D)                                                                                                                 \
+    mla_attention_tc<D, 0, true>(q, ldq, q_stride, q, ldq, q_stride, cache, entry, heads, head_dim, 0, token_seq, token_visible,        \
+                                 seq_slot_start, slots, scale, out, ldo, o_stride, partial_acc, partial_ml, split_min, true, decode != 0, \
+                                 nullptr, 0, nullptr, 0, nullptr, gqa)
+    if (head_dim == 128) GQA_TC_CALL(128);
+    else if (head_dim == 64) GQA_TC_CALL(64);
+    else GQA_TC_CALL(0);
+#undef GQA_TC_CALL
 }
 extern "C" __global__ void attention_combine2_bf16(const int* token_visible, int max_splits, int heads, int vd, const float* partial_acc,
                                                    const float* partial_ml, bf16* out, long ldo, int o_stride, int split_min) { KILN_ENTRY;

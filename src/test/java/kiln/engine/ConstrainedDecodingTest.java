@@ -1,6 +1,6 @@
 package kiln.engine;
 
-import kiln.backend.cpu.CpuBackend;
+import kiln.backend.Backend;
 import kiln.grammar.GrammarCompiler;
 import kiln.model.DefaultModel;
 import kiln.model.Model;
@@ -29,11 +29,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Structured output and logit_bias in the engine, on the CPU backend with the embedded default model (DeepSeek's
  * real vocabulary, dummy weights): every sampling path (greedy, temperature with top-k / top-p / min-p, n > 1, the
  * device path and the host path) keeps to the grammar, a finished grammar ends the sample with "stop", logprobs are
- * those of the masked distribution, and biases force or ban tokens.
+ * those of the masked distribution, and biases force or ban tokens. {@link CudaConstrainedDecodingTest} runs the
+ * same on the GPU.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class ConstrainedDecodingTest {
-    private CpuBackend backend;
+    private Backend backend;
     private Model model;
     private Tokenizer tokenizer;
     private GrammarCompiler compiler;
@@ -41,17 +42,22 @@ class ConstrainedDecodingTest {
 
     @BeforeAll
     void load() {
-        backend = new CpuBackend();
-        model = Models.load(DefaultModel.config(null), null, Models.LoadFormat.DUMMY, backend, 1);
+        backend = placement().backend();
+        model = placement().prepare(Models.load(DefaultModel.config(null), null, Models.LoadFormat.DUMMY, backend, 1));
         tokenizer = Tokenizers.bundled();
         compiler = GrammarCompiler.of(tokenizer, model.config().vocabSize());
         eos = Set.copyOf(tokenizer.eosIds());
     }
 
+    /** Where the model runs (the CPU here; the GPU in float32 with decode graphs in the CUDA subclass). */
+    protected FixtureModels.Placement placement() {
+        return FixtureModels.Placement.CPU;
+    }
+
     @AfterAll
     void close() {
-        model.close();
-        backend.close();
+        if (model != null) model.close();  // none where the GPU subclass was skipped
+        if (backend != null) backend.close();
     }
 
     private record Sample(int[] ids, String text, Output.FinishReason finish, List<Output.TokenLogprob> logprobs) {}

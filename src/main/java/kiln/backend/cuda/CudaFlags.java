@@ -1,5 +1,6 @@
 package kiln.backend.cuda;
 
+import java.util.function.Consumer;
 import kiln.KilnProperty;
 
 /**
@@ -16,6 +17,7 @@ import kiln.KilnProperty;
  * @param mlaSplitMin    fewest keys per split of mla_attention_tc2
  * @param mhaPrefill     DeepSeek MLA prefill in the MHA form (mla_prefill.cuh) instead of the absorbed form
  * @param gqaPrefill     grouped-query attention of bf16 extend batches on mla_prefill.cuh's tensor-core kernel
+ * @param gqaTc          grouped-query attention of the other bf16 batches (decode) on mla_decode.cuh's tensor-core kernel
  * @param fuseDecode     decode fusions of up to 8 tokens (router + routing, latent norm + ropes + W_UK, W_UV merge)
  * @param routeAlign     routing and alignment of up to 8 tokens in one launch
  * @param sideStream     DeepSeek's shared experts on a side stream in captured decode graphs of up to 8 tokens
@@ -26,7 +28,7 @@ import kiln.KilnProperty;
  * @param trace          a file every launch is appended to, or null
  */
 public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, boolean moeByExpert, boolean mlaTc, boolean mlaSplit64, int mlaSplitMin,
-                        boolean mhaPrefill, boolean gqaPrefill, boolean fuseDecode, boolean routeAlign, boolean sideStream, boolean pdl,
+                        boolean mhaPrefill, boolean gqaPrefill, boolean gqaTc, boolean fuseDecode, boolean routeAlign, boolean sideStream, boolean pdl,
                         boolean syncEachLaunch, boolean profile, String fatbin, String trace) {
 
     public CudaFlags {
@@ -34,33 +36,74 @@ public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, bool
         if (mlaSplitMin < 1) throw new IllegalArgumentException("kiln.cuda.mlaSplitMin must be at least 1, not " + mlaSplitMin);
     }
 
-    /** The switches as the {@code kiln.cuda.*} system properties set them (defaults: everything on). */
+    /** The switches as the {@code kiln.cuda.*} system properties set them (defaults: docs/properties.md). */
     public static CudaFlags fromProperties() {
         return new CudaFlags(KilnProperty.CUDA_GEMV2.flag(), KilnProperty.CUDA_MOE_MMA.flag(),
                 KilnProperty.CUDA_MOE_MMA_MAX_TOKENS.intValue(0), KilnProperty.CUDA_MOE_BY_EXPERT.flag(),
                 KilnProperty.CUDA_MLA_TC.flag(), KilnProperty.CUDA_MLA_SPLIT64.flag(), KilnProperty.CUDA_MLA_SPLIT_MIN.intValue(64),
-                KilnProperty.CUDA_MHA_PREFILL.flag(), KilnProperty.CUDA_GQA_PREFILL.flag(), KilnProperty.CUDA_FUSE_DECODE.flag(), KilnProperty.CUDA_ROUTE_ALIGN.flag(),
-                KilnProperty.CUDA_SIDE_STREAM.flag(), KilnProperty.CUDA_PDL.flag(), KilnProperty.CUDA_SYNC.flag(),
-                KilnProperty.CUDA_PROFILE.flag(), KilnProperty.CUDA_FATBIN.valueOrNull(), KilnProperty.CUDA_TRACE.valueOrNull());
+                KilnProperty.CUDA_MHA_PREFILL.flag(), KilnProperty.CUDA_GQA_PREFILL.flag(), KilnProperty.CUDA_GQA_TC.flag(),
+                KilnProperty.CUDA_FUSE_DECODE.flag(), KilnProperty.CUDA_ROUTE_ALIGN.flag(), KilnProperty.CUDA_SIDE_STREAM.flag(),
+                KilnProperty.CUDA_PDL.flag(), KilnProperty.CUDA_SYNC.flag(), KilnProperty.CUDA_PROFILE.flag(),
+                KilnProperty.CUDA_FATBIN.valueOrNull(), KilnProperty.CUDA_TRACE.valueOrNull());
     }
 
     public CudaFlags withMoeMmaMaxTokens(int tokens) {
-        return new CudaFlags(gemv2, moeMma, tokens, moeByExpert, mlaTc, mlaSplit64, mlaSplitMin, mhaPrefill, gqaPrefill, fuseDecode, routeAlign, sideStream, pdl,
-                syncEachLaunch, profile, fatbin, trace);
+        return edit(f -> f.moeMmaMaxTokens = tokens);
     }
 
     public CudaFlags withMlaTc(boolean on) {
-        return new CudaFlags(gemv2, moeMma, moeMmaMaxTokens, moeByExpert, on, mlaSplit64, mlaSplitMin, mhaPrefill, gqaPrefill, fuseDecode, routeAlign, sideStream, pdl,
-                syncEachLaunch, profile, fatbin, trace);
+        return edit(f -> f.mlaTc = on);
     }
 
     public CudaFlags withGqaPrefill(boolean on) {
-        return new CudaFlags(gemv2, moeMma, moeMmaMaxTokens, moeByExpert, mlaTc, mlaSplit64, mlaSplitMin, mhaPrefill, on, fuseDecode, routeAlign,
-                sideStream, pdl, syncEachLaunch, profile, fatbin, trace);
+        return edit(f -> f.gqaPrefill = on);
+    }
+
+    public CudaFlags withGqaTc(boolean on) {
+        return edit(f -> f.gqaTc = on);
     }
 
     public CudaFlags withMhaPrefill(boolean on) {
-        return new CudaFlags(gemv2, moeMma, moeMmaMaxTokens, moeByExpert, mlaTc, mlaSplit64, mlaSplitMin, on, gqaPrefill, fuseDecode, routeAlign, sideStream, pdl,
-                syncEachLaunch, profile, fatbin, trace);
+        return edit(f -> f.mhaPrefill = on);
+    }
+
+    private CudaFlags edit(Consumer<Fields> change) {
+        Fields f = new Fields(this);
+        change.accept(f);
+        return f.build();
+    }
+
+    /** The switches as plain fields, so that each wither names only what it changes. */
+    private static final class Fields {
+        boolean gemv2, moeMma, moeByExpert, mlaTc, mlaSplit64, mhaPrefill, gqaPrefill, gqaTc, fuseDecode, routeAlign, sideStream, pdl,
+                syncEachLaunch, profile;
+        int moeMmaMaxTokens, mlaSplitMin;
+        String fatbin, trace;
+
+        Fields(CudaFlags c) {
+            gemv2 = c.gemv2;
+            moeMma = c.moeMma;
+            moeMmaMaxTokens = c.moeMmaMaxTokens;
+            moeByExpert = c.moeByExpert;
+            mlaTc = c.mlaTc;
+            mlaSplit64 = c.mlaSplit64;
+            mlaSplitMin = c.mlaSplitMin;
+            mhaPrefill = c.mhaPrefill;
+            gqaPrefill = c.gqaPrefill;
+            gqaTc = c.gqaTc;
+            fuseDecode = c.fuseDecode;
+            routeAlign = c.routeAlign;
+            sideStream = c.sideStream;
+            pdl = c.pdl;
+            syncEachLaunch = c.syncEachLaunch;
+            profile = c.profile;
+            fatbin = c.fatbin;
+            trace = c.trace;
+        }
+
+        CudaFlags build() {
+            return new CudaFlags(gemv2, moeMma, moeMmaMaxTokens, moeByExpert, mlaTc, mlaSplit64, mlaSplitMin, mhaPrefill, gqaPrefill, gqaTc,
+                    fuseDecode, routeAlign, sideStream, pdl, syncEachLaunch, profile, fatbin, trace);
+        }
     }
 }

@@ -5,7 +5,8 @@ import kiln.backend.cuda.AttentionKernels.Partials;
 
 /**
  * Launchers of mla_decode.cuh's entry points: absorbed-form MLA attention on the tensor cores (bf16), 16 query
- * heads per CTA against the latent entries [c_kv | k_rope], and the combine of the small-batch kernel's splits.
+ * heads per CTA against the latent entries [c_kv | k_rope]; the same kernel for grouped-query attention (16 heads
+ * of one kv head per CTA, keys and values in separate tiles); and the combine of their splits.
  */
 final class MlaDecodeKernels {
     /** Query heads per CTA (MLA_H), threads per CTA (MLA_THREADS). */
@@ -29,6 +30,20 @@ final class MlaDecodeKernels {
     /** Shared memory of both kernels for keys {@code kd} wide: two 64-entry key tiles, P and the softmax state. */
     static int sharedBytes(int kd) {
         return 288 * (kd + 8) + 6592;
+    }
+
+    /** Shared memory of the grouped-query form for heads {@code headDim} wide: the MLA tiles plus two value tiles. */
+    static int gqaSharedBytes(int headDim) {
+        return sharedBytes(headDim) + 256 * (headDim + 8);
+    }
+
+    /**
+     * Can the grouped-query form take heads {@code headDim} wide (a multiple of 64, at most 256) in cache entries of
+     * {@code entry} values with keys at {@code kOff}, values at {@code vOff} and kv heads {@code kvStride} apart
+     * (all whole 16-byte rows)?
+     */
+    static boolean fitsGqa(int headDim, long entry, int kOff, int vOff, int kvStride) {
+        return headDim % 64 == 0 && headDim <= 256 && entry % 8 == 0 && kOff % 8 == 0 && vOff % 8 == 0 && kvStride % 8 == 0;
     }
 
     /**
@@ -55,6 +70,21 @@ final class MlaDecodeKernels {
         args(k.fn("mla_attention_tc2_bf16"), q1, q2, cache, entry, heads, kd1, kd2, batch, scale, out, partials).i32(splitMin)
                 .ptr(entries.latent()).i64(entries.ldLatent()).ptr(entries.rope()).i64(entries.ldRope()).ptr(entries.slots())
                 .launch((heads + HEADS_PER_CTA - 1) / HEADS_PER_CTA, tokens, splits, THREADS, sharedBytes(kd1 + kd2));
+    }
+
+    /**
+     * Grouped-query attention: query head h over kv head h / headsPerKv, keys at {@code kOff} and values at
+     * {@code vOff} of each entry (+ kv head x {@code kvStride}), splits of at least {@code splitMin} keys merged by
+     * {@link #combine2}. {@code decode}: each token's only new key is its newest (a split without it loads its first
+     * tile before the PDL wait). Queries 16-byte aligned.
+     */
+    void gqaAttentionTc(DeviceHeads q, long cache, long entry, int heads, int headsPerKv, int headDim, int kOff, int vOff, int kvStride,
+                        PagedBatch batch, float scale, DeviceHeads out, Partials partials, int splitMin, boolean decode, int tokens, int splits) {
+        int ctas = heads / headsPerKv * ((headsPerKv + HEADS_PER_CTA - 1) / HEADS_PER_CTA);
+        k.fn("gqa_attention_tc_bf16").ptr(q.ptr()).i64(q.ld()).i32(q.stride()).ptr(cache).i64(entry).i32(heads).i32(headsPerKv).i32(headDim)
+                .i32(kOff).i32(vOff).i32(kvStride).ptr(batch.tokenSeq()).ptr(batch.tokenVisible()).ptr(batch.seqSlotStart()).ptr(batch.slots())
+                .f32(scale).ptr(out.ptr()).i64(out.ld()).i32(out.stride()).ptr(partials.acc()).ptr(partials.ml()).i32(splitMin).i32(decode ? 1 : 0)
+                .launch(ctas, tokens, splits, THREADS, gqaSharedBytes(headDim));
     }
 
     private static KernelLauncher.Launch args(KernelLauncher.Launch l, DeviceHeads q1, DeviceHeads q2, long cache, long entry, int heads, int kd1,

@@ -9,14 +9,21 @@ import kiln.backend.cuda.AttentionKernels.Partials;
 import kiln.backend.cuda.AttentionKernels.Shape;
 
 /**
- * Attention over the paged KV cache with attention.cuh's kernel: grouped-query attention (Llama, Qwen2) of decode
- * batches (and of extend batches where {@link GqaPrefill} does not take them), and MLA wherever its tensor-core
- * kernels do not apply (float32, other widths). Decode tokens are cut into KV splits
- * merged by a combine; in float32 the split count is fixed, so a token's result does not depend on its batch.
+ * Attention over the paged KV cache: grouped-query attention (Llama, Qwen2), and MLA wherever its tensor-core
+ * kernels do not apply (float32, other widths). Which kernel runs grouped-query attention:
+ * <pre>
+ *   bf16 extend batches {@link GqaPrefill} takes       mla_prefill.cuh over the gathered context (kiln.cuda.gqaPrefill)
+ *   other bf16 batches, 16-byte aligned queries      gqa_attention_tc (mla_decode.cuh), splits of >= 64 keys (kiln.cuda.gqaTc)
+ *   the rest, and all of float32                     attention.cuh's generic kernel
+ * </pre>
+ * Decode tokens are cut into KV splits merged by a combine; in float32 the split count is fixed, so a token's
+ * result does not depend on its batch.
  */
 final class PagedAttention {
     /** Most KV splits per decode token of the generic kernel and of mla_attention_tc (attention.cuh's combine). */
     static final int MAX_SPLITS = 16;
+    /** Fewest keys per split of gqa_attention_tc: one key tile. */
+    static final int GQA_TC_SPLIT_MIN = 64;
 
     private final CudaContext ctx;
     private final GqaPrefill gqaPrefill;
@@ -48,11 +55,33 @@ final class PagedAttention {
                 return;
             }
             CudaTensor qt = ctx.check(q.tensor()), ot = ctx.check(out.tensor());
+            if (tensorCores(c, layer, g, DeviceHeads.of(qt, q), q.count(), scale, DeviceHeads.of(ot, out))) return;
             int headsPerKv = q.count() / g.kvHeads();
             Shape s = new Shape(q.count(), headsPerKv, AttentionKernels.blocksPerKv(headsPerKv), g.headDim(), 0, g.headDim(), c.layout().valuesPerToken(),
                     0, kvw, g.headDim());
             generic(c, layer, DeviceHeads.of(qt, q), new DeviceHeads(0, 0, 0), s, scale, DeviceHeads.of(ot, out));
         });
+    }
+
+    /** gqa_attention_tc where it applies (bf16, aligned queries, the switch on): false leaves the batch to the generic kernel. */
+    private boolean tensorCores(CudaKvCache c, int layer, KvLayout.Gqa g, DeviceHeads q, int heads, float scale, DeviceHeads out) {
+        int dim = g.headDim(), kvw = g.kvHeads() * dim, headsPerKv = heads / g.kvHeads();
+        long entry = g.valuesPerToken();
+        if (!ctx.flags.gqaTc() || !ctx.bf16() || !MlaDecodeKernels.fitsGqa(dim, entry, 0, kvw, dim) || q.ptr() % 16 != 0 || q.ld() % 8 != 0
+                || q.stride() % 8 != 0) {
+            return false;
+        }
+        ForwardBatch b = ctx.batch();
+        int tokens = b.numTokens();
+        int splits = splits(tokens, g.kvHeads() * CudaContext.ceilDiv(headsPerKv, MlaDecodeKernels.HEADS_PER_CTA), MlaDecodeKernels.MAX_SPLITS);
+        long mark = ctx.arena.mark();
+        Partials p = partials(tokens, heads, dim, splits);
+        PagedBatch batch = PagedBatch.of(ctx.meta);
+        ctx.mlaDecode.gqaAttentionTc(q, c.layer(layer), entry, heads, headsPerKv, dim, 0, kvw, dim, batch, scale, out, p, GQA_TC_SPLIT_MIN,
+                b.isDecode(), tokens, splits);
+        if (splits > 1) ctx.mlaDecode.combine2(batch.tokenVisible(), splits, heads, dim, p, out, GQA_TC_SPLIT_MIN, tokens);
+        ctx.arena.release(mark);
+        return true;
     }
 
     /** This step's rows of {@code src} into their slots, at column {@code at} of each cache entry. */

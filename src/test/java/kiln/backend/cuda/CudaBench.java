@@ -41,7 +41,8 @@ import java.util.stream.IntStream;
  *   decode   step time at batch 1, 8, 32, 64, 128 (CUDA graphs; eager at 1 and 64 too) for deepseek-v2-lite
  *            (dummy bf16) and deepseek-r1 cut to the layers that fit (dummy FP8), context 1024 per sequence,
  *            against the bytes the step must read (weights touched + KV) over -Dkiln.bench.bandwidthGBs
- *   prefill  one 4,096-token chunk of each model (-Dkiln.bench.prefillTokens=512,4096: each size): linear and total TFLOP/s
+ *   prefill  one 4,096-token chunk of each model (-Dkiln.bench.prefillTokens=512,4096: each size; -Dkiln.bench.prefillCached=N:
+ *            each after N cached tokens): linear and total TFLOP/s
  *   kernels  FP8 linear at R1 shapes, MLA decode over 4,096 keys, an R1 MoE layer (256 FP8 experts, top 8)
  *   moe      the MoE layer of R1 (FP8) and V2-Lite (bf16) alone, 16 to 8,192 tokens, without moe_mma and with it
  * </pre>
@@ -326,7 +327,12 @@ public final class CudaBench {
      * row, which linearFlops already counts once per token as the absorbed projections).
      */
     static double attentionFlops(ModelConfig c, int tokens, boolean mha) {
-        double pairs = (double) tokens * (tokens + 1) / 2;
+        return attentionFlops(c, 0, tokens, mha);
+    }
+
+    /** The same for {@code tokens} new tokens after {@code cached} ones: each also sees the whole prefix. */
+    static double attentionFlops(ModelConfig c, int cached, int tokens, boolean mha) {
+        double pairs = (double) tokens * cached + (double) tokens * (tokens + 1) / 2;
         double perPair = !c.isMla() ? 2.0 * 2 * c.headDim() * c.numHeads()
                 : mha ? 2.0 * (c.qkHeadDim() + c.vHeadDim()) * c.numHeads()
                 : 2.0 * (c.kvLoraRank() + c.qkRopeHeadDim() + c.kvLoraRank()) * c.numHeads();
@@ -337,15 +343,24 @@ public final class CudaBench {
         for (String t : KilnProperty.BENCH_PREFILL_TOKENS.value().split(",")) prefill(g, m, c, tag, Integer.parseInt(t.strip()));
     }
 
-    private void prefill(CudaBackend g, Model m, ModelConfig c, String tag, int t) {
-        Random r = new Random(2);
-        int[] tokens = new int[t], positions = new int[t], slots = new int[t];
+    /** {@code t} new tokens of one sequence after {@code cached} already in the cache (0: a fresh sequence). */
+    private static ForwardBatch chunk(ModelConfig c, int cached, int t, Random r) {
+        int[] tokens = new int[t], positions = new int[t], slots = new int[cached + t];
+        for (int i = 0; i < cached + t; i++) slots[i] = i;
         for (int i = 0; i < t; i++) {
             tokens[i] = 3 + r.nextInt(c.vocabSize() - 3);
-            positions[i] = slots[i] = i;
+            positions[i] = cached + i;
         }
-        ForwardBatch batch = new ForwardBatch(tokens, positions, List.of(new ForwardBatch.Seq(0, t, 0, slots)), new int[]{t - 1});
-        try (KvCache cache = m.newKvCache(t + 8)) {
+        return new ForwardBatch(tokens, positions, List.of(new ForwardBatch.Seq(0, t, cached, slots)), new int[]{t - 1});
+    }
+
+    private void prefill(CudaBackend g, Model m, ModelConfig c, String tag, int t) {
+        Random r = new Random(2);
+        int cached = KilnProperty.BENCH_PREFILL_CACHED.intValue(0);
+        ForwardBatch batch = chunk(c, cached, t, r);
+        if (cached > 0) tag += " after " + cached + " cached";
+        try (KvCache cache = m.newKvCache(cached + t + 8)) {
+            if (cached > 0) eager(g, m, chunk(c, 0, cached, r), cache);  // the prefix's entries
             eager(g, m, batch, cache);
             synchronize(g, m);
             g.profileReset();
@@ -356,9 +371,9 @@ public final class CudaBench {
             System.out.print(g.profileTable("prefill " + tag + " " + t + " tokens", 1, ms));
             // the form Deepseek picks for this batch (kiln.cuda.mhaPrefill, shape, context size)
             boolean mha = c.isMla() && g.mlaPrefillMha(c.numHeads(), c.qkNopeHeadDim(), c.qkRopeHeadDim(), c.vHeadDim())
-                    && (long) t * c.numHeads() * (c.qkNopeHeadDim() + c.vHeadDim()) <= 1L << 28;
+                    && (long) (cached + t) * c.numHeads() * (c.qkNopeHeadDim() + c.vHeadDim()) <= 1L << 28;
             String form = !c.isMla() ? "" : mha ? ", mha" : ", absorbed";
-            double lin = linearFlops(m, c, t), att = attentionFlops(c, t, mha);
+            double lin = linearFlops(m, c, t), att = attentionFlops(c, cached, t, mha);
             record("prefill", tag + " (all" + form + ")", t + " tokens", ms, 0, lin + att, String.format(Locale.ROOT,
                     "\"linear_flops\":%.0f,\"attention_flops\":%.0f,\"attention_form\":\"%s\"", lin, att, mha ? "mha" : c.isMla() ? "absorbed" : "gqa"));
             System.out.printf("[bench] prefill %s: linear %.1f TFLOP + attention %.1f TFLOP (%s form); activation peak %.2f GiB%n", tag, lin / 1e12, att / 1e12,

@@ -190,6 +190,8 @@ public final class CudaKernelCheck {
                 run("gqa_attention", g, tol, this::gqa);
                 if (!f32 && g instanceof CudaBackend cg) {  // bf16 prefill and extend on mla_prefill.cuh's kernel (kiln.cuda.gqaPrefill)
                     withVariant(cg, "p", f -> f.withGqaPrefill(true), tc -> run("gqa_attention (tensor-core prefill)", tc, tol, this::gqa));
+                    // decode and the extend batches the prefill kernel leaves, on mla_decode.cuh's kernel (kiln.cuda.gqaTc)
+                    withVariant(cg, "t", f -> f.withGqaTc(true), tc -> run("gqa_attention (tensor-core decode)", tc, tol, this::gqa));
                 }
                 run("moe_route", g, tol, this::route);
                 run("moe_fp8", g, tol, this::moeFp8);
@@ -692,10 +694,21 @@ public final class CudaKernelCheck {
         }
     }
 
+    /**
+     * Grouped-query attention at the distills' groups: 8 kv heads of 128 (Llama-8B, group 4 in decode), 2 (Qwen-1.5B,
+     * group 6), 4 of 64 (group 7) and one kv head for 32 query heads (two CTAs of 16 per kv head on the tensor cores).
+     */
     private void gqa(Backend g, double tol) {
-        int kvHeads = 8, dim = 128;
+        gqa(g, tol, 8, 128, 32, 8);
+        gqa(g, tol, 2, 128, 12, 2);
+        gqa(g, tol, 4, 64, 28, 4);
+        gqa(g, tol, 1, 128, 32, 1);
+    }
+
+    private void gqa(Backend g, double tol, int kvHeads, int dim, int decodeHeads, int fillHeads) {
         float scale = (float) (1 / Math.sqrt(dim));
-        attentionChecks(g, tol, "gqa", new KvLayout.Gqa(1, kvHeads, dim), 32, 8, (b, cache, tokens, heads, seed) -> {
+        String name = "gqa " + decodeHeads + "/" + kvHeads + "x" + dim;
+        attentionChecks(g, tol, name, new KvLayout.Gqa(1, kvHeads, dim), decodeHeads, fillHeads, (b, cache, tokens, heads, seed) -> {
             Random r = new Random(seed);
             float[] q = normal(r, tokens * heads * dim, 1), k = normal(r, tokens * kvHeads * dim, 1), v = normal(r, tokens * kvHeads * dim, 1);
             Tensor tq = b.upload(q, tokens, heads * dim), tk = b.upload(k, tokens, kvHeads * dim), tv = b.upload(v, tokens, kvHeads * dim);

@@ -175,6 +175,7 @@ class KernelSignaturesTest {
         md.attentionTc(h, h, 0, 576, 16, 512, 64, pb, 0.1f, h, new Partials(0, 0), 1, 2);
         md.attentionTc2(h, h, 0, 576, 16, 512, 64, pb, 0.1f, h, new Partials(0, 0), 64, MlaDecodeKernels.NewEntries.none(0), 1, 2);
         md.combine2(0, 2, 16, 512, new Partials(0, 0), h, 64, 1);
+        md.gqaAttentionTc(h, 0, 2048, 32, 4, 128, 0, 1024, 128, pb, 0.1f, h, new Partials(0, 0), 64, true, 1, 2);
         MlaPrefillKernels mp = new MlaPrefillKernels(r);
         mp.prefill(h, h, h, 0, 64, h, 0, 0.1f, h, 16, 4);
         for (int dim : new int[]{64, 128}) mp.gqaPrefill(h, h, h, 4, 0, 0.1f, h, 32, dim, 4);
