@@ -77,8 +77,18 @@ class AdmissionTest {
         LiveServer.Response batch = live.post("/generate", "{\"input_ids\": [[5], [6], [7], [8], [9]], \"sampling_params\": {\"max_new_tokens\": 1}}");
         assertEquals(400, batch.status(), batch.body());
         assertTrue(batch.json().at("/error/message").asText().contains("--max-queued-requests 4"), batch.body());
-        assertEquals(400, live.post("/v1/completions", "{\"prompt\": [5], \"n\": 5, \"max_tokens\": 1}").status());
-        assertEquals(400, live.post("/v1/completions", "{\"prompt\": [[5], [6], [7]], \"n\": 2, \"max_tokens\": 1}").status());
+        // param names what made the request too big: its prompts when it has several, else its n
+        assertEquals("input_ids", batch.json().at("/error/param").asText(), batch.body());
+        LiveServer.Response tooMany = live.post("/generate", "{\"input_ids\": [5], \"sampling_params\": {\"max_new_tokens\": 1, \"n\": 5}}");
+        assertEquals(400, tooMany.status(), tooMany.body());
+        assertEquals("sampling_params.n", tooMany.json().at("/error/param").asText(), tooMany.body());
+        tooMany = live.post("/v1/completions", "{\"prompt\": [5], \"n\": 5, \"max_tokens\": 1}");
+        assertEquals(400, tooMany.status(), tooMany.body());
+        assertEquals("n", tooMany.json().at("/error/param").asText(), tooMany.body());
+        tooMany = live.post("/v1/completions", "{\"prompt\": [[5], [6], [7]], \"n\": 2, \"max_tokens\": 1}");
+        assertEquals(400, tooMany.status(), tooMany.body());
+        assertEquals("prompt", tooMany.json().at("/error/param").asText(), tooMany.body());
+        assertTrue(tooMany.json().at("/error/message").asText().contains("6 sequences (3 prompts"), tooMany.body());
 
         try (HttpClient client = HttpClient.newHttpClient()) {
             var running = postAsync(client, "/generate", generate(null, "[11, 12]", 30000));
