@@ -42,9 +42,6 @@ import sun.misc.Signal;
         description = {"Serve a model over HTTP: SGLang's native API (/generate) and the OpenAI API (/v1/...).",
                 "Without --model-path, serves the embedded tiny DeepSeek-R1-architecture model (dummy weights: not meaningful text)."})
 public final class ServeCommand implements Callable<Integer> {
-    /** How long SIGTERM waits for running requests before aborting them. */
-    static final long DRAIN_TIMEOUT_MS = 60_000;
-
     // ---- model ----
     @Option(names = {"--model-path", "--model"}, description = "HuggingFace checkpoint directory (or a config.json with --load-format dummy). Default: the embedded kiln-default-r1-tiny.")
     String modelPath;
@@ -153,6 +150,8 @@ public final class ServeCommand implements Callable<Integer> {
     Integer maxConnections;
     @Option(names = "--timeout-keep-alive", defaultValue = "30", description = "Close a connection with no request under way after this many seconds without a byte, one whose request takes longer than this plus 1 s per KiB to arrive, and one whose client takes no answer bytes for this long (default: ${DEFAULT-VALUE}).")
     int timeoutKeepAlive;
+    @Option(names = "--drain-timeout", defaultValue = "60", description = "Seconds SIGTERM (or Ctrl-C) lets running requests finish before it aborts them and stops (default: ${DEFAULT-VALUE}).")
+    int drainTimeout;
 
     /**
      * Serves until SIGTERM or SIGINT, then drains: the exit status is 0 when every running request finished, 1 when
@@ -165,7 +164,7 @@ public final class ServeCommand implements Callable<Integer> {
         AtomicReference<Boolean> clean = new AtomicReference<>();
         Runnable drain = () -> {
             synchronized (clean) {
-                if (clean.get() == null) clean.set(server.drain(DRAIN_TIMEOUT_MS));
+                if (clean.get() == null) clean.set(server.drain(drainTimeout * 1000L));
             }
         };
         for (String name : List.of("TERM", "INT")) {
@@ -326,6 +325,7 @@ public final class ServeCommand implements Callable<Integer> {
         positive("--cuda-graph-max-bs", cudaGraphMaxBs);
         positive("--max-connections", maxConnections);
         positive("--timeout-keep-alive", timeoutKeepAlive);
+        if (drainTimeout < 0) throw new IllegalArgumentException("--drain-timeout must be a number of seconds >= 0, not " + drainTimeout);
         if (allowedOrigins != null) {
             for (String o : allowedOrigins) {
                 if (!o.equals("*") && !o.matches("https?://[^/\\s]+")) {
@@ -456,6 +456,7 @@ public final class ServeCommand implements Callable<Integer> {
         m.put("allowed_origins", allowedOrigins == null ? List.of() : allowedOrigins);
         m.put("max_connections", maxConnections);
         m.put("timeout_keep_alive", timeoutKeepAlive);
+        m.put("drain_timeout", drainTimeout);
         return m;
     }
 

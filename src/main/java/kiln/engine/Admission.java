@@ -32,8 +32,11 @@ final class Admission {
             }
         }
         if (sequences > maxQueued) {
-            throw new EngineException("the request brings " + sequences + " sequences (prompts x n), more than the waiting queue "
-                    + "can ever hold (--max-queued-requests " + maxQueued + "); send fewer at a time", false, "n");
+            // blamed on what there is more than one of: the prompts of a batch (SGLang's input_ids), else the one's n
+            boolean batch = requests.size() > 1;
+            throw new EngineException("the request brings " + sequences + " sequences (" + (batch ? requests.size() + " prompts x their n"
+                    : "one prompt with n " + sequences) + "), more than the waiting queue can ever hold (--max-queued-requests "
+                    + maxQueued + "); send fewer at a time", false, batch ? "input_ids" : "n");
         }
         if (queued + sequences > maxQueued) {
             throw new EngineException("the waiting queue is full (" + queued + " of " + maxQueued + " sequences; this request "

@@ -18,7 +18,8 @@ import java.util.Set;
  * <li>When the server listens on loopback only, the {@code Host} must be a loopback name: a page whose domain
  * was rebound to 127.0.0.1 still sends its own domain as the Host. The wildcard addresses {@code 0.0.0.0} and
  * {@code ::} count as loopback names: connecting to them reaches this machine, SGLang's bench_serving uses
- * {@code 0.0.0.0} by default, and a page that names them is a cross-origin request, refused by the rules above.</li>
+ * {@code 0.0.0.0} by default, and a page that names them is a cross-origin request, refused by the rules above.
+ * A request with no Host (HTTP/1.0 clients may leave it out) is served: browsers always send one.</li>
  * </ul>
  * Clients that are not browsers (curl, the OpenAI SDKs, SGLang's tools) send none of these headers and are not
  * affected, except that their bodies must be labelled JSON, as SGLang requires on its OpenAI routes.
@@ -44,7 +45,8 @@ final class BrowserPolicy implements Routes.Filter {
         if (loopbackOnly) {
             String host = orEmpty(req.header("Host"));
             String name = hostName(host);
-            if (!isLoopbackBind(name) && !name.equals("0.0.0.0") && !name.equals("::")) {
+            // no Host at all (HTTP/1.0 allows it) is not a browser, which always sends one: nothing to rebind
+            if (!host.isEmpty() && !isLoopbackBind(name) && !name.equals("0.0.0.0") && !name.equals("::")) {
                 return refuse(res, 403, "the Host header '" + host + "' does not name this machine's loopback interface, which is "
                         + "the only one the server listens on (a defence against DNS rebinding); send Host: localhost, or "
                         + "start the server with --host to listen elsewhere", "host_not_allowed");

@@ -120,7 +120,8 @@ final class ChatApi {
         long arrival = System.nanoTime();
         Request r = new Request(Fields.of(Http.body(req)));
         String rid = r.id.substring("chatcmpl-".length());
-        try (Generation g = serving.submit(new Serving.Submission(rid, r.prompt, r.params, r.maxTokensField(), r.body.integer("priority")), arrival, true)) {
+        try (Generation g = serving.submit(new Serving.Submission(rid, r.prompt, r.params, r.maxTokensField(), r.body.integer("priority")),
+                new Serving.Fanout("messages", "n"), arrival, true)) {
             if (r.stream) stream(res, r, g);
             else respond(res, r, g.complete());
         }

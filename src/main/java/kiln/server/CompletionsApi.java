@@ -77,7 +77,7 @@ final class CompletionsApi {
         }
         List<Generation> gens = List.of();
         try {
-            gens = serving.submit(subs, arrival, true);
+            gens = serving.submit(subs, new Serving.Fanout("prompt", "n"), arrival, true);
             if (r.stream) stream(res, r, gens);
             else respond(res, r, gens);
         } finally {

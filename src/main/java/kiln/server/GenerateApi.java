@@ -42,7 +42,7 @@ final class GenerateApi {
                 Boolean.TRUE.equals(body.bool("return_text_in_logprobs")));
         List<Generation> gens = List.of();
         try {
-            gens = serving.submit(items, arrival, true);
+            gens = serving.submit(items, fanout(body), arrival, true);
             boolean list = batch || items.getFirst().params().n() > 1;
             if (stream) {
                 stream(res, gens, intervals, reporting, list);
@@ -76,6 +76,12 @@ final class GenerateApi {
             }
             sse.done();
         }
+    }
+
+    /** The fields a refusal of the whole request names; n is named only for a single prompt, whose n it is. */
+    private static Serving.Fanout fanout(Fields body) {
+        JsonNode sp = body.raw("sampling_params");
+        return new Serving.Fanout(body.has("text") ? "text" : "input_ids", sp != null && sp.isArray() ? "sampling_params[0].n" : "sampling_params.n");
     }
 
     /** The request's prompts; {@code intervals} gets each one's stream interval (its sampling_params', else the server's). */

@@ -39,8 +39,11 @@ final class HttpEdge {
     /** The connector's listen backlog. */
     private static final int ACCEPT_QUEUE = 1024;
 
-    /** Listens on the options' host and port, answering with the routes; the connector's server is started. */
-    static ServerConnector start(Routes routes, ServerOptions options) {
+    /**
+     * Listens on the options' host and port, answering with the routes; the connector's server is started.
+     * {@code exchanges} counts the routes running, each until its answer has been written.
+     */
+    static ServerConnector start(Routes routes, ServerOptions options, Exchanges exchanges) {
         int cap = connectionCap(options.maxConnections());
         Duration keepAlive = Duration.ofSeconds(options.keepAliveSeconds());
         QueuedThreadPool threads = new QueuedThreadPool();
@@ -61,7 +64,7 @@ final class HttpEdge {
         ConnectionGuard guard = new ConnectionGuard(cap, keepAlive);
         connector.addBean(guard);
         server.addConnector(connector);
-        server.setHandler(new Dispatch(routes, guard, keepAlive));
+        server.setHandler(new Dispatch(routes, guard, keepAlive, exchanges));
         server.setErrorHandler(HttpEdge::errorBody);
         try {
             server.start();
@@ -120,11 +123,13 @@ final class HttpEdge {
         private final ConnectionGuard guard;
         /** The keep-alive timeout, which is also how long a write may make no progress. */
         private final Duration stall;
+        private final Exchanges exchanges;
 
-        Dispatch(Routes routes, ConnectionGuard guard, Duration stall) {
+        Dispatch(Routes routes, ConnectionGuard guard, Duration stall, Exchanges exchanges) {
             this.routes = routes;
             this.guard = guard;
             this.stall = stall;
+            this.exchanges = exchanges;
         }
 
         @Override
@@ -135,6 +140,7 @@ final class HttpEdge {
             ServerRequest req = new ServerRequest(request, () -> guard.bodyRead(connection));
             guard.started(connection, req.hasBody());
             ServerResponse res = new ServerResponse(response, stall, endPoint::close);
+            exchanges.opened();
             try {
                 if (req.declaredLength() > MAX_PAYLOAD_BYTES) Http.sendError(res, tooLarge());
                 else routes.handle(req, res);
@@ -143,6 +149,7 @@ final class HttpEdge {
             } catch (Throwable t) {
                 callback.failed(t);
             } finally {
+                exchanges.closed();
                 guard.finished(connection);
                 endPoint.setIdleTimeout(stall.toMillis());
             }

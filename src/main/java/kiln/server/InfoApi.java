@@ -43,7 +43,7 @@ final class InfoApi {
     private void healthGenerate(ServerRequest req, ServerResponse res) throws InterruptedException {
         checkUp();
         SamplingParams p = SamplingParams.builder().temperature(0).maxNewTokens(1).ignoreEos(true).build();
-        try (Generation g = serving.submit(new Serving.Submission("HEALTH_CHECK_" + Engine.newRequestId(), new int[]{0}, p, null),
+        try (Generation g = serving.submit(new Serving.Submission("HEALTH_CHECK_" + Engine.newRequestId(), new int[]{0}, p, null), null,
                 System.nanoTime(), false)) {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(HEALTH_TIMEOUT_SECONDS);
             while (!g.ended() && System.nanoTime() < deadline) g.poll(deadline - System.nanoTime(), TimeUnit.NANOSECONDS);

@@ -25,17 +25,24 @@ public final class KilnServer implements AutoCloseable {
     public static final String VERSION = "0.1.0";
     /** Held so that the level set on it is not lost when the logger is collected. */
     private static final Logger JETTY_LOG = Logger.getLogger("org.eclipse.jetty");
+    /**
+     * How long stopping waits, after aborting the requests still open, for their handlers to write how they ended
+     * (milliseconds, unless a client has stopped reading) before the listener closes.
+     */
+    static final long ENDINGS_GRACE_MS = 2_000;
 
     private final Serving serving;
     private final ServerConnector web;
+    private final Exchanges exchanges;
     private final Object stopLock = new Object();
     private volatile boolean stopped;
     /** What requests still open when the server stops are told (their finish reason's message). */
     private volatile String shutdownMessage = "the server shut down before the request finished";
 
-    private KilnServer(Serving serving, ServerConnector web) {
+    private KilnServer(Serving serving, ServerConnector web, Exchanges exchanges) {
         this.serving = serving;
         this.web = web;
+        this.exchanges = exchanges;
     }
 
     /** Binds and starts serving; not ready (health 503) until {@link #warmup} or {@link #markReady}. */
@@ -51,8 +58,9 @@ public final class KilnServer implements AutoCloseable {
         chat.register(routing);
         new TokenizeApi(serving, chat).register(routing);
         new InfoApi(serving).register(routing);
-        ServerConnector web = HttpEdge.start(routing, options);
-        KilnServer server = new KilnServer(serving, web);
+        Exchanges exchanges = new Exchanges();
+        ServerConnector web = HttpEdge.start(routing, options, exchanges);
+        KilnServer server = new KilnServer(serving, web, exchanges);
         Log.info("HTTP server listening on %s (model %s)", server.url(), options.servedModelName());
         return server;
     }
@@ -136,7 +144,11 @@ public final class KilnServer implements AutoCloseable {
         return clean;
     }
 
-    /** Stops at once: unfinished requests end with "abort"; the engine and its model are closed. */
+    /**
+     * Stops at once: unfinished requests end with "abort" and the shutdown message, which their clients are still
+     * told (an error answer, or a stream's error event and [DONE]: up to {@link #ENDINGS_GRACE_MS} is given to
+     * write it); then the listener, the engine and its model are closed.
+     */
     @Override
     public void close() {
         synchronized (stopLock) {
@@ -144,6 +156,14 @@ public final class KilnServer implements AutoCloseable {
             stopped = true;
             serving.state(Serving.State.DRAINING);
             serving.abortAll(shutdownMessage);
+            try {
+                if (!exchanges.awaitNone(ENDINGS_GRACE_MS)) {
+                    Log.warn("%d answer(s) still being written %d s after their requests were aborted; closing their connections",
+                            exchanges.open(), ENDINGS_GRACE_MS / 1000);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
             try {
                 web.getServer().stop();
             } catch (Exception e) {

@@ -41,28 +41,11 @@ final class OpenAi {
         return Json.MAPPER.getNodeFactory().textNode(f.matched().toString());
     }
 
-    /**
-     * Fields of OpenAI-compatible servers that constrain decoding in ways Kiln does not read (vLLM's guided decoding,
-     * XGrammar's structural tags); Kiln's own are response_format and SGLang's json_schema / regex / ebnf.
-     */
-    private static final List<String> CONSTRAINED = List.of("guided_json", "guided_regex", "guided_choice", "guided_grammar",
-            "guided_decoding_backend", "guided_whitespace_pattern", "structured_outputs", "structural_tag");
-
-    /** Refuses OpenAI features Kiln does not have, so that a client never silently gets something else. */
+    /** best_of is OpenAI's way to pick the best of several samples, which Kiln does not do: only best_of = n is served. */
     static void refuseUnsupported(Fields body) {
-        if (body.has("suffix")) throw ApiException.badRequest("suffix is not supported", "suffix");
         Integer bestOf = body.integer("best_of");
         Integer n = body.integer("n");
         if (bestOf != null && bestOf != (n == null ? 1 : n)) throw ApiException.badRequest("best_of other than n is not supported", "best_of");
-        for (String f : CONSTRAINED) {
-            if (body.has(f)) {
-                throw ApiException.badRequest(f + " is not supported by Kiln; constrain the output with response_format, json_schema, regex or ebnf", f);
-            }
-        }
-        if (body.has("reasoning_effort")) {
-            throw ApiException.badRequest("reasoning_effort is not supported: DeepSeek-R1 and its distills have no effort levels",
-                    "reasoning_effort");
-        }
     }
 
     static boolean includeUsage(Fields body) {

@@ -32,10 +32,9 @@ final class RequestFields {
     private static final Set<String> OPENAI_COMMON = Set.of("model", "max_tokens", "max_completion_tokens", "temperature", "top_p",
             "top_k", "min_p", "n", "stop", "seed", "presence_penalty", "frequency_penalty", "repetition_penalty", "min_tokens",
             "stop_token_ids", "ignore_eos", "skip_special_tokens", "stream", "stream_options", "priority", "user",
-            // validated by OpenAi.refuseUnsupported, which refuses the values Kiln cannot honour
-            "logit_bias", "response_format", "reasoning_effort", "best_of", "suffix", "guided_json", "guided_regex",
-            "guided_choice", "guided_grammar", "guided_decoding_backend", "guided_whitespace_pattern", "structured_outputs",
-            "regex", "json_schema", "ebnf", "structural_tag");
+            "logit_bias", "response_format", "regex", "json_schema", "ebnf",
+            // read only to refuse a value other than n's (OpenAi.refuseUnsupported)
+            "best_of");
 
     private static final Map<Route, Set<String>> READ = Map.of(
             Route.CHAT, union(OPENAI_COMMON, Set.of("messages", "logprobs", "top_logprobs", "tools", "tool_choice",
@@ -69,6 +68,13 @@ final class RequestFields {
         openAi("prompt_cache_key", NULL, "the prefix cache is automatic; there are no cache keys");
         openAi("safety_identifier", NULL, "not supported");
         openAi("reasoning", NULL, "reasoning settings are not supported: DeepSeek-R1 and its distills have no effort levels");
+        openAi("reasoning_effort", NULL, "DeepSeek-R1 and its distills have no effort levels");
+        openAi("suffix", NULL, "text after the insertion point (fill-in-the-middle) is not supported");
+        // other servers' ways to constrain decoding (vLLM's guided decoding, XGrammar's structural tags)
+        for (String f : new String[]{"guided_json", "guided_regex", "guided_choice", "guided_grammar", "guided_decoding_backend",
+                "guided_whitespace_pattern", "structured_outputs", "structural_tag"}) {
+            openAi(f, NULL, "constrain the output with response_format, json_schema, regex or ebnf");
+        }
         // SGLang's extensions to them
         openAi("rid", NULL, "request ids are Kiln's own on the OpenAI routes; /generate takes rid");
         openAi("input_ids", NULL, "prompts as token ids go to /v1/completions or /generate");

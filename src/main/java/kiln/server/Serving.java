@@ -72,12 +72,18 @@ final class Serving {
         }
     }
 
-    Generation submit(Submission s, long arrivalNanos, boolean observe) {
-        return submit(List.of(s), arrivalNanos, observe).getFirst();
+    /**
+     * The request fields a refusal of the request as a whole names: where its prompts came from, and its n (the
+     * two whose product is the number of sequences it brings).
+     */
+    record Fanout(String promptsField, String nField) {}
+
+    Generation submit(Submission s, Fanout fanout, long arrivalNanos, boolean observe) {
+        return submit(List.of(s), fanout, arrivalNanos, observe).getFirst();
     }
 
     /** Submits every prompt of one request, all or none: ids and queue places are taken together. */
-    List<Generation> submit(List<Submission> subs, long arrivalNanos, boolean observe) {
+    List<Generation> submit(List<Submission> subs, Fanout fanout, long arrivalNanos, boolean observe) {
         if (state == State.DRAINING) throw ApiException.unavailable("the server is shutting down", 5);
         List<Request> requests = new ArrayList<>();
         for (Submission s : subs) requests.add(new Request(s.id(), s.prompt(), fitted(s), s.priority()));
@@ -86,8 +92,14 @@ final class Serving {
             handles = engine.submit(requests);
         } catch (EngineException e) {
             if (e.overloaded()) throw ApiException.unavailable(e.getMessage() + "; retry later", 1);
-            String field = e.field();
-            if ("max_new_tokens".equals(field)) field = subs.getFirst().maxTokensField();
+            // the engine names SGLang's fields; the route's may differ
+            String field = switch (e.field()) {
+                case "max_new_tokens" -> subs.getFirst().maxTokensField();
+                case "input_ids" -> fanout == null ? null : fanout.promptsField();
+                case "n" -> fanout == null ? null : fanout.nField();
+                case null -> null;
+                default -> e.field();
+            };
             throw ApiException.badRequest(e.getMessage(), field);
         }
         List<Generation> gens = new ArrayList<>();

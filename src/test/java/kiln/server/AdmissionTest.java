@@ -77,8 +77,18 @@ class AdmissionTest {
         LiveServer.Response batch = live.post("/generate", "{\"input_ids\": [[5], [6], [7], [8], [9]], \"sampling_params\": {\"max_new_tokens\": 1}}");
         assertEquals(400, batch.status(), batch.body());
         assertTrue(batch.json().at("/error/message").asText().contains("--max-queued-requests 4"), batch.body());
-        assertEquals(400, live.post("/v1/completions", "{\"prompt\": [5], \"n\": 5, \"max_tokens\": 1}").status());
-        assertEquals(400, live.post("/v1/completions", "{\"prompt\": [[5], [6], [7]], \"n\": 2, \"max_tokens\": 1}").status());
+        // param names what made the request too big: its prompts when it has several, else its n
+        assertEquals("input_ids", batch.json().at("/error/param").asText(), batch.body());
+        LiveServer.Response tooMany = live.post("/generate", "{\"input_ids\": [5], \"sampling_params\": {\"max_new_tokens\": 1, \"n\": 5}}");
+        assertEquals(400, tooMany.status(), tooMany.body());
+        assertEquals("sampling_params.n", tooMany.json().at("/error/param").asText(), tooMany.body());
+        tooMany = live.post("/v1/completions", "{\"prompt\": [5], \"n\": 5, \"max_tokens\": 1}");
+        assertEquals(400, tooMany.status(), tooMany.body());
+        assertEquals("n", tooMany.json().at("/error/param").asText(), tooMany.body());
+        tooMany = live.post("/v1/completions", "{\"prompt\": [[5], [6], [7]], \"n\": 2, \"max_tokens\": 1}");
+        assertEquals(400, tooMany.status(), tooMany.body());
+        assertEquals("prompt", tooMany.json().at("/error/param").asText(), tooMany.body());
+        assertTrue(tooMany.json().at("/error/message").asText().contains("6 sequences (3 prompts"), tooMany.body());
 
         try (HttpClient client = HttpClient.newHttpClient()) {
             var running = postAsync(client, "/generate", generate(null, "[11, 12]", 30000));
@@ -132,5 +142,51 @@ class AdmissionTest {
         assertEquals(1024 - 900, out.get("output_ids").size());
         assertEquals("length", out.at("/meta_info/finish_reason/type").asText());
         live.awaitMetric("kiln_kv_used_tokens", 0);
+    }
+
+    /**
+     * A request the KV pool runs out under is told so (503, or a stream's error event), never a plain "length".
+     * Admission makes this rare: every request fits the pool alone, and decoding requests are retracted to make
+     * room for each other. It happens when a prompt starts on admission's estimate of what the running ones will
+     * still need (here made tiny with --schedule-conservativeness) and then, prefilled in chunks, holds the slots a
+     * lone decoding request needs: a prompt mid-prefill is not a decoding request, so nothing can be retracted.
+     */
+    @Test
+    void aRequestCutShortForLackOfKvMemoryIsToldSo() throws Exception {
+        try (LiveServer kv = new LiveServer("--max-total-tokens", "1024", "--chunked-prefill-size", "2",
+                "--schedule-conservativeness", "0.01", "--enable-metrics", "--skip-server-warmup");
+             HttpClient client = HttpClient.newHttpClient()) {
+            // a plain /generate: 4 + 1000 tokens fit the pool alone, and so do 800 + 1 of the prompt that starts beside it
+            var plain = client.sendAsync(HttpRequest.newBuilder(URI.create(kv.url + "/generate")).header("Content-Type", "application/json")
+                    .POST(HttpRequest.BodyPublishers.ofString(generate(null, "[5, 6, 7, 8]", 1000))).build(), HttpResponse.BodyHandlers.ofString());
+            kv.awaitMetric("kiln_num_running_reqs", 1);
+            var beside = postLongPrompt(client, kv, 1000);
+            HttpResponse<String> cut = plain.get(120, TimeUnit.SECONDS);
+            assertEquals(503, cut.statusCode(), cut.body());
+            assertTrue(cut.headers().firstValue("Retry-After").isPresent());
+            assertTrue(LiveServer.json(cut.body()).at("/error/message").asText().startsWith("out of KV memory: the KV pool (1024 tokens)"), cut.body());
+            assertEquals(200, beside.get(120, TimeUnit.SECONDS).statusCode(), "the prompt beside it finishes");
+
+            // a streamed chat: an error event, then [DONE]
+            var stream = java.util.concurrent.CompletableFuture.supplyAsync(() -> kv.stream("/v1/chat/completions", LiveServer.json(
+                    "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"stream\": true, \"max_tokens\": 990, \"ignore_eos\": true}")));
+            kv.awaitMetric("kiln_num_running_reqs", 1);
+            beside = postLongPrompt(client, kv, 3000);
+            List<JsonNode> events = stream.get(120, TimeUnit.SECONDS);
+            JsonNode error = events.getLast().path("error");
+            assertTrue(error.path("message").asText().startsWith("out of KV memory"), events.getLast().toString());
+            assertEquals("service_unavailable", error.path("code").asText(), error.toString());
+            assertTrue(events.stream().noneMatch(e -> e.at("/choices/0/finish_reason").asText("").equals("length")), "no length finish");
+            assertEquals(200, beside.get(120, TimeUnit.SECONDS).statusCode());
+            kv.awaitMetric("kiln_kv_used_tokens", 0);
+        }
+    }
+
+    /** An 800-token prompt that wants one token (ids from {@code first}, so that no earlier prompt caches it). */
+    private static CompletableFuture<HttpResponse<String>> postLongPrompt(HttpClient client, LiveServer live, int first) {
+        StringBuilder ids = new StringBuilder("[");
+        for (int i = 0; i < 800; i++) ids.append(i == 0 ? "" : ",").append(first + i);
+        return client.sendAsync(HttpRequest.newBuilder(URI.create(live.url + "/generate")).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(generate(null, ids + "]", 1))).build(), HttpResponse.BodyHandlers.ofString());
     }
 }

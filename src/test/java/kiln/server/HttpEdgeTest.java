@@ -210,6 +210,16 @@ class HttpEdgeTest {
             if (line.startsWith("data: {")) last = LiveServer.json(line.substring(6));
         }
         assertEquals(4, last.get("output_ids").size(), events);
+
+        // HTTP/1.0 lets a client leave out Host (browsers always send one, so the loopback check has nothing to check)
+        Exchange noHost = exchange(live.url, "GET /health HTTP/1.0\r\n\r\n", 5000);
+        assertEquals(200, noHost.status(), noHost.text());
+        Exchange noHostPost = exchange(live.url, "POST /generate HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: "
+                + body.length() + "\r\n\r\n" + body, 30_000);
+        assertEquals(200, noHostPost.status(), noHostPost.text());
+        assertEquals(4, noHostPost.json().get("output_ids").size(), noHostPost.text());
+        Exchange rebound = exchange(live.url, "GET /health HTTP/1.0\r\nHost: evil.example\r\n\r\n", 5000);
+        assertEquals(403, rebound.status(), "a Host that is not loopback is still refused: " + rebound.text());
     }
 
     @Test

@@ -262,4 +262,35 @@ class RequestSurfaceTest {
             assertEquals(200, r.status(), c[0] + " " + c[2] + " -> " + r.body());
         }
     }
+
+    /** The fields an unknown-field 400 lists are those the route reads: none it always refuses, every one it serves. */
+    @Test
+    void anUnknownFieldListsOnlyTheFieldsTheRouteReads() {
+        String[][] routes = {
+                {"/v1/chat/completions", "{\"messages\": " + user("x") + ", \"max_tokens\": 1, \"temprature\": 0}"},
+                {"/v1/completions", "{\"prompt\": \"x\", \"max_tokens\": 1, \"temprature\": 0}"},
+                {"/generate", "{\"text\": \"x\", \"temprature\": 0}"},
+        };
+        for (String[] c : routes) {
+            LiveServer.Response r = plain.post(c[0], c[1]);
+            assertEquals(400, r.status(), r.body());
+            String message = r.json().at("/error/message").asText();
+            int colon = message.lastIndexOf(": ");
+            assertTrue(message.startsWith("unknown field temprature") && colon > 0, message);
+            java.util.Set<String> listed = java.util.Set.of(message.substring(colon + 2).split(", "));
+            for (String always : List.of("guided_choice", "guided_json", "structured_outputs", "structural_tag", "reasoning_effort", "suffix")) {
+                assertFalse(listed.contains(always), c[0] + " lists " + always + ", which it always refuses: " + message);
+            }
+            assertTrue(listed.containsAll(c[0].equals("/generate") ? List.of("text", "sampling_params", "rid")
+                    : List.of("max_tokens", "temperature", "n", "logit_bias", "response_format", "best_of")), message);
+        }
+        // the refused ones are refused by name all the same
+        for (String field : List.of("\"guided_choice\": [\"a\"]", "\"reasoning_effort\": \"low\"", "\"suffix\": \"z\"",
+                "\"structural_tag\": {}", "\"structured_outputs\": {\"choice\": [\"a\"]}")) {
+            LiveServer.Response r = plain.post("/v1/completions", "{\"prompt\": \"x\", \"max_tokens\": 1, " + field + "}");
+            assertEquals(400, r.status(), field + " -> " + r.body());
+            assertTrue(field.startsWith("\"" + r.json().at("/error/param").asText() + "\""), field + " -> " + r.body());
+            assertTrue(r.json().at("/error/message").asText().contains("not supported"), field + " -> " + r.body());
+        }
+    }
 }

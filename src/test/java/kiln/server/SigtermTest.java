@@ -1,9 +1,11 @@
 package kiln.server;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import kiln.model.Fixture;
 import org.junit.jupiter.api.Test;
 
 import java.io.BufferedReader;
+import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.net.URI;
@@ -23,60 +25,138 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** A real {@code kiln serve} process: SIGTERM lets the running request finish, then the process exits. */
 class SigtermTest {
-    @Test
-    void sigtermDrainsRunningRequestsAndExits() throws Exception {
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        ProcessBuilder pb = new ProcessBuilder(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                "-cp", System.getProperty("java.class.path"), "kiln.cli.Main", "serve",
-                "--model-path", Fixture.ROOT.resolve("qwen2-tiny").toString(), "--skip-tokenizer-init",
-                "--max-total-tokens", "2048", "--port", "0", "--skip-server-warmup");
-        pb.redirectErrorStream(true);
-        Process p = pb.start();
-        List<String> log = new ArrayList<>();
-        BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
-        String url = null, line;
-        Pattern listening = Pattern.compile("listening on (http://\\S+)");
-        try {
+    /** A {@code kiln serve} process, ready, with its log collected as it comes. */
+    private record Served(Process process, String url, List<String> log) implements AutoCloseable {
+        static Served start(String... flags) throws IOException {
+            String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+            List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+                    "-cp", System.getProperty("java.class.path"), "kiln.cli.Main", "serve", "--port", "0", "--skip-server-warmup"));
+            cmd.addAll(List.of(flags));
+            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+            List<String> log = new ArrayList<>();
+            BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+            String url = null, line;
+            Pattern listening = Pattern.compile("listening on (http://\\S+)");
             while ((line = out.readLine()) != null) {
                 log.add(line);
                 Matcher m = listening.matcher(line);
                 if (m.find()) url = m.group(1);
                 if (line.contains("The server is fired up and ready to roll!")) break;
             }
-            assertTrue(url != null, "no listening line in " + log);
-            Thread drainLog = Thread.ofPlatform().daemon().start(() -> {
+            if (url == null) {
+                p.destroyForcibly();
+                throw new AssertionError("no listening line in " + log);
+            }
+            // the rest of the log, read so that the process never blocks on a full pipe
+            Thread.ofPlatform().daemon().start(() -> {
                 try {
                     String l;
                     while ((l = out.readLine()) != null) synchronized (log) { log.add(l); }
-                } catch (java.io.IOException e) {
+                } catch (IOException e) {
                     // the process ended
                 }
             });
-            try (HttpClient client = HttpClient.newHttpClient()) {
-                HttpRequest req = HttpRequest.newBuilder(URI.create(url + "/generate")).header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(
-                        "{\"input_ids\": [5, 6], \"stream\": true, \"sampling_params\": {\"max_new_tokens\": 40, \"ignore_eos\": true}}")).build();
-                HttpResponse<InputStream> res = client.send(req, HttpResponse.BodyHandlers.ofInputStream());
-                BufferedReader in = new BufferedReader(new InputStreamReader(res.body(), StandardCharsets.UTF_8));
-                assertTrue(in.readLine().startsWith("data: {"));
-                p.toHandle().destroy(); // SIGTERM (Process.destroy would also close our end of its output)
-                String last = null;
-                boolean done = false;
-                while ((line = in.readLine()) != null) {
-                    if (line.startsWith("data: {")) last = line;
-                    if (line.equals("data: [DONE]")) done = true;
-                }
-                assertTrue(done && last != null && last.contains("\"type\":\"length\"") && last.contains("\"completion_tokens\":40"),
-                        "the running request finished all its tokens: " + last);
-            }
-            assertTrue(p.waitFor(30, TimeUnit.SECONDS), "the process exits after draining");
-            drainLog.join(5000);
-            int code = p.exitValue();
-            assertEquals(0, code, "a clean drain exits 0\n" + String.join("\n", log));
+            return new Served(p, url, log);
+        }
+
+        /** SIGTERM (Process.destroy would also close our end of its output). */
+        void sigterm() {
+            process.toHandle().destroy();
+        }
+
+        /** The exit status, once the process has ended on its own within 30 s. */
+        int exitStatus() throws InterruptedException {
+            assertTrue(process.waitFor(30, TimeUnit.SECONDS), "the process exits after draining\n" + logText());
+            return process.exitValue();
+        }
+
+        String logText() {
             synchronized (log) {
-                assertTrue(log.stream().anyMatch(l -> l.contains("Server stopped.")), String.join("\n", log));
+                return String.join("\n", log);
             }
-        } finally {
-            p.destroyForcibly();
+        }
+
+        @Override
+        public void close() {
+            process.destroyForcibly();
+        }
+    }
+
+    /** The lines of a streamed answer, read until the server closes it; SIGTERM is sent after the first event. */
+    private static List<String> streamThroughSigterm(Served served, String path, String body) throws Exception {
+        try (HttpClient client = HttpClient.newHttpClient()) {
+            HttpRequest req = HttpRequest.newBuilder(URI.create(served.url() + path)).header("Content-Type", "application/json")
+                    .POST(HttpRequest.BodyPublishers.ofString(body)).build();
+            HttpResponse<InputStream> res = client.send(req, HttpResponse.BodyHandlers.ofInputStream());
+            assertEquals(200, res.statusCode());
+            BufferedReader in = new BufferedReader(new InputStreamReader(res.body(), StandardCharsets.UTF_8));
+            List<String> lines = new ArrayList<>();
+            String line = in.readLine();
+            assertTrue(line.startsWith("data: {"), line);
+            lines.add(line);
+            served.sigterm();
+            try {
+                while ((line = in.readLine()) != null) if (!line.isEmpty()) lines.add(line);
+            } catch (IOException e) {
+                throw new AssertionError("the stream broke instead of ending: " + e + "\nafter " + lines.getLast(), e);
+            }
+            return lines;
+        }
+    }
+
+    @Test
+    void sigtermDrainsRunningRequestsAndExits() throws Exception {
+        try (Served served = Served.start("--model-path", Fixture.ROOT.resolve("qwen2-tiny").toString(), "--skip-tokenizer-init",
+                "--max-total-tokens", "2048")) {
+            List<String> lines = streamThroughSigterm(served, "/generate",
+                    "{\"input_ids\": [5, 6], \"stream\": true, \"sampling_params\": {\"max_new_tokens\": 40, \"ignore_eos\": true}}");
+            assertEquals("data: [DONE]", lines.getLast());
+            String last = lines.get(lines.size() - 2);
+            assertTrue(last.contains("\"type\":\"length\"") && last.contains("\"completion_tokens\":40"),
+                    "the running request finished all its tokens: " + last);
+            assertEquals(0, served.exitStatus(), "a clean drain exits 0\n" + served.logText());
+            assertTrue(served.logText().contains("Server stopped."), served.logText());
+        }
+    }
+
+    /**
+     * Requests the drain could not wait for end as any request the server had to abort does, saying that the drain
+     * ran out: a stream with an error event, then [DONE]; a plain request with a 503. The exit status is 1.
+     */
+    @Test
+    void requestsCutByTheDrainTimeoutAreToldSo() throws Exception {
+        try (Served served = Served.start("--drain-timeout", "1", "--max-total-tokens", "8192", "--enable-metrics");
+             HttpClient client = HttpClient.newHttpClient()) {
+            String chat = "{\"messages\": [{\"role\": \"user\", \"content\": \"Count to a million.\"}], \"max_tokens\": 4000, "
+                    + "\"ignore_eos\": true";
+            var plain = client.sendAsync(HttpRequest.newBuilder(URI.create(served.url() + "/v1/chat/completions"))
+                    .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(chat + "}")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            awaitRunning(client, served, 1);
+            List<String> lines = streamThroughSigterm(served, "/v1/chat/completions", chat + ", \"stream\": true}");
+            assertEquals("data: [DONE]", lines.getLast(), "the stream ends with [DONE]: " + lines.subList(Math.max(0, lines.size() - 3), lines.size()));
+            JsonNode error = LiveServer.json(lines.get(lines.size() - 2).substring("data: ".length())).path("error");
+            assertTrue(error.path("message").asText().contains("drain of 1 s ran out"), "the last event says why: " + lines.get(lines.size() - 2));
+            assertEquals("service_unavailable", error.path("code").asText(), error.toString());
+
+            HttpResponse<String> r = plain.get(30, TimeUnit.SECONDS);
+            assertEquals(503, r.statusCode(), r.body());
+            assertTrue(LiveServer.json(r.body()).at("/error/message").asText().contains("drain of 1 s ran out"), r.body());
+
+            assertEquals(1, served.exitStatus(), "a drain that ran out exits 1\n" + served.logText());
+            assertTrue(served.logText().contains("Server stopped."), served.logText());
+        }
+    }
+
+    private static void awaitRunning(HttpClient client, Served served, int running) throws Exception {
+        Pattern gauge = Pattern.compile("^kiln_num_running_reqs\\{[^}]*\\} (\\S+)$", Pattern.MULTILINE);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (true) {
+            String text = client.send(HttpRequest.newBuilder(URI.create(served.url() + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+            Matcher m = gauge.matcher(text);
+            if (m.find() && Double.parseDouble(m.group(1)) >= running) return;
+            assertTrue(System.nanoTime() < deadline, "never " + running + " running:\n" + text);
+            Thread.sleep(20);
         }
     }
 }
