@@ -124,6 +124,7 @@ final class JsonSchemaGrammar {
             String k = it.next();
             if (REFUSED.containsKey(k)) throw error(path, REFUSED.get(k) + " is not supported in structured output");
         }
+        boolean wholeNumbers = wholeNumbersOnly(schema, path);
         if (schema.has("$ref")) {
             for (Iterator<String> it = schema.fieldNames(); it.hasNext(); ) {
                 String k = it.next();
@@ -134,14 +135,18 @@ final class JsonSchemaGrammar {
         List<String> declared = schema.has("type") ? types(schema, path) : null;
         if (schema.has("const")) {
             if (declared != null && !ofType(schema.get("const"), declared)) throw error(path + "/const", "'const' is not of the declared type " + declared);
+            if (wholeNumbers && !whole(schema.get("const"))) throw error(path + "/const", "'const' is not a multiple of 'multipleOf' 1");
             return literal(schema.get("const"));
         }
         if (schema.has("enum")) {
             JsonNode values = schema.get("enum");
             if (!values.isArray() || values.isEmpty()) throw error(path + "/enum", "'enum' must be a non-empty array");
             List<Expr> options = new ArrayList<>();
-            for (JsonNode v : values) if (declared == null || ofType(v, declared)) options.add(literal(v));
-            if (options.isEmpty()) throw error(path + "/enum", "no value of 'enum' is of the declared type " + declared);
+            for (JsonNode v : values) if ((declared == null || ofType(v, declared)) && (!wholeNumbers || whole(v))) options.add(literal(v));
+            if (options.isEmpty()) {
+                throw error(path + "/enum", "no value of 'enum' is " + (declared == null ? "" : "of the declared type " + declared
+                        + (wholeNumbers ? " and " : "")) + (wholeNumbers ? "a multiple of 'multipleOf' 1" : ""));
+            }
             return new Expr.Alt(options);
         }
         for (String combinator : new String[] {"anyOf", "oneOf", "allOf"}) {
@@ -170,6 +175,24 @@ final class JsonSchemaGrammar {
         return options.size() == 1 ? options.get(0) : new Expr.Alt(options);
     }
 
+    /**
+     * Whether the schema has {@code multipleOf: 1} (numbers must be whole; anything else passes). Any other
+     * multipleOf is refused wherever it appears, on any type and beside enum or const too, so that no schema has it
+     * silently ignored: other multiples would need digit automata that count remainders, which are not built.
+     */
+    private static boolean wholeNumbersOnly(JsonNode schema, String path) {
+        if (!schema.has("multipleOf")) return false;
+        if (decimal(schema, "multipleOf", path).compareTo(BigDecimal.ONE) != 0) {
+            throw error(path + "/multipleOf", "'multipleOf' is not supported (except 1, for integers)");
+        }
+        return true;
+    }
+
+    /** Not a number, or a number with nothing after the decimal point (what multipleOf 1 allows). */
+    private static boolean whole(JsonNode v) {
+        return !v.isNumber() || ofType(v, List.of("integer"));
+    }
+
     /** The schema's types: its 'type', or what its keywords imply, or every type. */
     private List<String> types(JsonNode schema, String path) {
         JsonNode t = schema.get("type");
@@ -183,7 +206,7 @@ final class JsonSchemaGrammar {
         if (has(schema, "properties", "required", "additionalProperties")) return List.of("object");
         if (has(schema, "items", "prefixItems", "minItems", "maxItems")) return List.of("array");
         if (has(schema, "pattern", "format", "minLength", "maxLength")) return List.of("string");
-        if (has(schema, "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")) return List.of("number");
+        if (has(schema, "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")) return List.of("number");
         return List.of("any");
     }
 
@@ -407,11 +430,7 @@ final class JsonSchemaGrammar {
                 hiStrict = true;
             }
         }
-        if (s.has("multipleOf")) {
-            BigDecimal m = decimal(s, "multipleOf", path);
-            if (m.compareTo(BigDecimal.ONE) != 0) throw error(path + "/multipleOf", "'multipleOf' is not supported (except 1, for integers)");
-            integer = true;
-        }
+        if (s.has("multipleOf")) integer = true;  // value() refused every multipleOf but 1
         if (lo == null && hi == null) return builtin(integer ? "json_integer" : "json_number");
         final BigDecimal l = lo, h = hi;
         final boolean ls = loStrict, hs = hiStrict, whole = integer;

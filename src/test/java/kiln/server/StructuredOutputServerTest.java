@@ -409,6 +409,9 @@ class StructuredOutputServerTest {
                         + "{\"name\":\"n\",\"schema\":{\"type\":\"integer\",\"minimum\":5,\"maximum\":1}}}}", "response_format.json_schema.schema", "json_schema at #"},
                 {"/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
                         + "{\"name\":\"n\",\"schema\":{\"type\":\"object\",\"patternProperties\":{\"a\":{}}}}}}", "response_format.json_schema.schema", "'patternProperties'"},
+                {"/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
+                        + "{\"name\":\"n\",\"schema\":{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\",\"multipleOf\":5}}}}}}",
+                        "response_format.json_schema.schema", "json_schema at #/properties/n/multipleOf: 'multipleOf' is not supported"},
                 {"/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\"}}",
                         "response_format.json_schema", "response_format.json_schema is required"},
                 {"/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_object\"},\"regex\":\"a\"}",
