@@ -164,7 +164,8 @@ final class JsonSchemaGrammar {
                 if (parts.size() > 1) throw error(at, "'allOf' with more than one schema is not supported");
                 return value(parts.get(0), at + "/0");
             }
-            // oneOf is taken as anyOf: a grammar cannot exclude text that two alternatives both match
+            // oneOf is taken as anyOf, as XGrammar does: a grammar cannot exclude text that two alternatives both
+            // match, so overlapping branches may give output a validator's oneOf refuses (docs/grammar.md)
             List<Expr> options = new ArrayList<>();
             for (int i = 0; i < parts.size(); i++) options.add(value(withType(parts.get(i), schema.get("type")), at + "/" + i));
             return new Expr.Alt(options);
