@@ -34,8 +34,8 @@ public final class GrammarCompiler {
      * max_whitespace_cnt, which SGLang leaves unlimited and exposes no flag for). Unlimited, a model that puts a
      * little weight on whitespace can spend its whole max_tokens on it, since some is allowed after every token;
      * capped, it must go on after 32 characters, which still hold a newline and the indent of pretty-printed JSON
-     * seven levels deep at four spaces a level. Each capped run costs the automaton 32 states where it had none
-     * (about 30% more compilation time over the schemas of the tests).
+     * seven levels deep at four spaces a level. The counting states form one rule that all grammars share, so the
+     * cap costs compilation next to nothing; masks after a token that ends inside a run cost more (docs/grammar.md).
      */
     public static final int MAX_WHITESPACE_RUN = 32;
 

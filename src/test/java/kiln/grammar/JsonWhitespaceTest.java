@@ -32,23 +32,32 @@ class JsonWhitespaceTest {
 
     @Test
     void aRunOfTheCapIsAcceptedEverywhereAndOneMoreIsRefused() {
-        checkEveryPlace(COMPILER.jsonSchema(SCHEMA), PLACES);
-        checkEveryPlace(COMPILER.jsonObject(), ANY_OBJECT_PLACES);
+        checkEveryPlace(COMPILER.jsonSchema(SCHEMA), PLACES, CAP);
+        checkEveryPlace(COMPILER.jsonObject(), ANY_OBJECT_PLACES, CAP);
     }
 
-    private static void checkEveryPlace(CompiledGrammar g, String places) {
+    /** Caps of one character (no rule for the rest of a run) and a few more, as the grammar is built for any. */
+    @Test
+    void otherCapsHoldTheSame() {
+        for (int cap : new int[] {1, 2, 5}) {
+            checkEveryPlace(COMPILER.compile(JsonSchemaGrammar.fromSchema(SCHEMA, cap)), PLACES, cap);
+            checkEveryPlace(COMPILER.compile(JsonSchemaGrammar.anyObject(cap)), ANY_OBJECT_PLACES, cap);
+        }
+    }
+
+    private static void checkEveryPlace(CompiledGrammar g, String places, int cap) {
         long[] mask = new long[g.maskWords()];
         int count = places.length() - places.replace("_", "").length();
         for (int place = 0; place < count; place++) {
-            for (int length : new int[] {CAP, CAP + 1}) {
+            for (int length : new int[] {cap, cap + 1}) {
                 String doc = withRun(places, place, length);
                 GrammarMatcher m = g.newMatcher();
                 int refused = GrammarTesting.feed(m, charTokens(doc), mask);
-                if (length == CAP) {
+                if (length == cap) {
                     assertEquals(-1, refused, "run of " + length + " at place " + place + " refused: " + doc.replace("\n", "\\n"));
                     assertTrue(m.canTerminate(), doc);
                 } else {
-                    int at = withRun(places, place, 0).indexOf('\u0000') + CAP;
+                    int at = withRun(places, place, 0).indexOf('\u0000') + cap;
                     assertEquals(at, refused, "run of " + length + " at place " + place + ": " + doc.replace("\n", "\\n"));
                 }
             }
