@@ -29,6 +29,16 @@ public final class GrammarCompiler {
     /** Compiled grammars kept per compiler, least recently used dropped first. */
     static final int CACHE_ENTRIES = 256;
 
+    /**
+     * The longest run of whitespace that JSON output may put between two tokens (the idea of XGrammar's
+     * max_whitespace_cnt, which SGLang leaves unlimited and exposes no flag for). Unlimited, a model that puts a
+     * little weight on whitespace can spend its whole max_tokens on it, since some is allowed after every token;
+     * capped, it must go on after 32 characters, which still hold a newline and the indent of pretty-printed JSON
+     * seven levels deep at four spaces a level. The counting states form one rule that all grammars share, so the
+     * cap costs compilation next to nothing; masks after a token that ends inside a run cost more (docs/grammar.md).
+     */
+    public static final int MAX_WHITESPACE_RUN = 32;
+
     private static final Map<Tokenizer, Map<Integer, GrammarCompiler>> COMPILERS = new WeakHashMap<>();
 
     private final Vocabulary vocab;
@@ -66,9 +76,12 @@ public final class GrammarCompiler {
         return jsonSchema(schema, true);
     }
 
-    /** As {@link #jsonSchema(String)}; {@code anyWhitespace} false allows no whitespace between tokens (compact JSON). */
+    /**
+     * As {@link #jsonSchema(String)}: {@code anyWhitespace} true allows runs of whitespace up to
+     * {@link #MAX_WHITESPACE_RUN} between tokens, false none (compact JSON).
+     */
     public CompiledGrammar jsonSchema(String schema, boolean anyWhitespace) {
-        return cached(anyWhitespace ? "json_schema" : "json_schema compact", schema, () -> JsonSchemaGrammar.fromSchema(schema, anyWhitespace));
+        return cached(anyWhitespace ? "json_schema" : "json_schema compact", schema, () -> JsonSchemaGrammar.fromSchema(schema, whitespace(anyWhitespace)));
     }
 
     /** Output that is one JSON object, any keys and values (OpenAI's {@code response_format} json_object). */
@@ -78,7 +91,7 @@ public final class GrammarCompiler {
 
     /** As {@link #jsonObject()}; {@code anyWhitespace} false: compact JSON. */
     public CompiledGrammar jsonObject(boolean anyWhitespace) {
-        return cached(anyWhitespace ? "json_object" : "json_object compact", "", () -> JsonSchemaGrammar.anyObject(anyWhitespace));
+        return cached(anyWhitespace ? "json_object" : "json_object compact", "", () -> JsonSchemaGrammar.anyObject(whitespace(anyWhitespace)));
     }
 
     /** Output that matches {@code pattern} as a whole (SGLang's {@code regex}). */
@@ -105,7 +118,11 @@ public final class GrammarCompiler {
         StringBuilder key = new StringBuilder().append(anyWhitespace).append('\0').append(open).append('\0').append(separator).append('\0').append(min).append('\0')
                 .append(max).append('\0').append(close);
         for (Tagged t : alternatives) key.append('\0').append(t.begin()).append('\0').append(t.schema()).append('\0').append(t.end());
-        return cached("tagged_json", key.toString(), () -> TaggedJson.grammar(open, alternatives, separator, min, max, close, anyWhitespace));
+        return cached("tagged_json", key.toString(), () -> TaggedJson.grammar(open, alternatives, separator, min, max, close, whitespace(anyWhitespace)));
+    }
+
+    private static int whitespace(boolean anyWhitespace) {
+        return anyWhitespace ? MAX_WHITESPACE_RUN : 0;
     }
 
     /** Compiles a grammar built in code; not cached (its rules' token tables are shared as usual). */

@@ -27,16 +27,16 @@ import static kiln.grammar.Expr.star;
 
 /**
  * JSON Schema to a {@link Grammar}: the subset that OpenAI's strict structured outputs and SGLang accept. Objects
- * list their properties in the schema's order, required ones always, optional ones possibly left out; whitespace
- * is free between tokens (none around the whole value). Sub-schemas that are objects, arrays, constrained strings,
- * bounded numbers or {@code $ref} targets become rules of their own (equal sub-schemas share one), so a recursive
- * {@code $ref} is a recursive rule and the token tables of a shared rule are built once. Details, and what is
- * refused, in docs/grammar.md.
+ * list their properties in the schema's order, required ones always, optional ones possibly left out; runs of
+ * whitespace up to a cap may sit between tokens (none around the whole value). Sub-schemas that are objects,
+ * arrays, constrained strings, bounded numbers or {@code $ref} targets become rules of their own (equal sub-schemas
+ * share one), so a recursive {@code $ref} is a recursive rule and the token tables of a shared rule are built once.
+ * Details, and what is refused, in docs/grammar.md.
  */
 final class JsonSchemaGrammar {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private static final Expr ANY_WS = star(Expr.Chars.anyOf(" \t\n\r"));
+    private static final Expr.Chars WHITESPACE = Expr.Chars.anyOf(" \t\n\r");
     private static final Expr.Chars HEX = new Expr.Chars(new int[] {'0', '9', 'A', 'F', 'a', 'f'});
     /** Characters a JSON string holds unescaped. */
     private static final Expr.Chars PLAIN = new Expr.Chars(new int[] {0x20, 0x21, 0x23, 0x5B, 0x5D, Expr.Chars.MAX});
@@ -54,25 +54,50 @@ final class JsonSchemaGrammar {
             Map.entry("$dynamicRef", "'$dynamicRef'"), Map.entry("$recursiveRef", "'$recursiveRef'"));
 
     private final JsonNode rootSchema;
-    /** Between tokens: any whitespace, or none (compact JSON, SGLang's --constrained-json-disable-any-whitespace). */
+    /**
+     * Between tokens: a run of whitespace up to the cap, or none (compact JSON, SGLang's
+     * --constrained-json-disable-any-whitespace). No two such runs are ever adjacent (a container's items carry
+     * the run that follows them, and the separator only the run after its comma), so the cap bounds every run of
+     * whitespace in the output, the empty object's and array's included. Counting to the cap takes a state per
+     * character: inlined, those states and their token tables were repeated at every place (an object of 100
+     * properties compiled in 330 ms instead of 20), so all but a run's first character is a rule of its own
+     * ({@code json_ws}), built once and shared by every grammar. The first character stays inline so that a token
+     * ending before a run, or after its first character, is still decided by the caller's own tables; only a token
+     * ending deeper in a run leaves its next bytes to the context (tails), which makes those masks slower.
+     */
     private final Expr WS;
-    private final Expr COMMA;
+    /** Between two items of a container: the comma and the whitespace after it (the item before brings its own). */
+    private final Expr SEPARATOR;
     private final Map<String, Expr> rules = new LinkedHashMap<>();
     private final Map<String, String> ruleOfRef = new HashMap<>();
     private final Map<String, String> ruleOfSchema = new HashMap<>();
 
-    private JsonSchemaGrammar(JsonNode rootSchema, boolean anyWhitespace) {
+    private JsonSchemaGrammar(JsonNode rootSchema, int maxWhitespace) {
+        if (maxWhitespace < 0 && maxWhitespace != Expr.UNBOUNDED) throw new IllegalArgumentException("maxWhitespace " + maxWhitespace);
         this.rootSchema = rootSchema;
-        this.WS = anyWhitespace ? ANY_WS : Expr.EMPTY;
-        this.COMMA = seq(WS, lit(","), WS);
+        if (maxWhitespace == 0) {
+            this.WS = Expr.EMPTY;
+        } else if (maxWhitespace == Expr.UNBOUNDED) {
+            this.WS = star(WHITESPACE);  // a loop on the state it leaves: no state of its own
+        } else if (maxWhitespace == 1) {
+            this.WS = opt(WHITESPACE);
+        } else {
+            // the rest of a run: entered only once its first character is written
+            rules.put("json_ws", new Expr.Repeat(WHITESPACE, 0, maxWhitespace - 1));
+            this.WS = opt(seq(WHITESPACE, ref("json_ws")));
+        }
+        this.SEPARATOR = seq(lit(","), WS);
     }
 
     static Grammar fromSchema(String schemaText) {
-        return fromSchema(schemaText, true);
+        return fromSchema(schemaText, GrammarCompiler.MAX_WHITESPACE_RUN);
     }
 
-    /** {@code anyWhitespace} false: no whitespace between tokens (compact JSON). */
-    static Grammar fromSchema(String schemaText, boolean anyWhitespace) {
+    /**
+     * {@code maxWhitespace}: the longest run of whitespace between tokens; 0: none (compact JSON),
+     * {@link Expr#UNBOUNDED}: no limit.
+     */
+    static Grammar fromSchema(String schemaText, int maxWhitespace) {
         JsonNode schema;
         try {
             schema = JSON.readTree(schemaText);
@@ -81,7 +106,7 @@ final class JsonSchemaGrammar {
                     + (e.getLocation() != null ? " (line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr() + ")" : ""));
         }
         if (schema == null || schema.isMissingNode()) throw new GrammarException("json_schema: the schema is empty");
-        JsonSchemaGrammar g = new JsonSchemaGrammar(schema, anyWhitespace);
+        JsonSchemaGrammar g = new JsonSchemaGrammar(schema, maxWhitespace);
         g.rules.put("root", Expr.EMPTY);
         g.rules.put("root", g.value(schema, "#"));
         return new Grammar(g.rules, "root", "json_schema");
@@ -89,11 +114,11 @@ final class JsonSchemaGrammar {
 
     /** Any one JSON object (OpenAI's json_object response format). */
     static Grammar anyObject() {
-        return anyObject(true);
+        return anyObject(GrammarCompiler.MAX_WHITESPACE_RUN);
     }
 
-    static Grammar anyObject(boolean anyWhitespace) {
-        JsonSchemaGrammar g = new JsonSchemaGrammar(null, anyWhitespace);
+    static Grammar anyObject(int maxWhitespace) {
+        JsonSchemaGrammar g = new JsonSchemaGrammar(null, maxWhitespace);
         g.rules.put("root", Expr.EMPTY);
         g.rules.put("root", g.builtin("json_object"));
         return new Grammar(g.rules, "root", "json_object");
@@ -114,6 +139,7 @@ final class JsonSchemaGrammar {
             String k = it.next();
             if (REFUSED.containsKey(k)) throw error(path, REFUSED.get(k) + " is not supported in structured output");
         }
+        boolean wholeNumbers = wholeNumbersOnly(schema, path);
         if (schema.has("$ref")) {
             for (Iterator<String> it = schema.fieldNames(); it.hasNext(); ) {
                 String k = it.next();
@@ -124,14 +150,18 @@ final class JsonSchemaGrammar {
         List<String> declared = schema.has("type") ? types(schema, path) : null;
         if (schema.has("const")) {
             if (declared != null && !ofType(schema.get("const"), declared)) throw error(path + "/const", "'const' is not of the declared type " + declared);
+            if (wholeNumbers && !whole(schema.get("const"))) throw error(path + "/const", "'const' is not a multiple of 'multipleOf' 1");
             return literal(schema.get("const"));
         }
         if (schema.has("enum")) {
             JsonNode values = schema.get("enum");
             if (!values.isArray() || values.isEmpty()) throw error(path + "/enum", "'enum' must be a non-empty array");
             List<Expr> options = new ArrayList<>();
-            for (JsonNode v : values) if (declared == null || ofType(v, declared)) options.add(literal(v));
-            if (options.isEmpty()) throw error(path + "/enum", "no value of 'enum' is of the declared type " + declared);
+            for (JsonNode v : values) if ((declared == null || ofType(v, declared)) && (!wholeNumbers || whole(v))) options.add(literal(v));
+            if (options.isEmpty()) {
+                throw error(path + "/enum", "no value of 'enum' is " + (declared == null ? "" : "of the declared type " + declared
+                        + (wholeNumbers ? " and " : "")) + (wholeNumbers ? "a multiple of 'multipleOf' 1" : ""));
+            }
             return new Expr.Alt(options);
         }
         for (String combinator : new String[] {"anyOf", "oneOf", "allOf"}) {
@@ -149,7 +179,8 @@ final class JsonSchemaGrammar {
                 if (parts.size() > 1) throw error(at, "'allOf' with more than one schema is not supported");
                 return value(parts.get(0), at + "/0");
             }
-            // oneOf is taken as anyOf: a grammar cannot exclude text that two alternatives both match
+            // oneOf is taken as anyOf, as XGrammar does: a grammar cannot exclude text that two alternatives both
+            // match, so overlapping branches may give output a validator's oneOf refuses (docs/grammar.md)
             List<Expr> options = new ArrayList<>();
             for (int i = 0; i < parts.size(); i++) options.add(value(withType(parts.get(i), schema.get("type")), at + "/" + i));
             return new Expr.Alt(options);
@@ -158,6 +189,24 @@ final class JsonSchemaGrammar {
         List<Expr> options = new ArrayList<>();
         for (String t : types) options.add(typed(schema, t, path));
         return options.size() == 1 ? options.get(0) : new Expr.Alt(options);
+    }
+
+    /**
+     * Whether the schema has {@code multipleOf: 1} (numbers must be whole; anything else passes). Any other
+     * multipleOf is refused wherever it appears, on any type and beside enum or const too, so that no schema has it
+     * silently ignored: other multiples would need digit automata that count remainders, which are not built.
+     */
+    private static boolean wholeNumbersOnly(JsonNode schema, String path) {
+        if (!schema.has("multipleOf")) return false;
+        if (decimal(schema, "multipleOf", path).compareTo(BigDecimal.ONE) != 0) {
+            throw error(path + "/multipleOf", "'multipleOf' is not supported (except 1, for integers)");
+        }
+        return true;
+    }
+
+    /** Not a number, or a number with nothing after the decimal point (what multipleOf 1 allows). */
+    private static boolean whole(JsonNode v) {
+        return !v.isNumber() || ofType(v, List.of("integer"));
     }
 
     /** The schema's types: its 'type', or what its keywords imply, or every type. */
@@ -173,7 +222,7 @@ final class JsonSchemaGrammar {
         if (has(schema, "properties", "required", "additionalProperties")) return List.of("object");
         if (has(schema, "items", "prefixItems", "minItems", "maxItems")) return List.of("array");
         if (has(schema, "pattern", "format", "minLength", "maxLength")) return List.of("string");
-        if (has(schema, "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")) return List.of("number");
+        if (has(schema, "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")) return List.of("number");
         return List.of("any");
     }
 
@@ -289,23 +338,23 @@ final class JsonSchemaGrammar {
             for (Iterator<Map.Entry<String, JsonNode>> it = props.fields(); it.hasNext(); ) {
                 var p = it.next();
                 declared.add(p.getKey());
-                members.add(member(p.getKey(), value(p.getValue(), path + "/properties/" + escapePointer(p.getKey()))));
+                members.add(seq(member(p.getKey(), value(p.getValue(), path + "/properties/" + escapePointer(p.getKey()))), WS));
                 isRequired.add(required.contains(p.getKey()));
             }
         }
         for (String r : required) {
             if (declared.contains(r)) continue;
             if (!extras) throw error(path + "/required", "required property '" + r + "' is not among the properties");
-            members.add(member(r, extraSchema == null ? builtin("json_value") : value(extraSchema, path + "/additionalProperties")));
+            members.add(seq(member(r, extraSchema == null ? builtin("json_value") : value(extraSchema, path + "/additionalProperties")), WS));
             isRequired.add(true);
         }
         if (extras) {
             // any further keys come after the declared ones, as many as the model writes
             members.add(seq(builtin("json_string"), WS, lit(":"), WS,
-                    extraSchema == null ? builtin("json_value") : value(extraSchema, path + "/additionalProperties")));
+                    extraSchema == null ? builtin("json_value") : value(extraSchema, path + "/additionalProperties"), WS));
             isRequired.add(false);
         }
-        return seq(lit("{"), WS, new Expr.Members(members, isRequired, COMMA, extras), WS, lit("}"));
+        return seq(lit("{"), WS, new Expr.Members(members, isRequired, SEPARATOR, extras), lit("}"));
     }
 
     private Expr member(String key, Expr value) {
@@ -333,8 +382,8 @@ final class JsonSchemaGrammar {
         }
         if (max == 0) return seq(lit("["), WS, lit("]"));
         Expr first = tuple.isEmpty() ? item : tuple.get(0);
-        Expr items = seq(first, moreItems(tuple, item, 1, min, max));
-        return seq(lit("["), WS, min == 0 ? opt(items) : items, WS, lit("]"));
+        Expr items = seq(first, WS, moreItems(tuple, item, 1, min, max));
+        return seq(lit("["), WS, min == 0 ? opt(items) : items, lit("]"));
     }
 
     /** Items from index i on, i items written already. */
@@ -343,9 +392,9 @@ final class JsonSchemaGrammar {
         if (i >= tuple.size()) {
             if (item == null) return Expr.EMPTY;
             int mandatory = Math.max(0, min - i);
-            return new Expr.Repeat(seq(COMMA, item), mandatory, max == Expr.UNBOUNDED ? Expr.UNBOUNDED : max - i);
+            return new Expr.Repeat(seq(SEPARATOR, item, WS), mandatory, max == Expr.UNBOUNDED ? Expr.UNBOUNDED : max - i);
         }
-        Expr step = seq(COMMA, tuple.get(i), moreItems(tuple, item, i + 1, min, max));
+        Expr step = seq(SEPARATOR, tuple.get(i), WS, moreItems(tuple, item, i + 1, min, max));
         return i < min ? step : opt(step);
     }
 
@@ -397,11 +446,7 @@ final class JsonSchemaGrammar {
                 hiStrict = true;
             }
         }
-        if (s.has("multipleOf")) {
-            BigDecimal m = decimal(s, "multipleOf", path);
-            if (m.compareTo(BigDecimal.ONE) != 0) throw error(path + "/multipleOf", "'multipleOf' is not supported (except 1, for integers)");
-            integer = true;
-        }
+        if (s.has("multipleOf")) integer = true;  // value() refused every multipleOf but 1
         if (lo == null && hi == null) return builtin(integer ? "json_integer" : "json_number");
         final BigDecimal l = lo, h = hi;
         final boolean ls = loStrict, hs = hiStrict, whole = integer;
@@ -439,10 +484,13 @@ final class JsonSchemaGrammar {
                                 opt(Expr.Chars.of('0', '9')), opt(Expr.Chars.of('0', '9')))));
                 case "json_integer" -> seq(opt(lit("-")), NumberRanges.NAT);
                 case "json_object" -> {
-                    Expr member = seq(builtin("json_string"), WS, lit(":"), WS, builtin("json_value"));
-                    yield seq(lit("{"), WS, opt(seq(member, star(seq(COMMA, member)))), WS, lit("}"));
+                    Expr member = seq(builtin("json_string"), WS, lit(":"), WS, builtin("json_value"), WS);
+                    yield seq(lit("{"), WS, opt(seq(member, star(seq(SEPARATOR, member)))), lit("}"));
                 }
-                case "json_array" -> seq(lit("["), WS, opt(seq(builtin("json_value"), star(seq(COMMA, builtin("json_value"))))), WS, lit("]"));
+                case "json_array" -> {
+                    Expr item = seq(builtin("json_value"), WS);
+                    yield seq(lit("["), WS, opt(seq(item, star(seq(SEPARATOR, item)))), lit("]"));
+                }
                 case "json_value" -> alt(builtin("json_object"), builtin("json_array"), builtin("json_string"), builtin("json_number"),
                         lit("true"), lit("false"), lit("null"));
                 default -> throw new IllegalArgumentException(name);

@@ -19,7 +19,7 @@ final class TaggedJson {
     private TaggedJson() {}
 
     static Grammar grammar(String open, List<GrammarCompiler.Tagged> alternatives, String separator, int min, int max, String close,
-                           boolean anyWhitespace) {
+                           int maxWhitespace) {
         if (alternatives.isEmpty()) throw new GrammarException("tagged JSON: no alternatives");
         if (min < 1 || (max != Expr.UNBOUNDED && max < min)) throw new GrammarException("tagged JSON: bad item count [" + min + ", " + max + "]");
         Map<String, Expr> rules = new LinkedHashMap<>();
@@ -27,7 +27,7 @@ final class TaggedJson {
         List<Expr> items = new ArrayList<>();
         for (int i = 0; i < alternatives.size(); i++) {
             GrammarCompiler.Tagged t = alternatives.get(i);
-            Grammar g = JsonSchemaGrammar.fromSchema(t.schema(), anyWhitespace);
+            Grammar g = JsonSchemaGrammar.fromSchema(t.schema(), maxWhitespace);
             // each schema's rules under a prefix of their own: two schemas may define a rule of the same name differently
             String prefix = "t" + i + ".";
             for (var r : g.rules().entrySet()) rules.put(prefix + r.getKey(), renamed(r.getValue(), prefix));

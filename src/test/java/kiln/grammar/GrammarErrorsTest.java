@@ -25,6 +25,17 @@ class GrammarErrorsTest {
             {"type": "array", "minItems": 3, "maxItems": 1}     | json_schema at #: minItems 3 is above the most items the array can hold (1)
             {"type": "string", "minLength": 5, "maxLength": 2}  | json_schema at #: minLength 5 is above maxLength 2
             {"type": "number", "multipleOf": 0.5}               | json_schema at #/multipleOf: 'multipleOf' is not supported
+            {"multipleOf": 2}                                   | json_schema at #/multipleOf: 'multipleOf' is not supported
+            {"type": "string", "multipleOf": 3}                 | json_schema at #/multipleOf: 'multipleOf' is not supported
+            {"type": "integer", "enum": [2, 4], "multipleOf": 2} | json_schema at #/multipleOf: 'multipleOf' is not supported
+            {"const": 10, "multipleOf": 5}                      | json_schema at #/multipleOf: 'multipleOf' is not supported
+            {"anyOf": [{"type": "integer"}], "multipleOf": 2}   | json_schema at #/multipleOf: 'multipleOf' is not supported
+            {"type": "integer", "multipleOf": 0}                | json_schema at #/multipleOf: 'multipleOf' is not supported
+            {"properties": {"n": {"type": "integer", "minimum": 0, "maximum": 100, "multipleOf": 10}}} | json_schema at #/properties/n/multipleOf: 'multipleOf' is not supported
+            {"type": "array", "items": {"multipleOf": 0.01}}    | json_schema at #/items/multipleOf: 'multipleOf' is not supported
+            {"type": "integer", "multipleOf": "2"}              | json_schema at #/multipleOf: 'multipleOf' must be a number
+            {"const": 1.5, "multipleOf": 1}                     | json_schema at #/const: 'const' is not a multiple of 'multipleOf' 1
+            {"enum": [0.5, 2.5], "multipleOf": 1}               | json_schema at #/enum: no value of 'enum' is a multiple of 'multipleOf' 1
             {"type": "object", "properties": {"a": {}}, "required": ["x"], "additionalProperties": false} | json_schema at #/required: required property 'x' is not among the properties
             {"allOf": [{"type": "string"}, {"maxLength": 3}]}   | json_schema at #/allOf: 'allOf' with more than one schema is not supported
             {"type": "object", "anyOf": [{}], "properties": {}} | json_schema at #: 'anyOf' next to 'properties' is not supported

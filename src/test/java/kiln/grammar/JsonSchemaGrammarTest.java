@@ -120,6 +120,48 @@ class JsonSchemaGrammarTest {
         }
     }
 
+    /** multipleOf 1 is the one multipleOf supported: numbers must be whole, wherever the keyword sits; other values pass. */
+    @Test
+    void multipleOfOneAllowsWholeNumbersOnly() {
+        String[][] cases = {
+                // schema, accepted documents, refused documents (space-separated)
+                {"{\"multipleOf\": 1}", "3 -40 0", "3.5 \"a\" true"},
+                {"{\"type\": \"number\", \"multipleOf\": 1.0, \"maximum\": 10}", "10 -2", "2.5 11"},
+                {"{\"type\": [\"number\", \"string\"], \"multipleOf\": 1}", "7 \"x\"", "7.25"},
+                {"{\"enum\": [1.5, 2, \"a\", 4.0], \"multipleOf\": 1}", "2 \"a\" 4.0", "1.5"},
+        };
+        for (String[] c : cases) {
+            CompiledGrammar g = COMPILER.jsonSchema(c[0]);
+            Schema validator = VALIDATORS.getSchema(c[0], InputFormat.JSON);
+            for (int ok = 1; ok <= 2; ok++) {
+                for (String doc : c[ok].split(" ")) {
+                    GrammarMatcher m = g.newMatcher();
+                    boolean accepted = GrammarTesting.feed(m, GrammarTesting.encode(doc), new long[g.maskWords()]) < 0 && m.canTerminate();
+                    assertEquals(ok == 1, accepted, c[0] + ": " + doc);
+                    if (ok == 1) assertTrue(validator.validate(doc, InputFormat.JSON).isEmpty(), c[0] + ": " + doc);
+                }
+            }
+        }
+    }
+
+    /**
+     * oneOf is compiled as anyOf (docs/grammar.md): with disjoint branches every output validates; with overlapping
+     * ones the grammar takes a value that matches two branches, which a validator's oneOf refuses. This pins down
+     * that documented limit.
+     */
+    @Test
+    void oneOfIsCompiledAsAnyOf() {
+        String overlapping = "{\"oneOf\": [{\"type\": \"number\"}, {\"type\": \"integer\"}]}";
+        CompiledGrammar g = COMPILER.jsonSchema(overlapping);
+        for (String doc : new String[] {"1.5", "1"}) {
+            GrammarMatcher m = g.newMatcher();
+            assertEquals(-1, GrammarTesting.feed(m, GrammarTesting.encode(doc), new long[g.maskWords()]), doc);
+            assertTrue(m.canTerminate(), doc);
+        }
+        assertTrue(VALIDATORS.getSchema(overlapping, InputFormat.JSON).validate("1.5", InputFormat.JSON).isEmpty());
+        assertFalse(VALIDATORS.getSchema(overlapping, InputFormat.JSON).validate("1", InputFormat.JSON).isEmpty(), "1 matches both branches");
+    }
+
     private static boolean validates(Schema validator, String doc) {
         try {
             JSON.readTree(doc);

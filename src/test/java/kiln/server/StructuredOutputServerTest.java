@@ -8,6 +8,7 @@ import com.networknt.schema.Schema;
 import com.networknt.schema.SchemaRegistry;
 import com.networknt.schema.SchemaRegistryConfig;
 import com.networknt.schema.SpecificationVersion;
+import kiln.grammar.GrammarCompiler;
 import kiln.tokenizer.Tokenizer;
 import kiln.tokenizer.Tokenizers;
 import org.junit.jupiter.api.AfterAll;
@@ -33,16 +34,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Structured output through the HTTP routes of a live `kiln serve` (the embedded default model: DeepSeek's tokenizer,
  * dummy weights) at temperature 1 with fixed seeds: the schema corpus of testdata/grammar/json-schemas.json (OpenAI's
  * structured-output examples, function-calling parameters, recursion, anyOf, enums, formats, bounds, item counts)
- * sent at once over chat, completions and /generate, each output parsed and validated by networknt's JSON Schema
- * validator; regex and EBNF outputs matched; tool_choice "required" and named producing tool calls whose arguments
- * validate; logit_bias forcing and banning; a reasoning parser deferring the grammar to after {@code </think>};
- * and the 400s of invalid requests.
+ * sent at once over chat, completions and /generate, in compact JSON and in the default mode that allows whitespace
+ * between tokens, each output parsed and validated by networknt's JSON Schema validator; regex and EBNF outputs
+ * matched; tool_choice "required" and named producing tool calls whose arguments validate; logit_bias forcing and
+ * banning; a reasoning parser deferring the grammar to after {@code </think>}; and the 400s of invalid requests.
  *
  * <p>Dummy weights spread their probability over the whole vocabulary, so a free JSON string or number rarely
- * closes on its own (a quote is one allowed token among 125,000). The JSON requests therefore add a logit_bias on
- * the tokens that close strings, numbers and containers, which the grammar still masks where they are not allowed,
- * and the server runs with --constrained-json-disable-any-whitespace so that the masks leave no runs of whitespace
- * for such a model to wander in.
+ * closes on its own (a quote is one allowed token among 125,000): without help, 30 of the corpus's 51 compact
+ * outputs were still going after 600 tokens. The JSON requests therefore add a logit_bias on the tokens that close
+ * strings, numbers and containers, which the grammar still masks where they are not allowed. Whitespace needs no
+ * such help: the grammar caps each run of it ({@link GrammarCompiler#MAX_WHITESPACE_RUN}), so in the default mode
+ * such a model fills the run up to the cap and then must go on (its outputs take about 15% more tokens than the
+ * compact ones). Most tests use the server with --constrained-json-disable-any-whitespace; the corpus runs on both.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class StructuredOutputServerTest {
@@ -52,13 +55,15 @@ class StructuredOutputServerTest {
             .enable(tools.jackson.databind.DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS).build();
     private static final int MAX_TOKENS = 600;
 
-    private LiveServer live, thinking;
+    /** live: compact JSON (--constrained-json-disable-any-whitespace); spaced: the default, whitespace between tokens. */
+    private LiveServer live, spaced, thinking;
     private final Tokenizer tokenizer = Tokenizers.bundled();
     private ObjectNode closers;
 
     @BeforeAll
     void start() {
         live = new LiveServer("--tool-call-parser", "deepseekv3", "--constrained-json-disable-any-whitespace", "--max-total-tokens", "65536");
+        spaced = new LiveServer("--tool-call-parser", "deepseekv3", "--max-total-tokens", "65536");
         thinking = new LiveServer("--reasoning-parser", "deepseek-r1", "--tool-call-parser", "deepseekv3",
                 "--constrained-json-disable-any-whitespace", "--max-total-tokens", "16384");
         closers = LiveServer.JSON.createObjectNode();
@@ -71,6 +76,7 @@ class StructuredOutputServerTest {
     @AfterAll
     void stop() {
         live.close();
+        spaced.close();
         thinking.close();
     }
 
@@ -84,10 +90,10 @@ class StructuredOutputServerTest {
         return out;
     }
 
-    /** One request of the corpus, on route {@code i % 3}: chat with response_format, completions with it, /generate's json_schema. */
-    private String generate(Case c, int i) {
+    /** One request of the corpus, on route {@code route % 3}: chat with response_format, completions with it, /generate's json_schema. */
+    private String generate(LiveServer server, Case c, int route, long seed) {
         ObjectNode body = LiveServer.JSON.createObjectNode();
-        String path = switch (i % 3) {
+        String path = switch (route % 3) {
             case 0 -> {
                 body.putArray("messages").addObject().put("role", "user").put("content", "Answer as JSON: " + c.name());
                 yield "/v1/chat/completions";
@@ -103,15 +109,15 @@ class StructuredOutputServerTest {
         };
         if (path.equals("/generate")) {
             ObjectNode sp = body.putObject("sampling_params");
-            sp.put("temperature", 1).put("seed", 1000 + i).put("max_new_tokens", MAX_TOKENS).put("json_schema", c.schema().toString());
+            sp.put("temperature", 1).put("seed", seed).put("max_new_tokens", MAX_TOKENS).put("json_schema", c.schema().toString());
             sp.set("logit_bias", closers);
         } else {
-            body.put("temperature", 1).put("seed", 1000 + i).put("max_tokens", MAX_TOKENS);
+            body.put("temperature", 1).put("seed", seed).put("max_tokens", MAX_TOKENS);
             body.set("logit_bias", closers);
             ObjectNode rf = body.putObject("response_format").put("type", "json_schema");
             rf.putObject("json_schema").put("name", c.name().replace('-', '_')).put("strict", true).set("schema", c.schema());
         }
-        LiveServer.Response r = live.post(path, body);
+        LiveServer.Response r = server.post(path, body);
         assertEquals(200, r.status(), c.name() + ": " + r.body());
         JsonNode j = r.json();
         String finish, text;
@@ -125,7 +131,8 @@ class StructuredOutputServerTest {
             finish = j.path("choices").get(0).path("finish_reason").asText();
             text = j.path("choices").get(0).path("message").path("content").asText();
         }
-        assertEquals("stop", finish, c.name() + " on " + path + " did not end its grammar within " + MAX_TOKENS + " tokens: " + text);
+        assertEquals("stop", finish, c.name() + " on " + path + (server == spaced ? "" : " (compact)") + " did not end its grammar within "
+                + MAX_TOKENS + " tokens: " + text);
         return text;
     }
 
@@ -133,30 +140,60 @@ class StructuredOutputServerTest {
     void everySchemaOfTheCorpusGivesValidOutputOnEveryRoute() throws Exception {
         List<Case> cases = corpus();
         assertTrue(cases.size() >= 40, cases.size() + " schemas");
-        List<Future<String>> outs = new ArrayList<>();
+        // each schema twice, on two different routes: compact, and in the default mode (whitespace between tokens);
+        // across the corpus each mode covers every route
+        List<Future<String>> compact = new ArrayList<>(), withWhitespace = new ArrayList<>();
         try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
             for (int i = 0; i < cases.size(); i++) {
                 Case c = cases.get(i);
                 int at = i;
-                outs.add(pool.submit(() -> generate(c, at)));
+                compact.add(pool.submit(() -> generate(live, c, at, 1000 + at)));
+                withWhitespace.add(pool.submit(() -> generate(spaced, c, at + 1, 2000 + at)));
             }
         }
         List<String> wrong = new ArrayList<>();
+        int longestRun = 0;
         for (int i = 0; i < cases.size(); i++) {
             Case c = cases.get(i);
-            String text = outs.get(i).get();
-            Schema validator = VALIDATORS.getSchema(c.schema().toString(), InputFormat.JSON);
-            try {
-                LiveServer.JSON.readTree(text);
-            } catch (Exception e) {
-                wrong.add(c.name() + ": not JSON: " + text);
-                continue;
+            for (boolean isCompact : new boolean[] {true, false}) {
+                String text = (isCompact ? compact : withWhitespace).get(i).get();
+                String where = c.name() + (isCompact ? " (compact)" : "");
+                Schema validator = VALIDATORS.getSchema(c.schema().toString(), InputFormat.JSON);
+                try {
+                    LiveServer.JSON.readTree(text);
+                } catch (Exception e) {
+                    wrong.add(where + ": not JSON: " + text);
+                    continue;
+                }
+                // numbers as BigDecimal: a JSON number need not fit a double, and the grammar does not promise one
+                var errors = validator.validate(EXACT_NUMBERS.readTree(text));
+                if (!errors.isEmpty()) wrong.add(where + ": " + errors + " in " + text);
+                int run = longestWhitespaceRun(text);
+                if (run > (isCompact ? 0 : GrammarCompiler.MAX_WHITESPACE_RUN)) wrong.add(where + ": a run of " + run + " whitespace characters in " + text);
+                if (!isCompact) longestRun = Math.max(longestRun, run);
             }
-            // numbers as BigDecimal: a JSON number need not fit a double, and the grammar does not promise one
-            var errors = validator.validate(EXACT_NUMBERS.readTree(text));
-            if (!errors.isEmpty()) wrong.add(c.name() + ": " + errors + " in " + text);
         }
         assertEquals(List.of(), wrong);
+        assertTrue(longestRun > 0, "no output of the default mode put whitespace between its tokens");
+    }
+
+    /** The longest run of whitespace between a JSON text's tokens (outside its strings): what the grammar caps. */
+    private static int longestWhitespaceRun(String json) {
+        int longest = 0, run = 0;
+        boolean inString = false;
+        for (int i = 0; i < json.length(); i++) {
+            char ch = json.charAt(i);
+            if (inString) {
+                if (ch == '\\') i++;
+                else if (ch == '"') inString = false;
+            } else if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
+                longest = Math.max(longest, ++run);
+            } else {
+                run = 0;
+                inString = ch == '"';
+            }
+        }
+        return longest;
     }
 
     private static final String ARITHMETIC = """
@@ -372,6 +409,9 @@ class StructuredOutputServerTest {
                         + "{\"name\":\"n\",\"schema\":{\"type\":\"integer\",\"minimum\":5,\"maximum\":1}}}}", "response_format.json_schema.schema", "json_schema at #"},
                 {"/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
                         + "{\"name\":\"n\",\"schema\":{\"type\":\"object\",\"patternProperties\":{\"a\":{}}}}}}", "response_format.json_schema.schema", "'patternProperties'"},
+                {"/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
+                        + "{\"name\":\"n\",\"schema\":{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\",\"multipleOf\":5}}}}}}",
+                        "response_format.json_schema.schema", "json_schema at #/properties/n/multipleOf: 'multipleOf' is not supported"},
                 {"/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\"}}",
                         "response_format.json_schema", "response_format.json_schema is required"},
                 {"/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_object\"},\"regex\":\"a\"}",
