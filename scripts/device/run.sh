@@ -10,6 +10,7 @@
 #   generate      kiln generate --device cuda against --device cpu on a fixture (the CLI path)
 #   engine        the engine tests alone on the CUDA backend (CudaEngineTest, CudaOverlapScheduleTest, CudaConstrainedDecodingTest; fixtures
 #                 deepseek-v3-tiny and qwen2-tiny), for a --serve --junit payload beside serve-bench
+#   junit         the JUnit classes named in KILN_JUNIT_CLASSES (default kiln.engine.CudaConstrainedDecodingTest; needs no fixture)
 #   bench-v2      decode (bs 1..128) and 4,096-token prefill of deepseek-v2-lite, dummy bf16
 #   bench-r1      the same for deepseek-r1 cut to the layers that fit, dummy FP8
 #   bench-v2-base V2-Lite decode bs 1 and 64 with the phase-3 kernels switched off (same-card baseline, tag "p2")
@@ -154,6 +155,8 @@ for s in "${sections[@]}"; do
     fixtures)
       junit_section fixtures kiln.model.CudaFixtureTest kiln.model.CudaGraphFixtureTest kiln.engine.CudaEngineTest kiln.engine.CudaOverlapScheduleTest \
         kiln.engine.CudaConstrainedDecodingTest ;;
+    junit)
+      junit_section junit ${KILN_JUNIT_CLASSES:-kiln.engine.CudaConstrainedDecodingTest} ;;
     engine)
       junit_section engine kiln.engine.CudaEngineTest kiln.engine.CudaOverlapScheduleTest kiln.engine.CudaConstrainedDecodingTest ;;
     generate)
