@@ -45,7 +45,7 @@ final class JsonSchemaGrammar {
     private static final Set<String> ANNOTATIONS = Set.of("title", "description", "default", "examples", "$schema", "$id", "$comment",
             "deprecated", "readOnly", "writeOnly", "$defs", "definitions", "contentMediaType", "contentEncoding", "$anchor", "example");
     /** Keywords a grammar cannot enforce: refused rather than silently ignored. */
-    private static final Map<String, String> REFUSED = Map.ofEntries(
+    static final Map<String, String> REFUSED = Map.ofEntries(
             Map.entry("not", "'not'"), Map.entry("if", "'if'/'then'/'else'"), Map.entry("then", "'if'/'then'/'else'"),
             Map.entry("else", "'if'/'then'/'else'"), Map.entry("patternProperties", "'patternProperties'"),
             Map.entry("propertyNames", "'propertyNames'"), Map.entry("dependentRequired", "'dependentRequired'"),
@@ -139,7 +139,7 @@ final class JsonSchemaGrammar {
             String k = it.next();
             if (REFUSED.containsKey(k)) throw error(path, REFUSED.get(k) + " is not supported in structured output");
         }
-        boolean wholeNumbers = wholeNumbersOnly(schema, path);
+        wholeNumbersOnly(schema, path);  // refuses any multipleOf but 1 before anything else looks at the schema
         if (schema.has("$ref")) {
             for (Iterator<String> it = schema.fieldNames(); it.hasNext(); ) {
                 String k = it.next();
@@ -147,23 +147,7 @@ final class JsonSchemaGrammar {
             }
             return ref(refRule(text(schema.get("$ref"), path + "/$ref"), path));
         }
-        List<String> declared = schema.has("type") ? types(schema, path) : null;
-        if (schema.has("const")) {
-            if (declared != null && !ofType(schema.get("const"), declared)) throw error(path + "/const", "'const' is not of the declared type " + declared);
-            if (wholeNumbers && !whole(schema.get("const"))) throw error(path + "/const", "'const' is not a multiple of 'multipleOf' 1");
-            return literal(schema.get("const"));
-        }
-        if (schema.has("enum")) {
-            JsonNode values = schema.get("enum");
-            if (!values.isArray() || values.isEmpty()) throw error(path + "/enum", "'enum' must be a non-empty array");
-            List<Expr> options = new ArrayList<>();
-            for (JsonNode v : values) if ((declared == null || ofType(v, declared)) && (!wholeNumbers || whole(v))) options.add(literal(v));
-            if (options.isEmpty()) {
-                throw error(path + "/enum", "no value of 'enum' is " + (declared == null ? "" : "of the declared type " + declared
-                        + (wholeNumbers ? " and " : "")) + (wholeNumbers ? "a multiple of 'multipleOf' 1" : ""));
-            }
-            return new Expr.Alt(options);
-        }
+        if (schema.has("const") || schema.has("enum")) return listed(schema, path);
         for (String combinator : new String[] {"anyOf", "oneOf", "allOf"}) {
             if (!schema.has(combinator)) continue;
             JsonNode parts = schema.get(combinator);
@@ -192,11 +176,40 @@ final class JsonSchemaGrammar {
     }
 
     /**
+     * The values of {@code const} or {@code enum} that every other keyword of the schema admits, written verbatim:
+     * the grammar enforces nothing else about them, so a sibling is either evaluated on each value or refused.
+     */
+    private Expr listed(JsonNode schema, String path) {
+        String key = schema.has("const") ? "const" : "enum";
+        JsonNode rest = ((com.fasterxml.jackson.databind.node.ObjectNode) schema.deepCopy()).without(key);
+        JsonSchemaCheck check = new JsonSchemaCheck(rootSchema);
+        if (key.equals("const")) {
+            String why = check.refusal(schema.get("const"), rest, path);
+            if (why != null) throw error(path + "/const", "the 'const' value does not satisfy the schema: " + why);
+            return literal(schema.get("const"));
+        }
+        JsonNode values = schema.get("enum");
+        if (!values.isArray() || values.isEmpty()) throw error(path + "/enum", "'enum' must be a non-empty array");
+        List<Expr> options = new ArrayList<>();
+        List<String> refused = new ArrayList<>();
+        for (JsonNode v : values) {
+            String why = check.refusal(v, rest, path);
+            if (why == null) options.add(literal(v));
+            else refused.add(why);
+        }
+        if (options.isEmpty()) {
+            throw error(path + "/enum", "no value of 'enum' satisfies the schema: " + String.join("; ", refused.subList(0, Math.min(3, refused.size())))
+                    + (refused.size() > 3 ? "; and " + (refused.size() - 3) + " more" : ""));
+        }
+        return options.size() == 1 ? options.get(0) : new Expr.Alt(options);
+    }
+
+    /**
      * Whether the schema has {@code multipleOf: 1} (numbers must be whole; anything else passes). Any other
      * multipleOf is refused wherever it appears, on any type and beside enum or const too, so that no schema has it
      * silently ignored: other multiples would need digit automata that count remainders, which are not built.
      */
-    private static boolean wholeNumbersOnly(JsonNode schema, String path) {
+    static boolean wholeNumbersOnly(JsonNode schema, String path) {
         if (!schema.has("multipleOf")) return false;
         if (decimal(schema, "multipleOf", path).compareTo(BigDecimal.ONE) != 0) {
             throw error(path + "/multipleOf", "'multipleOf' is not supported (except 1, for integers)");
@@ -204,21 +217,9 @@ final class JsonSchemaGrammar {
         return true;
     }
 
-    /** Not a number, or a number with nothing after the decimal point (what multipleOf 1 allows). */
-    private static boolean whole(JsonNode v) {
-        return !v.isNumber() || ofType(v, List.of("integer"));
-    }
-
     /** The schema's types: its 'type', or what its keywords imply, or every type. */
     private List<String> types(JsonNode schema, String path) {
-        JsonNode t = schema.get("type");
-        if (t != null) {
-            Set<String> out = new LinkedHashSet<>();
-            if (t.isTextual()) out.add(t.asText());
-            else if (t.isArray() && !t.isEmpty()) for (JsonNode x : t) out.add(text(x, path + "/type"));
-            else throw error(path + "/type", "'type' must be a string or a non-empty array of strings");
-            return List.copyOf(out);
-        }
+        if (schema.has("type")) return typeNames(schema, path);
         if (has(schema, "properties", "required", "additionalProperties")) return List.of("object");
         if (has(schema, "items", "prefixItems", "minItems", "maxItems")) return List.of("array");
         if (has(schema, "pattern", "format", "minLength", "maxLength")) return List.of("string");
@@ -226,8 +227,18 @@ final class JsonSchemaGrammar {
         return List.of("any");
     }
 
+    /** The names in the schema's 'type', which it must have. */
+    static List<String> typeNames(JsonNode schema, String path) {
+        JsonNode t = schema.get("type");
+        Set<String> out = new LinkedHashSet<>();
+        if (t.isTextual()) out.add(t.asText());
+        else if (t.isArray() && !t.isEmpty()) for (JsonNode x : t) out.add(text(x, path + "/type"));
+        else throw error(path + "/type", "'type' must be a string or a non-empty array of strings");
+        return List.copyOf(out);
+    }
+
     /** Whether a JSON value is of one of the given schema types. */
-    private static boolean ofType(JsonNode v, List<String> types) {
+    static boolean ofType(JsonNode v, List<String> types) {
         for (String t : types) {
             boolean ok = switch (t) {
                 case "null" -> v.isNull();
@@ -252,7 +263,7 @@ final class JsonSchemaGrammar {
         return ((com.fasterxml.jackson.databind.node.ObjectNode) part.deepCopy()).set("type", type);
     }
 
-    private static boolean has(JsonNode schema, String... keys) {
+    static boolean has(JsonNode schema, String... keys) {
         for (String k : keys) if (schema.has(k)) return true;
         return false;
     }
@@ -294,7 +305,7 @@ final class JsonSchemaGrammar {
         String name = ruleOfRef.get(target);
         if (name != null) return name;
         if (!target.startsWith("#")) throw error(path + "/$ref", "only local references ('#/...') are supported, not '" + target + "'");
-        JsonNode node = resolve(target, path);
+        JsonNode node = resolve(rootSchema, target, path);
         name = uniqueName(target);
         ruleOfRef.put(target, name);
         rules.put(name, Expr.EMPTY);
@@ -302,7 +313,7 @@ final class JsonSchemaGrammar {
         return name;
     }
 
-    private JsonNode resolve(String target, String path) {
+    static JsonNode resolve(JsonNode rootSchema, String target, String path) {
         JsonNode node = rootSchema;
         String pointer = URLDecoder.decode(target.substring(1), StandardCharsets.UTF_8);
         if (pointer.isEmpty()) return node;
@@ -398,7 +409,7 @@ final class JsonSchemaGrammar {
         return i < min ? step : opt(step);
     }
 
-    private static int count(JsonNode s, String key, int absent, String path) {
+    static int count(JsonNode s, String key, int absent, String path) {
         JsonNode n = s.get(key);
         if (n == null) return absent;
         if (!n.canConvertToInt() || !n.isIntegralNumber() || n.intValue() < 0) throw error(path + "/" + key, "'" + key + "' must be a non-negative integer");
@@ -552,12 +563,12 @@ final class JsonSchemaGrammar {
         };
     }
 
-    private static String text(JsonNode n, String path) {
+    static String text(JsonNode n, String path) {
         if (n == null || !n.isTextual()) throw error(path, "expected a string");
         return n.asText();
     }
 
-    private static String escapePointer(String key) {
+    static String escapePointer(String key) {
         return key.replace("~", "~0").replace("/", "~1");
     }
 }

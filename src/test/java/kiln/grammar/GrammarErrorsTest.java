@@ -34,16 +34,29 @@ class GrammarErrorsTest {
             {"properties": {"n": {"type": "integer", "minimum": 0, "maximum": 100, "multipleOf": 10}}} | json_schema at #/properties/n/multipleOf: 'multipleOf' is not supported
             {"type": "array", "items": {"multipleOf": 0.01}}    | json_schema at #/items/multipleOf: 'multipleOf' is not supported
             {"type": "integer", "multipleOf": "2"}              | json_schema at #/multipleOf: 'multipleOf' must be a number
-            {"const": 1.5, "multipleOf": 1}                     | json_schema at #/const: 'const' is not a multiple of 'multipleOf' 1
-            {"enum": [0.5, 2.5], "multipleOf": 1}               | json_schema at #/enum: no value of 'enum' is a multiple of 'multipleOf' 1
+            {"const": 1.5, "multipleOf": 1}                     | json_schema at #/const: the 'const' value does not satisfy the schema: 1.5 is not a multiple of 'multipleOf' 1
+            {"enum": [0.5, 2.5], "multipleOf": 1}               | json_schema at #/enum: no value of 'enum' satisfies the schema: 0.5 is not a multiple of 'multipleOf' 1; 2.5 is not
             {"type": "object", "properties": {"a": {}}, "required": ["x"], "additionalProperties": false} | json_schema at #/required: required property 'x' is not among the properties
             {"allOf": [{"type": "string"}, {"maxLength": 3}]}   | json_schema at #/allOf: 'allOf' with more than one schema is not supported
             {"type": "object", "anyOf": [{}], "properties": {}} | json_schema at #: 'anyOf' next to 'properties' is not supported
             {"$defs": {"n": {"type": "object", "properties": {"next": {"$ref": "#/$defs/n"}}, "required": ["next"]}}, "$ref": "#/$defs/n"} | json_schema: rule '#/$defs/n' can never be completed
             {"type": "array", "maxItems": "3"}                  | json_schema at #/maxItems: 'maxItems' must be a non-negative integer
             {"enum": []}                                        | json_schema at #/enum: 'enum' must be a non-empty array
-            {"type": "string", "const": 1}                      | json_schema at #/const: 'const' is not of the declared type [string]
-            {"type": "integer", "enum": ["a", "b"]}             | json_schema at #/enum: no value of 'enum' is of the declared type [integer]
+            {"type": "string", "const": 1}                      | json_schema at #/const: the 'const' value does not satisfy the schema: 1 is not of the declared type [string]
+            {"type": "integer", "enum": ["a", "b"]}             | json_schema at #/enum: no value of 'enum' satisfies the schema: "a" is not of the declared type [integer]; "b"
+            {"enum": [1, 2], "minimum": 3}                      | json_schema at #/enum: no value of 'enum' satisfies the schema: 1 is below 'minimum' 3; 2 is below 'minimum' 3
+            {"const": "abc", "maxLength": 2}                    | json_schema at #/const: the 'const' value does not satisfy the schema: "abc" is longer than 'maxLength' 2
+            {"const": 5, "enum": [1, 2]}                        | json_schema at #/const: the 'const' value does not satisfy the schema: 5 is not among the 'enum' values
+            {"enum": [{"a": 1}], "required": ["b"]}             | no value of 'enum' satisfies the schema: {"a":1} lacks the 'required' property 'b'
+            {"enum": [{"a": 1}], "properties": {"a": {"type": "string"}}} | no value of 'enum' satisfies the schema: 1 at /a is not of the declared type [string]
+            {"enum": [[1, 2], [3]], "minItems": 3}              | no value of 'enum' satisfies the schema: [1,2] has fewer items than 'minItems' 3
+            {"enum": [1, 2, 3, 4, 5], "maximum": 0}             | 3 is above 'maximum' 0; and 2 more
+            {"enum": ["a"], "pattern": "(?=a)a"}                | json_schema at #/pattern: regex at offset 1: lookahead and lookbehind are not supported
+            {"enum": [[1]], "unevaluatedItems": false}          | json_schema at #/unevaluatedItems: 'unevaluatedItems' beside 'enum' or 'const' is not supported
+            {"enum": [{"a": 1}], "allOf": [{}], "unevaluatedProperties": false} | json_schema at #/unevaluatedProperties: 'unevaluatedProperties' beside 'enum' or 'const' and a combinator
+            {"enum": [1], "contains": {}}                       | json_schema at #: 'contains' is not supported in structured output
+            {"enum": [1], "anyOf": [{"not": {}}]}               | json_schema at #/anyOf/0: 'not' is not supported in structured output
+            {"enum": ["a"], "type": "strng"}                    | json_schema at #/type: unknown type 'strng'
             {"type": "string", "maxLength": 1000000}            | is too large to compile
             {"properties": {"zip": {"type": "string", "pattern": "^[0-9]{5}$", "maxLength": 3}}} | json_schema: rule '#/properties/zip' can never be completed (it matches no text at all
             """)

@@ -145,6 +145,47 @@ class JsonSchemaGrammarTest {
     }
 
     /**
+     * enum and const values are written verbatim, so the keywords beside them are evaluated on each value: the values
+     * they refuse are left out. Every kept value validates and every left-out one fails networknt's validator.
+     */
+    @Test
+    void enumValuesAreFilteredByTheirSiblingKeywords() {
+        String[][] cases = {
+                // schema, accepted documents, refused documents (space-separated)
+                {"{\"enum\": [1, 5, 10], \"minimum\": 3}", "5 10", "1"},
+                {"{\"enum\": [1, 5, 10, \"a\"], \"exclusiveMinimum\": 1, \"exclusiveMaximum\": 10}", "5 \"a\"", "1 10"},
+                {"{\"type\": \"number\", \"enum\": [0.5, 1.5, 2.5], \"maximum\": 2}", "0.5 1.5", "2.5"},
+                {"{\"enum\": [\"a\", \"abc\", \"abcdef\"], \"minLength\": 2, \"maxLength\": 4}", "\"abc\"", "\"a\" \"abcdef\""},
+                {"{\"enum\": [\"12345\", \"1234\", \"abcde\"], \"pattern\": \"^[0-9]{5}$\"}", "\"12345\"", "\"1234\" \"abcde\""},
+                {"{\"enum\": [\"2024-02-29\", \"2023-02-29\", \"soon\"], \"format\": \"date\"}", "\"2024-02-29\"", "\"2023-02-29\" \"soon\""},
+                {"{\"enum\": [[1], [1, 2], [1, 1]], \"minItems\": 2, \"uniqueItems\": true}", "[1,2]", "[1] [1,1]"},
+                {"{\"enum\": [{\"a\": 1}, {\"a\": \"x\"}, {\"b\": 2}], \"required\": [\"a\"], \"properties\": {\"a\": {\"type\": \"integer\"}}}",
+                        "{\"a\":1}", "{\"a\":\"x\"} {\"b\":2}"},
+                {"{\"enum\": [1, \"a\", true], \"anyOf\": [{\"type\": \"integer\"}, {\"type\": \"boolean\"}]}", "1 true", "\"a\""},
+                {"{\"enum\": [1, 2.5], \"oneOf\": [{\"type\": \"number\"}, {\"type\": \"integer\"}]}", "2.5", "1"},
+                {"{\"$defs\": {\"small\": {\"maximum\": 9}}, \"properties\": {\"n\": {\"enum\": [3, 30], \"allOf\": [{\"$ref\": \"#/$defs/small\"}]}}, \"required\": [\"n\"]}",
+                        "{\"n\":3}", "{\"n\":30}"},
+                {"{\"const\": 7, \"minimum\": 7, \"enum\": [7, 8]}", "7", "8"},
+        };
+        for (String[] c : cases) {
+            CompiledGrammar g = COMPILER.jsonSchema(c[0]);
+            Schema validator = VALIDATORS.getSchema(c[0], InputFormat.JSON);
+            for (int ok = 1; ok <= 2; ok++) {
+                for (String doc : c[ok].split(" ")) {
+                    GrammarMatcher m = g.newMatcher();
+                    boolean accepted = GrammarTesting.feed(m, GrammarTesting.encode(doc), new long[g.maskWords()]) < 0 && m.canTerminate();
+                    assertEquals(ok == 1, accepted, c[0] + ": " + doc);
+                    assertEquals(ok == 1, validator.validate(doc, InputFormat.JSON).isEmpty(), "the validator agrees: " + c[0] + ": " + doc);
+                }
+            }
+            for (int seed = 1; seed <= 3; seed++) {
+                GrammarTesting.Walk w = GrammarTesting.randomWalk(g, seed, 50, 0);
+                assertTrue(w.ended() && validator.validate(w.text(), InputFormat.JSON).isEmpty(), c[0] + ": walk " + w.text());
+            }
+        }
+    }
+
+    /**
      * oneOf is compiled as anyOf (docs/grammar.md): with disjoint branches every output validates; with overlapping
      * ones the grammar takes a value that matches two branches, which a validator's oneOf refuses. This pins down
      * that documented limit.
