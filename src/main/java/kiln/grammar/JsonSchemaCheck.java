@@ -18,8 +18,6 @@ import java.util.Set;
  * {@link RegexParser}), so a listed string is kept exactly when a string schema with the same keywords could write it.
  */
 final class JsonSchemaCheck {
-    /** Keywords known to constrain but not evaluated here; refused beside enum / const. */
-    private static final Set<String> UNEVALUATED = Set.of("unevaluatedItems", "minContains", "maxContains");
     /** Deeper than any schema needs: only a $ref cycle that never descends into the value gets here. */
     private static final int MAX_DEPTH = 200;
 
@@ -42,10 +40,10 @@ final class JsonSchemaCheck {
         if (depth > MAX_DEPTH) throw error(path, "'$ref' refers back to itself without descending into the value");
         if (s.isBoolean()) return s.booleanValue() ? null : fail(v, at, "is refused by the schema 'false'");
         if (!s.isObject()) throw error(path, "a schema must be an object or a boolean, not " + s.getNodeType().name().toLowerCase());
+        JsonSchemaGrammar.unevaluated(s, path);
         for (Iterator<String> it = s.fieldNames(); it.hasNext(); ) {
             String k = it.next();
             if (JsonSchemaGrammar.REFUSED.containsKey(k)) throw error(path, JsonSchemaGrammar.REFUSED.get(k) + " is not supported in structured output");
-            if (UNEVALUATED.contains(k)) throw error(path + "/" + k, "'" + k + "' beside 'enum' or 'const' is not supported");
             if (k.equals("unevaluatedProperties") && JsonSchemaGrammar.has(s, "allOf", "anyOf", "oneOf", "$ref")) {
                 // what counts as evaluated would then depend on the subschemas' annotations
                 throw error(path + "/" + k, "'unevaluatedProperties' beside 'enum' or 'const' and a combinator or '$ref' is not supported");

@@ -51,7 +51,8 @@ final class JsonSchemaGrammar {
             Map.entry("propertyNames", "'propertyNames'"), Map.entry("dependentRequired", "'dependentRequired'"),
             Map.entry("dependentSchemas", "'dependentSchemas'"), Map.entry("dependencies", "'dependencies'"),
             Map.entry("contains", "'contains'"), Map.entry("minProperties", "'minProperties'"), Map.entry("maxProperties", "'maxProperties'"),
-            Map.entry("$dynamicRef", "'$dynamicRef'"), Map.entry("$recursiveRef", "'$recursiveRef'"));
+            Map.entry("$dynamicRef", "'$dynamicRef'"), Map.entry("$recursiveRef", "'$recursiveRef'"),
+            Map.entry("minContains", "'minContains'"), Map.entry("maxContains", "'maxContains'"));
 
     private final JsonNode rootSchema;
     /**
@@ -139,6 +140,7 @@ final class JsonSchemaGrammar {
             String k = it.next();
             if (REFUSED.containsKey(k)) throw error(path, REFUSED.get(k) + " is not supported in structured output");
         }
+        unevaluated(schema, path);
         wholeNumbersOnly(schema, path);  // refuses any multipleOf but 1 before anything else looks at the schema
         if (schema.has("$ref")) {
             for (Iterator<String> it = schema.fieldNames(); it.hasNext(); ) {
@@ -324,6 +326,22 @@ final class JsonSchemaGrammar {
             if (node.isMissingNode()) throw error(path + "/$ref", "'" + target + "' points to nothing in the schema");
         }
         return node;
+    }
+
+    /**
+     * unevaluatedProperties: false is enforced (as additionalProperties: false of the object's own properties, the
+     * only ones a schema Kiln accepts can evaluate) and true constrains nothing; a schema there, and any
+     * unevaluatedItems but true, would be ignored by the grammar, so they are refused.
+     */
+    static void unevaluated(JsonNode s, String path) {
+        JsonNode items = s.get("unevaluatedItems");
+        if (items != null && !(items.isBoolean() && items.booleanValue())) {
+            throw error(path + "/unevaluatedItems", "'unevaluatedItems' is not supported in structured output (only true)");
+        }
+        JsonNode props = s.get("unevaluatedProperties");
+        if (props != null && !props.isBoolean()) {
+            throw error(path + "/unevaluatedProperties", "'unevaluatedProperties' with a schema is not supported in structured output (only false or true)");
+        }
     }
 
     private Expr object(JsonNode s, String path) {

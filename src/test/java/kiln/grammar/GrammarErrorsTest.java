@@ -52,9 +52,12 @@ class GrammarErrorsTest {
             {"enum": [[1, 2], [3]], "minItems": 3}              | no value of 'enum' satisfies the schema: [1,2] has fewer items than 'minItems' 3
             {"enum": [1, 2, 3, 4, 5], "maximum": 0}             | 3 is above 'maximum' 0; and 2 more
             {"enum": ["a"], "pattern": "(?=a)a"}                | json_schema at #/pattern: regex at offset 1: lookahead and lookbehind are not supported
-            {"enum": [[1]], "unevaluatedItems": false}          | json_schema at #/unevaluatedItems: 'unevaluatedItems' beside 'enum' or 'const' is not supported
+            {"enum": [[1]], "unevaluatedItems": false}          | json_schema at #/unevaluatedItems: 'unevaluatedItems' is not supported in structured output
             {"enum": [{"a": 1}], "allOf": [{}], "unevaluatedProperties": false} | json_schema at #/unevaluatedProperties: 'unevaluatedProperties' beside 'enum' or 'const' and a combinator
             {"enum": [1], "contains": {}}                       | json_schema at #: 'contains' is not supported in structured output
+            {"type": "array", "unevaluatedItems": false}        | json_schema at #/unevaluatedItems: 'unevaluatedItems' is not supported in structured output
+            {"type": "object", "unevaluatedProperties": {"type": "string"}} | json_schema at #/unevaluatedProperties: 'unevaluatedProperties' with a schema is not supported
+            {"type": "array", "minContains": 1}                 | json_schema at #: 'minContains' is not supported in structured output
             {"enum": [1], "anyOf": [{"not": {}}]}               | json_schema at #/anyOf/0: 'not' is not supported in structured output
             {"enum": ["a"], "type": "strng"}                    | json_schema at #/type: unknown type 'strng'
             {"type": "string", "maxLength": 1000000}            | is too large to compile
