@@ -54,12 +54,12 @@ final class PagedAttention {
                 gqaPrefill.attention(c, layer, q, scale, out);
                 return;
             }
-            CudaTensor qt = ctx.check(q.tensor()), ot = ctx.check(out.tensor());
-            if (tensorCores(c, layer, g, DeviceHeads.of(qt, q), q.count(), scale, DeviceHeads.of(ot, out))) return;
+            DeviceHeads qh = DeviceHeads.of(ctx.check(q.tensor()), q), oh = DeviceHeads.of(ctx.check(out.tensor()), out);
+            if (tensorCores(c, layer, g, qh, q.count(), scale, oh)) return;
             int headsPerKv = q.count() / g.kvHeads();
             Shape s = new Shape(q.count(), headsPerKv, AttentionKernels.blocksPerKv(headsPerKv), g.headDim(), 0, g.headDim(), c.layout().valuesPerToken(),
                     0, kvw, g.headDim());
-            generic(c, layer, DeviceHeads.of(qt, q), new DeviceHeads(0, 0, 0), s, scale, DeviceHeads.of(ot, out));
+            generic(c, layer, qh, new DeviceHeads(0, 0, 0), s, scale, oh);
         });
     }
 
