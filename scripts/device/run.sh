@@ -8,9 +8,10 @@
 #                 (KILN_CHECK="moe mla": only the checks whose names contain one of the words)
 #   fixtures      the fixture tests (HF float32 references) on the CUDA backend, eager and with CUDA graphs
 #   generate      kiln generate --device cuda against --device cpu on a fixture (the CLI path)
-#   engine        the engine tests alone on the CUDA backend (CudaEngineTest, CudaOverlapScheduleTest, CudaConstrainedDecodingTest; fixtures
+#   engine        the engine tests alone on the CUDA backend (CudaEngineTest, CudaOverlapScheduleTest; fixtures
 #                 deepseek-v3-tiny and qwen2-tiny), for a --serve --junit payload beside serve-bench
-#   junit         the JUnit classes named in KILN_JUNIT_CLASSES (default kiln.engine.CudaConstrainedDecodingTest; needs no fixture)
+#   junit         the JUnit classes named in KILN_JUNIT_CLASSES (default kiln.engine.CudaConstrainedDecodingTest: no fixture,
+#                 but the bundled tokenizer's Jinjava, so a --serve --junit payload)
 #   bench-v2      decode (bs 1..128) and 4,096-token prefill of deepseek-v2-lite, dummy bf16
 #   bench-r1      the same for deepseek-r1 cut to the layers that fit, dummy FP8
 #   bench-v2-base V2-Lite decode bs 1 and 64 with the phase-3 kernels switched off (same-card baseline, tag "p2")
@@ -48,6 +49,10 @@
 #                 kernel checks (rows tagged bf16p: prefill kernel, bf16t: decode kernel), greedy ids of R1-Distill-Qwen-1.5B
 #                 (dummy bf16, a 600-token prompt) with the switches off, the prefill one on and both on, and CudaBench decode +
 #                 4,096-token prefill of the 8B shape with both off and both on
+#   mid-batches   decode at 1-64 sequences with the tensor-core paths for 2-64 rows off and on (kiln.cuda.linearMma: dense
+#                 linears and SwiGLU on linear_mma.cuh; kiln.cuda.moeMmaMinTokens=2: MoE of 2-8 tokens on moe_mma), the
+#                 GQA kernels on: the 8B shape (off / linear), V2-Lite (off / linear / moe2 / both), R1 cut (off / both).
+#                 KILN_MID_MODELS="8b v2 r1" picks models
 #   peers         llama.cpp beside Kiln on the same GPU (issue 18): V2-Lite and the R1-Distill-Llama-8B shape, random bf16
 #                 weights, vocabulary 129,280; llama-batched-bench (512-token prompts, 128 new, 1/8/32/64 sequences;
 #                 one 4,096-token prompt) and CudaBench (decode at context 576, the same batch sizes; prefill 4,096).
@@ -153,12 +158,17 @@ for s in "${sections[@]}"; do
     check)
       run_section check 300 "$JAVA" "${JOPTS[@]}" $SYNC -cp "$CP" kiln.backend.cuda.CudaKernelCheck ${KILN_CHECK:-} --out "$OUT/check.txt" ;;
     fixtures)
-      junit_section fixtures kiln.model.CudaFixtureTest kiln.model.CudaGraphFixtureTest kiln.engine.CudaEngineTest kiln.engine.CudaOverlapScheduleTest \
-        kiln.engine.CudaConstrainedDecodingTest ;;
+      junit_section fixtures kiln.model.CudaFixtureTest kiln.model.CudaGraphFixtureTest kiln.engine.CudaEngineTest kiln.engine.CudaOverlapScheduleTest ;;
     junit)
+      # the default class loads the bundled tokenizer, whose chat template needs Jinjava (and java.desktop's
+      # java.beans): only the --serve --junit payload has them
+      if [[ -z ${KILN_JUNIT_CLASSES:-} ]] && ! ls "$kiln"/lib/jinjava-*.jar >/dev/null 2>&1; then
+        echo "junit: CudaConstrainedDecodingTest needs the tokenizer's Jinjava (stage with scripts/device.sh --serve --junit)"
+        summary+=("$(printf '%-14s %-24s' junit 'SKIPPED (payload without --serve --junit)')"); continue
+      fi
       junit_section junit ${KILN_JUNIT_CLASSES:-kiln.engine.CudaConstrainedDecodingTest} ;;
     engine)
-      junit_section engine kiln.engine.CudaEngineTest kiln.engine.CudaOverlapScheduleTest kiln.engine.CudaConstrainedDecodingTest ;;
+      junit_section engine kiln.engine.CudaEngineTest kiln.engine.CudaOverlapScheduleTest ;;
     generate)
       run_section generate 120 bash -c "
         rc=0
@@ -278,6 +288,24 @@ for s in "${sections[@]}"; do
       for on in false true; do
         run_section "gqa-bench-8b-$on" 150 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.gqaPrefill=$on -Dkiln.cuda.gqaTc=$on -Dkiln.bench.ctx=576 -Dkiln.bench.batches=1,8,32,64 \
           -Dkiln.bench.eager=false -Dkiln.bench.tag=" gqa-tc-$on" -cp "$CP" kiln.backend.cuda.CudaBench decode prefill --models /tmp/llama-8b.json --out "$OUT/bench.jsonl"
+      done ;;
+    mid-batches)
+      llama8b_config
+      gqa_on="-Dkiln.cuda.gqaPrefill=true -Dkiln.cuda.gqaTc=true"
+      for model in ${KILN_MID_MODELS:-8b v2 r1}; do
+        case $model in
+          8b) variants="off= linear=-Dkiln.cuda.linearMma=true"; target=/tmp/llama-8b.json ;;
+          v2) variants="off= linear=-Dkiln.cuda.linearMma=true moe2=-Dkiln.cuda.moeMmaMinTokens=2 both=-Dkiln.cuda.linearMma=true|-Dkiln.cuda.moeMmaMinTokens=2"
+              target=v2 ;;
+          *) variants="off= both=-Dkiln.cuda.linearMma=true|-Dkiln.cuda.moeMmaMinTokens=2"; target=$model ;;
+        esac
+        for v in $variants; do
+          tag=${v%%=*}; opts=${v#*=}; opts=${opts//|/ }
+          # shellcheck disable=SC2086
+          run_section "mid-$model-$tag" 120 "$JAVA" "${JOPTS[@]}" $gqa_on $opts -Dkiln.bench.ctx=576 -Dkiln.bench.batches=1,2,4,8,16,32,64 \
+            -Dkiln.bench.steps=30 -Dkiln.bench.eager=false "-Dkiln.bench.tag= mid-$tag" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" \
+            kiln.backend.cuda.CudaBench decode --models "$target" --out "$OUT/bench.jsonl"
+        done
       done ;;
     peers)
       if [[ ! -f $here/llama/llama-bin.tar.xz ]]; then

@@ -38,6 +38,7 @@ final class CudaContext {
     final MlaPrefillKernels mlaPrefill;
     final MoeKernels moe;
     final MoeMmaKernels moeMma;
+    final LinearMmaKernels linearMma;
     final FusedDecodeKernels fused;
     final CollectiveKernels collective;
     final ActivationArena arena;
@@ -63,6 +64,7 @@ final class CudaContext {
         mlaPrefill = new MlaPrefillKernels(kernels);
         moe = new MoeKernels(kernels);
         moeMma = new MoeMmaKernels(kernels);
+        linearMma = new LinearMmaKernels(kernels);
         fused = new FusedDecodeKernels(kernels);
         collective = new CollectiveKernels(kernels);
         arena = new ActivationArena(options.activationBytes());

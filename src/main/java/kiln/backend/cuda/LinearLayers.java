@@ -11,6 +11,7 @@ import kiln.io.DType;
  * Linear layers (out = x W^T + bias), two of one input, SwiGLU's gate/up and per-head matrices, and the choice of
  * what computes them. In bf16, by rows of x:
  * <pre>
+ *   2..64 rows    linear_mma (linear_mma.cuh, tensor cores; kiln.cuda.linearMma), where it fits
  *   1..8 rows     gemv2 (gemv2.cuh; split-K for few long rows, gemv_heads for MLA's per-head matrices)
  *                 or, where gemv2 does not fit or is off, gemm.cuh's first GEMV
  *   more, fp8     cuBLASLt's block-scaled FP8 GEMM with the activations quantised to fp8 (rows a multiple of 16,
@@ -77,7 +78,7 @@ final class LinearLayers implements AutoCloseable {
         int m = xt.rows(), kk = wa.cols();
         boolean one = gemv2Fits(xt, wa) && wb.cols() == kk && xt.cols() == kk && wa.dtype() == wb.dtype()
                 && oa.cols() == wa.rows() && ob.cols() == wb.rows() && oa.rows() == m && ob.rows() == m;
-        if (!one) return false;
+        if (!one || mmaFits(xt, wa) && mmaFits(xt, wb)) return false;
         ctx.op(() -> "linear pair " + wa.rows() + "+" + wb.rows() + "x" + kk + " " + wa.dtype() + " m=" + m, () ->
                 ctx.gemv2.gemv2Pair(m, xt.ptr(), xt.ld(), WeightArgs.of(wa), oa.ptr(), oa.ld(), wa.rows(), WeightArgs.of(wb), ob.ptr(), ob.ld(),
                         wb.rows(), kk));
@@ -90,6 +91,12 @@ final class LinearLayers implements AutoCloseable {
                 && Gemv2Kernels.fits(w.cols(), w.fp8()) && x.ld() % 8 == 0 && x.ptr() % 16 == 0;
     }
 
+    /** Can linear_mma take x W^T: bf16 mode, the switch on, 2..64 rows, bf16 weights or fp8 in 128-wide scale blocks? */
+    private boolean mmaFits(CudaTensor x, CudaWeight w) {
+        return ctx.bf16() && ctx.flags.linearMma() && (w.dtype() == DType.BF16 || w.fp8() && w.blockCols() == 128)
+                && LinearMmaKernels.fits(x.rows(), WeightArgs.of(w), w.cols(), x.ptr(), x.ld());
+    }
+
     /** x W^T (+ bias) into out, on the device thread: the dispatch of the class comment. */
     void onDevice(CudaTensor x, CudaWeight w, CudaWeight bias, CudaTensor out) {
         int m = x.rows(), n = w.rows(), kk = w.cols();
@@ -97,6 +104,10 @@ final class LinearLayers implements AutoCloseable {
         long b = bias == null ? 0 : bias.ptr();
         if (ctx.bf16()) {
             boolean narrow = w.dtype() == DType.BF16 || w.fp8();
+            if (mmaFits(x, w)) {
+                ctx.linearMma.linear(m, x.ptr(), x.ld(), WeightArgs.of(w), b, out.ptr(), out.ld(), n, kk);
+                return;
+            }
             if (gemv2Fits(x, w)) {
                 int split = Gemv2Kernels.splitK(n, kk, w.fp8());
                 if (split > 1) ctx.gemv2.gemv2SplitK(m, x.ptr(), x.ld(), WeightArgs.of(w), b, out.ptr(), out.ld(), n, kk, split);
@@ -148,18 +159,24 @@ final class LinearLayers implements AutoCloseable {
         else ctx.gemm.gemmF32(x, ldx, xStride, WeightArgs.of(w), wStride, bias, out, ldo, oStride, m, n, kk, batches);
     }
 
-    /** silu(x gate^T) * (x up^T) in one GEMV launch for up to 8 rows in bf16; false when it does not fit (the caller composes it). */
+    /**
+     * silu(x gate^T) * (x up^T) in one launch in bf16: linear_mma for 2..64 rows where it fits, else a GEMV for up to 8;
+     * false when neither fits (the caller composes it).
+     */
     boolean gateUp(Tensor x, Weight gate, Weight up, Tensor out) {
         CudaTensor xt = ctx.check(x), ot = ctx.check(out);
         CudaWeight g = (CudaWeight) gate, u = (CudaWeight) up;
         int m = xt.rows(), n = g.rows(), kk = g.cols();
-        boolean fused = ctx.bf16() && m <= GemmKernels.GEMV_ROWS && g.dtype() == u.dtype() && (g.dtype() == DType.BF16 || g.fp8())
+        boolean mma = mmaFits(xt, g) && u.blockCols() == g.blockCols();
+        boolean fused = ctx.bf16() && (m <= GemmKernels.GEMV_ROWS || mma) && g.dtype() == u.dtype() && (g.dtype() == DType.BF16 || g.fp8())
                 && u.rows() == n && u.cols() == kk && kk % 8 == 0 && xt.ld() % 8 == 0 && xt.ptr() % 16 == 0 && g.blockRows() == u.blockRows()
                 && xt.cols() == kk && ot.cols() == n && ot.rows() == m;
         if (!fused) return false;
         ctx.op(() -> "silu_gate_up " + n + "x" + kk + " " + g.dtype() + " m=" + m, () -> {
             if (m == 0) return;
-            if (ctx.flags.gemv2() && Gemv2Kernels.fits(kk, g.fp8())) {
+            if (mma) {
+                ctx.linearMma.gateUp(m, xt.ptr(), xt.ld(), WeightArgs.of(g), WeightArgs.of(u), ot.ptr(), ot.ld(), n, kk);
+            } else if (ctx.flags.gemv2() && Gemv2Kernels.fits(kk, g.fp8())) {
                 ctx.gemv2.gemv2GateUp(m, xt.ptr(), xt.ld(), WeightArgs.of(g), WeightArgs.of(u), ot.ptr(), ot.ld(), n, kk);
             } else {
                 ctx.gemm.gemvGateUp(xt.ptr(), xt.ld(), WeightArgs.of(g), WeightArgs.of(u), ot.ptr(), ot.ld(), m, n, kk);

@@ -14,7 +14,7 @@ import java.util.function.Supplier;
  * Mixture of experts on the device: routing (fused with the router's GEMV and the alignment for decode batches),
  * the routed experts, and the weighted sum with the shared experts' output. Which kernels run the experts:
  * <pre>
- *   bf16, 9..moeMmaMaxTokens tokens  moe_mma.cuh: tensor-core grouped GEMM over 64-row tiles
+ *   bf16, moeMmaMinTokens (9)..moeMmaMaxTokens tokens  moe_mma.cuh: tensor-core grouped GEMM over 64-row tiles
  *   bf16, a few rows per expert      the grouped GEMVs over 8-row tiles (gemv2.cuh, or gemm.cuh's first ones)
  *   bf16 prefill, eager, larger      per expert through LinearLayers (cuBLASLt), reading the expert ids back
  *   otherwise (and float32)          Kiln's grouped GEMM (gemm.cuh)
@@ -184,11 +184,11 @@ final class MoeLayer {
     }
 
     /**
-     * Can the tensor-core grouped kernel take this call? bf16 mode, bf16 or fp8 (128-wide blocks) experts, from 9
-     * tokens to kiln.cuda.moeMmaMaxTokens, K of both projections a multiple of 8 loads, 16-byte aligned rows of x.
+     * Can the tensor-core grouped kernel take this call? bf16 mode, bf16 or fp8 (128-wide blocks) experts, from
+     * kiln.cuda.moeMmaMinTokens to kiln.cuda.moeMmaMaxTokens tokens, K of both projections a multiple of 8 loads, 16-byte aligned rows of x.
      */
     private boolean mmaFits(CudaTensor x, CudaMoe.Experts e, int tokens) {
-        if (!ctx.flags.moeMma() || !ctx.bf16() || tokens <= 8 || tokens > ctx.flags.moeMmaMaxTokens()) return false;
+        if (!ctx.flags.moeMma() || !ctx.bf16() || tokens < ctx.flags.moeMmaMinTokens() || tokens > ctx.flags.moeMmaMaxTokens()) return false;
         int kAlign = MoeMmaKernels.kAlign(e.dtype());
         return kAlign > 0 && e.hidden() % kAlign == 0 && e.inter() % kAlign == 0 && x.ld() % 8 == 0 && x.ptr() % 16 == 0
                 && (e.dtype() != DType.F8_E4M3 || e.blockRows() % 8 == 0);

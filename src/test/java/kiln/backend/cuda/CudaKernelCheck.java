@@ -144,6 +144,7 @@ public final class CudaKernelCheck {
         run("model_vs_sim", new Bf16CpuBackend(false), 5e-2, this::modelVsSim);
         run("model_vs_sim (mha dims)", new Bf16CpuBackend(false, true), 5e-2, (b, t) -> modelVsSim(b, t, NO_FLIP_MHA));
         run("generate_vs_sim", new Bf16CpuBackend(false), 0, this::generateVsSim);
+        run("gqa_model_vs_sim", new Bf16CpuBackend(false), 5e-2, this::gqaModelVsSim);
     }
 
     private void runChecks(Backend g, boolean f32) {
@@ -177,6 +178,22 @@ public final class CudaKernelCheck {
                     for (int m : new int[]{1, 5, 8, 20}) siluGateUp(b, t, DType.F8_E4M3, 2048, 7168, m);
                     for (int m : new int[]{1, 3}) siluGateUp(b, t, DType.BF16, 1408, 2048, m);
                 });
+                if (!f32 && g instanceof CudaBackend cg) {  // 2..64 rows on linear_mma.cuh's tensor-core kernel (kiln.cuda.linearMma)
+                    withVariant(cg, "l", f -> f.withLinearMma(true), mma -> {
+                        run("linear_bf16 (linear_mma)", mma, tol, (b, t) -> {
+                            for (int m : new int[]{2, 5, 8, 16, 33, 64}) linear(b, t, DType.BF16, 1536, 7168, m, m == 5, m == 33);
+                            linear(b, t, DType.BF16, 2047, 512, 3, true, false);  // a last CTA of 15 columns, one of them odd
+                        });
+                        run("linear_fp8 (linear_mma)", mma, 5e-2, (b, t) -> {
+                            for (int m : new int[]{2, 8, 20, 64}) linear(b, t, DType.F8_E4M3, 2048, 7168, m, false, false);
+                            for (int m : new int[]{3, 40}) linear(b, t, DType.F8_E4M3, 1000, 1024, m, true, true);
+                        });
+                        run("silu_gate_up (linear_mma)", mma, 8e-2, (b, t) -> {
+                            for (int m : new int[]{2, 8, 20, 64}) siluGateUp(b, t, DType.F8_E4M3, 2048, 7168, m);
+                            for (int m : new int[]{3, 17}) siluGateUp(b, t, DType.BF16, 1408, 2048, m);
+                        });
+                    });
+                }
                 run("head_linear", g, tol, this::headLinear);
                 run("mla_attention", g, tol, this::mla);
                 run("mla_attention + W_UV", g, tol, this::mlaValues);
@@ -197,6 +214,10 @@ public final class CudaKernelCheck {
                 run("moe_fp8", g, tol, this::moeFp8);
                 run("moe_bf16", g, tol, this::moeBf16);
                 if (!f32 && g instanceof CudaBackend cg) {  // the per-expert cuBLASLt path, which takes batches past moe_mma's limit
+                    withVariant(cg, "n", f -> f.withMoeMmaMinTokens(2), small -> {  // 2..8 tokens on moe_mma (kiln.cuda.moeMmaMinTokens)
+                        run("moe_fp8 (moe_mma from 2)", small, 5e-2, (b, t) -> moe(b, t, DType.F8_E4M3, 32, 7168, 2048, r1Routing(32), new int[]{2, 5, 8}));
+                        run("moe_bf16 (moe_mma from 2)", small, tol, (b, t) -> moe(b, t, DType.BF16, 8, 2048, 1408, v2Routing(8), new int[]{3, 8}));
+                    });
                     withVariant(cg, "x", f -> f.withMoeMmaMaxTokens(8), byExpert -> {  // FP8: activations quantised to FP8, as in linear_fp8
                         run("moe_fp8 (per expert)", byExpert, 5e-2, (b, t) -> moe(b, t, DType.F8_E4M3, 32, 7168, 2048, r1Routing(32), new int[]{272}));
                         run("moe_bf16 (per expert)", byExpert, tol, (b, t) -> moe(b, t, DType.BF16, 8, 2048, 1408, v2Routing(8), new int[]{600}));
@@ -212,6 +233,11 @@ public final class CudaKernelCheck {
                     run("model_vs_sim (mha dims)", g, 5e-2, (b, t) -> modelVsSim(b, t, NO_FLIP_MHA));
                     run("model_vs_sim", g, 5e-2, this::modelVsSim);
                     run("generate_vs_sim", g, 0, this::generateVsSim);
+                    run("gqa_model_vs_sim", g, 5e-2, this::gqaModelVsSim);
+                    if (g instanceof CudaBackend cg) {
+                        withVariant(cg, "pt", f -> f.withGqaPrefill(true).withGqaTc(true), tc -> run("gqa_model_vs_sim (tensor cores)", tc, 5e-2,
+                                this::gqaModelVsSim));
+                    }
                 }
             }
         }
@@ -1124,13 +1150,27 @@ public final class CudaKernelCheck {
     }
 
     private void modelVsSim(Backend g, double tol, String override) {
-        Path config = Path.of("configs", "r1-arch-mini.json");
+        modelVsSim(g, tol, Path.of("configs", "r1-arch-mini.json"), override, "r1-arch-mini 8/8 experts", 24);
+    }
+
+    /**
+     * R1-Distill-Qwen-1.5B's attention (12 query heads over 2 kv heads of 128) in two layers with a narrow MLP and
+     * vocabulary, a 200-token prompt: the GQA tensor-core kernels (kiln.cuda.gqaPrefill, kiln.cuda.gqaTc) inside a
+     * whole model, where the generic kernel's checks above see one op alone.
+     */
+    static final String QWEN_MINI = "{\"num_hidden_layers\": 2, \"intermediate_size\": 1024, \"vocab_size\": 2048}";
+
+    private void gqaModelVsSim(Backend g, double tol) {
+        modelVsSim(g, tol, Path.of("configs", "deepseek-r1-distill-qwen-1.5b.json"), QWEN_MINI, "qwen2 12/2x128, 2 layers", 200);
+    }
+
+    private void modelVsSim(Backend g, double tol, Path config, String override, String label, int promptTokens) {
         ModelConfig c = ModelConfig.load(config, override);
-        int[] prompt = prompt(24);
+        int[] prompt = prompt(promptTokens);
         boolean fp8 = g instanceof CudaBackend cb && cb.fp8LtActive();
         double bound = fp8 ? 0.3 : tol;
         // the simulation takes the same prefill form as the GPU, so the traces line up op by op
-        boolean mha = g.mlaPrefillMha(c.numHeads(), c.qkNopeHeadDim(), c.qkRopeHeadDim(), c.vHeadDim());
+        boolean mha = c.isMla() && g.mlaPrefillMha(c.numHeads(), c.qkNopeHeadDim(), c.qkRopeHeadDim(), c.vHeadDim());
         TracingBackend ref = new TracingBackend(new Bf16CpuBackend(fp8, mha)), got = new TracingBackend(g);
         float[][] r = new float[5][], o = new float[5][];
         int vocab = c.vocabSize();
@@ -1159,9 +1199,10 @@ public final class CudaKernelCheck {
             }
         }
         traces.append("\n== model trace ").append(precisionTag).append(": ").append(g.name()).append(" against ").append(ref.inner().name())
-                .append(", ").append(override).append(mha ? ", MHA prefill" : "").append(", prefill of 24 tokens\n").append(TracingBackend.table(diffs));
+                .append(", ").append(override).append(mha ? ", MHA prefill" : "").append(", prefill of ").append(promptTokens).append(" tokens\n").append(TracingBackend.table(diffs));
         String what = fp8 ? " (fp8 activations: norm)" : "";
-        compareNorm("model prefill vs bf16 sim" + (fp8 ? ", fp8" : "") + (mha ? ", mha" : ""), "r1-arch-mini 8/8 experts, 24 tokens", r[0], o[0], bound, fp8, firstBad);
+        compareNorm("model prefill vs bf16 sim" + (fp8 ? ", fp8" : "") + (mha ? ", mha" : ""), label + ", " + promptTokens + " tokens", r[0], o[0], bound, fp8,
+                firstBad);
         compareNorm("model decode vs bf16 sim" + (fp8 ? ", fp8" : ""), "4 decode steps" + what, concat(r, 1), concat(o, 1), bound, fp8, "");
     }
 

@@ -161,6 +161,9 @@ class KernelSignaturesTest {
             }
             mma.moeMma(0, 64, 0, 1, et, tiles, 0, 64, 64, 64);
             mma.moeMmaGateUp(0, 64, 0, 1, et, et, tiles, 0, 64, 64, 64);
+            LinearMmaKernels lm = new LinearMmaKernels(r);
+            lm.linear(8, 0, 128, wa, 0, 0, 64, 64, 128);
+            lm.gateUp(8, 0, 128, wa, wa, 0, 64, 64, 128);
         }
         for (int m : new int[]{1, 8}) for (int k : new int[]{128, 512}) v.gemvHeads(m, k, h, 0, 0, h, 64, 16);
         v.gemvHeadsMerge(0, 512, 0, 0, 0, 128, 128, 0, 4, 64, new Partials(0, 0), 16);
@@ -239,8 +242,8 @@ class KernelSignaturesTest {
         calls.forEach(c -> ran.add(c.launcher()));
         Set<String> idle = new TreeSet<>();
         for (Class<?> k : List.of(ElementwiseKernels.class, GemmKernels.class, Gemv2Kernels.class, AttentionKernels.class, MlaDecodeKernels.class,
-                MlaPrefillKernels.class, MoeKernels.class, MoeMmaKernels.class, FusedDecodeKernels.class, CollectiveKernels.class,
-                LogitMaskKernels.class)) {
+                MlaPrefillKernels.class, MoeKernels.class, MoeMmaKernels.class, LinearMmaKernels.class, FusedDecodeKernels.class,
+                CollectiveKernels.class, LogitMaskKernels.class)) {
             for (Method m : k.getDeclaredMethods()) {
                 if (Modifier.isStatic(m.getModifiers()) || Modifier.isPrivate(m.getModifiers()) || m.isSynthetic()) continue;
                 if (!ran.contains(k.getSimpleName() + "." + m.getName())) idle.add(k.getSimpleName() + "." + m.getName());
