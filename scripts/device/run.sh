@@ -49,7 +49,7 @@
 #                 kernel checks (rows tagged bf16p: prefill kernel, bf16t: decode kernel), greedy ids of R1-Distill-Qwen-1.5B
 #                 (dummy bf16, a 600-token prompt) with the switches off, the prefill one on and both on, and CudaBench decode +
 #                 4,096-token prefill of the 8B shape with both off and both on
-#   mid-batches   decode at 1-64 sequences with the tensor-core paths for 2-64 rows off and on (kiln.cuda.linearMma: dense
+#   mid-batches   decode at 1-64 sequences with the tensor-core paths for 2-64 rows off and on (kiln.cuda.linearMmaMaxRows: dense
 #                 linears and SwiGLU on linear_mma.cuh; kiln.cuda.moeMmaMinTokens=2: MoE of 2-8 tokens on moe_mma), the
 #                 GQA kernels on: the 8B shape (off / linear), V2-Lite (off / linear / moe2 / both), R1 cut (off / both).
 #                 KILN_MID_MODELS="8b v2 r1" picks models
@@ -294,10 +294,10 @@ for s in "${sections[@]}"; do
       gqa_on="-Dkiln.cuda.gqaPrefill=true -Dkiln.cuda.gqaTc=true"
       for model in ${KILN_MID_MODELS:-8b v2 r1}; do
         case $model in
-          8b) variants="off= linear=-Dkiln.cuda.linearMma=true"; target=/tmp/llama-8b.json ;;
-          v2) variants="off= linear=-Dkiln.cuda.linearMma=true moe2=-Dkiln.cuda.moeMmaMinTokens=2 both=-Dkiln.cuda.linearMma=true|-Dkiln.cuda.moeMmaMinTokens=2"
+          8b) variants="off=-Dkiln.cuda.linearMmaMaxRows=1|-Dkiln.cuda.moeMmaMinTokens=9 linear=-Dkiln.cuda.linearMmaMaxRows=64"; target=/tmp/llama-8b.json ;;
+          v2) variants="off=-Dkiln.cuda.linearMmaMaxRows=1|-Dkiln.cuda.moeMmaMinTokens=9 linear=-Dkiln.cuda.linearMmaMaxRows=64|-Dkiln.cuda.moeMmaMinTokens=9 moe2=-Dkiln.cuda.linearMmaMaxRows=1|-Dkiln.cuda.moeMmaMinTokens=2 both=-Dkiln.cuda.linearMmaMaxRows=64|-Dkiln.cuda.moeMmaMinTokens=2"
               target=v2 ;;
-          *) variants="off= both=-Dkiln.cuda.linearMma=true|-Dkiln.cuda.moeMmaMinTokens=2"; target=$model ;;
+          *) variants="off=-Dkiln.cuda.linearMmaMaxRows=1|-Dkiln.cuda.moeMmaMinTokens=9 both=-Dkiln.cuda.linearMmaMaxRows=64|-Dkiln.cuda.linearMmaFp8=true|-Dkiln.cuda.moeMmaMinTokens=2"; target=$model ;;
         esac
         for v in $variants; do
           tag=${v%%=*}; opts=${v#*=}; opts=${opts//|/ }

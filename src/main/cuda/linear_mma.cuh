@@ -91,10 +91,11 @@ __device__ void linear_mma(const bf16* x, long ldx, const TW* w, const TW* wu, c
                 }
             }
             bf16* dst = out + (long)r * ldo + n;
-            if (n + 1 < N) {
+            if (n + 1 < N && (ldo & 1) == 0) {  // an odd ldo leaves every other row's pairs 2-byte aligned
                 *reinterpret_cast<uint32_t*>(dst) = pack_bf16x2(o[0], o[1]);
-            } else if (n < N) {
-                dst[0] = __float2bfloat16_rn(o[0]);
+            } else {
+                if (n < N) dst[0] = __float2bfloat16_rn(o[0]);
+                if (n + 1 < N) dst[1] = __float2bfloat16_rn(o[1]);
             }
         }
     }

@@ -12,7 +12,8 @@ import kiln.KilnProperty;
  * @param moeMma         MoE of more than 8 tokens on the tensor-core grouped kernel (moe_mma.cuh)
  * @param moeMmaMaxTokens the most tokens moe_mma takes; larger bf16 prefill batches go per expert through cuBLASLt
  * @param moeMmaMinTokens the fewest tokens moe_mma takes (2..9); smaller batches take the grouped GEMV
- * @param linearMma      dense linear layers and SwiGLU of 2..64 rows on linear_mma.cuh's tensor-core kernel
+ * @param linearMmaMaxRows the most rows of a dense linear layer or SwiGLU linear_mma.cuh takes (from 2; 1: none)
+ * @param linearMmaFp8   linear_mma.cuh for fp8 weights too
  * @param moeByExpert    prefill MoE per expert through cuBLASLt instead of Kiln's grouped GEMM
  * @param mlaTc          MLA attention in bf16 on the tensor-core kernels (mla_decode.cuh) instead of the generic one
  * @param mlaSplit64     MLA decode in splits of >= 64 keys (mla_attention_tc2) instead of >= 256 (mla_attention_tc)
@@ -29,7 +30,8 @@ import kiln.KilnProperty;
  * @param fatbin         a kernels image to load instead of the jar's, or null
  * @param trace          a file every launch is appended to, or null
  */
-public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, int moeMmaMinTokens, boolean linearMma, boolean moeByExpert, boolean mlaTc, boolean mlaSplit64, int mlaSplitMin,
+public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, int moeMmaMinTokens, int linearMmaMaxRows, boolean linearMmaFp8,
+                        boolean moeByExpert, boolean mlaTc, boolean mlaSplit64, int mlaSplitMin,
                         boolean mhaPrefill, boolean gqaPrefill, boolean gqaTc, boolean fuseDecode, boolean routeAlign, boolean sideStream, boolean pdl,
                         boolean syncEachLaunch, boolean profile, String fatbin, String trace) {
 
@@ -38,6 +40,9 @@ public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, int 
         if (moeMmaMinTokens < 2 || moeMmaMinTokens > 9) {
             throw new IllegalArgumentException("kiln.cuda.moeMmaMinTokens must be 2 to 9, not " + moeMmaMinTokens);
         }
+        if (linearMmaMaxRows < 1 || linearMmaMaxRows > LinearMmaKernels.MAX_ROWS) {
+            throw new IllegalArgumentException("kiln.cuda.linearMmaMaxRows must be 1 to " + LinearMmaKernels.MAX_ROWS + ", not " + linearMmaMaxRows);
+        }
         if (mlaSplitMin < 1) throw new IllegalArgumentException("kiln.cuda.mlaSplitMin must be at least 1, not " + mlaSplitMin);
     }
 
@@ -45,7 +50,7 @@ public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, int 
     public static CudaFlags fromProperties() {
         return new CudaFlags(KilnProperty.CUDA_GEMV2.flag(), KilnProperty.CUDA_MOE_MMA.flag(),
                 KilnProperty.CUDA_MOE_MMA_MAX_TOKENS.intValue(0), KilnProperty.CUDA_MOE_MMA_MIN_TOKENS.intValue(2),
-                KilnProperty.CUDA_LINEAR_MMA.flag(), KilnProperty.CUDA_MOE_BY_EXPERT.flag(),
+                KilnProperty.CUDA_LINEAR_MMA_MAX_ROWS.intValue(1), KilnProperty.CUDA_LINEAR_MMA_FP8.flag(), KilnProperty.CUDA_MOE_BY_EXPERT.flag(),
                 KilnProperty.CUDA_MLA_TC.flag(), KilnProperty.CUDA_MLA_SPLIT64.flag(), KilnProperty.CUDA_MLA_SPLIT_MIN.intValue(64),
                 KilnProperty.CUDA_MHA_PREFILL.flag(), KilnProperty.CUDA_GQA_PREFILL.flag(), KilnProperty.CUDA_GQA_TC.flag(),
                 KilnProperty.CUDA_FUSE_DECODE.flag(), KilnProperty.CUDA_ROUTE_ALIGN.flag(), KilnProperty.CUDA_SIDE_STREAM.flag(),
@@ -61,8 +66,12 @@ public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, int 
         return edit(f -> f.moeMmaMinTokens = tokens);
     }
 
-    public CudaFlags withLinearMma(boolean on) {
-        return edit(f -> f.linearMma = on);
+    public CudaFlags withLinearMmaMaxRows(int rows) {
+        return edit(f -> f.linearMmaMaxRows = rows);
+    }
+
+    public CudaFlags withLinearMmaFp8(boolean on) {
+        return edit(f -> f.linearMmaFp8 = on);
     }
 
     public CudaFlags withMlaTc(boolean on) {
@@ -89,9 +98,9 @@ public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, int 
 
     /** The switches as plain fields, so that each wither names only what it changes. */
     private static final class Fields {
-        boolean gemv2, moeMma, linearMma, moeByExpert, mlaTc, mlaSplit64, mhaPrefill, gqaPrefill, gqaTc, fuseDecode, routeAlign, sideStream, pdl,
+        boolean gemv2, moeMma, linearMmaFp8, moeByExpert, mlaTc, mlaSplit64, mhaPrefill, gqaPrefill, gqaTc, fuseDecode, routeAlign, sideStream, pdl,
                 syncEachLaunch, profile;
-        int moeMmaMaxTokens, moeMmaMinTokens, mlaSplitMin;
+        int moeMmaMaxTokens, moeMmaMinTokens, linearMmaMaxRows, mlaSplitMin;
         String fatbin, trace;
 
         Fields(CudaFlags c) {
@@ -99,7 +108,8 @@ public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, int 
             moeMma = c.moeMma;
             moeMmaMaxTokens = c.moeMmaMaxTokens;
             moeMmaMinTokens = c.moeMmaMinTokens;
-            linearMma = c.linearMma;
+            linearMmaMaxRows = c.linearMmaMaxRows;
+            linearMmaFp8 = c.linearMmaFp8;
             moeByExpert = c.moeByExpert;
             mlaTc = c.mlaTc;
             mlaSplit64 = c.mlaSplit64;
@@ -118,7 +128,7 @@ public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, int 
         }
 
         CudaFlags build() {
-            return new CudaFlags(gemv2, moeMma, moeMmaMaxTokens, moeMmaMinTokens, linearMma, moeByExpert, mlaTc, mlaSplit64, mlaSplitMin, mhaPrefill, gqaPrefill, gqaTc,
+            return new CudaFlags(gemv2, moeMma, moeMmaMaxTokens, moeMmaMinTokens, linearMmaMaxRows, linearMmaFp8, moeByExpert, mlaTc, mlaSplit64, mlaSplitMin, mhaPrefill, gqaPrefill, gqaTc,
                     fuseDecode, routeAlign, sideStream, pdl, syncEachLaunch, profile, fatbin, trace);
         }
     }

@@ -11,7 +11,8 @@ import kiln.io.DType;
  * Linear layers (out = x W^T + bias), two of one input, SwiGLU's gate/up and per-head matrices, and the choice of
  * what computes them. In bf16, by rows of x:
  * <pre>
- *   2..64 rows    linear_mma (linear_mma.cuh, tensor cores; kiln.cuda.linearMma), where it fits
+ *   2..N rows     linear_mma (linear_mma.cuh, tensor cores; kiln.cuda.linearMmaMaxRows, up to 64), bf16 weights
+ *                 (fp8 with kiln.cuda.linearMmaFp8)
  *   1..8 rows     gemv2 (gemv2.cuh; split-K for few long rows, gemv_heads for MLA's per-head matrices)
  *                 or, where gemv2 does not fit or is off, gemm.cuh's first GEMV
  *   more, fp8     cuBLASLt's block-scaled FP8 GEMM with the activations quantised to fp8 (rows a multiple of 16,
@@ -91,9 +92,12 @@ final class LinearLayers implements AutoCloseable {
                 && Gemv2Kernels.fits(w.cols(), w.fp8()) && x.ld() % 8 == 0 && x.ptr() % 16 == 0;
     }
 
-    /** Can linear_mma take x W^T: bf16 mode, the switch on, 2..64 rows, bf16 weights or fp8 in 128-wide scale blocks? */
+    /**
+     * Can linear_mma take x W^T: bf16 mode, 2 to kiln.cuda.linearMmaMaxRows rows, bf16 weights, or (kiln.cuda.linearMmaFp8)
+     * fp8 in 128-wide scale blocks?
+     */
     private boolean mmaFits(CudaTensor x, CudaWeight w) {
-        return ctx.bf16() && ctx.flags.linearMma() && (w.dtype() == DType.BF16 || w.fp8() && w.blockCols() == 128)
+        return ctx.bf16() && x.rows() <= ctx.flags.linearMmaMaxRows() && (w.dtype() == DType.BF16 || ctx.flags.linearMmaFp8() && w.fp8() && w.blockCols() == 128)
                 && LinearMmaKernels.fits(x.rows(), WeightArgs.of(w), w.cols(), x.ptr(), x.ld());
     }
 

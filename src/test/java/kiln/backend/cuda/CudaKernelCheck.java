@@ -178,8 +178,8 @@ public final class CudaKernelCheck {
                     for (int m : new int[]{1, 5, 8, 20}) siluGateUp(b, t, DType.F8_E4M3, 2048, 7168, m);
                     for (int m : new int[]{1, 3}) siluGateUp(b, t, DType.BF16, 1408, 2048, m);
                 });
-                if (!f32 && g instanceof CudaBackend cg) {  // 2..64 rows on linear_mma.cuh's tensor-core kernel (kiln.cuda.linearMma)
-                    withVariant(cg, "l", f -> f.withLinearMma(true), mma -> {
+                if (!f32 && g instanceof CudaBackend cg) {  // 2..64 rows on linear_mma.cuh's tensor-core kernel (kiln.cuda.linearMmaMaxRows, linearMmaFp8)
+                    withVariant(cg, "l", f -> f.withLinearMmaMaxRows(LinearMmaKernels.MAX_ROWS).withLinearMmaFp8(true), mma -> {
                         run("linear_bf16 (linear_mma)", mma, tol, (b, t) -> {
                             for (int m : new int[]{2, 5, 8, 16, 33, 64}) linear(b, t, DType.BF16, 1536, 7168, m, m == 5, m == 33);
                             linear(b, t, DType.BF16, 2047, 512, 3, true, false);  // a last CTA of 15 columns, one of them odd
