@@ -204,11 +204,12 @@ public final class CudaKernelCheck {
                     run("mla_store_gather", g, tol, this::mlaStoreGather);
                     run("mla_prefill_mha", g, tol, this::mlaPrefillMha);
                 }
+                // bf16: prefill and extend on mla_prefill.cuh's kernel (kiln.cuda.gqaPrefill), decode on mla_decode.cuh's (kiln.cuda.gqaTc)
                 run("gqa_attention", g, tol, this::gqa);
-                if (!f32 && g instanceof CudaBackend cg) {  // bf16 prefill and extend on mla_prefill.cuh's kernel (kiln.cuda.gqaPrefill)
-                    withVariant(cg, "p", f -> f.withGqaPrefill(true), tc -> run("gqa_attention (tensor-core prefill)", tc, tol, this::gqa));
-                    // decode and the extend batches the prefill kernel leaves, on mla_decode.cuh's kernel (kiln.cuda.gqaTc)
-                    withVariant(cg, "t", f -> f.withGqaTc(true), tc -> run("gqa_attention (tensor-core decode)", tc, tol, this::gqa));
+                if (!f32 && g instanceof CudaBackend cg) {  // the generic kernel, their fallback; the decode kernel on extend batches too
+                    withVariant(cg, "g", f -> f.withGqaPrefill(false).withGqaTc(false), generic -> run("gqa_attention (generic kernel)", generic, tol,
+                            this::gqa));
+                    withVariant(cg, "t", f -> f.withGqaPrefill(false), tc -> run("gqa_attention (tensor-core decode kernel only)", tc, tol, this::gqa));
                 }
                 run("moe_route", g, tol, this::route);
                 run("moe_fp8", g, tol, this::moeFp8);
@@ -235,8 +236,8 @@ public final class CudaKernelCheck {
                     run("generate_vs_sim", g, 0, this::generateVsSim);
                     run("gqa_model_vs_sim", g, 5e-2, this::gqaModelVsSim);
                     if (g instanceof CudaBackend cg) {
-                        withVariant(cg, "pt", f -> f.withGqaPrefill(true).withGqaTc(true), tc -> run("gqa_model_vs_sim (tensor cores)", tc, 5e-2,
-                                this::gqaModelVsSim));
+                        withVariant(cg, "g", f -> f.withGqaPrefill(false).withGqaTc(false), generic -> run("gqa_model_vs_sim (generic kernel)", generic,
+                                5e-2, this::gqaModelVsSim));
                     }
                 }
             }
