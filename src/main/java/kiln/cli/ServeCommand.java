@@ -140,6 +140,9 @@ public final class ServeCommand implements Callable<Integer> {
     boolean logRequests;
     @Option(names = "--log-level", defaultValue = "info", description = "info, warning or error.")
     String logLevel;
+    @Option(names = "--decode-log-interval", defaultValue = "40", description = "Decode steps between the scheduler's \"Decode batch.\" log lines "
+            + "(a \"Prefill batch.\" line is logged for every prefill batch; default: ${DEFAULT-VALUE}).")
+    int decodeLogInterval;
     @Option(names = "--stream-interval", defaultValue = "1", description = "Stream an event every this many tokens (default: ${DEFAULT-VALUE}).")
     int streamInterval;
     @Option(names = "--skip-server-warmup", description = "Be ready at once, without the warmup request.")
@@ -355,6 +358,7 @@ public final class ServeCommand implements Callable<Integer> {
         if (priorityPreemptionThreshold != null && priorityPreemptionThreshold < 0) {
             throw new IllegalArgumentException("--priority-scheduling-preemption-threshold must be >= 0, not " + priorityPreemptionThreshold);
         }
+        if (decodeLogInterval < 1) throw new IllegalArgumentException("--decode-log-interval must be at least 1, not " + decodeLogInterval);
         if (reqWaitingTimeout != null && !(reqWaitingTimeout >= 0 && reqWaitingTimeout < 1e9)) {
             throw new IllegalArgumentException("--req-waiting-timeout must be a number of seconds >= 0 (0: no limit), not " + reqWaitingTimeout);
         }
@@ -385,7 +389,8 @@ public final class ServeCommand implements Callable<Integer> {
                 .withRadixCache(!disableRadixCache)
                 .withMixedChunk(enableMixedChunk)
                 .withOverlapSchedule(disableOverlapSchedule ? EngineConfig.OverlapSchedule.OFF : EngineConfig.OverlapSchedule.AUTO)
-                .withSchedulePolicy(schedulePolicy.equals("lpm") ? EngineConfig.SchedulePolicy.LPM : EngineConfig.SchedulePolicy.FCFS);
+                .withSchedulePolicy(schedulePolicy.equals("lpm") ? EngineConfig.SchedulePolicy.LPM : EngineConfig.SchedulePolicy.FCFS)
+                .withDecodeLogInterval(decodeLogInterval);
         if (maxTotalTokens != null) c = c.withMaxTotalTokens(maxTotalTokens);
         if (memFractionStatic != null) c = c.withMemFractionStatic(memFractionStatic);
         if (chunkedPrefillSize != null) c = c.withChunkedPrefillSize(chunkedPrefillSize);
@@ -451,6 +456,7 @@ public final class ServeCommand implements Callable<Integer> {
         m.put("enable_metrics", enableMetrics);
         m.put("log_requests", logRequests);
         m.put("log_level", logLevel);
+        m.put("decode_log_interval", decodeLogInterval);
         m.put("stream_interval", streamInterval);
         m.put("skip_server_warmup", skipServerWarmup);
         m.put("allowed_origins", allowedOrigins == null ? List.of() : allowedOrigins);

@@ -11,17 +11,19 @@ import kiln.KilnProperty;
  * {@code priority} is SGLang's priority scheduling (off: a request that names a priority is refused);
  * {@code waitingTimeoutSeconds} ends a request that waited longer than this to start (0: never), as SGLang's
  * {@code SGLANG_REQ_WAITING_TIMEOUT} does. {@code overlapSchedule} is SGLang's overlap scheduler (the host plans
- * step N+1 and streams step N while the device runs; see {@link OverlapSchedule}).
+ * step N+1 and streams step N while the device runs; see {@link OverlapSchedule}). {@code decodeLogInterval} is
+ * SGLang's --decode-log-interval: decode steps between the scheduler's "Decode batch." lines ({@link StepLog}).
  */
 public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chunkedPrefillSize, int maxPrefillTokens,
                            int maxRunningRequests, SchedulePolicy schedulePolicy, double scheduleConservativeness,
                            boolean disableRadixCache, boolean enableMixedChunk, int contextLength, int maxQueuedRequests,
                            boolean deviceSampling, PriorityScheduling priority, double waitingTimeoutSeconds,
-                           OverlapSchedule overlapSchedule) {
+                           OverlapSchedule overlapSchedule, int decodeLogInterval) {
 
     public EngineConfig {
         if (priority == null) priority = PriorityScheduling.OFF;
         if (overlapSchedule == null) overlapSchedule = OverlapSchedule.AUTO;
+        if (decodeLogInterval < 1) throw new IllegalArgumentException("the decode log interval must be at least 1, got " + decodeLogInterval);
         if (!(waitingTimeoutSeconds >= 0) || Double.isInfinite(waitingTimeoutSeconds)) {
             throw new IllegalArgumentException("the waiting timeout must be a finite number of seconds >= 0, got " + waitingTimeoutSeconds);
         }
@@ -84,7 +86,7 @@ public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chu
 
     public static EngineConfig defaults() {
         return new EngineConfig(0, 0, 8192, 16384, 256, SchedulePolicy.FCFS, 1.0, false, false, 0, 4096,
-                KilnProperty.ENGINE_DEVICE_SAMPLING.flag(), PriorityScheduling.OFF, 0, OverlapSchedule.AUTO);
+                KilnProperty.ENGINE_DEVICE_SAMPLING.flag(), PriorityScheduling.OFF, 0, OverlapSchedule.AUTO, 40);
     }
 
     public EngineConfig withMaxTotalTokens(int v) {
@@ -147,6 +149,10 @@ public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chu
         return edit(b -> b.overlapSchedule = v);
     }
 
+    public EngineConfig withDecodeLogInterval(int v) {
+        return edit(b -> b.decodeLogInterval = v);
+    }
+
     /** A copy with some fields changed: records have no withers, so the copies go through one mutable form. */
     private EngineConfig edit(java.util.function.Consumer<Fields> change) {
         Fields f = new Fields(this);
@@ -155,7 +161,7 @@ public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chu
     }
 
     private static final class Fields {
-        int maxTotalTokens, chunkedPrefillSize, maxPrefillTokens, maxRunningRequests, contextLength, maxQueuedRequests;
+        int maxTotalTokens, chunkedPrefillSize, maxPrefillTokens, maxRunningRequests, contextLength, maxQueuedRequests, decodeLogInterval;
         double memFractionStatic, scheduleConservativeness;
         SchedulePolicy schedulePolicy;
         boolean disableRadixCache, enableMixedChunk, deviceSampling;
@@ -179,12 +185,14 @@ public record EngineConfig(int maxTotalTokens, double memFractionStatic, int chu
             priority = c.priority;
             waitingTimeoutSeconds = c.waitingTimeoutSeconds;
             overlapSchedule = c.overlapSchedule;
+            decodeLogInterval = c.decodeLogInterval;
         }
 
         EngineConfig build() {
             return new EngineConfig(maxTotalTokens, memFractionStatic, chunkedPrefillSize, maxPrefillTokens,
                     maxRunningRequests, schedulePolicy, scheduleConservativeness, disableRadixCache, enableMixedChunk,
-                    contextLength, maxQueuedRequests, deviceSampling, priority, waitingTimeoutSeconds, overlapSchedule);
+                    contextLength, maxQueuedRequests, deviceSampling, priority, waitingTimeoutSeconds, overlapSchedule,
+                    decodeLogInterval);
         }
     }
 }

@@ -25,6 +25,7 @@ import java.util.concurrent.LinkedBlockingQueue;
  * shutdown), plan a step ({@link StepPlanner}: a prefill batch or a decode step, with the KV slots it needs from
  * {@link KvSlots}), launch it (the forward, computed prompts into the radix cache, n-siblings forked, tokens
  * sampled by {@link StepSampler}; the batch by {@link StepBatch}), then apply its sampled tokens (streamed or ended by {@link OutputEmitter}).
+ * Each planned step is logged as SGLang's scheduler logs it ({@link StepLog}).
  * Callers talk to it only through its inbox; nothing here is locked.
  *
  * <p>Overlapped ({@link EngineConfig.OverlapSchedule}), a step is applied one iteration late:
@@ -68,6 +69,7 @@ final class Scheduler implements Runnable {
     private final StepSampler sampler;
     private final StepConstraints constraints;
     private final OutputEmitter emitter;
+    private final StepLog log;
     final BlockingQueue<Command> inbox = new LinkedBlockingQueue<>();
 
     /** The samples of each request still streaming, n-siblings included once forked: what an abort ends. */
@@ -97,6 +99,7 @@ final class Scheduler implements Runnable {
         this.sampler = new StepSampler(model.backend(), config.deviceSampling(), model.config().vocabSize(), emitter::bannedNow, counters);
         this.constraints = new StepConstraints(model.backend(), model.config().vocabSize());
         this.overlap = config.overlapSchedule().enabled(model.backend().runsAhead());
+        this.log = new StepLog(config.decodeLogInterval());
         publishStats();
     }
 
@@ -220,6 +223,8 @@ final class Scheduler implements Runnable {
             if (stuck != null) rejectUnschedulable(stuck);
             return;
         }
+        if (entries.stream().anyMatch(Entry::prefill)) log.prefill(entries, planner.runningCount(), planner.waitingCount(), kv);
+        else log.decode(planner.runningCount(), planner.waitingCount(), kv, counters.generationTokens);
         LaunchedStep launched;
         try {
             launched = launch(entries, overlapNow);

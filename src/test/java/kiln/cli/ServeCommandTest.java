@@ -48,6 +48,7 @@ class ServeCommandTest {
         assertTrue(run("serve", "--enable-priority-scheduling", "--priority-scheduling-preemption-threshold", "-1")
                 .err().contains("--priority-scheduling-preemption-threshold must be >= 0"));
         assertTrue(run("serve", "--req-waiting-timeout", "-2").err().contains("--req-waiting-timeout must be a number of seconds >= 0"));
+        assertTrue(run("serve", "--decode-log-interval", "0").err().contains("--decode-log-interval must be at least 1, not 0"));
         assertTrue(run("serve", "--model-path", "testdata/fixtures/qwen2-tiny", "--context-length", "999999")
                 .err().contains("exceeds the model's max_position_embeddings 131072"));
         assertTrue(run("serve", "--skip-tokenizer-init", "--reasoning-parser", "deepseek-r1").err().contains("--skip-tokenizer-init"));

@@ -13,7 +13,6 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -25,65 +24,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** A real {@code kiln serve} process: SIGTERM lets the running request finish, then the process exits. */
 class SigtermTest {
-    /** A {@code kiln serve} process, ready, with its log collected as it comes. */
-    private record Served(Process process, String url, List<String> log) implements AutoCloseable {
-        static Served start(String... flags) throws IOException {
-            String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-            List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                    "-cp", System.getProperty("java.class.path"), "kiln.cli.Main", "serve", "--port", "0", "--skip-server-warmup"));
-            cmd.addAll(List.of(flags));
-            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-            List<String> log = new ArrayList<>();
-            BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
-            String url = null, line;
-            Pattern listening = Pattern.compile("listening on (http://\\S+)");
-            while ((line = out.readLine()) != null) {
-                log.add(line);
-                Matcher m = listening.matcher(line);
-                if (m.find()) url = m.group(1);
-                if (line.contains("The server is fired up and ready to roll!")) break;
-            }
-            if (url == null) {
-                p.destroyForcibly();
-                throw new AssertionError("no listening line in " + log);
-            }
-            // the rest of the log, read so that the process never blocks on a full pipe
-            Thread.ofPlatform().daemon().start(() -> {
-                try {
-                    String l;
-                    while ((l = out.readLine()) != null) synchronized (log) { log.add(l); }
-                } catch (IOException e) {
-                    // the process ended
-                }
-            });
-            return new Served(p, url, log);
-        }
-
-        /** SIGTERM (Process.destroy would also close our end of its output). */
-        void sigterm() {
-            process.toHandle().destroy();
-        }
-
-        /** The exit status, once the process has ended on its own within 30 s. */
-        int exitStatus() throws InterruptedException {
-            assertTrue(process.waitFor(30, TimeUnit.SECONDS), "the process exits after draining\n" + logText());
-            return process.exitValue();
-        }
-
-        String logText() {
-            synchronized (log) {
-                return String.join("\n", log);
-            }
-        }
-
-        @Override
-        public void close() {
-            process.destroyForcibly();
-        }
-    }
-
     /** The lines of a streamed answer, read until the server closes it; SIGTERM is sent after the first event. */
-    private static List<String> streamThroughSigterm(Served served, String path, String body) throws Exception {
+    private static List<String> streamThroughSigterm(ServeProcess served, String path, String body) throws Exception {
         try (HttpClient client = HttpClient.newHttpClient()) {
             HttpRequest req = HttpRequest.newBuilder(URI.create(served.url() + path)).header("Content-Type", "application/json")
                     .POST(HttpRequest.BodyPublishers.ofString(body)).build();
@@ -106,7 +48,7 @@ class SigtermTest {
 
     @Test
     void sigtermDrainsRunningRequestsAndExits() throws Exception {
-        try (Served served = Served.start("--model-path", Fixture.ROOT.resolve("qwen2-tiny").toString(), "--skip-tokenizer-init",
+        try (ServeProcess served = ServeProcess.start("--model-path", Fixture.ROOT.resolve("qwen2-tiny").toString(), "--skip-tokenizer-init",
                 "--max-total-tokens", "2048")) {
             List<String> lines = streamThroughSigterm(served, "/generate",
                     "{\"input_ids\": [5, 6], \"stream\": true, \"sampling_params\": {\"max_new_tokens\": 40, \"ignore_eos\": true}}");
@@ -125,7 +67,7 @@ class SigtermTest {
      */
     @Test
     void requestsCutByTheDrainTimeoutAreToldSo() throws Exception {
-        try (Served served = Served.start("--drain-timeout", "1", "--max-total-tokens", "8192", "--enable-metrics");
+        try (ServeProcess served = ServeProcess.start("--drain-timeout", "1", "--max-total-tokens", "8192", "--enable-metrics");
              HttpClient client = HttpClient.newHttpClient()) {
             String chat = "{\"messages\": [{\"role\": \"user\", \"content\": \"Count to a million.\"}], \"max_tokens\": 4000, "
                     + "\"ignore_eos\": true";
@@ -148,7 +90,7 @@ class SigtermTest {
         }
     }
 
-    private static void awaitRunning(HttpClient client, Served served, int running) throws Exception {
+    private static void awaitRunning(HttpClient client, ServeProcess served, int running) throws Exception {
         Pattern gauge = Pattern.compile("^kiln_num_running_reqs\\{[^}]*\\} (\\S+)$", Pattern.MULTILINE);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (true) {
