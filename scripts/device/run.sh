@@ -46,7 +46,8 @@
 #   load-r1-rank0 kiln load --rank 0 of --tp 8 of DeepSeek-R1 (dummy FP8) alone on GPU 0: rank 0's weights, load time,
 #                 host memory and KV pool (the whole 61 layers need an H200; KILN_R1_LAYERS=N cuts them for an H100)
 #   gqa           the tensor-core GQA kernels (kiln.cuda.gqaPrefill, kiln.cuda.gqaTc): the gqa kernel checks (bf16: both
-#                 kernels, bf16g: the generic one, bf16t: the decode kernel alone), greedy ids of R1-Distill-Qwen-1.5B
+#                 kernels, bf16g: the generic one, bf16t: the decode kernel alone; "vs generic" rows: both kernels
+#                 against the generic one on the same inputs), greedy ids of R1-Distill-Qwen-1.5B
 #                 (dummy bf16, a 600-token prompt) with the switches off, the prefill one on and both on, and CudaBench decode +
 #                 4,096-token prefill of the 8B shape with both off and both on
 #   mid-batches   decode at 1-64 sequences with the tensor-core paths for 2-64 rows off and on (kiln.cuda.linearMmaMaxRows: dense

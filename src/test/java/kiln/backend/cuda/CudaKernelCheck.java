@@ -207,8 +207,11 @@ public final class CudaKernelCheck {
                 // bf16: prefill and extend on mla_prefill.cuh's kernel (kiln.cuda.gqaPrefill), decode on mla_decode.cuh's (kiln.cuda.gqaTc)
                 run("gqa_attention", g, tol, this::gqa);
                 if (!f32 && g instanceof CudaBackend cg) {  // the generic kernel, their fallback; the decode kernel on extend batches too
-                    withVariant(cg, "g", f -> f.withGqaPrefill(false).withGqaTc(false), generic -> run("gqa_attention (generic kernel)", generic, tol,
-                            this::gqa));
+                    try (CudaBackend generic = variant(cg, f -> f.withGqaPrefill(false).withGqaTc(false))) {
+                        withTag("g", () -> run("gqa_attention (generic kernel)", generic, tol, this::gqa));
+                        // the tensor-core kernels against the generic one on the same bf16 inputs: a sharper bound than the CPU's
+                        run("gqa_attention (tensor cores vs generic kernel)", cg, 1e-2, (b, t) -> gqa(generic, b, t));
+                    }
                     withVariant(cg, "t", f -> f.withGqaPrefill(false), tc -> run("gqa_attention (tensor-core decode kernel only)", tc, tol, this::gqa));
                 }
                 run("moe_route", g, tol, this::route);
@@ -280,10 +283,15 @@ public final class CudaKernelCheck {
      */
     private void withVariant(CudaBackend g, String tagSuffix, java.util.function.UnaryOperator<CudaFlags> flags,
                              java.util.function.Consumer<CudaBackend> checks) {
-        CudaOptions o = g.options();
-        try (CudaBackend variant = new CudaBackend(g.device(), false, o.withActivationBytes(2L << 30).withFlags(flags.apply(o.flags())))) {
+        try (CudaBackend variant = variant(g, flags)) {
             withTag(tagSuffix, () -> checks.accept(variant));
         }
+    }
+
+    /** A backend on g's device with some switches changed (the caller closes it). */
+    private static CudaBackend variant(CudaBackend g, java.util.function.UnaryOperator<CudaFlags> flags) {
+        CudaOptions o = g.options();
+        return new CudaBackend(g.device(), false, o.withActivationBytes(2L << 30).withFlags(flags.apply(o.flags())));
     }
 
     /** Runs {@code checks} (on a backend built with a switch off) with {@code tagSuffix} on the precision tag. */
@@ -641,26 +649,35 @@ public final class CudaKernelCheck {
     }
 
     private void attentionChecks(Backend g, double tol, String name, KvLayout layout, int decodeHeads, int fillHeads, AttentionStep step) {
+        attentionChecks(cpu, g, tol, name, layout, decodeHeads, fillHeads, step);
+    }
+
+    /** The attention checks with {@code ref} (the CPU, or another GPU kernel) computing the reference. */
+    private void attentionChecks(Backend ref, Backend g, double tol, String name, KvLayout layout, int decodeHeads, int fillHeads,
+                                 AttentionStep step) {
         Random r = new Random(6);
         int[] lengths = {17, 300, 1100, 2500, 264};
         int[][] slots = slotLists(lengths, 8192, r);
-        try (KvCache cc = cpu.kvCache(layout, 8192); KvCache gc = g.kvCache(layout, 8192)) {
+        try (KvCache cc = ref.kvCache(layout, 8192); KvCache gc = g.kvCache(layout, 8192)) {
             // fill: sequences 0-3 all but their last token, sequence 4 its first 200 (few heads: cheap on the CPU)
             int[] zero = new int[5], fill = {16, 299, 1099, 2499, 200};
             ForwardBatch b = batch(slots, zero, fill);
-            begin(g, b);
+            ref.begin(b);
+            g.begin(b);
             int n = b.numTokens();
-            compare(name + " prefill", n + " tokens, " + fillHeads + " heads", step.run(cpu, cc, n, fillHeads, 11), step.run(g, gc, n, fillHeads, 11), tol);
+            compare(name + " prefill", n + " tokens, " + fillHeads + " heads", step.run(ref, cc, n, fillHeads, 11), step.run(g, gc, n, fillHeads, 11), tol);
             // decode: the last token of sequences 0-3 over 17..2500 keys (split over the KV length on the GPU)
             int[][] dec = Arrays.copyOf(slots, 4);
             b = batch(dec, new int[]{16, 299, 1099, 2499}, new int[]{1, 1, 1, 1});
-            begin(g, b);
-            compare(name + " decode", "4 seqs of 17..2500 keys, " + decodeHeads + " heads", step.run(cpu, cc, 4, decodeHeads, 12),
+            ref.begin(b);
+            g.begin(b);
+            compare(name + " decode", "4 seqs of 17..2500 keys, " + decodeHeads + " heads", step.run(ref, cc, 4, decodeHeads, 12),
                     step.run(g, gc, 4, decodeHeads, 12), tol);
             // extend: 64 new tokens of sequence 4 after its 200 cached ones (chunked prefill)
             b = batch(new int[][]{slots[4]}, new int[]{200}, new int[]{64});
-            begin(g, b);
-            compare(name + " extend after prefix", "64 new after 200 cached, 16 heads", step.run(cpu, cc, 64, 16, 13), step.run(g, gc, 64, 16, 13), tol);
+            ref.begin(b);
+            g.begin(b);
+            compare(name + " extend after prefix", "64 new after 200 cached, 16 heads", step.run(ref, cc, 64, 16, 13), step.run(g, gc, 64, 16, 13), tol);
         }
     }
 
@@ -726,16 +743,21 @@ public final class CudaKernelCheck {
      * group 6), 4 of 64 (group 7) and one kv head for 32 query heads (two CTAs of 16 per kv head on the tensor cores).
      */
     private void gqa(Backend g, double tol) {
-        gqa(g, tol, 8, 128, 32, 8);
-        gqa(g, tol, 2, 128, 12, 2);
-        gqa(g, tol, 4, 64, 28, 4);
-        gqa(g, tol, 1, 128, 32, 1);
+        gqa(cpu, g, tol);
     }
 
-    private void gqa(Backend g, double tol, int kvHeads, int dim, int decodeHeads, int fillHeads) {
+    /** Four group shapes, against {@code ref}: the CPU, or the generic GPU kernel (the same bf16 inputs: a sharper bound). */
+    private void gqa(Backend ref, Backend g, double tol) {
+        gqa(ref, g, tol, 8, 128, 32, 8);
+        gqa(ref, g, tol, 2, 128, 12, 2);
+        gqa(ref, g, tol, 4, 64, 28, 4);
+        gqa(ref, g, tol, 1, 128, 32, 1);
+    }
+
+    private void gqa(Backend ref, Backend g, double tol, int kvHeads, int dim, int decodeHeads, int fillHeads) {
         float scale = (float) (1 / Math.sqrt(dim));
-        String name = "gqa " + decodeHeads + "/" + kvHeads + "x" + dim;
-        attentionChecks(g, tol, name, new KvLayout.Gqa(1, kvHeads, dim), decodeHeads, fillHeads, (b, cache, tokens, heads, seed) -> {
+        String name = "gqa " + decodeHeads + "/" + kvHeads + "x" + dim + (ref == cpu ? "" : " vs generic");
+        attentionChecks(ref, g, tol, name, new KvLayout.Gqa(1, kvHeads, dim), decodeHeads, fillHeads, (b, cache, tokens, heads, seed) -> {
             Random r = new Random(seed);
             float[] q = normal(r, tokens * heads * dim, 1), k = normal(r, tokens * kvHeads * dim, 1), v = normal(r, tokens * kvHeads * dim, 1);
             Tensor tq = b.upload(q, tokens, heads * dim), tk = b.upload(k, tokens, kvHeads * dim), tv = b.upload(v, tokens, kvHeads * dim);
