@@ -25,7 +25,8 @@ import java.nio.ByteOrder;
  * that four independent FMA chains run (the four rows in different 4 KiB pages, see {@link #pageStride}), the four
  * rows re-read from L1 for each token. {@link #WIDEN_FROM} or more (prefill): two rows at a time are widened (and
  * scaled) once into a float scratch row, then 4 tokens x 2 rows tiles reuse them from L1. Both paths compute
- * x * (w * scale) in the same order, so where the line between them lies changes speed, not results.
+ * x * (w * scale) in the same order, so where the line between them lies changes speed, not results. FP8 weights with
+ * block scales take {@link Fp8Linear} (the scale carried by the activations), which keeps the same property.
  */
 final class Linear {
     private Linear() {}
@@ -87,9 +88,14 @@ final class Linear {
     }
 
     /** Sign-extended byte << 20, keeping sign and the 7 value bits: e4m3 in float32's layout, exponent 2^-120 off. */
-    private static FloatVector fp8(MemorySegment m, long off) {
+    static FloatVector fp8(MemorySegment m, long off) {
         return ((IntVector) ByteVector.fromMemorySegment(B, m, off, LE).convertShape(VectorOperators.B2I, I, 0))
                 .lanewise(VectorOperators.LSHL, 20).and(0x87F00000).reinterpretAsFloats();
+    }
+
+    /** One code as {@link #fp8} widens it. */
+    static float fp8Scalar(MemorySegment m, long off) {
+        return Float.intBitsToFloat((m.get(java.lang.foreign.ValueLayout.JAVA_BYTE, off) << 20) & 0x87F00000);
     }
 
     private static FloatVector f32(MemorySegment m, long off) {
@@ -99,7 +105,7 @@ final class Linear {
     private static float loadScalar(int kind, MemorySegment m, long off) {
         return switch (kind) {
             case K_BF16 -> Float.intBitsToFloat((m.get(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, off) & 0xFFFF) << 16);
-            case K_FP8 -> Float.intBitsToFloat((m.get(java.lang.foreign.ValueLayout.JAVA_BYTE, off) << 20) & 0x87F00000);
+            case K_FP8 -> fp8Scalar(m, off);
             default -> m.get(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, off);
         };
     }
@@ -113,7 +119,13 @@ final class Linear {
             throw new IllegalArgumentException("linear: output " + out.rows() + "x" + out.cols() + " for "
                     + x.rows() + " tokens x " + w.rows() + " rows");
         }
-        Parallel.Range body = (r0, r1) -> rows(x, w, bias, out, r0, r1);
+        Parallel.Range body;
+        if (kind(w.dtype()) == K_FP8 && w.scales() != null) {
+            float[] down = Fp8Linear.downScales(x, w);
+            body = (r0, r1) -> Fp8Linear.rows(x, w, bias, down, out, r0, r1);
+        } else {
+            body = (r0, r1) -> rows(x, w, bias, out, r0, r1);
+        }
         if (parallel) Parallel.forRange(w.rows(), Math.max(4, 16384 / Math.max(1, w.cols())), body);
         else body.run(0, w.rows());
     }
@@ -125,7 +137,7 @@ final class Linear {
      * streamer follows one ascending stream per page, so four rows in one page are mostly fetched on demand
      * (performance.md, "CPU model runtime", has the figures).
      */
-    private static int pageStride(CpuWeight w) {
+    static int pageStride(CpuWeight w) {
         long rowBytes = (long) w.cols() * bytesPer(kind(w.dtype()));
         return (int) Math.max(1, (PAGE + rowBytes - 1) / rowBytes);
     }
@@ -202,7 +214,7 @@ final class Linear {
         }
     }
 
-    private static float dot(CpuTensor x, int t, float[] w, int wo, int in) {
+    static float dot(CpuTensor x, int t, float[] w, int wo, int in) {
         float[] xs = x.data();
         int xo = x.at(t, 0), vin = in / L * L;
         FloatVector acc = FloatVector.zero(F);
@@ -255,7 +267,7 @@ final class Linear {
     private static void tile1x4(CpuTensor x, int t, CpuWeight w, int r, int st, float[] bias, CpuTensor out) {
         switch (kind(w.dtype())) {
             case K_BF16 -> tile1x4Bf16(x, t, w, r, st, bias, out);
-            case K_FP8 -> tile1x4Fp8(x, t, w, r, st, bias, out);
+            case K_FP8 -> throw new IllegalStateException("fp8 weights go through Fp8Linear");
             default -> tile1x4F32(x, t, w, r, st, bias, out);
         }
     }
@@ -296,26 +308,6 @@ final class Linear {
         store4(x, t, w, r, st, sum(a0), sum(a1), sum(a2), sum(a3), bias, out);
     }
 
-    private static void tile1x4Fp8(CpuTensor x, int t, CpuWeight w, int r, int st, float[] bias, CpuTensor out) {
-        MemorySegment m = w.data();
-        float[] xs = x.data();
-        int in = w.cols(), bc = w.blockCols(), xo = x.at(t, 0);
-        long step = (long) st * in, w0 = (long) r * in, w1 = w0 + step, w2 = w1 + step, w3 = w2 + step;
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        for (int c0 = 0, b = 0; c0 < in; c0 += bc, b++) {
-            int cv = c0 + (Math.min(in, c0 + bc) - c0) / L * L;
-            float s0 = scale(w, r, b), s1 = scale(w, r + st, b), s2 = scale(w, r + 2 * st, b), s3 = scale(w, r + 3 * st, b);
-            for (int k = c0; k < cv; k += L) {
-                FloatVector xv = FloatVector.fromArray(F, xs, xo + k);
-                a0 = xv.fma(fp8(m, w0 + k).mul(s0), a0);
-                a1 = xv.fma(fp8(m, w1 + k).mul(s1), a1);
-                a2 = xv.fma(fp8(m, w2 + k).mul(s2), a2);
-                a3 = xv.fma(fp8(m, w3 + k).mul(s3), a3);
-            }
-        }
-        store4(x, t, w, r, st, sum(a0), sum(a1), sum(a2), sum(a3), bias, out);
-    }
-
     /** Stores four outputs, adding the scalar tails first when the row length is not a whole number of vectors. */
     private static void store4(CpuTensor x, int t, CpuWeight w, int r, int st, float v0, float v1, float v2, float v3,
                                float[] bias, CpuTensor out) {
@@ -346,7 +338,7 @@ final class Linear {
         return tail;
     }
 
-    private static void tile4x2(CpuTensor x, int t, float[] w, int in, int r, float[] bias, CpuTensor out) {
+    static void tile4x2(CpuTensor x, int t, float[] w, int in, int r, float[] bias, CpuTensor out) {
         float[] xs = x.data();
         int x0 = x.at(t, 0), x1 = x.at(t + 1, 0), x2 = x.at(t + 2, 0), x3 = x.at(t + 3, 0), vin = in / L * L;
         FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
