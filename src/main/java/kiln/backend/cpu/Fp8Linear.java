@@ -43,9 +43,10 @@ final class Fp8Linear {
             float max = 0;
             int xo = x.at(t, 0);
             for (int k = 0; k < x.cols(); k++) max = Math.max(max, Math.abs(x.data()[xo + k]));
-            float d = 1;
-            while (max * maxScale * d > LIMIT) d *= 0.5f;
-            down[t] = d;
+            double peak = (double) max * maxScale;  // in double: the float product may already be past float's range
+            int e = 0;
+            while (Double.isFinite(peak) && Math.scalb(peak, -e) > LIMIT) e++;
+            down[t] = Math.scalb(1f, -e);
         }
         return down;
     }

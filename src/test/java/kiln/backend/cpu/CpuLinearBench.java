@@ -1,0 +1,56 @@
+package kiln.backend.cpu;
+
+import kiln.io.DType;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Random;
+
+/**
+ * One CPU linear layer alone: {@code Linear.forward} over several distinct FP8 matrices (more bytes than the
+ * caches hold, so every call streams its weights from memory), both cores, at a few token counts. Prints the
+ * weight bytes read per second, to set beside `kiln bandwidth` (docs/performance.md, "CPU model runtime").
+ * Not part of the test suite:
+ * <pre>
+ *   java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp target/classes:target/test-classes \
+ *     kiln.backend.cpu.CpuLinearBench [TOKENS,...] [ROWS] [COLS]      (default 1,4,64 2048 7168)
+ * </pre>
+ */
+public final class CpuLinearBench {
+    private CpuLinearBench() {}
+
+    public static void main(String[] args) {
+        String[] counts = (args.length > 0 ? args[0] : "1,4,64").split(",");
+        int rows = args.length > 1 ? Integer.parseInt(args[1]) : 2048, cols = args.length > 2 ? Integer.parseInt(args[2]) : 7168;
+        int matrices = (int) Math.max(2, (96L << 20) / ((long) rows * cols));  // about 96 MiB of weights
+        Random random = new Random(1);
+        CpuWeight[] weights = new CpuWeight[matrices];
+        for (int i = 0; i < matrices; i++) {
+            MemorySegment data = Arena.global().allocate((long) rows * cols, 64);
+            // dummy-like codes: exponents 3-10, either sign (no subnormals, no NaN)
+            for (long j = 0; j < (long) rows * cols; j++) {
+                data.set(ValueLayout.JAVA_BYTE, j, (byte) ((3 + random.nextInt(8)) << 3 | random.nextInt(8) | (random.nextBoolean() ? 0x80 : 0)));
+            }
+            int scaleCols = (cols + 127) / 128;
+            float[] scales = new float[(rows + 127) / 128 * scaleCols];
+            for (int j = 0; j < scales.length; j++) scales[j] = 0x1p120f * 0.001f * (1 + random.nextFloat());
+            weights[i] = new CpuWeight(DType.F8_E4M3, rows, cols, data, scales, 128, 128, scaleCols);
+        }
+        for (String c : counts) {
+            int tokens = Integer.parseInt(c.trim());
+            CpuTensor x = CpuTensor.allocate(tokens, cols), out = CpuTensor.allocate(tokens, rows);
+            for (int i = 0; i < x.data().length; i++) x.data()[i] = (float) random.nextGaussian();
+            for (int round = 0; round < 6; round++) {  // the first rounds warm the JIT up
+                int calls = Math.max(matrices, 400 / tokens);
+                long t0 = System.nanoTime();
+                for (int i = 0; i < calls; i++) Linear.forward(x, weights[i % matrices], null, out, true);
+                double seconds = (System.nanoTime() - t0) / 1e9;
+                if (round >= 3) {
+                    System.out.printf("fp8 %dx%d, %d tokens: %.2f GB/s of weights, %.3f ms per call%n", rows, cols, tokens,
+                            (double) rows * cols * calls / seconds / 1e9, seconds / calls * 1e3);
+                }
+            }
+        }
+    }
+}
