@@ -3,16 +3,10 @@ package kiln.server;
 import kiln.model.Fixture;
 import org.junit.jupiter.api.Test;
 
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
 import java.net.Socket;
 import java.net.URI;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -25,30 +19,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class DescriptorLimitTest {
     @Test
     void runningShortOfDescriptorsDoesNotStopTheListener() throws Exception {
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        String cmd = "ulimit -n 400 && exec '" + java + "' --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED"
-                + " -cp '" + System.getProperty("java.class.path") + "' kiln.cli.Main serve --model-path '"
-                + Fixture.ROOT.resolve("llama-tiny") + "' --skip-tokenizer-init --max-total-tokens 1024 --port 0 --skip-server-warmup";
-        Process p = new ProcessBuilder("bash", "-c", cmd).redirectErrorStream(true).start();
-        List<String> log = new ArrayList<>();
-        try {
-            BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
-            String url = null, line;
-            Pattern listening = Pattern.compile("listening on (http://\\S+)");
-            while ((line = out.readLine()) != null) {
-                log.add(line);
-                Matcher m = listening.matcher(line);
-                if (m.find()) url = m.group(1);
-                if (line.contains("ready to roll")) break;
-            }
-            assertTrue(url != null, String.join("\n", log));
-            Thread.ofPlatform().daemon().start(() -> {
-                try {
-                    for (String l; (l = out.readLine()) != null; ) synchronized (log) { log.add(l); }
-                } catch (java.io.IOException e) {
-                    // the process ended
-                }
-            });
+        List<String> serve = ServeProcess.command("--model-path", Fixture.ROOT.resolve("llama-tiny").toString(), "--skip-tokenizer-init",
+                "--max-total-tokens", "1024");
+        String cmd = "ulimit -n 400 && exec '" + String.join("' '", serve) + "'";
+        try (ServeProcess served = ServeProcess.start(new ProcessBuilder("bash", "-c", cmd))) {
+            String url = served.url();
+            List<String> log = served.log();
             URI uri = URI.create(url);
             List<Socket> idle = new ArrayList<>();
             try {
@@ -71,9 +47,6 @@ class DescriptorLimitTest {
                 assertFalse(log.stream().anyMatch(l -> l.contains("terminating")), String.join("\n", log));
                 assertTrue(log.stream().anyMatch(l -> l.contains("Connections: at most 16 open")), String.join("\n", log));
             }
-        } finally {
-            p.destroyForcibly();
-            p.waitFor();
         }
     }
 }

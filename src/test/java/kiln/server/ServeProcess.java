@@ -16,11 +16,21 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** A {@code kiln serve} process, ready, with its log collected as it comes. */
 record ServeProcess(Process process, String url, List<String> log) implements AutoCloseable {
     static ServeProcess start(String... flags) throws IOException {
+        return start(new ProcessBuilder(command(flags)));
+    }
+
+    /** The command line of {@code kiln serve} on a free port, without warmup, with these flags. */
+    static List<String> command(String... flags) {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
                 "-cp", System.getProperty("java.class.path"), "kiln.cli.Main", "serve", "--port", "0", "--skip-server-warmup"));
         cmd.addAll(List.of(flags));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        return cmd;
+    }
+
+    /** Starts a process that runs {@link #command} (e.g. through a shell that sets a limit first) and waits until it is ready. */
+    static ServeProcess start(ProcessBuilder builder) throws IOException {
+        Process p = builder.redirectErrorStream(true).start();
         List<String> log = new ArrayList<>();
         BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
         String url = null, line;
@@ -67,5 +77,10 @@ record ServeProcess(Process process, String url, List<String> log) implements Au
     @Override
     public void close() {
         process.destroyForcibly();
+        try {
+            process.waitFor();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 }

@@ -29,7 +29,6 @@ final class Fp8Linear {
     private static final float LIMIT = 0x1p114f;
 
     private static final ThreadLocal<float[]> XS = ThreadLocal.withInitial(() -> new float[0]);
-    private static final ThreadLocal<float[]> ROWS = ThreadLocal.withInitial(() -> new float[0]);
 
     /**
      * Per token, the power of two its activations are multiplied by before the scales (1 but for huge activations),
@@ -147,19 +146,13 @@ final class Fp8Linear {
 
     /** Many tokens: two raw rows widened once into scratch, then Linear's 4 x 2 tiles over the scaled activations. */
     private static void prefillRows(CpuTensor xs, CpuWeight w, CpuTensor out, int r0, int r1) {
-        int tokens = xs.rows(), in = w.cols();
-        float[] rows = ROWS.get();
-        if (rows.length < 2 * in) ROWS.set(rows = new float[2 * in]);
+        int in = w.cols();
+        float[] rows = Linear.rowScratch(in);
         for (int r = r0; r < r1; r += 2) {
             boolean pair = r + 1 < r1;
             widenRaw(w, r, rows, 0);
             if (pair) widenRaw(w, r + 1, rows, in);
-            int t = 0;
-            if (pair) for (; t + 4 <= tokens; t += 4) Linear.tile4x2(xs, t, rows, in, r, null, out);
-            for (; t < tokens; t++) {
-                out.data()[out.at(t, r)] = Linear.dot(xs, t, rows, 0, in);
-                if (pair) out.data()[out.at(t, r + 1)] = Linear.dot(xs, t, rows, in, in);
-            }
+            Linear.widenedRowTiles(xs, rows, in, r, pair, null, out);
         }
     }
 

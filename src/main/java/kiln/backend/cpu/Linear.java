@@ -166,18 +166,29 @@ final class Linear {
         }
         // Many tokens: widen two rows once into scratch and reuse them for every token tile.
         int in = w.cols();
-        float[] scratch = SCRATCH.get();
-        if (scratch.length < 2 * in) SCRATCH.set(scratch = new float[2 * in]);
+        float[] scratch = rowScratch(in);
         for (int r = r0; r < r1; r += 2) {
             boolean pair = r + 1 < r1;
             widenRow(w, r, scratch, 0);
             if (pair) widenRow(w, r + 1, scratch, in);
-            int t = 0;
-            if (pair) for (; t + 4 <= tokens; t += 4) tile4x2(x, t, scratch, in, r, bias, out);
-            for (; t < tokens; t++) {
-                store(out, t, r, dot(x, t, scratch, 0, in), bias);
-                if (pair) store(out, t, r + 1, dot(x, t, scratch, in, in), bias);
-            }
+            widenedRowTiles(x, scratch, in, r, pair, bias, out);
+        }
+    }
+
+    /** This thread's scratch for two widened rows of {@code in} values. */
+    static float[] rowScratch(int in) {
+        float[] scratch = SCRATCH.get();
+        if (scratch.length < 2 * in) SCRATCH.set(scratch = new float[2 * in]);
+        return scratch;
+    }
+
+    /** Every token of x against row r (and r + 1 when {@code pair}) widened in {@code rows}: 4 x 2 tiles, then one token at a time. */
+    static void widenedRowTiles(CpuTensor x, float[] rows, int in, int r, boolean pair, float[] bias, CpuTensor out) {
+        int tokens = x.rows(), t = 0;
+        if (pair) for (; t + 4 <= tokens; t += 4) tile4x2(x, t, rows, in, r, bias, out);
+        for (; t < tokens; t++) {
+            store(out, t, r, dot(x, t, rows, 0, in), bias);
+            if (pair) store(out, t, r + 1, dot(x, t, rows, in, in), bias);
         }
     }
 
@@ -214,7 +225,7 @@ final class Linear {
         }
     }
 
-    static float dot(CpuTensor x, int t, float[] w, int wo, int in) {
+    private static float dot(CpuTensor x, int t, float[] w, int wo, int in) {
         float[] xs = x.data();
         int xo = x.at(t, 0), vin = in / L * L;
         FloatVector acc = FloatVector.zero(F);
@@ -338,7 +349,7 @@ final class Linear {
         return tail;
     }
 
-    static void tile4x2(CpuTensor x, int t, float[] w, int in, int r, float[] bias, CpuTensor out) {
+    private static void tile4x2(CpuTensor x, int t, float[] w, int in, int r, float[] bias, CpuTensor out) {
         float[] xs = x.data();
         int x0 = x.at(t, 0), x1 = x.at(t + 1, 0), x2 = x.at(t + 2, 0), x3 = x.at(t + 3, 0), vin = in / L * L;
         FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
