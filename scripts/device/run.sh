@@ -50,10 +50,9 @@
 #                 against the generic one on the same inputs), greedy ids of R1-Distill-Qwen-1.5B
 #                 (dummy bf16, a 600-token prompt) with the switches off, the prefill one on and both on, and CudaBench decode +
 #                 4,096-token prefill of the 8B shape with both off and both on
-#   mid-batches   decode at 1-64 sequences with the tensor-core paths for 2-64 rows off and on (kiln.cuda.linearMmaMaxRows: dense
-#                 linears and SwiGLU on linear_mma.cuh; kiln.cuda.moeMmaMinTokens=2: MoE of 2-8 tokens on moe_mma), the
-#                 GQA kernels on: the 8B shape (off / linear), V2-Lite (off / linear / moe2 / both), R1 cut (off / both).
-#                 KILN_MID_MODELS="8b v2 r1" picks models
+#   mid-batches   decode at 1-64 sequences with the defaults before linear_mma (tag "old": kiln.cuda.linearMmaMaxRows=1,
+#                 linearMmaFp8=false, moeMmaMinTokens=9) and today's ("new"), the GQA kernels on: the 8B shape, V2-Lite,
+#                 R1 cut. KILN_MID_MODELS="8b v2 r1" picks models; KILN_MID_EXTRA="tag=-Dopt|-Dopt ..." adds variants
 #   peers         llama.cpp beside Kiln on the same GPU (issue 18): V2-Lite and the R1-Distill-Llama-8B shape, random bf16
 #                 weights, vocabulary 129,280; llama-batched-bench (512-token prompts, 128 new, 1/8/32/64 sequences;
 #                 one 4,096-token prompt) and CudaBench (decode at context 576, the same batch sizes; prefill 4,096).
@@ -291,19 +290,17 @@ for s in "${sections[@]}"; do
           -Dkiln.bench.eager=false -Dkiln.bench.tag=" gqa-tc-$on" -cp "$CP" kiln.backend.cuda.CudaBench decode prefill --models /tmp/llama-8b.json --out "$OUT/bench.jsonl"
       done ;;
     mid-batches)
+      # "old": the defaults before 2026-12-08 (no linear_mma, moe_mma from 9 tokens); "new": today's defaults
       llama8b_config
       gqa_on="-Dkiln.cuda.gqaPrefill=true -Dkiln.cuda.gqaTc=true"
       for model in ${KILN_MID_MODELS:-8b v2 r1}; do
-        case $model in
-          8b) variants="off=-Dkiln.cuda.linearMmaMaxRows=1|-Dkiln.cuda.moeMmaMinTokens=9 linear=-Dkiln.cuda.linearMmaMaxRows=64"; target=/tmp/llama-8b.json ;;
-          v2) variants="off=-Dkiln.cuda.linearMmaMaxRows=1|-Dkiln.cuda.moeMmaMinTokens=9 linear=-Dkiln.cuda.linearMmaMaxRows=64|-Dkiln.cuda.moeMmaMinTokens=9 moe2=-Dkiln.cuda.linearMmaMaxRows=1|-Dkiln.cuda.moeMmaMinTokens=2 both=-Dkiln.cuda.linearMmaMaxRows=64|-Dkiln.cuda.moeMmaMinTokens=2"
-              target=v2 ;;
-          *) variants="off=-Dkiln.cuda.linearMmaMaxRows=1|-Dkiln.cuda.moeMmaMinTokens=9 both=-Dkiln.cuda.linearMmaMaxRows=64|-Dkiln.cuda.linearMmaFp8=true|-Dkiln.cuda.moeMmaMinTokens=2"; target=$model ;;
-        esac
-        for v in $variants; do
+        target=$model; cap=120
+        [[ $model == 8b ]] && target=/tmp/llama-8b.json
+        [[ $model == r1 ]] && cap=240
+        for v in "old=-Dkiln.cuda.linearMmaMaxRows=1|-Dkiln.cuda.linearMmaFp8=false|-Dkiln.cuda.moeMmaMinTokens=9" "new=" ${KILN_MID_EXTRA:-}; do
           tag=${v%%=*}; opts=${v#*=}; opts=${opts//|/ }
           # shellcheck disable=SC2086
-          run_section "mid-$model-$tag" 120 "$JAVA" "${JOPTS[@]}" $gqa_on $opts -Dkiln.bench.ctx=576 -Dkiln.bench.batches=1,2,4,8,16,32,64 \
+          run_section "mid-$model-$tag" $cap "$JAVA" "${JOPTS[@]}" $gqa_on $opts -Dkiln.bench.ctx=576 -Dkiln.bench.batches=1,2,4,8,12,16,24,32,64 \
             -Dkiln.bench.steps=30 -Dkiln.bench.eager=false "-Dkiln.bench.tag= mid-$tag" -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" \
             kiln.backend.cuda.CudaBench decode --models "$target" --out "$OUT/bench.jsonl"
         done

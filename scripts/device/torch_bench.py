@@ -87,7 +87,7 @@ def kernels():
     for n, k in shapes:
         w, s = fp8_weight(n, k)
         wb = dequant(w, s)
-        for m in (1, 32, 128, 4096):
+        for m in (1, 8, 16, 24, 32, 64, 100, 128, 512, 4096):
             x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
             nbytes, flops = n * k + 2.0 * m * (n + k), 2.0 * m * n * k
             try:

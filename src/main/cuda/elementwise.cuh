@@ -379,15 +379,17 @@ __device__ void sample_rows(const T* x, long ldx, int cols, const float* tempera
 // Activations to fp8 e4m3 in 1x128 blocks (DeepSeek's dynamic activation scheme), for cuBLASLt's block-scaled
 // FP8 GEMM: per row and 128-column group, scale = amax / 448, q = x / scale (saturating). One block per row, a
 // warp per group. Scales at scales[kb * rows + r] (m_major) or scales[r * groups + kb].
-__device__ void quant_fp8_rows(const bf16* x, long ldx, int cols, uint8_t* q, float* scales, int rows, int m_major) {
+// Rows from `valid` on are padding (a row count rounded up for cuBLASLt): zero codes, the smallest scale.
+__device__ void quant_fp8_rows(const bf16* x, long ldx, int cols, uint8_t* q, float* scales, int rows, int valid, int m_major) {
     long r = blockIdx.x;
+    const bool pad = r >= valid;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5, groups = (cols + 127) / 128;
     for (int kb = warp; kb < groups; kb += warps) {
         float v[4], amax = 0.f;
 #pragma unroll
         for (int i = 0; i < 4; i++) {
             int c = kb * 128 + lane * 4 + i;
-            v[i] = c < cols ? to_f(x[r * ldx + c]) : 0.f;
+            v[i] = c < cols && !pad ? to_f(x[r * ldx + c]) : 0.f;
             amax = fmaxf(amax, fabsf(v[i]));
         }
         for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
@@ -470,8 +472,14 @@ extern "C" __global__ void dequant_fp8_bf16(const uint8_t* w, const float* scale
 }
 
 extern "C" __global__ void __launch_bounds__(256) quant_fp8_bf16(const bf16* x, long ldx, int cols, uint8_t* q, float* scales,
-                                                                 int rows, int m_major) { KILN_ENTRY;
-    quant_fp8_rows(x, ldx, cols, q, scales, rows, m_major);
+                                                                 int rows, int valid, int m_major) { KILN_ENTRY;
+    quant_fp8_rows(x, ldx, cols, q, scales, rows, valid, m_major);
+}
+
+// out[r] = src[r] for the first rows of a padded GEMM result (one block per row).
+extern "C" __global__ void copy_rows_bf16(const bf16* src, long lds, int cols, bf16* out, long ldo) { KILN_ENTRY;
+    const long r = blockIdx.x;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[r * ldo + c] = src[r * lds + c];
 }
 
 extern "C" __global__ void __launch_bounds__(1024) rmsnorm_vec_bf16(bf16* x, long ldx, const bf16* delta, long ldd, const float* w,

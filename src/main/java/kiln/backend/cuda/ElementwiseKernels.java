@@ -150,10 +150,17 @@ final class ElementwiseKernels {
 
     /**
      * bf16 rows to fp8 with one float scale per 128 columns (cuBLASLt's block-scaled FP8 GEMM input); the scales
-     * row-fastest ({@code mMajor}) or column-block-fastest.
+     * row-fastest ({@code mMajor}) or column-block-fastest. Rows from {@code valid} to {@code rows} are padding: zero
+     * codes, x is not read there.
      */
-    void quantFp8(long x, long ldx, int cols, long q, long scales, int rows, boolean mMajor) {
-        k.fn("quant_fp8_bf16").ptr(x).i64(ldx).i32(cols).ptr(q).ptr(scales).i32(rows).i32(mMajor ? 1 : 0).launch(rows, 256);
+    void quantFp8(long x, long ldx, int cols, long q, long scales, int rows, int valid, boolean mMajor) {
+        if (valid < 1 || valid > rows) throw new IllegalArgumentException("quant_fp8: " + valid + " valid rows of " + rows);
+        k.fn("quant_fp8_bf16").ptr(x).i64(ldx).i32(cols).ptr(q).ptr(scales).i32(rows).i32(valid).i32(mMajor ? 1 : 0).launch(rows, 256);
+    }
+
+    /** out[r] = src[r] for bf16 rows (the valid rows of a padded result). */
+    void copyRows(long src, long lds, int cols, long out, long ldo, int rows) {
+        k.fn("copy_rows_bf16").ptr(src).i64(lds).i32(cols).ptr(out).i64(ldo).launch(rows, 256);
     }
 
     static int ceilDiv(int a, int b) {

@@ -46,7 +46,7 @@ final class Fp8GemmProbe {
             long xq = ctx.scratch((long) m * kk, "fp8 probe"), xs = ctx.scratch(4L * m * sc, "fp8 probe");
             StringBuilder tried = new StringBuilder();
             for (int layout = 0; layout < 4; layout++) {
-                ctx.elementwise.quantFp8(x.ptr(), x.ld(), kk, xq, xs, m, (layout & 2) != 0);
+                ctx.elementwise.quantFp8(x.ptr(), x.ld(), kk, xq, xs, m, m, (layout & 2) != 0);
                 boolean ok = lt.fp8Matmul(new CublasLt.Key(CublasLt.CUDA_R_16BF, m, n, kk, kk, out.ld(), 1, 0, 0, 0), xq, xs, w.ptr(),
                         (layout & 1) != 0 ? transposed : w.scales(), out.ptr(), ctx.device.stream());
                 if (!ok) {

@@ -15,8 +15,8 @@ import kiln.io.DType;
  *                 (fp8 with kiln.cuda.linearMmaFp8)
  *   1..8 rows     gemv2 (gemv2.cuh; split-K for few long rows, gemv_heads for MLA's per-head matrices)
  *                 or, where gemv2 does not fit or is off, gemm.cuh's first GEMV
- *   more, fp8     cuBLASLt's block-scaled FP8 GEMM with the activations quantised to fp8 (rows a multiple of 16,
- *                 where the probe found it works), else a bf16 copy of the weight and the bf16 GEMM below
+ *   more, fp8     cuBLASLt's block-scaled FP8 GEMM with the activations quantised to fp8 (rows padded to a multiple
+ *                 of 16, where the probe found it works), else a bf16 copy of the weight and the bf16 GEMM below
  *   more, bf16    cuBLASLt, else Kiln's tensor-core GEMM (gemm_tc)
  * </pre>
  * float32 activations always take Kiln's GEMM in the canonical summation order (batch-invariant).
@@ -122,14 +122,18 @@ final class LinearLayers implements AutoCloseable {
                 ctx.gemm.gemv(x.ptr(), x.ld(), WeightArgs.of(w), b, out.ptr(), out.ld(), m, n, kk);
                 return;
             }
-            // rows a multiple of 16: other row counts have come out wrong through the block-scaled FP8 GEMM
-            // (docs/cuda.md) and take the dequantize + bf16 path until that is understood
-            if (lt != null && m > 8 && m % 16 == 0 && w.fp8() && fp8Layout >= 0 && n % 128 == 0 && kk % 128 == 0 && w.blockRows() == 128) {
+            // the block-scaled FP8 GEMM sees a multiple of 16 rows (other row counts came out wrong through it when it
+            // was first tried): the activations are padded with zero rows and the first m rows of the result kept
+            if (lt != null && m > 8 && w.fp8() && fp8Layout >= 0 && n % 128 == 0 && kk % 128 == 0 && w.blockRows() == 128) {
+                int mp = (m + 15) / 16 * 16;
                 long mark = ctx.arena.mark();
-                long xq = ctx.scratch((long) m * kk, "fp8 activations"), xs = ctx.scratch(4L * m * (kk / 128), "fp8 activation scales");
-                ctx.elementwise.quantFp8(x.ptr(), x.ld(), kk, xq, xs, m, (fp8Layout & 2) != 0);
-                boolean done = lt.fp8Matmul(new CublasLt.Key(CublasLt.CUDA_R_16BF, m, n, kk, kk, out.ld(), 1, 0, 0, 0), xq, xs, w.ptr(), w.ltScales(),
-                        out.ptr(), ctx.device.stream());
+                long xq = ctx.scratch((long) mp * kk, "fp8 activations"), xs = ctx.scratch(4L * mp * (kk / 128), "fp8 activation scales");
+                long y = mp == m ? out.ptr() : ctx.scratch(2L * mp * n, "padded fp8 GEMM result");
+                long ldy = mp == m ? out.ld() : n;
+                ctx.elementwise.quantFp8(x.ptr(), x.ld(), kk, xq, xs, mp, m, (fp8Layout & 2) != 0);
+                boolean done = lt.fp8Matmul(new CublasLt.Key(CublasLt.CUDA_R_16BF, mp, n, kk, kk, ldy, 1, 0, 0, 0), xq, xs, w.ptr(), w.ltScales(),
+                        y, ctx.device.stream());
+                if (done && mp != m) ctx.elementwise.copyRows(y, ldy, n, out.ptr(), out.ld(), m);
                 ctx.arena.release(mark);
                 if (done) {
                     if (bias != null) ctx.elementwise.addBias(ctx.precision, out.ptr(), out.ld(), bias.ptr(), n, m);

@@ -445,17 +445,25 @@ public final class CudaBench {
     private void kernels() {
         try (CudaBackend g = backend(8L << 30)) {
             Random r = new Random(3);
-            // FP8 linear at R1 shapes: q_b, dense gate, o_proj, expert gate
+            // FP8 linear at R1 shapes: q_b, dense gate, o_proj, expert gate; rows of 2-64 also on linear_mma.cuh (a second
+            // backend with kiln.cuda.linearMmaFp8, reading the same weights), whatever the defaults pick for them
             int[][] shapes = {{24576, 1536}, {18432, 7168}, {7168, 16384}, {2048, 7168}};
-            for (int[] s : shapes) {
-                Weight w = g.weight(fp8("w", s[0], s[1], s[0]), scales(s[0], s[1]), 128, 128);
-                for (int m : new int[]{1, 32, 128, 4096}) {
-                    g.begin(simple(Math.min(m, 16384)));
-                    Tensor x = g.upload(normal(r, m * s[1]), m, s[1]), out = g.tensor(m, s[0]);
-                    g.linear(x, w, out);
-                    double ms = g.device().timeMs(() -> g.linear(x, w, out), 20);
-                    record("kernel", "fp8 linear", m + "x" + s[1] + "->" + s[0], ms, (double) s[0] * s[1] + 2.0 * m * (s[0] + s[1]),
-                            2.0 * m * s[0] * s[1], "");
+            CudaOptions mo = g.options().withActivationBytes(1L << 30);
+            try (CudaBackend mma = new CudaBackend(g.device(), false, mo.withFlags(mo.flags().withLinearMmaMaxRows(LinearMmaKernels.MAX_ROWS)
+                    .withLinearMmaFp8(true)))) {
+                for (int[] s : shapes) {
+                    Weight w = g.weight(fp8("w", s[0], s[1], s[0]), scales(s[0], s[1]), 128, 128);
+                    for (int m : new int[]{1, 8, 16, 24, 32, 64, 100, 128, 512, 4096}) {
+                        float[] xs = normal(r, m * s[1]);
+                        for (CudaBackend k : m >= 2 && m <= LinearMmaKernels.MAX_ROWS ? new CudaBackend[]{g, mma} : new CudaBackend[]{g}) {
+                            k.begin(simple(Math.min(m, 16384)));
+                            Tensor x = k.upload(xs, m, s[1]), out = k.tensor(m, s[0]);
+                            k.linear(x, w, out);
+                            double ms = k.device().timeMs(() -> k.linear(x, w, out), 20);
+                            record("kernel", k == g ? "fp8 linear" : "fp8 linear (linear_mma)", m + "x" + s[1] + "->" + s[0], ms,
+                                    (double) s[0] * s[1] + 2.0 * m * (s[0] + s[1]), 2.0 * m * s[0] * s[1], "");
+                        }
+                    }
                 }
             }
             // MLA decode (absorbed), R1: 128 heads, latent 512, rope 64, 4,096 keys per sequence: the tensor-core kernel,

@@ -155,29 +155,19 @@ public final class CudaKernelCheck {
                 run("silu_mul", g, tol, this::siluMul);
                 run("embed", g, tol, this::embed);
                 run("rope", g, tol, this::rope);
-                run("linear_bf16", g, tol, (b, t) -> {
-                    for (int m : new int[]{1, 5, 64, 200}) linear(b, t, DType.BF16, 1536, 7168, m, m == 5, false);
-                    // routers (few long rows: gemv2_splitk, 4 and 8 warps per row) and an odd row count at m = 1
-                    for (int m : new int[]{1, 3}) linear(b, t, DType.BF16, 256, 7168, m, false, false);
-                    linear(b, t, DType.BF16, 64, 2048, 1, true, false);
-                    linear(b, t, DType.BF16, 2047, 512, 1, true, false);
-                });
-                run("linear_fp8", g, f32 ? tol : 5e-2, (b, t) -> {  // bf16: activations quantised to fp8 for cuBLASLt
-                    for (int m : new int[]{1, 8, 64, 200}) linear(b, t, DType.F8_E4M3, 2048, 7168, m, false, false);
-                    for (int m : new int[]{1, 64}) linear(b, t, DType.F8_E4M3, 7168, 2048, m, false, false);
-                    for (int m : new int[]{3, 100}) linear(b, t, DType.F8_E4M3, 576, 7168, m, false, true);
-                    for (int m : new int[]{2, 70}) linear(b, t, DType.F8_E4M3, 1000, 1000, m, true, false);
-                    linear(b, t, DType.F8_E4M3, 255, 7168, 1, false, false);  // split-K over whole scale blocks, a short last block
-                });
+                run("linear_bf16", g, tol, this::linearBf16);
+                run("linear_fp8", g, f32 ? tol : 5e-2, this::linearFp8);  // bf16: activations quantised to fp8 for cuBLASLt
                 run("linear_f32", g, tol, (b, t) -> linear(b, t, DType.F32, 96, 256, 5, true, true));
-                run("linear_pair", g, f32 ? tol : 5e-2, (b, t) -> {  // V2-Lite q + kv_a (bf16), R1 q_a + kv_a (fp8)
-                    for (int m : new int[]{1, 5, 20}) linearPair(b, t, DType.BF16, 3072, 576, 2048, m);
-                    for (int m : new int[]{1, 8}) linearPair(b, t, DType.F8_E4M3, 1536, 576, 7168, m);
-                });
-                run("silu_gate_up", g, f32 ? tol : 8e-2, (b, t) -> {  // fused in one GEMV launch for up to 8 rows in bf16
-                    for (int m : new int[]{1, 5, 8, 20}) siluGateUp(b, t, DType.F8_E4M3, 2048, 7168, m);
-                    for (int m : new int[]{1, 3}) siluGateUp(b, t, DType.BF16, 1408, 2048, m);
-                });
+                run("linear_pair", g, f32 ? tol : 5e-2, this::linearPairs);
+                run("silu_gate_up", g, f32 ? tol : 8e-2, this::siluGateUps);
+                if (!f32 && g instanceof CudaBackend cg) {  // the fallbacks of linear_mma's 2..16 rows: gemv2, then cuBLASLt
+                    withVariant(cg, "v", f -> f.withLinearMmaMaxRows(1), plain -> {
+                        run("linear_bf16 (no linear_mma)", plain, tol, this::linearBf16);
+                        run("linear_fp8 (no linear_mma)", plain, 5e-2, this::linearFp8);
+                        run("linear_pair (no linear_mma)", plain, 5e-2, this::linearPairs);
+                        run("silu_gate_up (no linear_mma)", plain, 8e-2, this::siluGateUps);
+                    });
+                }
                 if (!f32 && g instanceof CudaBackend cg) {  // 2..64 rows on linear_mma.cuh's tensor-core kernel (kiln.cuda.linearMmaMaxRows, linearMmaFp8)
                     withVariant(cg, "l", f -> f.withLinearMmaMaxRows(LinearMmaKernels.MAX_ROWS).withLinearMmaFp8(true), mma -> {
                         run("linear_bf16 (linear_mma)", mma, tol, (b, t) -> {
@@ -281,6 +271,35 @@ public final class CudaKernelCheck {
      * Runs {@code checks} on a second backend on {@code g}'s device whose switches {@code flags} changes (the path a
      * switch selects, or the fallback it turns off), with {@code tagSuffix} on the precision tag.
      */
+    private void linearBf16(Backend b, double t) {
+        for (int m : new int[]{1, 5, 64, 200}) linear(b, t, DType.BF16, 1536, 7168, m, m == 5, false);
+        // routers (few long rows: gemv2_splitk, 4 and 8 warps per row) and an odd row count at m = 1
+        for (int m : new int[]{1, 3}) linear(b, t, DType.BF16, 256, 7168, m, false, false);
+        linear(b, t, DType.BF16, 64, 2048, 1, true, false);
+        linear(b, t, DType.BF16, 2047, 512, 1, true, false);
+    }
+
+    /** FP8 linears from 1 row to prefill sizes; 20, 100 and 200 rows are padded to 16 for cuBLASLt's FP8 GEMM. */
+    private void linearFp8(Backend b, double t) {
+        for (int m : new int[]{1, 8, 16, 20, 64, 200}) linear(b, t, DType.F8_E4M3, 2048, 7168, m, false, false);
+        for (int m : new int[]{1, 64}) linear(b, t, DType.F8_E4M3, 7168, 2048, m, false, false);
+        for (int m : new int[]{3, 100}) linear(b, t, DType.F8_E4M3, 576, 7168, m, false, true);
+        for (int m : new int[]{2, 70}) linear(b, t, DType.F8_E4M3, 1000, 1000, m, true, false);
+        linear(b, t, DType.F8_E4M3, 255, 7168, 1, false, false);  // split-K over whole scale blocks, a short last block
+    }
+
+    /** V2-Lite q + kv_a (bf16), R1 q_a + kv_a (fp8). */
+    private void linearPairs(Backend b, double t) {
+        for (int m : new int[]{1, 5, 20}) linearPair(b, t, DType.BF16, 3072, 576, 2048, m);
+        for (int m : new int[]{1, 8}) linearPair(b, t, DType.F8_E4M3, 1536, 576, 7168, m);
+    }
+
+    /** Fused in one launch for up to 8 rows (gemv2) or up to kiln.cuda.linearMmaMaxRows (linear_mma) in bf16. */
+    private void siluGateUps(Backend b, double t) {
+        for (int m : new int[]{1, 5, 8, 20}) siluGateUp(b, t, DType.F8_E4M3, 2048, 7168, m);
+        for (int m : new int[]{1, 3}) siluGateUp(b, t, DType.BF16, 1408, 2048, m);
+    }
+
     private void withVariant(CudaBackend g, String tagSuffix, java.util.function.UnaryOperator<CudaFlags> flags,
                              java.util.function.Consumer<CudaBackend> checks) {
         try (CudaBackend variant = variant(g, flags)) {

@@ -129,7 +129,8 @@ class KernelSignaturesTest {
         e.rmsnormVec(0, 64, 0, 64, 0, 1e-6f, 0, 64, 64, 1);
         e.resolveFutureTokens(0, 0, 1);
         e.dequantFp8(0, 0, 1, 128, 128, 0, 128, 1);
-        e.quantFp8(0, 128, 128, 0, 0, 1, true);
+        e.quantFp8(0, 128, 128, 0, 0, 16, 1, true);
+        e.copyRows(0, 64, 64, 0, 64, 1);
 
         GemmKernels g = new GemmKernels(r);
         for (DType w : new DType[]{DType.F32, DType.BF16, DType.F8_E4M3}) {
