@@ -122,23 +122,9 @@ final class LinearLayers implements AutoCloseable {
                 ctx.gemm.gemv(x.ptr(), x.ld(), WeightArgs.of(w), b, out.ptr(), out.ld(), m, n, kk);
                 return;
             }
-            // the block-scaled FP8 GEMM sees a multiple of 16 rows (other row counts came out wrong through it when it
-            // was first tried): the activations are padded with zero rows and the first m rows of the result kept
-            if (lt != null && m > 8 && w.fp8() && fp8Layout >= 0 && n % 128 == 0 && kk % 128 == 0 && w.blockRows() == 128) {
-                int mp = (m + 15) / 16 * 16;
-                long mark = ctx.arena.mark();
-                long xq = ctx.scratch((long) mp * kk, "fp8 activations"), xs = ctx.scratch(4L * mp * (kk / 128), "fp8 activation scales");
-                long y = mp == m ? out.ptr() : ctx.scratch(2L * mp * n, "padded fp8 GEMM result");
-                long ldy = mp == m ? out.ld() : n;
-                ctx.elementwise.quantFp8(x.ptr(), x.ld(), kk, xq, xs, mp, m, (fp8Layout & 2) != 0);
-                boolean done = lt.fp8Matmul(new CublasLt.Key(CublasLt.CUDA_R_16BF, mp, n, kk, kk, ldy, 1, 0, 0, 0), xq, xs, w.ptr(), w.ltScales(),
-                        y, ctx.device.stream());
-                if (done && mp != m) ctx.elementwise.copyRows(y, ldy, n, out.ptr(), out.ld(), m);
-                ctx.arena.release(mark);
-                if (done) {
-                    if (bias != null) ctx.elementwise.addBias(ctx.precision, out.ptr(), out.ld(), bias.ptr(), n, m);
-                    return;
-                }
+            if (lt != null && m > 8 && w.fp8() && fp8Layout >= 0 && n % 128 == 0 && kk % 128 == 0 && w.blockRows() == 128 && fp8Lt(x, w, out)) {
+                if (bias != null) ctx.elementwise.addBias(ctx.precision, out.ptr(), out.ld(), bias.ptr(), n, m);
+                return;
             }
             if (lt != null && m > 8 && narrow) {
                 long weights = w.ptr();
@@ -158,6 +144,42 @@ final class LinearLayers implements AutoCloseable {
             }
         }
         gemm(x.ptr(), x.ld(), 0, w, 0, b, out.ptr(), out.ld(), 0, m, n, kk, 1);
+    }
+
+    /**
+     * x W^T through cuBLASLt's block-scaled FP8 GEMM, which is given whole multiples of 16 rows (other row counts came
+     * out wrong through it when it was first tried): the rows past the last whole 16 are padded with zero rows into a
+     * scratch result whose valid rows are copied out. A batch of more rows than K runs its whole 16s straight into out
+     * and pads only the rest, so the scratch never outgrows a bf16 copy of the weight. False when cuBLASLt declines.
+     */
+    private boolean fp8Lt(CudaTensor x, CudaWeight w, CudaTensor out) {
+        int m = x.rows(), n = w.rows(), kk = w.cols(), whole = m / 16 * 16, rest = m - whole;
+        long mark = ctx.arena.mark();
+        try {
+            if (rest == 0) return fp8Rows(x.ptr(), x.ld(), m, m, w, out.ptr(), out.ld());
+            if (whole == 0 || whole + 16 <= kk) {
+                long y = ctx.scratch(2L * (whole + 16) * n, "padded fp8 GEMM result");
+                if (!fp8Rows(x.ptr(), x.ld(), m, whole + 16, w, y, n)) return false;
+                ctx.elementwise.copyRows(y, n, n, out.ptr(), out.ld(), m);
+                return true;
+            }
+            if (!fp8Rows(x.ptr(), x.ld(), whole, whole, w, out.ptr(), out.ld())) return false;
+            long y = ctx.scratch(2L * 16 * n, "padded fp8 GEMM result");
+            if (!fp8Rows(x.ptr() + 2L * whole * x.ld(), x.ld(), rest, 16, w, y, n)) return false;
+            ctx.elementwise.copyRows(y, n, n, out.ptr() + 2L * whole * out.ld(), out.ld(), rest);
+            return true;
+        } finally {
+            ctx.arena.release(mark);
+        }
+    }
+
+    /** The first {@code valid} of {@code rows} bf16 rows at x (the rest zero padding) quantised to fp8, times W^T into y. */
+    private boolean fp8Rows(long x, long ldx, int valid, int rows, CudaWeight w, long y, long ldy) {
+        int n = w.rows(), kk = w.cols();
+        long xq = ctx.scratch((long) rows * kk, "fp8 activations"), xs = ctx.scratch(4L * rows * (kk / 128), "fp8 activation scales");
+        ctx.elementwise.quantFp8(x, ldx, kk, xq, xs, rows, valid, (fp8Layout & 2) != 0);
+        return lt.fp8Matmul(new CublasLt.Key(CublasLt.CUDA_R_16BF, rows, n, kk, kk, ldy, 1, 0, 0, 0), xq, xs, w.ptr(), w.ltScales(), y,
+                ctx.device.stream());
     }
 
     /** Kiln's own GEMM: canonical summation order on the CUDA cores in float32, tensor cores in bf16. */
