@@ -8,13 +8,13 @@ import java.lang.foreign.ValueLayout;
 import java.util.Random;
 
 /**
- * One CPU linear layer alone: {@code Linear.forward} over several distinct FP8 matrices (more bytes than the
+ * One CPU linear layer alone: {@code Linear.forward} over several distinct FP8 (or bf16) matrices (more bytes than the
  * caches hold, so every call streams its weights from memory), both cores, at a few token counts. Prints the
  * weight bytes read per second, to set beside `kiln bandwidth` (docs/performance.md, "CPU model runtime").
  * Not part of the test suite:
  * <pre>
  *   java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp target/classes:target/test-classes \
- *     kiln.backend.cpu.CpuLinearBench [TOKENS,...] [ROWS] [COLS]      (default 1,4,64 2048 7168)
+ *     kiln.backend.cpu.CpuLinearBench [TOKENS,...] [ROWS] [COLS] [fp8|bf16]      (default 1,4,64 2048 7168 fp8)
  * </pre>
  */
 public final class CpuLinearBench {
@@ -23,10 +23,20 @@ public final class CpuLinearBench {
     public static void main(String[] args) {
         String[] counts = (args.length > 0 ? args[0] : "1,4,64").split(",");
         int rows = args.length > 1 ? Integer.parseInt(args[1]) : 2048, cols = args.length > 2 ? Integer.parseInt(args[2]) : 7168;
-        int matrices = (int) Math.max(2, (96L << 20) / ((long) rows * cols));  // about 96 MiB of weights
+        boolean bf16 = args.length > 3 && args[3].equals("bf16");
+        int bytes = bf16 ? 2 : 1;
+        int matrices = (int) Math.max(2, (96L << 20) / ((long) rows * cols * bytes));  // about 96 MiB of weights
         Random random = new Random(1);
         CpuWeight[] weights = new CpuWeight[matrices];
         for (int i = 0; i < matrices; i++) {
+            if (bf16) {
+                MemorySegment data = Arena.global().allocate(2L * rows * cols, 64);
+                for (long j = 0; j < (long) rows * cols; j++) {
+                    data.set(ValueLayout.JAVA_SHORT_UNALIGNED, 2 * j, (short) (Float.floatToRawIntBits((float) random.nextGaussian() * 0.02f) >>> 16));
+                }
+                weights[i] = new CpuWeight(DType.BF16, rows, cols, data, null, 0, 0, 0);
+                continue;
+            }
             MemorySegment data = Arena.global().allocate((long) rows * cols, 64);
             // dummy-like codes: exponents 3-10, either sign (no subnormals, no NaN)
             for (long j = 0; j < (long) rows * cols; j++) {
@@ -47,8 +57,8 @@ public final class CpuLinearBench {
                 for (int i = 0; i < calls; i++) Linear.forward(x, weights[i % matrices], null, out, true);
                 double seconds = (System.nanoTime() - t0) / 1e9;
                 if (round >= 3) {
-                    System.out.printf("fp8 %dx%d, %d tokens: %.2f GB/s of weights, %.3f ms per call%n", rows, cols, tokens,
-                            (double) rows * cols * calls / seconds / 1e9, seconds / calls * 1e3);
+                    System.out.printf("%s %dx%d, %d tokens: %.2f GB/s of weights, %.3f ms per call%n", bf16 ? "bf16" : "fp8", rows, cols, tokens,
+                            (double) rows * cols * bytes * calls / seconds / 1e9, seconds / calls * 1e3);
                 }
             }
         }
