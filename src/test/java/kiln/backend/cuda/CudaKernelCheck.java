@@ -279,14 +279,15 @@ public final class CudaKernelCheck {
         linear(b, t, DType.BF16, 2047, 512, 1, true, false);
     }
 
-    /** FP8 linears from 1 row to prefill sizes; 20, 150 and 200 rows are padded to 16 for cuBLASLt's FP8 GEMM. */
+    /** FP8 linears from 1 row to prefill sizes; 20, 200 and 600 rows are padded to 16 for cuBLASLt's FP8 GEMM. */
     private void linearFp8(Backend b, double t) {
         for (int m : new int[]{1, 8, 16, 20, 64, 200}) linear(b, t, DType.F8_E4M3, 2048, 7168, m, false, false);
         for (int m : new int[]{1, 64}) linear(b, t, DType.F8_E4M3, 7168, 2048, m, false, false);
         for (int m : new int[]{3, 100}) linear(b, t, DType.F8_E4M3, 576, 7168, m, false, true);
         for (int m : new int[]{2, 70}) linear(b, t, DType.F8_E4M3, 1000, 1000, m, true, false);
         linear(b, t, DType.F8_E4M3, 255, 7168, 1, false, false);  // split-K over whole scale blocks, a short last block
-        linear(b, t, DType.F8_E4M3, 256, 128, 150, true, true);  // more rows than K: 144 straight, 6 padded to 16
+        linear(b, t, DType.F8_E4M3, 256, 128, 150, true, true);  // K of one scale block: the bf16 copy (cuBLASLt's FP8 GEMM got it wrong)
+        linear(b, t, DType.F8_E4M3, 256, 512, 600, true, true);  // more rows than K: 592 straight, 8 padded to 16
     }
 
     /** V2-Lite q + kv_a (bf16), R1 q_a + kv_a (fp8). */
