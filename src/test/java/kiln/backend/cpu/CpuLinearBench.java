@@ -8,9 +8,10 @@ import java.lang.foreign.ValueLayout;
 import java.util.Random;
 
 /**
- * One CPU linear layer alone: {@code Linear.forward} over several distinct FP8 (or bf16) matrices (more bytes than the
- * caches hold, so every call streams its weights from memory), both cores, at a few token counts. Prints the
- * weight bytes read per second, to set beside `kiln bandwidth` (docs/performance.md, "CPU model runtime").
+ * One CPU linear layer alone: {@code Linear.forward} over several distinct FP8 (or bf16) matrices (about 1 GiB,
+ * more than the caches hold, so every call streams its weights from memory; -Dkiln.bench.workingSetMiB=N), both
+ * cores, at a few token counts. Prints the weight bytes read per second, to set beside `kiln bandwidth`
+ * (docs/performance.md, "CPU model runtime").
  * Not part of the test suite:
  * <pre>
  *   java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp target/classes:target/test-classes \
@@ -25,7 +26,9 @@ public final class CpuLinearBench {
         int rows = args.length > 1 ? Integer.parseInt(args[1]) : 2048, cols = args.length > 2 ? Integer.parseInt(args[2]) : 7168;
         boolean bf16 = args.length > 3 && args[3].equals("bf16");
         int bytes = bf16 ? 2 : 1;
-        int matrices = (int) Math.max(2, (96L << 20) / ((long) rows * cols * bytes));  // about 96 MiB of weights
+        // about 1 GiB of weights: more than the last-level cache (480 MiB on the Xeon VM), or the figures are the cache's
+        long workingSet = Long.getLong("kiln.bench.workingSetMiB", 1024) << 20;
+        int matrices = (int) Math.max(2, workingSet / ((long) rows * cols * bytes));
         Random random = new Random(1);
         CpuWeight[] weights = new CpuWeight[matrices];
         for (int i = 0; i < matrices; i++) {
