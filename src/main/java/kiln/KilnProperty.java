@@ -33,7 +33,7 @@ public enum KilnProperty {
 
     // ---- CUDA backend: kernel choices (CudaFlags); each has a plain fallback that CudaKernelCheck keeps checked ----
     CUDA_GEMV2("kiln.cuda.gemv2", "true", "decode GEMVs (linear, SwiGLU, experts, per-head matrices; up to 8 rows) on gemv2.cuh (false: gemm.cuh's first GEMVs)"),
-    CUDA_MOE_MMA("kiln.cuda.moeMma", "true", "MoE of more than 8 tokens on the tensor-core grouped kernel, moe_mma.cuh (false: grouped GEMV / GEMM)"),
+    CUDA_MOE_MMA("kiln.cuda.moeMma", "true", "MoE of kiln.cuda.moeMmaMinTokens tokens or more on the tensor-core grouped kernel, moe_mma.cuh (false: grouped GEMV / GEMM)"),
     CUDA_MOE_MMA_MAX_TOKENS("kiln.cuda.moeMmaMaxTokens", "1024", "the most tokens moe_mma takes; larger bf16 prefill batches go per expert through cuBLASLt"),
     CUDA_MOE_MMA_MIN_TOKENS("kiln.cuda.moeMmaMinTokens", "8", "the fewest tokens moe_mma takes (2..9); smaller batches take the grouped GEMV (gemv2.cuh)"),
     CUDA_LINEAR_MMA_MAX_ROWS("kiln.cuda.linearMmaMaxRows", "16",

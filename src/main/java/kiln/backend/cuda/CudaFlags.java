@@ -9,7 +9,7 @@ import kiln.KilnProperty;
  * off; none is needed for correctness. Defaults come from the {@code kiln.cuda.*} properties ({@link #fromProperties}).
  *
  * @param gemv2          decode GEMVs of up to 8 rows on gemv2.cuh (off: gemm.cuh's first GEMVs)
- * @param moeMma         MoE of more than 8 tokens on the tensor-core grouped kernel (moe_mma.cuh)
+ * @param moeMma         MoE of moeMmaMinTokens tokens or more on the tensor-core grouped kernel (moe_mma.cuh)
  * @param moeMmaMaxTokens the most tokens moe_mma takes; larger bf16 prefill batches go per expert through cuBLASLt
  * @param moeMmaMinTokens the fewest tokens moe_mma takes (2..9); smaller batches take the grouped GEMV
  * @param linearMmaMaxRows the most rows of a dense linear layer or SwiGLU linear_mma.cuh takes (from 2; 1: none)

@@ -14,7 +14,7 @@ import java.util.function.Supplier;
  * Mixture of experts on the device: routing (fused with the router's GEMV and the alignment for decode batches),
  * the routed experts, and the weighted sum with the shared experts' output. Which kernels run the experts:
  * <pre>
- *   bf16, moeMmaMinTokens (9)..moeMmaMaxTokens tokens  moe_mma.cuh: tensor-core grouped GEMM over 64-row tiles
+ *   bf16, moeMmaMinTokens (8)..moeMmaMaxTokens tokens  moe_mma.cuh: tensor-core grouped GEMM over 64-row tiles
  *   bf16, a few rows per expert      the grouped GEMVs over 8-row tiles (gemv2.cuh, or gemm.cuh's first ones)
  *   bf16 prefill, eager, larger      per expert through LinearLayers (cuBLASLt), reading the expert ids back
  *   otherwise (and float32)          Kiln's grouped GEMM (gemm.cuh)

@@ -7,8 +7,8 @@ import static kiln.backend.cuda.GemmKernels.tiles;
 import static kiln.backend.cuda.GemmKernels.weightSuffix;
 
 /**
- * Launchers of moe_mma.cuh's entry points: the grouped expert GEMM on the tensor cores for batches of more than 8 tokens
- * (bf16 activations, bf16 or fp8 weights) over moe_align's 64-row tiles.
+ * Launchers of moe_mma.cuh's entry points: the grouped expert GEMM on the tensor cores for batches from
+ * kiln.cuda.moeMmaMinTokens tokens (bf16 activations, bf16 or fp8 weights) over moe_align's 64-row tiles.
  */
 final class MoeMmaKernels {
     /** Threads per CTA (MMA_WARPS warps) and output columns per CTA (16 per warp). */

@@ -9,13 +9,13 @@ import java.util.Random;
 
 /**
  * One CPU linear layer alone: {@code Linear.forward} over several distinct FP8 (or bf16) matrices (about 1 GiB,
- * more than the caches hold, so every call streams its weights from memory; -Dkiln.bench.workingSetMiB=N), both
+ * more than the caches hold, so every call streams its weights from memory; the fifth argument in MiB), both
  * cores, at a few token counts. Prints the weight bytes read per second, to set beside `kiln bandwidth`
  * (docs/performance.md, "CPU model runtime").
  * Not part of the test suite:
  * <pre>
  *   java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp target/classes:target/test-classes \
- *     kiln.backend.cpu.CpuLinearBench [TOKENS,...] [ROWS] [COLS] [fp8|bf16]      (default 1,4,64 2048 7168 fp8)
+ *     kiln.backend.cpu.CpuLinearBench [TOKENS,...] [ROWS] [COLS] [fp8|bf16] [MiB]      (default 1,4,64 2048 7168 fp8 1024)
  * </pre>
  */
 public final class CpuLinearBench {
@@ -27,7 +27,7 @@ public final class CpuLinearBench {
         boolean bf16 = args.length > 3 && args[3].equals("bf16");
         int bytes = bf16 ? 2 : 1;
         // about 1 GiB of weights: more than the last-level cache (480 MiB on the Xeon VM), or the figures are the cache's
-        long workingSet = Long.getLong("kiln.bench.workingSetMiB", 1024) << 20;
+        long workingSet = (args.length > 4 ? Long.parseLong(args[4]) : 1024) << 20;
         int matrices = (int) Math.max(2, workingSet / ((long) rows * cols * bytes));
         Random random = new Random(1);
         CpuWeight[] weights = new CpuWeight[matrices];
