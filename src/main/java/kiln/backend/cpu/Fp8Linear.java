@@ -1,8 +1,15 @@
 package kiln.backend.cpu;
 
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 
 import static kiln.backend.cpu.Linear.F;
 import static kiln.backend.cpu.Linear.L;
@@ -29,6 +36,20 @@ final class Fp8Linear {
     private static final float LIMIT = 0x1p114f;
 
     private static final ThreadLocal<float[]> XS = ThreadLocal.withInitial(() -> new float[0]);
+
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
+
+    /** Sign-extended byte << 20, keeping sign and the 7 value bits: e4m3 in float32's layout, exponent 2^-120 off. */
+    private static FloatVector fp8(MemorySegment m, long off) {
+        return ((IntVector) ByteVector.fromMemorySegment(B, m, off, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0))
+                .lanewise(VectorOperators.LSHL, 20).and(0x87F00000).reinterpretAsFloats();
+    }
+
+    /** One code as {@link #fp8} widens it. */
+    private static float fp8Scalar(MemorySegment m, long off) {
+        return Float.intBitsToFloat((m.get(ValueLayout.JAVA_BYTE, off) << 20) & 0x87F00000);
+    }
 
     /**
      * Per token, the power of two its activations are multiplied by before the scales (1 but for huge activations),
@@ -113,10 +134,10 @@ final class Fp8Linear {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         for (int k = 0; k < vin; k += L) {
             FloatVector xv = FloatVector.fromArray(F, xd, xo + k);
-            a0 = xv.fma(Linear.fp8(m, w0 + k), a0);
-            a1 = xv.fma(Linear.fp8(m, w1 + k), a1);
-            a2 = xv.fma(Linear.fp8(m, w2 + k), a2);
-            a3 = xv.fma(Linear.fp8(m, w3 + k), a3);
+            a0 = xv.fma(fp8(m, w0 + k), a0);
+            a1 = xv.fma(fp8(m, w1 + k), a1);
+            a2 = xv.fma(fp8(m, w2 + k), a2);
+            a3 = xv.fma(fp8(m, w3 + k), a3);
         }
         float[] o = out.data();
         o[out.at(t, r)] = Linear.sum(a0) + tail(xs, t, w, r);
@@ -131,7 +152,7 @@ final class Fp8Linear {
         int in = w.cols(), vin = in / L * L, xo = xs.at(t, 0);
         long wo = (long) r * in;
         FloatVector acc = FloatVector.zero(F);
-        for (int k = 0; k < vin; k += L) acc = FloatVector.fromArray(F, xs.data(), xo + k).fma(Linear.fp8(m, wo + k), acc);
+        for (int k = 0; k < vin; k += L) acc = FloatVector.fromArray(F, xs.data(), xo + k).fma(fp8(m, wo + k), acc);
         return Linear.sum(acc) + tail(xs, t, w, r);
     }
 
@@ -140,7 +161,7 @@ final class Fp8Linear {
         int in = w.cols(), vin = in / L * L, xo = xs.at(t, 0);
         long wo = (long) r * in;
         float tail = 0;
-        for (int k = vin; k < in; k++) tail = Math.fma(xs.data()[xo + k], Linear.fp8Scalar(w.data(), wo + k), tail);
+        for (int k = vin; k < in; k++) tail = Math.fma(xs.data()[xo + k], fp8Scalar(w.data(), wo + k), tail);
         return tail;
     }
 
@@ -161,7 +182,7 @@ final class Fp8Linear {
         MemorySegment m = w.data();
         int in = w.cols(), vin = in / L * L;
         long wo = (long) r * in;
-        for (int k = 0; k < vin; k += L) Linear.fp8(m, wo + k).intoArray(dst, off + k);
-        for (int k = vin; k < in; k++) dst[off + k] = Linear.fp8Scalar(m, wo + k);
+        for (int k = 0; k < vin; k += L) fp8(m, wo + k).intoArray(dst, off + k);
+        for (int k = vin; k < in; k++) dst[off + k] = fp8Scalar(m, wo + k);
     }
 }

@@ -1,6 +1,5 @@
 package kiln.backend.cpu;
 
-import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -14,19 +13,19 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 
 /**
- * out = x W^T (+ bias) with W read in its stored precision (f32, bf16, or fp8 e4m3 with 128x128 block scales) and
- * float accumulation.
+ * out = x W^T (+ bias) with W read in its stored precision (f32 or bf16; fp8 e4m3 with block scales goes to
+ * {@link Fp8Linear}) and float accumulation.
  *
  * <p>Every output element is computed by the same sequence of operations whatever the batch size or tile it falls
- * in: a vector accumulator over whole lanes of each column block, a scalar tail, one lane reduction. So a
+ * in: a vector accumulator over the whole lanes of the row, a scalar tail, one lane reduction. So a
  * request's logits do not depend on what else is in the batch, and greedy output is batch-invariant.
  *
  * <p>Fewer than {@link #WIDEN_FROM} tokens (decode batches): weights are widened in registers, 1 token x 4 rows so
  * that four independent FMA chains run (the four rows in different 4 KiB pages, see {@link #pageStride}), the four
- * rows re-read from L1 for each token. {@link #WIDEN_FROM} or more (prefill): two rows at a time are widened (and
- * scaled) once into a float scratch row, then 4 tokens x 2 rows tiles reuse them from L1. Both paths compute
- * x * (w * scale) in the same order, so where the line between them lies changes speed, not results. FP8 weights with
- * block scales take {@link Fp8Linear} (the scale carried by the activations), which keeps the same property.
+ * rows re-read from L1 for each token. {@link #WIDEN_FROM} or more (prefill): two rows at a time are widened once
+ * into a float scratch row, then 4 tokens x 2 rows tiles reuse them from L1. Both paths compute x * w in the same
+ * order, so where the line between them lies changes speed, not results. FP8 weights take {@link Fp8Linear} (the
+ * block scale carried by the activations), which keeps the same property.
  */
 final class Linear {
     private Linear() {}
@@ -35,7 +34,6 @@ final class Linear {
     static final int L = F.length();
     private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
     private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(L * 16));
-    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
     private static final VectorShuffle<Float> ROTATE_8 = rotate(8), ROTATE_4 = rotate(4), ROTATE_2 = rotate(2),
@@ -58,44 +56,33 @@ final class Linear {
         return v.lane(0);
     }
 
-    private static final int K_F32 = 0, K_BF16 = 1, K_FP8 = 2;
+    private static final int K_F32 = 0, K_BF16 = 1;
 
+    /** The stored types read here; fp8 weights go through {@link Fp8Linear}. */
     private static int kind(DType d) {
         return switch (d) {
             case F32 -> K_F32;
             case BF16 -> K_BF16;
-            case F8_E4M3 -> K_FP8;
             default -> throw new IllegalArgumentException("CPU linear: unsupported weight dtype " + d);
         };
     }
 
     private static int bytesPer(int kind) {
-        return kind == K_F32 ? 4 : kind == K_BF16 ? 2 : 1;
+        return kind == K_F32 ? 4 : 2;
     }
 
     /**
-     * L weights from byte offset {@code off}, widened to float (fp8 without its block scale). The per-type loaders
-     * are kept tiny so that C2 always inlines them: a vector returned from a call that is not inlined gets boxed
-     * and the conversions fall back to Java code.
+     * L weights from byte offset {@code off}, widened to float. The per-type loaders are kept tiny so that C2 always
+     * inlines them: a vector returned from a call that is not inlined gets boxed and the conversions fall back to
+     * Java code.
      */
     private static FloatVector load(int kind, MemorySegment m, long off) {
-        return kind == K_BF16 ? bf16(m, off) : kind == K_FP8 ? fp8(m, off) : f32(m, off);
+        return kind == K_BF16 ? bf16(m, off) : f32(m, off);
     }
 
     private static FloatVector bf16(MemorySegment m, long off) {
         return ((IntVector) ShortVector.fromMemorySegment(S, m, off, LE).convertShape(VectorOperators.S2I, I, 0))
                 .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-    }
-
-    /** Sign-extended byte << 20, keeping sign and the 7 value bits: e4m3 in float32's layout, exponent 2^-120 off. */
-    static FloatVector fp8(MemorySegment m, long off) {
-        return ((IntVector) ByteVector.fromMemorySegment(B, m, off, LE).convertShape(VectorOperators.B2I, I, 0))
-                .lanewise(VectorOperators.LSHL, 20).and(0x87F00000).reinterpretAsFloats();
-    }
-
-    /** One code as {@link #fp8} widens it. */
-    static float fp8Scalar(MemorySegment m, long off) {
-        return Float.intBitsToFloat((m.get(java.lang.foreign.ValueLayout.JAVA_BYTE, off) << 20) & 0x87F00000);
     }
 
     private static FloatVector f32(MemorySegment m, long off) {
@@ -105,7 +92,6 @@ final class Linear {
     private static float loadScalar(int kind, MemorySegment m, long off) {
         return switch (kind) {
             case K_BF16 -> Float.intBitsToFloat((m.get(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, off) & 0xFFFF) << 16);
-            case K_FP8 -> fp8Scalar(m, off);
             default -> m.get(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, off);
         };
     }
@@ -120,7 +106,7 @@ final class Linear {
                     + x.rows() + " tokens x " + w.rows() + " rows");
         }
         Parallel.Range body;
-        if (kind(w.dtype()) == K_FP8 && w.scales() != null) {
+        if (w.dtype() == DType.F8_E4M3) {
             float[] down = Fp8Linear.downScales(x, w);
             body = (r0, r1) -> Fp8Linear.rows(x, w, bias, down, out, r0, r1);
         } else {
@@ -138,7 +124,7 @@ final class Linear {
      * (performance.md, "CPU model runtime", has the figures).
      */
     static int pageStride(CpuWeight w) {
-        long rowBytes = (long) w.cols() * bytesPer(kind(w.dtype()));
+        long rowBytes = (long) w.cols() * w.dtype().bytes;
         return (int) Math.max(1, (PAGE + rowBytes - 1) / rowBytes);
     }
 
@@ -192,37 +178,14 @@ final class Linear {
         }
     }
 
-    /** Row r as floats with its block scale applied, exactly as the register path computes them. */
+    /** Row r as floats, exactly as the register path widens it. */
     static void widenRow(CpuWeight w, int r, float[] dst, int off) {
-        int kind = kind(w.dtype()), in = w.cols(), vin = in / L * L;
+        int kind = kind(w.dtype()), bpe = bytesPer(kind), in = w.cols(), vin = in / L * L;
         MemorySegment m = w.data();
-        switch (kind) {
-            case K_BF16 -> {
-                long wo = 2L * r * in;
-                for (int k = 0; k < vin; k += L) bf16(m, wo + 2L * k).intoArray(dst, off + k);
-            }
-            case K_FP8 -> {
-                long wo = (long) r * in;
-                for (int c0 = 0, b = 0; c0 < in; c0 += w.blockCols(), b++) {
-                    int cv = c0 + (Math.min(in, c0 + w.blockCols()) - c0) / L * L;
-                    float s = scale(w, r, b);
-                    for (int k = c0; k < cv; k += L) fp8(m, wo + k).mul(s).intoArray(dst, off + k);
-                }
-            }
-            default -> {
-                long wo = 4L * r * in;
-                for (int k = 0; k < vin; k += L) f32(m, wo + 4L * k).intoArray(dst, off + k);
-            }
-        }
-        if (vin != in) {
-            int bpe = bytesPer(kind), bc = blockCols(w);
-            long wo = (long) r * in * bpe;
-            for (int c0 = 0, b = 0; c0 < in; c0 += bc, b++) {
-                int c1 = Math.min(in, c0 + bc), cv = c0 + (c1 - c0) / L * L;
-                float s = w.scales() != null ? scale(w, r, b) : 1f;
-                for (int k = cv; k < c1; k++) dst[off + k] = loadScalar(kind, m, wo + (long) k * bpe) * s;
-            }
-        }
+        long wo = (long) r * in * bpe;
+        if (kind == K_BF16) for (int k = 0; k < vin; k += L) bf16(m, wo + 2L * k).intoArray(dst, off + k);
+        else for (int k = 0; k < vin; k += L) f32(m, wo + 4L * k).intoArray(dst, off + k);
+        for (int k = vin; k < in; k++) dst[off + k] = loadScalar(kind, m, wo + (long) k * bpe);
     }
 
     private static float dot(CpuTensor x, int t, float[] w, int wo, int in) {
@@ -235,39 +198,19 @@ final class Linear {
         return sum(acc) + tail;
     }
 
-    /** Column block size: the fp8 scale block, else the whole row. */
-    private static int blockCols(CpuWeight w) {
-        return w.scales() == null ? w.cols() : w.blockCols();
-    }
-
-    private static float scale(CpuWeight w, int row, int block) {
-        return w.scales()[(row / w.blockRows()) * w.scaleCols() + block];
-    }
-
     private static void store(CpuTensor out, int t, int r, float v, float[] bias) {
         out.data()[out.at(t, r)] = bias == null ? v : v + bias[r];
     }
 
     private static void tile1x1(CpuTensor x, int t, CpuWeight w, int r, float[] bias, CpuTensor out) {
-        int kind = kind(w.dtype()), bpe = bytesPer(kind), in = w.cols(), bc = blockCols(w);
-        boolean scaled = w.scales() != null;
+        int kind = kind(w.dtype()), bpe = bytesPer(kind), in = w.cols(), vin = in / L * L;
         MemorySegment m = w.data();
         float[] xs = x.data();
         int xo = x.at(t, 0);
         long wo = (long) r * in * bpe;
         FloatVector acc = FloatVector.zero(F);
-        float tail = 0;
-        for (int c0 = 0, b = 0; c0 < in; c0 += bc, b++) {
-            int c1 = Math.min(in, c0 + bc), cv = c0 + (c1 - c0) / L * L;
-            float s = scaled ? scale(w, r, b) : 1f;
-            for (int k = c0; k < cv; k += L) {
-                FloatVector wv = load(kind, m, wo + (long) k * bpe);
-                if (scaled) wv = wv.mul(s);
-                acc = FloatVector.fromArray(F, xs, xo + k).fma(wv, acc);
-            }
-            for (int k = cv; k < c1; k++) tail = Math.fma(xs[xo + k], loadScalar(kind, m, wo + (long) k * bpe) * s, tail);
-        }
-        store(out, t, r, sum(acc) + tail, bias);
+        for (int k = 0; k < vin; k += L) acc = FloatVector.fromArray(F, xs, xo + k).fma(load(kind, m, wo + (long) k * bpe), acc);
+        store(out, t, r, sum(acc) + tail(x, t, w, r), bias);
     }
 
     /**
@@ -276,11 +219,8 @@ final class Linear {
      * Java code.
      */
     private static void tile1x4(CpuTensor x, int t, CpuWeight w, int r, int st, float[] bias, CpuTensor out) {
-        switch (kind(w.dtype())) {
-            case K_BF16 -> tile1x4Bf16(x, t, w, r, st, bias, out);
-            case K_FP8 -> throw new IllegalStateException("fp8 weights go through Fp8Linear");
-            default -> tile1x4F32(x, t, w, r, st, bias, out);
-        }
+        if (kind(w.dtype()) == K_BF16) tile1x4Bf16(x, t, w, r, st, bias, out);
+        else tile1x4F32(x, t, w, r, st, bias, out);
     }
 
     private static void tile1x4Bf16(CpuTensor x, int t, CpuWeight w, int r, int st, float[] bias, CpuTensor out) {
@@ -334,18 +274,13 @@ final class Linear {
         store(out, t, r + 3 * st, v3, bias);
     }
 
-    /** x . w over the columns past the last whole vector of each block (block scales applied). */
+    /** x . w over the columns past the last whole vector. */
     private static float tail(CpuTensor x, int t, CpuWeight w, int r) {
-        int kind = kind(w.dtype()), bpe = bytesPer(kind), in = w.cols(), bc = blockCols(w);
-        boolean scaled = w.scales() != null;
+        int kind = kind(w.dtype()), bpe = bytesPer(kind), in = w.cols(), vin = in / L * L;
         long wo = (long) r * in * bpe;
         int xo = x.at(t, 0);
         float tail = 0;
-        for (int c0 = 0, b = 0; c0 < in; c0 += bc, b++) {
-            int c1 = Math.min(in, c0 + bc), cv = c0 + (c1 - c0) / L * L;
-            float s = scaled ? scale(w, r, b) : 1f;
-            for (int k = cv; k < c1; k++) tail = Math.fma(x.data()[xo + k], loadScalar(kind, w.data(), wo + (long) k * bpe) * s, tail);
-        }
+        for (int k = vin; k < in; k++) tail = Math.fma(x.data()[xo + k], loadScalar(kind, w.data(), wo + (long) k * bpe), tail);
         return tail;
     }
 
