@@ -23,8 +23,8 @@ final class StepLog {
     private int decodeSteps;
     private long lastDecodeLog = System.nanoTime(), generatedAtLastLog;
 
+    /** {@code decodeInterval} as EngineConfig has checked it (at least 1). */
     StepLog(int decodeInterval) {
-        if (decodeInterval < 1) throw new IllegalArgumentException("the decode log interval must be at least 1, got " + decodeInterval);
         this.decodeInterval = decodeInterval;
     }
 
