@@ -167,8 +167,7 @@ public final class CudaKernelCheck {
                         run("linear_pair (no linear_mma)", plain, 5e-2, this::linearPairs);
                         run("silu_gate_up (no linear_mma)", plain, 8e-2, this::siluGateUps);
                     });
-                }
-                if (!f32 && g instanceof CudaBackend cg) {  // 2..64 rows on linear_mma.cuh's tensor-core kernel (kiln.cuda.linearMmaMaxRows, linearMmaFp8)
+                    // 2..64 rows on linear_mma.cuh's tensor-core kernel (kiln.cuda.linearMmaMaxRows, linearMmaFp8)
                     withVariant(cg, "l", f -> f.withLinearMmaMaxRows(LinearMmaKernels.MAX_ROWS).withLinearMmaFp8(true), mma -> {
                         run("linear_bf16 (linear_mma)", mma, tol, (b, t) -> {
                             for (int m : new int[]{2, 5, 8, 16, 33, 64}) linear(b, t, DType.BF16, 1536, 7168, m, m == 5, m == 33);
@@ -267,10 +266,7 @@ public final class CudaKernelCheck {
         }
     }
 
-    /**
-     * Runs {@code checks} on a second backend on {@code g}'s device whose switches {@code flags} changes (the path a
-     * switch selects, or the fallback it turns off), with {@code tagSuffix} on the precision tag.
-     */
+    /** bf16 linears: decode and prefill rows, routers (few long rows), an odd row count. */
     private void linearBf16(Backend b, double t) {
         for (int m : new int[]{1, 5, 64, 200}) linear(b, t, DType.BF16, 1536, 7168, m, m == 5, false);
         // routers (few long rows: gemv2_splitk, 4 and 8 warps per row) and an odd row count at m = 1
@@ -302,6 +298,10 @@ public final class CudaKernelCheck {
         for (int m : new int[]{1, 3}) siluGateUp(b, t, DType.BF16, 1408, 2048, m);
     }
 
+    /**
+     * Runs {@code checks} on a second backend on {@code g}'s device whose switches {@code flags} changes (the path a
+     * switch selects, or the fallback it turns off), with {@code tagSuffix} on the precision tag.
+     */
     private void withVariant(CudaBackend g, String tagSuffix, java.util.function.UnaryOperator<CudaFlags> flags,
                              java.util.function.Consumer<CudaBackend> checks) {
         try (CudaBackend variant = variant(g, flags)) {
