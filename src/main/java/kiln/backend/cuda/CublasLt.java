@@ -28,12 +28,15 @@ final class CublasLt implements AutoCloseable {
     private static final int LAYOUT_BATCH_COUNT = 5, LAYOUT_STRIDED_BATCH_OFFSET = 6;
     private static final int PREF_MAX_WORKSPACE_BYTES = 1;
     private static final int HEURISTIC_RESULT_BYTES = 96;  // cublasLtMatmulAlgo_t (64) + size_t + int + float + int[4]
+    /** Answers asked of the heuristic per shape: the first is used, the rest are there for {@link #fp8Algos}. */
+    private static final int CANDIDATES = 8;
+    private static final int CONFIG_TILE_ID = 1, CONFIG_SPLITK_NUM = 2, CONFIG_STAGES_ID = 6, CONFIG_CLUSTER_SHAPE_ID = 8;
 
     private static final class H {
         static SymbolLookup lib;
         static String error;
         static MethodHandle create, destroy, descCreate, descSet, descDestroy, layoutCreate, layoutSet, layoutDestroy,
-                prefCreate, prefSet, prefDestroy, heuristic, matmul, statusName;
+                prefCreate, prefSet, prefDestroy, heuristic, matmul, algoConfigGet, statusName;
 
         static {
             try {
@@ -51,6 +54,7 @@ final class CublasLt implements AutoCloseable {
                 prefDestroy = Native.require(lib, LIB, "cublasLtMatmulPreferenceDestroy", PTR);
                 heuristic = Native.require(lib, LIB, "cublasLtMatmulAlgoGetHeuristic", PTR, PTR, PTR, PTR, PTR, PTR, PTR, INT, PTR, PTR);
                 matmul = Native.require(lib, LIB, "cublasLtMatmul", PTR, PTR, PTR, LONG, PTR, LONG, PTR, PTR, LONG, PTR, LONG, PTR, PTR, LONG, LONG, PTR);
+                algoConfigGet = Native.require(lib, LIB, "cublasLtMatmulAlgoConfigGetAttribute", PTR, INT, PTR, LONG, PTR);
                 lib.find("cublasLtGetStatusName").ifPresent(a -> statusName = Native.LINKER.downcallHandle(a,
                         java.lang.foreign.FunctionDescriptor.of(PTR, INT)));
             } catch (IllegalArgumentException | UnsatisfiedLinkError e) {
@@ -87,7 +91,24 @@ final class CublasLt implements AutoCloseable {
     /** Shape of one matmul: types, sizes, leading dimensions, batch and strides (elements). */
     record Key(int type, int m, int n, int k, long ldx, long ldo, int batch, long xStride, long wStride, long oStride) {}
 
-    private record Plan(MemorySegment desc, MemorySegment a, MemorySegment b, MemorySegment d, MemorySegment algo) {}
+    /** Descriptors and the heuristic's answers, best-estimated first (empty: no algorithm for the shape). */
+    private record Plan(MemorySegment desc, MemorySegment a, MemorySegment b, MemorySegment d, List<Algo> algos) {
+        MemorySegment algo() {
+            return algos.isEmpty() ? null : algos.getFirst().algo();
+        }
+    }
+
+    /**
+     * One heuristic answer: its rank in cuBLASLt's order, the opaque algorithm, the workspace it wants, its estimated
+     * waves, and the configuration it reports (tile, stages and cluster shape as cuBLASLt's enum values; split-K parts).
+     */
+    record Algo(int rank, MemorySegment algo, long workspaceBytes, float waves, int tile, int stages, int splitK, int cluster) {
+        @Override
+        public String toString() {
+            return String.format(java.util.Locale.ROOT, "#%d tile %d stages %d cluster %d split-k %d ws %d KiB waves %.2f", rank, tile, stages, cluster,
+                    splitK, workspaceBytes >> 10, waves);
+        }
+    }
 
     CublasLt(long workspace, long workspaceBytes) {
         if (H.error != null) throw new CudaException(H.error);
@@ -116,9 +137,9 @@ final class CublasLt implements AutoCloseable {
             p = plan(key);
             plans.put(key, p);
         }
-        if (p.algo == null) return false;
+        if (p.algo() == null) return false;
         try {
-            check((int) H.matmul.invokeExact(handle, p.desc, one, w, p.a, x, p.b, zero, out, p.d, out, p.d, p.algo,
+            check((int) H.matmul.invokeExact(handle, p.desc, one, w, p.a, x, p.b, zero, out, p.d, out, p.d, p.algo(),
                     workspace, workspaceBytes, stream), "cublasLtMatmul(" + key + ")");
         } catch (Throwable t) {
             throw Driver.rethrow(t, "cublasLtMatmul");
@@ -132,21 +153,36 @@ final class CublasLt implements AutoCloseable {
      * Returns false when cuBLASLt has no algorithm for it.
      */
     boolean fp8Matmul(Key key, long xq, long xScales, long w, long wScales, long out, MemorySegment stream) {
-        Plan p = fp8Plans.get(key);
-        if (p == null) {
-            p = plan(key, true);
-            fp8Plans.put(key, p);
-        }
-        if (p.algo == null) return false;
+        return fp8Matmul(key, 0, xq, xScales, w, wScales, out, stream);
+    }
+
+    /** The block-scaled FP8 algorithms cuBLASLt's heuristic offers for key, best-estimated first (benchmarks time them). */
+    List<Algo> fp8Algos(Key key) {
+        return fp8Plan(key).algos;
+    }
+
+    /** {@link #fp8Matmul} with the heuristic's answer of rank {@code rank} rather than its first; false past its answers. */
+    boolean fp8Matmul(Key key, int rank, long xq, long xScales, long w, long wScales, long out, MemorySegment stream) {
+        Plan p = fp8Plan(key);
+        if (rank >= p.algos.size()) return false;
         try (Arena tmp = Arena.ofConfined()) {
             setPointer(p.desc, DESC_A_SCALE_POINTER, wScales, tmp);
             setPointer(p.desc, DESC_B_SCALE_POINTER, xScales, tmp);
-            check((int) H.matmul.invokeExact(handle, p.desc, one, w, p.a, xq, p.b, zero, out, p.d, out, p.d, p.algo,
+            check((int) H.matmul.invokeExact(handle, p.desc, one, w, p.a, xq, p.b, zero, out, p.d, out, p.d, p.algos.get(rank).algo(),
                     workspace, workspaceBytes, stream), "cublasLtMatmul(fp8 block-scaled " + key + ")");
         } catch (Throwable t) {
             throw Driver.rethrow(t, "cublasLtMatmul");
         }
         return true;
+    }
+
+    private Plan fp8Plan(Key key) {
+        Plan p = fp8Plans.get(key);
+        if (p == null) {
+            p = plan(key, true);
+            fp8Plans.put(key, p);
+        }
+        return p;
     }
 
     private Plan plan(Key k) {
@@ -175,22 +211,33 @@ final class CublasLt implements AutoCloseable {
             MemorySegment ws = tmp.allocate(LONG);
             ws.set(LONG, 0, workspaceBytes);
             check((int) H.prefSet.invokeExact(pref, PREF_MAX_WORKSPACE_BYTES, ws, 8L), "cublasLtMatmulPreferenceSetAttribute");
-            MemorySegment results = tmp.allocate(HEURISTIC_RESULT_BYTES, 8);
+            MemorySegment results = tmp.allocate((long) HEURISTIC_RESULT_BYTES * CANDIDATES, 8);
             MemorySegment count = tmp.allocate(INT);
-            int rc = (int) H.heuristic.invokeExact(handle, desc, a, b, d, d, pref, 1, results, count);
+            int rc = (int) H.heuristic.invokeExact(handle, desc, a, b, d, d, pref, CANDIDATES, results, count);
             check((int) H.prefDestroy.invokeExact(pref), "cublasLtMatmulPreferenceDestroy");
-            MemorySegment algo = null;
-            if (rc == 0 && count.get(INT, 0) > 0 && results.get(INT, 72) == 0) {
-                algo = arena.allocate(64, 8);
-                algo.copyFrom(results.asSlice(0, 64));
-            } else {
+            List<Algo> algos = new java.util.ArrayList<>();
+            for (int i = 0; rc == 0 && i < count.get(INT, 0); i++) {
+                MemorySegment r = results.asSlice((long) i * HEURISTIC_RESULT_BYTES, HEURISTIC_RESULT_BYTES);
+                if (r.get(INT, 72) != 0) continue;
+                MemorySegment algo = arena.allocate(64, 8);
+                algo.copyFrom(r.asSlice(0, 64));
+                algos.add(new Algo(algos.size(), algo, r.get(LONG, 64), r.get(Native.FLOAT, 76), config(algo, CONFIG_TILE_ID, tmp),
+                        config(algo, CONFIG_STAGES_ID, tmp), config(algo, CONFIG_SPLITK_NUM, tmp), config(algo, CONFIG_CLUSTER_SHAPE_ID, tmp)));
+            }
+            if (algos.isEmpty()) {
                 kiln.Log.warn("cuBLASLt has no %salgorithm for %s (status %d, %d results); using Kiln's own GEMM", fp8 ? "block-scaled FP8 " : "",
                         k, rc, count.get(INT, 0));
             }
-            return new Plan(desc, a, b, d, algo);
+            return new Plan(desc, a, b, d, List.copyOf(algos));
         } catch (Throwable t) {
             throw Driver.rethrow(t, "cuBLASLt plan for " + k);
         }
+    }
+
+    /** One integer attribute of an algorithm's configuration, -1 where cuBLASLt does not say. */
+    private static int config(MemorySegment algo, int attr, Arena tmp) throws Throwable {
+        MemorySegment v = tmp.allocate(INT), written = tmp.allocate(LONG);
+        return (int) H.algoConfigGet.invokeExact(algo, attr, v, 4L, written) == 0 ? v.get(INT, 0) : -1;
     }
 
     private static void setDesc(MemorySegment desc, int attr, int value, Arena tmp) throws Throwable {

@@ -45,8 +45,10 @@ import java.util.stream.IntStream;
  *            each after N cached tokens): linear and total TFLOP/s
  *   kernels  FP8 linear at R1 shapes, MLA decode over 4,096 keys, an R1 MoE layer (256 FP8 experts, top 8)
  *   moe      the MoE layer of R1 (FP8) and V2-Lite (bf16) alone, 16 to 8,192 tokens, without moe_mma and with it
+ *   fp8      the kernels section's FP8 linear rows alone
+ *   lt-algos every block-scaled FP8 algorithm cuBLASLt's heuristic offers at R1 shapes and 16-512 rows (CublasLtAlgoBench)
  * </pre>
- * {@code java ... kiln.backend.cuda.CudaBench [decode] [prefill] [kernels] [moe] [--out FILE.jsonl] [--models v2,r1]}.
+ * {@code java ... kiln.backend.cuda.CudaBench [decode] [prefill] [kernels] [moe] [fp8] [lt-algos] [--out FILE.jsonl] [--models v2,r1]}.
  * Each measurement is printed and appended as one JSON line to the output file.
  */
 public final class CudaBench {
@@ -84,6 +86,8 @@ public final class CudaBench {
         }
         if (sections.contains("moe")) b.section("moe", b::moe);
         if (sections.contains("kernels")) b.section("kernels", b::kernels);
+        if (sections.contains("fp8")) b.section("fp8", b::fp8Rows);
+        if (sections.contains("lt-algos")) b.section("lt-algos", () -> new CublasLtAlgoBench(b::record).run());
         System.out.println("==== Kiln CUDA benchmark summary" + (b.bandwidth > 0 ? String.format(" (bandwidth ceiling %.0f GB/s)", b.bandwidth) : ""));
         b.summary.forEach(System.out::println);
         js.close();
@@ -99,6 +103,11 @@ public final class CudaBench {
             e.printStackTrace(System.out);
             summary.add(name + " FAILED: " + e);
         }
+    }
+
+    /** Where a benchmark's measurement goes: printed, listed in the summary and appended to the JSON lines. */
+    interface Recorder {
+        void record(String section, String name, String shape, double ms, double bytes, double flops, String extra);
     }
 
     private void record(String section, String name, String shape, double ms, double bytes, double flops, String extra) {
@@ -442,30 +451,78 @@ public final class CudaBench {
         return v;
     }
 
-    private void kernels() {
+    /** FP8 linear at every row count, alone: the kernels section's first part, for a call with little time. */
+    private void fp8Rows() {
         try (CudaBackend g = backend(8L << 30)) {
-            Random r = new Random(3);
-            // FP8 linear at R1 shapes: q_b, dense gate, o_proj, expert gate; rows of 2-64 also on linear_mma.cuh (a second
-            // backend with kiln.cuda.linearMmaFp8, reading the same weights), whatever the defaults pick for them
-            int[][] shapes = {{24576, 1536}, {18432, 7168}, {7168, 16384}, {2048, 7168}};
-            CudaOptions mo = g.options().withActivationBytes(1L << 30);
-            try (CudaBackend mma = new CudaBackend(g.device(), false, mo.withFlags(mo.flags().withLinearMmaMaxRows(LinearMmaKernels.MAX_ROWS)
-                    .withLinearMmaFp8(true)))) {
-                for (int[] s : shapes) {
-                    Weight w = g.weight(fp8("w", s[0], s[1], s[0]), scales(s[0], s[1]), 128, 128);
-                    for (int m : new int[]{1, 8, 16, 24, 32, 64, 100, 128, 512, 4096}) {
-                        float[] xs = normal(r, m * s[1]);
-                        for (CudaBackend k : m >= 2 && m <= LinearMmaKernels.MAX_ROWS ? new CudaBackend[]{g, mma} : new CudaBackend[]{g}) {
-                            k.begin(simple(Math.min(m, 16384)));
-                            Tensor x = k.upload(xs, m, s[1]), out = k.tensor(m, s[0]);
-                            k.linear(x, w, out);
-                            double ms = k.device().timeMs(() -> k.linear(x, w, out), 20);
-                            record("kernel", k == g ? "fp8 linear" : "fp8 linear (linear_mma)", m + "x" + s[1] + "->" + s[0], ms,
-                                    (double) s[0] * s[1] + 2.0 * m * (s[0] + s[1]), 2.0 * m * s[0] * s[1], "");
-                        }
+            fp8Rows(g, new Random(3));
+        }
+    }
+
+    /**
+     * FP8 linear at R1 shapes (q_b, dense gate, o_proj, expert gate) and 1-4,096 rows, whatever the defaults pick for
+     * each; rows of 2-64 also on linear_mma.cuh (a second backend with kiln.cuda.linearMmaFp8, reading the same
+     * weights). Each is timed twice: launched one after another (the host's launch cost included where it is the
+     * longer) and replayed from a CUDA graph (the GPU's time alone, as a decode step sees it).
+     */
+    private void fp8Rows(CudaBackend g, Random r) {
+        int[][] shapes = {{24576, 1536}, {18432, 7168}, {7168, 16384}, {2048, 7168}};
+        CudaOptions mo = g.options().withActivationBytes(1L << 30);
+        try (CudaBackend mma = new CudaBackend(g.device(), false, mo.withFlags(mo.flags().withLinearMmaMaxRows(LinearMmaKernels.MAX_ROWS)
+                .withLinearMmaFp8(true)))) {
+            for (int[] s : shapes) {
+                Weight w = g.weight(fp8("w", s[0], s[1], s[0]), scales(s[0], s[1]), 128, 128);
+                for (int m : new int[]{1, 8, 16, 24, 32, 64, 100, 128, 512, 4096}) {
+                    float[] xs = normal(r, m * s[1]);
+                    for (CudaBackend k : m >= 2 && m <= LinearMmaKernels.MAX_ROWS ? new CudaBackend[]{g, mma} : new CudaBackend[]{g}) {
+                        k.begin(simple(Math.min(m, 16384)));
+                        Tensor x = k.upload(xs, m, s[1]), out = k.tensor(m, s[0]);
+                        Runnable linear = () -> k.linear(x, w, out);
+                        linear.run();
+                        String name = k == g ? "fp8 linear" : "fp8 linear (linear_mma)", shape = m + "x" + s[1] + "->" + s[0];
+                        double bytes = (double) s[0] * s[1] + 2.0 * m * (s[0] + s[1]), flops = 2.0 * m * s[0] * s[1];
+                        record("kernel", name, shape, k.device().timeMs(linear, 20), bytes, flops, "");
+                        record("kernel", name + " graphed", shape, graphMs(k, linear, 20), bytes, flops, "");
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * The GPU's time for one run of {@code work}, without the host's launch cost: {@code repeats} runs captured into
+     * one CUDA graph, replayed five times under events.
+     */
+    static double graphMs(CudaBackend k, Runnable work, int repeats) {
+        CudaDevice d = k.device();
+        return d.call(() -> {
+            Driver.synchronize(d.stream(), "before a timed capture");
+            k.setCapturing(true);
+            Driver.beginCapture(d.stream());
+            try {
+                for (int i = 0; i < repeats; i++) work.run();
+            } catch (RuntimeException e) {
+                Driver.destroyGraph(Driver.endCapture(d.stream()));
+                throw e;
+            } finally {
+                k.setCapturing(false);
+            }
+            MemorySegment graph = Driver.endCapture(d.stream());
+            MemorySegment exec = Driver.instantiate(graph);
+            try {
+                Driver.launchGraph(exec, d.stream());
+                return d.timeMs(() -> Driver.launchGraph(exec, d.stream()), 5) / repeats;
+            } finally {
+                Driver.synchronize(d.stream(), "after a timed graph");
+                Driver.destroyGraphExec(exec);
+                Driver.destroyGraph(graph);
+            }
+        });
+    }
+
+    private void kernels() {
+        try (CudaBackend g = backend(8L << 30)) {
+            Random r = new Random(3);
+            fp8Rows(g, r);
             // MLA decode (absorbed), R1: 128 heads, latent 512, rope 64, 4,096 keys per sequence: the tensor-core kernel,
             // then the generic one it replaced (a second backend on the device with kiln.cuda.mlaTc off)
             int ctx = 4096, heads = 128;
