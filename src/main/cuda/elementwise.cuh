@@ -377,30 +377,44 @@ __device__ void sample_rows(const T* x, long ldx, int cols, const float* tempera
 }
 
 // Activations to fp8 e4m3 in 1x128 blocks (DeepSeek's dynamic activation scheme), for cuBLASLt's block-scaled
-// FP8 GEMM: per row and 128-column group, scale = amax / 448, q = x / scale (saturating). One block per row, a
-// warp per group. Scales at scales[kb * rows + r] (m_major) or scales[r * groups + kb].
-// Rows from `valid` on are padding (a row count rounded up for cuBLASLt): zero codes, the smallest scale.
+// FP8 GEMM: per row and 128-column group, scale = amax / 448, q = x / scale (saturating). A warp per group, four
+// groups per block, grid (rows, ceil(groups / 4)): a row of 7,168 columns is 14 blocks, so a few rows still fill
+// the GPU (one block per row left 8 warps looping over 56 groups, latency-bound). Each lane takes 4 adjacent
+// columns: one 8-byte load and one 4-byte store where the row is aligned for them. Scales at scales[kb * rows + r]
+// (m_major) or scales[r * groups + kb]. Rows from `valid` on are padding (a row count rounded up for cuBLASLt):
+// zero codes, the smallest scale.
+#define QUANT_FP8_WARPS 4
 __device__ void quant_fp8_rows(const bf16* x, long ldx, int cols, uint8_t* q, float* scales, int rows, int valid, int m_major) {
-    long r = blockIdx.x;
+    const long r = blockIdx.x;
+    const int lane = threadIdx.x & 31, groups = (cols + 127) / 128, kb = blockIdx.y * QUANT_FP8_WARPS + (threadIdx.x >> 5);
+    if (kb >= groups) return;
     const bool pad = r >= valid;
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5, groups = (cols + 127) / 128;
-    for (int kb = warp; kb < groups; kb += warps) {
-        float v[4], amax = 0.f;
+    const int c0 = kb * 128 + lane * 4;
+    const bool vec = c0 + 3 < cols && (ldx & 3) == 0 && (cols & 3) == 0 && ((uintptr_t)x & 7) == 0 && ((uintptr_t)q & 3) == 0;
+    float v[4], amax = 0.f;
+    if (vec) {
+        uint2 raw = pad ? make_uint2(0, 0) : *reinterpret_cast<const uint2*>(x + r * ldx + c0);
+        const bf16* h = reinterpret_cast<const bf16*>(&raw);
 #pragma unroll
-        for (int i = 0; i < 4; i++) {
-            int c = kb * 128 + lane * 4 + i;
-            v[i] = c < cols && !pad ? to_f(x[r * ldx + c]) : 0.f;
-            amax = fmaxf(amax, fabsf(v[i]));
-        }
-        for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-        float s = fmaxf(amax, 1e-12f) / 448.f, inv = 1.f / s;
+        for (int i = 0; i < 4; i++) v[i] = to_f(h[i]);
+    } else {
 #pragma unroll
-        for (int i = 0; i < 4; i++) {
-            int c = kb * 128 + lane * 4 + i;
-            if (c < cols) q[r * cols + c] = (uint8_t)__nv_cvt_float_to_fp8(v[i] * inv, __NV_SATFINITE, __NV_E4M3);
-        }
-        if (lane == 0) scales[m_major ? (long)kb * rows + r : r * groups + kb] = s;
+        for (int i = 0; i < 4; i++) v[i] = c0 + i < cols && !pad ? to_f(x[r * ldx + c0 + i]) : 0.f;
     }
+#pragma unroll
+    for (int i = 0; i < 4; i++) amax = fmaxf(amax, fabsf(v[i]));
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    const float s = fmaxf(amax, 1e-12f) / 448.f, inv = 1.f / s;
+    uint8_t b[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) b[i] = (uint8_t)__nv_cvt_float_to_fp8(v[i] * inv, __NV_SATFINITE, __NV_E4M3);
+    if (vec) {
+        *reinterpret_cast<uint32_t*>(q + r * cols + c0) = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    } else {
+#pragma unroll
+        for (int i = 0; i < 4; i++) if (c0 + i < cols) q[r * cols + c0 + i] = b[i];
+    }
+    if (lane == 0) scales[m_major ? (long)kb * rows + r : r * groups + kb] = s;
 }
 
 // ---- entry points: launched by ElementwiseKernels.java (KernelSignaturesTest checks that the two argument lists agree) ----
@@ -471,15 +485,25 @@ extern "C" __global__ void dequant_fp8_bf16(const uint8_t* w, const float* scale
     dequant_fp8_row(w, scales, scale_cols, block_rows, block_cols, out, cols);
 }
 
-extern "C" __global__ void __launch_bounds__(256) quant_fp8_bf16(const bf16* x, long ldx, int cols, uint8_t* q, float* scales,
+extern "C" __global__ void __launch_bounds__(QUANT_FP8_WARPS * 32) quant_fp8_bf16(const bf16* x, long ldx, int cols, uint8_t* q, float* scales,
                                                                  int rows, int valid, int m_major) { KILN_ENTRY;
     quant_fp8_rows(x, ldx, cols, q, scales, rows, valid, m_major);
 }
 
 // out[r] = src[r] for the first rows of a padded GEMM result (one block per row).
+// out[r] = src[r], grid (rows, ceil(cols / 2048)) of 256 threads, 8 columns a thread: 16-byte copies where both
+// rows are aligned for them (a padded FP8 GEMM result of 18,432 columns is 9 blocks a row, not one looping block).
 extern "C" __global__ void copy_rows_bf16(const bf16* src, long lds, int cols, bf16* out, long ldo) { KILN_ENTRY;
     const long r = blockIdx.x;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[r * ldo + c] = src[r * lds + c];
+    const int c0 = (blockIdx.y * blockDim.x + threadIdx.x) * 8;
+    if (c0 >= cols) return;
+    const bf16* s = src + r * lds + c0;
+    bf16* d = out + r * ldo + c0;
+    if (c0 + 8 <= cols && ((uintptr_t)s & 15) == 0 && ((uintptr_t)d & 15) == 0) {
+        *reinterpret_cast<uint4*>(d) = *reinterpret_cast<const uint4*>(s);
+    } else {
+        for (int i = 0; i < 8 && c0 + i < cols; i++) d[i] = s[i];
+    }
 }
 
 extern "C" __global__ void __launch_bounds__(1024) rmsnorm_vec_bf16(bf16* x, long ldx, const bf16* delta, long ldd, const float* w,

@@ -155,12 +155,14 @@ final class ElementwiseKernels {
      */
     void quantFp8(long x, long ldx, int cols, long q, long scales, int rows, int valid, boolean mMajor) {
         if (valid < 1 || valid > rows) throw new IllegalArgumentException("quant_fp8: " + valid + " valid rows of " + rows);
-        k.fn("quant_fp8_bf16").ptr(x).i64(ldx).i32(cols).ptr(q).ptr(scales).i32(rows).i32(valid).i32(mMajor ? 1 : 0).launch(rows, 256);
+        // a warp per 128-column group, four per block (QUANT_FP8_WARPS in elementwise.cuh)
+        k.fn("quant_fp8_bf16").ptr(x).i64(ldx).i32(cols).ptr(q).ptr(scales).i32(rows).i32(valid).i32(mMajor ? 1 : 0)
+                .launch(rows, ceilDiv(ceilDiv(cols, 128), 4), 1, 128, 0);
     }
 
     /** out[r] = src[r] for bf16 rows (the valid rows of a padded result). */
     void copyRows(long src, long lds, int cols, long out, long ldo, int rows) {
-        k.fn("copy_rows_bf16").ptr(src).i64(lds).i32(cols).ptr(out).i64(ldo).launch(rows, 256);
+        k.fn("copy_rows_bf16").ptr(src).i64(lds).i32(cols).ptr(out).i64(ldo).launch(rows, ceilDiv(cols, 2048), 1, 256, 0);
     }
 
     static int ceilDiv(int a, int b) {

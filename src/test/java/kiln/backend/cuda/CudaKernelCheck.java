@@ -1073,14 +1073,16 @@ public final class CudaKernelCheck {
     /**
      * The GPU's MHA-form prefill against its absorbed form (both bf16: two backends on the device, kiln.cuda.mhaPrefill
      * on and off, the same dummy weights): a 150-token prompt whole and as chunks of 100 + 50 (the second over a
-     * cached prefix), every row's logits.
+     * cached prefix), every row's logits. Both backends keep FP8 weights off cuBLASLt's FP8 GEMM: its dynamic fp8
+     * activations re-round whole 128-column blocks wherever the two forms differ by bf16 noise, which would blur the
+     * comparison of the attention forms this is about (the model_vs_sim rows check that GEMM).
      */
     private void modelMhaVsAbsorbed(Backend g, double tol) {
         if (!(g instanceof CudaBackend cg)) return;
         Path config = Path.of("configs", "r1-arch-mini.json");
         ModelConfig c = ModelConfig.load(config, NO_FLIP_MHA);
         int[] prompt = prompt(150);
-        CudaOptions o = cg.options().withActivationBytes(2L << 30);
+        CudaOptions o = cg.options().withActivationBytes(2L << 30).withFp8Lt(false);
         float[][] got = new float[2][], ref = new float[2][];
         for (boolean mha : new boolean[]{true, false}) {
             try (CudaBackend b = new CudaBackend(cg.device(), false, o.withFlags(o.flags().withMhaPrefill(mha)));
