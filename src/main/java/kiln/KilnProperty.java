@@ -39,6 +39,8 @@ public enum KilnProperty {
     CUDA_LINEAR_MMA_MAX_ROWS("kiln.cuda.linearMmaMaxRows", "16",
             "the most rows (up to 64) of a dense linear layer or SwiGLU that linear_mma.cuh takes on the tensor cores, from 2; 1 turns it off: gemv2 up to 8 rows, then cuBLASLt"),
     CUDA_LINEAR_MMA_FP8("kiln.cuda.linearMmaFp8", "true", "linear_mma.cuh also for fp8 weights (false: gemv2 up to 8 rows, then cuBLASLt's block-scaled FP8 GEMM)"),
+    CUDA_FP8_LT_MIN_ROWS("kiln.cuda.fp8LtMinRows", "17",
+            "the fewest rows (from 2) of an fp8 linear layer that take cuBLASLt's block-scaled FP8 GEMM ahead of linear_mma and gemv2 (rows padded to 16)"),
     CUDA_MOE_BY_EXPERT("kiln.cuda.moeByExpert", "true", "prefill MoE per expert through cuBLASLt (false: Kiln's grouped GEMM)"),
     CUDA_MLA_TC("kiln.cuda.mlaTc", "true", "MLA attention in bf16 on the tensor-core kernels, mla_decode.cuh (false: the generic attention kernel)"),
     CUDA_MLA_SPLIT64("kiln.cuda.mlaSplit64", "true", "MLA decode in splits of >= 64 keys with cp.async queries, mla_attention_tc2 (false: mla_attention_tc, >= 256)"),

@@ -14,6 +14,8 @@ import kiln.KilnProperty;
  * @param moeMmaMinTokens the fewest tokens moe_mma takes (2..9); smaller batches take the grouped GEMV
  * @param linearMmaMaxRows the most rows of a dense linear layer or SwiGLU linear_mma.cuh takes (from 2; 1: none)
  * @param linearMmaFp8   linear_mma.cuh for fp8 weights too
+ * @param fp8LtMinRows   the fewest rows an fp8 linear layer takes cuBLASLt's block-scaled FP8 GEMM with, ahead of
+ *                       linear_mma (from 2; the default 17 leaves 2..16 rows to linear_mma)
  * @param moeByExpert    prefill MoE per expert through cuBLASLt instead of Kiln's grouped GEMM
  * @param mlaTc          MLA attention in bf16 on the tensor-core kernels (mla_decode.cuh) instead of the generic one
  * @param mlaSplit64     MLA decode in splits of >= 64 keys (mla_attention_tc2) instead of >= 256 (mla_attention_tc)
@@ -30,7 +32,7 @@ import kiln.KilnProperty;
  * @param fatbin         a kernels image to load instead of the jar's, or null
  * @param trace          a file every launch is appended to, or null
  */
-public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, int moeMmaMinTokens, int linearMmaMaxRows, boolean linearMmaFp8,
+public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, int moeMmaMinTokens, int linearMmaMaxRows, boolean linearMmaFp8, int fp8LtMinRows,
                         boolean moeByExpert, boolean mlaTc, boolean mlaSplit64, int mlaSplitMin,
                         boolean mhaPrefill, boolean gqaPrefill, boolean gqaTc, boolean fuseDecode, boolean routeAlign, boolean sideStream, boolean pdl,
                         boolean syncEachLaunch, boolean profile, String fatbin, String trace) {
@@ -43,6 +45,7 @@ public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, int 
         if (linearMmaMaxRows < 1 || linearMmaMaxRows > LinearMmaKernels.MAX_ROWS) {
             throw new IllegalArgumentException("kiln.cuda.linearMmaMaxRows must be 1 to " + LinearMmaKernels.MAX_ROWS + ", not " + linearMmaMaxRows);
         }
+        if (fp8LtMinRows < 2) throw new IllegalArgumentException("kiln.cuda.fp8LtMinRows must be at least 2, not " + fp8LtMinRows);
         if (mlaSplitMin < 1) throw new IllegalArgumentException("kiln.cuda.mlaSplitMin must be at least 1, not " + mlaSplitMin);
     }
 
@@ -50,7 +53,8 @@ public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, int 
     public static CudaFlags fromProperties() {
         return new CudaFlags(KilnProperty.CUDA_GEMV2.flag(), KilnProperty.CUDA_MOE_MMA.flag(),
                 KilnProperty.CUDA_MOE_MMA_MAX_TOKENS.intValue(0), KilnProperty.CUDA_MOE_MMA_MIN_TOKENS.intValue(2),
-                KilnProperty.CUDA_LINEAR_MMA_MAX_ROWS.intValue(1), KilnProperty.CUDA_LINEAR_MMA_FP8.flag(), KilnProperty.CUDA_MOE_BY_EXPERT.flag(),
+                KilnProperty.CUDA_LINEAR_MMA_MAX_ROWS.intValue(1), KilnProperty.CUDA_LINEAR_MMA_FP8.flag(), KilnProperty.CUDA_FP8_LT_MIN_ROWS.intValue(17),
+                KilnProperty.CUDA_MOE_BY_EXPERT.flag(),
                 KilnProperty.CUDA_MLA_TC.flag(), KilnProperty.CUDA_MLA_SPLIT64.flag(), KilnProperty.CUDA_MLA_SPLIT_MIN.intValue(64),
                 KilnProperty.CUDA_MHA_PREFILL.flag(), KilnProperty.CUDA_GQA_PREFILL.flag(), KilnProperty.CUDA_GQA_TC.flag(),
                 KilnProperty.CUDA_FUSE_DECODE.flag(), KilnProperty.CUDA_ROUTE_ALIGN.flag(), KilnProperty.CUDA_SIDE_STREAM.flag(),
@@ -72,6 +76,10 @@ public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, int 
 
     public CudaFlags withLinearMmaFp8(boolean on) {
         return edit(f -> f.linearMmaFp8 = on);
+    }
+
+    public CudaFlags withFp8LtMinRows(int rows) {
+        return edit(f -> f.fp8LtMinRows = rows);
     }
 
     public CudaFlags withMlaTc(boolean on) {
@@ -100,7 +108,7 @@ public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, int 
     private static final class Fields {
         boolean gemv2, moeMma, linearMmaFp8, moeByExpert, mlaTc, mlaSplit64, mhaPrefill, gqaPrefill, gqaTc, fuseDecode, routeAlign, sideStream, pdl,
                 syncEachLaunch, profile;
-        int moeMmaMaxTokens, moeMmaMinTokens, linearMmaMaxRows, mlaSplitMin;
+        int moeMmaMaxTokens, moeMmaMinTokens, linearMmaMaxRows, fp8LtMinRows, mlaSplitMin;
         String fatbin, trace;
 
         Fields(CudaFlags c) {
@@ -110,6 +118,7 @@ public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, int 
             moeMmaMinTokens = c.moeMmaMinTokens;
             linearMmaMaxRows = c.linearMmaMaxRows;
             linearMmaFp8 = c.linearMmaFp8;
+            fp8LtMinRows = c.fp8LtMinRows;
             moeByExpert = c.moeByExpert;
             mlaTc = c.mlaTc;
             mlaSplit64 = c.mlaSplit64;
@@ -128,8 +137,8 @@ public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, int 
         }
 
         CudaFlags build() {
-            return new CudaFlags(gemv2, moeMma, moeMmaMaxTokens, moeMmaMinTokens, linearMmaMaxRows, linearMmaFp8, moeByExpert, mlaTc, mlaSplit64, mlaSplitMin, mhaPrefill, gqaPrefill, gqaTc,
-                    fuseDecode, routeAlign, sideStream, pdl, syncEachLaunch, profile, fatbin, trace);
+            return new CudaFlags(gemv2, moeMma, moeMmaMaxTokens, moeMmaMinTokens, linearMmaMaxRows, linearMmaFp8, fp8LtMinRows, moeByExpert, mlaTc, mlaSplit64, mlaSplitMin, mhaPrefill, gqaPrefill,
+                    gqaTc, fuseDecode, routeAlign, sideStream, pdl, syncEachLaunch, profile, fatbin, trace);
         }
     }
 }

@@ -16,8 +16,8 @@ import kiln.io.DType;
  *   1..8 rows     gemv2 (gemv2.cuh; split-K for few long rows, gemv_heads for MLA's per-head matrices)
  *                 or, where gemv2 does not fit or is off, gemm.cuh's first GEMV
  *   more, fp8     cuBLASLt's block-scaled FP8 GEMM with the activations quantised to fp8 (rows padded to a multiple
- *                 of 16, K a multiple of 512, where the probe found it works), else a bf16 copy of the weight and the
- *                 bf16 GEMM below
+ *                 of 16, K a multiple of 512, where the probe found it works; from kiln.cuda.fp8LtMinRows rows ahead
+ *                 of everything above), else a bf16 copy of the weight and the bf16 GEMM below
  *   more, bf16    cuBLASLt, else Kiln's tensor-core GEMM (gemm_tc)
  * </pre>
  * float32 activations always take Kiln's GEMM in the canonical summation order (batch-invariant).
@@ -109,6 +109,12 @@ final class LinearLayers implements AutoCloseable {
         long b = bias == null ? 0 : bias.ptr();
         if (ctx.bf16()) {
             boolean narrow = w.dtype() == DType.BF16 || w.fp8();
+            // K a multiple of 512: on an H100, K of 128 and 384 (1 and 3 scale blocks per row) came out wrong
+            boolean fp8Gemm = lt != null && w.fp8() && fp8Layout >= 0 && n % 128 == 0 && kk % 512 == 0 && w.blockRows() == 128;
+            if (fp8Gemm && m >= ctx.flags.fp8LtMinRows() && fp8Lt(x, w, out)) {
+                if (bias != null) ctx.elementwise.addBias(ctx.precision, out.ptr(), out.ld(), bias.ptr(), n, m);
+                return;
+            }
             if (mmaFits(x, w)) {
                 ctx.linearMma.linear(m, x.ptr(), x.ld(), WeightArgs.of(w), b, out.ptr(), out.ld(), n, kk);
                 return;
@@ -123,8 +129,7 @@ final class LinearLayers implements AutoCloseable {
                 ctx.gemm.gemv(x.ptr(), x.ld(), WeightArgs.of(w), b, out.ptr(), out.ld(), m, n, kk);
                 return;
             }
-            // K a multiple of 512: on an H100, K of 128 and 384 (1 and 3 scale blocks per row) came out wrong
-            if (lt != null && m > 8 && w.fp8() && fp8Layout >= 0 && n % 128 == 0 && kk % 512 == 0 && w.blockRows() == 128 && fp8Lt(x, w, out)) {
+            if (fp8Gemm && m > 8 && m < ctx.flags.fp8LtMinRows() && fp8Lt(x, w, out)) {
                 if (bias != null) ctx.elementwise.addBias(ctx.precision, out.ptr(), out.ld(), bias.ptr(), n, m);
                 return;
             }

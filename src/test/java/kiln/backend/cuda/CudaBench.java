@@ -461,24 +461,28 @@ public final class CudaBench {
     /**
      * FP8 linear at R1 shapes (q_b, dense gate, o_proj, expert gate) and 1-4,096 rows, whatever the defaults pick for
      * each; rows of 2-64 also on linear_mma.cuh (a second backend with kiln.cuda.linearMmaFp8, reading the same
-     * weights). Each is timed twice: launched one after another (the host's launch cost included where it is the
+     * weights) and rows of 2-16 on cuBLASLt's FP8 GEMM (a third, kiln.cuda.fp8LtMinRows=2). Each is timed twice: launched one after another (the host's launch cost included where it is the
      * longer) and replayed from a CUDA graph (the GPU's time alone, as a decode step sees it).
      */
     private void fp8Rows(CudaBackend g, Random r) {
         int[][] shapes = {{24576, 1536}, {18432, 7168}, {7168, 16384}, {2048, 7168}};
         CudaOptions mo = g.options().withActivationBytes(1L << 30);
         try (CudaBackend mma = new CudaBackend(g.device(), false, mo.withFlags(mo.flags().withLinearMmaMaxRows(LinearMmaKernels.MAX_ROWS)
-                .withLinearMmaFp8(true)))) {
+                .withLinearMmaFp8(true)));
+             CudaBackend lt = new CudaBackend(g.device(), false, mo.withFlags(mo.flags().withFp8LtMinRows(2)))) {
             for (int[] s : shapes) {
                 Weight w = g.weight(fp8("w", s[0], s[1], s[0]), scales(s[0], s[1]), 128, 128);
                 for (int m : new int[]{1, 8, 16, 24, 32, 64, 100, 128, 512, 4096}) {
                     float[] xs = normal(r, m * s[1]);
-                    for (CudaBackend k : m >= 2 && m <= LinearMmaKernels.MAX_ROWS ? new CudaBackend[]{g, mma} : new CudaBackend[]{g}) {
+                    List<CudaBackend> backends = new ArrayList<>(List.of(g));
+                    if (m >= 2 && m <= LinearMmaKernels.MAX_ROWS) backends.add(mma);
+                    if (m >= 2 && m <= 16) backends.add(lt);
+                    for (CudaBackend k : backends) {
                         k.begin(simple(Math.min(m, 16384)));
                         Tensor x = k.upload(xs, m, s[1]), out = k.tensor(m, s[0]);
                         Runnable linear = () -> k.linear(x, w, out);
                         linear.run();
-                        String name = k == g ? "fp8 linear" : "fp8 linear (linear_mma)", shape = m + "x" + s[1] + "->" + s[0];
+                        String name = k == g ? "fp8 linear" : k == mma ? "fp8 linear (linear_mma)" : "fp8 linear (cuBLASLt)", shape = m + "x" + s[1] + "->" + s[0];
                         double bytes = (double) s[0] * s[1] + 2.0 * m * (s[0] + s[1]), flops = 2.0 * m * s[0] * s[1];
                         record("kernel", name, shape, k.device().timeMs(linear, 20), bytes, flops, "");
                         record("kernel", name + " graphed", shape, graphMs(k, linear, 20), bytes, flops, "");

@@ -182,6 +182,11 @@ public final class CudaKernelCheck {
                             for (int m : new int[]{3, 17}) siluGateUp(b, t, DType.BF16, 1408, 2048, m);
                         });
                     });
+                    // 2..16 fp8 rows on cuBLASLt's FP8 GEMM, padded to 16 (kiln.cuda.fp8LtMinRows)
+                    withVariant(cg, "f", f -> f.withFp8LtMinRows(2), lt -> run("linear_fp8 (cuBLASLt from 2 rows)", lt, 5e-2, (b, t) -> {
+                        for (int m : new int[]{2, 8, 13, 16}) linear(b, t, DType.F8_E4M3, 2048, 7168, m, m == 13, m == 8);
+                        linear(b, t, DType.F8_E4M3, 1536, 7168, 5, true, false);
+                    }));
                 }
                 run("head_linear", g, tol, this::headLinear);
                 run("mla_attention", g, tol, this::mla);
