@@ -461,8 +461,9 @@ public final class CudaBench {
     /**
      * FP8 linear at R1 shapes (q_b, dense gate, o_proj, expert gate) and 1-4,096 rows, whatever the defaults pick for
      * each; rows of 2-64 also on linear_mma.cuh (a second backend with kiln.cuda.linearMmaFp8, reading the same
-     * weights) and rows of 2-16 on cuBLASLt's FP8 GEMM (a third, kiln.cuda.fp8LtMinRows=2). Each is timed twice: launched one after another (the host's launch cost included where it is the
-     * longer) and replayed from a CUDA graph (the GPU's time alone, as a decode step sees it).
+     * weights) and rows of 2-16 on cuBLASLt's FP8 GEMM (a third, kiln.cuda.fp8LtMinRows=2). Each is timed twice:
+     * launched one after another (the host's launch cost included where it is the longer) and replayed from a CUDA
+     * graph (the GPU's time alone, as a decode step sees it).
      */
     private void fp8Rows(CudaBackend g, Random r) {
         int[][] shapes = {{24576, 1536}, {18432, 7168}, {7168, 16384}, {2048, 7168}};
