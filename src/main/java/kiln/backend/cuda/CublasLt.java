@@ -28,7 +28,7 @@ final class CublasLt implements AutoCloseable {
     private static final int LAYOUT_BATCH_COUNT = 5, LAYOUT_STRIDED_BATCH_OFFSET = 6;
     private static final int PREF_MAX_WORKSPACE_BYTES = 1;
     private static final int HEURISTIC_RESULT_BYTES = 96;  // cublasLtMatmulAlgo_t (64) + size_t + int + float + int[4]
-    /** Answers asked of the heuristic per shape: the first is used, the rest are there for {@link #fp8Algos}. */
+    /** Answers asked of the heuristic per block-scaled FP8 shape: the first is used, the rest are there for {@link #fp8Algos}. */
     private static final int CANDIDATES = 8;
     private static final int CONFIG_TILE_ID = 1, CONFIG_SPLITK_NUM = 2, CONFIG_STAGES_ID = 6, CONFIG_CLUSTER_SHAPE_ID = 8;
 
@@ -91,7 +91,10 @@ final class CublasLt implements AutoCloseable {
     /** Shape of one matmul: types, sizes, leading dimensions, batch and strides (elements). */
     record Key(int type, int m, int n, int k, long ldx, long ldo, int batch, long xStride, long wStride, long oStride) {}
 
-    /** Descriptors and the heuristic's answers, best-estimated first (empty: no algorithm for the shape). */
+    /**
+     * Descriptors and the heuristic's answers (up to {@link #CANDIDATES} for block-scaled FP8, one otherwise),
+     * best-estimated first; empty when it has none for the shape.
+     */
     private record Plan(MemorySegment desc, MemorySegment a, MemorySegment b, MemorySegment d, List<Algo> algos) {
         MemorySegment algo() {
             return algos.isEmpty() ? null : algos.getFirst().algo();
@@ -211,9 +214,10 @@ final class CublasLt implements AutoCloseable {
             MemorySegment ws = tmp.allocate(LONG);
             ws.set(LONG, 0, workspaceBytes);
             check((int) H.prefSet.invokeExact(pref, PREF_MAX_WORKSPACE_BYTES, ws, 8L), "cublasLtMatmulPreferenceSetAttribute");
-            MemorySegment results = tmp.allocate((long) HEURISTIC_RESULT_BYTES * CANDIDATES, 8);
+            int requested = fp8 ? CANDIDATES : 1;
+            MemorySegment results = tmp.allocate((long) HEURISTIC_RESULT_BYTES * requested, 8);
             MemorySegment count = tmp.allocate(INT);
-            int rc = (int) H.heuristic.invokeExact(handle, desc, a, b, d, d, pref, CANDIDATES, results, count);
+            int rc = (int) H.heuristic.invokeExact(handle, desc, a, b, d, d, pref, requested, results, count);
             check((int) H.prefDestroy.invokeExact(pref), "cublasLtMatmulPreferenceDestroy");
             List<Algo> algos = new java.util.ArrayList<>();
             for (int i = 0; rc == 0 && i < count.get(INT, 0); i++) {

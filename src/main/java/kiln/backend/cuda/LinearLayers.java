@@ -111,10 +111,7 @@ final class LinearLayers implements AutoCloseable {
             boolean narrow = w.dtype() == DType.BF16 || w.fp8();
             // K a multiple of 512: on an H100, K of 128 and 384 (1 and 3 scale blocks per row) came out wrong
             boolean fp8Gemm = lt != null && w.fp8() && fp8Layout >= 0 && n % 128 == 0 && kk % 512 == 0 && w.blockRows() == 128;
-            if (fp8Gemm && m >= ctx.flags.fp8LtMinRows() && fp8Lt(x, w, out)) {
-                if (bias != null) ctx.elementwise.addBias(ctx.precision, out.ptr(), out.ld(), bias.ptr(), n, m);
-                return;
-            }
+            if (fp8Gemm && m >= ctx.flags.fp8LtMinRows() && fp8Lt(x, w, bias, out)) return;
             if (mmaFits(x, w)) {
                 ctx.linearMma.linear(m, x.ptr(), x.ld(), WeightArgs.of(w), b, out.ptr(), out.ld(), n, kk);
                 return;
@@ -129,10 +126,7 @@ final class LinearLayers implements AutoCloseable {
                 ctx.gemm.gemv(x.ptr(), x.ld(), WeightArgs.of(w), b, out.ptr(), out.ld(), m, n, kk);
                 return;
             }
-            if (fp8Gemm && m > 8 && m < ctx.flags.fp8LtMinRows() && fp8Lt(x, w, out)) {
-                if (bias != null) ctx.elementwise.addBias(ctx.precision, out.ptr(), out.ld(), bias.ptr(), n, m);
-                return;
-            }
+            if (fp8Gemm && m > 8 && m < ctx.flags.fp8LtMinRows() && fp8Lt(x, w, bias, out)) return;
             if (lt != null && m > 8 && narrow) {
                 long weights = w.ptr();
                 long mark = ctx.arena.mark();
@@ -157,9 +151,16 @@ final class LinearLayers implements AutoCloseable {
      * x W^T through cuBLASLt's block-scaled FP8 GEMM, which is given whole multiples of 16 rows (other row counts came
      * out wrong through it when it was first tried): the rows past the last whole 16 are padded with zero rows into a
      * scratch result whose valid rows are copied out. A batch of more rows than K runs its whole 16s straight into out
-     * and pads only the rest, so the scratch never outgrows a bf16 copy of the weight. False when cuBLASLt declines.
+     * and pads only the rest, so the scratch never outgrows a bf16 copy of the weight. The bias, if any, is added
+     * after. False when cuBLASLt declines (nothing written).
      */
-    private boolean fp8Lt(CudaTensor x, CudaWeight w, CudaTensor out) {
+    private boolean fp8Lt(CudaTensor x, CudaWeight w, CudaWeight bias, CudaTensor out) {
+        if (!fp8Padded(x, w, out)) return false;
+        if (bias != null) ctx.elementwise.addBias(ctx.precision, out.ptr(), out.ld(), bias.ptr(), w.rows(), x.rows());
+        return true;
+    }
+
+    private boolean fp8Padded(CudaTensor x, CudaWeight w, CudaTensor out) {
         int m = x.rows(), n = w.rows(), kk = w.cols(), whole = m / 16 * 16, rest = m - whole;
         long mark = ctx.arena.mark();
         try {
