@@ -20,6 +20,8 @@
 #   fp8           FP8 linear at R1 shapes and 1-4,096 rows, Kiln and PyTorch's blockwise _scaled_mm, each launched one after
 #                 another and replayed from a CUDA graph; then every algorithm cuBLASLt's heuristic offers at 16-512 rows
 #                 (CublasLtAlgoBench: the GEMM alone, graphed, with its tile, stages, cluster and split-K)
+#   mla           MLA decode alone (R1's 128 heads, 1-128 sequences, 1,024-16,384 keys): bf16 cache, FP8 cache
+#                 (--kv-cache-dtype fp8_e4m3), generic kernel
 #   moe           the MoE layer alone, R1 (FP8) and V2-Lite (bf16) shapes, 16 to 8,192 tokens, without and with moe_mma
 #   prefill-v2-moe V2-Lite prefill of 512, 1,024 and 4,096 tokens with moe_mma up to 256 tokens (the default before
 #                 2026-12-07) and for every size (KILN_MMA_CAPS="256 1000000" picks the limits)
@@ -247,6 +249,8 @@ for s in "${sections[@]}"; do
         run_section "prefill-cached-$cached" 120 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.profile=true -Dkiln.bench.prefillTokens=512,1024 \
           -Dkiln.bench.prefillCached=$cached -cp "$CP" kiln.backend.cuda.CudaBench prefill --models v2 --out "$OUT/bench.jsonl"
       done ;;
+    mla)
+      run_section mla 150 "$JAVA" "${JOPTS[@]}" -cp "$CP" kiln.backend.cuda.CudaBench mla --models none --out "$OUT/bench.jsonl" ;;
     fp8)
       run_section fp8 180 "$JAVA" "${JOPTS[@]}" -cp "$CP" kiln.backend.cuda.CudaBench fp8 lt-algos --models none --out "$OUT/bench.jsonl"
       run_section torch-fp8 150 bash -c "PYTHONUNBUFFERED=1 python3 '$here/torch_bench.py' fp8 --out '$OUT/torch_fp8.json'" ;;

@@ -37,9 +37,10 @@ __device__ __forceinline__ int att_chunk(int visible, int splits) {
 
 // q1: [tokens, ...] with head h's kd1 values at column h * q1_stride (after the pointer's offset); q2 likewise
 // (kd2 may be 0). out: head h's vd values at column h * o_stride. partial_*: [tokens, heads, max_splits].
-template <typename T>
+// C: the cache's element type (T, or uint8_t for an FP8 cache of e4m3 values).
+template <typename T, typename C = T>
 __device__ void attention(const T* q1, long ldq1, int q1_stride, const T* q2, long ldq2, int q2_stride,
-                          const T* cache, AttnShape sh, const int* token_seq, const int* token_visible,
+                          const C* cache, AttnShape sh, const int* token_seq, const int* token_visible,
                           const int* seq_slot_start, const int* slots, float scale, T* out, long ldo, int o_stride,
                           float* partial_acc, float* partial_ml) {
     extern __shared__ __align__(16) float smem[];
@@ -233,3 +234,14 @@ __device__ void attention_combine(const int* token_visible, int max_splits, int 
 
 ATTENTION_KERNELS(float, f32)
 ATTENTION_KERNELS(bf16, bf16)
+
+// bf16 activations over an FP8 cache (--kv-cache-dtype fp8_e4m3): MLA's shapes the tensor-core kernels lack
+extern "C" __global__ void __launch_bounds__(ATT_THREADS) attention_bf16_fp8kv(
+    const bf16* q1, long ldq1, int q1_stride, const bf16* q2, long ldq2, int q2_stride, const uint8_t* cache, int heads,
+    int heads_per_kv, int blocks_per_kv, int kd1, int kd2, int vd, long entry, int k_off, int v_off, int kv_stride,
+    const int* token_seq, const int* token_visible, const int* seq_slot_start, const int* slots, float scale,
+    bf16* out, long ldo, int o_stride, float* partial_acc, float* partial_ml) { KILN_ENTRY;
+    AttnShape sh{heads, heads_per_kv, blocks_per_kv, kd1, kd2, vd, entry, k_off, v_off, kv_stride};
+    attention<bf16, uint8_t>(q1, ldq1, q1_stride, q2, ldq2, q2_stride, cache, sh, token_seq, token_visible, seq_slot_start,
+                             slots, scale, out, ldo, o_stride, partial_acc, partial_ml);
+}

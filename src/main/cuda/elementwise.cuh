@@ -472,6 +472,25 @@ __device__ void quant_fp8_rows(const bf16* x, long ldx, int cols, uint8_t* q, fl
 ELEMENTWISE_KERNELS(float, f32)
 ELEMENTWISE_KERNELS(bf16, bf16)
 
+// ---- the FP8 latent cache (--kv-cache-dtype fp8_e4m3): e4m3 values stored unscaled (SGLang's k_scale of 1.0 when a
+// checkpoint carries none), saturating at +-448; bf16 activations only ----
+__device__ __forceinline__ uint8_t to_kv_fp8(float v) { return (uint8_t)__nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3); }
+
+// kv_store2 into an FP8 cache: cache[slots[t]] = e4m3([a[t] | b[t]])
+extern "C" __global__ void kv_store2_bf16_fp8kv(const bf16* a, long lda, int cols_a, const bf16* b, long ldb, int cols_b,
+                                                const int* slots, uint8_t* cache, long entry) { KILN_ENTRY;
+    long t = blockIdx.x;
+    uint8_t* dst = cache + (long)slots[t] * entry;
+    for (int c = threadIdx.x; c < cols_a + cols_b; c += blockDim.x) dst[c] = to_kv_fp8(to_f(c < cols_a ? a[t * lda + c] : b[t * ldb + c - cols_a]));
+}
+
+// gather_rows out of an FP8 cache: out[r] = bf16(src[rows[r]]), exact (every e4m3 value is a bf16 value)
+extern "C" __global__ void gather_rows_bf16_fp8kv(const uint8_t* src, long lds, const int* rows, int cols, bf16* out, long ldo) { KILN_ENTRY;
+    long r = blockIdx.x;
+    const uint8_t* s = src + (long)rows[r] * lds;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[r * ldo + c] = __float2bfloat16_rn(to_f(s[c]));
+}
+
 // A step's future tokens: token t < 0 is the id the previous step sampled into row -1 - t of `previous`. The
 // overlapped scheduler plans step N+1 before step N's ids reach the host; this runs after N+1's batch is staged
 // and before its embedding, in stream order behind N's sampling.

@@ -15,6 +15,12 @@
 // of one kv head (heads_per_kv of them, in ceil(heads_per_kv / 16) CTAs), keys of head_dim = kd1 at
 // k_off + kvh * kv_stride of each cache entry and values of the same width at v_off + kvh * kv_stride, double-
 // buffered in a second tile beside the keys; shared memory 288 * (kd + 8) + 256 * (kd + 8) + 6592 bytes.
+//
+// FP8KV (--kv-cache-dtype fp8_e4m3, MLA only): the cache holds e4m3 values (entry bytes per slot). Tiles are double-
+// buffered as the raw bytes (half the traffic of bf16), and each tile is widened into one bf16 key tile before its
+// products (exact: every e4m3 value is a bf16 value), so the arithmetic after that is the bf16 kernel's. This
+// step's entries are stored by kv_store2 before the launch. Shared memory 160 * (kd + 8) + 128 * kd + 6592 bytes
+// (170 KB for 576-wide entries).
 #pragma once
 #include "common.cuh"
 #include "attention.cuh"
@@ -57,6 +63,21 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
+// One 16-byte chunk of an FP8 cache tile (16 e4m3 values) as 16 bf16 at dst (32 bytes, 16-byte aligned): e4m3 pairs
+// to half pairs in hardware, then to bf16 pairs; exact.
+__device__ __forceinline__ void fp8x16_to_bf16(uint4 raw, bf16* dst) {
+    const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
+    uint32_t o[8];
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        __half2_raw h = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)(w[i >> 1] >> (16 * (i & 1))), __NV_E4M3);
+        __nv_bfloat162 b = __float22bfloat162_rn(__half22float2(__half2(h)));
+        o[i] = *reinterpret_cast<uint32_t*>(&b);
+    }
+    reinterpret_cast<uint4*>(dst)[0] = make_uint4(o[0], o[1], o[2], o[3]);
+    reinterpret_cast<uint4*>(dst)[1] = make_uint4(o[4], o[5], o[6], o[7]);
+}
+
 // Grouped-query attention's cache layout for the SPLIT_V form: query head h reads kv head h / heads_per_kv.
 struct TcGqa {
     int heads_per_kv, k_off, v_off, kv_stride;
@@ -64,21 +85,25 @@ struct TcGqa {
 
 // KD1/KD2 (0: runtime): DeepSeek's 512 + 64 as constants turn the tile loops' divisions and the fragment loops'
 // bounds into compile-time values (the kernel is instruction-bound: docs/cuda.md has its Nsight Compute figures).
-template <int KD1 = 0, int KD2 = 0, bool SPLIT_V = false>
+template <int KD1 = 0, int KD2 = 0, bool SPLIT_V = false, bool FP8KV = false>
 __device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const bf16* q2, long ldq2, int q2_stride,
-                                 const bf16* cache, long entry, int heads, int kd1_arg, int kd2_arg, const int* token_seq,
+                                 const void* cache_v, long entry, int heads, int kd1_arg, int kd2_arg, const int* token_seq,
                                  const int* token_visible, const int* seq_slot_start, const int* slots, float scale,
                                  bf16* out, long ldo, int o_stride, float* partial_acc, float* partial_ml,
                                  int split_min = ATT_SPLIT_MIN, bool q_async = false, bool early_tile = false,
                                  const bf16* new_lat = nullptr, long ld_lat = 0, const bf16* new_rope = nullptr, long ld_rope = 0,
                                  const int* new_slots = nullptr, TcGqa gqa = {}) {
+    static_assert(!(FP8KV && SPLIT_V), "the FP8 cache is MLA's latent cache");
     extern __shared__ __align__(16) unsigned char mla_smem[];
+    const bf16* cache = static_cast<const bf16*>(cache_v);
+    const uint8_t* cache8 = static_cast<const uint8_t*>(cache_v);
     const int kd1 = KD1 ? KD1 : kd1_arg, kd2 = KD2 ? KD2 : kd2_arg;
     const int kd = kd1 + kd2, vd = kd1, kdp = kd + 8, vdp = vd + 8;
     const int vstride = SPLIT_V ? vdp : kdp;                       // row pitch of the tile the values are read from
     bf16* qs = reinterpret_cast<bf16*>(mla_smem);                  // [16][kdp]
-    bf16* ks = qs + MLA_H * kdp;                                    // [2][64][kdp]
-    bf16* vs = ks + 2 * MLA_KT * kdp;                               // SPLIT_V: [2][64][vdp]
+    bf16* ks = qs + MLA_H * kdp;                                    // [2][64][kdp]; FP8KV: [64][kdp]
+    uint8_t* stage = reinterpret_cast<uint8_t*>(ks + (FP8KV ? 1 : 2) * MLA_KT * kdp);  // FP8KV: [2][64][kd] raw tiles
+    bf16* vs = reinterpret_cast<bf16*>(stage + (FP8KV ? 2 * MLA_KT * kd : 0));          // SPLIT_V: [2][64][vdp]
     float* sf = reinterpret_cast<float*>(vs + (SPLIT_V ? 2 * MLA_KT * vdp : 0));  // [16][64] scaled scores
     bf16* ps = reinterpret_cast<bf16*>(sf + MLA_H * MLA_KT);        // [16][72] probabilities
     float* m_s = reinterpret_cast<float*>(ps + MLA_H * MLA_PLD);    // running max, sum, tile rescale per row
@@ -106,17 +131,27 @@ __device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const
     // new_lat (decode, the kernel stores this step's entries): the token's newest key (visible - 1) comes from
     // [new_lat | new_rope] row t rather than the cache, and the split that holds it (first head group) writes it to
     // the cache slot new_slots[t]; nothing else in this launch reads that slot.
-    const int newest = new_lat ? visible - 1 : -1;
+    const int newest = !FP8KV && new_lat ? visible - 1 : -1;
     auto entry_src = [&](int jj, int c) -> const bf16* {
         if (jj == newest) return c < kd1 / 8 ? new_lat + t * ld_lat + c * 8 : new_rope + t * ld_rope + (c - kd1 / 8) * 8;
         return cache + (long)seq_slots[jj] * entry + k_at + c * 8;
     };
     auto load_tile = [&](int j0, int buf) {
-        bf16* dst = ks + buf * MLA_KT * kdp;
-        for (int i = tid; i < MLA_KT * cpr; i += MLA_THREADS) {
-            int j = i / cpr, c = i - j * cpr;
-            bool valid = j0 + j < key_end;
-            cp_async16(smem_u32(dst + j * kdp + c * 8), valid ? entry_src(j0 + j, c) : cache, valid ? 16 : 0);
+        if constexpr (FP8KV) {
+            uint8_t* dst = stage + buf * MLA_KT * kd;
+            const int c8 = kd >> 4;  // 16-byte chunks of an FP8 entry
+            for (int i = tid; i < MLA_KT * c8; i += MLA_THREADS) {
+                int j = i / c8, c = i - j * c8;
+                bool valid = j0 + j < key_end;
+                cp_async16(smem_u32(dst + j * kd + c * 16), valid ? cache8 + (long)seq_slots[j0 + j] * entry + c * 16 : cache8, valid ? 16 : 0);
+            }
+        } else {
+            bf16* dst = ks + buf * MLA_KT * kdp;
+            for (int i = tid; i < MLA_KT * cpr; i += MLA_THREADS) {
+                int j = i / cpr, c = i - j * cpr;
+                bool valid = j0 + j < key_end;
+                cp_async16(smem_u32(dst + j * kdp + c * 8), valid ? entry_src(j0 + j, c) : cache, valid ? 16 : 0);
+            }
         }
         if constexpr (SPLIT_V) {
             bf16* vdst = vs + buf * MLA_KT * vdp;
@@ -158,9 +193,11 @@ __device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const
             qs[g * kdp + d] = v;
         }
     }
-    if (stores) {  // after the query loads went out, so that its round trip overlaps theirs
-        bf16* dst = const_cast<bf16*>(cache) + new_slot * entry;
-        for (int c = tid; c < cpr; c += MLA_THREADS) *reinterpret_cast<uint4*>(dst + c * 8) = *reinterpret_cast<const uint4*>(entry_src(newest, c));
+    if constexpr (!FP8KV) {
+        if (stores) {  // after the query loads went out, so that its round trip overlaps theirs
+            bf16* dst = const_cast<bf16*>(cache) + new_slot * entry;
+            for (int c = tid; c < cpr; c += MLA_THREADS) *reinterpret_cast<uint4*>(dst + c * 8) = *reinterpret_cast<const uint4*>(entry_src(newest, c));
+        }
     }
     if (tid < MLA_H) {
         m_s[tid] = -INFINITY;
@@ -185,7 +222,16 @@ __device__ void mla_attention_tc(const bf16* q1, long ldq1, int q1_stride, const
             cp_async_wait<0>();
         }
         __syncthreads();
-        const bf16* kb = ks + (it & 1) * MLA_KT * kdp;
+        if constexpr (FP8KV) {  // widen the raw tile into the key tile, every row (zero-filled ones give zero keys)
+            const uint8_t* sb = stage + (it & 1) * MLA_KT * kd;
+            const int c8 = kd >> 4;
+            for (int i = tid; i < MLA_KT * c8; i += MLA_THREADS) {
+                int j = i / c8, c = i - j * c8;
+                fp8x16_to_bf16(*reinterpret_cast<const uint4*>(sb + j * kd + c * 16), ks + j * kdp + c * 16);
+            }
+            __syncthreads();
+        }
+        const bf16* kb = FP8KV ? ks : ks + (it & 1) * MLA_KT * kdp;
         const bf16* vb = SPLIT_V ? vs + (it & 1) * MLA_KT * vdp : kb;
         {   // S = Q K^T for keys 8w..8w+7, in four independent accumulator chains (one chain of kd / 16 dependent
             // mma was the tile's longest latency)
@@ -320,6 +366,28 @@ extern "C" __global__ void __launch_bounds__(MLA_THREADS) mla_attention_tc2_bf16
                          seq_slot_start, slots, scale, out, ldo, o_stride, partial_acc, partial_ml, split_min, true, true,
                          new_lat, ld_lat, new_rope, ld_rope, new_slots);
 }
+// The same two over an FP8 cache (FP8KV above); this step's entries are always stored before the launch.
+extern "C" __global__ void __launch_bounds__(MLA_THREADS) mla_attention_tc_bf16_fp8kv(
+    const bf16* q1, long ldq1, int q1_stride, const bf16* q2, long ldq2, int q2_stride, const uint8_t* cache, long entry, int heads,
+    int kd1, int kd2, const int* token_seq, const int* token_visible, const int* seq_slot_start, const int* slots, float scale,
+    bf16* out, long ldo, int o_stride, float* partial_acc, float* partial_ml) { KILN_ENTRY;
+    mla_attention_tc<0, 0, false, true>(q1, ldq1, q1_stride, q2, ldq2, q2_stride, cache, entry, heads, kd1, kd2, token_seq, token_visible,
+                                        seq_slot_start, slots, scale, out, ldo, o_stride, partial_acc, partial_ml);
+}
+extern "C" __global__ void __launch_bounds__(MLA_THREADS) mla_attention_tc2_bf16_fp8kv(
+    const bf16* q1, long ldq1, int q1_stride, const bf16* q2, long ldq2, int q2_stride, const uint8_t* cache, long entry, int heads,
+    int kd1, int kd2, const int* token_seq, const int* token_visible, const int* seq_slot_start, const int* slots, float scale,
+    bf16* out, long ldo, int o_stride, float* partial_acc, float* partial_ml, int split_min) { pdl_trigger();
+    if (kd1 == 512 && kd2 == 64)
+        mla_attention_tc<512, 64, false, true>(q1, ldq1, q1_stride, q2, ldq2, q2_stride, cache, entry, heads, kd1, kd2, token_seq,
+                                               token_visible, seq_slot_start, slots, scale, out, ldo, o_stride, partial_acc, partial_ml,
+                                               split_min, true, true);
+    else
+        mla_attention_tc<0, 0, false, true>(q1, ldq1, q1_stride, q2, ldq2, q2_stride, cache, entry, heads, kd1, kd2, token_seq,
+                                            token_visible, seq_slot_start, slots, scale, out, ldo, o_stride, partial_acc, partial_ml,
+                                            split_min, true, true);
+}
+
 // Grouped-query attention (Llama, Qwen2) on the same kernel, bf16: decode and extend batches, keys and values
 // head_dim wide (a multiple of 64, at most 256) per kv head, this step's entries stored before the launch; splits
 // of >= split_min keys merged by attention_combine2_bf16. decode != 0: every token's only new key is its newest,

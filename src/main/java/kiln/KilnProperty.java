@@ -74,6 +74,7 @@ public enum KilnProperty {
     BENCH_PDL_COMPARE("kiln.bench.pdlCompare", "false", "CudaBench: also time each graph with programmatic dependent launch off"),
     BENCH_SKIP("kiln.bench.skip", "", "CudaBench: kernel sets left out of the decode graph (';' between sets, ',' within), to read each set's cost"),
     BENCH_EAGER("kiln.bench.eager", "true", "CudaBench: also time batches 1 and 64 eagerly (without CUDA graphs)"),
+    BENCH_KV_FP8("kiln.bench.kvFp8", "false", "CudaBench: the whole-model runs with MLA's latent cache in FP8 (--kv-cache-dtype fp8_e4m3)"),
     BENCH_TP("kiln.bench.tp", "1", "CudaBench: tensor-parallel ranks of the whole-model benchmarks (the kind from kiln.cuda.tpRanks)");
 
     private final String key, defaultValue, description;

@@ -70,6 +70,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--dtype", defaultValue = "auto", description = "GPU activation precision: auto (= bfloat16), bfloat16 or float32 (default: ${DEFAULT-VALUE}).")
     String dtype;
 
+    @Option(names = "--kv-cache-dtype", defaultValue = "auto", description = "auto (the backend's own). fp8_e4m3 (DeepSeek's MLA latent cache in FP8 on the GPU) is written but refused until its GPU checks pass (default: ${DEFAULT-VALUE}).")
+    String kvCacheDtype;
+
     @Mixin
     ParallelFlags parallel = new ParallelFlags();
 
@@ -97,12 +100,20 @@ final class GenerateCommand implements Callable<Integer> {
             default -> throw new IllegalArgumentException("--load-format must be auto or dummy, not " + loadFormat);
         };
         ModelConfig config = ModelConfig.load(modelPath, overrides);
+        if (!kvCacheDtype.equals("auto") && !kvCacheDtype.equals("fp8_e4m3")) {
+            throw new IllegalArgumentException("--kv-cache-dtype must be auto or fp8_e4m3, not " + kvCacheDtype);
+        }
+        boolean fp8Kv = kvCacheDtype.equals("fp8_e4m3");
+        if (fp8Kv && !config.isMla()) {
+            throw new IllegalArgumentException("--kv-cache-dtype fp8_e4m3: only DeepSeek's MLA latent cache is built in FP8, and " + modelPath + " ("
+                    + config.modelType() + ") uses grouped-query attention");
+        }
         for (int id : inputIds) {
             if (id < 0 || id >= config.vocabSize()) {
                 throw new IllegalArgumentException((prompt != null ? "--prompt: token " : "--input-ids: ") + id + " is outside the model's vocabulary [0, " + config.vocabSize() + ")");
             }
         }
-        try (Backend backend = Backends.create(parallel.device(device), dtype);
+        try (Backend backend = Backends.create(parallel.device(device), dtype, fp8Kv);
              Model model = withGraphs(Models.load(config, modelPath, format, backend, parallel.tp));
              SimpleGenerator gen = new SimpleGenerator(model, (warmup + 1) * batch * (inputIds.length + maxNewTokens))) {
             Run run = null;

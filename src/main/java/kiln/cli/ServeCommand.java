@@ -55,7 +55,7 @@ public final class ServeCommand implements Callable<Integer> {
     String modelOverrides;
     @Option(names = "--dtype", defaultValue = "auto", description = "auto, bfloat16, float16, half, float32, float (the CPU computes in float32 whatever the dtype).")
     String dtype;
-    @Option(names = "--kv-cache-dtype", defaultValue = "auto", description = "auto (the backend's own: float32 on the CPU, the --dtype on the GPU) or bf16/bfloat16 where that is it; fp8_e4m3 and fp8_e5m2 are refused (an FP8 KV cache is not built yet).")
+    @Option(names = "--kv-cache-dtype", defaultValue = "auto", description = "auto (the backend's own: float32 on the CPU, the --dtype on the GPU) or bf16/bfloat16 where that is it. fp8_e4m3 (DeepSeek's MLA latent cache in FP8 on the GPU, half the KV bytes per token) is written but refused until its GPU checks pass; fp8_e5m2 is not built.")
     String kvCacheDtype;
     @Option(names = "--trust-remote-code", description = "Accepted for SGLang compatibility (Kiln runs no model code from checkpoints).")
     boolean trustRemoteCode;
@@ -197,7 +197,19 @@ public final class ServeCommand implements Callable<Integer> {
         }
         check();
         Log.info("server_args=%s", serverArgs());
-        Backend backend = createBackend(parallel.device(device), dtype);
+        boolean embedded = modelPath == null;
+        ModelConfig config = embedded ? DefaultModel.config(modelOverrides) : ModelConfig.load(Path.of(modelPath), modelOverrides);
+        Models.LoadFormat format = embedded || loadFormat.equals("dummy") ? Models.LoadFormat.DUMMY : Models.LoadFormat.AUTO;
+        if (embedded) Log.info("No --model-path: serving the embedded %s (dummy weights; output is not meaningful text)", DefaultModel.NAME);
+        if (contextLength != null && contextLength > config.maxPositionEmbeddings()) {
+            throw new IllegalArgumentException("--context-length " + contextLength + " exceeds the model's max_position_embeddings "
+                    + config.maxPositionEmbeddings());
+        }
+        if (kvCacheDtype.equals("fp8_e4m3") && !config.isMla()) {
+            throw new IllegalArgumentException("--kv-cache-dtype fp8_e4m3: only DeepSeek's MLA latent cache is built in FP8, and "
+                    + (embedded ? DefaultModel.NAME : modelPath) + " (" + config.modelType() + ") uses grouped-query attention; pass --kv-cache-dtype auto");
+        }
+        Backend backend = createBackend(parallel.device(device), dtype, kvCacheDtype.equals("fp8_e4m3"));
         if (!backend.name().startsWith("cuda") && (enableTorchCompile || torchCompileMaxBs != null || cudaGraphMaxBs != null || disableCudaGraph)) {
             Log.info("--enable-torch-compile, --torch-compile-max-bs, --cuda-graph-max-bs and --disable-cuda-graph apply "
                     + "to the GPU backend; the %s backend ignores them", backend.name());
@@ -207,14 +219,6 @@ public final class ServeCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             backend.close();
             throw e;
-        }
-        boolean embedded = modelPath == null;
-        ModelConfig config = embedded ? DefaultModel.config(modelOverrides) : ModelConfig.load(Path.of(modelPath), modelOverrides);
-        Models.LoadFormat format = embedded || loadFormat.equals("dummy") ? Models.LoadFormat.DUMMY : Models.LoadFormat.AUTO;
-        if (embedded) Log.info("No --model-path: serving the embedded %s (dummy weights; output is not meaningful text)", DefaultModel.NAME);
-        if (contextLength != null && contextLength > config.maxPositionEmbeddings()) {
-            throw new IllegalArgumentException("--context-length " + contextLength + " exceeds the model's max_position_embeddings "
-                    + config.maxPositionEmbeddings());
         }
         Tokenizer tokenizer = skipTokenizerInit ? null : loadTokenizer(embedded);
         Log.info("Load weight begin. format=%s", format.name().toLowerCase());
@@ -261,11 +265,11 @@ public final class ServeCommand implements Callable<Integer> {
     }
 
     /** The one place a backend is made from --device (the CUDA backend plugs in here). */
-    static Backend createBackend(String device, String dtype) {
+    static Backend createBackend(String device, String dtype, boolean fp8KvCache) {
         // SGLang's float16 has no CUDA path here: the GPU serves it in bf16 (same exponent range as the checkpoints)
         String d = dtype.equals("float16") || dtype.equals("half") ? "bfloat16" : dtype;
         if (!d.equals(dtype) && !device.equals("cpu")) Log.info("--dtype %s: the GPU backend computes in bfloat16 instead", dtype);
-        return Backends.create(device, d);
+        return Backends.create(device, d, fp8KvCache);
     }
 
     /** SGLang's default --cuda-graph-max-bs for one large GPU. */
@@ -286,14 +290,15 @@ public final class ServeCommand implements Callable<Integer> {
     }
 
     /**
-     * The KV cache is stored in the backend's own type (float32 on the CPU, the activation dtype on the GPU); an
-     * FP8 cache is not built yet. A --kv-cache-dtype that names another type is refused rather than ignored.
+     * The KV cache is stored in the backend's own type (float32 on the CPU, the activation dtype on the GPU), or in
+     * FP8 e4m3 on the GPU for MLA models (the backend was made with it). A --kv-cache-dtype that names another type
+     * is refused rather than ignored.
      */
     void checkKvCacheDtype(DType stored) {
         if (kvCacheDtype.equals("auto")) return;
-        if (kvCacheDtype.startsWith("fp8")) {
-            throw new IllegalArgumentException("--kv-cache-dtype " + kvCacheDtype + " is not supported yet: Kiln keeps the KV cache in "
-                    + dtypeName(stored) + " on this backend; pass --kv-cache-dtype auto");
+        if (kvCacheDtype.equals("fp8_e4m3")) {
+            if (stored != DType.F8_E4M3) throw new IllegalStateException("--kv-cache-dtype fp8_e4m3: the backend stores " + dtypeName(stored));
+            return;
         }
         if (stored != DType.BF16) {
             throw new IllegalArgumentException("--kv-cache-dtype " + kvCacheDtype + ": this backend keeps the KV cache in "
@@ -315,6 +320,9 @@ public final class ServeCommand implements Callable<Integer> {
         if (!loadFormat.equals("auto") && !loadFormat.equals("dummy")) throw new IllegalArgumentException("--load-format must be auto or dummy, not " + loadFormat);
         oneOf("--dtype", dtype, List.of("auto", "bfloat16", "float16", "half", "float32", "float"));
         oneOf("--kv-cache-dtype", kvCacheDtype, List.of("auto", "fp8_e4m3", "fp8_e5m2", "bf16", "bfloat16"));
+        if (kvCacheDtype.equals("fp8_e5m2")) {
+            throw new IllegalArgumentException("--kv-cache-dtype fp8_e5m2 is not built: the FP8 cache stores e4m3 (--kv-cache-dtype fp8_e4m3, on the GPU)");
+        }
         oneOf("--schedule-policy", schedulePolicy, List.of("fcfs", "lpm"));
         if (reasoningParser != null) oneOf("--reasoning-parser", reasoningParser, List.of("deepseek-r1"));
         if (toolCallParser != null) oneOf("--tool-call-parser", toolCallParser, kiln.chat.ToolCallParser.NAMES);

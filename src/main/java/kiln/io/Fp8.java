@@ -16,7 +16,10 @@ public final class Fp8 {
         return Float.intBitsToFloat(bits) * EXPONENT_FIX;
     }
 
-    /** Round to nearest e4m3 value (saturating at +-448); used for dummy weights and tests. */
+    /**
+     * Round to the nearest e4m3 value, ties to the even code (as the GPU's cvt.rn.satfinite), saturating at +-448;
+     * used for dummy weights and tests.
+     */
     public static byte fromFloat(float f) {
         int sign = f < 0 || (f == 0 && 1 / f < 0) ? 0x80 : 0;
         float a = Math.min(Math.abs(f), MAX);
@@ -25,7 +28,7 @@ public final class Fp8 {
         // 127 candidates; callers quantize small tensors or cache per value range.
         for (int v = 0; v < 0x7F; v++) {
             float err = Math.abs(toFloat((byte) v) - a);
-            if (err < bestErr) {
+            if (err < bestErr || err == bestErr && (v & 1) == 0) {
                 bestErr = err;
                 best = v;
             }

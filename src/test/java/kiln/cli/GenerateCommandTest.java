@@ -63,6 +63,20 @@ class GenerateCommandTest {
     }
 
     @Test
+    void aKvCacheDtypeThatCannotBeStoredIsRefused() {
+        String v3 = Path.of("testdata", "fixtures", "deepseek-v3-tiny").toString(), qwen = Path.of("testdata", "fixtures", "qwen2-tiny").toString();
+        Run cpu = kiln("generate", "--model-path", v3, "--device", "cpu", "--input-ids", "5,6", "--kv-cache-dtype", "fp8_e4m3");
+        assertEquals(2, cpu.exit());
+        assertTrue(cpu.err().contains("--kv-cache-dtype fp8_e4m3: --device cpu, and the CPU backend keeps its KV cache in float32"), cpu.err());
+        Run gqa = kiln("generate", "--model-path", qwen, "--device", "cpu", "--input-ids", "5,6", "--kv-cache-dtype", "fp8_e4m3");
+        assertEquals(2, gqa.exit());
+        assertTrue(gqa.err().contains("(qwen2) uses grouped-query attention"), gqa.err());
+        Run other = kiln("generate", "--model-path", v3, "--device", "cpu", "--input-ids", "5,6", "--kv-cache-dtype", "fp8_e5m2");
+        assertEquals(2, other.exit());
+        assertTrue(other.err().contains("--kv-cache-dtype must be auto or fp8_e4m3, not fp8_e5m2"), other.err());
+    }
+
+    @Test
     void inputIdsStillWorkWithoutTokenizer() {
         Run run = kiln("generate", "--model-path", Path.of("testdata", "fixtures", "qwen2-tiny").toString(), "--input-ids", "5,6,7",
                 "--max-new-tokens", "2");

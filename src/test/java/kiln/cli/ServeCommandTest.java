@@ -61,7 +61,15 @@ class ServeCommandTest {
     void aKvCacheDtypeTheBackendDoesNotStoreIsRefusedNotIgnored() {
         Run fp8 = run("serve", "--device", "cpu", "--kv-cache-dtype", "fp8_e4m3", "--max-total-tokens", "1024");
         assertEquals(2, fp8.code());
-        assertTrue(fp8.err().contains("--kv-cache-dtype fp8_e4m3 is not supported yet: Kiln keeps the KV cache in float32"), fp8.err());
+        assertTrue(fp8.err().contains("--kv-cache-dtype fp8_e4m3: --device cpu, and the CPU backend keeps its KV cache in float32"), fp8.err());
+        Run e5m2 = run("serve", "--device", "cpu", "--kv-cache-dtype", "fp8_e5m2", "--max-total-tokens", "1024");
+        assertEquals(2, e5m2.code());
+        assertTrue(e5m2.err().contains("--kv-cache-dtype fp8_e5m2 is not built"), e5m2.err());
+        Run gqa = run("serve", "--device", "cpu", "--model-path", "testdata/fixtures/qwen2-tiny", "--skip-tokenizer-init",
+                "--kv-cache-dtype", "fp8_e4m3", "--max-total-tokens", "1024");
+        assertEquals(2, gqa.code());
+        assertTrue(gqa.err().contains("only DeepSeek's MLA latent cache is built in FP8") && gqa.err().contains("(qwen2) uses grouped-query attention"),
+                gqa.err());
         Run bf16 = run("serve", "--device", "cpu", "--kv-cache-dtype", "bf16", "--max-total-tokens", "1024");
         assertEquals(2, bf16.code());
         assertTrue(bf16.err().contains("--kv-cache-dtype bf16: this backend keeps the KV cache in float32"), bf16.err());

@@ -1,5 +1,7 @@
 package kiln.backend.cuda;
 
+import kiln.io.DType;
+
 /**
  * Launchers of attention.cuh's entry points: attention over the paged KV cache for grouped-query attention and for
  * MLA where its tensor-core kernels do not apply (float32, other shapes), prefill and decode; and the merge of a
@@ -52,13 +54,13 @@ final class AttentionKernels {
      * part] wide (q2: MLA's rope part, or none). One split writes {@code out}; several write {@code partials} for
      * {@link #combine}.
      */
-    void attention(Precision act, DeviceHeads q1, DeviceHeads q2, long cache, Shape s, PagedBatch batch, float scale, DeviceHeads out,
+    void attention(Precision act, DType cacheType, DeviceHeads q1, DeviceHeads q2, long cache, Shape s, PagedBatch batch, float scale, DeviceHeads out,
                    Partials partials, int tokens, int splits) {
         int kd = s.kd1() + s.kd2();
         boolean valueInKey = s.vOff() == s.kOff() && s.vd() <= kd;
         long smem = 4L * ((long) (HEADS_PER_BLOCK + KEYS_PER_TILE) * (kd + 1) + (valueInKey ? 0 : (long) KEYS_PER_TILE * s.vd())
                 + HEADS_PER_BLOCK * KEYS_PER_TILE + 3 * HEADS_PER_BLOCK);
-        k.fn("attention_" + act.suffix).ptr(q1.ptr()).i64(q1.ld()).i32(q1.stride()).ptr(q2.ptr()).i64(q2.ld()).i32(q2.stride())
+        k.fn("attention_" + act.suffix + CudaKvCache.kernelSuffix(cacheType)).ptr(q1.ptr()).i64(q1.ld()).i32(q1.stride()).ptr(q2.ptr()).i64(q2.ld()).i32(q2.stride())
                 .ptr(cache).i32(s.heads()).i32(s.headsPerKv()).i32(s.blocksPerKv()).i32(s.kd1()).i32(s.kd2()).i32(s.vd()).i64(s.entry())
                 .i32(s.kOff()).i32(s.vOff()).i32(s.kvStride()).ptr(batch.tokenSeq()).ptr(batch.tokenVisible()).ptr(batch.seqSlotStart())
                 .ptr(batch.slots()).f32(scale).ptr(out.ptr()).i64(out.ld()).i32(out.stride()).ptr(partials.acc()).ptr(partials.ml())

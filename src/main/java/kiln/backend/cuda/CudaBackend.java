@@ -52,7 +52,16 @@ public final class CudaBackend implements Backend {
     private boolean closed;
 
     public CudaBackend(CudaOptions options) {
-        this(new CudaDevice(options.device()), true, options);
+        this(new CudaDevice(checked(options).device()), true, options);
+    }
+
+    /** Refuses option combinations no kernel implements, before a device is set up. */
+    private static CudaOptions checked(CudaOptions options) {
+        if (options.fp8KvCache() && options.precision() != Precision.BFLOAT16) {
+            throw new IllegalArgumentException("--kv-cache-dtype fp8_e4m3 needs bfloat16 activations (--dtype bfloat16 or auto), not "
+                    + options.precision().name().toLowerCase(java.util.Locale.ROOT));
+        }
+        return options;
     }
 
     /** A backend on an existing device (several backends may share one device thread; the first loads the kernels). */
@@ -62,6 +71,7 @@ public final class CudaBackend implements Backend {
 
     /** Rank {@code rank} of {@code group} (made by the group). */
     CudaBackend(CudaDevice device, boolean ownsDevice, CudaOptions options, CudaRankGroup group, int rank) {
+        checked(options);
         this.device = device;
         this.ownsDevice = ownsDevice;
         this.options = options;
@@ -178,7 +188,11 @@ public final class CudaBackend implements Backend {
 
     @Override
     public KvCache kvCache(KvLayout layout, int slots) {
-        return new CudaKvCache(this, layout, slots, options.precision().dtype);
+        if (options.fp8KvCache() && !(layout instanceof KvLayout.Mla)) {
+            throw new IllegalArgumentException("--kv-cache-dtype fp8_e4m3: only DeepSeek's MLA latent cache is built in FP8, and this model's "
+                    + "cache is grouped-query attention (" + layout + "); pass --kv-cache-dtype auto");
+        }
+        return new CudaKvCache(this, layout, slots, kvCacheDtype());
     }
 
     @Override
@@ -204,7 +218,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public DType kvCacheDtype() {
-        return options.precision().dtype;
+        return options.fp8KvCache() ? DType.F8_E4M3 : options.precision().dtype;
     }
 
     // ---- one forward ----

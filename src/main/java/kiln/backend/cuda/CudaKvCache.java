@@ -5,8 +5,9 @@ import kiln.backend.KvLayout;
 import kiln.io.DType;
 
 /**
- * The KV pool in device memory: per layer [slots + 1][valuesPerToken] elements of the activation type. The
- * extra slot ({@link #paddingSlot}) absorbs the writes of the padding sequences of a replayed CUDA graph.
+ * The KV pool in device memory: per layer [slots + 1][valuesPerToken] elements of the activation type, or of FP8
+ * e4m3 for MLA's latent cache under {@code --kv-cache-dtype fp8_e4m3}. The extra slot ({@link #paddingSlot})
+ * absorbs the writes of the padding sequences of a replayed CUDA graph.
  */
 final class CudaKvCache implements KvCache {
     private final CudaBackend backend;
@@ -28,6 +29,11 @@ final class CudaKvCache implements KvCache {
     /** Sets every entry to zero (benchmarks fill a context without computing it). */
     void zero() {
         backend.device().run(() -> Driver.memset(base, 0, bytes(), backend.device().stream()));
+    }
+
+    /** The suffix of the kernels that read or write a cache of {@code dtype}: "_fp8kv" for FP8, none otherwise. */
+    static String kernelSuffix(DType dtype) {
+        return dtype == DType.F8_E4M3 ? "_fp8kv" : "";
     }
 
     long layer(int l) {

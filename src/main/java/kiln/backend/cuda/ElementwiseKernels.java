@@ -103,14 +103,19 @@ final class ElementwiseKernels {
         k.fn("kv_store_" + act(act)).ptr(src).i64(lds).i32(cols).ptr(slots).ptr(cache).i64(entry).i32(at).launch(rows, 128);
     }
 
-    /** cache[slots[t]] = [a[t] | b[t]] (MLA's latent and rope key) in one launch. */
-    void kvStore2(Precision act, long a, long lda, int colsA, long b, long ldb, int colsB, long slots, long cache, long entry, int rows) {
-        k.fn("kv_store2_" + act(act)).ptr(a).i64(lda).i32(colsA).ptr(b).i64(ldb).i32(colsB).ptr(slots).ptr(cache).i64(entry).launch(rows, 128);
+    /** cache[slots[t]] = [a[t] | b[t]] (MLA's latent and rope key) in one launch, into a cache of {@code cacheType}. */
+    void kvStore2(Precision act, DType cacheType, long a, long lda, int colsA, long b, long ldb, int colsB, long slots, long cache, long entry, int rows) {
+        k.fn("kv_store2_" + act(act) + CudaKvCache.kernelSuffix(cacheType)).ptr(a).i64(lda).i32(colsA).ptr(b).i64(ldb).i32(colsB).ptr(slots).ptr(cache).i64(entry).launch(rows, 128);
     }
 
     /** out[i] = src[index[i]] for {@code rows} rows, blocks of {@code threads}. */
     void gatherRows(Precision act, long src, long lds, long index, int cols, long out, long ldo, int rows, int threads) {
         k.fn("gather_rows_" + act(act)).ptr(src).i64(lds).ptr(index).i32(cols).ptr(out).i64(ldo).launch(rows, threads);
+    }
+
+    /** gatherRows out of a KV cache of {@code cacheType} (an FP8 cache widened to the activation type). */
+    void gatherKv(Precision act, DType cacheType, long src, long lds, long index, int cols, long out, long ldo, int rows, int threads) {
+        k.fn("gather_rows_" + act(act) + CudaKvCache.kernelSuffix(cacheType)).ptr(src).i64(lds).ptr(index).i32(cols).ptr(out).i64(ldo).launch(rows, threads);
     }
 
     /** out[i] = src[index[i] / div] (MoE: a token's row for each of its expert choices). */

@@ -26,6 +26,8 @@ import kiln.io.DType;
  *   shapes the tensor cores lack,     attention.cuh's generic kernel (PagedAttention)
  *   and all of float32
  * </pre>
+ * Each has a form over an FP8 latent cache ({@code --kv-cache-dtype fp8_e4m3}), whose entries kv_store2 stores
+ * before the attention launch.
  */
 final class MlaDecode {
     private final CudaContext ctx;
@@ -108,10 +110,10 @@ final class MlaDecode {
         boolean tensorCores = ctx.bf16() && ctx.flags.mlaTc() && MlaDecodeKernels.fits(kd1, kd2, entry);
         boolean smallBatch = tensorCores && ctx.flags.mlaSplit64() && b.isDecode() && q1.ptr() % 16 == 0 && q2.ptr() % 16 == 0 && q1t.ld() % 8 == 0
                 && q2t.ld() % 8 == 0 && q1.stride() % 8 == 0 && q2.stride() % 8 == 0;
-        // mla_attention_tc2 stores this step's entries itself when it can read them with 16-byte copies
-        boolean storeInKernel = smallBatch && latent.ptr() % 16 == 0 && keyRope.ptr() % 16 == 0 && latent.ld() % 8 == 0 && keyRope.ld() % 8 == 0;
+        // mla_attention_tc2 stores this step's entries itself when it can read them with 16-byte copies (into a bf16 cache)
+        boolean storeInKernel = smallBatch && c.dtype != DType.F8_E4M3 && latent.ptr() % 16 == 0 && keyRope.ptr() % 16 == 0 && latent.ld() % 8 == 0 && keyRope.ld() % 8 == 0;
         if (!storeInKernel) {
-            ctx.elementwise.kvStore2(ctx.precision, latent.ptr(), latent.ld(), latent.cols(), keyRope.ptr(), keyRope.ld(), keyRope.cols(),
+            ctx.elementwise.kvStore2(ctx.precision, c.dtype, latent.ptr(), latent.ld(), latent.cols(), keyRope.ptr(), keyRope.ld(), keyRope.cols(),
                     ctx.meta.newSlots(), c.layer(q.layer()), entry, latent.rows());
         }
         if (!tensorCores) {
@@ -129,11 +131,11 @@ final class MlaDecode {
             int splitMin = ctx.flags.mlaSplitMin();
             NewEntries entries = storeInKernel ? new NewEntries(latent.ptr(), latent.ld(), keyRope.ptr(), keyRope.ld(), ctx.meta.newSlots())
                     : NewEntries.none(ctx.meta.newSlots());
-            ctx.mlaDecode.attentionTc2(q1, q2, c.layer(q.layer()), entry, heads, kd1, kd2, batch, q.scale(), o, p, splitMin, entries, tokens, splits);
+            ctx.mlaDecode.attentionTc2(c.dtype, q1, q2, c.layer(q.layer()), entry, heads, kd1, kd2, batch, q.scale(), o, p, splitMin, entries, tokens, splits);
             valuesDone = splits > 1 && tokens == 1 && mergeIntoValues(out, absorbValue, values, heads, vd, splits, p);
             if (splits > 1 && !valuesDone) ctx.mlaDecode.combine2(batch.tokenVisible(), splits, heads, vd, p, o, splitMin, tokens);
         } else {
-            ctx.mlaDecode.attentionTc(q1, q2, c.layer(q.layer()), entry, heads, kd1, kd2, batch, q.scale(), o, p, tokens, splits);
+            ctx.mlaDecode.attentionTc(c.dtype, q1, q2, c.layer(q.layer()), entry, heads, kd1, kd2, batch, q.scale(), o, p, tokens, splits);
             if (splits > 1) ctx.attention.combine(ctx.precision, batch.tokenVisible(), splits, heads, vd, p, o, tokens);
         }
         ctx.arena.release(mark);

@@ -1,5 +1,7 @@
 package kiln.backend.cuda;
 
+import kiln.io.DType;
+
 import kiln.backend.cuda.AttentionKernels.PagedBatch;
 import kiln.backend.cuda.AttentionKernels.Partials;
 
@@ -32,6 +34,11 @@ final class MlaDecodeKernels {
         return 288 * (kd + 8) + 6592;
     }
 
+    /** The same over an FP8 cache: one bf16 key tile and two raw FP8 tiles. */
+    static int sharedBytes(int kd, DType cacheType) {
+        return cacheType == DType.F8_E4M3 ? 160 * (kd + 8) + 128 * kd + 6592 : sharedBytes(kd);
+    }
+
     /** Shared memory of the grouped-query form for heads {@code headDim} wide: the MLA tiles plus two value tiles. */
     static int gqaSharedBytes(int headDim) {
         return sharedBytes(headDim) + 256 * (headDim + 8);
@@ -55,21 +62,28 @@ final class MlaDecodeKernels {
     }
 
     /** MLA attention in splits of >= 256 keys (attention.cuh's split rule); several splits write {@code partials}. */
-    void attentionTc(DeviceHeads q1, DeviceHeads q2, long cache, long entry, int heads, int kd1, int kd2, PagedBatch batch, float scale,
-                     DeviceHeads out, Partials partials, int tokens, int splits) {
-        args(k.fn("mla_attention_tc_bf16"), q1, q2, cache, entry, heads, kd1, kd2, batch, scale, out, partials)
-                .launch((heads + HEADS_PER_CTA - 1) / HEADS_PER_CTA, tokens, splits, THREADS, sharedBytes(kd1 + kd2));
+    void attentionTc(DType cacheType, DeviceHeads q1, DeviceHeads q2, long cache, long entry, int heads, int kd1, int kd2, PagedBatch batch,
+                     float scale, DeviceHeads out, Partials partials, int tokens, int splits) {
+        args(k.fn("mla_attention_tc_bf16" + CudaKvCache.kernelSuffix(cacheType)), q1, q2, cache, entry, heads, kd1, kd2, batch, scale, out, partials)
+                .launch((heads + HEADS_PER_CTA - 1) / HEADS_PER_CTA, tokens, splits, THREADS, sharedBytes(kd1 + kd2, cacheType));
     }
 
     /**
      * The small-batch kernel: splits of at least {@code splitMin} keys and cp.async queries; with {@code entries}
-     * given it stores this step's entries into the cache itself.
+     * given it stores this step's entries into the cache itself (a bf16 cache only: an FP8 one is stored before).
      */
-    void attentionTc2(DeviceHeads q1, DeviceHeads q2, long cache, long entry, int heads, int kd1, int kd2, PagedBatch batch, float scale,
-                      DeviceHeads out, Partials partials, int splitMin, NewEntries entries, int tokens, int splits) {
+    void attentionTc2(DType cacheType, DeviceHeads q1, DeviceHeads q2, long cache, long entry, int heads, int kd1, int kd2, PagedBatch batch,
+                      float scale, DeviceHeads out, Partials partials, int splitMin, NewEntries entries, int tokens, int splits) {
+        int ctas = (heads + HEADS_PER_CTA - 1) / HEADS_PER_CTA, smem = sharedBytes(kd1 + kd2, cacheType);
+        if (cacheType == DType.F8_E4M3) {
+            if (entries.latent() != 0) throw new IllegalArgumentException("mla_attention_tc2: an FP8 cache's new entries are stored before the launch");
+            args(k.fn("mla_attention_tc2_bf16_fp8kv"), q1, q2, cache, entry, heads, kd1, kd2, batch, scale, out, partials).i32(splitMin)
+                    .launch(ctas, tokens, splits, THREADS, smem);
+            return;
+        }
         args(k.fn("mla_attention_tc2_bf16"), q1, q2, cache, entry, heads, kd1, kd2, batch, scale, out, partials).i32(splitMin)
                 .ptr(entries.latent()).i64(entries.ldLatent()).ptr(entries.rope()).i64(entries.ldRope()).ptr(entries.slots())
-                .launch((heads + HEADS_PER_CTA - 1) / HEADS_PER_CTA, tokens, splits, THREADS, sharedBytes(kd1 + kd2));
+                .launch(ctas, tokens, splits, THREADS, smem);
     }
 
     /**

@@ -38,7 +38,7 @@ final class MlaPrefill {
         }
         ctx.op(() -> "mla_store_gather m=" + lat.rows() + " ctx=" + rows, () -> {
             long entry = l.valuesPerToken();
-            ctx.elementwise.kvStore2(ctx.precision, lat.ptr(), lat.ld(), lat.cols(), kr.ptr(), kr.ld(), kr.cols(), ctx.meta.newSlots(), c.layer(layer),
+            ctx.elementwise.kvStore2(ctx.precision, c.dtype, lat.ptr(), lat.ld(), lat.cols(), kr.ptr(), kr.ld(), kr.cols(), ctx.meta.newSlots(), c.layer(layer),
                     entry, lat.rows());
             blocks.gatherContext(c, layer, o);
         });

@@ -117,7 +117,7 @@ final class PagedAttention {
         long mark = ctx.arena.mark();
         Partials p = partials(tokens, s.heads(), s.vd(), splits);
         PagedBatch batch = PagedBatch.of(ctx.meta);
-        ctx.attention.attention(ctx.precision, q1, q2, c.layer(layer), s, batch, scale, out, p, tokens, splits);
+        ctx.attention.attention(ctx.precision, c.dtype, q1, q2, c.layer(layer), s, batch, scale, out, p, tokens, splits);
         if (splits > 1) ctx.attention.combine(ctx.precision, batch.tokenVisible(), splits, s.heads(), s.vd(), p, out, tokens);
         ctx.arena.release(mark);
     }

@@ -48,11 +48,12 @@ final class PrefillBlocks {
     /**
      * Every sequence's whole context (cached prefix and this step's entries, already stored) from layer
      * {@code layer} of the cache into rows of {@code out}, in batch order: BatchMeta's flat slot list is every
-     * sequence's slots [0, totalTokens), which is the order the table's context rows count in.
+     * sequence's slots [0, totalTokens), which is the order the table's context rows count in. An FP8 cache is
+     * widened to the activation type on the way.
      */
     void gatherContext(CudaKvCache cache, int layer, CudaTensor out) {
         int entry = cache.layout().valuesPerToken();
-        ctx.elementwise.gatherRows(ctx.precision, cache.layer(layer), entry, ctx.meta.slots(), entry, out.ptr(), out.ld(), out.rows(), 128);
+        ctx.elementwise.gatherKv(ctx.precision, cache.dtype, cache.layer(layer), entry, ctx.meta.slots(), entry, out.ptr(), out.ld(), out.rows(), 128);
     }
 
     /** The current batch's table on the device (uploaded by its first launch). */

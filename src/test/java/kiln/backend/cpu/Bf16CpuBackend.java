@@ -19,12 +19,13 @@ import java.util.List;
  * The CPU backend with the CUDA backend's bf16 storage simulated: every op's output is rounded to bf16 as the GPU
  * stores it, load-time matrices (MLA's absorbed projections) are kept in bf16, and optionally the activations of
  * FP8 linear layers are quantised to e4m3 in 1x128 blocks as the cuBLASLt block-scaled path does (for more than
- * 8 rows, N and K multiples of 128). Arithmetic stays float, so the difference to the plain CPU backend is the
+ * 8 rows, N and K multiples of 128), and optionally MLA's cache entries rounded to e4m3 as an FP8 latent cache
+ * ({@code --kv-cache-dtype fp8_e4m3}) stores them. Arithmetic stays float, so the difference to the plain CPU backend is the
  * rounding a correct bf16 GPU run must show: the reference that tells a GPU bug from bf16 noise.
  */
 public final class Bf16CpuBackend implements Backend {
     private final CpuBackend cpu;
-    private final boolean fp8Activations;
+    private final boolean fp8Activations, fp8KvCache;
 
     public Bf16CpuBackend(boolean fp8Activations) {
         this(fp8Activations, false);
@@ -32,8 +33,24 @@ public final class Bf16CpuBackend implements Backend {
 
     /** {@code mhaPrefill}: MLA prefill in the MHA form, as the GPU runs it in bf16 (so traces line up op by op). */
     public Bf16CpuBackend(boolean fp8Activations, boolean mhaPrefill) {
+        this(fp8Activations, mhaPrefill, false);
+    }
+
+    /** {@code fp8KvCache}: MLA's entries stored as e4m3 values (the GPU's FP8 latent cache). */
+    public Bf16CpuBackend(boolean fp8Activations, boolean mhaPrefill, boolean fp8KvCache) {
         this.fp8Activations = fp8Activations;
+        this.fp8KvCache = fp8KvCache;
         this.cpu = new CpuBackend(mhaPrefill);
+    }
+
+    /** An MLA cache entry part as the cache stores it: itself, or a copy rounded to e4m3 for an FP8 cache. */
+    private Tensor cached(Tensor t) {
+        if (!fp8KvCache) return t;
+        CpuTensor c = (CpuTensor) t, q = CpuTensor.allocate(c.rows(), c.cols());
+        for (int r = 0; r < c.rows(); r++) {
+            for (int k = 0; k < c.cols(); k++) q.data()[q.at(r, k)] = e4m3(c.data()[c.at(r, k)]);
+        }
+        return q;
     }
 
     static float bf16(float f) {
@@ -77,7 +94,7 @@ public final class Bf16CpuBackend implements Backend {
 
     @Override
     public String name() {
-        return "cpu with bf16 storage simulated" + (fp8Activations ? " and fp8 activations of fp8 GEMMs" : "");
+        return "cpu with bf16 storage simulated" + (fp8Activations ? " and fp8 activations of fp8 GEMMs" : "") + (fp8KvCache ? " and an fp8 MLA cache" : "");
     }
 
     @Override
@@ -203,7 +220,7 @@ public final class Bf16CpuBackend implements Backend {
 
     @Override
     public void mlaAttention(MlaQuery q, Heads out) {
-        cpu.mlaAttention(q, out);
+        cpu.mlaAttention(new MlaQuery(q.cache(), q.layer(), q.qLatent(), q.qRope(), cached(q.latent()), cached(q.keyRope()), q.scale()), out);
         round(out.tensor());
     }
 
@@ -214,7 +231,7 @@ public final class Bf16CpuBackend implements Backend {
 
     @Override
     public void mlaStoreGather(KvCache cache, int layer, Tensor latent, Tensor keyRope, Tensor out) {
-        cpu.mlaStoreGather(cache, layer, latent, keyRope, out);
+        cpu.mlaStoreGather(cache, layer, cached(latent), cached(keyRope), out);
         round(out);
     }
 

@@ -44,11 +44,14 @@ import java.util.stream.IntStream;
  *   prefill  one 4,096-token chunk of each model (-Dkiln.bench.prefillTokens=512,4096: each size; -Dkiln.bench.prefillCached=N:
  *            each after N cached tokens): linear and total TFLOP/s
  *   kernels  FP8 linear at R1 shapes, MLA decode over 4,096 keys, an R1 MoE layer (256 FP8 experts, top 8)
+ *   mla      the kernels section's MLA decode rows alone: bf16 cache, FP8 cache (--kv-cache-dtype fp8_e4m3), generic
+ *            kernel, at 1-128 sequences and 1,024-16,384 keys (-Dkiln.bench.kvFp8=true puts the whole-model runs'
+ *            caches in FP8 too)
  *   moe      the MoE layer of R1 (FP8) and V2-Lite (bf16) alone, 16 to 8,192 tokens, without moe_mma and with it
  *   fp8      the kernels section's FP8 linear rows alone
  *   lt-algos every block-scaled FP8 algorithm cuBLASLt's heuristic offers at R1 shapes and 16-512 rows (CublasLtAlgoBench)
  * </pre>
- * {@code java ... kiln.backend.cuda.CudaBench [decode] [prefill] [kernels] [moe] [fp8] [lt-algos] [--out FILE.jsonl] [--models v2,r1]}.
+ * {@code java ... kiln.backend.cuda.CudaBench [decode] [prefill] [kernels] [mla] [moe] [fp8] [lt-algos] [--out FILE.jsonl] [--models v2,r1]}.
  * Each measurement is printed and appended as one JSON line to the output file.
  */
 public final class CudaBench {
@@ -87,6 +90,11 @@ public final class CudaBench {
         if (sections.contains("moe")) b.section("moe", b::moe);
         if (sections.contains("kernels")) b.section("kernels", b::kernels);
         if (sections.contains("fp8")) b.section("fp8", b::fp8Rows);
+        if (sections.contains("mla")) b.section("mla", () -> {
+            try (CudaBackend g = backend(2L << 30)) {
+                b.mlaDecode(g, new Random(3), new int[]{1, 8, 64, 128}, new int[]{1024, 4096, 16384});
+            }
+        });
         if (sections.contains("lt-algos")) b.section("lt-algos", () -> new CublasLtAlgoBench(b::record).run());
         System.out.println("==== Kiln CUDA benchmark summary" + (b.bandwidth > 0 ? String.format(" (bandwidth ceiling %.0f GB/s)", b.bandwidth) : ""));
         b.summary.forEach(System.out::println);
@@ -122,7 +130,8 @@ public final class CudaBench {
     }
 
     private static CudaBackend backend(long activationBytes) {
-        return new CudaBackend(CudaOptions.defaults().withPrecision(Precision.BFLOAT16).withActivationBytes(activationBytes));
+        return new CudaBackend(CudaOptions.defaults().withPrecision(Precision.BFLOAT16).withActivationBytes(activationBytes)
+                .withFp8KvCache(KilnProperty.BENCH_KV_FP8.flag()));
     }
 
     // ---- whole models ----
@@ -140,6 +149,7 @@ public final class CudaBench {
             String tag = (which.equals("v2") ? "v2-lite bf16" + (c.numLayers() < base.numLayers() ? " " + c.numLayers() + "L" : "")
                     : which.equals("r1") ? "r1 fp8 " + c.numLayers() + "L" : path.getFileName().toString())
                     + (tp > 1 ? " tp" + tp + " " + TpRanksConfig.fromProperties().kind().name().toLowerCase(Locale.ROOT) : "")
+                    + (g.options().fp8KvCache() ? " kv-fp8" : "")
                     + (KilnProperty.BENCH_TAG.value().isEmpty() ? "" : " " + KilnProperty.BENCH_TAG.value());  // e.g. "nopdl": a switch off
             long t0 = System.nanoTime();
             try (Model m = Models.load(c, path, Models.LoadFormat.DUMMY, g, tp)) {
@@ -528,30 +538,7 @@ public final class CudaBench {
         try (CudaBackend g = backend(8L << 30)) {
             Random r = new Random(3);
             fp8Rows(g, r);
-            // MLA decode (absorbed), R1: 128 heads, latent 512, rope 64, 4,096 keys per sequence: the tensor-core kernel,
-            // then the generic one it replaced (a second backend on the device with kiln.cuda.mlaTc off)
-            int ctx = 4096, heads = 128;
-            CudaOptions o = g.options().withActivationBytes(1L << 30);
-            try (CudaBackend generic = new CudaBackend(g.device(), false, o.withFlags(o.flags().withMlaTc(false)))) {
-                for (int b : new int[]{1, 64, 128}) {
-                    ForwardBatch batch = decodeBatch(b, ctx, r, 1000);
-                    for (CudaBackend k : new CudaBackend[]{g, generic}) {
-                        boolean tc = k == g;
-                        try (CudaKvCache cache = (CudaKvCache) k.kvCache(new KvLayout.Mla(1, 512, 64), b * (ctx + 1) + 8)) {
-                            cache.zero();
-                            k.begin(batch);
-                            Tensor ql = k.upload(normal(r, b * heads * 512), b, heads * 512), q = k.upload(normal(r, b * heads * 192), b, heads * 192);
-                            Tensor lat = k.upload(normal(r, b * 512), b, 512), kr = k.upload(normal(r, b * 64), b, 64), out = k.tensor(b, heads * 512);
-                            MlaQuery query = new MlaQuery(cache, 0, ql.heads(heads, 512), q.heads(heads, 192, 128, 64), lat, kr, 0.1f);
-                            Runnable step = () -> k.mlaAttention(query, out.heads(heads, 512));
-                            step.run();
-                            double ms = k.device().timeMs(step, tc ? 20 : 3);
-                            record("kernel", tc ? "mla decode" : "mla decode (generic)", "bs " + b + " ctx " + ctx + " 128h", ms,
-                                    (double) b * (ctx + 1) * 576 * 2, (double) b * (ctx + 1) * heads * 2 * (576 + 512), "");
-                        }
-                    }
-                }
-            }
+            mlaDecode(g, r, new int[]{1, 64, 128}, new int[]{4096});
             // MLA prefill attention, 4,096 new tokens of one sequence: the MHA form (mla_prefill.cuh) at V2-Lite's 16
             // heads and R1's 128, and the absorbed form at 16 heads for comparison
             int pt = 4096;
@@ -578,6 +565,41 @@ public final class CudaBench {
                 record("kernel", "mla prefill absorbed", pt + " tok " + h + "h", ms, 2.0 * pt * 576, pairs * h * 2 * (576 + 512), "");
             }
             moeLayers(g, null, r, new int[]{1, 8, 64, 512, 4096}, true);
+        }
+    }
+
+    /**
+     * MLA decode (absorbed), R1: 128 heads, latent 512, rope 64, {@code contexts} keys per sequence: the tensor-core
+     * kernel over a bf16 cache (g's), over an FP8 cache, and the generic kernel (backends on g's device with
+     * --kv-cache-dtype fp8_e4m3, and with kiln.cuda.mlaTc off; the generic one at 4,096 keys or fewer). Bytes: the
+     * cache entries read.
+     */
+    private void mlaDecode(CudaBackend g, Random r, int[] batches, int[] contexts) {
+        int heads = 128;
+        CudaOptions o = g.options().withActivationBytes(1L << 30).withFp8KvCache(false);
+        try (CudaBackend fp8 = new CudaBackend(g.device(), false, o.withFp8KvCache(true));
+             CudaBackend generic = new CudaBackend(g.device(), false, o.withFlags(o.flags().withMlaTc(false)))) {
+            for (int ctx : contexts) {
+                for (int b : batches) {
+                    ForwardBatch batch = decodeBatch(b, ctx, r, 1000);
+                    for (CudaBackend k : new CudaBackend[]{g, fp8, generic}) {
+                        if (k == generic && ctx > 4096) continue;
+                        try (CudaKvCache cache = (CudaKvCache) k.kvCache(new KvLayout.Mla(1, 512, 64), b * (ctx + 1) + 8)) {
+                            cache.zero();
+                            k.begin(batch);
+                            Tensor ql = k.upload(normal(r, b * heads * 512), b, heads * 512), q = k.upload(normal(r, b * heads * 192), b, heads * 192);
+                            Tensor lat = k.upload(normal(r, b * 512), b, 512), kr = k.upload(normal(r, b * 64), b, 64), out = k.tensor(b, heads * 512);
+                            MlaQuery query = new MlaQuery(cache, 0, ql.heads(heads, 512), q.heads(heads, 192, 128, 64), lat, kr, 0.1f);
+                            Runnable step = () -> k.mlaAttention(query, out.heads(heads, 512));
+                            step.run();
+                            double ms = k.device().timeMs(step, k == generic ? 3 : 20);
+                            String name = k == generic ? "mla decode (generic)" : k.options().fp8KvCache() ? "mla decode (fp8 cache)" : "mla decode";
+                            record("kernel", name, "bs " + b + " ctx " + ctx + " 128h", ms, (double) b * (ctx + 1) * 576 * cache.dtype.bytes,
+                                    (double) b * (ctx + 1) * heads * 2 * (576 + 512), "");
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -19,6 +19,7 @@ import kiln.backend.cpu.CpuBackend;
 import kiln.config.ModelConfig;
 import kiln.engine.SimpleGenerator;
 import kiln.io.DType;
+import kiln.io.Fp8;
 import kiln.io.TensorData;
 import kiln.model.Model;
 import kiln.model.Models;
@@ -198,6 +199,21 @@ public final class CudaKernelCheck {
                     run("mla_store_gather", g, tol, this::mlaStoreGather);
                     run("mla_prefill_mha", g, tol, this::mlaPrefillMha);
                 }
+                if (!f32 && g instanceof CudaBackend cg) {
+                    // MLA over an FP8 latent cache (--kv-cache-dtype fp8_e4m3): with the entries e4m3 values, the CPU's float
+                    // cache holds exactly what the GPU's does, so the bounds are the bf16 ones; the store's rounding is
+                    // checked exactly against the host's
+                    try (CudaBackend kv = variantOptions(cg, o -> o.withFp8KvCache(true))) {
+                        withTag("k", () -> {
+                            run("mla_attention (fp8 cache)", kv, tol, (b, t) -> mla(b, t, true));
+                            run("mla_attention + W_UV (fp8 cache)", kv, tol, (b, t) -> mlaValues(b, t, true));
+                            run("mla_store_gather (fp8 cache)", kv, tol, (b, t) -> mlaStoreGather(b, t, true));
+                        });
+                    }
+                    try (CudaBackend kv = variantOptions(cg, o -> o.withFp8KvCache(true).withFlags(o.flags().withMlaTc(false)))) {
+                        withTag("kg", () -> run("mla_attention (fp8 cache, generic kernel)", kv, tol, (b, t) -> mla(b, t, true)));
+                    }
+                }
                 // bf16: prefill and extend on mla_prefill.cuh's kernel (kiln.cuda.gqaPrefill), decode on mla_decode.cuh's (kiln.cuda.gqaTc)
                 run("gqa_attention", g, tol, this::gqa);
                 if (!f32 && g instanceof CudaBackend cg) {  // the generic kernel, their fallback; the decode kernel on extend batches too
@@ -235,6 +251,14 @@ public final class CudaKernelCheck {
                     if (g instanceof CudaBackend cg) {
                         withVariant(cg, "g", f -> f.withGqaPrefill(false).withGqaTc(false), generic -> run("gqa_model_vs_sim (generic kernel)", generic,
                                 5e-2, this::gqaModelVsSim));
+                        // the FP8 latent cache in whole models, against the simulation with its entries rounded the same way
+                        try (CudaBackend kv = variantOptions(cg, o -> o.withFp8KvCache(true).withActivationBytes(6L << 30))) {
+                            withTag("k", () -> {
+                                run("model_vs_sim (fp8 cache)", kv, 5e-2, this::modelVsSim);
+                                run("model_vs_sim (mha dims, fp8 cache)", kv, 5e-2, (b, t) -> modelVsSim(b, t, NO_FLIP_MHA));
+                                run("generate_vs_sim (fp8 cache)", kv, 0, this::generateVsSim);
+                            });
+                        }
                     }
                 }
             }
@@ -316,8 +340,12 @@ public final class CudaKernelCheck {
 
     /** A backend on g's device with some switches changed (the caller closes it). */
     private static CudaBackend variant(CudaBackend g, java.util.function.UnaryOperator<CudaFlags> flags) {
-        CudaOptions o = g.options();
-        return new CudaBackend(g.device(), false, o.withActivationBytes(2L << 30).withFlags(flags.apply(o.flags())));
+        return variantOptions(g, o -> o.withFlags(flags.apply(o.flags())));
+    }
+
+    /** A backend on g's device with some options changed (the caller closes it). */
+    private static CudaBackend variantOptions(CudaBackend g, java.util.function.UnaryOperator<CudaOptions> options) {
+        return new CudaBackend(g.device(), false, options.apply(g.options().withActivationBytes(2L << 30)));
     }
 
     /** Runs {@code checks} (on a backend built with a switch off) with {@code tagSuffix} on the precision tag. */
@@ -383,6 +411,12 @@ public final class CudaKernelCheck {
     }
 
     /** Values that bf16 holds exactly, so both precisions route from the same router logits. */
+    /** v, or v rounded to e4m3 values (in place) when {@code e4m3}: what an FP8 cache stores of them. */
+    private static float[] entries(float[] v, boolean e4m3) {
+        if (e4m3) for (int i = 0; i < v.length; i++) v[i] = Fp8.toFloat(Fp8.fromFloat(v[i]));
+        return v;
+    }
+
     private static float[] bf16Exact(float[] v) {
         float[] out = new float[v.length];
         for (int i = 0; i < v.length; i++) out[i] = Float.intBitsToFloat(DeviceWeights.toBf16(v[i]) << 16);
@@ -708,12 +742,17 @@ public final class CudaKernelCheck {
     }
 
     private void mla(Backend g, double tol) {
+        mla(g, tol, false);
+    }
+
+    /** {@code e4m3}: the cache entries e4m3 values (an FP8 cache then holds them exactly). */
+    private void mla(Backend g, double tol, boolean e4m3) {
         int latent = 512, rope = 64;
         float scale = (float) (1 / Math.sqrt(192) * 1.37);
         attentionChecks(g, tol, "mla", new KvLayout.Mla(1, latent, rope), 128, 1, (b, cache, tokens, heads, seed) -> {
             Random r = new Random(seed);
             float[] ql = normal(r, tokens * heads * latent, 1), q = normal(r, tokens * heads * 192, 1);
-            float[] lat = normal(r, tokens * latent, 1), kr = normal(r, tokens * rope, 1);
+            float[] lat = entries(normal(r, tokens * latent, 1), e4m3), kr = entries(normal(r, tokens * rope, 1), e4m3);
             Tensor tql = b.upload(ql, tokens, heads * latent), tq = b.upload(q, tokens, heads * 192);
             Tensor tl = b.upload(lat, tokens, latent), tkr = b.upload(kr, tokens, rope);
             Tensor out = b.tensor(tokens, heads * latent);
@@ -728,6 +767,10 @@ public final class CudaKernelCheck {
      * 16 heads, contexts of one split (17 keys) to 1,100.
      */
     private void mlaValues(Backend g, double tol) {
+        mlaValues(g, tol, false);
+    }
+
+    private void mlaValues(Backend g, double tol, boolean e4m3) {
         int latent = 512, rope = 64, heads = 16, vDim = 128;
         float scale = (float) (1 / Math.sqrt(192));
         Random r = new Random(21);
@@ -739,7 +782,8 @@ public final class CudaKernelCheck {
         try (KvCache cc = cpu.kvCache(layout, 8192); KvCache gc = g.kvCache(layout, 8192)) {
             begin(g, batch(slots, new int[3], fill));
             int n = Arrays.stream(fill).sum();
-            float[] lat = normal(r, n * latent, 1), kr = normal(r, n * rope, 1), ql = normal(r, n * latent, 1), q = normal(r, n * 192, 1);
+            float[] lat = entries(normal(r, n * latent, 1), e4m3), kr = entries(normal(r, n * rope, 1), e4m3), ql = normal(r, n * latent, 1),
+                    q = normal(r, n * 192, 1);
             for (Backend b : new Backend[]{cpu, g}) {  // the prefixes, one head (cheap on the CPU)
                 KvCache cache = b == cpu ? cc : gc;
                 b.mlaAttention(new MlaQuery(cache, 0, b.upload(ql, n, latent).heads(1, latent), b.upload(q, n, 192).heads(1, 192, 128, rope),
@@ -748,7 +792,8 @@ public final class CudaKernelCheck {
             for (int s = 0; s < slots.length; s++) {
                 for (int step = 0; step < 2; step++) {
                     begin(g, batch(new int[][]{slots[s]}, new int[]{fill[s] + step}, new int[]{1}));
-                    float[] l1 = normal(r, latent, 1), k1 = normal(r, rope, 1), ql1 = normal(r, heads * latent, 1), q1 = normal(r, heads * 192, 1);
+                    float[] l1 = entries(normal(r, latent, 1), e4m3), k1 = entries(normal(r, rope, 1), e4m3), ql1 = normal(r, heads * latent, 1),
+                            q1 = normal(r, heads * 192, 1);
                     float[][] got = new float[2][];
                     for (Backend b : new Backend[]{cpu, g}) {
                         Tensor values = b.tensor(1, heads * vDim);
@@ -810,6 +855,11 @@ public final class CudaKernelCheck {
 
     /** The store + context gather of the MHA prefill: prefixes stored by a first batch, then chunks after them. */
     private void mlaStoreGather(Backend g, double tol) {
+        mlaStoreGather(g, tol, false);
+    }
+
+    /** {@code fp8}: g's cache is FP8, so the CPU's reference gets the entries rounded as the GPU's store rounds them. */
+    private void mlaStoreGather(Backend g, double tol, boolean fp8) {
         int latent = 512, rope = 64;
         Random r = new Random(21);
         ForwardBatch ext = extendBatch(V2_SEQS, r);
@@ -827,7 +877,7 @@ public final class CudaKernelCheck {
                 int n = b.numTokens(), rows = b.contextTokens();
                 float[] lat = bf16Exact(normal(r, n * latent, 1)), kr = bf16Exact(normal(r, n * rope, 1));
                 Tensor co = cpu.tensor(rows, latent + rope), go = g.tensor(rows, latent + rope);
-                cpu.mlaStoreGather(cc, 0, cpu.upload(lat, n, latent), cpu.upload(kr, n, rope), co);
+                cpu.mlaStoreGather(cc, 0, cpu.upload(entries(lat.clone(), fp8), n, latent), cpu.upload(entries(kr.clone(), fp8), n, rope), co);
                 g.mlaStoreGather(gc, 0, g.upload(lat, n, latent), g.upload(kr, n, rope), go);
                 compareExact("mla_store_gather " + (b == first ? "prefixes" : "chunks after them"), n + " new, " + rows + " context rows",
                         cpu.download(co), g.download(go));
@@ -1222,7 +1272,8 @@ public final class CudaKernelCheck {
         double bound = fp8 ? 0.3 : tol;
         // the simulation takes the same prefill form as the GPU, so the traces line up op by op
         boolean mha = c.isMla() && g.mlaPrefillMha(c.numHeads(), c.qkNopeHeadDim(), c.qkRopeHeadDim(), c.vHeadDim());
-        TracingBackend ref = new TracingBackend(new Bf16CpuBackend(fp8, mha)), got = new TracingBackend(g);
+        boolean kv8 = g instanceof CudaBackend cb && cb.options().fp8KvCache();
+        TracingBackend ref = new TracingBackend(new Bf16CpuBackend(fp8, mha, kv8)), got = new TracingBackend(g);
         float[][] r = new float[5][], o = new float[5][];
         int vocab = c.vocabSize();
         try (Model rm = Models.load(c, config, Models.LoadFormat.DUMMY, ref); Model gm = Models.load(c, config, Models.LoadFormat.DUMMY, got);
@@ -1286,14 +1337,15 @@ public final class CudaKernelCheck {
         for (String f : List.of("deepseek-v3-tiny-fp8", "deepseek-v3-tiny", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny")) {
             Path dir = Path.of("testdata", "fixtures", f);
             if (!Files.isDirectory(dir)) continue;
-            boolean fp8 = g instanceof CudaBackend cb && cb.fp8LtActive();
+            boolean fp8 = g instanceof CudaBackend cb && cb.fp8LtActive(), kv8 = g instanceof CudaBackend cb8 && cb8.options().fp8KvCache();
+            ModelConfig mc = ModelConfig.load(dir);
+            if (kv8 && !mc.isMla()) continue;  // the FP8 cache is MLA's
             int[][] ids = new int[2][12];
             float[] margins = new float[12];
             boolean[] routerTie = new boolean[12];
             int b = 0;
-            ModelConfig mc = ModelConfig.load(dir);
             boolean mha = mc.isMla() && g.mlaPrefillMha(mc.numHeads(), mc.qkNopeHeadDim(), mc.qkRopeHeadDim(), mc.vHeadDim());
-            Bf16CpuBackend sim = new Bf16CpuBackend(fp8, mha);
+            Bf16CpuBackend sim = new Bf16CpuBackend(fp8, mha, kv8);
             for (Backend backend : List.of(sim, g)) {
                 try (Model m = Models.load(dir, Models.LoadFormat.AUTO, backend); var gen = new SimpleGenerator(m, 64)) {
                     sim.takeRouterMargin();

@@ -118,11 +118,16 @@ class KernelSignaturesTest {
             e.rope(p, rh, rt, 1);
             e.rope2(p, rh, rh, rt, 1);
             e.kvStore(p, 0, 64, 64, 0, 0, 128, 0, 1);
-            e.kvStore2(p, 0, 64, 64, 0, 64, 64, 0, 0, 128, 1);
+            e.kvStore2(p, p.dtype, 0, 64, 64, 0, 64, 64, 0, 0, 128, 1);
             e.gatherRows(p, 0, 64, 0, 64, 0, 64, 1, 256);
+            e.gatherKv(p, p.dtype, 0, 64, 0, 64, 0, 64, 1, 128);
             e.gatherRowsDiv(p, 0, 64, 0, 2, 64, 0, 64, 1);
             e.toF32(p.dtype, 0, 64, 64, 0, 1);
             e.fromF32(p, 0, 64, 0, 64, 1);
+            if (p == Precision.BFLOAT16) {  // the FP8 latent cache (bf16 activations only)
+                e.kvStore2(p, DType.F8_E4M3, 0, 64, 64, 0, 64, 64, 0, 0, 128, 1);
+                e.gatherKv(p, DType.F8_E4M3, 0, 64, 0, 64, 0, 64, 1, 128);
+            }
             e.argmax(p, 0, 64, 64, 0, 1);
             e.sample(p, 0, 64, 64, 0, 0, 0, 0, 0, 1);
         }
@@ -172,12 +177,15 @@ class KernelSignaturesTest {
         AttentionKernels a = new AttentionKernels(r);
         PagedBatch pb = new PagedBatch(0, 0, 0, 0);
         for (Precision p : Precision.values()) {
-            a.attention(p, h, h, 0, new Shape(16, 16, 1, 512, 64, 512, 576, 0, 0, 0), pb, 0.1f, h, new Partials(0, 0), 1, 2);
+            a.attention(p, p.dtype, h, h, 0, new Shape(16, 16, 1, 512, 64, 512, 576, 0, 0, 0), pb, 0.1f, h, new Partials(0, 0), 1, 2);
+            if (p == Precision.BFLOAT16) a.attention(p, DType.F8_E4M3, h, h, 0, new Shape(16, 16, 1, 32, 16, 32, 48, 0, 0, 0), pb, 0.1f, h, new Partials(0, 0), 1, 2);
             a.combine(p, 0, 2, 16, 512, new Partials(0, 0), h, 1);
         }
         MlaDecodeKernels md = new MlaDecodeKernels(r);
-        md.attentionTc(h, h, 0, 576, 16, 512, 64, pb, 0.1f, h, new Partials(0, 0), 1, 2);
-        md.attentionTc2(h, h, 0, 576, 16, 512, 64, pb, 0.1f, h, new Partials(0, 0), 64, MlaDecodeKernels.NewEntries.none(0), 1, 2);
+        for (DType cache : new DType[]{DType.BF16, DType.F8_E4M3}) {
+            md.attentionTc(cache, h, h, 0, 576, 16, 512, 64, pb, 0.1f, h, new Partials(0, 0), 1, 2);
+            md.attentionTc2(cache, h, h, 0, 576, 16, 512, 64, pb, 0.1f, h, new Partials(0, 0), 64, MlaDecodeKernels.NewEntries.none(0), 1, 2);
+        }
         md.combine2(0, 2, 16, 512, new Partials(0, 0), h, 64, 1);
         md.gqaAttentionTc(h, 0, 2048, 32, 4, 128, 0, 1024, 128, pb, 0.1f, h, new Partials(0, 0), 64, true, 1, 2);
         MlaPrefillKernels mp = new MlaPrefillKernels(r);
