@@ -10,6 +10,7 @@
 #include "moe.cuh"
 #include "mla_decode.cuh"
 #include "moe_mma.cuh"
+#include "moe_staged.cuh"
 #include "linear_mma.cuh"
 #include "gemv2.cuh"
 #include "mla_prefill.cuh"

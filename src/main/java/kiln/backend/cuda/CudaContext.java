@@ -38,6 +38,7 @@ final class CudaContext {
     final MlaPrefillKernels mlaPrefill;
     final MoeKernels moe;
     final MoeMmaKernels moeMma;
+    final MoeStagedKernels moeStaged;
     final LinearMmaKernels linearMma;
     final FusedDecodeKernels fused;
     final CollectiveKernels collective;
@@ -64,6 +65,7 @@ final class CudaContext {
         mlaPrefill = new MlaPrefillKernels(kernels);
         moe = new MoeKernels(kernels);
         moeMma = new MoeMmaKernels(kernels);
+        moeStaged = new MoeStagedKernels(kernels);
         linearMma = new LinearMmaKernels(kernels);
         fused = new FusedDecodeKernels(kernels);
         collective = new CollectiveKernels(kernels);

@@ -12,6 +12,8 @@ import kiln.KilnProperty;
  * @param moeMma         MoE of moeMmaMinTokens tokens or more on the tensor-core grouped kernel (moe_mma.cuh)
  * @param moeMmaMaxTokens the most tokens moe_mma takes; larger bf16 prefill batches go per expert through cuBLASLt
  * @param moeMmaMinTokens the fewest tokens moe_mma takes (2..9); smaller batches take the grouped GEMV
+ * @param moeStagedMinTokens the fewest tokens of bf16 experts that take moe_staged.cuh's grouped GEMM (tiles staged
+ *                       through shared memory), ahead of moe_mma and the per-expert path; 0: none
  * @param linearMmaMaxRows the most rows of a dense linear layer or SwiGLU linear_mma.cuh takes (from 2; 1: none)
  * @param linearMmaFp8   linear_mma.cuh for fp8 weights too
  * @param fp8LtMinRows   the fewest rows an fp8 linear layer takes cuBLASLt's block-scaled FP8 GEMM with, ahead of
@@ -32,7 +34,7 @@ import kiln.KilnProperty;
  * @param fatbin         a kernels image to load instead of the jar's, or null
  * @param trace          a file every launch is appended to, or null
  */
-public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, int moeMmaMinTokens, int linearMmaMaxRows, boolean linearMmaFp8, int fp8LtMinRows,
+public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, int moeMmaMinTokens, int moeStagedMinTokens, int linearMmaMaxRows, boolean linearMmaFp8, int fp8LtMinRows,
                         boolean moeByExpert, boolean mlaTc, boolean mlaSplit64, int mlaSplitMin,
                         boolean mhaPrefill, boolean gqaPrefill, boolean gqaTc, boolean fuseDecode, boolean routeAlign, boolean sideStream, boolean pdl,
                         boolean syncEachLaunch, boolean profile, String fatbin, String trace) {
@@ -42,6 +44,7 @@ public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, int 
         if (moeMmaMinTokens < 2 || moeMmaMinTokens > 9) {
             throw new IllegalArgumentException("kiln.cuda.moeMmaMinTokens must be 2 to 9, not " + moeMmaMinTokens);
         }
+        if (moeStagedMinTokens < 0) throw new IllegalArgumentException("kiln.cuda.moeStagedMinTokens must not be negative, not " + moeStagedMinTokens);
         if (linearMmaMaxRows < 1 || linearMmaMaxRows > LinearMmaKernels.MAX_ROWS) {
             throw new IllegalArgumentException("kiln.cuda.linearMmaMaxRows must be 1 to " + LinearMmaKernels.MAX_ROWS + ", not " + linearMmaMaxRows);
         }
@@ -53,6 +56,7 @@ public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, int 
     public static CudaFlags fromProperties() {
         return new CudaFlags(KilnProperty.CUDA_GEMV2.flag(), KilnProperty.CUDA_MOE_MMA.flag(),
                 KilnProperty.CUDA_MOE_MMA_MAX_TOKENS.intValue(0), KilnProperty.CUDA_MOE_MMA_MIN_TOKENS.intValue(2),
+                KilnProperty.CUDA_MOE_STAGED_MIN_TOKENS.intValue(0),
                 KilnProperty.CUDA_LINEAR_MMA_MAX_ROWS.intValue(1), KilnProperty.CUDA_LINEAR_MMA_FP8.flag(), KilnProperty.CUDA_FP8_LT_MIN_ROWS.intValue(17),
                 KilnProperty.CUDA_MOE_BY_EXPERT.flag(),
                 KilnProperty.CUDA_MLA_TC.flag(), KilnProperty.CUDA_MLA_SPLIT64.flag(), KilnProperty.CUDA_MLA_SPLIT_MIN.intValue(64),
@@ -68,6 +72,10 @@ public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, int 
 
     public CudaFlags withMoeMmaMinTokens(int tokens) {
         return edit(f -> f.moeMmaMinTokens = tokens);
+    }
+
+    public CudaFlags withMoeStagedMinTokens(int tokens) {
+        return edit(f -> f.moeStagedMinTokens = tokens);
     }
 
     public CudaFlags withLinearMmaMaxRows(int rows) {
@@ -108,7 +116,7 @@ public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, int 
     private static final class Fields {
         boolean gemv2, moeMma, linearMmaFp8, moeByExpert, mlaTc, mlaSplit64, mhaPrefill, gqaPrefill, gqaTc, fuseDecode, routeAlign, sideStream, pdl,
                 syncEachLaunch, profile;
-        int moeMmaMaxTokens, moeMmaMinTokens, linearMmaMaxRows, fp8LtMinRows, mlaSplitMin;
+        int moeMmaMaxTokens, moeMmaMinTokens, moeStagedMinTokens, linearMmaMaxRows, fp8LtMinRows, mlaSplitMin;
         String fatbin, trace;
 
         Fields(CudaFlags c) {
@@ -116,6 +124,7 @@ public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, int 
             moeMma = c.moeMma;
             moeMmaMaxTokens = c.moeMmaMaxTokens;
             moeMmaMinTokens = c.moeMmaMinTokens;
+            moeStagedMinTokens = c.moeStagedMinTokens;
             linearMmaMaxRows = c.linearMmaMaxRows;
             linearMmaFp8 = c.linearMmaFp8;
             fp8LtMinRows = c.fp8LtMinRows;
@@ -137,7 +146,7 @@ public record CudaFlags(boolean gemv2, boolean moeMma, int moeMmaMaxTokens, int 
         }
 
         CudaFlags build() {
-            return new CudaFlags(gemv2, moeMma, moeMmaMaxTokens, moeMmaMinTokens, linearMmaMaxRows, linearMmaFp8, fp8LtMinRows, moeByExpert, mlaTc, mlaSplit64, mlaSplitMin, mhaPrefill, gqaPrefill,
+            return new CudaFlags(gemv2, moeMma, moeMmaMaxTokens, moeMmaMinTokens, moeStagedMinTokens, linearMmaMaxRows, linearMmaFp8, fp8LtMinRows, moeByExpert, mlaTc, mlaSplit64, mlaSplitMin, mhaPrefill, gqaPrefill,
                     gqaTc, fuseDecode, routeAlign, sideStream, pdl, syncEachLaunch, profile, fatbin, trace);
         }
     }

@@ -14,6 +14,8 @@ import java.util.function.Supplier;
  * Mixture of experts on the device: routing (fused with the router's GEMV and the alignment for decode batches),
  * the routed experts, and the weighted sum with the shared experts' output. Which kernels run the experts:
  * <pre>
+ *   bf16 experts, moeStagedMinTokens+ tokens  moe_staged.cuh: grouped GEMM over 128-row tiles staged through shared
+ *                                    memory (off unless kiln.cuda.moeStagedMinTokens is set)
  *   bf16, moeMmaMinTokens (8)..moeMmaMaxTokens tokens  moe_mma.cuh: tensor-core grouped GEMM over 64-row tiles
  *   bf16, a few rows per expert      the grouped GEMVs over 8-row tiles (gemv2.cuh, or gemm.cuh's first ones)
  *   bf16 prefill, eager, larger      per expert through LinearLayers (cuBLASLt), reading the expert ids back
@@ -128,6 +130,20 @@ final class MoeLayer {
 
     private void experts(CudaTensor xt, CudaMoe.Routing r, CudaMoe.Experts e, CudaTensor pt, CudaTensor ot) {
         int tokens = xt.rows(), topK = r.topK(), assignments = tokens * topK, inter = e.inter(), hidden = e.hidden();
+        if (stagedFits(xt, e, tokens)) {  // each active expert read once per 128 rows, x rows once per 128 columns
+            CudaMoe.Alignment a = r.aligned();
+            if (a == null || a.tileRows() != MoeStagedKernels.TILE_ROWS || a.experts() != e.count()) {
+                a = alignment(assignments, e.count(), MoeStagedKernels.TILE_ROWS);
+                ctx.moe.align(r.ids(), assignments, a);
+            }
+            ExpertTable gate = table(e, e.gate(), e.gateScales(), hidden), up = table(e, e.up(), e.upScales(), hidden),
+                    down = table(e, e.down(), e.downScales(), inter);
+            CudaTensor g = ctx.tensor(assignments, inter), y = ctx.tensor(assignments, hidden);
+            ctx.moeStaged.moeStagedGateUp(xt.ptr(), xt.ld(), a.perm(), topK, gate, up, a, g.ptr(), g.ld(), inter, hidden);
+            ctx.moeStaged.moeStaged(g.ptr(), g.ld(), 0, 1, down, a, y.ptr(), y.ld(), hidden, inter);
+            combine(y, a.inv(), r, hidden, ot, pt, false);
+            return;
+        }
         boolean mma = mmaFits(xt, e, tokens);
         // decode-sized groups (a few rows per expert) take the memory-bound grouped GEMV in bf16 mode
         boolean gemv = !mma && ctx.bf16() && (e.dtype() == DType.BF16 || e.dtype() == DType.F8_E4M3)
@@ -181,6 +197,13 @@ final class MoeLayer {
     /** One projection's pointer tables: scales in blocks of 128 columns of its input ({@code k} wide). */
     private static ExpertTable table(CudaMoe.Experts e, long ptrs, long scales, int k) {
         return new ExpertTable(e.dtype(), ptrs, scales, CudaContext.ceilDiv(k, 128), e.blockRows());
+    }
+
+    /** Can moe_staged take this call? bf16 mode and experts, from kiln.cuda.moeStagedMinTokens tokens (0: never), K a multiple of 32, aligned x. */
+    private boolean stagedFits(CudaTensor x, CudaMoe.Experts e, int tokens) {
+        int min = ctx.flags.moeStagedMinTokens();
+        return min > 0 && tokens >= min && ctx.bf16() && MoeStagedKernels.fits(e.dtype(), e.hidden(), e.inter()) && x.ld() % 8 == 0
+                && x.ptr() % 16 == 0;
     }
 
     /**

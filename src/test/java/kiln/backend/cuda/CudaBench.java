@@ -564,7 +564,7 @@ public final class CudaBench {
                 double ms = g.device().timeMs(step, 3);
                 record("kernel", "mla prefill absorbed", pt + " tok " + h + "h", ms, 2.0 * pt * 576, pairs * h * 2 * (576 + 512), "");
             }
-            moeLayers(g, null, r, new int[]{1, 8, 64, 512, 4096}, true);
+            moeLayers(g, List.of(), r, new int[]{1, 8, 64, 512, 4096}, true);
         }
     }
 
@@ -606,9 +606,10 @@ public final class CudaBench {
     /**
      * The MoE layer alone at R1's shape (256 FP8 experts of 7168 x 2048, top 8 of 8 groups, 4 kept, sigmoid + bias)
      * and, unless {@code r1Only}, V2-Lite's (64 bf16 experts of 2048 x 1408, top 6, softmax), at each token count; with
-     * {@code other} also on a second backend (other switches) reading the same experts, for a side-by-side row.
+     * {@code others} also on further backends (other switches) reading the same experts, for side-by-side rows (a
+     * backend with moe_staged on times only the bf16 shape, the one that kernel takes).
      */
-    private void moeLayers(CudaBackend g, CudaBackend other, Random r, int[] tokenCounts, boolean r1Only) {
+    private void moeLayers(CudaBackend g, List<CudaBackend> others, Random r, int[] tokenCounts, boolean r1Only) {
         record Shape(String tag, DType dt, int experts, int hidden, int inter, MoeRouting routing) {}
         List<Shape> shapes = new ArrayList<>(List.of(new Shape("fp8 256e top8", DType.F8_E4M3, 256, 7168, 2048,
                 new MoeRouting(MoeRouting.Scoring.SIGMOID, MoeRouting.Method.GROUP_LIMITED, 256, 8, 8, 4, true, 2.5f))));
@@ -633,7 +634,10 @@ public final class CudaBench {
             float[] zeroBias = new float[e];
             for (int t : tokenCounts) {
                 float[] x = normal(r, t * hidden), logits = normal(r, t * e);
-                for (CudaBackend k : other == null ? new CudaBackend[]{g} : new CudaBackend[]{g, other}) {
+                List<CudaBackend> runs = new ArrayList<>(List.of(g));
+                runs.addAll(others);
+                for (CudaBackend k : runs) {
+                    if (k.options().flags().moeStagedMinTokens() > 0 && sh.dt() != DType.BF16) continue;
                     k.begin(simple(t));
                     Tensor xt = k.upload(x, t, hidden), lt = k.upload(logits, t, e), out = k.tensor(t, hidden);
                     Weight bias = sh.routing().scoring() == MoeRouting.Scoring.SIGMOID ? k.vector(zeroBias) : null;
@@ -645,7 +649,7 @@ public final class CudaBench {
                         k.release(mark);
                     }, t >= 2048 ? 5 : 10);
                     double touched = e * (1 - Math.pow(1 - (double) topK / e, t));
-                    String form = other == null ? "" : k == g ? " " + moeTag(g) : " " + moeTag(other);
+                    String form = others.isEmpty() ? "" : " " + moeTag(k);
                     record("kernel", "moe layer " + sh.tag() + form, t + " tok", ms, touched * 3.0 * hidden * inter * (sh.dt() == DType.BF16 ? 2 : 1),
                             2.0 * t * topK * 3 * hidden * inter, "");
                 }
@@ -655,16 +659,21 @@ public final class CudaBench {
 
     private static String moeTag(CudaBackend b) {
         CudaFlags f = b.options().flags();
+        if (f.moeStagedMinTokens() > 0) return "staged>=" + f.moeStagedMinTokens();
         return f.moeMma() && f.moeMmaMaxTokens() > 8 ? "mma<=" + f.moeMmaMaxTokens() : "no-mma";
     }
 
-    /** The MoE layers of R1 and V2-Lite from 16 to 8,192 tokens with moe_mma off and with moe_mma for every size. */
+    /**
+     * The MoE layers of R1 and V2-Lite from 16 to 8,192 tokens with moe_mma off, with moe_mma for every size, and
+     * (V2-Lite's bf16 experts) with moe_staged from 9 tokens.
+     */
     private void moe() {
         try (CudaBackend base = backend(8L << 30)) {
             CudaOptions o = base.options();
             try (CudaBackend noMma = new CudaBackend(base.device(), false, o.withFlags(o.flags().withMoeMmaMaxTokens(0)));
-                 CudaBackend mma = new CudaBackend(base.device(), false, o.withFlags(o.flags().withMoeMmaMaxTokens(Integer.MAX_VALUE)))) {
-                moeLayers(noMma, mma, new Random(5), new int[]{16, 64, 256, 512, 1024, 2048, 4096, 8192}, false);
+                 CudaBackend mma = new CudaBackend(base.device(), false, o.withFlags(o.flags().withMoeMmaMaxTokens(Integer.MAX_VALUE)));
+                 CudaBackend staged = new CudaBackend(base.device(), false, o.withFlags(o.flags().withMoeStagedMinTokens(9)))) {
+                moeLayers(noMma, List.of(mma, staged), new Random(5), new int[]{16, 64, 256, 512, 1024, 2048, 4096, 8192}, false);
             }
         }
     }

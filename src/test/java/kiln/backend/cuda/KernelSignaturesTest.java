@@ -167,6 +167,12 @@ class KernelSignaturesTest {
             }
             mma.moeMma(0, 64, 0, 1, et, tiles, 0, 64, 64, 64);
             mma.moeMmaGateUp(0, 64, 0, 1, et, et, tiles, 0, 64, 64, 64);
+            if (w == DType.BF16) {
+                MoeStagedKernels staged = new MoeStagedKernels(r);
+                CudaMoe.Alignment tiles128 = new CudaMoe.Alignment(8, MoeStagedKernels.TILE_ROWS, 16, 0, 0, 0, 0, 0, 0);
+                staged.moeStaged(0, 64, 0, 1, et, tiles128, 0, 64, 64, 64);
+                staged.moeStagedGateUp(0, 64, 0, 1, et, et, tiles128, 0, 64, 64, 64);
+            }
             LinearMmaKernels lm = new LinearMmaKernels(r);
             lm.linear(8, 0, 128, wa, 0, 0, 64, 64, 128);
             lm.gateUp(8, 0, 128, wa, wa, 0, 64, 64, 128);
@@ -251,7 +257,7 @@ class KernelSignaturesTest {
         calls.forEach(c -> ran.add(c.launcher()));
         Set<String> idle = new TreeSet<>();
         for (Class<?> k : List.of(ElementwiseKernels.class, GemmKernels.class, Gemv2Kernels.class, AttentionKernels.class, MlaDecodeKernels.class,
-                MlaPrefillKernels.class, MoeKernels.class, MoeMmaKernels.class, LinearMmaKernels.class, FusedDecodeKernels.class,
+                MlaPrefillKernels.class, MoeKernels.class, MoeMmaKernels.class, MoeStagedKernels.class, LinearMmaKernels.class, FusedDecodeKernels.class,
                 CollectiveKernels.class, LogitMaskKernels.class)) {
             for (Method m : k.getDeclaredMethods()) {
                 if (Modifier.isStatic(m.getModifiers()) || Modifier.isPrivate(m.getModifiers()) || m.isSynthetic()) continue;
