@@ -20,8 +20,9 @@
 #   fp8           FP8 linear at R1 shapes and 1-4,096 rows, Kiln and PyTorch's blockwise _scaled_mm, each launched one after
 #                 another and replayed from a CUDA graph; then every algorithm cuBLASLt's heuristic offers at 16-512 rows
 #                 (CublasLtAlgoBench: the GEMM alone, graphed, with its tile, stages, cluster and split-K)
-#   prefill-v2-staged V2-Lite prefill of 512, 1,024 and 4,096 tokens with the default MoE kernels, then with moe_staged
-#                 from 9 tokens (-Dkiln.cuda.moeStagedMinTokens=9, tag "staged"); `moe` times the layer alone with it too
+#   prefill-staged prefill of 512, 1,024 and 4,096 tokens of V2-Lite and R1 cut (KILN_STAGED_MODELS) with the default
+#                 MoE kernels, then with moe_staged from 9 tokens (-Dkiln.cuda.moeStagedMinTokens=9, tag "staged"); `moe`
+#                 times the layer alone with it too
 #   mla           MLA decode alone (R1's 128 heads, 1-128 sequences, 1,024-16,384 keys): bf16 cache, FP8 cache
 #                 (--kv-cache-dtype fp8_e4m3), generic kernel
 #   moe           the MoE layer alone, R1 (FP8) and V2-Lite (bf16) shapes, 16 to 8,192 tokens, without and with moe_mma
@@ -251,12 +252,13 @@ for s in "${sections[@]}"; do
         run_section "prefill-cached-$cached" 120 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.profile=true -Dkiln.bench.prefillTokens=512,1024 \
           -Dkiln.bench.prefillCached=$cached -cp "$CP" kiln.backend.cuda.CudaBench prefill --models v2 --out "$OUT/bench.jsonl"
       done ;;
-    prefill-v2-staged)
-      run_section prefill-v2-staged 240 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.prefillTokens=512,1024,4096 -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" \
-        kiln.backend.cuda.CudaBench prefill --models v2 --out "$OUT/bench.jsonl"
-      run_section prefill-v2-staged-on 240 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.moeStagedMinTokens=9 -Dkiln.bench.tag=staged \
-        -Dkiln.bench.prefillTokens=512,1024,4096 -Dkiln.bench.bandwidthGBs="$bandwidth" -cp "$CP" kiln.backend.cuda.CudaBench prefill --models v2 \
-        --out "$OUT/bench.jsonl" ;;
+    prefill-staged)
+      for m in ${KILN_STAGED_MODELS:-v2 r1}; do
+        run_section "prefill-$m-default" 240 "$JAVA" "${JOPTS[@]}" -Dkiln.bench.prefillTokens=512,1024,4096 -cp "$CP" \
+          kiln.backend.cuda.CudaBench prefill --models "$m" --out "$OUT/bench.jsonl"
+        run_section "prefill-$m-staged" 240 "$JAVA" "${JOPTS[@]}" -Dkiln.cuda.moeStagedMinTokens=9 -Dkiln.bench.tag=staged \
+          -Dkiln.bench.prefillTokens=512,1024,4096 -cp "$CP" kiln.backend.cuda.CudaBench prefill --models "$m" --out "$OUT/bench.jsonl"
+      done ;;
     mla)
       run_section mla 150 "$JAVA" "${JOPTS[@]}" -cp "$CP" kiln.backend.cuda.CudaBench mla --models none --out "$OUT/bench.jsonl" ;;
     fp8)

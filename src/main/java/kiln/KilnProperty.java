@@ -36,7 +36,7 @@ public enum KilnProperty {
     CUDA_MOE_MMA("kiln.cuda.moeMma", "true", "MoE of kiln.cuda.moeMmaMinTokens tokens or more on the tensor-core grouped kernel, moe_mma.cuh (false: grouped GEMV / GEMM)"),
     CUDA_MOE_MMA_MAX_TOKENS("kiln.cuda.moeMmaMaxTokens", "1024", "the most tokens moe_mma takes; larger bf16 prefill batches go per expert through cuBLASLt"),
     CUDA_MOE_MMA_MIN_TOKENS("kiln.cuda.moeMmaMinTokens", "8", "the fewest tokens moe_mma takes (2..9); smaller batches take the grouped GEMV (gemv2.cuh)"),
-    CUDA_MOE_STAGED_MIN_TOKENS("kiln.cuda.moeStagedMinTokens", "0", "the fewest tokens of bf16 experts that take moe_staged.cuh's grouped GEMM (tiles staged through shared memory), ahead of moe_mma and the per-expert path; 0: none (not yet run on a GPU)"),
+    CUDA_MOE_STAGED_MIN_TOKENS("kiln.cuda.moeStagedMinTokens", "0", "the fewest tokens whose experts (bf16, or fp8 in 128-row blocks) take moe_staged.cuh's grouped GEMM (tiles staged through shared memory), ahead of moe_mma and the per-expert path; 0: none (not yet run on a GPU)"),
     CUDA_LINEAR_MMA_MAX_ROWS("kiln.cuda.linearMmaMaxRows", "16",
             "the most rows (up to 64) of a dense linear layer or SwiGLU that linear_mma.cuh takes on the tensor cores, from 2; 1 turns it off: gemv2 up to 8 rows, then cuBLASLt"),
     CUDA_LINEAR_MMA_FP8("kiln.cuda.linearMmaFp8", "true", "linear_mma.cuh also for fp8 weights (false: gemv2 up to 8 rows, then cuBLASLt's block-scaled FP8 GEMM)"),

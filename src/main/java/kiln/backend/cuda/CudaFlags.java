@@ -12,7 +12,7 @@ import kiln.KilnProperty;
  * @param moeMma         MoE of moeMmaMinTokens tokens or more on the tensor-core grouped kernel (moe_mma.cuh)
  * @param moeMmaMaxTokens the most tokens moe_mma takes; larger bf16 prefill batches go per expert through cuBLASLt
  * @param moeMmaMinTokens the fewest tokens moe_mma takes (2..9); smaller batches take the grouped GEMV
- * @param moeStagedMinTokens the fewest tokens of bf16 experts that take moe_staged.cuh's grouped GEMM (tiles staged
+ * @param moeStagedMinTokens the fewest tokens whose experts (bf16, or fp8 in 128-row blocks) take moe_staged.cuh's grouped GEMM (tiles staged
  *                       through shared memory), ahead of moe_mma and the per-expert path; 0: none
  * @param linearMmaMaxRows the most rows of a dense linear layer or SwiGLU linear_mma.cuh takes (from 2; 1: none)
  * @param linearMmaFp8   linear_mma.cuh for fp8 weights too

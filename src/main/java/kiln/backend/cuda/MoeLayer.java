@@ -14,8 +14,8 @@ import java.util.function.Supplier;
  * Mixture of experts on the device: routing (fused with the router's GEMV and the alignment for decode batches),
  * the routed experts, and the weighted sum with the shared experts' output. Which kernels run the experts:
  * <pre>
- *   bf16 experts, moeStagedMinTokens+ tokens  moe_staged.cuh: grouped GEMM over 128-row tiles staged through shared
- *                                    memory (off unless kiln.cuda.moeStagedMinTokens is set)
+ *   bf16, moeStagedMinTokens+ tokens moe_staged.cuh: grouped GEMM over 128-row tiles staged through shared memory
+ *                                    (off unless kiln.cuda.moeStagedMinTokens is set)
  *   bf16, moeMmaMinTokens (8)..moeMmaMaxTokens tokens  moe_mma.cuh: tensor-core grouped GEMM over 64-row tiles
  *   bf16, a few rows per expert      the grouped GEMVs over 8-row tiles (gemv2.cuh, or gemm.cuh's first ones)
  *   bf16 prefill, eager, larger      per expert through LinearLayers (cuBLASLt), reading the expert ids back
@@ -199,10 +199,13 @@ final class MoeLayer {
         return new ExpertTable(e.dtype(), ptrs, scales, CudaContext.ceilDiv(k, 128), e.blockRows());
     }
 
-    /** Can moe_staged take this call? bf16 mode and experts, from kiln.cuda.moeStagedMinTokens tokens (0: never), K a multiple of 32, aligned x. */
+    /**
+     * Can moe_staged take this call? bf16 mode, bf16 or fp8 experts (128-row blocks), from kiln.cuda.moeStagedMinTokens
+     * tokens (0: never), K a multiple of 32, aligned x.
+     */
     private boolean stagedFits(CudaTensor x, CudaMoe.Experts e, int tokens) {
         int min = ctx.flags.moeStagedMinTokens();
-        return min > 0 && tokens >= min && ctx.bf16() && MoeStagedKernels.fits(e.dtype(), e.hidden(), e.inter()) && x.ld() % 8 == 0
+        return min > 0 && tokens >= min && ctx.bf16() && MoeStagedKernels.fits(e.dtype(), e.blockRows(), e.hidden(), e.inter()) && x.ld() % 8 == 0
                 && x.ptr() % 16 == 0;
     }
 

@@ -606,8 +606,7 @@ public final class CudaBench {
     /**
      * The MoE layer alone at R1's shape (256 FP8 experts of 7168 x 2048, top 8 of 8 groups, 4 kept, sigmoid + bias)
      * and, unless {@code r1Only}, V2-Lite's (64 bf16 experts of 2048 x 1408, top 6, softmax), at each token count; with
-     * {@code others} also on further backends (other switches) reading the same experts, for side-by-side rows (a
-     * backend with moe_staged on times only the bf16 shape, the one that kernel takes).
+     * {@code others} also on further backends (other switches) reading the same experts, for side-by-side rows.
      */
     private void moeLayers(CudaBackend g, List<CudaBackend> others, Random r, int[] tokenCounts, boolean r1Only) {
         record Shape(String tag, DType dt, int experts, int hidden, int inter, MoeRouting routing) {}
@@ -637,7 +636,6 @@ public final class CudaBench {
                 List<CudaBackend> runs = new ArrayList<>(List.of(g));
                 runs.addAll(others);
                 for (CudaBackend k : runs) {
-                    if (k.options().flags().moeStagedMinTokens() > 0 && sh.dt() != DType.BF16) continue;
                     k.begin(simple(t));
                     Tensor xt = k.upload(x, t, hidden), lt = k.upload(logits, t, e), out = k.tensor(t, hidden);
                     Weight bias = sh.routing().scoring() == MoeRouting.Scoring.SIGMOID ? k.vector(zeroBias) : null;
@@ -665,7 +663,7 @@ public final class CudaBench {
 
     /**
      * The MoE layers of R1 and V2-Lite from 16 to 8,192 tokens with moe_mma off, with moe_mma for every size, and
-     * (V2-Lite's bf16 experts) with moe_staged from 9 tokens.
+     * with moe_staged from 9 tokens.
      */
     private void moe() {
         try (CudaBackend base = backend(8L << 30)) {

@@ -234,11 +234,18 @@ public final class CudaKernelCheck {
                     });
                     // moe_staged.cuh from 9 tokens (kiln.cuda.moeStagedMinTokens): 8 experts at 600 tokens are 450 rows per
                     // expert (3 full tiles of 128 and a partial one); 40 x 6 of 8 a partial tile each; and N not a multiple of the
-                    // 128-column tile (gate/up 96 of 64-column halves, down 160)
-                    withVariant(cg, "s", f -> f.withMoeStagedMinTokens(9), staged -> run("moe_bf16 (moe_staged)", staged, tol, (b, t) -> {
-                        moe(b, t, DType.BF16, 8, 2048, 1408, v2Routing(8), new int[]{9, 40, 600});
-                        moe(b, t, DType.BF16, 8, 160, 96, v2Routing(8), new int[]{300});
-                    }));
+                    // 128-column tile (gate/up 96 or 160 of 64-column halves, down 160 or 384); fp8 weights widened with their
+                    // block scales (bf16 activations, so the bf16 bound), K of 160: a partial last scale block
+                    withVariant(cg, "s", f -> f.withMoeStagedMinTokens(9), staged -> {
+                        run("moe_bf16 (moe_staged)", staged, tol, (b, t) -> {
+                            moe(b, t, DType.BF16, 8, 2048, 1408, v2Routing(8), new int[]{9, 40, 600});
+                            moe(b, t, DType.BF16, 8, 160, 96, v2Routing(8), new int[]{300});
+                        });
+                        run("moe_fp8 (moe_staged)", staged, tol, (b, t) -> {
+                            moe(b, t, DType.F8_E4M3, 32, 7168, 2048, r1Routing(32), new int[]{9, 300});
+                            moe(b, t, DType.F8_E4M3, 8, 384, 160, v2Routing(8), new int[]{300});
+                        });
+                    });
                     withVariant(cg, "x", f -> f.withMoeMmaMaxTokens(8), byExpert -> {  // FP8: activations quantised to FP8, as in linear_fp8
                         run("moe_fp8 (per expert)", byExpert, 5e-2, (b, t) -> moe(b, t, DType.F8_E4M3, 32, 7168, 2048, r1Routing(32), new int[]{272}));
                         run("moe_bf16 (per expert)", byExpert, tol, (b, t) -> moe(b, t, DType.BF16, 8, 2048, 1408, v2Routing(8), new int[]{600}));

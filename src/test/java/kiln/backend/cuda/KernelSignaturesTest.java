@@ -167,12 +167,10 @@ class KernelSignaturesTest {
             }
             mma.moeMma(0, 64, 0, 1, et, tiles, 0, 64, 64, 64);
             mma.moeMmaGateUp(0, 64, 0, 1, et, et, tiles, 0, 64, 64, 64);
-            if (w == DType.BF16) {
-                MoeStagedKernels staged = new MoeStagedKernels(r);
-                CudaMoe.Alignment tiles128 = new CudaMoe.Alignment(8, MoeStagedKernels.TILE_ROWS, 16, 0, 0, 0, 0, 0, 0);
-                staged.moeStaged(0, 64, 0, 1, et, tiles128, 0, 64, 64, 64);
-                staged.moeStagedGateUp(0, 64, 0, 1, et, et, tiles128, 0, 64, 64, 64);
-            }
+            MoeStagedKernels staged = new MoeStagedKernels(r);
+            CudaMoe.Alignment tiles128 = new CudaMoe.Alignment(8, MoeStagedKernels.TILE_ROWS, 16, 0, 0, 0, 0, 0, 0);
+            staged.moeStaged(0, 64, 0, 1, et, tiles128, 0, 64, 64, 64);
+            staged.moeStagedGateUp(0, 64, 0, 1, et, et, tiles128, 0, 64, 64, 64);
             LinearMmaKernels lm = new LinearMmaKernels(r);
             lm.linear(8, 0, 128, wa, 0, 0, 64, 64, 128);
             lm.gateUp(8, 0, 128, wa, wa, 0, 64, 64, 128);
