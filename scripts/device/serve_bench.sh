@@ -25,7 +25,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/serve_lib.sh"
 
 extract_tokenizer "$kiln_jar" "$tok" || { say "cannot extract the tokenizer from kiln.jar"; exit 1; }
 
-# KILN_SERVE_CONFIGS="tag=flags[@C C ...];...": one server per configuration (the flags added to its command line),
+# KILN_SERVE_CONFIGS="tag=flags[@C C ...];...": one server per configuration (the flags added to its command line; -D
+# options to its JVM),
 # each benched into serve.jsonl under its own tag, at its own concurrencies after '@' or else KILN_SERVE_CONCURRENCY's;
 # default: one configuration, untagged
 IFS=';' read -r -a configs <<< "${KILN_SERVE_CONFIGS:-=}"
@@ -39,11 +40,14 @@ for config in "${configs[@]}"; do
   cconc=$conc
   [[ $rest == *@* ]] && { cconc=${rest#*@}; rest=${rest%%@*}; }
   read -r -a cflags <<< "$rest"
+  # -D options of a configuration go to the JVM (kernel switches, kiln.cuda.*), the rest to kiln serve
+  jflags=() sflags=()
+  for f in ${cflags[@]+"${cflags[@]}"}; do if [[ $f == -D* ]]; then jflags+=("$f"); else sflags+=("$f"); fi; done
   tag="kiln v2-lite dummy bf16${ctag:+ $ctag}"
   say "starting kiln serve --device cuda ($model, dummy weights${ctag:+, $ctag: ${cflags[*]}}); log in $log"
-  "$JAVA" "${JOPTS[@]}" -cp "$CP" kiln.cli.Main serve --device cuda --model-path "$model" --load-format dummy \
+  "$JAVA" "${JOPTS[@]}" ${jflags[@]+"${jflags[@]}"} -cp "$CP" kiln.cli.Main serve --device cuda --model-path "$model" --load-format dummy \
     --json-model-override-args '{"vocab_size": 129280}' --tokenizer-path "$tok" --host 127.0.0.1 --port "$port" \
-    --cuda-graph-max-bs 64 --max-running-requests 64 ${KILN_SERVE_ARGS:-} "${cflags[@]}" >"$log" 2>&1 &
+    --cuda-graph-max-bs 64 --max-running-requests 64 --enable-metrics ${KILN_SERVE_ARGS:-} ${sflags[@]+"${sflags[@]}"} >"$log" 2>&1 &
   server=$!
 
   t0=$(date +%s)
@@ -69,7 +73,7 @@ PY
   bench_concurrencies "$OUT/serve.jsonl" "$tag" "${ctag:+$ctag: }" $cconc
   say "server log (last lines):"
   tail -n 15 "$log" | sed 's/^/[serve] /'
-  # with --enable-metrics in KILN_SERVE_ARGS: how many steps overlapped
+  # how many steps overlapped
   python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$port/metrics', timeout=5).read().decode())" 2>/dev/null \
     | grep -E '^kiln_(overlapped_steps|generation_tokens)_total' | sed 's/^/[serve] /'
   stop_server

@@ -47,9 +47,39 @@ wait_healthy() {
 # per concurrency C with max(4, 2C) prompts, each JSON line appended to RESULTS with TAG, while the time left holds
 # the next run (at least the last one's time, more when it sends more prompts: prefill grows with them). LABEL
 # opens each progress line. Returns 1 when a run fails or the server dies.
+# step_counters: the server's step counters from /metrics (needs --enable-metrics), one line of five numbers: prefill
+# steps, their seconds, their prompt tokens, decode steps, their seconds (zeros when the scrape fails)
+step_counters() {
+  python3 - "$port" <<'PY'
+import sys, urllib.request
+names = ["kiln_prefill_steps_total", "kiln_prefill_step_seconds_total", "kiln_prefill_step_tokens_total", "kiln_decode_steps_total",
+         "kiln_decode_step_seconds_total"]
+v = dict.fromkeys(names, 0.0)
+try:
+    for line in urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5).read().decode().splitlines():
+        name = line.split("{")[0].split(" ")[0]
+        if name in v: v[name] = float(line.rsplit(" ", 1)[1])
+except Exception:
+    pass
+print(" ".join(repr(v[n]) for n in names))
+PY
+}
+
+# step_means BEFORE AFTER: the served steps between two step_counters lines, as a sentence
+step_means() {
+  python3 - "$1" "$2" <<'PY'
+import sys
+a, b = [list(map(float, s.split())) for s in sys.argv[1:3]]
+d = [y - x for x, y in zip(a, b)]
+ps, pt, ptok, ds, dt = d
+print(f"served steps: {ps:.0f} with prompt tokens, mean {1e3 * pt / ps if ps else 0:.1f} ms and {ptok / ps if ps else 0:.0f} prompt tokens each; "
+      f"{ds:.0f} decode-only, mean {1e3 * dt / ds if ds else 0:.2f} ms")
+PY
+}
+
 bench_concurrencies() {
   local results=$1 tag=$2 label=$3; shift 3
-  local last=0 last_p=0 c p est t rc
+  local last=0 last_p=0 c p est t rc before
   for c in "$@"; do
     p=$(( 2 * c < 4 ? 4 : 2 * c ))
     est=$(( last == 0 ? 60 : last * p / (last_p > 0 ? last_p : p) ))
@@ -59,6 +89,7 @@ bench_concurrencies() {
       break
     fi
     say "${label}concurrency $c, $p prompts ($in_len in / $out_len out)"
+    before=$(step_counters)
     t=$(date +%s)
     timeout -k 5 $(( $(left) - 10 )) "$JAVA" "${JOPTS[@]}" -cp "$CP" kiln.cli.Main bench --backend sglang --host 127.0.0.1 --port "$port" \
       --dataset-name random --random-input-len "$in_len" --random-output-len "$out_len" --random-range-ratio 1 --max-concurrency "$c" \
@@ -66,7 +97,7 @@ bench_concurrencies() {
       --ready-check-timeout-sec 0 2>&1 | grep -v '^WARNING: Using incubator'
     rc=${PIPESTATUS[0]}
     last=$(( $(date +%s) - t )) last_p=$p
-    say "concurrency $c took ${last}s (rc $rc)"
+    say "concurrency $c took ${last}s (rc $rc); $(step_means "$before" "$(step_counters)")"
     if ! kill -0 "$server" 2>/dev/null; then say "the server died:"; tail -n 40 "$log"; return 1; fi
     (( rc == 0 )) || return 1
   done

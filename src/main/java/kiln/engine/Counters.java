@@ -11,6 +11,7 @@ import java.util.Map;
 final class Counters {
     long promptTokens, cachedPromptTokens, generationTokens, retracted;
     long decodeSteps, decodeStepNanos, decodeStepSequences, deviceSampledSteps, hostSampledSteps, overlappedSteps;
+    long prefillSteps, prefillStepNanos, prefillStepTokens;
     final Map<String, Long> finishedByReason = new LinkedHashMap<>();
 
     /** A step that only decoded (no prefill chunk), for the step-time-against-batch figures. */
@@ -20,9 +21,17 @@ final class Counters {
         decodeStepSequences += sequences;
     }
 
+    /** A step with prompt tokens (and, with mixed chunks, decode tokens beside them): {@code tokens} prompt tokens fed. */
+    void prefillStep(long nanos, int tokens) {
+        prefillSteps++;
+        prefillStepNanos += nanos;
+        prefillStepTokens += tokens;
+    }
+
     EngineStats snapshot(int running, int queued, KvSlots kv, double newTokenRatio) {
         return new EngineStats(running, queued, kv.usedTokens(), kv.cachedTokens(), kv.capacity(), promptTokens,
                 generationTokens, cachedPromptTokens, Map.copyOf(finishedByReason), retracted, newTokenRatio,
-                decodeSteps, decodeStepNanos, decodeStepSequences, deviceSampledSteps, hostSampledSteps, overlappedSteps);
+                decodeSteps, decodeStepNanos, decodeStepSequences, prefillSteps, prefillStepNanos, prefillStepTokens, deviceSampledSteps,
+                hostSampledSteps, overlappedSteps);
     }
 }

@@ -305,7 +305,9 @@ final class Scheduler implements Runnable {
             accept(q, tokens[i], p.returnLogprob() ? l.logits().logprob(d.row(), tokens[i], p.topLogprobsNum()) : null);
         }
         long now = System.nanoTime();
-        if (l.decode()) counters.decodeStep(now - Math.max(l.startNanos(), lastApplied), l.entries().size());
+        long took = now - Math.max(l.startNanos(), lastApplied);
+        if (l.decode()) counters.decodeStep(took, l.entries().size());
+        else counters.prefillStep(took, l.entries().stream().filter(Entry::prefill).mapToInt(Entry::fed).sum());
         lastApplied = now;
     }
 

@@ -44,6 +44,12 @@ public final class ServerMetrics {
         counter("kiln_generation_tokens_total", "Tokens generated.", EngineStats::generationTokensTotal);
         counter("kiln_cached_prompt_tokens_total", "Prompt tokens found in the prefix cache.", EngineStats::cachedPromptTokensTotal);
         counter("kiln_retracted_requests_total", "Requests retracted when decode ran out of KV slots.", EngineStats::retractedTotal);
+        counter("kiln_prefill_steps_total", "Forward steps with prompt tokens.", EngineStats::prefillSteps);
+        counter("kiln_prefill_step_seconds_total", "Time of the steps with prompt tokens, each from its launch (or the previous step's result) to its result.",
+                s -> s.prefillStepNanos() / 1e9);
+        counter("kiln_prefill_step_tokens_total", "Prompt tokens fed by those steps.", EngineStats::prefillStepTokens);
+        counter("kiln_decode_steps_total", "Forward steps that only decoded.", EngineStats::decodeSteps);
+        counter("kiln_decode_step_seconds_total", "Time of those steps, measured as for prefill steps.", s -> s.decodeStepNanos() / 1e9);
         counter("kiln_overlapped_steps_total", "Steps launched before the previous step's tokens were applied (overlap scheduler).", EngineStats::overlappedSteps);
         register(CounterWithCallback.builder().name("kiln_requests_total").help("Finished samples by finish reason.")
                 .labelNames("finish_reason")

@@ -200,8 +200,17 @@ class GenerateApiTest {
     void metricsCountTheWork() {
         double before = live.metric("kiln_generation_tokens_total");
         double requestsBefore = live.metric("kiln_e2e_request_latency_seconds_count");
+        double prefillSteps = live.metric("kiln_prefill_steps_total"), prefillTokens = live.metric("kiln_prefill_step_tokens_total");
+        double decodeSteps = live.metric("kiln_decode_steps_total"), decodeSeconds = live.metric("kiln_decode_step_seconds_total");
         live.post("/generate", request(ids(fixture.prompts()[1]), 7));
         assertEquals(before + 7, live.metric("kiln_generation_tokens_total"));
+        // one prefill step (the prompt, less what the prefix cache holds from earlier tests), six decode steps after it
+        live.awaitMetric("kiln_decode_steps_total", decodeSteps + 6);
+        assertEquals(prefillSteps + 1, live.metric("kiln_prefill_steps_total"));
+        double fed = live.metric("kiln_prefill_step_tokens_total") - prefillTokens;
+        assertTrue(fed >= 1 && fed <= fixture.prompts()[1].length, "prompt tokens fed: " + fed);
+        assertTrue(live.metric("kiln_decode_step_seconds_total") > decodeSeconds);
+        assertTrue(live.metric("kiln_prefill_step_seconds_total") > 0);
         assertTrue(live.metric("kiln_e2e_request_latency_seconds_count") >= requestsBefore + 1);
         assertTrue(live.metric("kiln_time_to_first_token_seconds_count") >= 1);
         assertTrue(live.metric("kiln_inter_token_latency_seconds_count") >= 6);
