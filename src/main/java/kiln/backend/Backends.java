@@ -21,17 +21,16 @@ public final class Backends {
 
     /**
      * As {@link #create(String, String)}, with MLA's latent cache in FP8 when {@code fp8KvCache}
-     * ({@code --kv-cache-dtype fp8_e4m3}), which only the GPU backend stores.
+     * ({@code --kv-cache-dtype fp8_e4m3}).
      */
     public static Backend create(String device, String dtype, boolean fp8KvCache) {
         String d = device == null ? "auto" : device.trim().toLowerCase(java.util.Locale.ROOT);
-        if (d.equals("cpu")) return cpu(fp8KvCache, "--device cpu");
+        if (d.equals("cpu")) return new CpuBackend(false, fp8KvCache);
         if (d.equals("auto")) {
             String why = cudaUnavailableReason();
             if (why != null) {
-                if (fp8KvCache) return cpu(true, "--device auto found no GPU (" + why + ")");
                 Log.info("--device auto: using the CPU (%s)", why);
-                return new CpuBackend();
+                return new CpuBackend(false, fp8KvCache);
             }
             return cuda(0, dtype, fp8KvCache);
         }
@@ -57,14 +56,6 @@ public final class Backends {
         if (like instanceof CpuBackend cpu) return cpu.ranks(size);
         if (like instanceof CudaBackend cuda) return cuda.ranks(size);
         throw new kiln.config.ConfigException("--tp " + size + ": tensor parallelism on the " + like.name() + " backend is not built yet; --device cpu runs it");
-    }
-
-    private static Backend cpu(boolean fp8KvCache, String why) {
-        if (fp8KvCache) {
-            throw new IllegalArgumentException("--kv-cache-dtype fp8_e4m3: " + why + ", and the CPU backend keeps its KV cache in float32 "
-                    + "(the FP8 cache is built for the GPU); pass --kv-cache-dtype auto");
-        }
-        return new CpuBackend();
     }
 
     /**

@@ -70,7 +70,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--dtype", defaultValue = "auto", description = "GPU activation precision: auto (= bfloat16), bfloat16 or float32 (default: ${DEFAULT-VALUE}).")
     String dtype;
 
-    @Option(names = "--kv-cache-dtype", defaultValue = "auto", description = "auto (the backend's own). fp8_e4m3 (DeepSeek's MLA latent cache in FP8 on the GPU) is written but refused until its GPU checks pass (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--kv-cache-dtype", defaultValue = "auto", description = "auto (the backend's own) or fp8_e4m3: DeepSeek's MLA latent cache as e4m3 bytes (on the GPU written, and refused until its GPU checks pass) (default: ${DEFAULT-VALUE}).")
     String kvCacheDtype;
 
     @Mixin

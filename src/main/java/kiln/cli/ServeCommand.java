@@ -55,7 +55,7 @@ public final class ServeCommand implements Callable<Integer> {
     String modelOverrides;
     @Option(names = "--dtype", defaultValue = "auto", description = "auto, bfloat16, float16, half, float32, float (the CPU computes in float32 whatever the dtype).")
     String dtype;
-    @Option(names = "--kv-cache-dtype", defaultValue = "auto", description = "auto (the backend's own: float32 on the CPU, the --dtype on the GPU) or bf16/bfloat16 where that is it. fp8_e4m3 (DeepSeek's MLA latent cache in FP8 on the GPU, half the KV bytes per token) is written but refused until its GPU checks pass; fp8_e5m2 is not built.")
+    @Option(names = "--kv-cache-dtype", defaultValue = "auto", description = "auto (the backend's own: float32 on the CPU, the --dtype on the GPU) or bf16/bfloat16 where that is it; fp8_e4m3: DeepSeek's MLA latent cache as e4m3 bytes (a quarter of the CPU's float32 bytes per token; on the GPU written, and refused until its GPU checks pass). fp8_e5m2 is not built.")
     String kvCacheDtype;
     @Option(names = "--trust-remote-code", description = "Accepted for SGLang compatibility (Kiln runs no model code from checkpoints).")
     boolean trustRemoteCode;
@@ -291,7 +291,7 @@ public final class ServeCommand implements Callable<Integer> {
 
     /**
      * The KV cache is stored in the backend's own type (float32 on the CPU, the activation dtype on the GPU), or in
-     * FP8 e4m3 on the GPU for MLA models (the backend was made with it). A --kv-cache-dtype that names another type
+     * FP8 e4m3 for MLA models (the backend was made with it). A --kv-cache-dtype that names another type
      * is refused rather than ignored.
      */
     void checkKvCacheDtype(DType stored) {

@@ -17,22 +17,18 @@ public final class Fp8 {
     }
 
     /**
-     * Round to the nearest e4m3 value, ties to the even code (as the GPU's cvt.rn.satfinite), saturating at +-448;
-     * used for dummy weights and tests.
+     * Round to the nearest e4m3 value, ties to the even code (as the GPU's cvt.rn.satfinite), saturating at +-448:
+     * the value's step at its exponent (2^(e-3); below 2^-6 the subnormals' fixed 2^-9) divides it, Math.rint rounds
+     * half to even, and the code is the exponent field and the mantissa (a carry into the next exponent is the next
+     * code). NaN becomes the NaN code.
      */
     public static byte fromFloat(float f) {
         int sign = f < 0 || (f == 0 && 1 / f < 0) ? 0x80 : 0;
+        if (Float.isNaN(f)) return (byte) 0x7F;
         float a = Math.min(Math.abs(f), MAX);
-        int best = 0;
-        float bestErr = Float.MAX_VALUE;
-        // 127 candidates; callers quantize small tensors or cache per value range.
-        for (int v = 0; v < 0x7F; v++) {
-            float err = Math.abs(toFloat((byte) v) - a);
-            if (err < bestErr || err == bestErr && (v & 1) == 0) {
-                bestErr = err;
-                best = v;
-            }
-        }
-        return (byte) (sign | best);
+        int e = Math.max(Math.getExponent(a), -6);  // a == 0: getExponent gives -127, the subnormal step applies
+        int steps = (int) Math.rint(Math.scalb(a, 3 - e));  // 8..16 for normals, 0..8 for subnormals
+        int code = e == -6 && steps < 8 ? steps : ((e + 7) << 3) + steps - 8;
+        return (byte) (sign | Math.min(code, 0x7E));
     }
 }

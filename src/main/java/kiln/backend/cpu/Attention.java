@@ -5,6 +5,7 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 import kiln.backend.ForwardBatch;
 import kiln.backend.Heads;
+import kiln.io.Fp8;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -13,7 +14,8 @@ import java.nio.ByteOrder;
 /**
  * Causal attention of each new token over its sequence's slots in the paged cache. Scores are computed for all
  * visible keys, then softmax, then the weighted sum of values: per (token, head) the work depends only on that
- * sequence's keys, never on the rest of the batch.
+ * sequence's keys, never on the rest of the batch. An FP8 cache (MLA only) is read through a 256-entry table of
+ * the e4m3 values, in plain loops: the readable form, not a fast one.
  */
 final class Attention {
     private Attention() {}
@@ -23,17 +25,28 @@ final class Attention {
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED;
 
+    /** Every e4m3 code's value. */
+    private static final float[] E4M3 = new float[256];
+
+    static {
+        for (int c = 0; c < 256; c++) E4M3[c] = Fp8.toFloat((byte) c);
+    }
+
     private static final ThreadLocal<float[]> SCORES = ThreadLocal.withInitial(() -> new float[0]);
     private static final ThreadLocal<float[]> ACC = ThreadLocal.withInitial(() -> new float[0]);
 
-    /** Copies rows of {@code src} into the slots' entries at float offset {@code at} within each entry. */
+    /** Copies rows of {@code src} into the slots' entries at value {@code at} of each entry (rounded to e4m3 in an FP8 cache). */
     static void store(CpuKvCache cache, int layer, ForwardBatch batch, CpuTensor src, int at) {
         MemorySegment m = cache.layers[layer];
         for (ForwardBatch.Seq s : batch.seqs()) {
             for (int i = 0; i < s.newTokens(); i++) {
                 int t = s.tokenStart() + i;
-                long dst = cache.offset(s.slots()[s.cachedTokens() + i]) + (long) at * Float.BYTES;
-                MemorySegment.copy(src.data(), src.at(t, 0), m, FLOAT, dst, src.cols());
+                long dst = cache.offset(s.slots()[s.cachedTokens() + i], at);
+                if (cache.fp8) {
+                    for (int k = 0, from = src.at(t, 0); k < src.cols(); k++) m.set(ValueLayout.JAVA_BYTE, dst + k, Fp8.fromFloat(src.data()[from + k]));
+                } else {
+                    MemorySegment.copy(src.data(), src.at(t, 0), m, FLOAT, dst, src.cols());
+                }
             }
         }
     }
@@ -64,8 +77,9 @@ final class Attention {
                 float[] scores = scratch(SCORES, visible);
                 int qlOff = ql.at(t, qLatent.column(h)), qrOff = qr.at(t, qRope.column(h));
                 for (int j = 0; j < visible; j++) {
-                    long e = cache.offset(s.slots()[j]);
-                    scores[j] = scale * (dot(ql.data(), qlOff, m, e, latent) + dot(qr.data(), qrOff, m, e + (long) latent * 4, rope));
+                    int slot = s.slots()[j];
+                    scores[j] = scale * (dot(cache, ql.data(), qlOff, m, cache.offset(slot), latent)
+                            + dot(cache, qr.data(), qrOff, m, cache.offset(slot, latent), rope));
                 }
                 float[] acc = scratch(ACC, latent);
                 softmaxWeightedSum(scores, visible, m, s.slots(), cache, 0, latent, acc);
@@ -83,7 +97,12 @@ final class Attention {
         }
         for (ForwardBatch.Seq s : batch.seqs()) {
             for (int j = 0; j < s.totalTokens(); j++, row++) {
-                MemorySegment.copy(m, FLOAT, cache.offset(s.slots()[j]), out.data(), out.at(row, 0), width);
+                long from = cache.offset(s.slots()[j]);
+                if (cache.fp8) {
+                    for (int k = 0, to = out.at(row, 0); k < width; k++) out.data()[to + k] = E4M3[m.get(ValueLayout.JAVA_BYTE, from + k) & 0xFF];
+                } else {
+                    MemorySegment.copy(m, FLOAT, from, out.data(), out.at(row, 0), width);
+                }
             }
         }
     }
@@ -165,6 +184,14 @@ final class Attention {
         return a;
     }
 
+    /** q . entry values [off, off + n bytes) of an FP8 or a float cache. */
+    private static float dot(CpuKvCache cache, float[] q, int qOff, MemorySegment m, long off, int n) {
+        if (!cache.fp8) return dot(q, qOff, m, off, n);
+        float sum = 0;
+        for (int k = 0; k < n; k++) sum = Math.fma(q[qOff + k], E4M3[m.get(ValueLayout.JAVA_BYTE, off + k) & 0xFF], sum);
+        return sum;
+    }
+
     private static float dot(float[] q, int qOff, MemorySegment m, long off, int n) {
         FloatVector acc = FloatVector.zero(F);
         int vn = n / L * L;
@@ -193,6 +220,10 @@ final class Attention {
         for (int j = 0; j < count; j++) {
             float p = scores[j] * inv;
             long off = cache.offset(slots[j]) + atBytes;
+            if (cache.fp8) {
+                for (int k = 0; k < n; k++) acc[k] = Math.fma(E4M3[m.get(ValueLayout.JAVA_BYTE, off + k) & 0xFF], p, acc[k]);
+                continue;
+            }
             FloatVector pv = FloatVector.broadcast(F, p);
             for (int k = 0; k < vn; k += L) {
                 FloatVector.fromMemorySegment(F, m, off + 4L * k, LE).fma(pv, FloatVector.fromArray(F, acc, k)).intoArray(acc, k);

@@ -21,7 +21,7 @@ import java.util.List;
 
 /** The CPU backend: Vector API kernels over all cores, weights read in place from mapped checkpoints. */
 public final class CpuBackend implements Backend {
-    private final boolean mhaPrefill;
+    private final boolean mhaPrefill, fp8KvCache;
     /** The tensor-parallel group this backend is rank {@code rank} of; null when it is alone. */
     private final CpuRanks group;
     private final int rank;
@@ -37,11 +37,17 @@ public final class CpuBackend implements Backend {
      * logits are no longer bitwise the same whichever way it was computed.
      */
     public CpuBackend(boolean mhaPrefill) {
-        this(mhaPrefill, null, 0);
+        this(mhaPrefill, false);
     }
 
-    CpuBackend(boolean mhaPrefill, CpuRanks group, int rank) {
+    /** {@code fp8KvCache}: MLA's latent cache stored as e4m3 bytes ({@code --kv-cache-dtype fp8_e4m3}), a quarter of float's. */
+    public CpuBackend(boolean mhaPrefill, boolean fp8KvCache) {
+        this(mhaPrefill, fp8KvCache, null, 0);
+    }
+
+    CpuBackend(boolean mhaPrefill, boolean fp8KvCache, CpuRanks group, int rank) {
         this.mhaPrefill = mhaPrefill;
+        this.fp8KvCache = fp8KvCache;
         this.group = group;
         this.rank = rank;
     }
@@ -51,7 +57,7 @@ public final class CpuBackend implements Backend {
      * ({@link Parallel} runs one rank's op at a time) and the memory.
      */
     public CpuRanks ranks(int size) {
-        return new CpuRanks(size, mhaPrefill);
+        return new CpuRanks(size, mhaPrefill, fp8KvCache);
     }
 
     @Override
@@ -126,7 +132,16 @@ public final class CpuBackend implements Backend {
 
     @Override
     public KvCache kvCache(KvLayout layout, int slots) {
-        return new CpuKvCache(layout, slots);
+        if (fp8KvCache && !(layout instanceof KvLayout.Mla)) {
+            throw new IllegalArgumentException("--kv-cache-dtype fp8_e4m3: only DeepSeek's MLA latent cache is built in FP8, and this model's "
+                    + "cache is grouped-query attention (" + layout + "); pass --kv-cache-dtype auto");
+        }
+        return new CpuKvCache(layout, slots, fp8KvCache);
+    }
+
+    @Override
+    public DType kvCacheDtype() {
+        return fp8KvCache ? DType.F8_E4M3 : DType.F32;
     }
 
     @Override

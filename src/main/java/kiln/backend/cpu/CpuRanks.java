@@ -24,12 +24,12 @@ public final class CpuRanks implements RankGroup {
     private volatile Phaser barrier;
     private volatile Throwable cause;
 
-    CpuRanks(int size, boolean mhaPrefill) {
+    CpuRanks(int size, boolean mhaPrefill, boolean fp8KvCache) {
         if (size < 1) throw new IllegalArgumentException("a tensor-parallel group needs at least one rank, not " + size);
         ranks = new CpuBackend[size];
         posted = new CpuTensor[size];
         barrier = new Phaser(size);
-        for (int r = 0; r < size; r++) ranks[r] = new CpuBackend(mhaPrefill, this, r);
+        for (int r = 0; r < size; r++) ranks[r] = new CpuBackend(mhaPrefill, fp8KvCache, this, r);
     }
 
     @Override
