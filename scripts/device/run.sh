@@ -5,7 +5,8 @@
 #   env           GPU, driver, CUDA libraries, PyTorch
 #   ceilings      PyTorch: device-to-device copy bandwidth, bf16 and FP8 matmul rates (feeds the decode floors)
 #   check         GPU-vs-CPU checks of every op at R1/Llama shapes, both precisions, + a whole model with graphs
-#                 (KILN_CHECK="moe mla": only the checks whose names contain one of the words)
+#                 (KILN_CHECK="moe mla": only the checks whose names contain one of the words; KILN_CHECK_CAP_S: its time
+#                 cap, default 300 s)
 #   fixtures      the fixture tests (HF float32 references) on the CUDA backend, eager and with CUDA graphs
 #   generate      kiln generate --device cuda against --device cpu on a fixture (the CLI path)
 #   engine        the engine tests alone on the CUDA backend (CudaEngineTest, CudaOverlapScheduleTest; fixtures
@@ -164,7 +165,7 @@ for s in "${sections[@]}"; do
       bandwidth=$(sed -n 's/^BANDWIDTH_GBS=//p' "$OUT/.ceilings.txt" 2>/dev/null | tail -n 1); bandwidth=${bandwidth:-0}
       rm -f "$OUT/.ceilings.txt" ;;
     check)
-      run_section check 300 "$JAVA" "${JOPTS[@]}" $SYNC -cp "$CP" kiln.backend.cuda.CudaKernelCheck ${KILN_CHECK:-} --out "$OUT/check.txt" ;;
+      run_section check "${KILN_CHECK_CAP_S:-300}" "$JAVA" "${JOPTS[@]}" $SYNC -cp "$CP" kiln.backend.cuda.CudaKernelCheck ${KILN_CHECK:-} --out "$OUT/check.txt" ;;
     fixtures)
       junit_section fixtures kiln.model.CudaFixtureTest kiln.model.CudaGraphFixtureTest kiln.engine.CudaEngineTest kiln.engine.CudaOverlapScheduleTest ;;
     junit)

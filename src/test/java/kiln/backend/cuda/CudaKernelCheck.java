@@ -376,13 +376,17 @@ public final class CudaKernelCheck {
     private void run(String name, Backend g, double tol, Check check) {
         if (!filters.isEmpty() && filters.stream().noneMatch(name::contains)) return;
         long t0 = System.nanoTime();
+        int before = results.size();
         try {
             check.run(g, tol);
         } catch (Throwable e) {
             results.add(new Result(name, precisionTag, "-", Double.NaN, Double.NaN, tol, false, "threw " + e));
             e.printStackTrace(System.out);
         }
-        System.out.printf("[check] %s %s done in %.1f s%n", name, precisionTag, (System.nanoTime() - t0) / 1e9);
+        long failed = results.subList(before, results.size()).stream().filter(r -> !r.pass).count();
+        // each check's verdict as it ends, so that a run cut short by its time cap still tells what passed
+        System.out.printf("[check] %s %s done in %.1f s: %d rows, %d failed%n", name, precisionTag, (System.nanoTime() - t0) / 1e9,
+                results.size() - before, failed);
         System.out.flush();
     }
 
