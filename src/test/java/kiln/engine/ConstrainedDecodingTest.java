@@ -42,7 +42,7 @@ class ConstrainedDecodingTest {
 
     @BeforeAll
     void load() {
-        backend = placement().backend();
+        backend = placement().backend("deepseek (the default model)");
         model = placement().prepare(Models.load(DefaultModel.config(null), null, Models.LoadFormat.DUMMY, backend, 1));
         tokenizer = Tokenizers.bundled();
         compiler = GrammarCompiler.of(tokenizer, model.config().vocabSize());

@@ -25,12 +25,20 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 abstract class FixtureModels {
-    /** Where the models run: the CPU, two in-process CPU ranks, or the GPU in float32 with decode behind CUDA graphs. */
+    /**
+     * Where the models run: the CPU, the CPU with MLA's latent cache in FP8 (the MLA models; the others as on the
+     * CPU), two in-process CPU ranks, or the GPU in float32 with decode behind CUDA graphs.
+     */
     protected enum Placement {
-        CPU, TWO_CPU_RANKS, CUDA_GRAPHS;
+        CPU, CPU_FP8_KV_CACHE, TWO_CPU_RANKS, CUDA_GRAPHS;
 
-        Backend backend() {
-            return this == CUDA_GRAPHS ? CudaFixtureAccess.cudaFloat32() : new CpuBackend();
+        /** The backend for model {@code name}. */
+        Backend backend(String name) {
+            return switch (this) {
+                case CUDA_GRAPHS -> CudaFixtureAccess.cudaFloat32();
+                case CPU_FP8_KV_CACHE -> new CpuBackend(false, name.startsWith("deepseek"));
+                default -> new CpuBackend();
+            };
         }
 
         int tp() {
@@ -40,7 +48,7 @@ abstract class FixtureModels {
         /** The model as the engine drives it. */
         Model prepare(Model model) {
             return switch (this) {
-                case CPU -> model;
+                case CPU, CPU_FP8_KV_CACHE -> model;
                 case TWO_CPU_RANKS -> {
                     assertTrue(model instanceof TensorParallelModel m && m.size() == 2, model.backend().name());
                     yield model;
@@ -61,7 +69,7 @@ abstract class FixtureModels {
     void load() {
         Placement p = placement();
         for (String name : List.of("deepseek-v3-tiny", "qwen2-tiny")) {
-            Backend b = p.backend();
+            Backend b = p.backend(name);
             backends.add(b);
             models.put(name, p.prepare(Models.load(Fixture.ROOT.resolve(name), Models.LoadFormat.AUTO, b, p.tp())));
         }
