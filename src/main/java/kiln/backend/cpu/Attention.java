@@ -1,7 +1,10 @@
 package kiln.backend.cpu;
 
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 import kiln.backend.ForwardBatch;
 import kiln.backend.Heads;
@@ -14,8 +17,8 @@ import java.nio.ByteOrder;
 /**
  * Causal attention of each new token over its sequence's slots in the paged cache. Scores are computed for all
  * visible keys, then softmax, then the weighted sum of values: per (token, head) the work depends only on that
- * sequence's keys, never on the rest of the batch. An FP8 cache (MLA only) is read through a 256-entry table of
- * the e4m3 values, in plain loops: the readable form, not a fast one.
+ * sequence's keys, never on the rest of the batch. An FP8 cache (MLA only) holds e4m3 bytes, widened to floats
+ * as they are read ({@link #e4m3}; tails through a table of the 256 values).
  */
 final class Attention {
     private Attention() {}
@@ -24,6 +27,9 @@ final class Attention {
     private static final int L = Linear.L;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED;
+
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
 
     /** Every e4m3 code's value. */
     private static final float[] E4M3 = new float[256];
@@ -184,12 +190,29 @@ final class Attention {
         return a;
     }
 
+    /**
+     * L e4m3 codes at {@code off} as floats, exactly: a normal code's 7 value bits moved into float's layout with its
+     * exponent rebased by 120 in integer arithmetic (no float subnormal is formed, which would cost a microcode assist
+     * per vector on some CPUs), and the codes of exponent 0 (zero and the subnormals, m x 2^-9) converted from their
+     * mantissa; the sign bit comes from the sign-extended byte.
+     */
+    private static FloatVector e4m3(MemorySegment m, long off) {
+        IntVector v = (IntVector) ByteVector.fromMemorySegment(B, m, off, LE).convertShape(VectorOperators.B2I, I, 0);
+        IntVector magnitude = v.and(0x7F), sign = v.and(0x80000000);
+        FloatVector normal = magnitude.lanewise(VectorOperators.LSHL, 20).add(120 << 23).or(sign).reinterpretAsFloats();
+        FloatVector small = ((FloatVector) magnitude.convert(VectorOperators.I2F, 0)).mul(0x1p-9f).reinterpretAsInts().or(sign).reinterpretAsFloats();
+        return normal.blend(small, magnitude.compare(VectorOperators.LT, 8).cast(F));
+    }
+
     /** q . entry values [off, off + n bytes) of an FP8 or a float cache. */
     private static float dot(CpuKvCache cache, float[] q, int qOff, MemorySegment m, long off, int n) {
         if (!cache.fp8) return dot(q, qOff, m, off, n);
-        float sum = 0;
-        for (int k = 0; k < n; k++) sum = Math.fma(q[qOff + k], E4M3[m.get(ValueLayout.JAVA_BYTE, off + k) & 0xFF], sum);
-        return sum;
+        FloatVector acc = FloatVector.zero(F);
+        int vn = n / L * L;
+        for (int k = 0; k < vn; k += L) acc = FloatVector.fromArray(F, q, qOff + k).fma(e4m3(m, off + k), acc);
+        float tail = 0;
+        for (int k = vn; k < n; k++) tail = Math.fma(q[qOff + k], E4M3[m.get(ValueLayout.JAVA_BYTE, off + k) & 0xFF], tail);
+        return Linear.sum(acc) + tail;
     }
 
     private static float dot(float[] q, int qOff, MemorySegment m, long off, int n) {
@@ -220,11 +243,12 @@ final class Attention {
         for (int j = 0; j < count; j++) {
             float p = scores[j] * inv;
             long off = cache.offset(slots[j]) + atBytes;
+            FloatVector pv = FloatVector.broadcast(F, p);
             if (cache.fp8) {
-                for (int k = 0; k < n; k++) acc[k] = Math.fma(E4M3[m.get(ValueLayout.JAVA_BYTE, off + k) & 0xFF], p, acc[k]);
+                for (int k = 0; k < vn; k += L) e4m3(m, off + k).fma(pv, FloatVector.fromArray(F, acc, k)).intoArray(acc, k);
+                for (int k = vn; k < n; k++) acc[k] = Math.fma(E4M3[m.get(ValueLayout.JAVA_BYTE, off + k) & 0xFF], p, acc[k]);
                 continue;
             }
-            FloatVector pv = FloatVector.broadcast(F, p);
             for (int k = 0; k < vn; k += L) {
                 FloatVector.fromMemorySegment(F, m, off + 4L * k, LE).fma(pv, FloatVector.fromArray(F, acc, k)).intoArray(acc, k);
             }
