@@ -130,14 +130,10 @@ final class MoeLayer {
 
     private void experts(CudaTensor xt, CudaMoe.Routing r, CudaMoe.Experts e, CudaTensor pt, CudaTensor ot) {
         int tokens = xt.rows(), topK = r.topK(), assignments = tokens * topK, inter = e.inter(), hidden = e.hidden();
+        ExpertTable gate = table(e, e.gate(), e.gateScales(), hidden), up = table(e, e.up(), e.upScales(), hidden),
+                down = table(e, e.down(), e.downScales(), inter);
         if (stagedFits(xt, e, tokens)) {  // each active expert read once per 128 rows, x rows once per 128 columns
-            CudaMoe.Alignment a = r.aligned();
-            if (a == null || a.tileRows() != MoeStagedKernels.TILE_ROWS || a.experts() != e.count()) {
-                a = alignment(assignments, e.count(), MoeStagedKernels.TILE_ROWS);
-                ctx.moe.align(r.ids(), assignments, a);
-            }
-            ExpertTable gate = table(e, e.gate(), e.gateScales(), hidden), up = table(e, e.up(), e.upScales(), hidden),
-                    down = table(e, e.down(), e.downScales(), inter);
+            CudaMoe.Alignment a = aligned(r, e.count(), assignments, MoeStagedKernels.TILE_ROWS);
             CudaTensor g = ctx.tensor(assignments, inter), y = ctx.tensor(assignments, hidden);
             ctx.moeStaged.moeStagedGateUp(xt.ptr(), xt.ld(), a.perm(), topK, gate, up, a, g.ptr(), g.ld(), inter, hidden);
             ctx.moeStaged.moeStaged(g.ptr(), g.ld(), 0, 1, down, a, y.ptr(), y.ld(), hidden, inter);
@@ -148,14 +144,7 @@ final class MoeLayer {
         // decode-sized groups (a few rows per expert) take the memory-bound grouped GEMV in bf16 mode
         boolean gemv = !mma && ctx.bf16() && (e.dtype() == DType.BF16 || e.dtype() == DType.F8_E4M3)
                 && hidden % 8 == 0 && inter % 8 == 0 && xt.ld() % 8 == 0 && assignments <= 16 * e.count();
-        int tileRows = gemv ? GemmKernels.GEMV_ROWS : GemmKernels.TILE;
-        CudaMoe.Alignment a = r.aligned();
-        if (a == null || a.tileRows() != tileRows || a.experts() != e.count()) {
-            a = alignment(assignments, e.count(), tileRows);
-            ctx.moe.align(r.ids(), assignments, a);
-        }
-        ExpertTable gate = table(e, e.gate(), e.gateScales(), hidden), up = table(e, e.up(), e.upScales(), hidden),
-                down = table(e, e.down(), e.downScales(), inter);
+        CudaMoe.Alignment a = aligned(r, e.count(), assignments, gemv ? GemmKernels.GEMV_ROWS : GemmKernels.TILE);
         if (mma) {  // each active expert read once per 64 rows
             CudaTensor g = ctx.tensor(assignments, inter), y = ctx.tensor(assignments, hidden);
             ctx.moeMma.moeMmaGateUp(xt.ptr(), xt.ld(), a.perm(), topK, gate, up, a, g.ptr(), g.ld(), inter, hidden);
@@ -192,6 +181,15 @@ final class MoeLayer {
     private void moeGemm(long x, long ldx, long rowIndex, int rowDiv, ExpertTable w, CudaMoe.Alignment a, long out, long ldo, int n, int kk) {
         if (ctx.bf16()) ctx.gemm.moeGemmTc(x, ldx, rowIndex, rowDiv, w, a, out, ldo, n, kk);
         else ctx.gemm.moeGemmF32(x, ldx, rowIndex, rowDiv, w, a, out, ldo, n, kk);
+    }
+
+    /** The routing's alignment into tiles of {@code tileRows}: the one routing made, or a new one when that has other tiles. */
+    private CudaMoe.Alignment aligned(CudaMoe.Routing r, int experts, int assignments, int tileRows) {
+        CudaMoe.Alignment a = r.aligned();
+        if (a != null && a.tileRows() == tileRows && a.experts() == experts) return a;
+        a = alignment(assignments, experts, tileRows);
+        ctx.moe.align(r.ids(), assignments, a);
+        return a;
     }
 
     /** One projection's pointer tables: scales in blocks of 128 columns of its input ({@code k} wide). */
