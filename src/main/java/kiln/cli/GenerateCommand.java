@@ -104,10 +104,7 @@ final class GenerateCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--kv-cache-dtype must be auto or fp8_e4m3, not " + kvCacheDtype);
         }
         boolean fp8Kv = kvCacheDtype.equals("fp8_e4m3");
-        if (fp8Kv && !config.isMla()) {
-            throw new IllegalArgumentException("--kv-cache-dtype fp8_e4m3: only DeepSeek's MLA latent cache is built in FP8, and " + modelPath + " ("
-                    + config.modelType() + ") uses grouped-query attention");
-        }
+        if (fp8Kv) ServeCommand.checkFp8KvCache(config, modelPath.toString());
         for (int id : inputIds) {
             if (id < 0 || id >= config.vocabSize()) {
                 throw new IllegalArgumentException((prompt != null ? "--prompt: token " : "--input-ids: ") + id + " is outside the model's vocabulary [0, " + config.vocabSize() + ")");

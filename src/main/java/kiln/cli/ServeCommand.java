@@ -205,10 +205,7 @@ public final class ServeCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--context-length " + contextLength + " exceeds the model's max_position_embeddings "
                     + config.maxPositionEmbeddings());
         }
-        if (kvCacheDtype.equals("fp8_e4m3") && !config.isMla()) {
-            throw new IllegalArgumentException("--kv-cache-dtype fp8_e4m3: only DeepSeek's MLA latent cache is built in FP8, and "
-                    + (embedded ? DefaultModel.NAME : modelPath) + " (" + config.modelType() + ") uses grouped-query attention; pass --kv-cache-dtype auto");
-        }
+        if (kvCacheDtype.equals("fp8_e4m3")) checkFp8KvCache(config, embedded ? DefaultModel.NAME : modelPath);
         Backend backend = createBackend(parallel.device(device), dtype, kvCacheDtype.equals("fp8_e4m3"));
         if (!backend.name().startsWith("cuda") && (enableTorchCompile || torchCompileMaxBs != null || cudaGraphMaxBs != null || disableCudaGraph)) {
             Log.info("--enable-torch-compile, --torch-compile-max-bs, --cuda-graph-max-bs and --disable-cuda-graph apply "
@@ -304,6 +301,14 @@ public final class ServeCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--kv-cache-dtype " + kvCacheDtype + ": this backend keeps the KV cache in "
                     + dtypeName(stored) + (stored == DType.F32 ? " (bfloat16 needs --device cuda with --dtype bfloat16)" : "")
                     + "; pass --kv-cache-dtype auto");
+        }
+    }
+
+    /** Refuses --kv-cache-dtype fp8_e4m3 for a model without MLA's latent cache, before anything is loaded. */
+    static void checkFp8KvCache(ModelConfig config, String model) {
+        if (!config.isMla()) {
+            throw new IllegalArgumentException("--kv-cache-dtype fp8_e4m3: only DeepSeek's MLA latent cache is built in FP8, and " + model + " ("
+                    + config.modelType() + ") uses grouped-query attention; pass --kv-cache-dtype auto");
         }
     }
 

@@ -132,10 +132,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public KvCache kvCache(KvLayout layout, int slots) {
-        if (fp8KvCache && !(layout instanceof KvLayout.Mla)) {
-            throw new IllegalArgumentException("--kv-cache-dtype fp8_e4m3: only DeepSeek's MLA latent cache is built in FP8, and this model's "
-                    + "cache is grouped-query attention (" + layout + "); pass --kv-cache-dtype auto");
-        }
+        if (fp8KvCache) layout.checkFp8();
         return new CpuKvCache(layout, slots, fp8KvCache);
     }
 
