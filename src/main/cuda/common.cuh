@@ -43,6 +43,9 @@ __device__ __forceinline__ float to_f(uint8_t v) {
     return __half2float(__half(h));
 }
 
+// float to e4m3 "fn", rounded to nearest even and saturated at +-448 (the hardware conversion)
+__device__ __forceinline__ uint8_t to_e4m3(float v) { return (uint8_t)__nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3); }
+
 template <typename T> __device__ __forceinline__ T from_f(float v);
 template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
 template <> __device__ __forceinline__ bf16 from_f<bf16>(float v) { return __float2bfloat16_rn(v); }

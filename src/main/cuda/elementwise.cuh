@@ -407,7 +407,7 @@ __device__ void quant_fp8_rows(const bf16* x, long ldx, int cols, uint8_t* q, fl
     const float s = fmaxf(amax, 1e-12f) / 448.f, inv = 1.f / s;
     uint8_t b[4];
 #pragma unroll
-    for (int i = 0; i < 4; i++) b[i] = (uint8_t)__nv_cvt_float_to_fp8(v[i] * inv, __NV_SATFINITE, __NV_E4M3);
+    for (int i = 0; i < 4; i++) b[i] = to_e4m3(v[i] * inv);
     if (vec) {
         *reinterpret_cast<uint32_t*>(q + r * cols + c0) = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
     } else {
@@ -474,14 +474,13 @@ ELEMENTWISE_KERNELS(bf16, bf16)
 
 // ---- the FP8 latent cache (--kv-cache-dtype fp8_e4m3): e4m3 values stored unscaled (SGLang's k_scale of 1.0 when a
 // checkpoint carries none), saturating at +-448; bf16 activations only ----
-__device__ __forceinline__ uint8_t to_kv_fp8(float v) { return (uint8_t)__nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3); }
 
 // kv_store2 into an FP8 cache: cache[slots[t]] = e4m3([a[t] | b[t]])
 extern "C" __global__ void kv_store2_bf16_fp8kv(const bf16* a, long lda, int cols_a, const bf16* b, long ldb, int cols_b,
                                                 const int* slots, uint8_t* cache, long entry) { KILN_ENTRY;
     long t = blockIdx.x;
     uint8_t* dst = cache + (long)slots[t] * entry;
-    for (int c = threadIdx.x; c < cols_a + cols_b; c += blockDim.x) dst[c] = to_kv_fp8(to_f(c < cols_a ? a[t * lda + c] : b[t * ldb + c - cols_a]));
+    for (int c = threadIdx.x; c < cols_a + cols_b; c += blockDim.x) dst[c] = to_e4m3(to_f(c < cols_a ? a[t * lda + c] : b[t * ldb + c - cols_a]));
 }
 
 // gather_rows out of an FP8 cache: out[r] = bf16(src[rows[r]]), exact (every e4m3 value is a bf16 value)
@@ -509,8 +508,7 @@ extern "C" __global__ void __launch_bounds__(QUANT_FP8_WARPS * 32) quant_fp8_bf1
     quant_fp8_rows(x, ldx, cols, q, scales, rows, valid, m_major);
 }
 
-// out[r] = src[r] for the first rows of a padded GEMM result (one block per row).
-// out[r] = src[r], grid (rows, ceil(cols / 2048)) of 256 threads, 8 columns a thread: 16-byte copies where both
+// out[r] = src[r] for the first rows of a padded GEMM result, grid (rows, ceil(cols / 2048)) of 256 threads, 8 columns a thread: 16-byte copies where both
 // rows are aligned for them (a padded FP8 GEMM result of 18,432 columns is 9 blocks a row, not one looping block).
 extern "C" __global__ void copy_rows_bf16(const bf16* src, long lds, int cols, bf16* out, long ldo) { KILN_ENTRY;
     const long r = blockIdx.x;
