@@ -43,10 +43,6 @@ wait_healthy() {
   done
 }
 
-# bench_concurrencies RESULTS TAG LABEL C...: one kiln bench (sglang backend, random in_len / out_len, range ratio 1)
-# per concurrency C with max(4, 2C) prompts, each JSON line appended to RESULTS with TAG, while the time left holds
-# the next run (at least the last one's time, more when it sends more prompts: prefill grows with them). LABEL
-# opens each progress line. Returns 1 when a run fails or the server dies.
 # step_counters: the server's step counters from /metrics (needs --enable-metrics), one line of five numbers: prefill
 # steps, their seconds, their prompt tokens, decode steps, their seconds (zeros when the scrape fails)
 step_counters() {
@@ -77,6 +73,10 @@ print(f"served steps: {ps:.0f} with prompt tokens, mean {1e3 * pt / ps if ps els
 PY
 }
 
+# bench_concurrencies RESULTS TAG LABEL C...: one kiln bench (sglang backend, random in_len / out_len, range ratio 1)
+# per concurrency C with max(4, 2C) prompts, each JSON line appended to RESULTS with TAG, while the time left holds
+# the next run (at least the last one's time, more when it sends more prompts: prefill grows with them). LABEL
+# opens each progress line. Returns 1 when a run fails or the server dies.
 bench_concurrencies() {
   local results=$1 tag=$2 label=$3; shift 3
   local last=0 last_p=0 c p est t rc before
